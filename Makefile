@@ -1,0 +1,34 @@
+# Every target bootstraps .venv first; the stamp makes that a no-op once the
+# pinned requirements are installed, and redoes it when they change.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.opsbench-installed
+
+.PHONY: venv demo test lab bench clean
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "opsbench needs Python 3.11 or newer (PYTHON=$(PYTHON))")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name opsbench --display-name "opsbench" >/dev/null
+	@touch $@
+
+venv: $(STAMP)
+
+demo: venv
+	$(BIN)/opsbench demo
+
+test: venv
+	$(BIN)/python -m pytest
+
+lab: venv
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+bench: venv
+	$(BIN)/python -m bench
+
+clean:
+	-$(BIN)/opsbench db down
+	rm -rf $(VENV) .opsbench

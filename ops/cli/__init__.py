@@ -1,0 +1,79 @@
+"""The `opsbench` command line.
+
+Each command group lives in its own module with a `register(app)` function.
+`main()` turns every user error (bad setting, unknown query, malformed
+argument) into one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+import typer
+
+from ops.redact import redact
+from ops.settings import SettingsError
+
+app = typer.Typer(
+    name="opsbench",
+    help="Operations and analytics workbench: queries, notebooks, alerts and the daemon.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Command modules; each adds its commands to `app`.
+COMMAND_MODULES = [
+    "ops.cli.db_cmd",
+    "ops.cli.query_cmd",
+]
+
+
+class UserError(Exception):
+    """An error whose message is for the user; exit code 2."""
+
+
+def fail(message: str) -> None:
+    raise UserError(message)
+
+
+def _register() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+
+
+def _err(message: str) -> None:
+    click.echo(f"opsbench: error: {redact(message)}", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from queries.loader import QueryError
+
+    _register()
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=argv, prog_name="opsbench", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.UsageError as e:
+        msg = e.format_message().strip().splitlines()
+        _err(" ".join(line.strip() for line in msg))
+        code = 2
+    except click.exceptions.Abort:
+        _err("aborted")
+        code = 130
+    except (SettingsError, UserError) as e:
+        _err(str(e))
+        code = 2
+    except QueryError as e:
+        _err(str(e))
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    else:
+        code = rv if isinstance(rv, int) else 0
+    if argv is None:
+        sys.exit(code)
+    return code

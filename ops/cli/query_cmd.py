@@ -1,0 +1,110 @@
+"""`opsbench query --list` and `opsbench query NAME -p key=value ... --format ...`."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import sys
+from decimal import Decimal
+from enum import Enum
+
+import typer
+
+from ops.cli import fail
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"parameter {pair!r}: expected key=value")
+        out[key.strip()] = value
+    return out
+
+
+def _jsonable(v):
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, dt.timedelta):
+        return v.total_seconds()
+    if v is not None and not isinstance(v, (int, float, str, bool, list, dict)):
+        return str(v)
+    if isinstance(v, float) and v != v:  # NaN
+        return None
+    return v
+
+
+def list_queries() -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    import queries
+
+    table = Table("query", "parameters", "description", box=None, pad_edge=False)
+    for q in queries.all_queries():
+        params = " ".join(p.name if p.required else f"[{p.name}={p.default}]" for p in q.params)
+        table.add_row(q.qualified_name, params, q.description)
+    Console(width=200).print(table)
+
+
+def query(
+    name: str = typer.Argument(None, help="SUBJECT.NAME, e.g. revenue.daily"),
+    param: list[str] = typer.Option([], "--param", "-p", help="key=value, repeatable"),
+    fmt: Format = typer.Option(Format.table, "--format", "-f"),
+    list_: bool = typer.Option(False, "--list", help="list named queries with their parameters"),
+) -> None:
+    """Run a named query against the analytics (read-only) connection."""
+    import queries
+    from ops import db
+    from ops.settings import get_settings
+
+    if list_:
+        list_queries()
+        return
+    if not name:
+        fail("missing query name: use SUBJECT.NAME or --list")
+    q = queries.get(name)
+    values = _parse_params(param)
+    if q.param("tz") is not None and "tz" not in values:
+        values["tz"] = get_settings().report_tz
+    q.bind(**values)  # validate before connecting
+    engine = db.analytics()
+    if fmt is Format.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        header_written = False
+        for cols, rows in q.stream(engine, **values):
+            if not header_written:
+                writer.writerow(cols)
+                header_written = True
+            writer.writerows(rows)
+        if not header_written:
+            with engine.connect() as c:
+                writer.writerow(list(q.execute(c, **values).keys()))
+        return
+    df = q(engine, **values)
+    if fmt is Format.json:
+        records = [{k: _jsonable(v) for k, v in row.items()} for row in df.astype(object).to_dict("records")]
+        typer.echo(json.dumps(records, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*[str(c) for c in df.columns], box=None)
+    for row in df.astype(object).itertuples(index=False):
+        table.add_row(*["" if v is None or (isinstance(v, float) and v != v) else str(_jsonable(v)) for v in row])
+    Console(width=max(120, 14 * len(df.columns))).print(table)
+    typer.echo(f"({len(df)} rows)", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("query")(query)

@@ -1,0 +1,122 @@
+"""The three database connections and their privileges.
+
+| role        | used by                        | session settings                                   |
+|-------------|--------------------------------|----------------------------------------------------|
+| analytics   | queries, notebooks, probes     | default_transaction_read_only=on, statement_timeout |
+| maintenance | cleanup jobs                   | lock_timeout, statement_timeout                    |
+| state       | daemon bookkeeping (`opsbench`)| read-write, owns schema opsbench                   |
+
+With no DATABASE_URL all three point at the embedded server's demo database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ops import embedded
+from ops.redact import mask_dsn
+from ops.settings import Settings, get_settings
+
+
+class Role(str, Enum):
+    analytics = "analytics"
+    maintenance = "maintenance"
+    state = "state"
+
+
+@dataclass(frozen=True)
+class ResolvedDsn:
+    role: Role
+    dsn: str
+    embedded: bool
+
+    def masked(self) -> str:
+        return mask_dsn(self.dsn)
+
+
+def resolve(role: Role, settings: Settings | None = None) -> ResolvedDsn:
+    """Which DSN a role uses, starting the embedded server when it is the fallback."""
+    s = settings or get_settings()
+    role = Role(role)
+    if role is Role.analytics:
+        dsn = s.database_url
+    elif role is Role.maintenance:
+        dsn = s.maintenance_database_url or s.database_url
+    else:
+        dsn = s.state_url
+    if dsn:
+        return ResolvedDsn(role, dsn, False)
+    return ResolvedDsn(role, embedded.start(s), True)
+
+
+def sqlalchemy_url(dsn: str) -> sa.URL:
+    url = sa.make_url(dsn)
+    return url.set(drivername="postgresql+psycopg")
+
+
+def _session_options(role: Role, s: Settings) -> str:
+    stmt_ms = int(s.statement_timeout_s * 1000)
+    opts = [f"-c statement_timeout={stmt_ms}"]
+    if role is Role.analytics:
+        # read-only at the session level: a notebook can never write by accident
+        opts.append("-c default_transaction_read_only=on")
+    if role is Role.maintenance:
+        opts.append(f"-c lock_timeout={int(s.lock_timeout_s * 1000)}")
+    opts.append("-c idle_in_transaction_session_timeout=600000")
+    return " ".join(opts)
+
+
+def application_name(role: Role) -> str:
+    return "opsbench" if role is Role.analytics else f"opsbench-{role.value}"
+
+
+def make_engine(role: Role, settings: Settings | None = None, **kwargs) -> Engine:
+    s = settings or get_settings()
+    role = Role(role)
+    resolved = resolve(role, s)
+    connect_args = {
+        "options": _session_options(role, s),
+        "application_name": application_name(role),
+        "connect_timeout": 10,
+    }
+    connect_args.update(kwargs.pop("connect_args", {}))
+    return sa.create_engine(
+        sqlalchemy_url(resolved.dsn),
+        connect_args=connect_args,
+        pool_pre_ping=True,
+        hide_parameters=True,
+        **kwargs,
+    )
+
+
+_engines: dict[tuple[Role, Settings], Engine] = {}
+
+
+def engine(role: Role | str = Role.analytics, settings: Settings | None = None) -> Engine:
+    """A pooled engine for `role`, shared within the process."""
+    key = (Role(role), settings or get_settings())
+    if key not in _engines:
+        _engines[key] = make_engine(*key)
+    return _engines[key]
+
+
+def analytics(settings: Settings | None = None) -> Engine:
+    return engine(Role.analytics, settings)
+
+
+def maintenance(settings: Settings | None = None) -> Engine:
+    return engine(Role.maintenance, settings)
+
+
+def state(settings: Settings | None = None) -> Engine:
+    return engine(Role.state, settings)
+
+
+def dispose_all() -> None:
+    for eng in _engines.values():
+        eng.dispose()
+    _engines.clear()

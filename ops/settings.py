@@ -1,0 +1,119 @@
+"""Settings from the environment and an optional `.env`.
+
+Every value is validated at start; a bad one becomes a `SettingsError` whose
+message is one line naming the variable and what was expected.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+_DSN_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+
+
+class SettingsError(ValueError):
+    """A setting has a value opsbench cannot use. str() is one line for the user."""
+
+
+def _check_dsn(value: str | None) -> str | None:
+    if value in (None, ""):
+        return None
+    if not value.startswith(_DSN_SCHEMES):
+        raise ValueError("expected a PostgreSQL URL such as postgresql://user:password@host:5432/dbname")
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
+
+    database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    maintenance_database_url: str | None = Field(default=None, alias="MAINTENANCE_DATABASE_URL")
+    state_url: str | None = Field(default=None, alias="OPSBENCH_STATE_URL")
+    report_tz: str = Field(default="UTC", alias="REPORT_TZ")
+    environment: str = Field(default="development", alias="ENVIRONMENT")
+    home: Path = Field(default=PROJECT_ROOT / ".opsbench", alias="OPSBENCH_HOME")
+    statement_timeout_s: float = Field(default=60.0, gt=0, alias="OPSBENCH_STATEMENT_TIMEOUT")
+    lock_timeout_s: float = Field(default=5.0, gt=0, alias="OPSBENCH_LOCK_TIMEOUT")
+
+    telegram_bot_token: SecretStr | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN")
+    telegram_chat_id: str | None = Field(default=None, alias="TELEGRAM_CHAT_ID")
+    telegram_thread_id: int | None = Field(default=None, alias="TELEGRAM_THREAD_ID")
+    telegram_api_base: str = Field(default="https://api.telegram.org", alias="TELEGRAM_API_BASE")
+
+    sentry_dsn: SecretStr | None = Field(default=None, alias="SENTRY_DSN")
+    heartbeat_url: str | None = Field(default=None, alias="HEARTBEAT_URL")
+    jobs_file: Path | None = Field(default=None, alias="OPSBENCH_JOBS_FILE")
+
+    @field_validator("database_url", "maintenance_database_url", "state_url")
+    @classmethod
+    def _dsn(cls, v: str | None) -> str | None:
+        return _check_dsn(v)
+
+    @field_validator("report_tz")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("expected an IANA time zone name such as Europe/Istanbul or UTC") from None
+        return v
+
+    @field_validator("telegram_api_base", "heartbeat_url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v and not v.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return v.rstrip("/") if v else v
+
+    @field_validator("environment")
+    @classmethod
+    def _env(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("expected a non-empty name such as production")
+        return v.strip()
+
+    # -- derived ---------------------------------------------------------
+    @property
+    def uses_embedded(self) -> bool:
+        return self.database_url is None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.report_tz)
+
+
+def _one_line(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = first.get("loc") or ("?",)
+    name = str(loc[0])
+    field = Settings.model_fields.get(name)
+    var = (field.alias if field and field.alias else name).upper()
+    msg = str(first.get("msg", "invalid value"))
+    msg = msg.removeprefix("Value error, ")
+    # never echo the offending value: it may be a secret
+    return f"{var}: {msg}"
+
+
+def load_settings(**overrides) -> Settings:
+    """Read settings now. Raises SettingsError with a one-line message."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        raise SettingsError(_one_line(err)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()
+

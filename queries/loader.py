@@ -1,0 +1,309 @@
+"""Named SQL queries from `.sql` files, exposed as Python functions.
+
+A subject file (`queries/revenue.sql`) holds blocks like::
+
+    -- name: daily
+    -- Daily gross, refunds and net revenue from production purchases.
+    -- :param start date            first local day (inclusive)
+    -- :param end date              last local day (inclusive)
+    -- :param tz text = UTC         IANA zone the days are cut in
+    SELECT ... WHERE purchased_at >= :start ...
+
+`queries.revenue.daily(conn, start=..., end=..., tz=...)` runs the block with
+every value bound (never pasted into the SQL) and returns a DataFrame.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any, Iterator
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import pandas as pd
+import sqlalchemy as sa
+
+QUERIES_DIR = Path(__file__).resolve().parent
+# Files that are not named-query subjects exposed to users.
+_NOT_SUBJECTS = {"schema"}
+
+_NAME = re.compile(r"^--\s*name:\s*(?P<name>[a-z_][a-z0-9_]*)\s*$")
+_PARAM = re.compile(
+    r"^--\s*:param\s+(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>\w+)"
+    r"(?:\s*=\s*(?P<default>\S+))?\s*(?P<doc>.*)$"
+)
+
+
+class QueryError(ValueError):
+    """A query call that cannot run: unknown query or parameter, malformed value."""
+
+
+def _parse_date(v: Any) -> dt.date:
+    if isinstance(v, dt.datetime):
+        return v.date()
+    if isinstance(v, dt.date):
+        return v
+    if isinstance(v, pd.Timestamp):
+        return v.date()
+    return dt.date.fromisoformat(str(v).strip())
+
+
+def _parse_timestamptz(v: Any) -> dt.datetime:
+    if isinstance(v, pd.Timestamp):
+        v = v.to_pydatetime()
+    if not isinstance(v, dt.datetime):
+        v = dt.datetime.fromisoformat(str(v).strip())
+    if v.tzinfo is None:
+        raise ValueError("needs a time zone offset, e.g. 2026-11-01T00:00:00+00:00")
+    return v
+
+
+def _parse_bool(v: Any) -> bool:
+    if isinstance(v, bool):
+        return v
+    s = str(v).strip().lower()
+    if s in ("1", "true", "yes", "on"):
+        return True
+    if s in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true or false")
+
+
+def _parse_tz(v: Any) -> str:
+    s = str(v).strip()
+    try:
+        ZoneInfo(s)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("expected an IANA time zone name such as Europe/Istanbul") from None
+    return s
+
+
+def _parse_int(v: Any) -> int:
+    if isinstance(v, bool):
+        raise ValueError("expected an integer")
+    if isinstance(v, int):
+        return v
+    return int(str(v).strip())
+
+
+_TYPES: dict[str, tuple[Any, str]] = {
+    "date": (_parse_date, "a date YYYY-MM-DD"),
+    "timestamptz": (_parse_timestamptz, "an ISO timestamp with offset"),
+    "int": (_parse_int, "an integer"),
+    "float": (lambda v: float(str(v).strip()) if not isinstance(v, (int, float)) else float(v), "a number"),
+    "text": (lambda v: str(v), "text"),
+    "bool": (_parse_bool, "true or false"),
+    "tz": (_parse_tz, "an IANA time zone name"),
+    "interval": (lambda v: pd.Timedelta(str(v)).to_pytimedelta() if not isinstance(v, dt.timedelta) else v,
+                 "a duration such as 15min or 2h"),
+    "uuid": (lambda v: str(__import__("uuid").UUID(str(v).strip())), "a UUID"),
+}
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    default: str | None
+    doc: str
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+    def coerce(self, value: Any) -> Any:
+        parse, expected = _TYPES[self.type]
+        if value is None:
+            raise QueryError(f"parameter {self.name!r}: expected {expected}, got nothing")
+        try:
+            return parse(value)
+        except (ValueError, TypeError, OverflowError):
+            raise QueryError(f"parameter {self.name!r}: expected {expected}, got {str(value)[:60]!r}") from None
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    subject: str
+    name: str
+    description: str
+    params: tuple[Param, ...]
+    sql: str = field(repr=False)
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.subject}.{self.name}"
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+    def bind(self, **values: Any) -> dict[str, Any]:
+        """Validate and convert parameter values; fill defaults."""
+        known = {p.name for p in self.params}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise QueryError(
+                f"{self.qualified_name}: unknown parameter {unknown[0]!r} "
+                f"(expected: {', '.join(sorted(known)) or 'none'})"
+            )
+        bound: dict[str, Any] = {}
+        for p in self.params:
+            if p.name in values and values[p.name] is not None:
+                bound[p.name] = p.coerce(values[p.name])
+            elif p.default is not None:
+                bound[p.name] = None if p.default == "null" else p.coerce(p.default)
+            else:
+                raise QueryError(f"{self.qualified_name}: missing parameter {p.name!r} ({p.doc or p.type})")
+        return bound
+
+    @property
+    def statement(self) -> sa.TextClause:
+        return sa.text(self.sql)
+
+    def execute(self, conn, **values: Any) -> sa.CursorResult:
+        bound = self.bind(**values)
+        return conn.execute(self.statement, bound)
+
+    def __call__(self, conn, **values: Any) -> pd.DataFrame:
+        bound = self.bind(**values)
+        with _connection(conn) as c:
+            result = c.execute(self.statement, bound)
+            return _frame(result)
+
+    def stream(self, conn, chunk_rows: int = 10_000, **values: Any) -> Iterator[tuple[list[str], list[tuple]]]:
+        """Yield (columns, rows) chunks through a server-side cursor: flat memory for any size."""
+        bound = self.bind(**values)
+        with _connection(conn) as c:
+            result = c.execution_options(stream_results=True, yield_per=chunk_rows).execute(self.statement, bound)
+            cols = list(result.keys())
+            for part in result.partitions(chunk_rows):
+                yield cols, [tuple(r) for r in part]
+
+
+class _connection:
+    """Accept an Engine or a Connection; open (and close) one only for an Engine."""
+
+    def __init__(self, conn):
+        self._given = conn
+        self._owned = None
+
+    def __enter__(self) -> sa.Connection:
+        if isinstance(self._given, sa.Engine):
+            self._owned = self._given.connect()
+            return self._owned
+        return self._given
+
+    def __exit__(self, *exc) -> None:
+        if self._owned is not None:
+            self._owned.close()
+
+
+def _frame(result: sa.CursorResult) -> pd.DataFrame:
+    rows = result.fetchall()
+    df = pd.DataFrame.from_records([tuple(r) for r in rows], columns=list(result.keys()))
+    # numeric -> Decimal objects; DataFrames and plotly want floats
+    for col in df.columns:
+        if df[col].dtype == object and len(df) and df[col].map(lambda x: isinstance(x, Decimal) or x is None).all() \
+                and df[col].map(lambda x: isinstance(x, Decimal)).any():
+            df[col] = df[col].astype("float64")
+    return df
+
+
+def parse_sql_file(path: Path, subject: str | None = None) -> dict[str, NamedQuery]:
+    subject = subject or path.stem
+    out: dict[str, NamedQuery] = {}
+    current: str | None = None
+    header = True
+    desc: list[str] = []
+    params: list[Param] = []
+    body: list[str] = []
+
+    def flush() -> None:
+        if current is None:
+            return
+        sql = "\n".join(body).strip().rstrip(";").strip()
+        if not sql:
+            raise ValueError(f"{path.name}: query {current!r} has no SQL")
+        if current in out:
+            raise ValueError(f"{path.name}: query {current!r} defined twice")
+        out[current] = NamedQuery(subject, current, " ".join(desc[:1]).strip(), tuple(params), sql)
+
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = _NAME.match(line.strip())
+        if m:
+            flush()
+            current, header, desc, params, body = m["name"], True, [], [], []
+            continue
+        if current is None:
+            continue
+        stripped = line.strip()
+        if header and stripped.startswith("--"):
+            pm = _PARAM.match(stripped)
+            if pm:
+                if pm["type"] not in _TYPES:
+                    raise ValueError(f"{path.name}:{current}: unknown parameter type {pm['type']!r}")
+                params.append(Param(pm["name"], pm["type"], pm["default"], pm["doc"].strip()))
+            else:
+                text = stripped.lstrip("-").strip()
+                if text:
+                    desc.append(text)
+            body.append(line)
+            continue
+        if stripped:
+            header = False
+        body.append(line)
+    flush()
+    return out
+
+
+@dataclass(frozen=True)
+class Subject:
+    name: str
+    queries: dict[str, NamedQuery]
+
+    def __getattr__(self, item: str) -> NamedQuery:
+        try:
+            return self.queries[item]
+        except KeyError:
+            raise AttributeError(f"queries.{self.name} has no query {item!r}") from None
+
+    def __dir__(self):
+        return list(self.queries)
+
+
+@cache
+def load(subject: str) -> Subject:
+    """Load `queries/<subject>.sql` (subject may contain a folder: `state/outbox`)."""
+    path = QUERIES_DIR / f"{subject}.sql"
+    if not path.is_file():
+        raise QueryError(f"unknown query subject {subject!r}")
+    return Subject(subject, parse_sql_file(path, subject))
+
+
+def subjects() -> list[str]:
+    return sorted(p.stem for p in QUERIES_DIR.glob("*.sql") if p.stem not in _NOT_SUBJECTS)
+
+
+def all_queries() -> list[NamedQuery]:
+    return [q for s in subjects() for q in load(s).queries.values()]
+
+
+def get(qualified: str) -> NamedQuery:
+    """`revenue.daily` -> the NamedQuery."""
+    subject, _, name = qualified.partition(".")
+    if not name:
+        raise QueryError(f"unknown query {qualified!r}: use SUBJECT.NAME, see `opsbench query --list`")
+    if subject not in subjects():
+        raise QueryError(f"unknown query {qualified!r}: no subject {subject!r} (have: {', '.join(subjects())})")
+    q = load(subject).queries.get(name)
+    if q is None:
+        raise QueryError(f"unknown query {qualified!r}: see `opsbench query --list`")
+    return q
+
+
+def script(relative: str) -> str:
+    """The text of a whole SQL file (DDL, generator) under queries/."""
+    return (QUERIES_DIR / relative).read_text(encoding="utf-8")

