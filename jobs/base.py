@@ -1,0 +1,102 @@
+"""The contract between jobs, the runner and the alert manager."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable
+
+from sqlalchemy.engine import Engine
+
+from ops.settings import Settings
+
+
+class Severity(str, Enum):
+    """critical = P1 (page), warning = P2, info = P3 in the seeds' terms."""
+
+    critical = "critical"
+    warning = "warning"
+    info = "info"
+
+    @property
+    def rank(self) -> int:
+        return {"critical": 0, "warning": 1, "info": 2}[self.value]
+
+
+@dataclass
+class Finding:
+    """A condition that is bad right now, as one job saw it.
+
+    The alert key is the rule plus its labels, so the same rule can fire
+    separately for two providers or two endpoints.
+    """
+
+    rule: str
+    severity: Severity
+    summary: str
+    labels: dict[str, str] = field(default_factory=dict)
+    details: str = ""
+    evidence: list[dict[str, Any]] = field(default_factory=list)  # first offending rows
+    evidence_count: int | None = None                              # all offending rows
+    command: str | None = None                                     # `opsbench ...` that reproduces it
+    # what the check depends on; while a root-cause alert on one of these fires
+    # (e.g. "backend_db" unreachable), this finding is held back
+    requires: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.severity = Severity(self.severity)
+
+    @property
+    def key(self) -> str:
+        if not self.labels:
+            return self.rule
+        inner = ",".join(f"{k}={self.labels[k]}" for k in sorted(self.labels))
+        return f"{self.rule}{{{inner}}}"
+
+
+@dataclass
+class JobResult:
+    status: str = "ok"  # ok | failed | skipped  (the runner adds timeout)
+    summary: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    # rules this run evaluated: a rule evaluated with no finding counts as a
+    # good evaluation for the alerts of that rule (towards resolving them)
+    rules: set[str] = field(default_factory=set)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass
+class JobContext:
+    settings: Settings
+    job_id: str
+    run_id: str
+    args: dict[str, Any] = field(default_factory=dict)
+    clock: Callable[[], dt.datetime] = utc_now
+    logger: logging.Logger | logging.LoggerAdapter = field(default_factory=lambda: logging.getLogger("opsbench.job"))
+    dry_run: bool = False
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    def engine(self, role: str) -> Engine:
+        from ops import db
+
+        return db.engine(role, self.settings)
+
+    @property
+    def analytics(self) -> Engine:
+        return self.engine("analytics")
+
+    @property
+    def maintenance(self) -> Engine:
+        return self.engine("maintenance")
+
+    @property
+    def state(self) -> Engine:
+        return self.engine("state")
