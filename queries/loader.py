@@ -212,6 +212,15 @@ def _frame(result: sa.CursorResult) -> pd.DataFrame:
     return df
 
 
+def _quiet_comment(line: str) -> str:
+    """Escape colons in a whole-line `--` comment.
+
+    sqlalchemy.text() does not know SQL comments: `-- :param start date` would
+    otherwise become a required bind parameter named `param`.
+    """
+    return line.replace(":", "\\:")
+
+
 def parse_sql_file(path: Path, subject: str | None = None) -> dict[str, NamedQuery]:
     subject = subject or path.stem
     out: dict[str, NamedQuery] = {}
@@ -250,11 +259,11 @@ def parse_sql_file(path: Path, subject: str | None = None) -> dict[str, NamedQue
                 text = stripped.lstrip("-").strip()
                 if text:
                     desc.append(text)
-            body.append(line)
+            body.append(_quiet_comment(line))
             continue
         if stripped:
             header = False
-        body.append(line)
+        body.append(_quiet_comment(line) if stripped.startswith("--") else line)
     flush()
     return out
 
