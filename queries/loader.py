@@ -201,9 +201,20 @@ class _connection:
             self._owned.close()
 
 
+# PostgreSQL type OIDs of float4, float8 and numeric: these columns become float64
+# even when every value is NULL (a ratio on days without data), so a column's
+# dtype does not depend on the data.
+_FLOAT_OIDS = {700, 701, 1700}
+
+
 def _frame(result: sa.CursorResult) -> pd.DataFrame:
+    description = getattr(result.cursor, "description", None) or ()
+    float_cols = [d.name for d in description if getattr(d, "type_code", None) in _FLOAT_OIDS]
     rows = result.fetchall()
     df = pd.DataFrame.from_records([tuple(r) for r in rows], columns=list(result.keys()))
+    for col in float_cols:
+        if col in df.columns and df.columns.tolist().count(col) == 1:
+            df[col] = df[col].astype("float64")
     # numeric -> Decimal objects; DataFrames and plotly want floats
     for col in df.columns:
         if df[col].dtype == object and len(df) and df[col].map(lambda x: isinstance(x, Decimal) or x is None).all() \
