@@ -11,7 +11,8 @@
 --     each comes with its 95 % Wilson score interval (z = 1.959964):
 --       centre = (p + z^2 / 2n) / (1 + z^2 / n)
 --       half   = z * sqrt(p (1 - p) / n + z^2 / 4n^2) / (1 + z^2 / n)
---     clamped to [0, 1]. With no finished jobs (n = 0) the rate and the
+--     clamped to [0, 1] (guarded by CASE: GREATEST/LEAST skip NULLs and would
+--     turn "no data" into 0 .. 1). With no finished jobs (n = 0) the rate and the
 --     interval are NULL, not 0: nothing was measured.
 
 
@@ -58,8 +59,8 @@ per_day AS (
 )
 SELECT x.day, x.jobs, x.failed, x.unfinished,
        r.p                                        AS error_rate,
-       GREATEST(0.0, r.centre - r.half)           AS wilson_low,
-       LEAST(1.0, r.centre + r.half)              AS wilson_high
+       CASE WHEN r.p IS NOT NULL THEN GREATEST(0.0, r.centre - r.half) END AS wilson_low,
+       CASE WHEN r.p IS NOT NULL THEN LEAST(1.0, r.centre + r.half) END    AS wilson_high
 FROM per_day x
 CROSS JOIN LATERAL (SELECT CAST(NULLIF(x.jobs, 0) AS float8) AS n, CAST(1.959964 AS float8) AS z) k
 CROSS JOIN LATERAL (SELECT x.failed / k.n AS p) q
@@ -117,8 +118,8 @@ per_day AS (
 )
 SELECT x.day, x.provider, x.jobs, x.failed, x.unfinished,
        r.p                                        AS error_rate,
-       GREATEST(0.0, r.centre - r.half)           AS wilson_low,
-       LEAST(1.0, r.centre + r.half)              AS wilson_high
+       CASE WHEN r.p IS NOT NULL THEN GREATEST(0.0, r.centre - r.half) END AS wilson_low,
+       CASE WHEN r.p IS NOT NULL THEN LEAST(1.0, r.centre + r.half) END    AS wilson_high
 FROM per_day x
 CROSS JOIN LATERAL (SELECT CAST(NULLIF(x.jobs, 0) AS float8) AS n, CAST(1.959964 AS float8) AS z) k
 CROSS JOIN LATERAL (SELECT x.failed / k.n AS p) q
@@ -175,8 +176,8 @@ per_day AS (
 )
 SELECT x.day, x.model_id, m.name AS model, m.provider, x.jobs, x.failed, x.unfinished,
        r.p                                        AS error_rate,
-       GREATEST(0.0, r.centre - r.half)           AS wilson_low,
-       LEAST(1.0, r.centre + r.half)              AS wilson_high
+       CASE WHEN r.p IS NOT NULL THEN GREATEST(0.0, r.centre - r.half) END AS wilson_low,
+       CASE WHEN r.p IS NOT NULL THEN LEAST(1.0, r.centre + r.half) END    AS wilson_high
 FROM per_day x
 LEFT JOIN models m ON m.id = x.model_id
 CROSS JOIN LATERAL (SELECT CAST(NULLIF(x.jobs, 0) AS float8) AS n, CAST(1.959964 AS float8) AS z) k
@@ -239,8 +240,8 @@ WITH counts AS (
 )
 SELECT x.jobs, x.failed, x.unfinished,
        r.p                                        AS error_rate,
-       GREATEST(0.0, r.centre - r.half)           AS wilson_low,
-       LEAST(1.0, r.centre + r.half)              AS wilson_high
+       CASE WHEN r.p IS NOT NULL THEN GREATEST(0.0, r.centre - r.half) END AS wilson_low,
+       CASE WHEN r.p IS NOT NULL THEN LEAST(1.0, r.centre + r.half) END    AS wilson_high
 FROM counts x
 CROSS JOIN LATERAL (SELECT CAST(NULLIF(x.jobs, 0) AS float8) AS n, CAST(1.959964 AS float8) AS z) k
 CROSS JOIN LATERAL (SELECT x.failed / k.n AS p) q
@@ -270,8 +271,8 @@ WITH counts AS (
 )
 SELECT x.provider, x.jobs, x.failed, x.unfinished,
        r.p                                        AS error_rate,
-       GREATEST(0.0, r.centre - r.half)           AS wilson_low,
-       LEAST(1.0, r.centre + r.half)              AS wilson_high
+       CASE WHEN r.p IS NOT NULL THEN GREATEST(0.0, r.centre - r.half) END AS wilson_low,
+       CASE WHEN r.p IS NOT NULL THEN LEAST(1.0, r.centre + r.half) END    AS wilson_high
 FROM counts x
 CROSS JOIN LATERAL (SELECT CAST(NULLIF(x.jobs, 0) AS float8) AS n, CAST(1.959964 AS float8) AS z) k
 CROSS JOIN LATERAL (SELECT x.failed / k.n AS p) q
