@@ -38,6 +38,10 @@ _PARAM = re.compile(
 )
 
 
+# Parameter pairs that bound a window: the second may not come before the first.
+_WINDOW_PAIRS = (("start", "end"), ("since", "until"))
+
+
 class QueryError(ValueError):
     """A query call that cannot run: unknown query or parameter, malformed value."""
 
@@ -157,6 +161,10 @@ class NamedQuery:
                 bound[p.name] = None if p.default == "null" else p.coerce(p.default)
             else:
                 raise QueryError(f"{self.qualified_name}: missing parameter {p.name!r} ({p.doc or p.type})")
+        # a reversed window would quietly return no rows; say so instead
+        for lo, hi in _WINDOW_PAIRS:
+            if bound.get(lo) is not None and bound.get(hi) is not None and bound[hi] < bound[lo]:
+                raise QueryError(f"{self.qualified_name}: {hi!r} ({bound[hi]}) is before {lo!r} ({bound[lo]})")
         return bound
 
     @property

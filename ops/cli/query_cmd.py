@@ -9,9 +9,11 @@ import sys
 from decimal import Decimal
 from enum import Enum
 
+import sqlalchemy as sa
 import typer
 
 from ops.cli import fail
+from ops.redact import redact
 
 
 class Format(str, Enum):
@@ -44,24 +46,40 @@ def _jsonable(v):
     return v
 
 
-def list_queries() -> None:
+def _param_summary(p) -> str:
+    return f"{p.name}:{p.type}" if p.required else f"[{p.name}:{p.type}={p.default}]"
+
+
+def list_queries(name: str | None = None) -> None:
+    """All queries (one line each), or one query's parameters with their docs."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     import queries
 
+    console = Console(width=200)
+    if name:
+        q = queries.get(name)
+        console.print(escape(f"{q.qualified_name}: {q.description}"))
+        table = Table("parameter", "type", "default", "description", box=None, pad_edge=False)
+        for p in q.params:
+            table.add_row(*(escape(x) for x in (p.name, p.type, p.default or "(required)", p.doc)))
+        console.print(table)
+        return
+    # escape(): "[tz:tz=UTC]" is rich markup syntax and would vanish unescaped
     table = Table("query", "parameters", "description", box=None, pad_edge=False)
     for q in queries.all_queries():
-        params = " ".join(p.name if p.required else f"[{p.name}={p.default}]" for p in q.params)
-        table.add_row(q.qualified_name, params, q.description)
-    Console(width=200).print(table)
+        params = " ".join(_param_summary(p) for p in q.params)
+        table.add_row(escape(q.qualified_name), escape(params), escape(q.description))
+    console.print(table)
 
 
 def query(
     name: str = typer.Argument(None, help="SUBJECT.NAME, e.g. revenue.daily"),
     param: list[str] = typer.Option([], "--param", "-p", help="key=value, repeatable"),
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
-    list_: bool = typer.Option(False, "--list", help="list named queries with their parameters"),
+    list_: bool = typer.Option(False, "--list", help="list named queries; with NAME, that query's parameters"),
 ) -> None:
     """Run a named query against the analytics (read-only) connection."""
     import queries
@@ -69,7 +87,7 @@ def query(
     from ops.settings import get_settings
 
     if list_:
-        list_queries()
+        list_queries(name)
         return
     if not name:
         fail("missing query name: use SUBJECT.NAME or --list")
@@ -78,7 +96,16 @@ def query(
     if q.param("tz") is not None and "tz" not in values:
         values["tz"] = get_settings().report_tz
     q.bind(**values)  # validate before connecting
-    engine = db.analytics()
+    try:
+        _run(q, db.analytics(), values, fmt)
+    except sa.exc.DBAPIError as e:
+        # the server said no (unreachable, timeout, permission): one line, not a traceback
+        reason = str(e.orig or e).strip().splitlines()[0] if str(e.orig or e).strip() else type(e).__name__
+        typer.echo(f"opsbench: error: {name}: database error: {redact(reason)}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _run(q, engine, values: dict, fmt: Format) -> None:
     if fmt is Format.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         header_written = False
@@ -97,11 +124,13 @@ def query(
         typer.echo(json.dumps(records, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(*[str(c) for c in df.columns], box=None)
+    table = Table(*[escape(str(c)) for c in df.columns], box=None)
     for row in df.astype(object).itertuples(index=False):
-        table.add_row(*["" if v is None or (isinstance(v, float) and v != v) else str(_jsonable(v)) for v in row])
+        table.add_row(*["" if v is None or (isinstance(v, float) and v != v) else escape(str(_jsonable(v)))
+                        for v in row])
     Console(width=max(120, 14 * len(df.columns))).print(table)
     typer.echo(f"({len(df)} rows)", err=True)
 
