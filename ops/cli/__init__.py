@@ -28,6 +28,7 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "ops.cli.db_cmd",
     "ops.cli.query_cmd",
+    "ops.cli.notebooks_cmd",
 ]
 
 

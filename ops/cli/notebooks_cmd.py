@@ -1,0 +1,69 @@
+"""`opsbench notebooks list | render [--out DIR] [-p key=value ...] [--only NAME ...]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ops.cli import fail
+
+notebooks_app = typer.Typer(help="The Jupyter notebooks: list them, or execute and share them as HTML.",
+                            no_args_is_help=True)
+
+
+def _params(pairs: list[str]) -> dict:
+    from ops.render import parse_value
+
+    out: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"parameter {pair!r}: expected key=value")
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+@notebooks_app.command("list")
+def list_() -> None:
+    """Notebooks and the parameters each one takes."""
+    from ops.render import notebook_paths, parameter_names, read
+
+    for path in notebook_paths():
+        typer.echo(f"{path.stem:<16} {' '.join(parameter_names(read(path)))}")
+
+
+@notebooks_app.command("render")
+def render(
+    out: Path = typer.Option(Path("build/notebooks"), "--out", "-o", help="directory for the HTML files"),
+    param: list[str] = typer.Option([], "--param", "-p",
+                                    help="key=value for the notebooks' parameters cell, repeatable"),
+    only: list[str] = typer.Option([], "--only", help="render just this notebook (name), repeatable"),
+    timeout: int = typer.Option(300, min=1, help="seconds one cell may run"),
+) -> None:
+    """Execute the notebooks and write self-contained HTML with interactive charts."""
+    from ops.render import RenderError, notebook_paths
+    from ops.render import render as render_all
+
+    params = _params(param)
+    try:
+        paths = notebook_paths(only=only or None)
+        if not paths:
+            fail("no notebooks found")
+        results = render_all(paths, out, params, timeout=timeout)
+    except RenderError as e:
+        fail(str(e))
+        return
+    failed = 0
+    for r in results:
+        if r.ok:
+            typer.echo(f"{r.name:<16} {r.html}  ({r.seconds:.1f} s)")
+        else:
+            failed += 1
+            typer.echo(f"{r.name:<16} FAILED: {r.error}", err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(notebooks_app, name="notebooks")

@@ -1,0 +1,181 @@
+"""What a notebook needs from opsbench besides the query modules.
+
+Every notebook starts with::
+
+    from ops import notebook as nb
+    engine = nb.connect()
+    start, end, tz = nb.window(start, end, days=days, tz=tz)
+
+* `connect()` is the analytics (read-only) engine from settings: with no
+  DATABASE_URL the embedded demo database, seeded when empty; with it,
+  production, in a read-only session, so a notebook cannot write by accident.
+* `window()` turns the parameters cell's values (None = default) into a date
+  range ending yesterday in REPORT_TZ.
+* Importing this module sets plotly's renderer so every `fig.show()` carries
+  both the plotly JSON (JupyterLab draws it) and HTML (nbconvert keeps it), with
+  plotly.js embedded once per notebook: exported HTML works offline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from ops.settings import PROJECT_ROOT, Settings, load_settings
+
+PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
+RENDERER = "plotly_mimetype+opsbench_html"
+
+_settings: Settings | None = None
+
+
+def settings() -> Settings:
+    """Settings as the CLI sees them.
+
+    The kernel's working directory is `notebooks/` (JupyterLab starts there),
+    so the project's `.env` is read from the project root as well; a `.env`
+    next to the notebooks wins, and real environment variables win over both.
+    """
+    global _settings
+    if _settings is None:
+        _settings = load_settings(_env_file=(PROJECT_ROOT / ".env", Path.cwd() / ".env"))
+    return _settings
+
+
+def connect(s: Settings | None = None) -> sa.Engine:
+    """The analytics (read-only) engine; the embedded demo database is seeded first when empty."""
+    from ops import db
+
+    s = s or settings()
+    if s.uses_embedded:
+        from ops.seed import seed_embedded
+
+        seed_embedded(s)
+    return db.analytics(s)
+
+
+def describe(s: Settings | None = None) -> str:
+    """One line saying which database the notebook reads, password masked."""
+    from ops import db
+
+    s = s or settings()
+    where = "embedded demo database" if s.uses_embedded else "DATABASE_URL (read-only session)"
+    return f"reading the {where}: {db.resolve('analytics', s).masked()}; days cut in {s.report_tz}"
+
+
+def yesterday(tz: str | None = None) -> dt.date:
+    """Yesterday in the report time zone (the last complete day)."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(tz or settings().report_tz)
+    return dt.datetime.now(zone).date() - dt.timedelta(days=1)
+
+
+def as_date(value: str | dt.date | None) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected a date YYYY-MM-DD, got {value!r}") from None
+
+
+def window(
+    start: str | dt.date | None = None,
+    end: str | dt.date | None = None,
+    *,
+    days: int = 30,
+    tz: str | None = None,
+) -> tuple[dt.date, dt.date, str]:
+    """(start, end, tz) from a parameters cell; None means the default.
+
+    end defaults to yesterday in tz (today is incomplete); start defaults to
+    `days` days ending at end, both inclusive.
+    """
+    tz = tz or settings().report_tz
+    last = as_date(end) or yesterday(tz)
+    first = as_date(start) or last - dt.timedelta(days=int(days) - 1)
+    if first > last:
+        raise ValueError(f"start {first} is after end {last}")
+    return first, last, tz
+
+
+def previous(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """The period of the same length just before [start, end]."""
+    length = (end - start).days + 1
+    return start - dt.timedelta(days=length), start - dt.timedelta(days=1)
+
+
+def change(current: float | None, before: float | None) -> float | None:
+    """Relative change current vs before (0.25 = +25 %); None when before is 0 or missing."""
+    if current is None or before is None or pd.isna(current) or pd.isna(before) or before == 0:
+        return None
+    return (float(current) - float(before)) / abs(float(before))
+
+
+# -- plotly ------------------------------------------------------------------
+
+def _register_renderer() -> None:
+    import plotly.io as pio
+    from plotly.io._base_renderers import NotebookRenderer
+
+    class OfflineNotebookRenderer(NotebookRenderer):
+        """plotly's notebook renderer (plotly.js inlined once, on activation),
+        but without the per-figure MathJax <script> from a CDN: an exported
+        notebook must draw its charts with no network."""
+
+        def to_mimebundle(self, fig_dict):
+            html = pio.to_html(
+                fig_dict,
+                config=self.config,
+                include_plotlyjs=False,
+                include_mathjax=False,
+                full_html=False,
+                default_width="100%",
+                default_height=525,
+                validate=False,
+            )
+            return {"text/html": html}
+
+    if "opsbench_html" not in pio.renderers:
+        pio.renderers["opsbench_html"] = OfflineNotebookRenderer()
+    if pio.renderers.default != RENDERER:
+        pio.renderers.default = RENDERER
+    pio.templates.default = "plotly_white"
+
+
+def setup_plotly() -> None:
+    """Make `fig.show()` emit plotly JSON + offline HTML. Safe to call twice.
+
+    Only inside an IPython kernel: elsewhere (a script, the CLI, tests
+    importing this module) activation would print plotly.js to stdout.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        _register_renderer()
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    """0.0123 -> '1.2 %'; None/NaN -> '–'."""
+    if x is None or pd.isna(x):
+        return "–"
+    return f"{x * 100:.{digits}f} %"
+
+
+def signed_pct(x: float | None) -> str:
+    if x is None or pd.isna(x):
+        return "–"
+    return f"{x * 100:+.1f} %"
+
+
+setup_plotly()

@@ -1,0 +1,247 @@
+"""Execute the notebooks and write them as self-contained HTML.
+
+Each notebook runs top to bottom in a fresh kernel of *this* Python (the
+project's venv), with the caller's environment, so it reads the same database
+as the CLI. Parameters are injected the way papermill does it: a new cell
+tagged `injected-parameters` right after the cell tagged `parameters`, so the
+notebook's own defaults stay visible and are overridden in one place.
+
+The HTML uses nbconvert's lab template without the require.js and MathJax
+<script> tags it loads from a CDN: plotly.js is already inlined in the
+notebook (see `ops.notebook`), so the file opens and draws offline.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbformat import NotebookNode
+
+from ops.settings import PROJECT_ROOT
+
+NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
+PARAMETERS_TAG = "parameters"
+INJECTED_TAG = "injected-parameters"
+# The order a reader meets them in an index: the dashboard first.
+ORDER = ("overview", "revenue", "activity", "errors", "reconciliation")
+
+_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+"""
+
+
+class RenderError(Exception):
+    """A notebook could not be found, parameterised or executed. str() is for the user."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    name: str
+    html: Path | None
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def notebook_paths(directory: Path = NOTEBOOKS_DIR, only: list[str] | None = None) -> list[Path]:
+    """The notebooks in `directory`, dashboard first; `only` selects by name (stem)."""
+    found = {p.stem: p for p in sorted(directory.glob("*.ipynb"))}
+    names = sorted(found, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    if only:
+        unknown = [n for n in only if n.removesuffix(".ipynb") not in found]
+        if unknown:
+            raise RenderError(f"no notebook {unknown[0]!r} in {directory} (have: {', '.join(names)})")
+        wanted = {n.removesuffix(".ipynb") for n in only}
+        names = [n for n in names if n in wanted]
+    return [found[n] for n in names]
+
+
+def read(path: Path) -> NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def parameters_cell(nb: NotebookNode) -> int:
+    """Index of the one cell tagged `parameters`."""
+    idx = [i for i, c in enumerate(nb.cells) if PARAMETERS_TAG in c.get("metadata", {}).get("tags", [])]
+    if len(idx) != 1:
+        raise RenderError(f"expected exactly one cell tagged {PARAMETERS_TAG!r}, found {len(idx)}")
+    return idx[0]
+
+
+def parameter_names(nb: NotebookNode) -> list[str]:
+    """Names assigned in the parameters cell, in order."""
+    source = nb.cells[parameters_cell(nb)].source
+    names: list[str] = []
+    for node in ast.parse(source).body:
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, ast.AnnAssign) else []
+        for t in targets:
+            if isinstance(t, ast.Name) and t.id not in names:
+                names.append(t.id)
+    return names
+
+
+def parse_value(text: str) -> Any:
+    """A `-p key=value` value: a Python literal (14, 0.5, True, None, 'x') or else the text itself."""
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+
+
+def inject_parameters(nb: NotebookNode, params: dict[str, Any]) -> NotebookNode:
+    """Insert an `injected-parameters` cell after the `parameters` cell (papermill's convention)."""
+    if not params:
+        return nb
+    at = parameters_cell(nb)
+    known = parameter_names(nb)
+    unknown = [k for k in params if k not in known]
+    if unknown:
+        raise RenderError(f"unknown parameter {unknown[0]!r} (this notebook takes: {', '.join(known)})")
+    lines = ["# Parameters injected by `opsbench notebooks render`"]
+    for key, value in params.items():
+        if isinstance(value, (dt.date, dt.datetime)):
+            value = value.isoformat()
+        lines.append(f"{key} = {value!r}")
+    cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": [INJECTED_TAG]})
+    nb.cells.insert(at + 1, cell)
+    return nb
+
+
+def _kernel_manager():
+    """A kernel manager that starts ipykernel on this very interpreter.
+
+    Naming a kernelspec would pick whatever `python3` spec comes first on the
+    Jupyter path (possibly another Python); the notebooks must run in the
+    project's environment.
+    """
+    from ipykernel.kernelspec import get_kernel_dict
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    class ThisPython(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+            return KernelSpec(resource_dir="", **get_kernel_dict())
+
+    import zmq
+
+    km = KernelManager(kernel_name="opsbench", kernel_spec_manager=ThisPython())
+    if zmq.has("curve"):
+        # encrypt the loopback channels when libzmq can (ipykernel warns otherwise)
+        km.transport_encryption = "auto"
+    return km
+
+
+def _error_line(exc: Exception) -> str:
+    """The last line of a cell's traceback: `ValueError: ...`."""
+    ename = getattr(exc, "ename", None)
+    evalue = getattr(exc, "evalue", None)
+    if ename:
+        return f"{ename}: {evalue}".strip()
+    return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+
+
+def execute(
+    path: Path,
+    params: dict[str, Any] | None = None,
+    *,
+    timeout: int = 300,
+    ignore_unknown: bool = False,
+) -> NotebookNode:
+    """Run the notebook in a fresh kernel; the working directory is the notebook's folder.
+
+    Raises RenderError naming the notebook and the failing cell's error.
+    `ignore_unknown` drops parameters this notebook does not declare (for
+    rendering several notebooks with one set of -p values).
+    """
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    path = Path(path)
+    nb = read(path)
+    params = dict(params or {})
+    if ignore_unknown:
+        known = set(parameter_names(nb))
+        params = {k: v for k, v in params.items() if k in known}
+    try:
+        inject_parameters(nb, params)
+    except RenderError as e:
+        raise RenderError(f"{path.name}: {e}") from None
+    client = NotebookClient(
+        nb,
+        km=_kernel_manager(),
+        timeout=timeout,
+        startup_timeout=120,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    try:
+        client.execute()
+    except CellTimeoutError:
+        raise RenderError(f"{path.name}: a cell ran longer than {timeout} s") from None
+    except DeadKernelError as e:
+        raise RenderError(f"{path.name}: the kernel died ({e})") from None
+    except CellExecutionError as e:
+        raise RenderError(f"{path.name}: {_error_line(e)}") from None
+    return nb
+
+
+def to_html(nb: NotebookNode, title: str | None = None) -> str:
+    """Self-contained HTML: inline CSS, plotly.js from the notebook, no CDN scripts."""
+    import jinja2
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(
+        template_name="lab",
+        extra_loaders=[jinja2.DictLoader({"opsbench.html.j2": _TEMPLATE})],
+        template_file="opsbench.html.j2",
+    )
+    # no code in the shared report, only the story and the charts
+    exporter.exclude_input_prompt = True
+    exporter.exclude_output_prompt = True
+    resources = {"metadata": {"name": title or nb.metadata.get("title", "opsbench")}}
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    return body
+
+
+def render(
+    paths: list[Path],
+    out_dir: Path,
+    params: dict[str, Any] | None = None,
+    *,
+    timeout: int = 300,
+) -> list[Rendered]:
+    """Execute each notebook and write `<out_dir>/<name>.html`; one failure does not stop the rest."""
+    import time
+
+    params = dict(params or {})
+    if params:
+        declared = {n for p in paths for n in parameter_names(read(p))}
+        unknown = [k for k in params if k not in declared]
+        if unknown:
+            raise RenderError(
+                f"unknown parameter {unknown[0]!r}: no selected notebook takes it (they take: "
+                f"{', '.join(sorted(declared))})"
+            )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: list[Rendered] = []
+    for path in paths:
+        began = time.monotonic()
+        try:
+            nb = execute(path, params, timeout=timeout, ignore_unknown=True)
+        except RenderError as e:
+            results.append(Rendered(path.stem, None, str(e), time.monotonic() - began))
+            continue
+        target = out_dir / f"{path.stem}.html"
+        target.write_text(to_html(nb, title=f"opsbench · {path.stem}"), encoding="utf-8")
+        results.append(Rendered(path.stem, target, None, time.monotonic() - began))
+    return results
