@@ -1,0 +1,298 @@
+"""Deterministic demo data with planted faults, and its manifest.
+
+The generator itself is set-based SQL in `queries/seed/*.sql` (generate_series,
+hash-based randomness); this module only orders the steps, binds the
+parameters and writes the manifest. Everything runs in one transaction on one
+connection, so a failed seed leaves the database as it was.
+
+The manifest records what was generated and, for every planted fault, the
+exact count the reconciliation checks and the cleanup jobs must find. Tests
+compare against it, never against the code under test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+import queries
+from ops.settings import Settings
+
+MANIFEST_FILE = "demo-manifest.json"
+HISTORY_DAYS = 120        # days of history before the anchor's (partial) day
+SIGNUP_BONUS = 20         # credits every new user gets
+PAYER_SHARE = 0.12        # share of users who ever buy a credit pack
+
+
+class SeedError(ValueError):
+    """The demo data cannot be generated as asked. str() is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Scale:
+    users: int
+    chunk_users: int      # users generated per batch: bounds every intermediate result
+    drift: int            # planted fault counts
+    duplicates: int
+    unrefunded: int
+    stuck: int
+    inflight: int
+    admin_actions: int
+
+
+SCALES: dict[str, Scale] = {
+    "small": Scale(users=10_000, chunk_users=10_000, drift=12, duplicates=3, unrefunded=5, stuck=6, inflight=4,
+                   admin_actions=8),
+    "medium": Scale(users=100_000, chunk_users=50_000, drift=25, duplicates=5, unrefunded=10, stuck=10, inflight=5,
+                    admin_actions=20),
+    "large": Scale(users=1_000_000, chunk_users=50_000, drift=50, duplicates=8, unrefunded=20, stuck=15, inflight=6,
+                   admin_actions=40),
+}
+
+# Generator steps in order; every named statement of a file runs in file order.
+_SETUP, _CHUNK, _AFTER, _FAULTS, _STATUS = "seed/setup", "seed/chunk", "seed/after", "seed/faults", "seed/status"
+_MANIFEST = "seed/manifest"
+
+
+def _libpq_url(url: str) -> str:
+    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _engine(url: str) -> sa.Engine:
+    from ops.db import sqlalchemy_url
+
+    return sa.create_engine(sqlalchemy_url(url), poolclass=NullPool,
+                            connect_args={"application_name": "opsbench-seed"})
+
+
+def _run_file(conn: sa.Connection, subject: str, values: dict[str, Any]) -> None:
+    """Execute every named statement of `queries/<subject>.sql` in file order."""
+    for q in queries.load(subject).queries.values():
+        q.execute(conn, **{p.name: values[p.name] for p in q.params})
+
+
+def _one(conn: sa.Connection, subject: str, name: str) -> dict[str, Any]:
+    row = getattr(queries.load(subject), name).execute(conn).mappings().one()
+    return {k: _jsonable(v) for k, v in row.items()}
+
+
+def _all(conn: sa.Connection, subject: str, name: str) -> list[dict[str, Any]]:
+    rows = getattr(queries.load(subject), name).execute(conn).mappings().all()
+    return [{k: _jsonable(v) for k, v in r.items()} for r in rows]
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dt.datetime):
+        return v.astimezone(dt.timezone.utc).isoformat()
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return float(v)
+    if isinstance(v, list):
+        return [_jsonable(x) for x in v]
+    return v
+
+
+def _anchor(anchor: dt.datetime | None) -> dt.datetime:
+    if anchor is None:
+        anchor = dt.datetime.now(dt.timezone.utc)
+    elif anchor.tzinfo is None:
+        anchor = anchor.replace(tzinfo=dt.timezone.utc)
+    return anchor.astimezone(dt.timezone.utc).replace(second=0, microsecond=0)
+
+
+def scale_config(scale: str) -> Scale:
+    try:
+        return SCALES[scale]
+    except KeyError:
+        raise SeedError(f"unknown scale {scale!r}: expected one of {', '.join(SCALES)}") from None
+
+
+def apply_schema(url: str) -> None:
+    """Create the backend tables and indexes if missing (queries/schema.sql is idempotent)."""
+    with psycopg.connect(_libpq_url(url), autocommit=True) as conn:
+        conn.execute(queries.script("schema.sql"))
+
+
+def _has_data(conn: sa.Connection) -> bool:
+    status = queries.load(_STATUS)
+    if not status.has_schema.execute(conn).scalar_one():
+        return False
+    return bool(status.has_data.execute(conn).scalar_one())
+
+
+def is_seeded(url: str) -> bool:
+    """True when the backend tables exist and hold rows."""
+    eng = _engine(url)
+    try:
+        with eng.connect() as conn:
+            return _has_data(conn)
+    finally:
+        eng.dispose()
+
+
+def seed_database(url: str, scale: str = "small", seed: int = 1, anchor: dt.datetime | None = None,
+                  force: bool = False) -> dict:
+    """Fill the database at `url` with demo data and planted faults; return the manifest.
+
+    `anchor` is the generation "now" (default: now, UTC, whole minute). The same
+    seed and anchor give identical rows; another seed gives other data. Refuses
+    (SeedError) when the tables already hold rows, unless `force`.
+    """
+    cfg = scale_config(scale)
+    at = _anchor(anchor)
+    started = time.monotonic()
+    apply_schema(url)
+    values: dict[str, Any] = {
+        "seed": int(seed), "anchor": at, "users": cfg.users, "days": HISTORY_DAYS, "bonus": SIGNUP_BONUS,
+        "payer_share": PAYER_SHARE, "drift": cfg.drift, "duplicates": cfg.duplicates, "unrefunded": cfg.unrefunded,
+        "stuck": cfg.stuck, "inflight": cfg.inflight, "admin_actions": cfg.admin_actions,
+    }
+    eng = _engine(url)
+    try:
+        with eng.connect() as conn, conn.begin():
+            if _has_data(conn):
+                if not force:
+                    raise SeedError("the database already holds data; use --force (force=True) to replace it")
+                queries.load(_STATUS).truncate.execute(conn)
+            _run_file(conn, _SETUP, values)
+            for lo in range(0, cfg.users, cfg.chunk_users):
+                _run_file(conn, _CHUNK, {**values, "lo": lo, "hi": min(lo + cfg.chunk_users, cfg.users)})
+            _run_file(conn, _AFTER, values)
+            _run_file(conn, _FAULTS, values)
+            manifest = _manifest(conn, scale, cfg)
+    finally:
+        eng.dispose()
+    manifest["seconds"] = round(time.monotonic() - started, 3)
+    return manifest
+
+
+def _manifest(conn: sa.Connection, scale: str, cfg: Scale) -> dict:
+    m = queries.load(_MANIFEST)
+    m.analyze.execute(conn)
+    totals = _one(conn, _MANIFEST, "totals")
+    planted = {r["kind"]: r for r in _all(conn, _MANIFEST, "faults")}
+    missing_job_rows = _one(conn, _MANIFEST, "missing_job_ledger_rows")["n"]
+    spike = _one(conn, _MANIFEST, "spike")
+    unfinished = {r.pop("kind"): r for r in _all(conn, _MANIFEST, "unfinished")}
+    retention = _one(conn, _MANIFEST, "retention")
+
+    def n(kind: str) -> int:
+        return int(planted[kind]["n"]) if kind in planted else 0
+
+    def ids(kind: str, what: str) -> list[str]:
+        return list(planted.get(kind, {}).get(what) or [])
+
+    faults = {
+        "balance_drift": n("balance_drift"),
+        "no_ledger_user": n("no_ledger_user"),
+        "duplicate_transactions": n("duplicate_transaction"),
+        "missing_credit": n("missing_credit"),
+        "wrong_credit_amount": n("wrong_credit_amount"),
+        "failed_without_refund": n("failed_without_refund"),
+        "negative_balance": n("negative_balance"),
+        "ledger_missing_jobs": int(missing_job_rows),
+        "stuck_jobs": n("stuck_job"),
+        "spike_extra_failures": int(spike["extra_failures"]),
+        "old_rate_limit_rows": int(retention["rate_limit_older_than_7_days"]),
+        "expired_idempotency_keys": int(retention["expired_idempotency_keys"]),
+        "old_error_log_rows": int(retention["error_log_older_than_90_days"]),
+    }
+    # Which check must report how many rows: several faults may feed one check.
+    checks = {
+        "balance_vs_ledger": faults["balance_drift"] + faults["no_ledger_user"],
+        "negative_balances": faults["negative_balance"],
+        "duplicate_transactions": faults["duplicate_transactions"],
+        "purchase_credit_mismatch": faults["missing_credit"] + faults["wrong_credit_amount"],
+        "failed_jobs_without_refund": faults["failed_without_refund"],
+        "ledger_missing_jobs": faults["ledger_missing_jobs"],
+    }
+    empty_unfinished = {"n": 0, "job_ids": [], "statuses": [], "min_age_minutes": None, "max_age_minutes": None}
+    stuck = unfinished.get("stuck_job", empty_unfinished)
+    inflight = unfinished.get("inflight_job", empty_unfinished)
+    return {
+        "scale": scale,
+        "seed": totals.pop("seed"),
+        "anchor": totals.pop("anchor"),
+        "window": {"start": totals.pop("start_at"), "end": totals.pop("end_at")},
+        **totals,
+        "currency": "USD",
+        "signup_bonus": SIGNUP_BONUS,
+        "config": asdict(cfg),
+        "faults": faults,
+        "checks": checks,
+        "spike": {"provider": spike["provider"], "local_date": spike["local_date"], "tz": "UTC",
+                  "extra_failures": int(spike["extra_failures"]), "jobs": int(spike["jobs"]),
+                  "failed": int(spike["failed"])},
+        "stuck_jobs": {"count": int(stuck["n"]), "job_ids": stuck["job_ids"], "statuses": stuck["statuses"],
+                       "min_age_minutes": stuck["min_age_minutes"], "max_age_minutes": stuck["max_age_minutes"]},
+        "inflight_jobs": {"count": int(inflight["n"]), "job_ids": inflight["job_ids"],
+                          "statuses": inflight["statuses"], "max_age_minutes": inflight["max_age_minutes"]},
+        "retention": retention,
+        "fault_ids": {
+            "balance_drift_users": ids("balance_drift", "user_ids"),
+            "no_ledger_user": ids("no_ledger_user", "user_ids"),
+            "duplicate_transaction_ids": ids("duplicate_transaction", "transaction_ids"),
+            "missing_credit_transaction_ids": ids("missing_credit", "transaction_ids"),
+            "wrong_credit_amount_transaction_ids": ids("wrong_credit_amount", "transaction_ids"),
+            "failed_without_refund_jobs": ids("failed_without_refund", "job_ids"),
+            "negative_balance_users": ids("negative_balance", "user_ids"),
+            "missing_job_ids": ids("ledger_missing_job", "job_ids"),
+        },
+    }
+
+
+def manifest_path(settings: Settings) -> Path:
+    return Path(settings.home) / MANIFEST_FILE
+
+
+def load_manifest(settings: Settings) -> dict | None:
+    """The manifest of the embedded demo database, or None when it was never seeded."""
+    path = manifest_path(settings)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise SeedError(f"cannot read {path}: {e}") from None
+
+
+def _write_manifest(settings: Settings, manifest: dict) -> None:
+    path = manifest_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # readers never see half a file
+
+
+def seed_embedded(settings: Settings, scale: str = "small", seed: int = 1, force: bool = False) -> dict:
+    """Start the embedded server and seed its demo database unless it is already seeded.
+
+    Returns the manifest; `reused` tells whether existing data was kept, and
+    `seconds` is the time this call took.
+    """
+    from ops import embedded
+
+    scale_config(scale)  # fail on a bad scale before starting anything
+    started = time.monotonic()
+    url = embedded.start(settings)
+    if not force and is_seeded(url):
+        stored = load_manifest(settings)
+        if stored is None:
+            raise SeedError("the demo database holds data but has no manifest "
+                            f"({manifest_path(settings)}); run `opsbench db seed --force` to regenerate it")
+        return {**stored, "reused": True, "seconds": round(time.monotonic() - started, 3)}
+    manifest = seed_database(url, scale=scale, seed=seed, force=force)
+    manifest["seconds"] = round(time.monotonic() - started, 3)
+    _write_manifest(settings, manifest)
+    return {**manifest, "reused": False}

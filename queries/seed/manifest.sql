@@ -1,0 +1,75 @@
+-- Demo data generator, step 5 of 5: statistics and the manifest.
+--
+-- The manifest's fault counts come from the generator's own record of what it
+-- planted (gen_faults), never from the reconciliation queries it is meant to test.
+
+-- name: analyze
+-- Fresh statistics so the first queries get good plans.
+ANALYZE users, models, products, purchases, quota_log, video_jobs, error_log, rate_limit_log, idempotency_keys,
+        admin_actions
+
+-- name: totals
+-- Row counts and the time window.
+SELECT p.seed, p.anchor, p.start_at, p.end_at,
+       (SELECT count(*) FROM users) AS users,
+       (SELECT count(*) FROM users WHERE is_admin) AS admins,
+       (SELECT count(*) FROM models) AS models,
+       (SELECT count(*) FROM products) AS products,
+       (SELECT count(*) FROM purchases) AS purchases,
+       (SELECT count(*) FROM purchases WHERE environment = 'Sandbox') AS sandbox_purchases,
+       (SELECT count(*) FROM purchases WHERE refunded_at IS NOT NULL) AS refunded_purchases,
+       (SELECT count(*) FROM quota_log) AS ledger_rows,
+       (SELECT count(*) FROM video_jobs) AS video_jobs,
+       (SELECT count(*) FROM video_jobs WHERE status = 'failed') AS failed_jobs,
+       (SELECT count(*) FROM error_log) AS error_log_rows,
+       (SELECT count(*) FROM rate_limit_log) AS rate_limit_rows,
+       (SELECT count(*) FROM idempotency_keys) AS idempotency_keys,
+       (SELECT count(*) FROM admin_actions) AS admin_actions
+FROM seed_params p
+
+-- name: faults
+-- Planted fault counts by kind, with the ids involved.
+SELECT kind, count(*) AS n,
+       array_agg(user_id::text ORDER BY user_id) FILTER (WHERE user_id IS NOT NULL) AS user_ids,
+       array_agg(job_id::text ORDER BY job_id) FILTER (WHERE job_id IS NOT NULL) AS job_ids,
+       array_agg(transaction_id ORDER BY transaction_id) FILTER (WHERE transaction_id IS NOT NULL) AS transaction_ids
+FROM gen_faults
+GROUP BY kind
+ORDER BY kind
+
+-- name: missing_job_ledger_rows
+-- Ledger rows that point at the deleted jobs (what ledger_missing_jobs must report).
+SELECT count(*) AS n FROM quota_log
+WHERE job_id IN (SELECT job_id FROM gen_faults WHERE kind = 'ledger_missing_job')
+
+-- name: spike
+-- The failure spike: provider, UTC day, failures it added, and that day's totals for the provider.
+SELECT p.spike_provider AS provider, (p.spike_start AT TIME ZONE 'UTC')::date AS local_date,
+       s.spike_extra_failures AS extra_failures,
+       count(j.id) AS jobs,
+       count(j.id) FILTER (WHERE j.status = 'failed') AS failed
+FROM seed_params p
+CROSS JOIN gen_stats s
+LEFT JOIN video_jobs j ON j.provider = p.spike_provider
+                      AND j.created_at >= p.spike_start AND j.created_at < p.spike_start + interval '1 day'
+GROUP BY p.spike_provider, p.spike_start, s.spike_extra_failures
+
+-- name: unfinished
+-- Stuck and in-flight jobs: count, ids and ages in minutes at the anchor.
+SELECT f.kind, count(*) AS n,
+       array_agg(j.id::text ORDER BY j.created_at) AS job_ids,
+       array_agg(DISTINCT j.status) AS statuses,
+       floor(min(extract(epoch FROM p.anchor - j.created_at)) / 60)::int AS min_age_minutes,
+       ceil(max(extract(epoch FROM p.anchor - j.created_at)) / 60)::int AS max_age_minutes
+FROM gen_faults f
+JOIN video_jobs j ON j.id = f.job_id
+CROSS JOIN seed_params p
+WHERE f.kind IN ('stuck_job', 'inflight_job')
+GROUP BY f.kind
+
+-- name: retention
+-- Rows the cleanup jobs should remove, counted at the anchor (every row is >= 2 h from its boundary).
+SELECT (SELECT count(*) FROM rate_limit_log WHERE created_at < p.anchor - interval '7 days') AS rate_limit_older_than_7_days,
+       (SELECT count(*) FROM idempotency_keys WHERE expires_at < p.anchor) AS expired_idempotency_keys,
+       (SELECT count(*) FROM error_log WHERE created_at < p.anchor - interval '90 days') AS error_log_older_than_90_days
+FROM seed_params p
