@@ -1,0 +1,171 @@
+"""`opsbench query` as a user runs it: a real subprocess against a real database."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+import queries
+from recompute import insert_rows
+
+PYTHON = Path(sys.executable)
+UTC = dt.timezone.utc
+USER = uuid.UUID(int=7)
+
+
+@pytest.fixture(scope="module")
+def cli_db(empty_db):
+    insert_rows(empty_db.writer, "users", [dict(id=USER, created_at=dt.datetime(2026, 4, 1, tzinfo=UTC))])
+    insert_rows(empty_db.writer, "products", [dict(id="credits_100", name="100", credits=100, price=9.99)])
+    insert_rows(empty_db.writer, "purchases", [
+        dict(transaction_id=f"T{i}", user_id=USER, product_id="credits_100", credits=100, price=9.99,
+             currency="USD", environment="Production",
+             purchased_at=dt.datetime(2026, 4, 2 + i % 3, 22, 30, tzinfo=UTC)) for i in range(5)
+    ])
+    return empty_db
+
+
+def run(db, *args: str, **env: str) -> subprocess.CompletedProcess:
+    environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
+               "DATABASE_URL": db.url, "OPSBENCH_STATE_URL": db.url, "PYTHONWARNINGS": "ignore", **env}
+    return subprocess.run([str(PYTHON), "-m", "ops", "query", *args], capture_output=True, text=True,
+                          env=environ, timeout=120)
+
+
+def assert_user_error(proc: subprocess.CompletedProcess, *words: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_list_shows_names_parameters_and_descriptions(cli_db):
+    proc = run(cli_db, "--list")
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines()[1:] if line.strip()}
+    for q in queries.all_queries():
+        line = lines[q.qualified_name]
+        for p in q.params:
+            assert p.name in line
+        assert q.description[:40] in line
+    # optional parameters and their defaults are shown, not swallowed
+    assert "[tz:tz=UTC]" in lines["revenue.daily"]
+    assert "[currency:text=USD]" in lines["revenue.daily"]
+    assert "[limit:int=10]" in lines["errors.log_top_codes"]
+
+    detail = run(cli_db, "--list", "revenue.daily")
+    assert detail.returncode == 0
+    assert "ISO currency to report" in detail.stdout and "(required)" in detail.stdout
+
+
+def test_csv_matches_the_python_function(cli_db):
+    proc = run(cli_db, "revenue.daily", "-p", "start=2026-04-01", "-p", "end=2026-04-06",
+               "-p", "tz=Europe/Istanbul", "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    got = list(csv.DictReader(io.StringIO(proc.stdout)))
+    want = queries.revenue.daily(cli_db.analytics, start="2026-04-01", end="2026-04-06", tz="Europe/Istanbul")
+    assert list(got[0].keys()) == list(want.columns)
+    assert len(got) == len(want) == 6
+    for row, (_, expected) in zip(got, want.iterrows()):
+        for col in want.columns:
+            e = expected[col]
+            if e is None or (isinstance(e, float) and math.isnan(e)):
+                assert row[col] == "", (col, row[col])
+            elif isinstance(e, (int, float)):
+                assert float(row[col]) == pytest.approx(float(e)), col
+            else:
+                assert row[col] == str(e), col
+    # the 22:30 UTC purchases sit on the next Istanbul day
+    assert [int(r["purchases"]) for r in got] == [0, 0, 2, 2, 1, 0]
+
+
+def test_json_and_table_formats(cli_db):
+    proc = run(cli_db, "revenue.summary", "-p", "start=2026-04-01", "-p", "end=2026-04-30", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    [row] = json.loads(proc.stdout)
+    assert row["purchases"] == 5 and row["gross"] == pytest.approx(5 * 9.99)
+    assert row["first_day"] == "2026-04-01" and row["paying_users"] == 1
+
+    daily = json.loads(run(cli_db, "errors.daily", "-p", "start=2026-04-01", "-p", "end=2026-04-02",
+                           "-f", "json").stdout)
+    assert [d["jobs"] for d in daily] == [0, 0] and daily[0]["error_rate"] is None  # NULL -> null, not NaN
+
+    table = run(cli_db, "revenue.summary", "-p", "start=2026-04-01", "-p", "end=2026-04-30")
+    assert table.returncode == 0, table.stderr
+    header, values = table.stdout.strip().splitlines()[:2]
+    assert header.split()[:4] == ["first_day", "last_day", "currency", "gross"]
+    assert values.split()[:4] == ["2026-04-01", "2026-04-30", "USD", "49.95"]
+
+
+def test_tz_comes_from_report_tz_when_not_given(cli_db):
+    args = ("revenue.daily", "-p", "start=2026-04-02", "-p", "end=2026-04-03", "-f", "json")
+    utc = json.loads(run(cli_db, *args).stdout)
+    ist = json.loads(run(cli_db, *args, REPORT_TZ="Europe/Istanbul").stdout)
+    assert [d["purchases"] for d in utc] == [2, 2]
+    assert [d["purchases"] for d in ist] == [0, 2]
+
+
+@pytest.mark.parametrize("args, words", [
+    (("revenue.nope", "-p", "start=2026-04-01"), ["unknown query", "revenue.nope"]),
+    (("nosuchsubject.daily",), ["unknown query"]),
+    (("revenue.daily", "-p", "start=2026-04-01", "-p", "end=2026-04-02", "-p", "colour=red"),
+     ["unknown parameter", "colour"]),
+    (("revenue.daily", "-p", "start=2026-02-30", "-p", "end=2026-04-02"), ["start", "YYYY-MM-DD"]),
+    (("revenue.daily", "-p", "start=yesterday", "-p", "end=2026-04-02"), ["start"]),
+    (("revenue.daily", "-p", "start=2026-04-01", "-p", "end=2026-04-02", "-p", "tz=Mars/Olympus"), ["tz", "IANA"]),
+    (("revenue.daily", "-p", "start=2026-04-01"), ["missing parameter", "end"]),
+    (("revenue.daily", "-p", "start=2026-04-05", "-p", "end=2026-04-01"), ["before"]),
+    (("revenue.daily", "-p", "start"), ["key=value"]),
+    (("errors.log_top_codes", "-p", "start=2026-04-01", "-p", "end=2026-04-02", "-p", "limit=ten"), ["limit"]),
+    (("revenue.daily", "-p", "start=2026-04-01", "-p", "end=2026-04-02", "--format", "xml"), ["xml"]),
+])
+def test_bad_input_is_one_line_and_exit_2(cli_db, args, words):
+    assert_user_error(run(cli_db, *args), *words)
+
+
+def test_bad_report_tz_setting_is_one_line_and_exit_2(cli_db):
+    assert_user_error(run(cli_db, "revenue.daily", "-p", "start=2026-04-01", "-p", "end=2026-04-02",
+                          REPORT_TZ="Nowhere/Land"), "REPORT_TZ")
+
+
+def test_database_failure_is_one_line_without_password(cli_db):
+    proc = run(cli_db, "revenue.daily", "-p", "start=2026-04-01", "-p", "end=2026-04-02",
+               DATABASE_URL="postgresql://opsbench:hunter2@127.0.0.1:9/nowhere")
+    assert proc.returncode != 0
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert "hunter2" not in proc.stderr
+
+
+INJECTION = "2026-01-01'; DROP TABLE users; --"
+
+
+def _users_count(db) -> int:
+    users = sa.Table("users", sa.MetaData(), autoload_with=db.writer)
+    with db.writer.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one()
+
+
+def test_sql_in_a_value_is_rejected_or_bound_never_executed(cli_db):
+    before = _users_count(cli_db)
+    # typed parameter: rejected before anything reaches the database
+    assert_user_error(run(cli_db, "revenue.daily", "-p", f"start={INJECTION}", "-p", "end=2026-04-02"), "start")
+    # text parameter: bound as a value, so it is just a currency nobody paid in
+    proc = run(cli_db, "revenue.summary", "-p", "start=2026-04-01", "-p", "end=2026-04-30",
+               "-p", "currency=USD'; DROP TABLE users; --", "-f", "json")
+    assert proc.returncode == 0, proc.stderr
+    [row] = json.loads(proc.stdout)
+    assert row["purchases"] == 0 and row["currency"] == "USD'; DROP TABLE USERS; --"
+    assert _users_count(cli_db) == before == 1
