@@ -28,7 +28,9 @@ app = typer.Typer(
 COMMAND_MODULES = [
     "ops.cli.db_cmd",
     "ops.cli.query_cmd",
+    "ops.cli.demo_cmd",
     "ops.cli.notebooks_cmd",
+    "ops.cli.daemon_cmd",
 ]
 
 

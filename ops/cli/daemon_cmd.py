@@ -1,0 +1,294 @@
+"""`opsbench daemon | jobs | run JOB | status | doctor`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from enum import Enum
+from typing import Any
+
+import typer
+
+from ops.cli import fail
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+INSTANCE_WINDOW = dt.timedelta(minutes=10)
+STALE_AFTER = dt.timedelta(seconds=30)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _iso(v: dt.datetime | None) -> str | None:
+    return v.isoformat(timespec="seconds") if v else None
+
+
+def _ago(v: dt.datetime | None, now: dt.datetime) -> str:
+    if v is None:
+        return "never"
+    secs = int((now - v).total_seconds())
+    if secs < 120:
+        return f"{secs}s ago"
+    if secs < 7200:
+        return f"{secs // 60}m ago"
+    if secs < 172800:
+        return f"{secs // 3600}h ago"
+    return f"{secs // 86400}d ago"
+
+
+def _state_engine(settings, *, migrate: bool = True):
+    from ops import db
+    from ops.state import migrate as run_migrations
+
+    engine = db.engine("state", settings)
+    if migrate:
+        run_migrations(engine)
+    return engine
+
+
+def _sql():
+    import queries
+
+    return queries.load("state/daemon")
+
+
+def _print_table(columns: list[str], rows: list[list[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns, box=None, pad_edge=False)
+    for row in rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    Console(width=200).print(table)
+
+
+# -- daemon ---------------------------------------------------------------------
+
+def daemon(
+    grace: float = typer.Option(30.0, "--grace", min=0, help="seconds to wait for running jobs when stopping"),
+) -> None:
+    """Run the scheduler in the foreground (for systemd or a terminal); SIGTERM stops it cleanly."""
+    from ops import logs, sentry
+    from ops.jobspec import load_enabled
+    from ops.scheduler import Daemon
+    from ops.settings import get_settings
+
+    settings = get_settings()
+    logs.configure(json_lines=None, environment=settings.environment)
+    specs = load_enabled(settings)          # a bad jobs file stops us here, naming job and key
+    sentry.init(settings)                   # off and silent without SENTRY_DSN
+    d = Daemon(settings, specs, shutdown_grace_s=grace)
+    d.install_signal_handlers()
+    code = d.run()
+    stuck = d.runner.running_jobs()
+    sentry.close()
+    if stuck:
+        # abandoned job threads cannot be joined; don't let them hold the exit
+        logging.getLogger("opsbench.daemon").warning("exiting with abandoned job threads: %s", ", ".join(stuck))
+        logging.shutdown()
+        os._exit(code)
+    raise typer.Exit(code)
+
+
+# -- jobs -------------------------------------------------------------------------
+
+def _last_runs(settings) -> tuple[dict[str, Any], str | None]:
+    try:
+        engine = _state_engine(settings)
+        with engine.connect() as conn:
+            rows = _sql().last_runs.execute(conn).fetchall()
+        return {r.job: r for r in rows}, None
+    except Exception as e:
+        from ops.redact import redact
+
+        return {}, f"state database unavailable, last results unknown: {redact(e).splitlines()[0]}"
+
+
+def jobs_rows(settings, now: dt.datetime | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """Every declared job with its schedule in words, next fire time and last result."""
+    from ops.jobspec import load_jobs
+
+    now = now or _now()
+    specs = load_jobs(settings)
+    last, warning = _last_runs(settings)
+    out = []
+    for spec in specs:
+        run = last.get(spec.id)
+        next_run = None
+        if spec.enabled:
+            if spec.cron is None and run is not None:
+                # interval jobs count from their last run; an overdue one is due now
+                next_run = max(run.started_at + dt.timedelta(seconds=spec.interval_s or 0), now)
+            else:
+                next_run = spec.next_run(now.astimezone(spec.tz))
+        out.append({
+            "id": spec.id,
+            "enabled": spec.enabled,
+            "schedule": spec.schedule_words(),
+            "next_run": _iso(next_run),
+            "last_status": run.status if run else None,
+            "last_run": _iso(run.started_at) if run else None,
+            "last_duration_s": round(run.duration_s, 3) if run and run.duration_s is not None else None,
+            "last_summary": run.summary if run else None,
+            "timeout_s": spec.timeout_s,
+            "catch_up": spec.catch_up,
+            "callable": spec.callable,
+        })
+    return out, warning
+
+
+def jobs(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
+    """Every job: schedule in words, next fire time, last result."""
+    from ops.settings import get_settings
+
+    rows, warning = jobs_rows(get_settings())
+    if warning:
+        typer.echo(f"opsbench: warning: {warning}", err=True)
+    if fmt is Format.json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    now = _now()
+    _print_table(
+        ["job", "schedule", "next run", "last", "when", "summary"],
+        [[r["id"] + ("" if r["enabled"] else " (disabled)"), r["schedule"], r["next_run"] or "-",
+          r["last_status"] or "-", _ago(dt.datetime.fromisoformat(r["last_run"]), now) if r["last_run"] else "-",
+          (r["last_summary"] or "")[:60]] for r in rows])
+
+
+# -- run ----------------------------------------------------------------------------
+
+def run(
+    job: str = typer.Argument(..., help="job id, see `opsbench jobs`"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="run without recording, alerting or changing data"),
+) -> None:
+    """Run one job now, in this process (recorded in the job history unless --dry-run)."""
+    from ops import logs, sentry
+    from ops.jobspec import load_jobs
+    from ops.runner import Runner
+    from ops.settings import get_settings
+
+    settings = get_settings()
+    specs = {s.id: s for s in load_jobs(settings)}
+    if job not in specs:
+        fail(f"unknown job {job!r} (jobs: {', '.join(specs) or 'none'})")
+    logs.configure(level=logging.WARNING, json_lines=None, environment=settings.environment, stream=sys.stderr)
+    sentry.init(settings)
+    try:
+        engine = _state_engine(settings, migrate=not dry_run)
+        record = Runner(settings, specs, state_engine=engine).run(job, trigger="manual", dry_run=dry_run)
+    finally:
+        sentry.close()
+    assert record is not None
+    label = " (dry run)" if dry_run else ""
+    typer.echo(f"{job}: {record.status} in {record.duration_s:.2f}s{label}: {record.summary}")
+    if record.error and record.error != record.summary:
+        typer.echo(f"  error: {record.error}")
+    for key, value in sorted(record.metrics.items()):
+        typer.echo(f"  {key} = {value:g}" if isinstance(value, (int, float)) else f"  {key} = {value}")
+    for f in record.findings:
+        typer.echo(f"  [{f.severity.value}] {f.key}: {f.summary}")
+    if record.status in ("failed", "timeout"):
+        raise typer.Exit(1)
+
+
+# -- status --------------------------------------------------------------------------
+
+def status_data(settings, now: dt.datetime | None = None) -> dict[str, Any]:
+    from ops import alert_bridge
+
+    now = now or _now()
+    engine = _state_engine(settings)
+    with engine.connect() as conn:
+        instances = _sql().instances.execute(conn, since=now - INSTANCE_WINDOW).fetchall()
+    firing = alert_bridge.firing(engine)
+    return {
+        "instances": [{
+            "instance": r.instance, "host": r.host, "pid": r.pid, "version": r.version,
+            "is_leader": bool(r.is_leader) and r.stopped_at is None and now - r.last_seen < STALE_AFTER,
+            "state": ("stopped" if r.stopped_at else "gone quiet" if now - r.last_seen >= STALE_AFTER
+                      else "leader" if r.is_leader else "standby"),
+            "leader_since": _iso(r.leader_since), "last_seen": _iso(r.last_seen),
+            "last_seen_ago_s": round((now - r.last_seen).total_seconds(), 1),
+        } for r in instances],
+        "firing": None if firing is None else [_alert_text(a) for a in firing],
+        "outbox_depth": alert_bridge.depth(engine),
+    }
+
+
+def _alert_text(alert: Any) -> str:
+    for attr in ("key", "summary"):
+        if hasattr(alert, attr):
+            key = getattr(alert, "key", "")
+            summary = getattr(alert, "summary", "")
+            return f"{key}: {summary}" if summary else str(key)
+    if isinstance(alert, dict):
+        return f"{alert.get('key', '')}: {alert.get('summary', '')}".strip(": ")
+    return str(alert)
+
+
+def status(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
+    """Which daemon leads, its last heartbeat, firing alerts and the outbox depth."""
+    import socket
+
+    from ops.settings import get_settings
+
+    data = status_data(get_settings())
+    if fmt is Format.json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    here = socket.gethostname()
+    if not data["instances"]:
+        typer.echo("daemon: none seen in the last 10 minutes (is `opsbench daemon` running?)")
+    for i in data["instances"]:
+        where = " (this machine)" if i["host"] == here else ""
+        since = f", leading since {i['leader_since']}" if i["is_leader"] and i["leader_since"] else ""
+        typer.echo(f"daemon {i['instance']}{where}: {i['state']}{since}, last heartbeat {i['last_seen_ago_s']:g}s ago")
+    if not any(i["is_leader"] for i in data["instances"]):
+        typer.echo("no daemon is leading: no jobs are running")
+    if data["firing"] is None:
+        typer.echo("alerts: unknown (alert manager not available)")
+    else:
+        typer.echo(f"alerts firing: {len(data['firing'])}")
+        for line in data["firing"]:
+            typer.echo(f"  {line}")
+    depth = data["outbox_depth"]
+    typer.echo(f"outbox: {'unknown' if depth is None else depth} message(s) waiting")
+
+
+# -- doctor -----------------------------------------------------------------------------
+
+def doctor() -> None:
+    """Check settings, jobs file, each database and its privileges, Telegram, Sentry; say what is wrong."""
+    from ops.doctor import Check, run_checks
+    from ops.settings import SettingsError, get_settings
+
+    try:
+        settings = get_settings()
+    except SettingsError as e:
+        checks = [Check("settings", "fail", str(e))]
+    else:
+        checks = [Check("settings", "ok", f"environment {settings.environment}, REPORT_TZ {settings.report_tz}")]
+        checks += run_checks(settings)
+    for c in checks:
+        typer.echo(f"{c.level.upper() if c.level != 'ok' else 'ok':<5} {c.name:<21} {c.message}")
+    failed = [c for c in checks if c.level == "fail"]
+    typer.echo(f"{len(failed)} problem(s) found" if failed else "no problems found")
+    if failed:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("daemon")(daemon)
+    app.command("jobs")(jobs)
+    app.command("run")(run)
+    app.command("status")(status)
+    app.command("doctor")(doctor)

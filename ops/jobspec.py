@@ -1,0 +1,357 @@
+"""Job declarations: which jobs the daemon runs, when, and with what arguments.
+
+Jobs are declared in TOML. The defaults ship as `ops/jobs.toml`; set
+`OPSBENCH_JOBS_FILE` to use another file instead. Either table style works::
+
+    [jobs.drain_outbox]                  # or: [[job]] with id = "drain_outbox"
+    callable = "jobs.builtin:drain_outbox"
+    interval = "1m"                      # 90, "30s", "5m", "2h", "1d"
+    timeout = 60                         # seconds; a run past it is marked `timeout`
+    catch_up = false                     # run once at start if a slot was missed
+    enabled = true
+    timezone = "Europe/Istanbul"         # default REPORT_TZ
+    [jobs.drain_outbox.args]             # free-form thresholds for the job
+    max_messages = 100
+
+or `cron = "0 9 * * mon-fri"` (a crontab expression) or
+`cron = { minute = 0, hour = 9, day_of_week = "mon-fri" }` (the same five
+fields by name). Weekday numbers follow crontab (0 and 7 are Sunday), not
+APScheduler 3's historical Monday-is-0, so the schedule Sentry shows matches.
+
+A bad file fails at start with one line naming the file, the job and the key.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from ops.settings import Settings, SettingsError
+
+DEFAULT_JOBS_FILE = Path(__file__).resolve().parent / "jobs.toml"
+DEFAULT_TIMEOUT_S = 300.0
+
+_ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+_KEYS = {"id", "callable", "cron", "interval", "timezone", "enabled", "timeout", "catch_up", "args", "description"}
+_CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
+_UNIT_S = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+_DOW_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+
+
+class JobSpecError(SettingsError):
+    """The jobs file cannot be used. str() is one line: file, job, key, what was expected."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    callable: str
+    timezone: str
+    cron: str | None = None          # crontab expression (crontab weekday numbering)
+    interval_s: float | None = None
+    enabled: bool = True
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    catch_up: bool = True
+    args: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    description: str = ""
+
+    # -- what to run ------------------------------------------------------
+    def resolve(self) -> Callable:
+        module_name, _, attr = self.callable.partition(":")
+        module = importlib.import_module(module_name)
+        func = getattr(module, attr)
+        if not callable(func):
+            raise TypeError(f"{self.callable} is not callable")
+        return func
+
+    # -- when -------------------------------------------------------------
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def trigger(self) -> CronTrigger | IntervalTrigger:
+        if self.cron is not None:
+            minute, hour, day, month, dow = self.cron.split()
+            return CronTrigger(minute=minute, hour=hour, day=day, month=month,
+                               day_of_week=_crontab_dow_to_aps(dow), timezone=self.tz)
+        return IntervalTrigger(seconds=self.interval_s, timezone=self.tz)
+
+    def next_run(self, now: datetime) -> datetime | None:
+        """The next fire time after `now` (for interval jobs: one interval from now)."""
+        trig = self.trigger()
+        if isinstance(trig, IntervalTrigger):
+            return now + timedelta(seconds=self.interval_s or 0)
+        return trig.get_next_fire_time(None, now)
+
+    def schedule_words(self) -> str:
+        if self.cron is None:
+            return _interval_words(self.interval_s or 0)
+        return f"{_cron_words(self.cron)} ({self.timezone})"
+
+    def monitor_config(self) -> dict[str, Any]:
+        """Sentry Crons monitor config: the schedule, its zone, and how long a run may take."""
+        if self.cron is not None:
+            schedule: dict[str, Any] = {"type": "crontab", "value": self.cron}
+        else:
+            secs = self.interval_s or 60
+            for unit, size in (("day", 86400), ("hour", 3600)):
+                if secs >= size and secs % size == 0:
+                    schedule = {"type": "interval", "value": int(secs // size), "unit": unit}
+                    break
+            else:  # Sentry's smallest unit is a minute
+                schedule = {"type": "interval", "value": max(1, math.ceil(secs / 60)), "unit": "minute"}
+        return {
+            "schedule": schedule,
+            "timezone": self.timezone,
+            "checkin_margin": 1,
+            "max_runtime": max(1, math.ceil(self.timeout_s / 60)),
+        }
+
+    @property
+    def monitor_slug(self) -> str:
+        return "opsbench-" + self.id.replace("_", "-")
+
+
+# -- loading -----------------------------------------------------------------
+
+def jobs_file(settings: Settings) -> Path:
+    return Path(settings.jobs_file) if settings.jobs_file else DEFAULT_JOBS_FILE
+
+
+def load_jobs(settings: Settings, path: Path | None = None, *, check_callables: bool = True) -> list[JobSpec]:
+    """Read and validate the jobs file. Raises JobSpecError naming the job and key."""
+    path = Path(path) if path else jobs_file(settings)
+    where = path.name if path == DEFAULT_JOBS_FILE else str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise JobSpecError(f"OPSBENCH_JOBS_FILE: {path} does not exist") from None
+    except OSError as e:
+        raise JobSpecError(f"OPSBENCH_JOBS_FILE: cannot read {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise JobSpecError(f"{where}: not valid TOML: {e}") from None
+
+    unknown_top = sorted(set(data) - {"job", "jobs"})
+    if unknown_top:
+        raise JobSpecError(f"{where}: unknown top-level key {unknown_top[0]!r} (expected [[job]] or [jobs.<id>])")
+    raw: list[tuple[str | None, Any]] = []
+    jobs_table = data.get("jobs", {})
+    if not isinstance(jobs_table, dict):
+        raise JobSpecError(f"{where}: 'jobs' must be a table of [jobs.<id>] tables")
+    raw += [(key, value) for key, value in jobs_table.items()]
+    job_list = data.get("job", [])
+    if not isinstance(job_list, list):
+        raise JobSpecError(f"{where}: 'job' must be an array of [[job]] tables")
+    raw += [(None, value) for value in job_list]
+
+    specs: list[JobSpec] = []
+    seen: set[str] = set()
+    for n, (table_id, body) in enumerate(raw, start=1):
+        spec = _parse_one(where, n, table_id, body, settings, check_callables)
+        if spec.id in seen:
+            raise JobSpecError(f"{where}: job {spec.id!r}: declared twice")
+        seen.add(spec.id)
+        specs.append(spec)
+    return specs
+
+
+def load_enabled(settings: Settings) -> dict[str, JobSpec]:
+    return {s.id: s for s in load_jobs(settings) if s.enabled}
+
+
+def _parse_one(where: str, n: int, table_id: str | None, body: Any, settings: Settings,
+               check_callables: bool) -> JobSpec:
+    label = repr(table_id) if table_id else f"#{n}"
+    if not isinstance(body, dict):
+        raise JobSpecError(f"{where}: job {label}: expected a table of settings")
+
+    def bad(key: str, expected: str) -> JobSpecError:
+        return JobSpecError(f"{where}: job {label}: key {key!r}: {expected}")
+
+    unknown = sorted(set(body) - _KEYS)
+    if unknown:
+        raise bad(unknown[0], f"unknown key (expected one of: {', '.join(sorted(_KEYS))})")
+
+    job_id = body.get("id", table_id)
+    if table_id and "id" in body and body["id"] != table_id:
+        raise bad("id", f"differs from the table name {table_id!r}")
+    if not isinstance(job_id, str) or not _ID.match(job_id):
+        raise bad("id", "expected lower_snake_case letters, digits and _ (at most 63)")
+    label = repr(job_id)
+
+    target = body.get("callable")
+    if not isinstance(target, str) or not _CALLABLE.match(target):
+        raise bad("callable", 'expected "package.module:function"')
+
+    tz = body.get("timezone", settings.report_tz)
+    try:
+        ZoneInfo(str(tz))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise bad("timezone", "expected an IANA time zone name such as Europe/Istanbul") from None
+
+    has_cron, has_interval = "cron" in body, "interval" in body
+    if has_cron == has_interval:
+        raise bad("cron" if has_cron else "interval", "give exactly one of cron or interval")
+    cron = interval_s = None
+    if has_cron:
+        cron = _parse_cron(body["cron"], bad)
+    else:
+        interval_s = _parse_duration(body["interval"])
+        if interval_s is None or interval_s <= 0:
+            raise bad("interval", 'expected a positive duration: seconds or "30s", "5m", "2h", "1d"')
+
+    timeout = _parse_duration(body.get("timeout", DEFAULT_TIMEOUT_S))
+    if timeout is None or timeout <= 0:
+        raise bad("timeout", 'expected a positive number of seconds (or "90s", "5m")')
+
+    for key in ("enabled", "catch_up"):
+        if key in body and not isinstance(body[key], bool):
+            raise bad(key, "expected true or false")
+    args = body.get("args", {})
+    if not isinstance(args, dict):
+        raise bad("args", "expected a table, e.g. [jobs.<id>.args]")
+    description = body.get("description", "")
+    if not isinstance(description, str):
+        raise bad("description", "expected text")
+
+    spec = JobSpec(
+        id=job_id, callable=target, timezone=str(tz), cron=cron, interval_s=interval_s,
+        enabled=body.get("enabled", True), timeout_s=timeout, catch_up=body.get("catch_up", True),
+        args=dict(args), description=description,
+    )
+    if check_callables and spec.enabled:
+        try:
+            spec.resolve()
+        except Exception as e:  # ImportError, AttributeError, errors inside the module
+            raise bad("callable", f"cannot load {target}: {type(e).__name__}: {e}") from None
+    return spec
+
+
+def _parse_duration(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return float(m[1]) * _UNIT_S[m[2]]
+    return None
+
+
+def _parse_cron(value: Any, bad) -> str:
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(_CRON_FIELDS))
+        if unknown:
+            raise bad("cron", f"unknown field {unknown[0]!r} (expected {', '.join(_CRON_FIELDS)})")
+        value = " ".join(str(value.get(f, "*")) for f in _CRON_FIELDS)
+    if not isinstance(value, str) or len(value.split()) != 5:
+        raise bad("cron", 'expected a crontab expression with five fields, e.g. "0 9 * * mon-fri"')
+    expr = " ".join(value.split())
+    try:
+        minute, hour, day, month, dow = expr.split()
+        CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=_crontab_dow_to_aps(dow))
+    except ValueError as e:
+        raise bad("cron", f"{expr!r} is not a valid crontab expression ({e})") from None
+    return expr
+
+
+def _crontab_dow_to_aps(field_text: str) -> str:
+    """Crontab weekday field (0/7 = Sunday) to APScheduler weekday names.
+
+    APScheduler 3 numbers Monday as 0, so numbers are expanded to a set of days
+    and written back as names, which both agree on.
+    """
+    if field_text == "*":
+        return "*"
+    days: set[int] = set()
+    for part in field_text.lower().split(","):
+        rng, _, step_s = part.partition("/")
+        step = int(step_s) if step_s else 1
+        if step < 1:
+            raise ValueError(f"bad step in {part!r}")
+        if rng == "*":
+            lo, hi = 0, 6
+        elif "-" in rng:
+            a, b = rng.split("-", 1)
+            lo, hi = _dow_number(a), _dow_number(b)
+            if hi == 0 and lo > 0:  # "5-7" / "fri-sun" ends on Sunday
+                hi = 7
+        else:
+            lo = hi = _dow_number(rng)
+            if step_s:
+                hi = 6
+        if lo > hi:
+            raise ValueError(f"weekday range {rng!r} runs backwards")
+        days.update(d % 7 for d in range(lo, hi + 1, step))
+    if len(days) == 7:
+        return "*"
+    # Monday-first order so the text reads naturally
+    return ",".join(_DOW_NAMES[d] for d in sorted(days, key=lambda d: (d + 6) % 7))
+
+
+def _dow_number(token: str) -> int:
+    token = token.strip()
+    if token in _DOW_NAMES:
+        return _DOW_NAMES.index(token)
+    if token.isdigit() and 0 <= int(token) <= 7:
+        return int(token) % 7 if int(token) != 7 else 0
+    raise ValueError(f"unknown weekday {token!r}")
+
+
+# -- schedules in words --------------------------------------------------------
+
+def _plural(n: float, unit: str) -> str:
+    n_text = f"{n:g}"
+    return f"every {unit}" if n == 1 else f"every {n_text} {unit}s"
+
+
+def _interval_words(seconds: float) -> str:
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            return _plural(seconds / size, unit)
+    return _plural(seconds, "second")
+
+
+def _cron_words(expr: str) -> str:
+    minute, hour, day, month, dow = expr.split()
+    simple = re.compile(r"^\d+$")
+    if simple.match(minute) and simple.match(hour):
+        when = f"at {int(hour):02d}:{int(minute):02d}"
+        if day == "*" and month == "*":
+            if dow == "*":
+                return f"every day {when}"
+            return f"{when} on {_dow_words(dow)}"
+        if simple.match(day) and month == "*" and dow == "*":
+            return f"{when} on day {int(day)} of every month"
+    if simple.match(minute) and hour == "*" and day == month == dow == "*":
+        return f"every hour at :{int(minute):02d}"
+    if minute.startswith("*/") and hour == day == month == dow == "*":
+        return _plural(int(minute[2:]), "minute")
+    if simple.match(minute) and hour.startswith("*/") and day == month == dow == "*":
+        return f"{_plural(int(hour[2:]), 'hour')} at :{int(minute):02d}"
+    return f"cron '{expr}'"
+
+
+def _dow_words(dow: str) -> str:
+    try:
+        names = _crontab_dow_to_aps(dow).split(",")
+    except ValueError:
+        return dow
+    order = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    idx = [order.index(n) for n in names]
+    if len(idx) > 2 and idx == list(range(idx[0], idx[-1] + 1)):
+        return f"{names[0].title()}-{names[-1].title()}"
+    return ", ".join(n.title() for n in names)

@@ -1,0 +1,317 @@
+"""Run one job once: context, timeout, job history, alert hand-off, Sentry.
+
+A run goes through these steps whatever the job does:
+
+1. If the same job is still running (even a run abandoned after its timeout),
+   this run is recorded as `skipped` and nothing starts.
+2. A `running` row goes into `opsbench.job_runs`; Sentry gets an
+   `in_progress` check-in with the job's schedule as monitor config.
+3. The job runs in its own worker thread. The caller waits at most the job's
+   timeout. A run past it is marked `timeout`; Python cannot kill a thread, so
+   the stuck one is abandoned (logged) and blocks further runs of that job only.
+4. An exception becomes status `failed` and exactly one Sentry event tagged
+   with the job id. A failed run adds a `job_failed` finding, a timed-out run
+   a `job_timeout` finding (label job=<id>).
+5. The result goes to the alert manager (`ops.alert_bridge`), the row is
+   closed, and Sentry gets the closing `ok` / `error` check-in.
+
+Nothing here raises into the scheduler: a job can only fail itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+import os
+import socket
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from sqlalchemy.engine import Engine
+
+import queries
+from jobs.base import Finding, JobContext, JobResult, Severity, utc_now
+from ops import alert_bridge, sentry
+from ops.jobspec import JobSpec
+from ops.redact import redact
+from ops.settings import Settings
+
+log = logging.getLogger("opsbench.runner")
+
+RUNNER_RULES = frozenset({"job_failed", "job_timeout"})
+STATUSES = ("ok", "failed", "timeout", "skipped")
+
+AlertSink = Callable[[str, JobResult, dt.datetime], Any]
+
+
+def _sql():
+    return queries.load("state/daemon")
+
+
+def manual_identity() -> str:
+    return f"manual:{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    job: str
+    trigger: str
+    status: str
+    started_at: dt.datetime
+    finished_at: dt.datetime
+    duration_s: float
+    summary: str = ""
+    error: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    dry_run: bool = False
+
+
+@dataclass
+class _Active:
+    run_id: str
+    job: str
+    started_at: dt.datetime
+    started_mono: float
+    trigger: str
+    dry_run: bool
+    thread: threading.Thread | None = None
+    abandoned: bool = False   # timed out; the thread may still be going
+    done: bool = False        # the job function has returned or raised
+
+
+class Runner:
+    """Runs jobs and records them. Thread-safe; one instance per process."""
+
+    def __init__(self, settings: Settings, specs: Mapping[str, JobSpec], *, state_engine: Engine | None = None,
+                 clock: Callable[[], dt.datetime] = utc_now, identity: str | None = None,
+                 gate: Callable[[], bool] | None = None, alert_sink: AlertSink | None = None):
+        self.settings = settings
+        self.specs = dict(specs)
+        self.clock = clock
+        self.identity = identity or manual_identity()
+        self._engine = state_engine
+        self._gate = gate
+        self._alert_sink = alert_sink
+        self._active: dict[str, _Active] = {}
+        self._cond = threading.Condition()
+
+    # -- plumbing --------------------------------------------------------------
+    @property
+    def state_engine(self) -> Engine:
+        if self._engine is None:
+            from ops import db
+
+            self._engine = db.engine("state", self.settings)
+        return self._engine
+
+    def _write(self, what: str, statement: str, **params: Any) -> Any:
+        """Run one state statement; log (never raise) when the state DB is unavailable."""
+        try:
+            with self.state_engine.begin() as conn:
+                result = getattr(_sql(), statement).execute(conn, **params)
+                return result.fetchall() if result.returns_rows else None
+        except Exception as e:
+            log.error("could not record %s: %s: %s", what, type(e).__name__, redact(e),
+                      extra={"job": params.get("job"), "run_id": params.get("run_id")})
+            sentry.capture_exception(e, tags={"component": "job_runs"})
+            return None
+
+    def _hand_to_alerts(self, source: str, result: JobResult, now: dt.datetime) -> None:
+        try:
+            if self._alert_sink is not None:
+                self._alert_sink(source, result, now)
+            else:
+                alert_bridge.record_result(self.state_engine, source, result, now, self.settings)
+        except Exception as e:  # the bridge guards itself; this guards a custom sink
+            log.error("alert hand-off failed: %s", redact(e), extra={"job": source})
+            sentry.capture_exception(e, tags={"component": "alerts", "job": source})
+
+    # -- state the daemon asks about -------------------------------------------
+    def running_jobs(self) -> list[str]:
+        with self._cond:
+            return sorted(self._active)
+
+    def busy(self) -> int:
+        """Runs whose outcome is not recorded yet (abandoned timeouts are recorded)."""
+        with self._cond:
+            return sum(1 for a in self._active.values() if not a.abandoned)
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no run is in progress (abandoned ones excepted). True if idle."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while any(not a.abandoned for a in self._active.values()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.2))
+        return True
+
+    def abandon_in_flight(self, reason: str) -> list[str]:
+        """At shutdown, after the grace period: close the rows of runs still going as failed."""
+        with self._cond:
+            pending = [a for a in self._active.values() if not a.abandoned]
+            for a in pending:
+                a.abandoned = True
+        for a in pending:
+            duration = time.monotonic() - a.started_mono
+            if not a.dry_run:
+                self._write("interrupted run", "finish_run", run_id=a.run_id, status="failed",
+                            finished_at=a.started_at + dt.timedelta(seconds=duration), duration_s=duration,
+                            summary="interrupted", error=reason, metrics="{}", findings=0)
+            log.warning("run abandoned at shutdown: %s", reason, extra={"job": a.job, "run_id": a.run_id})
+        return [a.job for a in pending]
+
+    # -- running ---------------------------------------------------------------
+    def record_skipped(self, job_id: str, reason: str, trigger: str = "schedule") -> RunRecord:
+        now = self.clock()
+        run_id = str(uuid.uuid4())
+        self._write("skipped run", "insert_skipped", run_id=run_id, job=job_id, trigger=trigger, at=now,
+                    summary=reason, leader=self.identity)
+        log.warning("run skipped: %s", reason, extra={"job": job_id, "run_id": run_id, "status": "skipped"})
+        return RunRecord(run_id, job_id, trigger, "skipped", now, now, 0.0, reason)
+
+    def run(self, job_id: str, *, trigger: str = "schedule", dry_run: bool = False) -> RunRecord | None:
+        """Run `job_id` now and wait for it (at most its timeout). None if the gate is closed."""
+        spec = self.specs[job_id]
+        if self._gate is not None and not self._gate():
+            log.info("not the leader: run not started", extra={"job": job_id})
+            return None
+        with self._cond:
+            current = self._active.get(job_id)
+            if current is None:
+                active = _Active(str(uuid.uuid4()), job_id, self.clock(), time.monotonic(), trigger, dry_run)
+                self._active[job_id] = active
+        if current is not None:
+            state = "abandoned after its timeout and still" if current.abandoned else "still"
+            return self.record_skipped(
+                job_id, f"previous run {current.run_id[:8]} {state} running since {current.started_at:%H:%M:%S}",
+                trigger)
+        try:
+            return self._run(spec, active)
+        finally:
+            with self._cond:
+                if not active.abandoned and self._active.get(job_id) is active:
+                    del self._active[job_id]
+                self._cond.notify_all()
+
+    def _run(self, spec: JobSpec, active: _Active) -> RunRecord:
+        run_id, job_id, dry_run = active.run_id, spec.id, active.dry_run
+        extra = {"job": job_id, "run_id": run_id}
+        if not dry_run:
+            self._write("run start", "insert_run", run_id=run_id, job=job_id, trigger=active.trigger,
+                        started_at=active.started_at, leader=self.identity)
+        check_in_id = None if dry_run else sentry.checkin(spec.monitor_slug, "in_progress",
+                                                         monitor_config=spec.monitor_config())
+        log.info("job started", extra={**extra, "trigger": active.trigger, "dry_run": dry_run})
+
+        ctx = JobContext(settings=self.settings, job_id=job_id, run_id=run_id, args=dict(spec.args),
+                         clock=self.clock, dry_run=dry_run,
+                         logger=logging.LoggerAdapter(logging.getLogger(f"opsbench.job.{job_id}"), extra))
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                outcome["result"] = spec.resolve()(ctx)
+            except BaseException as e:  # noqa: BLE001 - a job may raise anything; it must not escape
+                outcome["error"] = e
+            finally:
+                # an abandoned (timed-out) run frees its job only when it really ends
+                with self._cond:
+                    active.done = True
+                    if active.abandoned and self._active.get(job_id) is active:
+                        del self._active[job_id]
+                        log.warning("abandoned run finally ended after %.1fs",
+                                    time.monotonic() - active.started_mono,
+                                    extra={**extra, "duration": round(time.monotonic() - active.started_mono, 3)})
+                    self._cond.notify_all()
+
+        thread = threading.Thread(target=work, name=f"job-{job_id}", daemon=True)
+        active.thread = thread
+        thread.start()
+        thread.join(spec.timeout_s)
+        duration = time.monotonic() - active.started_mono
+        finished_at = active.started_at + dt.timedelta(seconds=duration)
+
+        error: str | None = None
+        job_result: JobResult | None = None
+        with self._cond:
+            timed_out = not active.done
+            if timed_out:
+                active.abandoned = True
+        if timed_out:
+            status = "timeout"
+            summary = f"still running after its {spec.timeout_s:g}s timeout; thread abandoned"
+            log.error("job timed out; its thread is abandoned and further runs are skipped until it ends",
+                      extra={**extra, "duration": round(duration, 3), "status": status})
+        elif "error" in outcome:
+            err = outcome["error"]
+            status = "failed"
+            error = redact("".join(traceback.format_exception_only(type(err), err)).strip())
+            summary = f"raised {type(err).__name__}"
+            log.error("job raised %s", type(err).__name__, exc_info=err,
+                      extra={**extra, "duration": round(duration, 3), "status": status})
+            sentry.capture_exception(err, tags={"job": job_id, "run_id": run_id})
+        else:
+            job_result = outcome.get("result")
+            if not isinstance(job_result, JobResult):
+                status, summary = "failed", f"returned {type(job_result).__name__}, expected JobResult"
+                error = summary
+                job_result = None
+            else:
+                status = job_result.status if job_result.status in ("ok", "failed", "skipped") else "failed"
+                summary = job_result.summary
+                if status == "failed":
+                    error = redact(job_result.summary) or "the job reported failure"
+
+        handed = self._result_for_alerts(spec, status, summary, error, job_result)
+        record = RunRecord(run_id, job_id, active.trigger, status, active.started_at, finished_at, duration,
+                           redact(summary), error, dict(job_result.metrics) if job_result else {},
+                           list(handed.findings), dry_run)
+        if not dry_run:
+            self._hand_to_alerts(job_id, handed, finished_at)
+            self._write("run end", "finish_run", run_id=run_id, status=status, finished_at=finished_at,
+                        duration_s=duration, summary=record.summary, error=error,
+                        metrics=_metrics_json(record.metrics), findings=len(handed.findings))
+            sentry.checkin(spec.monitor_slug, "ok" if status in ("ok", "skipped") else "error",
+                           check_in_id=check_in_id, duration_s=duration, monitor_config=spec.monitor_config())
+        if not timed_out:
+            level = logging.INFO if status in ("ok", "skipped") else logging.WARNING
+            log.log(level, "job finished", extra={**extra, "duration": round(duration, 3), "status": status,
+                                                  "findings": len(handed.findings)})
+        return record
+
+    def _result_for_alerts(self, spec: JobSpec, status: str, summary: str, error: str | None,
+                           job_result: JobResult | None) -> JobResult:
+        """The job's own findings plus the runner's job_failed / job_timeout."""
+        findings = list(job_result.findings) if job_result else []
+        rules = set(job_result.rules) if job_result else set()
+        rules |= {f.rule for f in findings} | RUNNER_RULES
+        labels = {"job": spec.id}
+        command = f"opsbench run {spec.id}"
+        if status == "timeout":
+            findings.append(Finding("job_timeout", Severity.warning,
+                                    f"job {spec.id} ran past its {spec.timeout_s:g}s timeout",
+                                    labels=labels, details=summary, command=command))
+        elif status == "failed":
+            findings.append(Finding("job_failed", Severity.warning, f"job {spec.id} failed: {summary}",
+                                    labels=labels, details=error or "", command=command))
+        return JobResult(status=status, summary=summary, metrics=dict(job_result.metrics) if job_result else {},
+                         findings=findings, rules=rules)
+
+
+def _metrics_json(metrics: dict[str, Any]) -> str:
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return v
+
+    return json.dumps({str(k): clean(v) for k, v in metrics.items()}, default=str)

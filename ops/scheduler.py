@@ -1,0 +1,228 @@
+"""The daemon: APScheduler's BlockingScheduler, led by the leader lock.
+
+Life of a daemon process:
+
+1. Start the scheduler with no jobs and the leader elector (ops.leader).
+2. On winning the lead: close runs a dead leader left `running`, add every
+   enabled job (coalesce on, one instance at a time), and start once, now,
+   each job that missed a scheduled slot while no daemon led (catch-up, per
+   job; a backlog of missed slots coalesces into that one run).
+3. On losing the lead: remove every job at once; the runner's gate refuses
+   anything already queued.
+4. On SIGTERM / SIGINT: stop scheduling, wait for running jobs up to the
+   grace period, drain the outbox, give up the lock, flush Sentry, exit 0.
+
+APScheduler runs on the wall clock; the catch-up decision takes an
+injectable clock (`missed_slot`), so tests never wait for a schedule.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import threading
+from datetime import timedelta
+from typing import Callable, Iterable, Mapping
+
+from apscheduler.events import (EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED,
+                                EVENT_SCHEDULER_STARTED, JobExecutionEvent, JobSubmissionEvent, SchedulerEvent)
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy.engine import Engine
+
+import queries
+from jobs.base import utc_now
+from ops import alert_bridge, sentry
+from ops.jobspec import JobSpec
+from ops.leader import LeaderElector, new_identity
+from ops.redact import redact
+from ops.runner import Runner
+from ops.settings import Settings
+
+log = logging.getLogger("opsbench.daemon")
+
+DEFAULT_SHUTDOWN_GRACE_S = 30.0
+DRAIN_AT_EXIT_TIMEOUT_S = 15.0
+# a job without catch-up still runs if the process was briefly stalled
+NO_CATCH_UP_GRACE_S = 30
+
+
+def missed_slot(spec: JobSpec, last_started: dt.datetime | None, now: dt.datetime) -> bool:
+    """Did `spec` miss a scheduled run since `last_started`? (Catch-up is off or never ran: no.)
+
+    For cron jobs: the first fire time after the last start is already past.
+    For interval jobs: a whole interval has passed since the last start.
+    However many slots were missed, the answer is one run.
+    """
+    if not spec.catch_up or last_started is None:
+        return False
+    if spec.cron is not None:
+        # +1 s: a run that started exactly on its slot does not count that slot as missed
+        upcoming = spec.trigger().get_next_fire_time(None, last_started + timedelta(seconds=1))
+        return upcoming is not None and upcoming <= now
+    return last_started + timedelta(seconds=spec.interval_s or 0) <= now
+
+
+def jobs_to_catch_up(specs: Iterable[JobSpec], last_started: Mapping[str, dt.datetime], now: dt.datetime) -> list[str]:
+    return [s.id for s in specs if missed_slot(s, last_started.get(s.id), now)]
+
+
+def last_started(engine: Engine) -> dict[str, dt.datetime]:
+    with engine.connect() as conn:
+        rows = queries.load("state/daemon").last_started.execute(conn).fetchall()
+    return {r.job: r.started_at for r in rows}
+
+
+class Daemon:
+    """One daemon process. `run()` blocks until `stop()`; returns the exit code."""
+
+    def __init__(self, settings: Settings, specs: Mapping[str, JobSpec], *, state_engine: Engine | None = None,
+                 clock: Callable[[], dt.datetime] = utc_now, identity: str | None = None,
+                 poll_s: float = 1.0, lease_s: float = 5.0, shutdown_grace_s: float = DEFAULT_SHUTDOWN_GRACE_S):
+        from ops import db
+
+        self.settings = settings
+        self.specs = {k: v for k, v in specs.items() if v.enabled}
+        self.clock = clock
+        self.identity = identity or new_identity()
+        self.shutdown_grace_s = shutdown_grace_s
+        self.state_engine = state_engine or db.engine("state", settings)
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._catch_up: set[str] = set()
+        self._was_leader = False
+        self.runner = Runner(settings, self.specs, state_engine=self.state_engine, clock=clock,
+                             identity=self.identity, gate=self.may_run)
+        self.elector = LeaderElector(
+            self.state_engine.url, identity=self.identity, environment=settings.environment,
+            on_elected=self._on_elected, on_lost=self._on_lost, poll_s=poll_s, lease_s=lease_s, clock=clock)
+        self.scheduler = BlockingScheduler(
+            timezone=settings.tz,
+            executors={"default": ThreadPoolExecutor(max_workers=len(self.specs) + 2)},
+            job_defaults={"coalesce": True, "max_instances": 1},
+        )
+        self.scheduler.add_listener(self._on_started, EVENT_SCHEDULER_STARTED)
+        self.scheduler.add_listener(self._on_job_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+
+    # -- the gate ------------------------------------------------------------------
+    def may_run(self) -> bool:
+        return self.elector.is_leader() and not self._stopping.is_set()
+
+    # -- lifecycle -----------------------------------------------------------------
+    def run(self) -> int:
+        from ops.state import migrate
+
+        migrate(self.state_engine)
+        log.info("daemon starting: %d job(s): %s", len(self.specs), ", ".join(self.specs) or "none",
+                 extra={"instance": self.identity})
+        self.scheduler.start()  # blocks until stop() shuts the scheduler down
+        return self._finish()
+
+    def stop(self, reason: str = "stop requested") -> None:
+        """Stop scheduling now; `run()` then waits for running jobs and returns. Safe from any thread."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        log.info("daemon stopping: %s", reason, extra={"instance": self.identity})
+        try:
+            self.scheduler.remove_all_jobs()
+            self.scheduler.shutdown(wait=False)
+        except Exception as e:  # not started yet / already stopped
+            log.debug("scheduler shutdown: %s", e)
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM / SIGINT stop the daemon cleanly (main thread only)."""
+        def handler(signum, frame):
+            # stop() takes scheduler locks the interrupted main thread may hold: do it elsewhere
+            threading.Thread(target=self.stop, args=(signal.Signals(signum).name,), daemon=True).start()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def _finish(self) -> int:
+        idle = self.runner.wait_idle(self.shutdown_grace_s)
+        if not idle:
+            left = self.runner.abandon_in_flight(
+                f"interrupted: the daemon stopped and the run was still going after the "
+                f"{self.shutdown_grace_s:g}s shutdown grace period")
+            log.warning("stopping with %d run(s) still going: %s", len(left), ", ".join(left))
+        if self._was_leader:
+            self._drain_outbox()
+        self.elector.stop()
+        log.info("daemon stopped", extra={"instance": self.identity})
+        sentry.flush()
+        self._stopped.set()
+        return 0
+
+    def _drain_outbox(self) -> None:
+        """Last delivery attempt before exit; bounded, since Telegram may be unreachable."""
+        done = threading.Event()
+
+        def drain() -> None:
+            sent = alert_bridge.drain(self.settings, self.state_engine)
+            if sent:
+                log.info("outbox drained at shutdown: %d message(s) sent", sent)
+            done.set()
+
+        threading.Thread(target=drain, name="drain-at-exit", daemon=True).start()
+        if not done.wait(DRAIN_AT_EXIT_TIMEOUT_S):
+            log.warning("outbox drain at shutdown still running after %ss; the rest waits for the next start",
+                        DRAIN_AT_EXIT_TIMEOUT_S)
+
+    # -- scheduler and elector callbacks ---------------------------------------------
+    def _on_started(self, event: SchedulerEvent) -> None:
+        self.elector.start()
+
+    def _on_elected(self) -> None:
+        if self._stopping.is_set():
+            return
+        self._was_leader = True
+        now = self.clock()
+        with self.state_engine.begin() as conn:
+            closed = queries.load("state/daemon").interrupt_runs.execute(conn, leader=self.identity, at=now).fetchall()
+        for row in closed:
+            log.warning("closed a run left running by %s", row.leader, extra={"job": row.job, "run_id": str(row.run_id)})
+        due = set(jobs_to_catch_up(self.specs.values(), last_started(self.state_engine), now))
+        wall_now = dt.datetime.now(self.settings.tz)
+        for spec in self.specs.values():
+            options = {}
+            if spec.id in due:
+                self._catch_up.add(spec.id)
+                options["next_run_time"] = wall_now
+            self.scheduler.add_job(
+                self._fire, trigger=spec.trigger(), args=[spec.id], id=spec.id, name=spec.id,
+                replace_existing=True, coalesce=True, max_instances=1,
+                misfire_grace_time=None if spec.catch_up else NO_CATCH_UP_GRACE_S, **options)
+        if due:
+            log.info("catching up on missed runs: %s", ", ".join(sorted(due)))
+
+    def _on_lost(self, reason: str) -> None:
+        self._catch_up.clear()
+        try:
+            self.scheduler.remove_all_jobs()
+        except Exception as e:
+            log.error("could not remove jobs after losing the lead: %s", e)
+
+    def _fire(self, job_id: str) -> None:
+        trigger = "schedule"
+        if job_id in self._catch_up:
+            self._catch_up.discard(job_id)
+            trigger = "catch_up"
+        try:
+            self.runner.run(job_id, trigger=trigger)
+        except Exception as e:  # the runner never raises; this is the last line of defence
+            log.exception("runner failed for %s", job_id, extra={"job": job_id})
+            sentry.capture_exception(e, tags={"job": job_id, "component": "runner"})
+
+    def _on_job_event(self, event: JobSubmissionEvent | JobExecutionEvent) -> None:
+        if not self.may_run() or event.job_id not in self.specs:
+            return
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            self.runner.record_skipped(event.job_id, "previous run still running (one instance at a time)")
+        elif event.code == EVENT_JOB_MISSED:
+            self.runner.record_skipped(
+                event.job_id, f"missed its {event.scheduled_run_time:%H:%M:%S} slot by more than "
+                              f"{NO_CATCH_UP_GRACE_S}s")
+        elif event.code == EVENT_JOB_ERROR:
+            log.error("job wrapper raised: %s", redact(event.exception), extra={"job": event.job_id})

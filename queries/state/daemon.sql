@@ -1,0 +1,145 @@
+-- The daemon's statements on the state database: job runs, daemon instances,
+-- the leader lock, and the checks behind `opsbench doctor`.
+
+-- name: insert_run
+-- Record a run that has just started (status running).
+-- :param run_id uuid          the run's id
+-- :param job text             job id
+-- :param trigger text         schedule, catch_up or manual
+-- :param started_at timestamptz  when it started
+-- :param leader text          the daemon instance (or manual:<host>:<pid>) running it
+INSERT INTO opsbench.job_runs (run_id, job, trigger, status, started_at, leader)
+VALUES (CAST(:run_id AS uuid), :job, :trigger, 'running', :started_at, :leader)
+
+-- name: finish_run
+-- Close a running run with its outcome; a run already closed (e.g. marked timeout) is left alone.
+-- :param run_id uuid          the run's id
+-- :param status text          ok, failed or timeout
+-- :param finished_at timestamptz  when it ended
+-- :param duration_s float     wall time in seconds
+-- :param summary text         one line for humans
+-- :param error text = null    error text (redacted), if any
+-- :param metrics text = {}    JSON object of numbers
+-- :param findings int = 0     number of findings handed to the alert manager
+UPDATE opsbench.job_runs
+   SET status = :status, finished_at = :finished_at, duration_s = :duration_s, summary = :summary,
+       error = :error, metrics = CAST(:metrics AS jsonb), findings = :findings
+ WHERE run_id = CAST(:run_id AS uuid) AND status = 'running'
+RETURNING run_id
+
+-- name: insert_skipped
+-- Record a run that did not start (the previous one still running, or its slot missed).
+-- :param run_id uuid          the run's id
+-- :param job text             job id
+-- :param trigger text         schedule, catch_up or manual
+-- :param at timestamptz       when it was due
+-- :param summary text         why it was skipped
+-- :param leader text          the daemon instance that skipped it
+INSERT INTO opsbench.job_runs (run_id, job, trigger, status, started_at, finished_at, duration_s, summary, leader)
+VALUES (CAST(:run_id AS uuid), :job, :trigger, 'skipped', :at, :at, 0, :summary, :leader)
+
+-- name: interrupt_runs
+-- Close runs left `running` by daemon instances other than this one (they died holding the lead).
+-- :param leader text          this instance, whose runs are left alone
+-- :param at timestamptz       the time to close them at
+UPDATE opsbench.job_runs
+   SET status = 'failed', finished_at = GREATEST(:at, started_at),
+       duration_s = EXTRACT(EPOCH FROM (GREATEST(:at, started_at) - started_at)),
+       error = 'interrupted: the daemon ' || leader || ' stopped before the run finished',
+       summary = 'interrupted'
+ WHERE status = 'running' AND leader <> :leader AND leader NOT LIKE 'manual:%'
+RETURNING run_id, job, leader
+
+-- name: last_runs
+-- The latest run of each job (any status).
+SELECT DISTINCT ON (job) job, run_id, trigger, status, started_at, finished_at, duration_s, summary, error
+  FROM opsbench.job_runs
+ ORDER BY job, started_at DESC, run_id
+
+-- name: last_started
+-- When each job last started a real (not skipped) run; the catch-up logic compares it with the schedule.
+SELECT job, max(started_at) AS started_at
+  FROM opsbench.job_runs
+ WHERE status <> 'skipped'
+ GROUP BY job
+
+-- name: runs
+-- Recent runs, newest first, optionally of one job.
+-- :param job text = null      job id, or all jobs
+-- :param limit int = 50       how many rows
+SELECT run_id, job, trigger, status, started_at, finished_at, duration_s, summary, error, metrics, findings, leader
+  FROM opsbench.job_runs
+ WHERE CAST(:job AS text) IS NULL OR job = :job
+ ORDER BY started_at DESC, run_id
+ LIMIT :limit
+
+-- name: upsert_instance
+-- A daemon instance says it is alive (and whether it leads).
+-- :param instance text        instance id host:pid:nonce
+-- :param host text            host name
+-- :param pid int              process id
+-- :param version text         opsbench version
+-- :param environment text     ENVIRONMENT
+-- :param started_at timestamptz  when the process started
+-- :param now timestamptz      now
+-- :param is_leader bool       holds the leader lock
+-- :param leader_since timestamptz = null  when it took the lead
+INSERT INTO opsbench.daemon_instances
+       (instance, host, pid, version, environment, started_at, last_seen, is_leader, leader_since)
+VALUES (:instance, :host, :pid, :version, :environment, :started_at, :now, :is_leader, :leader_since)
+ON CONFLICT (instance) DO UPDATE
+   SET last_seen = EXCLUDED.last_seen, is_leader = EXCLUDED.is_leader,
+       leader_since = EXCLUDED.leader_since, stopped_at = NULL
+
+-- name: stop_instance
+-- A daemon instance stops cleanly.
+-- :param instance text        instance id
+-- :param now timestamptz      now
+UPDATE opsbench.daemon_instances SET is_leader = false, stopped_at = :now, last_seen = :now
+ WHERE instance = :instance
+
+-- name: instances
+-- Daemon instances seen recently, leader first.
+-- :param since timestamptz    oldest last_seen to show
+SELECT instance, host, pid, version, environment, started_at, last_seen, is_leader, leader_since, stopped_at
+  FROM opsbench.daemon_instances
+ WHERE last_seen >= :since
+ ORDER BY is_leader DESC, last_seen DESC
+
+-- name: try_lock
+-- Take the session advisory lock that makes this connection the leader; true if taken.
+-- :param key int              lock key
+SELECT pg_try_advisory_lock(CAST(:key AS bigint)) AS locked
+
+-- name: holds_lock
+-- Whether this session still holds the leader lock.
+-- :param key int              lock key
+SELECT EXISTS (
+    SELECT 1 FROM pg_locks
+     WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
+       AND ((CAST(objid AS bigint)) | (CAST(classid AS bigint) << 32)) = CAST(:key AS bigint)
+) AS held
+
+-- name: unlock
+-- Give up the leader lock.
+-- :param key int              lock key
+SELECT pg_advisory_unlock(CAST(:key AS bigint)) AS unlocked
+
+-- name: backend_pid
+-- The server process of this connection.
+SELECT pg_backend_pid() AS pid
+
+-- name: session_info
+-- Who and where a connection is, and the session settings that enforce its role.
+SELECT current_user AS usr, current_database() AS db,
+       current_setting('server_version') AS server_version,
+       current_setting('default_transaction_read_only') AS read_only,
+       current_setting('statement_timeout') AS statement_timeout,
+       current_setting('lock_timeout') AS lock_timeout
+
+-- name: state_privileges
+-- Whether the state connection may create the opsbench schema or already owns it.
+SELECT has_database_privilege(current_database(), 'CREATE') AS can_create_schema,
+       EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'opsbench') AS schema_exists,
+       COALESCE((SELECT has_schema_privilege('opsbench', 'CREATE')
+                  WHERE EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'opsbench')), false) AS can_write_schema
