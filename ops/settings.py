@@ -6,6 +6,8 @@ message is one line naming the variable and what was expected.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -50,6 +52,8 @@ class Settings(BaseSettings):
     sentry_dsn: SecretStr | None = Field(default=None, alias="SENTRY_DSN")
     heartbeat_url: str | None = Field(default=None, alias="HEARTBEAT_URL")
     jobs_file: Path | None = Field(default=None, alias="OPSBENCH_JOBS_FILE")
+    # non-critical alerts are delivered silently in this local window (REPORT_TZ)
+    quiet_hours: str | None = Field(default=None, alias="OPSBENCH_QUIET_HOURS")
 
     @field_validator("database_url", "maintenance_database_url", "state_url")
     @classmethod
@@ -79,6 +83,15 @@ class Settings(BaseSettings):
             raise ValueError("expected a non-empty name such as production")
         return v.strip()
 
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        if _parse_quiet_hours(v) is None:
+            raise ValueError("expected HH:MM-HH:MM such as 23:00-07:00")
+        return v.strip()
+
     # -- derived ---------------------------------------------------------
     @property
     def uses_embedded(self) -> bool:
@@ -87,6 +100,21 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.report_tz)
+
+    @property
+    def quiet_hours_window(self) -> tuple[dt.time, dt.time] | None:
+        return _parse_quiet_hours(self.quiet_hours) if self.quiet_hours else None
+
+
+def _parse_quiet_hours(value: str) -> tuple[dt.time, dt.time] | None:
+    """"23:00-07:00" -> (23:00, 07:00); None when malformed or empty."""
+    m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", value)
+    if not m:
+        return None
+    h1, m1, h2, m2 = (int(x) for x in m.groups())
+    if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59 or (h1, m1) == (h2, m2):
+        return None
+    return dt.time(h1, m1), dt.time(h2, m2)
 
 
 def _one_line(err: ValidationError) -> str:
