@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "ops.cli.demo_cmd",
     "ops.cli.notebooks_cmd",
     "ops.cli.daemon_cmd",
+    "ops.cli.alerts_cmd",
 ]
 
 

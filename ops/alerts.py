@@ -1,0 +1,347 @@
+"""The alert manager: findings in, state transitions and outbox messages out.
+
+Modelled on healthchecks (alert state lives in the database, so a restart
+changes nothing) and Alertmanager (grouping, silences, repeat interval,
+inhibition). One job run is one evaluation:
+
+- a finding is a bad evaluation of its key; a rule the run evaluated
+  (`JobResult.rules`, plus the rules of its findings) without a finding for
+  a key is a good evaluation of that key;
+- pending until `fire_after` consecutive bad evaluations, then firing (one
+  message); repeated every `repeat_every` while still bad; resolved after
+  `resolve_after` consecutive good ones (one message saying how long it
+  lasted). A firing alert needs several good evaluations in a row to resolve,
+  so a flapping check stays firing instead of sending a message per flip;
+- everything that needs a message in one evaluation goes out as ONE message;
+- held back, but tracked: alerts matched by a silence, and alerts whose
+  `requires` names a firing alert (by rule, key, or key pattern) - the root
+  cause. A held firing alert is announced at its first evaluation after the
+  hold ends, if it is still firing (as Alertmanager does);
+- quiet hours (OPSBENCH_QUIET_HOURS in REPORT_TZ): messages without a
+  critical firing alert are delivered silently.
+
+State changes and the messages they cause are written in one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping
+
+from sqlalchemy.engine import Connection, Engine
+
+import queries
+from jobs.base import Finding, JobResult, Severity
+from ops import messages, outbox
+from ops.settings import Settings
+
+
+def _q():
+    return queries.load("state/alerts")
+
+
+# -- rule configuration --------------------------------------------------------
+
+@dataclass(frozen=True)
+class RuleConfig:
+    fire_after: int = 1                                  # consecutive bad evaluations to fire
+    resolve_after: int = 2                               # consecutive good evaluations to resolve
+    repeat_every: dt.timedelta = dt.timedelta(hours=4)   # re-announce while firing
+
+
+DEFAULT_RULE = RuleConfig()
+# Per-rule overrides; jobs or the jobs file may add to it (`configure_rule`).
+RULES: dict[str, RuleConfig] = {
+    # one failed connection is worth a page; recover only when it holds
+    "database_unreachable": RuleConfig(fire_after=1, resolve_after=2),
+}
+
+
+def configure_rule(rule: str, **changes: Any) -> RuleConfig:
+    """Override thresholds for one rule, e.g. configure_rule("error_rate", fire_after=3)."""
+    RULES[rule] = replace(RULES.get(rule, DEFAULT_RULE), **changes)
+    return RULES[rule]
+
+
+def rule_config(rule: str, overrides: Mapping[str, RuleConfig] | None = None) -> RuleConfig:
+    if overrides and rule in overrides:
+        return overrides[rule]
+    return RULES.get(rule, DEFAULT_RULE)
+
+
+# -- results -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Transition:
+    """What one evaluation did to one alert."""
+
+    key: str
+    rule: str
+    severity: str
+    from_state: str           # none | pending | firing | resolved | inactive
+    to_state: str
+    notified: str | None = None    # firing | repeat | resolved when it is in this evaluation's message
+    held: str | None = None        # silenced | suppressed when a message was held back
+    duration: dt.timedelta | None = None   # for resolved: how long it lasted
+    outbox_ids: tuple[int, ...] = ()
+
+
+@dataclass
+class Alert:
+    """One row of opsbench.alerts."""
+
+    key: str
+    rule: str
+    labels: dict[str, str]
+    source: str
+    severity: str
+    state: str
+    summary: str = ""
+    details: str = ""
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    evidence_count: int | None = None
+    command: str | None = None
+    requires: list[str] = field(default_factory=list)
+    bad_streak: int = 0
+    good_streak: int = 0
+    started_at: dt.datetime | None = None
+    fired_at: dt.datetime | None = None
+    resolved_at: dt.datetime | None = None
+    last_notified_at: dt.datetime | None = None
+    held_reason: str | None = None
+    last_eval_at: dt.datetime | None = None
+
+    @classmethod
+    def from_row(cls, row) -> "Alert":
+        m = dict(row._mapping)
+        m["requires"] = list(m.get("requires") or [])
+        m["labels"] = dict(m.get("labels") or {})
+        m["evidence"] = list(m.get("evidence") or [])
+        return cls(**m)
+
+    def params(self) -> dict[str, Any]:
+        p = dict(vars(self))
+        p["labels"] = json.dumps(self.labels)
+        p["evidence"] = json.dumps(self.evidence, default=str)
+        p["requires"] = json.dumps(list(self.requires))
+        return p
+
+
+# -- quiet hours ---------------------------------------------------------------
+
+def in_quiet_hours(settings: Settings, now: dt.datetime) -> bool:
+    window = settings.quiet_hours_window
+    if window is None:
+        return False
+    start, end = window
+    local = now.astimezone(settings.tz).time()
+    if start <= end:
+        return start <= local < end
+    return local >= start or local < end  # the window crosses midnight
+
+
+# -- the evaluation ------------------------------------------------------------
+
+def _matches(pattern: str, alert: Alert) -> bool:
+    return fnmatch.fnmatchcase(alert.key, pattern) or fnmatch.fnmatchcase(alert.rule, pattern)
+
+
+def _root_cause(alert: Alert, firing: Mapping[str, str]) -> str | None:
+    """A firing alert this one depends on (firing: key -> rule), or None."""
+    for need in alert.requires:
+        for key, rule in firing.items():
+            if key != alert.key and (rule == need or fnmatch.fnmatchcase(key, need)):
+                return key
+    return None
+
+
+def _episode_start(alert: Alert, now: dt.datetime) -> None:
+    alert.state, alert.bad_streak, alert.good_streak = "pending", 0, 0
+    alert.started_at, alert.fired_at, alert.resolved_at = now, None, None
+    alert.last_notified_at, alert.held_reason = None, None
+
+
+def _apply_finding(alert: Alert, f: Finding, source: str) -> None:
+    alert.source = source
+    alert.severity = Severity(f.severity).value
+    alert.summary, alert.details = f.summary, f.details or ""
+    alert.evidence = [dict(r) for r in f.evidence]
+    alert.evidence_count = f.evidence_count if f.evidence_count is not None else (len(f.evidence) or None)
+    alert.command = f.command
+    alert.requires = list(f.requires)
+    alert.labels = dict(f.labels)
+
+
+def record_result(engine: Engine, source: str, result: JobResult, now: dt.datetime, settings: Settings,
+                  rules: Mapping[str, RuleConfig] | None = None) -> list[Transition]:
+    """Feed one job run into the lifecycle; returns what changed (and what was announced)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    findings: dict[str, Finding] = {}
+    for f in result.findings:
+        # the same key twice in one run: keep the most severe
+        if f.key not in findings or Severity(f.severity).rank < Severity(findings[f.key].severity).rank:
+            findings[f.key] = f
+    evaluated = set(result.rules) | {f.rule for f in findings.values()}
+    if not evaluated:
+        return []
+    with engine.begin() as conn:
+        return _evaluate(conn, source, findings, evaluated, now, settings, rules)
+
+
+def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evaluated: set[str],
+              now: dt.datetime, settings: Settings, rules: Mapping[str, RuleConfig] | None) -> list[Transition]:
+    existing = {r.key: Alert.from_row(r) for r in _q().lock_rules.execute(conn, rules=json.dumps(sorted(evaluated)))}
+    touched: dict[str, tuple[Alert, str]] = {}   # key -> (alert, state before)
+    events: list[tuple[Alert, str, str | None]] = []
+    resolved_now: list[tuple[Alert, dt.timedelta]] = []
+
+    for key, f in findings.items():
+        alert = existing.get(key)
+        before = alert.state if alert else "none"
+        if alert is None:
+            alert = Alert(key=key, rule=f.rule, labels={}, source=source, severity="info", state="inactive")
+        cfg = rule_config(f.rule, rules)
+        _apply_finding(alert, f, source)
+        if alert.state in ("inactive", "resolved"):
+            _episode_start(alert, now)
+        alert.bad_streak += 1
+        alert.good_streak = 0
+        if alert.state == "pending" and alert.bad_streak >= cfg.fire_after:
+            alert.state, alert.fired_at = "firing", now
+        if alert.state != before:
+            events.append((alert, alert.state, None))
+        alert.last_eval_at = now
+        touched[key] = (alert, before)
+
+    for key, alert in existing.items():
+        if key in findings or alert.state not in ("pending", "firing"):
+            continue
+        before = alert.state
+        cfg = rule_config(alert.rule, rules)
+        alert.good_streak += 1
+        alert.bad_streak = 0
+        if alert.state == "pending":
+            alert.state = "inactive"
+            events.append((alert, "cleared", None))
+        elif alert.good_streak >= cfg.resolve_after:
+            alert.state, alert.resolved_at = "resolved", now
+            resolved_now.append((alert, now - (alert.started_at or now)))
+        alert.last_eval_at = now
+        touched[key] = (alert, before)
+
+    # root causes: every alert firing after this evaluation
+    firing = {r.key: r.rule for r in _q().firing_keys.execute(conn)}
+    for key, (alert, _) in touched.items():
+        if alert.state == "firing":
+            firing[key] = alert.rule
+        else:
+            firing.pop(key, None)
+    silences = list(_q().active_silences.execute(conn, at=now))
+
+    notices: list[tuple[Alert, messages.AlertNotice]] = []
+    transitions: dict[str, Transition] = {}
+    for key, (alert, before) in touched.items():
+        cfg = rule_config(alert.rule, rules)
+        silence = next((s for s in silences if _matches(s.pattern, alert)), None)
+        root = _root_cause(alert, firing) if alert.state == "firing" else None
+        held = "silenced" if silence else ("suppressed" if root else None)
+        notified = held_now = None
+        if alert.state == "firing":
+            want = None
+            if alert.last_notified_at is None:
+                want = "firing"
+            elif key in findings and now - alert.last_notified_at >= cfg.repeat_every:
+                want = "repeat"
+            if want and held:
+                held_now = held
+                if alert.held_reason != held:  # note the hold once, not every evaluation
+                    note = f"silence {silence.id}: {silence.reason}" if silence else f"root cause {root}"
+                    events.append((alert, held, note))
+            elif want:
+                notified = want
+                alert.last_notified_at = now
+            alert.held_reason = held
+        elif alert.state == "resolved" and before == "firing":
+            if alert.last_notified_at is not None and not silence:
+                notified = "resolved"
+            events.append((alert, "resolved", None))
+            alert.held_reason = None
+        if notified:
+            notices.append((alert, messages.AlertNotice(
+                kind=notified, key=alert.key, rule=alert.rule, severity=alert.severity, summary=alert.summary,
+                source=alert.source, details=alert.details, evidence=alert.evidence,
+                evidence_count=alert.evidence_count, command=alert.command, started_at=alert.started_at, now=now)))
+            if notified == "repeat":
+                events.append((alert, "repeat", None))
+        duration = next((d for a, d in resolved_now if a.key == key), None)
+        transitions[key] = Transition(key, alert.rule, alert.severity, before, alert.state, notified, held_now,
+                                      duration)
+
+    outbox_ids: list[int] = []
+    if notices:
+        text = messages.alert_message([n for _, n in notices], settings.environment)
+        critical = any(n.severity == "critical" and n.kind != "resolved" for _, n in notices)
+        silent = in_quiet_hours(settings, now) and not critical
+        outbox_ids = outbox.enqueue(conn, text, silent=silent, source=f"alerts:{source}", now=now)
+        for alert, _ in notices:
+            t = transitions[alert.key]
+            transitions[alert.key] = replace(t, outbox_ids=tuple(outbox_ids))
+
+    for alert, _ in touched.values():
+        _q().upsert.execute(conn, **alert.params())
+    first_id = outbox_ids[0] if outbox_ids else None
+    for alert, kind, note in events:
+        in_message = transitions[alert.key].notified is not None and kind in ("firing", "repeat", "resolved")
+        _q().add_event.execute(conn, at=now, key=alert.key, rule=alert.rule, severity=alert.severity, kind=kind,
+                               summary=alert.summary, outbox_id=first_id if in_message else None, note=note)
+    return [transitions[k] for k in sorted(transitions)]
+
+
+# -- reading -------------------------------------------------------------------
+
+def firing(engine: Engine) -> list:
+    """Alerts firing now (rows with key, rule, severity, summary, source, started_at, fired_at,
+    last_notified_at, held_reason, evidence_count, command), most severe first."""
+    with engine.connect() as conn:
+        return list(_q().firing.execute(conn))
+
+
+def recent(engine: Engine, limit: int = 20) -> list:
+    """Latest alert events (id, at, key, rule, severity, kind, summary, outbox_id, note), newest first."""
+    with engine.connect() as conn:
+        return list(_q().recent.execute(conn, limit=limit))
+
+
+# -- silences ------------------------------------------------------------------
+
+def add_silence(engine: Engine, pattern: str, until: dt.datetime, reason: str, now: dt.datetime,
+                created_by: str | None = None) -> int:
+    if not pattern.strip():
+        raise ValueError("a silence needs a non-empty pattern")
+    if not reason.strip():
+        raise ValueError("a silence needs a reason")
+    if until <= now:
+        raise ValueError("a silence must end in the future")
+    with engine.begin() as conn:
+        return int(_q().add_silence.execute(conn, pattern=pattern.strip(), reason=reason.strip(),
+                                            created_by=created_by, starts_at=now, ends_at=until).scalar_one())
+
+
+def remove_silence(engine: Engine, silence_id: int, now: dt.datetime) -> bool:
+    """End a silence now. False when there is no such silence in force."""
+    with engine.begin() as conn:
+        return _q().cancel_silence.execute(conn, id=silence_id, at=now).first() is not None
+
+
+def active_silences(engine: Engine, now: dt.datetime) -> list:
+    with engine.connect() as conn:
+        return list(_q().active_silences.execute(conn, at=now))
+
+
+def silenced_by(silences: Iterable, key: str, rule: str) -> Any | None:
+    probe = Alert(key=key, rule=rule, labels={}, source="", severity="info", state="inactive")
+    return next((s for s in silences if _matches(s.pattern, probe)), None)

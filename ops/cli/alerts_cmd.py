@@ -1,0 +1,153 @@
+"""`opsbench alerts`, `silence`, `unsilence` and `telegram test|drain`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import re
+
+import typer
+
+from ops.cli import fail
+from ops.settings import get_settings
+
+telegram_app = typer.Typer(help="Telegram delivery: check the bot, send what is waiting.", no_args_is_help=True)
+
+_DURATION = re.compile(r"(\d+)\s*([wdhms])")
+_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """'2h', '90m', '1h30m', '3d' -> timedelta. Raises ValueError with a readable message."""
+    compact = text.strip().lower().replace(" ", "")
+    if not compact or _DURATION.sub("", compact):
+        raise ValueError(f"--for: expected a duration such as 2h, 90m, 1h30m or 3d, got {text[:40]!r}")
+    seconds = sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(compact))
+    if seconds <= 0:
+        raise ValueError("--for: the duration must be longer than zero")
+    return dt.timedelta(seconds=seconds)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _state_engine():
+    from ops import db
+    from ops.state import migrate
+
+    engine = db.engine("state", get_settings())
+    migrate(engine)
+    return engine
+
+
+def _local(ts: dt.datetime | None) -> str:
+    if ts is None:
+        return "-"
+    return ts.astimezone(get_settings().tz).strftime("%Y-%m-%d %H:%M")
+
+
+def alerts_cmd(limit: int = typer.Option(20, "--limit", min=1, max=1000, help="recent events to show")) -> None:
+    """Firing alerts, active silences, outbox backlog and recent alert history."""
+    from ops import alerts, messages, outbox
+
+    engine = _state_engine()
+    now = _now()
+    rows = alerts.firing(engine)
+    typer.echo(f"Firing ({len(rows)}):")
+    for r in rows:
+        held = f"  [held: {r.held_reason}]" if r.held_reason else ""
+        since = messages.human_duration(now - r.started_at) if r.started_at else "?"
+        typer.echo(f"  {r.severity:<8} {r.key}  for {since}  {r.summary}{held}")
+        if r.command:
+            typer.echo(f"           reproduce: {r.command}")
+    silences = alerts.active_silences(engine, now)
+    typer.echo(f"Silences ({len(silences)}):")
+    for s in silences:
+        typer.echo(f"  #{s.id} {s.pattern}  until {_local(s.ends_at)}  {s.reason}")
+    typer.echo(f"Outbox: {outbox.depth(engine)} pending")
+    events = alerts.recent(engine, limit)
+    typer.echo(f"Recent ({len(events)}):")
+    for e in events:
+        note = f"  ({e.note})" if e.note else ""
+        typer.echo(f"  {_local(e.at)}  {e.kind:<10} {e.severity:<8} {e.key}  {e.summary}{note}")
+
+
+def silence_cmd(
+    pattern: str = typer.Argument(..., help="alert key pattern, fnmatch style: 'credit_drift*', 'error_rate{*}'"),
+    for_: str = typer.Option("2h", "--for", help="how long: 30m, 2h, 1d, 1h30m"),
+    reason: str = typer.Option(..., "--reason", help="why (shown with the silence)"),
+) -> None:
+    """Hold back messages for matching alerts until the silence ends."""
+    from ops import alerts
+
+    try:
+        length = parse_duration(for_)
+    except ValueError as err:
+        fail(str(err))
+    if not pattern.strip():
+        fail("PATTERN: expected a non-empty alert key pattern")
+    if not reason.strip():
+        fail("--reason: expected a short explanation")
+    now = _now()
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = None
+    sid = alerts.add_silence(_state_engine(), pattern, now + length, reason, now, created_by=user)
+    typer.echo(f"silence #{sid}: {pattern} until {_local(now + length)} ({reason})")
+
+
+def unsilence_cmd(silence_id: int = typer.Argument(..., help="silence id from `opsbench alerts`")) -> None:
+    """End a silence now."""
+    from ops import alerts
+
+    if not alerts.remove_silence(_state_engine(), silence_id, _now()):
+        fail(f"no active silence #{silence_id} (see `opsbench alerts`)")
+    typer.echo(f"silence #{silence_id} ended")
+
+
+@telegram_app.command("test")
+def telegram_test() -> None:
+    """Check the bot token (getMe), then send one test message to TELEGRAM_CHAT_ID."""
+    from ops import channels, messages
+    from ops.telegram import TelegramError
+
+    settings = get_settings()
+    engine = _state_engine()
+    client = channels.telegram_client(settings, engine, max_attempts=2)
+    try:
+        me = client.get_me()
+        typer.echo(f"bot: @{me.get('username')} (id {me.get('id')})")
+        text = (f"✅ <b>opsbench test message</b>\nenvironment <i>{messages.escape(settings.environment)}</i>, "
+                f"{messages.escape(_local(_now()))} {messages.escape(settings.report_tz)}")
+        client.send_message(text)
+    except TelegramError as err:
+        fail(str(err))
+    finally:
+        client.close()
+    typer.echo(f"sent a test message to chat {client.chat_id}"
+               + (f" topic {client.thread_id}" if client.thread_id is not None else ""))
+    # the chat works again: let the outbox stop waiting for it
+    import queries
+
+    with engine.begin() as conn:
+        queries.load("state/outbox").chat_unblocked.execute(conn, configured_chat_id=str(settings.telegram_chat_id),
+                                                             at=_now())
+
+
+@telegram_app.command("drain")
+def telegram_drain(max_messages: int | None = typer.Option(None, "--max", min=1, help="stop after this many")) -> None:
+    """Deliver pending outbox messages now (the daemon does this on its own)."""
+    from ops import outbox
+
+    engine = _state_engine()
+    sent = outbox.drain(get_settings(), engine, max_messages=max_messages)
+    typer.echo(f"delivered {sent}, {outbox.depth(engine)} pending")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("alerts")(alerts_cmd)
+    app.command("silence")(silence_cmd)
+    app.command("unsilence")(unsilence_cmd)
+    app.add_typer(telegram_app, name="telegram")

@@ -1,0 +1,291 @@
+"""Telegram-ready HTML: escaping, safe splitting, captions, and alert message text.
+
+Telegram's HTML parse mode knows a handful of tags and three entities; any
+other `<`, `>` or `&` makes it reject the whole message ("can't parse
+entities"). So every value that comes from data goes through `escape()`, and
+the only markup is the fixed tags written here.
+
+Limits are counted in UTF-16 code units, as Telegram counts them, on the raw
+HTML: that over-counts markup, so a part that fits here always fits there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+MESSAGE_LIMIT = 4096
+CAPTION_LIMIT = 1024
+EVIDENCE_ROWS = 5          # rows of evidence shown in a firing message
+EVIDENCE_ROW_CHARS = 300   # one evidence row is cut beyond this
+
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^<>]*>")
+_ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
+
+
+def escape(value: object) -> str:
+    """Make any value safe inside Telegram HTML (only <, > and & need it)."""
+    return html.escape(str(value), quote=False)
+
+
+def unescape(text: str) -> str:
+    return html.unescape(text)
+
+
+def to_plain(text: str) -> str:
+    """HTML to the text a reader would see: tags dropped, entities decoded.
+
+    Used for the plain-text fallback and the console channel.
+    """
+    return html.unescape(_TAG.sub("", text))
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+# -- splitting ---------------------------------------------------------------
+
+def _open_tags_after(text: str, stack: list[str] | None = None) -> list[str]:
+    """The stack of tags still open after `text` (names only)."""
+    stack = list(stack or [])
+    for m in _TAG.finditer(text):
+        closing, name = m.group(1), m.group(2).lower()
+        if not closing:
+            stack.append(name)
+        elif name in stack:
+            # close up to the matching opener (Telegram wants proper nesting)
+            while stack and stack.pop() != name:
+                pass
+    return stack
+
+
+def _safe_cut(text: str, limit: int) -> int:
+    """Largest index <= the limit (in UTF-16 units) that is not inside a tag or an entity.
+
+    Prefers the last whitespace before it so words stay whole.
+    """
+    idx, units = 0, 0
+    for ch in text:
+        w = 2 if ord(ch) > 0xFFFF else 1
+        if units + w > limit:
+            break
+        units += w
+        idx += 1
+    cut = idx
+    # not inside <...>
+    lt, gt = text.rfind("<", 0, cut), text.rfind(">", 0, cut)
+    if lt > gt:
+        cut = lt
+    # not inside &...;
+    amp = text.rfind("&", 0, cut)
+    if amp != -1 and ";" not in text[amp:cut] and _ENTITY.match(text, amp):
+        cut = amp
+    space = text.rfind(" ", 0, cut)
+    if space > cut // 2:
+        cut = space + 1
+    return max(cut, 1)
+
+
+def _close(stack: list[str]) -> str:
+    return "".join(f"</{name}>" for name in reversed(stack))
+
+
+def _reopen(stack: list[str], openers: dict[str, str]) -> str:
+    return "".join(openers.get(name, f"<{name}>") for name in stack)
+
+
+def split_html(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split HTML into parts of at most `limit` units, at line boundaries.
+
+    A part never ends inside a tag or an entity, and a line is only a
+    boundary when no tag is open there, so `"".join(parts) == text` and every
+    part is valid on its own. Only a single block longer than the limit (one
+    huge line, or a <pre> longer than a message) is cut inside; there the open
+    tags are closed at the end of the part and reopened in the next one.
+    """
+    if utf16_len(text) <= limit:
+        return [text] if text else []
+    lines = text.splitlines(keepends=True)
+    # blocks: runs of lines that end with no tag open
+    blocks: list[str] = []
+    current, stack = "", []
+    for line in lines:
+        current += line
+        stack = _open_tags_after(line, stack)
+        if not stack:
+            blocks.append(current)
+            current = ""
+    if current:
+        blocks.append(current)
+
+    parts: list[str] = []
+    buf = ""
+    for block in blocks:
+        if utf16_len(buf) + utf16_len(block) <= limit:
+            buf += block
+            continue
+        if buf:
+            parts.append(buf)
+            buf = ""
+        if utf16_len(block) <= limit:
+            buf = block
+        else:
+            parts.extend(_split_block(block, limit))
+    if buf:
+        parts.append(buf)
+    return parts
+
+
+def _split_block(block: str, limit: int) -> list[str]:
+    """Cut one over-long block; close and reopen the tags open at each cut."""
+    openers: dict[str, str] = {}
+    parts: list[str] = []
+    stack: list[str] = []
+    rest = block
+    while rest:
+        prefix = _reopen(stack, openers)
+        # leave room for the reopened and the closing tags
+        room = limit - utf16_len(prefix) - 64
+        if utf16_len(rest) <= limit - utf16_len(prefix):
+            parts.append(prefix + rest)
+            break
+        cut = _safe_cut(rest, room)
+        piece = rest[:cut]
+        for m in _TAG.finditer(piece):
+            if not m.group(1):
+                openers.setdefault(m.group(2).lower(), m.group(0))
+        new_stack = _open_tags_after(piece, stack)
+        parts.append(prefix + piece + _close(new_stack))
+        stack = new_stack
+        rest = rest[cut:]
+    return parts
+
+
+def caption(text: str, limit: int = CAPTION_LIMIT) -> str:
+    """A caption within Telegram's limit: cut at a safe point, tags closed, '…' added."""
+    if utf16_len(text) <= limit:
+        return text
+    cut = _safe_cut(text, limit - 80)
+    head = text[:cut].rstrip()
+    return head + "…" + _close(_open_tags_after(head))
+
+
+# -- durations ---------------------------------------------------------------
+
+def human_duration(delta: dt.timedelta) -> str:
+    """2d 3h, 4h 5m, 12m, 40s."""
+    seconds = max(0, int(delta.total_seconds()))
+    days, rem = divmod(seconds, 86400)
+    hours, rem = divmod(rem, 3600)
+    minutes, secs = divmod(rem, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m"
+    return f"{secs}s"
+
+
+# -- alert messages ----------------------------------------------------------
+
+SEVERITY_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
+KIND_TITLE = {"firing": "FIRING", "repeat": "STILL FIRING", "resolved": "RESOLVED"}
+
+
+@dataclass
+class AlertNotice:
+    """What one alert contributes to a notification message."""
+
+    kind: str                    # firing | repeat | resolved
+    key: str
+    rule: str
+    severity: str
+    summary: str
+    source: str = ""
+    details: str = ""
+    evidence: Sequence[dict[str, Any]] = field(default_factory=list)
+    evidence_count: int | None = None
+    command: str | None = None
+    started_at: dt.datetime | None = None
+    now: dt.datetime | None = None
+
+
+def _evidence_row(row: dict[str, Any]) -> str:
+    text = ", ".join(f"{k}={_scalar(v)}" for k, v in row.items())
+    if len(text) > EVIDENCE_ROW_CHARS:
+        text = text[: EVIDENCE_ROW_CHARS - 1] + "…"
+    return escape(text)
+
+
+def _scalar(v: Any) -> str:
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, default=str, ensure_ascii=False)
+    return str(v)
+
+
+def _since(n: AlertNotice) -> str:
+    if n.started_at and n.now:
+        return human_duration(n.now - n.started_at)
+    return ""
+
+
+def alert_block(n: AlertNotice) -> str:
+    """The lines for one alert inside a (grouped) message."""
+    icon = "✅" if n.kind == "resolved" else SEVERITY_ICON.get(n.severity, "⚪")
+    head = f"{icon} <b>{KIND_TITLE[n.kind]}</b> · {escape(n.severity)} · <code>{escape(n.key)}</code>"
+    lines = [head]
+    since = _since(n)
+    if n.kind == "resolved":
+        lines.append(f"Resolved after {since}." if since else "Resolved.")
+        lines.append(escape(n.summary))
+        return "\n".join(lines)
+    lines.append(escape(n.summary))
+    if n.kind == "repeat" and since:
+        lines.append(f"<i>Firing for {since}.</i>")
+    if n.details:
+        lines.append(f"<i>{escape(n.details)}</i>")
+    if n.evidence:
+        shown = list(n.evidence)[:EVIDENCE_ROWS]
+        total = n.evidence_count if n.evidence_count is not None else len(n.evidence)
+        lines.append(f"Evidence ({len(shown)} of {total} rows):")
+        lines.append("<pre>" + "\n".join(_evidence_row(r) for r in shown) + "</pre>")
+    elif n.evidence_count:
+        lines.append(f"Evidence: {n.evidence_count} rows.")
+    if n.command:
+        lines.append(f"Reproduce: <code>{escape(n.command)}</code>")
+    if n.source:
+        lines.append(f"<i>job {escape(n.source)}</i>")
+    return "\n".join(lines)
+
+
+def alert_message(notices: Sequence[AlertNotice], environment: str) -> str:
+    """One message for every alert that changed in one evaluation (grouped).
+
+    A single alert is its block with the environment; several get a header
+    line that counts them by kind, most severe first.
+    """
+    order = {"firing": 0, "repeat": 1, "resolved": 2}
+    rank = {"critical": 0, "warning": 1, "info": 2}
+    ordered = sorted(notices, key=lambda n: (order[n.kind], rank.get(n.severity, 3), n.key))
+    env = f"<i>{escape(environment)}</i>"
+    if len(ordered) == 1:
+        return alert_block(ordered[0]) + "\n" + env
+    counts: dict[str, int] = {}
+    for n in ordered:
+        counts[n.kind] = counts.get(n.kind, 0) + 1
+    parts = ", ".join(f"{c} {KIND_TITLE[k].lower()}" for k, c in counts.items())
+    worst = min((n for n in ordered if n.kind != "resolved"), key=lambda n: rank.get(n.severity, 3), default=None)
+    icon = SEVERITY_ICON.get(worst.severity, "⚪") if worst else "✅"
+    header = f"{icon} <b>{len(ordered)} alerts</b>: {parts} · {env}"
+    return header + "\n\n" + "\n\n".join(alert_block(n) for n in ordered)
+
+
+def backlog_notice(count: int, held_for: dt.timedelta) -> str:
+    noun = "message was" if count == 1 else "messages were"
+    return f"⏳ <b>Delayed delivery</b>: {count} {noun} held for {human_duration(held_for)}; delivering in order."

@@ -1,0 +1,114 @@
+-- Alert manager state (schema opsbench): alerts, their history, silences.
+
+-- name: lock_rules
+-- Current rows of the evaluated rules, locked until the evaluation commits.
+-- :param rules text                     JSON array of rule names
+SELECT key, rule, labels, source, severity, state, summary, details, evidence, evidence_count, command, requires,
+       bad_streak, good_streak, started_at, fired_at, resolved_at, last_notified_at, held_reason, last_eval_at
+FROM opsbench.alerts
+WHERE rule IN (SELECT jsonb_array_elements_text(CAST(:rules AS jsonb)))
+ORDER BY key
+FOR UPDATE
+
+-- name: firing_keys
+-- Key, rule and start of every firing alert (root causes for dependency suppression).
+SELECT key, rule, started_at FROM opsbench.alerts WHERE state = 'firing'
+
+-- name: upsert
+-- Write one alert row.
+-- :param key text                       rule plus labels
+-- :param rule text                      rule name
+-- :param labels text                    JSON object
+-- :param source text                    job that evaluated it
+-- :param severity text                  critical, warning or info
+-- :param state text                     pending, firing, resolved or inactive
+-- :param summary text                   one line
+-- :param details text                   more text
+-- :param evidence text                  JSON array of the first offending rows
+-- :param evidence_count int = null      all offending rows
+-- :param command text = null            opsbench command that reproduces it
+-- :param requires text                  JSON array of dependency names
+-- :param bad_streak int                 consecutive bad evaluations
+-- :param good_streak int                consecutive good evaluations
+-- :param started_at timestamptz = null  first bad evaluation of the episode
+-- :param fired_at timestamptz = null    when it started firing
+-- :param resolved_at timestamptz = null when it resolved
+-- :param last_notified_at timestamptz = null  last firing/repeat message
+-- :param held_reason text = null        silenced or suppressed
+-- :param last_eval_at timestamptz       this evaluation
+INSERT INTO opsbench.alerts (key, rule, labels, source, severity, state, summary, details, evidence, evidence_count,
+                             command, requires, bad_streak, good_streak, started_at, fired_at, resolved_at,
+                             last_notified_at, held_reason, last_eval_at)
+VALUES (CAST(:key AS text), CAST(:rule AS text), CAST(:labels AS jsonb), CAST(:source AS text),
+        CAST(:severity AS text), CAST(:state AS text), CAST(:summary AS text), CAST(:details AS text),
+        CAST(:evidence AS jsonb), CAST(:evidence_count AS integer), CAST(:command AS text),
+        ARRAY(SELECT jsonb_array_elements_text(CAST(:requires AS jsonb))),
+        CAST(:bad_streak AS integer), CAST(:good_streak AS integer), CAST(:started_at AS timestamptz),
+        CAST(:fired_at AS timestamptz), CAST(:resolved_at AS timestamptz), CAST(:last_notified_at AS timestamptz),
+        CAST(:held_reason AS text), CAST(:last_eval_at AS timestamptz))
+ON CONFLICT (key) DO UPDATE SET
+    rule = EXCLUDED.rule, labels = EXCLUDED.labels, source = EXCLUDED.source, severity = EXCLUDED.severity,
+    state = EXCLUDED.state, summary = EXCLUDED.summary, details = EXCLUDED.details, evidence = EXCLUDED.evidence,
+    evidence_count = EXCLUDED.evidence_count, command = EXCLUDED.command, requires = EXCLUDED.requires,
+    bad_streak = EXCLUDED.bad_streak, good_streak = EXCLUDED.good_streak, started_at = EXCLUDED.started_at,
+    fired_at = EXCLUDED.fired_at, resolved_at = EXCLUDED.resolved_at, last_notified_at = EXCLUDED.last_notified_at,
+    held_reason = EXCLUDED.held_reason, last_eval_at = EXCLUDED.last_eval_at
+
+-- name: add_event
+-- Append one history row.
+-- :param at timestamptz                 when
+-- :param key text                       alert key
+-- :param rule text                      rule name
+-- :param severity text                  severity then
+-- :param kind text                      pending firing repeat resolved cleared silenced suppressed
+-- :param summary text                   summary then
+-- :param outbox_id int = null           message it caused
+-- :param note text = null               extra (silence id, root cause)
+INSERT INTO opsbench.alert_events (at, key, rule, severity, kind, summary, outbox_id, note)
+VALUES (CAST(:at AS timestamptz), CAST(:key AS text), CAST(:rule AS text), CAST(:severity AS text),
+        CAST(:kind AS text), CAST(:summary AS text), CAST(:outbox_id AS bigint), CAST(:note AS text))
+
+-- name: firing
+-- Alerts firing now, most severe first.
+SELECT key, rule, severity, summary, source, started_at, fired_at, last_notified_at, held_reason, evidence_count,
+       command
+FROM opsbench.alerts
+WHERE state = 'firing'
+ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, fired_at, key
+
+-- name: recent
+-- Latest alert history, newest first.
+-- :param limit int = 20                 how many events
+SELECT id, at, key, rule, severity, kind, summary, outbox_id, note
+FROM opsbench.alert_events
+ORDER BY at DESC, id DESC
+LIMIT CAST(:limit AS integer)
+
+-- name: active_silences
+-- Silences in force at a moment.
+-- :param at timestamptz                 the moment
+SELECT id, pattern, reason, created_by, created_at, starts_at, ends_at
+FROM opsbench.silences
+WHERE cancelled_at IS NULL AND starts_at <= CAST(:at AS timestamptz) AND ends_at > CAST(:at AS timestamptz)
+ORDER BY id
+
+-- name: add_silence
+-- Create a silence; returns its id.
+-- :param pattern text                   fnmatch-style pattern over alert keys
+-- :param reason text                    why
+-- :param created_by text = null         who
+-- :param starts_at timestamptz          from
+-- :param ends_at timestamptz            until
+INSERT INTO opsbench.silences (pattern, reason, created_by, created_at, starts_at, ends_at)
+VALUES (CAST(:pattern AS text), CAST(:reason AS text), CAST(:created_by AS text), CAST(:starts_at AS timestamptz),
+        CAST(:starts_at AS timestamptz), CAST(:ends_at AS timestamptz))
+RETURNING id
+
+-- name: cancel_silence
+-- End a silence now; returns the row when it was in force.
+-- :param id int                         silence id
+-- :param at timestamptz                 now
+UPDATE opsbench.silences
+SET cancelled_at = CAST(:at AS timestamptz)
+WHERE id = CAST(:id AS bigint) AND cancelled_at IS NULL AND ends_at > CAST(:at AS timestamptz)
+RETURNING id, pattern

@@ -1,0 +1,117 @@
+-- Durable outbox and Telegram chat state (schema opsbench).
+
+-- name: enqueue
+-- Add one message to the outbox; returns its id.
+-- :param created_at timestamptz        when it was produced
+-- :param kind text = text              text, photo or document
+-- :param body text                     HTML text, or the caption
+-- :param payload_b64 text = null       photo/document bytes, base64
+-- :param payload_path text = null      or a file path read at send time
+-- :param filename text = null          document file name
+-- :param silent bool = false           deliver without a notification sound
+-- :param source text = null            who produced it (alerts, report)
+INSERT INTO opsbench.outbox (created_at, kind, body, payload, payload_path, filename, silent, source, next_attempt_at)
+VALUES (CAST(:created_at AS timestamptz), CAST(:kind AS text), CAST(:body AS text),
+        decode(CAST(:payload_b64 AS text), 'base64'), CAST(:payload_path AS text), CAST(:filename AS text),
+        CAST(:silent AS boolean), CAST(:source AS text), CAST(:created_at AS timestamptz))
+RETURNING id
+
+-- name: try_sender_lock
+-- Take the transaction-scoped sender lock; false while another drain is sending.
+SELECT pg_try_advisory_xact_lock(7302415) AS locked
+
+-- name: head
+-- The oldest pending message, locked for this transaction (skipped if another holds it).
+SELECT id, created_at, kind, body, payload, payload_path, filename, silent, source, attempts, next_attempt_at
+FROM opsbench.outbox
+WHERE status = 'pending'
+ORDER BY id
+LIMIT 1
+FOR UPDATE SKIP LOCKED
+
+-- name: backlog
+-- How many messages are pending and since when the oldest has waited.
+SELECT count(*) AS pending, min(created_at) AS oldest
+FROM opsbench.outbox
+WHERE status = 'pending'
+
+-- name: depth
+-- Number of pending messages.
+SELECT count(*) AS pending FROM opsbench.outbox WHERE status = 'pending'
+
+-- name: mark_sent
+-- Record a successful delivery.
+-- :param id int                         outbox id
+-- :param sent_at timestamptz            delivery time
+-- :param channel text                   channel that delivered it
+UPDATE opsbench.outbox
+SET status = 'sent', sent_at = CAST(:sent_at AS timestamptz), channel = CAST(:channel AS text),
+    attempts = attempts + 1
+WHERE id = CAST(:id AS bigint)
+
+-- name: mark_retry
+-- Leave a message pending and say when to try again.
+-- :param id int                         outbox id
+-- :param next_attempt_at timestamptz    earliest next try
+-- :param error text                     why this try failed (redacted)
+UPDATE opsbench.outbox
+SET attempts = attempts + 1, next_attempt_at = CAST(:next_attempt_at AS timestamptz),
+    last_error = CAST(:error AS text)
+WHERE id = CAST(:id AS bigint)
+
+-- name: mark_failed
+-- Give up on a message the destination will never accept (kept for inspection).
+-- :param id int                         outbox id
+-- :param error text                     why (redacted)
+UPDATE opsbench.outbox
+SET status = 'failed', attempts = attempts + 1, last_error = CAST(:error AS text)
+WHERE id = CAST(:id AS bigint)
+
+-- name: messages
+-- Recent outbox rows, newest first, for the CLI and tests.
+-- :param limit int = 50                 how many
+SELECT id, created_at, kind, body, silent, source, status, attempts, next_attempt_at, last_error, sent_at, channel
+FROM opsbench.outbox
+ORDER BY id DESC
+LIMIT CAST(:limit AS integer)
+
+-- name: chat
+-- Stored state of a configured Telegram chat.
+-- :param configured_chat_id text        TELEGRAM_CHAT_ID as configured
+SELECT configured_chat_id, chat_id, migrated_at, blocked_reason, blocked_at
+FROM opsbench.telegram_chats
+WHERE configured_chat_id = CAST(:configured_chat_id AS text)
+
+-- name: chat_migrated
+-- Remember that a chat moved (group upgraded to supergroup).
+-- :param configured_chat_id text        TELEGRAM_CHAT_ID as configured
+-- :param chat_id text                   the new chat id
+-- :param at timestamptz                 when it was noticed
+INSERT INTO opsbench.telegram_chats (configured_chat_id, chat_id, migrated_at, updated_at)
+VALUES (CAST(:configured_chat_id AS text), CAST(:chat_id AS text), CAST(:at AS timestamptz), CAST(:at AS timestamptz))
+ON CONFLICT (configured_chat_id) DO UPDATE
+SET chat_id = EXCLUDED.chat_id, migrated_at = EXCLUDED.migrated_at, updated_at = EXCLUDED.updated_at
+
+-- name: chat_blocked
+-- Mark a chat as refusing our messages; returns whether it was not blocked before.
+-- :param configured_chat_id text        TELEGRAM_CHAT_ID as configured
+-- :param chat_id text                   the chat id in use
+-- :param reason text                    the Bot API's description (redacted)
+-- :param at timestamptz                 when
+WITH before AS (
+    SELECT blocked_at FROM opsbench.telegram_chats WHERE configured_chat_id = CAST(:configured_chat_id AS text)
+)
+INSERT INTO opsbench.telegram_chats (configured_chat_id, chat_id, blocked_reason, blocked_at, updated_at)
+VALUES (CAST(:configured_chat_id AS text), CAST(:chat_id AS text), CAST(:reason AS text),
+        CAST(:at AS timestamptz), CAST(:at AS timestamptz))
+ON CONFLICT (configured_chat_id) DO UPDATE
+SET blocked_reason = EXCLUDED.blocked_reason, blocked_at = EXCLUDED.blocked_at, updated_at = EXCLUDED.updated_at
+RETURNING (SELECT count(*) FROM before WHERE blocked_at IS NOT NULL) = 0 AS newly_blocked
+
+-- name: chat_unblocked
+-- Clear the blocked mark after a successful delivery or test.
+-- :param configured_chat_id text        TELEGRAM_CHAT_ID as configured
+-- :param at timestamptz                 when
+UPDATE opsbench.telegram_chats
+SET blocked_reason = NULL, blocked_at = NULL, updated_at = CAST(:at AS timestamptz)
+WHERE configured_chat_id = CAST(:configured_chat_id AS text) AND blocked_at IS NOT NULL
