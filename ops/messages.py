@@ -88,7 +88,11 @@ def _safe_cut(text: str, limit: int) -> int:
     space = text.rfind(" ", 0, cut)
     if space > cut // 2:
         cut = space + 1
-    return max(cut, 1)
+    if cut == 0 and text:
+        # no room at all: take the first tag or entity whole rather than cut it
+        m = _TAG.match(text) or _ENTITY.match(text)
+        cut = m.end() if m else 1
+    return cut
 
 
 def _close(stack: list[str]) -> str:
@@ -149,17 +153,21 @@ def _split_block(block: str, limit: int) -> list[str]:
     rest = block
     while rest:
         prefix = _reopen(stack, openers)
-        # leave room for the reopened and the closing tags
-        room = limit - utf16_len(prefix) - 64
-        if utf16_len(rest) <= limit - utf16_len(prefix):
+        if utf16_len(prefix + rest) <= limit:
             parts.append(prefix + rest)
             break
-        cut = _safe_cut(rest, room)
-        piece = rest[:cut]
+        room = limit - utf16_len(prefix)
+        while True:  # shrink until the piece plus the tags it must close fits
+            cut = _safe_cut(rest, room)
+            piece = rest[:cut]
+            new_stack = _open_tags_after(piece, stack)
+            over = utf16_len(prefix + piece + _close(new_stack)) - limit
+            if over <= 0 or room <= 1:
+                break
+            room -= over
         for m in _TAG.finditer(piece):
             if not m.group(1):
                 openers.setdefault(m.group(2).lower(), m.group(0))
-        new_stack = _open_tags_after(piece, stack)
         parts.append(prefix + piece + _close(new_stack))
         stack = new_stack
         rest = rest[cut:]

@@ -1,0 +1,337 @@
+"""The Telegram client against a fake Bot API server on 127.0.0.1.
+
+Time is a FakeClock: retry_after, backoff and pacing waits are recorded, not slept.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+import traceback
+
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from ops import messages
+from ops.telegram import (TelegramChatUnavailable, TelegramClient, TelegramError, TelegramPermanentError,
+                          TelegramTransientError)
+from botapi import TOKEN, FakeBotApi, FakeClock, parse_html, utf16_len
+
+NASTY = "error: _*[]()~`>#+-=|{}.! <b>not bold</b> & &amp; <script>x</script> a<b c>d 1 < 2 > 0 *_bold_* [link](x)"
+
+
+@pytest.fixture
+def api():
+    server = FakeBotApi().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+def client_for(api, clock, chat="4242", **kw) -> TelegramClient:
+    kw.setdefault("rng", lambda: 0.5)
+    return TelegramClient(TOKEN, api.url, chat, clock=clock.monotonic, sleep=clock.sleep, **kw)
+
+
+# -- escaping and splitting ------------------------------------------------------
+
+@given(st.lists(st.sampled_from(list("_*[]<b>&;#x/ab\n ") + ["&amp;", "<b>", "</b>", "é", "🙂", "&lt;"]),
+                max_size=80).map("".join))
+def test_escape_roundtrip(text):
+    escaped = messages.escape(text)
+    assert messages.unescape(escaped) == text
+    if text.strip():
+        assert parse_html(escaped) == text  # Telegram's parser sees exactly the original
+
+
+def test_nasty_text_arrives_intact(api, clock):
+    client = client_for(api, clock)
+    client.send_message(f"<b>Alert</b>\n{messages.escape(NASTY)}")
+    (req,) = api.delivered
+    assert req.params["parse_mode"] == "HTML"
+    assert parse_html(req.params["text"]) == f"Alert\n{NASTY}"
+
+
+def _long_html(n_blocks: int) -> str:
+    blocks = []
+    for i in range(n_blocks):
+        rows = "\n".join(messages.escape(f"row {j}: user_{j} <x> & {'é🙂' * (j % 3)}") for j in range(i % 7 + 1))
+        blocks.append(f"<b>alert {i}</b> · <code>{messages.escape(f'rule_{i}{{p=<a&b>}}')}</code>\n"
+                      f"{messages.escape(NASTY)}\n<pre>{rows}</pre>\n<i>job reconcile</i>")
+    return "\n\n".join(blocks)
+
+
+@pytest.mark.parametrize("n_blocks", [1, 40, 120])
+def test_split_parts_fit_rejoin_and_parse(n_blocks):
+    text = _long_html(n_blocks)
+    parts = messages.split_html(text)
+    assert "".join(parts) == text
+    for part in parts:
+        assert utf16_len(part) <= messages.MESSAGE_LIMIT
+        parse_html(part)  # raises on a cut tag or entity
+    if utf16_len(text) > messages.MESSAGE_LIMIT:
+        assert len(parts) > 1
+
+
+@hsettings(max_examples=40, deadline=None)
+@given(st.lists(st.text(alphabet="ab<>&_* é🙂", min_size=0, max_size=300), min_size=1, max_size=60),
+       st.integers(min_value=60, max_value=500))
+def test_split_property(lines, limit):
+    text = "\n".join(f"<b>{messages.escape(line)}</b>" if i % 3 == 0 else messages.escape(line)
+                     for i, line in enumerate(lines))
+    parts = messages.split_html(text, limit)
+    assert all(utf16_len(p) <= limit for p in parts)
+    if all(utf16_len(f"<b>{messages.escape(line)}</b>\n") <= limit for line in lines):
+        assert "".join(parts) == text
+    assert "".join(messages.to_plain(p) for p in parts).replace("\n", "") == messages.to_plain(text).replace("\n", "")
+    for p in parts:
+        if p.strip():
+            parse_html(p)
+
+
+def test_split_oversized_block_keeps_tags_valid():
+    body = "\n".join(messages.escape(f"line {i} <&> {'x' * 50}") for i in range(200))
+    text = f"<b>head</b>\n<pre>{body}</pre>"
+    parts = messages.split_html(text)
+    assert len(parts) > 1
+    for part in parts:
+        assert utf16_len(part) <= messages.MESSAGE_LIMIT
+        parse_html(part)
+    assert "".join(parse_html(p) for p in parts) == parse_html(text)
+
+
+def test_long_message_sent_in_valid_parts(api, clock):
+    text = _long_html(120)
+    client = client_for(api, clock)
+    sent = client.send_message(text)
+    assert len(sent) == len(api.delivered) > 1
+    assert "".join(r.params["text"] for r in api.delivered) == text
+
+
+def test_caption_within_limit(api, clock):
+    cap = "<b>Daily report</b>\n" + messages.escape(NASTY * 40)
+    short = messages.caption(cap)
+    assert utf16_len(short) <= messages.CAPTION_LIMIT
+    parse_html(short)
+    client = client_for(api, clock)
+    client.send_photo(b"\x89PNG fake", cap)
+    client.send_document(b"<html>report</html>", "daily.html", cap)
+    photo, doc = api.delivered
+    assert photo.method == "sendPhoto" and photo.files["photo"][1] == b"\x89PNG fake"
+    assert doc.method == "sendDocument" and doc.files["document"] == ("daily.html", b"<html>report</html>")
+    assert utf16_len(photo.params["caption"]) <= 1024
+
+
+# -- failures and retries ----------------------------------------------------------
+
+def test_retry_after_respected(api, clock):
+    api.fail("429", retry_after=37)
+    times: list[float] = []
+    api_answer = api.answer
+    api.answer = lambda req: (times.append(clock.monotonic()), api_answer(req))[1]
+    started = time.monotonic()
+    client_for(api, clock).send_message("hello")
+    assert [r.answered for r in api.requests] == [429, 200]
+    assert times[1] - times[0] >= 37
+    assert 37 in clock.sleeps
+    assert time.monotonic() - started < 5  # no real sleeping
+
+
+def test_long_retry_after_gives_up_with_hint(api, clock):
+    api.fail("429", retry_after=3600)
+    with pytest.raises(TelegramTransientError) as err:
+        client_for(api, clock).send_message("hello")
+    assert err.value.retry_after == 3600
+    assert len(api.requests) == 1
+
+
+def test_5xx_retried_with_bounded_jittered_backoff(api, clock):
+    api.fail("500", times=2)
+    api.fail("502")
+    rolls = iter([0.0, 1.0, 0.5])
+    client = client_for(api, clock, chat="77", rng=lambda: next(rolls), backoff_base=2.0, max_attempts=4)
+    client.send_message("x")
+    assert [r.answered for r in api.requests] == [500, 500, 502, 200]
+    # base * 2^i scaled by the 50..100 % jitter: 2*0.5, 4*1.0, 8*0.75 (pacing needs no extra wait)
+    assert clock.sleeps == [1.0, 4.0, 6.0]
+
+
+def test_backoff_is_capped(api, clock):
+    api.fail("503", times=5)
+    client = client_for(api, clock, chat="78", rng=lambda: 1.0, backoff_base=4.0, backoff_cap=10.0, max_attempts=6)
+    client.send_message("x")
+    assert clock.sleeps == [4.0, 8.0, 10.0, 10.0, 10.0]
+
+
+def test_gives_up_after_bounded_attempts_when_down(api, clock):
+    api.down()
+    client = client_for(api, clock, max_attempts=3, backoff_cap=5)
+    with pytest.raises(TelegramTransientError) as err:
+        client.send_message("x")
+    assert "connection failed" in str(err.value)
+    assert len(clock.sleeps) >= 2 and max(clock.sleeps) <= 5
+
+
+def test_timeout_retried(api, clock):
+    api.fail("hang")
+    client = client_for(api, clock, timeout=0.3)
+    client.send_message("after a hang")
+    assert api.texts() == ["after a hang"]
+    api.release.set()
+
+
+def test_dropped_connection_retried(api, clock):
+    api.fail("drop")
+    client_for(api, clock).send_message("again")
+    assert api.texts() == ["again"]
+
+
+def test_parse_error_falls_back_to_plain_text(api, clock):
+    api.fail("parse")
+    client_for(api, clock).send_message("<b>Disk</b> at 95% &amp; rising")
+    first, second = api.requests
+    assert first.params["parse_mode"] == "HTML" and first.answered == 400
+    assert "parse_mode" not in second.params
+    assert second.params["text"] == "Disk at 95% & rising"
+
+
+def test_real_parse_error_from_bad_html_falls_back(api, clock):
+    client_for(api, clock).send_message("<b>unclosed & raw")
+    assert api.requests[0].answered == 400
+    assert api.delivered[0].params["text"] == "unclosed & raw"
+
+
+def test_chat_migration_followed(api, clock, caplog):
+    api.migrations["-4001"] = -1004001
+    moved = []
+    client = client_for(api, clock, chat="-4001", on_migrate=lambda old, new: moved.append((old, new)))
+    with caplog.at_level(logging.WARNING, logger="opsbench.telegram"):
+        client.send_message("one")
+        client.send_message("two")
+    assert moved == [("-4001", "-1004001")]
+    assert [r.params["chat_id"] for r in api.requests] == ["-4001", "-1004001", "-1004001"]
+    assert api.texts() == ["one", "two"]
+    assert any("upgraded to a supergroup" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("setup, exc", [
+    (lambda api: api.blocked.add("555"), TelegramChatUnavailable),
+    (lambda api: api.unknown.add("555"), TelegramChatUnavailable),
+])
+def test_permanent_errors_not_retried(api, clock, setup, exc):
+    setup(api)
+    with pytest.raises(exc):
+        client_for(api, clock, chat="555").send_message("x")
+    assert len(api.requests) == 1
+
+
+def test_bad_request_is_permanent_not_chat_level(api, clock):
+    with pytest.raises(TelegramPermanentError) as err:
+        client_for(api, clock).send_message(" ")
+    assert not isinstance(err.value, TelegramChatUnavailable)
+    assert len(api.requests) == 1
+
+
+def test_wrong_token_is_chat_unavailable(api, clock):
+    client = TelegramClient("987654321:WRONGwrongWRONGwrongWRONGwrong12345", api.url, "1",
+                            clock=clock.monotonic, sleep=clock.sleep)
+    with pytest.raises(TelegramChatUnavailable) as err:
+        client.get_me()
+    assert "401" in str(err.value)
+    assert "WRONGwrong" not in str(err.value)
+
+
+# -- pacing and delivery options -------------------------------------------------------
+
+def _stamp(api, clock) -> list[float]:
+    times: list[float] = []
+    answer = api.answer
+    api.answer = lambda req: (times.append(clock.monotonic()), answer(req))[1]
+    return times
+
+
+def test_private_chat_paced_one_per_second(api, clock):
+    times = _stamp(api, clock)
+    client = client_for(api, clock, chat="31337")
+    for i in range(5):
+        client.send_message(f"m{i}")
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert all(g >= 1.0 for g in gaps)
+    assert times[-1] - times[0] < 5  # not slower than needed
+
+
+def test_group_chat_at_most_20_a_minute(api, clock):
+    times = _stamp(api, clock)
+    client = client_for(api, clock, chat="-100999")
+    for i in range(45):
+        client.send_message(f"m{i}")
+    assert len(times) == 45
+    for i, t in enumerate(times):
+        in_window = [u for u in times[i:] if u < t + 60]
+        assert len(in_window) <= 20
+    assert api.texts() == [f"m{i}" for i in range(45)]
+
+
+def test_thread_id_and_silent_sent(api, clock):
+    client = client_for(api, clock, chat="-100777", thread_id=42)
+    client.send_message("quiet", disable_notification=True)
+    client.send_photo(b"img", "c", disable_notification=True)
+    msg, photo = api.delivered
+    assert msg.params["message_thread_id"] == 42 and msg.params["disable_notification"] is True
+    assert photo.params["message_thread_id"] == "42" and photo.params["disable_notification"] is True
+    client.send_message("loud")
+    assert "disable_notification" not in api.delivered[-1].params
+
+
+# -- secrets ---------------------------------------------------------------------------
+
+def test_no_token_in_logs_or_exceptions(api, clock):
+    secret = TOKEN.split(":", 1)[1]
+    buf = io.StringIO()
+    raw = logging.StreamHandler(buf)  # deliberately NOT redacting: the client must not leak
+    raw.setLevel(logging.DEBUG)
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(raw)
+    root.setLevel(logging.DEBUG)
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    texts = []
+    try:
+        client = client_for(api, clock, chat="-100123", max_attempts=2)
+        client.get_me()
+        client.send_message("hello")
+        api.fail("500", times=2)
+        api.fail("parse")
+        for failing in (lambda: client.send_message("x"), lambda: client.send_message("y")):
+            try:
+                failing()
+            except TelegramError as e:
+                texts += [str(e), repr(e), "".join(traceback.format_exception(e))]
+        api.blocked.add("-100123")
+        try:
+            client.send_message("z")
+        except TelegramError as e:
+            texts += [str(e), repr(e), "".join(traceback.format_exception(e))]
+        api.down()
+        try:
+            client.send_message("down")
+        except TelegramError as e:
+            texts += [str(e), repr(e), "".join(traceback.format_exception(e))]
+    finally:
+        root.removeHandler(raw)
+        root.setLevel(old_level)
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    logged = buf.getvalue()
+    assert "HTTP Request" in logged  # httpx did log the requests at DEBUG ...
+    assert secret not in logged      # ... without the token
+    assert len(texts) >= 6
+    for t in texts:
+        assert secret not in t
+    assert secret not in repr(client)
