@@ -223,6 +223,8 @@ class Runner:
                 outcome["result"] = spec.resolve()(ctx)
             except BaseException as e:  # noqa: BLE001 - a job may raise anything; it must not escape
                 outcome["error"] = e
+                # captured here, in the job's thread, so the event carries the job's own breadcrumbs
+                sentry.capture_exception(e, tags={"job": job_id, "run_id": run_id})
             finally:
                 # an abandoned (timed-out) run frees its job only when it really ends
                 with self._cond:
@@ -259,7 +261,6 @@ class Runner:
             summary = f"raised {type(err).__name__}"
             log.error("job raised %s", type(err).__name__, exc_info=err,
                       extra={**extra, "duration": round(duration, 3), "status": status})
-            sentry.capture_exception(err, tags={"job": job_id, "run_id": run_id})
         else:
             job_result = outcome.get("result")
             if not isinstance(job_result, JobResult):

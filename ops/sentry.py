@@ -71,7 +71,6 @@ def init(settings: Settings) -> bool:
         # breadcrumbs from INFO up, but no events from log records: the runner
         # captures each exception itself, exactly once
         integrations=[LoggingIntegration(level=logging.INFO, event_level=None)],
-        send_default_pii=False,
         max_breadcrumbs=50,
         shutdown_timeout=2,
     )

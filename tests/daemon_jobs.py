@@ -1,0 +1,61 @@
+"""Job functions for the daemon tests: ok, raising, hanging, slow, and friends.
+
+Referenced from test jobs files as "daemon_jobs:<name>" (tests/ is on sys.path).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from jobs.base import Finding, JobContext, JobResult, Severity
+
+# A hanging job waits on this; tests set it at the end so no thread outlives them.
+release = threading.Event()
+# Every call of `counting` appends (job_id, run_id) here.
+calls: list[tuple[str, str]] = []
+
+FAKE_TOKEN = "bot123456789:AAHsecretTOKENvalue_0123456789abcdefXYZ"
+FAKE_DB_PASSWORD = "hunter2-db-password"
+FAKE_USER_ID = "3f2b9c1e-7a6d-4e5f-9b8a-0c1d2e3f4a5b"
+
+
+def ok(ctx: JobContext) -> JobResult:
+    return JobResult("ok", "all good", {"checked": 3.0}, rules={"example_rule"})
+
+
+def counting(ctx: JobContext) -> JobResult:
+    calls.append((ctx.job_id, ctx.run_id))
+    return JobResult("ok", f"call {len(calls)}")
+
+
+def with_finding(ctx: JobContext) -> JobResult:
+    limit = float(ctx.args.get("limit", 1))
+    return JobResult("ok", "one finding", {"value": limit + 1},
+                     [Finding("too_high", Severity.critical, f"value above {limit:g}", labels={"probe": "x"})],
+                     rules={"too_high"})
+
+
+def reports_failure(ctx: JobContext) -> JobResult:
+    return JobResult("failed", "backend unreachable")
+
+
+def raising(ctx: JobContext) -> JobResult:
+    token = FAKE_TOKEN  # a local variable Sentry would show in the stack frame
+    dsn = f"postgresql://ops:{FAKE_DB_PASSWORD}@db.internal:5432/prod"
+    ctx.logger.info("about to call %s with %s", dsn, token)
+    raise RuntimeError(f"boom while calling https://api.telegram.org/{token}/getMe via {dsn}")
+
+
+def hanging(ctx: JobContext) -> JobResult:
+    release.wait(30)
+    return JobResult("ok", "released")
+
+
+def slow(ctx: JobContext) -> JobResult:
+    time.sleep(float(ctx.args.get("seconds", 0.3)))
+    return JobResult("ok", "slept")
+
+
+def returns_nothing(ctx: JobContext):
+    return None

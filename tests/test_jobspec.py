@@ -1,0 +1,145 @@
+"""Job declarations: the shipped defaults, overrides, and one-line errors naming job and key."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ops.jobspec import DEFAULT_JOBS_FILE, JobSpecError, load_jobs
+from ops.settings import SettingsError, load_settings
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "jobs.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _load(tmp_path, text: str, **env):
+    path = _write(tmp_path, text)
+    return load_jobs(load_settings(OPSBENCH_JOBS_FILE=str(path), **env))
+
+
+def test_shipped_defaults_load_and_only_name_jobs_that_exist():
+    specs = load_jobs(load_settings())
+    ids = {s.id for s in specs}
+    assert {"drain_outbox", "heartbeat"} <= ids
+    for spec in specs:
+        assert callable(spec.resolve())  # every default points at a real function
+        assert spec.timezone == "UTC"    # REPORT_TZ default
+    assert "[jobs.health_probe]" in DEFAULT_JOBS_FILE.read_text()  # commented examples for the next jobs
+
+
+def test_override_file_with_both_table_styles(tmp_path):
+    specs = _load(tmp_path, """
+[jobs.morning]
+callable = "daemon_jobs:ok"
+cron = "0 9 * * 1-5"
+timeout = "2m"
+[jobs.morning.args]
+limit = 5
+
+[[job]]
+id = "fast"
+callable = "daemon_jobs:slow"
+interval = "90s"
+catch_up = false
+enabled = false
+timezone = "Asia/Tokyo"
+""", REPORT_TZ="Europe/Istanbul")
+    by_id = {s.id: s for s in specs}
+    morning, fast = by_id["morning"], by_id["fast"]
+    assert morning.timezone == "Europe/Istanbul" and morning.timeout_s == 120 and morning.args == {"limit": 5}
+    assert morning.catch_up is True and morning.enabled is True
+    assert fast.interval_s == 90 and fast.catch_up is False and fast.enabled is False and fast.timezone == "Asia/Tokyo"
+
+
+def test_crontab_weekday_numbers_mean_what_crontab_means(tmp_path):
+    """APScheduler 3 counts Monday as 0; crontab counts Sunday as 0. We follow crontab."""
+    (spec,) = _load(tmp_path, '[jobs.sunday]\ncallable = "daemon_jobs:ok"\ncron = "30 8 * * 0"\n')
+    tz = ZoneInfo("UTC")
+    # 2026-03-04 is a Wednesday; the next Sunday is 2026-03-08
+    nxt = spec.trigger().get_next_fire_time(None, dt.datetime(2026, 3, 4, 12, 0, tzinfo=tz))
+    assert nxt == dt.datetime(2026, 3, 8, 8, 30, tzinfo=tz)
+    assert nxt.strftime("%A") == "Sunday"
+    (weekdays,) = _load(tmp_path, '[jobs.w]\ncallable = "daemon_jobs:ok"\ncron = {minute = 0, hour = 9, '
+                                  'day_of_week = "1-5"}\n')
+    fire_days = set()
+    t = dt.datetime(2026, 3, 1, tzinfo=tz)  # a Sunday
+    for _ in range(7):
+        t = weekdays.trigger().get_next_fire_time(None, t + dt.timedelta(seconds=1))
+        fire_days.add(t.strftime("%a"))
+    assert fire_days == {"Mon", "Tue", "Wed", "Thu", "Fri"}
+    assert weekdays.cron == "0 9 * * 1-5"
+
+
+def test_schedule_in_words_and_sentry_monitor_config(tmp_path):
+    specs = {s.id: s for s in _load(tmp_path, """
+[jobs.daily]
+callable = "daemon_jobs:ok"
+cron = "0 9 * * *"
+timeout = 600
+timezone = "Europe/Istanbul"
+[jobs.weekdays]
+callable = "daemon_jobs:ok"
+cron = "15 7 * * mon-fri"
+[jobs.quarter]
+callable = "daemon_jobs:ok"
+cron = "*/15 * * * *"
+[jobs.tick]
+callable = "daemon_jobs:ok"
+interval = "2h"
+""")}
+    assert specs["daily"].schedule_words() == "every day at 09:00 (Europe/Istanbul)"
+    assert specs["weekdays"].schedule_words() == "at 07:15 on Mon-Fri (UTC)"
+    assert specs["quarter"].schedule_words() == "every 15 minutes (UTC)"
+    assert specs["tick"].schedule_words() == "every 2 hours"
+    assert specs["daily"].monitor_config() == {
+        "schedule": {"type": "crontab", "value": "0 9 * * *"}, "timezone": "Europe/Istanbul",
+        "checkin_margin": 1, "max_runtime": 10}
+    assert specs["tick"].monitor_config()["schedule"] == {"type": "interval", "value": 2, "unit": "hour"}
+    assert specs["daily"].monitor_slug == "opsbench-daily"
+
+
+@pytest.mark.parametrize("body, needle", [
+    ('[jobs.a]\ncallable = "daemon_jobs:ok"\ninterval = "5m"\ntimout = 3\n', "job 'a': key 'timout': unknown key"),
+    ('[jobs.a]\ncallable = "daemon_jobs:ok"\ncron = "61 * * * *"\n', "job 'a': key 'cron'"),
+    ('[jobs.a]\ncallable = "daemon_jobs:ok"\ncron = "0 9 * *"\n', "job 'a': key 'cron': expected a crontab"),
+    ('[jobs.a]\ncallable = "daemon_jobs:ok"\n', "job 'a': key 'interval': give exactly one of cron or interval"),
+    ('[jobs.a]\ncallable = "daemon_jobs:ok"\ninterval = "soon"\n', "job 'a': key 'interval'"),
+    ('[jobs.a]\ncallable = "daemon_jobs:ok"\ninterval = 60\ntimeout = -1\n', "job 'a': key 'timeout'"),
+    ('[jobs.a]\ncallable = "daemon_jobs:ok"\ninterval = 60\ntimezone = "Mars/Olympus"\n',
+     "job 'a': key 'timezone'"),
+    ('[jobs.a]\ncallable = "daemon_jobs:ok"\ninterval = 60\nenabled = "yes"\n', "job 'a': key 'enabled'"),
+    ('[jobs.a]\ncallable = "daemon_jobs:nope"\ninterval = 60\n', "job 'a': key 'callable': cannot load"),
+    ('[jobs.a]\ncallable = "no_such_module:f"\ninterval = 60\n', "job 'a': key 'callable': cannot load"),
+    ('[jobs.a]\ncallable = "not a path"\ninterval = 60\n', "job 'a': key 'callable'"),
+    ('[jobs.Bad-Id]\ncallable = "daemon_jobs:ok"\ninterval = 60\n', "key 'id'"),
+    ('[[job]]\ncallable = "daemon_jobs:ok"\ninterval = 60\n', "job #1: key 'id'"),
+    ('[jobs.a]\ncallable = "daemon_jobs:ok"\ninterval = 60\n[[job]]\nid = "a"\ncallable = "daemon_jobs:slow"\ninterval = 1\n',
+     "job 'a': declared twice"),
+    ('[jobs.a]\ncallable = "daemon_jobs:ok"\ninterval = 60\nargs = 3\n', "job 'a': key 'args'"),
+    ('[jobz.a]\ncallable = "x:y"\n', "unknown top-level key 'jobz'"),
+    ('[jobs.a\n', "not valid TOML"),
+])
+def test_bad_file_fails_naming_job_and_key(tmp_path, body, needle):
+    with pytest.raises(JobSpecError) as err:
+        _load(tmp_path, body)
+    message = str(err.value)
+    assert needle in message
+    assert "\n" not in message
+    assert str(tmp_path / "jobs.toml") in message
+    assert isinstance(err.value, SettingsError)  # the CLI turns it into one line and exit 2
+
+
+def test_missing_override_file_names_the_variable(tmp_path):
+    with pytest.raises(JobSpecError, match="OPSBENCH_JOBS_FILE: .* does not exist"):
+        load_jobs(load_settings(OPSBENCH_JOBS_FILE=str(tmp_path / "nope.toml")))
+
+
+def test_disabled_job_with_unloadable_callable_is_accepted(tmp_path):
+    """A job switched off need not be importable (e.g. its module is not deployed here)."""
+    (spec,) = _load(tmp_path, '[jobs.off]\ncallable = "not_here:f"\ninterval = 60\nenabled = false\n')
+    assert spec.enabled is False

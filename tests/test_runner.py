@@ -1,0 +1,186 @@
+"""The runner: job history rows, timeouts, skips, failures and the alert hand-off, on a real state DB."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import threading
+import types
+
+import pytest
+import sqlalchemy as sa
+
+import daemon_jobs
+import queries
+from jobs.base import JobResult
+from ops.jobspec import JobSpec
+from ops.runner import Runner
+from ops.state import migrate
+
+FAKE_NOW = dt.datetime(2026, 3, 4, 9, 0, 0, tzinfo=dt.timezone.utc)
+
+
+def spec(job_id: str, func: str, timeout_s: float = 10.0, **kw) -> JobSpec:
+    return JobSpec(id=job_id, callable=f"daemon_jobs:{func}", timezone="UTC", interval_s=60, timeout_s=timeout_s, **kw)
+
+
+SPECS = {s.id: s for s in [
+    spec("fine", "ok"),
+    spec("finder", "with_finding", args={"limit": 5}),
+    spec("boom", "raising"),
+    spec("says_failed", "reports_failure"),
+    spec("nothing", "returns_nothing"),
+    spec("stuck", "hanging", timeout_s=0.3),
+    spec("slowpoke", "slow", args={"seconds": 0.6}),
+]}
+
+
+class Sink:
+    def __init__(self):
+        self.calls: list[tuple[str, JobResult, dt.datetime]] = []
+
+    def __call__(self, source, result, now):
+        self.calls.append((source, result, now))
+
+
+@pytest.fixture(scope="module")
+def state(empty_db):
+    migrate(empty_db.writer)
+    return empty_db
+
+
+@pytest.fixture(autouse=True)
+def _release_hanging_jobs():
+    daemon_jobs.release.clear()
+    yield
+    daemon_jobs.release.set()
+
+
+def runs(engine, job):
+    return queries.load("state/daemon").runs(engine, job=job)
+
+
+def make_runner(state, sink=None, **kw):
+    return Runner(state.settings, SPECS, state_engine=state.writer, clock=lambda: FAKE_NOW,
+                  identity="test-runner", alert_sink=sink if sink is not None else Sink(), **kw)
+
+
+def test_ok_run_is_recorded_and_handed_to_alerts(state):
+    sink = Sink()
+    record = make_runner(state, sink).run("fine", trigger="manual")
+    assert record.status == "ok" and record.summary == "all good"
+    df = runs(state.writer, "fine")
+    assert len(df) == 1
+    row = df.iloc[0]
+    assert row.status == "ok" and row.trigger == "manual" and row.leader == "test-runner"
+    assert row.started_at == FAKE_NOW                     # the injected clock
+    assert row.finished_at >= row.started_at and 0 <= row.duration_s < 2
+    assert row.metrics == {"checked": 3.0} and row.error is None
+    (source, handed, now), = sink.calls
+    assert source == "fine" and handed.findings == []
+    # a good run counts as a good evaluation of the runner's own rules (so their alerts resolve)
+    assert {"example_rule", "job_failed", "job_timeout"} <= handed.rules
+
+
+def test_job_findings_and_args_reach_the_alert_manager(state):
+    sink = Sink()
+    record = make_runner(state, sink).run("finder")
+    assert record.metrics == {"value": 6.0}  # args limit=5 reached the job
+    (_, handed, _), = sink.calls
+    assert [f.key for f in handed.findings] == ["too_high{probe=x}"]
+    assert runs(state.writer, "finder").iloc[0].findings == 1
+
+
+def test_raising_job_is_failed_with_redacted_error_and_job_failed_finding(state):
+    sink = Sink()
+    record = make_runner(state, sink).run("boom")   # does not raise
+    assert record.status == "failed"
+    row = runs(state.writer, "boom").iloc[0]
+    assert row.status == "failed" and "RuntimeError: boom while calling" in row.error
+    assert daemon_jobs.FAKE_DB_PASSWORD not in row.error and "AAHsecretTOKEN" not in row.error
+    (_, handed, _), = sink.calls
+    (finding,) = handed.findings
+    assert finding.rule == "job_failed" and finding.labels == {"job": "boom"}
+    assert finding.command == "opsbench run boom"
+
+
+@pytest.mark.parametrize("job, expect", [("says_failed", "backend unreachable"),
+                                         ("nothing", "returned NoneType, expected JobResult")])
+def test_reported_failure_and_bad_return_are_failed_runs(state, job, expect):
+    sink = Sink()
+    record = make_runner(state, sink).run(job)
+    assert record.status == "failed" and expect in record.summary
+    assert [f.rule for f in sink.calls[0][1].findings] == ["job_failed"]
+    assert runs(state.writer, job).iloc[0].status == "failed"
+
+
+def test_timeout_is_marked_alerted_and_blocks_overlapping_runs(state):
+    sink = Sink()
+    runner = make_runner(state, sink)
+    record = runner.run("stuck")
+    assert record.status == "timeout"
+    assert 0.3 <= record.duration_s < 2.0
+    (_, handed, _), = sink.calls
+    (finding,) = handed.findings
+    assert finding.rule == "job_timeout" and finding.labels == {"job": "stuck"}
+    # the abandoned thread still runs: a new run of the same job is skipped, not started twice
+    second = runner.run("stuck")
+    assert second.status == "skipped" and "abandoned" in second.summary
+    # other jobs are unaffected
+    assert runner.run("fine").status == "ok"
+    daemon_jobs.release.set()
+    assert runner.wait_idle(2)
+    deadline = threading.Event()
+    for _ in range(50):  # the abandoned thread frees the job when it really ends
+        if "stuck" not in runner.running_jobs():
+            break
+        deadline.wait(0.05)
+    third = runner.run("stuck")
+    assert third.status == "ok"
+    df = runs(state.writer, "stuck")
+    assert sorted(df.status) == ["ok", "skipped", "timeout"]
+    timeout_row = df[df.status == "timeout"].iloc[0]
+    assert timeout_row.duration_s >= 0.3  # the late finish did not overwrite the timeout mark
+
+
+def test_concurrent_run_of_the_same_job_is_skipped(state):
+    runner = make_runner(state)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(runner.run("slowpoke"))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert sorted(r.status for r in results) == ["ok", "skipped"]
+    assert sorted(runs(state.writer, "slowpoke").status) == ["ok", "skipped"]
+
+
+def test_closed_gate_starts_nothing_and_dry_run_records_nothing(state):
+    sink = Sink()
+    before = len(runs(state.writer, "fine"))
+    assert make_runner(state, sink, gate=lambda: False).run("fine") is None
+    dry = make_runner(state, sink).run("fine", dry_run=True)
+    assert dry.status == "ok" and dry.dry_run
+    assert len(runs(state.writer, "fine")) == before
+    assert sink.calls == []
+
+
+def test_unreachable_state_db_or_broken_alert_manager_never_stops_a_run(state, monkeypatch, caplog):
+    dead = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2})
+    record = Runner(state.settings, SPECS, state_engine=dead, identity="t", alert_sink=Sink()).run("fine")
+    assert record.status == "ok"
+    assert any("could not record" in r.getMessage() for r in caplog.records)
+
+    # the real bridge in front of an alert manager that blows up
+    broken = types.ModuleType("ops.alerts")
+
+    def record_result(*args, **kwargs):
+        raise ValueError("alert manager exploded")
+
+    broken.record_result = record_result
+    monkeypatch.setitem(sys.modules, "ops.alerts", broken)
+    caplog.clear()
+    record = Runner(state.settings, SPECS, state_engine=state.writer, identity="t").run("boom")
+    assert record.status == "failed"
+    assert runs(state.writer, "boom").iloc[0].status == "failed"  # the row was still closed
+    assert any("alert manager call failed" in r.getMessage() for r in caplog.records)
