@@ -30,8 +30,8 @@ from ops.settings import Settings
 
 MANIFEST_FILE = "demo-manifest.json"
 HISTORY_DAYS = 120        # days of history before the anchor's (partial) day
-SIGNUP_BONUS = 20         # credits every new user gets
-PAYER_SHARE = 0.12        # share of users who ever buy a credit pack
+SIGNUP_BONUS = 30         # credits every new user gets
+PAYER_SHARE = 0.15        # share of users who ever buy a credit pack
 
 
 class SeedError(ValueError):

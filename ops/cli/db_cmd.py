@@ -50,10 +50,21 @@ def seed(
     force: bool = typer.Option(False, help="replace existing demo data"),
 ) -> None:
     """Fill the embedded demo database with generated data and planted faults."""
-    from ops.seed import seed_embedded
+    from ops.cli import fail
+    from ops.seed import SeedError, manifest_path, seed_embedded
 
-    manifest = seed_embedded(get_settings(), scale=scale.value, seed=seed_value, force=force)
-    typer.echo(f"seeded scale={manifest['scale']} seed={manifest['seed']} in {manifest['seconds']:.1f}s")
+    settings = get_settings()
+    try:
+        manifest = seed_embedded(settings, scale=scale.value, seed=seed_value, force=force)
+    except SeedError as e:
+        fail(str(e))
+    if manifest.get("reused"):
+        typer.echo(f"already seeded: scale={manifest['scale']} seed={manifest['seed']} anchor={manifest['anchor']} "
+                   "(use --force to replace it)")
+        return
+    typer.echo(f"seeded scale={manifest['scale']} seed={manifest['seed']} in {manifest['seconds']:.1f}s: "
+               f"{manifest['users']} users, {manifest['video_jobs']} jobs, {manifest['ledger_rows']} ledger rows, "
+               f"{manifest['purchases']} purchases; manifest {manifest_path(settings)}")
 
 
 def register(app: typer.Typer) -> None:

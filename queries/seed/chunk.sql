@@ -22,10 +22,11 @@ SELECT x.user_idx, x.k, x.user_id, x.transaction_id, pr.id, pr.credits, pr.price
             THEN x.purchased_at + (1 + 13 * x.r_refund_delay) * interval '1 day' END
 FROM (
     SELECT u.idx AS user_idx, k, u.id AS user_id,
-           '2000' || lpad((u.idx::bigint * 16 + k)::text, 12, '0') AS transaction_id,
+           '2000' || lpad((u.idx::bigint * 32 + k)::text, 12, '0') AS transaction_id,  -- k <= 20: unique
            width_bucket(pg_temp.rnd2(p.seed, 'product', u.idx, k), p.product_cuts) AS product_n,
            CASE WHEN pg_temp.rnd2(p.seed, 'sandbox', u.idx, k) < 0.04 THEN 'Sandbox' ELSE 'Production' END AS environment,
-           u.created_at + (p.end_at - u.created_at) * power(pg_temp.rnd2(p.seed, 'purchased_at', u.idx, k), 1.6)
+           -- exponential delay after signup; purchases that would fall after the window never happened
+           u.created_at + (-ln(1.0 - pg_temp.rnd2(p.seed, 'purchased_at', u.idx, k))) * u.tau_days * interval '1 day'
                + interval '2 minutes' * pg_temp.rnd2(p.seed, 'purchase_delay', u.idx, k) AS purchased_at,
            pg_temp.rnd2(p.seed, 'refund', u.idx, k) AS r_refund,
            pg_temp.rnd2(p.seed, 'refund_delay', u.idx, k) AS r_refund_delay,
@@ -47,7 +48,7 @@ FROM gen_purchases
 ORDER BY purchased_at, transaction_id
 
 -- name: jobs_plan
--- Jobs: activity decays after signup, busier weekends, provider failure rates, the spike,
+-- Jobs: activity decays after signup (none after the window), busier weekends, provider failure rates, the spike,
 -- and a credit budget (signup bonus + kept purchases) so no healthy balance goes negative.
 -- :param lo int   first user index of the chunk
 -- :param hi int   one past the last user index
@@ -55,7 +56,9 @@ INSERT INTO gen_jobs (user_idx, k, id, user_id, model_id, provider, failed, spik
                       prompt, idempotency_key, created_at, started_at, completed_at)
 WITH cand AS (
     SELECT u.idx AS user_idx, k, u.id AS user_id,
-           u.created_at + (p.end_at - u.created_at) * power(pg_temp.rnd2(p.seed, 'job_at', u.idx, k), 2) AS created_at,
+           -- activity decays after signup with the user's own time scale; later candidates are cut below
+           u.created_at + (-ln(1.0 - pg_temp.rnd2(p.seed, 'job_at', u.idx, k))) * u.tau_days * interval '1 day'
+               AS created_at,
            CASE WHEN pg_temp.rnd2(p.seed, 'job_fav', u.idx, k) < 0.7 THEN u.fav_model
                 ELSE width_bucket(pg_temp.rnd2(p.seed, 'job_model', u.idx, k), p.model_cuts) END AS model_n,
            pg_temp.rnd2(p.seed, 'job_dow', u.idx, k) AS r_dow,
@@ -78,7 +81,8 @@ WITH cand AS (
     JOIN gen_models m ON m.n = c.model_n
     CROSS JOIN seed_params p
     -- weekly seasonality: keep all weekend candidates, 90 % on Fridays, 80 % otherwise
-    WHERE c.r_dow < CASE extract(isodow FROM c.created_at AT TIME ZONE 'UTC')
+    WHERE c.created_at < p.end_at
+      AND c.r_dow < CASE extract(isodow FROM c.created_at AT TIME ZONE 'UTC')
                         WHEN 6 THEN 1.0 WHEN 7 THEN 1.0 WHEN 5 THEN 0.9 ELSE 0.8 END
 ), coded AS (
     SELECT s.*, s.base_failed OR s.spiked AS failed,

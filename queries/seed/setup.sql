@@ -220,12 +220,13 @@ CREATE TEMP TABLE gen_users (
     n_purchases  int NOT NULL,           -- 0 for users who never pay
     n_cand       int NOT NULL,           -- candidate jobs; the credit budget cuts them
     fav_model    int NOT NULL,
+    tau_days     float8 NOT NULL,        -- engagement: mean days from signup to an activity
     ip           inet NOT NULL
 ) ON COMMIT DROP
 
 -- name: users_rows
--- Users: signup spread over their day; a few admins; payers buy 1..12 packs.
-INSERT INTO gen_users (idx, id, email, created_at, is_admin, n_purchases, n_cand, fav_model, ip)
+-- Users: signup spread over their day; a few admins; payers buy 1..20 packs; engagement varies.
+INSERT INTO gen_users (idx, id, email, created_at, is_admin, n_purchases, n_cand, fav_model, tau_days, ip)
 SELECT i,
        pg_temp.uid(p.seed, 'user', i, 0),
        CASE WHEN i < 3 THEN 'admin' || i || '@opsbench.example'
@@ -233,12 +234,13 @@ SELECT i,
        d.day_start + pg_temp.rnd(p.seed, 'signup_at', i) * d.secs * interval '1 second',
        i < 3,
        CASE WHEN i >= 3 AND pg_temp.rnd(p.seed, 'payer', i) < p.payer_share
-            THEN least(12, 1 + floor(-ln(1.0 - pg_temp.rnd(p.seed, 'n_purchases', i)) * 1.0)::int)
+            THEN least(20, 1 + floor(-ln(1.0 - pg_temp.rnd(p.seed, 'n_purchases', i)) * 2.5)::int)
             ELSE 0 END,
        least(400, CASE WHEN i >= 3 AND pg_temp.rnd(p.seed, 'payer', i) < p.payer_share
-                       THEN 10 + floor(-ln(1.0 - pg_temp.rnd(p.seed, 'n_cand', i)) * 90.0)::int
-                       ELSE 1 + floor(-ln(1.0 - pg_temp.rnd(p.seed, 'n_cand', i)) * 2.5)::int END),
+                       THEN 10 + floor(-ln(1.0 - pg_temp.rnd(p.seed, 'n_cand', i)) * 150.0)::int
+                       ELSE 1 + floor(-ln(1.0 - pg_temp.rnd(p.seed, 'n_cand', i)) * 3.0)::int END),
        width_bucket(pg_temp.rnd(p.seed, 'fav_model', i), p.model_cuts),
+       2 + 40 * pg_temp.rnd(p.seed, 'tau', i),
        '100.64.0.0'::inet + floor(pg_temp.rnd(p.seed, 'ip', i) * 4194304)::bigint
 FROM seed_params p
 CROSS JOIN gen_days d

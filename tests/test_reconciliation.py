@@ -1,0 +1,166 @@
+"""Reconciliation checks against the seeded demo: every planted fault, exactly, and nothing else.
+
+Expected counts and ids come from the generator's manifest (what it planted)
+or from pandas over the raw tables, never from the queries under test.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pandas as pd
+import pytest
+
+import queries
+from queries import QueryError
+from recompute import insert_rows, read_table
+
+CHECKS = [
+    "balance_vs_ledger",
+    "negative_balances",
+    "duplicate_transactions",
+    "purchase_credit_mismatch",
+    "failed_jobs_without_refund",
+    "ledger_missing_jobs",
+]
+
+recon = queries.load("reconciliation")
+
+
+@pytest.fixture(scope="module")
+def results(demo_db) -> dict[str, pd.DataFrame]:
+    with demo_db.analytics.connect() as conn:
+        return {name: getattr(recon, name)(conn) for name in [*CHECKS, "summary"]}
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_check_finds_exactly_the_planted_rows(results, demo_db, check):
+    assert len(results[check]) == demo_db.manifest["checks"][check]
+    assert demo_db.manifest["checks"][check] > 0  # the demo plants something for every check
+
+
+def test_summary_agrees_with_each_check_and_the_manifest(results, demo_db):
+    summary = results["summary"]
+    assert summary["check"].tolist() == CHECKS  # one row per check, in a stable order
+    by_check = dict(zip(summary["check"], summary["offending"]))
+    assert by_check == {c: len(results[c]) for c in CHECKS}
+    assert by_check == demo_db.manifest["checks"]
+    assert not summary["passed"].any()
+
+
+def test_balance_vs_ledger_flags_drift_and_the_user_without_ledger(results, demo_db):
+    ids = demo_db.manifest["fault_ids"]
+    df = results["balance_vs_ledger"]
+    flagged = set(df["user_id"].astype(str))
+    assert flagged == set(ids["balance_drift_users"]) | set(ids["no_ledger_user"])
+    orphan = df[df["user_id"].astype(str) == ids["no_ledger_user"][0]].iloc[0]
+    # NULL-safe: no ledger rows counts as a ledger sum of 0, the row is not dropped
+    assert (orphan["ledger_rows"], orphan["ledger_sum"]) == (0, 0)
+    assert orphan["difference"] == orphan["credits_remaining"] > 0
+    assert (df["difference"] == df["credits_remaining"] - df["ledger_sum"]).all()
+    assert (df["difference"] != 0).all()
+
+
+def test_balance_vs_ledger_matches_pandas_recomputation(results, demo_db):
+    users = read_table(demo_db.writer, "users")
+    ledger = read_table(demo_db.writer, "quota_log")
+    sums = ledger.groupby("user_id")["change"].agg(["sum", "count"]).rename(columns={"sum": "ledger_sum"})
+    merged = users.set_index("id").join(sums, how="left").fillna({"ledger_sum": 0, "count": 0})
+    bad = merged[merged["credits_remaining"] != merged["ledger_sum"]]
+    expected = {str(u): int(d) for u, d in (bad["credits_remaining"] - bad["ledger_sum"]).items()}
+    got = {str(r.user_id): int(r.difference) for r in results["balance_vs_ledger"].itertuples()}
+    assert got == expected
+
+
+def test_negative_balance_is_the_race_victim(results, demo_db):
+    df = results["negative_balances"]
+    assert df["user_id"].astype(str).tolist() == demo_db.manifest["fault_ids"]["negative_balance_users"]
+    assert (df["credits_remaining"] < 0).all()
+
+
+def test_duplicate_transactions_lists_both_purchase_rows(results, demo_db):
+    df = results["duplicate_transactions"]
+    assert sorted(df["transaction_id"]) == demo_db.manifest["fault_ids"]["duplicate_transaction_ids"]
+    assert (df["purchases"] == 2).all()
+    assert all(len(ids) == 2 for ids in df["purchase_ids"])
+    purchases = read_table(demo_db.writer, "purchases")
+    counts = purchases["transaction_id"].value_counts()
+    assert sorted(counts[counts > 1].index) == sorted(df["transaction_id"])
+
+
+def test_purchase_credit_mismatch_names_the_problem(results, demo_db):
+    ids = demo_db.manifest["fault_ids"]
+    df = results["purchase_credit_mismatch"]
+    problems = dict(zip(df["transaction_id"], df["problem"]))
+    assert problems == {
+        **{t: "missing_credit" for t in ids["missing_credit_transaction_ids"]},
+        **{t: "wrong_amount" for t in ids["wrong_credit_amount_transaction_ids"]},
+    }
+    wrong = df[df["problem"] == "wrong_amount"].iloc[0]
+    assert wrong["credit_rows"] == 1 and wrong["credited"] != wrong["expected_credits"]
+    # the duplicated transactions are credited once with the right amount: not flagged here
+    assert not set(df["transaction_id"]) & set(ids["duplicate_transaction_ids"])
+
+
+def test_failed_jobs_without_refund_matches_manifest_and_pandas(results, demo_db):
+    df = results["failed_jobs_without_refund"]
+    assert sorted(df["job_id"].astype(str)) == demo_db.manifest["fault_ids"]["failed_without_refund_jobs"]
+    jobs = read_table(demo_db.writer, "video_jobs")
+    ledger = read_table(demo_db.writer, "quota_log")
+    refunded = set(ledger.loc[ledger["reason"] == "generation_refund", "job_id"].dropna())
+    failed = jobs[(jobs["status"] == "failed") & (jobs["credits_used"] > 0)]
+    assert set(failed.loc[~failed["id"].isin(refunded), "id"]) == set(df["job_id"])
+    # failed jobs that were never charged need no refund and are not flagged
+    assert ((jobs["status"] == "failed") & (jobs["credits_used"] == 0)).any()
+
+
+def test_ledger_missing_jobs_points_at_deleted_jobs(results, demo_db):
+    df = results["ledger_missing_jobs"]
+    assert sorted(df["job_id"].astype(str).unique()) == demo_db.manifest["fault_ids"]["missing_job_ids"]
+    assert set(df["reason"]) == {"video_generation"}
+
+
+def test_user_ledger_rows_and_running_balance(demo_db):
+    ledger = read_table(demo_db.writer, "quota_log")
+    user_id = ledger["user_id"].value_counts().index[0]  # the busiest user
+    mine = ledger[ledger["user_id"] == user_id]
+    df = recon.user_ledger(demo_db.analytics, user_id=str(user_id))
+    assert len(df) == len(mine)
+    assert df["running_balance"].iloc[-1] == mine["change"].sum()
+    assert df["created_at"].is_monotonic_increasing
+    with pytest.raises(QueryError, match="user_id"):
+        recon.user_ledger(demo_db.analytics, user_id="not-a-uuid")
+
+
+# -- hand-made rows: the problems the demo does not plant ------------------------------------------
+
+
+def test_empty_database_passes_every_check(empty_db):
+    with empty_db.analytics.connect() as conn:
+        summary = recon.summary(conn)
+        assert all(len(getattr(recon, c)(conn)) == 0 for c in CHECKS)
+    assert summary["check"].tolist() == CHECKS
+    assert summary["offending"].tolist() == [0] * len(CHECKS)
+    assert summary["passed"].all()
+
+
+def test_multiple_credits_and_credit_without_purchase(empty_db):
+    user = uuid.uuid4()
+    insert_rows(empty_db.writer, "users", [{"id": user, "credits_remaining": 300}])
+    insert_rows(empty_db.writer, "products", [{"id": "p100", "name": "100", "credits": 100, "price": 4.99}])
+    insert_rows(empty_db.writer, "purchases", [
+        {"transaction_id": "T1", "user_id": user, "product_id": "p100", "credits": 100, "price": 4.99,
+         "currency": "USD", "environment": "Production", "purchased_at": "2026-01-01T10:00:00Z"},
+    ])
+    insert_rows(empty_db.writer, "quota_log", [
+        {"user_id": user, "change": 100, "reason": "iap_purchase", "transaction_id": "T1"},
+        {"user_id": user, "change": 100, "reason": "iap_purchase", "transaction_id": "T1"},
+        {"user_id": user, "change": 100, "reason": "iap_purchase", "transaction_id": "GHOST"},
+    ])
+    df = recon.purchase_credit_mismatch(empty_db.analytics)
+    assert dict(zip(df["transaction_id"], df["problem"])) == {"T1": "multiple_credits",
+                                                              "GHOST": "credit_without_purchase"}
+    summary = recon.summary(empty_db.analytics)
+    by_check = dict(zip(summary["check"], summary["offending"]))
+    assert by_check["purchase_credit_mismatch"] == 2
+    assert by_check["balance_vs_ledger"] == 0  # 300 = 100 + 100 + 100
