@@ -67,11 +67,35 @@ def describe(s: Settings | None = None) -> str:
 
 
 def yesterday(tz: str | None = None) -> dt.date:
-    """Yesterday in the report time zone (the last complete day)."""
+    """Yesterday in the report time zone (the last complete day).
+
+    On the embedded demo database seeded some days ago, the last complete day
+    of its data instead: a notebook opened a month after `make demo` should
+    not show a month of empty charts.
+    """
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo(tz or settings().report_tz)
-    return dt.datetime.now(zone).date() - dt.timedelta(days=1)
+    day = dt.datetime.now(zone).date() - dt.timedelta(days=1)
+    s = settings()
+    if s.uses_embedded:
+        from ops.seed import load_manifest
+
+        anchor = (load_manifest(s) or {}).get("anchor")
+        if anchor:
+            data_end = pd.Timestamp(anchor).tz_convert(zone).date() - dt.timedelta(days=1)
+            day = min(day, data_end)
+    return day
+
+
+def local_times(df: pd.DataFrame, tz: str | None = None) -> pd.DataFrame:
+    """A copy with every time-zone-aware column shown in `tz` (default REPORT_TZ), for tables."""
+    tz = tz or settings().report_tz
+    out = df.copy()
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.DatetimeTZDtype):
+            out[col] = out[col].dt.tz_convert(tz)
+    return out
 
 
 def as_date(value: str | dt.date | None) -> dt.date | None:

@@ -204,7 +204,8 @@ def to_html(nb: NotebookNode, title: str | None = None) -> str:
         extra_loaders=[jinja2.DictLoader({"opsbench.html.j2": _TEMPLATE})],
         template_file="opsbench.html.j2",
     )
-    # no code in the shared report, only the story and the charts
+    # a shared report is read, not re-run: the story, the tables and the charts, no code
+    exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     resources = {"metadata": {"name": title or nb.metadata.get("title", "opsbench")}}
