@@ -1,0 +1,55 @@
+"""Fixtures shared by the alerting tests: a fresh state database per test,
+the fake Bot API server and a fake clock."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import pytest
+import sqlalchemy as sa
+
+from botapi import TOKEN, FakeBotApi, FakeClock
+from conftest import _create_db, settings_for
+from ops import db as ops_db
+from ops.settings import Settings
+from ops.state import migrate
+
+_ids = itertools.count()
+
+
+@dataclass
+class StateDb:
+    url: str
+    home: str
+    engine: sa.Engine
+
+    def settings(self, **env) -> Settings:
+        return settings_for(self.home, self.url, **env)
+
+    def telegram_settings(self, api: FakeBotApi, chat: str = "-100500", **env) -> Settings:
+        return self.settings(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_CHAT_ID=chat, TELEGRAM_API_BASE=api.url, **env)
+
+
+@pytest.fixture
+def state(pg_server, pg_home) -> StateDb:
+    """A new database with the opsbench state schema, for one test."""
+    name = f"alerting_{next(_ids)}"
+    _create_db(pg_server.admin_url, name)
+    url = pg_server.url(name)
+    engine = ops_db.make_engine("state", settings_for(pg_home, url))
+    migrate(engine)
+    yield StateDb(url, pg_home, engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def api():
+    server = FakeBotApi().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
