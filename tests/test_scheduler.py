@@ -1,0 +1,157 @@
+"""The scheduler: catch-up after downtime (coalesced), missed-slot logic on a fake clock, SIGTERM mid-run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import threading
+import time
+from zoneinfo import ZoneInfo
+
+import pytest
+
+import daemon_jobs
+from daemon_support import DaemonProcess, daemon_env, runs, wait_until, write_jobs_file
+from ops.jobspec import JobSpec
+from ops.runner import Runner
+from ops.scheduler import Daemon, jobs_to_catch_up, missed_slot
+from ops.state import migrate
+
+UTC = dt.timezone.utc
+
+
+def cron(job_id, expr, catch_up=True, tz="UTC", func="counting"):
+    return JobSpec(id=job_id, callable=f"daemon_jobs:{func}", timezone=tz, cron=expr, catch_up=catch_up, timeout_s=10)
+
+
+def every(job_id, seconds, catch_up=True, func="counting"):
+    return JobSpec(id=job_id, callable=f"daemon_jobs:{func}", timezone="UTC", interval_s=seconds, catch_up=catch_up,
+                   timeout_s=10)
+
+
+# -- the decision, on a fake clock ---------------------------------------------------
+
+def test_missed_slot_for_cron_jobs():
+    daily = cron("daily", "0 9 * * *", tz="Europe/Istanbul")  # 09:00 Istanbul = 06:00 UTC
+    last = dt.datetime(2026, 3, 3, 6, 0, 2, tzinfo=UTC)        # ran on its 3 March slot
+    assert not missed_slot(daily, last, dt.datetime(2026, 3, 4, 5, 59, tzinfo=UTC))  # next slot not yet due
+    assert missed_slot(daily, last, dt.datetime(2026, 3, 4, 6, 0, 1, tzinfo=UTC))    # 4 March slot passed
+    assert missed_slot(daily, last, dt.datetime(2026, 3, 9, 12, 0, tzinfo=UTC))      # five slots: still one run
+    assert not missed_slot(daily, None, dt.datetime(2026, 3, 9, tzinfo=UTC))         # never ran: first start
+    off = cron("off", "0 9 * * *", catch_up=False)
+    assert not missed_slot(off, last, dt.datetime(2026, 3, 9, tzinfo=UTC))
+
+
+def test_missed_slot_for_interval_jobs_and_the_list():
+    ten = every("ten", 600)
+    last = dt.datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+    assert not missed_slot(ten, last, last + dt.timedelta(minutes=9))
+    assert missed_slot(ten, last, last + dt.timedelta(minutes=35))
+    specs = [ten, cron("hourly", "0 * * * *"), every("quiet", 600, catch_up=False), every("new", 60)]
+    last_started = {"ten": last, "hourly": last + dt.timedelta(minutes=1), "quiet": last}
+    now = last + dt.timedelta(minutes=35)
+    assert jobs_to_catch_up(specs, last_started, now) == ["ten"]
+    assert jobs_to_catch_up(specs, last_started, last + dt.timedelta(minutes=61)) == ["ten", "hourly"]
+
+
+# -- the daemon in-process: catch-up really runs, once --------------------------------
+
+@pytest.fixture(scope="module")
+def state(empty_db):
+    migrate(empty_db.writer)
+    return empty_db
+
+
+def test_catch_up_after_downtime_runs_each_job_once(state):
+    now = dt.datetime.now(UTC)
+    specs = {s.id: s for s in [
+        cron("hourly", "0 * * * *"),                       # last ran 5 h ago: 5 slots missed
+        every("ten_min", 600),                             # last ran 35 min ago: 3 slots missed
+        cron("no_catch", "0 * * * *", catch_up=False),     # missed too, but catch-up is off
+        cron("fresh", "0 0 1 1 *"),                        # yearly, ran recently: nothing missed
+    ]}
+    # history written by a run of each job back then (fake clocks)
+    for job_id, ago in [("hourly", dt.timedelta(hours=5)), ("ten_min", dt.timedelta(minutes=35)),
+                        ("no_catch", dt.timedelta(hours=5)), ("fresh", dt.timedelta(days=1))]:
+        Runner(state.settings, specs, state_engine=state.writer, clock=lambda t=now - ago: t,
+               identity="earlier", alert_sink=lambda *a: None).run(job_id)
+    daemon_jobs.calls.clear()
+
+    d = Daemon(state.settings, specs, state_engine=state.writer, poll_s=0.2, shutdown_grace_s=5)
+    codes = []
+    thread = threading.Thread(target=lambda: codes.append(d.run()), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: {j for j, _ in daemon_jobs.calls} >= {"hourly", "ten_min"}, 15, what="catch-up runs")
+        time.sleep(1.0)  # room for any wrong extra run to show up
+    finally:
+        d.stop("test over")
+        thread.join(10)
+    assert codes == [0]
+    ran = sorted(j for j, _ in daemon_jobs.calls)
+    assert ran == ["hourly", "ten_min"]  # once each; no_catch and fresh did not run
+    for job_id in ("hourly", "ten_min"):
+        df = runs(state.writer, job_id)
+        assert list(df.trigger) == ["catch_up", "schedule"]  # the catch-up run, then the old history row
+        assert df.iloc[0].status == "ok" and df.iloc[0].leader == d.identity
+    # after catching up the jobs are back on their normal schedule
+    assert len(runs(state.writer, "no_catch")) == 1
+
+
+def test_daemon_keeps_running_when_jobs_fail_hang_or_overlap(state):
+    """A raising job, a hanging one (timeout) and a slow one on a 1 s interval: the daemon carries on."""
+    specs = {
+        "boom": every("boom", 1, func="raising"),
+        "stuck": JobSpec(id="stuck", callable="daemon_jobs:hanging", timezone="UTC", interval_s=1, timeout_s=0.5),
+        "fine": every("fine", 1, func="ok"),
+    }
+    daemon_jobs.release.clear()
+    d = Daemon(state.settings, specs, state_engine=state.writer, poll_s=0.2, shutdown_grace_s=2)
+    thread = threading.Thread(target=d.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: len(runs(state.writer, "fine")) >= 3 and len(runs(state.writer, "stuck")) >= 3, 20,
+                   what="several rounds")
+    finally:
+        d.stop("test over")
+        daemon_jobs.release.set()
+        thread.join(10)
+    assert set(runs(state.writer, "boom").status) == {"failed"}
+    stuck = runs(state.writer, "stuck")
+    assert "timeout" in set(stuck.status)
+    # while the abandoned run hangs, later slots are skipped, never started twice
+    assert set(stuck.status) <= {"timeout", "skipped", "ok"} and "skipped" in set(stuck.status)
+    assert set(runs(state.writer, "fine").status) == {"ok"}
+
+
+# -- SIGTERM on a real process while a job runs -----------------------------------------
+
+JOBS = """
+[jobs.long]
+callable = "daemon_jobs:slow"
+interval = 1
+timeout = 30
+catch_up = false
+[jobs.long.args]
+seconds = 2.0
+"""
+
+
+def test_sigterm_waits_for_the_running_job_records_it_and_exits_0(state, tmp_path, pg_home):
+    env = daemon_env(state.url, pg_home, write_jobs_file(tmp_path / "jobs.toml", JOBS))
+    proc = DaemonProcess(env, tmp_path, "term")
+    try:
+        wait_until(lambda: "running" in set(runs(state.writer, "long").status), 30, what="a run in progress")
+        proc.signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        code = proc.wait(20)
+    finally:
+        proc.kill()
+    assert code == 0, proc.output()[-3000:]
+    assert time.monotonic() - signalled < 10
+    df = runs(state.writer, "long")
+    assert len(df) == 1                                         # nothing new started after SIGTERM
+    row = df.iloc[0]
+    assert row.status == "ok" and row.duration_s >= 2.0         # it waited for the job to finish
+    out = proc.output()
+    assert "daemon stopping: SIGTERM" in out and "daemon stopped" in out
