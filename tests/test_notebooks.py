@@ -1,0 +1,309 @@
+"""The notebooks: executed with a real kernel against the seeded demo database.
+
+One module-scoped pass runs every notebook (nbclient, ipykernel on this venv's
+Python) with the demo database's URL in the kernel's environment, on a small
+window that ends the day before the generator's anchor and contains its planted
+error spike. Then each notebook must have produced its figures, and a number in
+each is checked against the generator's manifest or the query module called
+directly from here.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+import queries
+from ops import render
+from ops.notebook import PLOTLY_MIMETYPE
+
+NOTEBOOKS_DIR = render.NOTEBOOKS_DIR
+# notebook -> figures it must draw on the demo data
+EXPECTED_FIGURES = {"overview": 3, "revenue": 4, "activity": 4, "errors": 5, "reconciliation": 2}
+WINDOW_DAYS = 14
+
+
+# -- helpers -----------------------------------------------------------------
+
+def _date(value) -> dt.date:
+    return pd.Timestamp(str(value)).date()
+
+
+def _figures(nb) -> list[dict]:
+    return [out["data"][PLOTLY_MIMETYPE]
+            for cell in nb.cells if cell.cell_type == "code"
+            for out in cell.get("outputs", []) if PLOTLY_MIMETYPE in out.get("data", {})]
+
+
+def _title(fig: dict) -> str:
+    title = fig.get("layout", {}).get("title", {})
+    return title.get("text", "") if isinstance(title, dict) else str(title)
+
+
+def _figure(nb, title_start: str) -> dict:
+    found = [f for f in _figures(nb) if _title(f).startswith(title_start)]
+    assert found, f"no figure titled {title_start!r}: {[_title(f) for f in _figures(nb)]}"
+    return found[0]
+
+
+def _values(arr) -> list:
+    """Plotly JSON arrays may be plain lists or base64 typed arrays {'dtype', 'bdata'}."""
+    if isinstance(arr, dict) and "bdata" in arr:
+        a = np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"]))
+        return a.reshape(arr["shape"]).tolist() if "shape" in arr else a.tolist()
+    return list(arr)
+
+
+def _trace(fig: dict, name: str) -> dict:
+    found = [t for t in fig["data"] if t.get("name") == name]
+    assert found, f"no trace {name!r} in {_title(fig)!r}: {[t.get('name') for t in fig['data']]}"
+    return found[0]
+
+
+def _stdout(nb) -> str:
+    return "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+                   for out in cell.get("outputs", []) if out.get("output_type") == "stream")
+
+
+# -- the committed notebooks ---------------------------------------------------
+
+def test_the_five_notebooks_exist():
+    assert {p.stem for p in NOTEBOOKS_DIR.glob("*.ipynb")} == set(EXPECTED_FIGURES)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FIGURES))
+def test_committed_notebook_is_clean(name):
+    path = NOTEBOOKS_DIR / f"{name}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "opsbench"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    for cell in code:
+        assert cell.outputs == [], f"{name}: cell {cell.id} has outputs"
+        assert cell.execution_count is None, f"{name}: cell {cell.id} has an execution count"
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1 and tagged[0].cell_type == "code"
+    assert "tz" in render.parameter_names(nb)
+    # thin: no SQL text, the data comes from queries/ through the read-only helper
+    source = "\n".join(c.source for c in code)
+    assert not re.search(r"\b(SELECT|INSERT|UPDATE|DELETE)\b[\s\S]*?\b(FROM|INTO|SET)\b", source)
+    assert "sa.text" not in source and "execute(" not in source
+    assert "nb.connect()" in source and "queries." in source
+    # stable cell ids keep diffs small
+    assert all(re.fullmatch(rf"{name}-\d\d", c.id) for c in nb.cells)
+
+
+# -- executing them ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def window(demo_db) -> dict:
+    end = _date(demo_db.manifest["anchor"]) - dt.timedelta(days=1)
+    return {"end": end, "start": end - dt.timedelta(days=WINDOW_DAYS - 1), "tz": "UTC"}
+
+
+@pytest.fixture(scope="module")
+def executed(demo_db, window, pg_home) -> dict:
+    """Every notebook run once, with the demo DB handed to the kernel through the environment."""
+    params = {"end": window["end"].isoformat(), "days": WINDOW_DAYS, "tz": window["tz"]}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATABASE_URL", demo_db.url)
+        mp.setenv("OPSBENCH_STATE_URL", demo_db.url)
+        mp.setenv("OPSBENCH_HOME", str(pg_home))
+        mp.setenv("REPORT_TZ", "UTC")
+        return {name: render.execute(NOTEBOOKS_DIR / f"{name}.ipynb", params, timeout=180, ignore_unknown=True)
+                for name in EXPECTED_FIGURES}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FIGURES))
+def test_notebook_runs_and_draws_its_figures(executed, name):
+    nb = executed[name]
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert errors == []
+    figures = _figures(nb)
+    assert len(figures) >= EXPECTED_FIGURES[name], [_title(f) for f in figures]
+    assert all(f["data"] for f in figures), "a figure without traces"
+    # each figure also carries HTML, so an exported notebook keeps it
+    html = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+            if PLOTLY_MIMETYPE in o.get("data", {}) and "plotly-graph-div" in o["data"].get("text/html", "")]
+    assert len(html) == len(figures)
+    # the notebook read the database it was given, not the embedded default
+    assert "DATABASE_URL (read-only session)" in _stdout(nb)
+
+
+def test_revenue_daily_net_matches_the_query(executed, demo_db, window):
+    fig = _figure(executed["revenue"], "Daily revenue (USD)")
+    expected = queries.revenue.daily(demo_db.analytics, start=window["start"], end=window["end"], tz="UTC")
+    net = _trace(fig, "net")
+    assert [str(x)[:10] for x in _values(net["x"])] == [d.isoformat() for d in expected["day"]]
+    assert _values(net["y"]) == pytest.approx(expected["net"].tolist())
+    assert expected["net"].sum() > 0  # the window is not empty
+
+
+def test_activity_dau_matches_the_query(executed, demo_db, window):
+    fig = _figure(executed["activity"], "Daily, weekly and monthly active users")
+    expected = queries.activity.daily(demo_db.analytics, start=window["start"], end=window["end"], tz="UTC")
+    assert _values(_trace(fig, "dau")["y"]) == expected["dau"].tolist()
+    assert expected["dau"].min() > 0
+
+
+def test_errors_notebook_marks_the_planted_spike(executed, demo_db):
+    spike_day = str(demo_db.manifest["spike"]["local_date"])[:10]
+    fig = _figure(executed["errors"], "Daily job error rate")
+    worst = _trace(fig, "worst day")
+    assert str(_values(worst["x"])[0])[:10] == spike_day
+    band = [t for t in fig["data"] if t.get("fill") == "tonexty"]
+    assert band, "no confidence band"
+    # the spike day is shaded as a spike (its Wilson lower bound is above the window's rate)
+    noon = pd.Timestamp(spike_day) + pd.Timedelta(hours=12)
+    shaded = [(pd.Timestamp(s["x0"]), pd.Timestamp(s["x1"])) for s in fig["layout"].get("shapes", [])
+              if s.get("type") == "rect"]
+    assert any(lo <= noon <= hi for lo, hi in shaded), shaded
+    assert f"spike days: {spike_day}" in _stdout(executed["errors"])
+
+
+def test_reconciliation_counts_match_the_manifest(executed, demo_db):
+    fig = _figure(executed["reconciliation"], "Reconciliation checks")
+    counts: dict[str, int] = {}
+    for trace in fig["data"]:
+        counts.update(zip(_values(trace["x"]), _values(trace["y"])))
+    assert counts == demo_db.manifest["checks"]
+    # the drill-down is about the first user balance_vs_ledger flags
+    first = str(queries.reconciliation.balance_vs_ledger(demo_db.analytics)["user_id"].iloc[0])
+    drill = _figure(executed["reconciliation"], "User ")
+    assert _title(drill) == f"User {first}"
+
+
+def test_overview_yesterday_revenue_matches_the_query(executed, demo_db, window):
+    fig = _figure(executed["overview"], "Up to ")
+    tile = _trace(fig, "net revenue / yesterday")
+    day = window["end"]
+    expected = queries.revenue.summary(demo_db.analytics, start=day, end=day, tz="UTC")
+    before = queries.revenue.summary(demo_db.analytics, start=day - dt.timedelta(days=1),
+                                     end=day - dt.timedelta(days=1), tz="UTC")
+    assert tile["value"] == pytest.approx(float(expected["net"].iloc[0]))
+    assert tile["delta"]["reference"] == pytest.approx(float(before["net"].iloc[0]))
+    status = _figure(executed["overview"], "Reconciliation")
+    assert sum(sum(_values(t["y"])) for t in status["data"]) == sum(demo_db.manifest["checks"].values())
+
+
+# -- parameters -----------------------------------------------------------------------
+
+def test_injected_parameters_follow_the_parameters_cell():
+    nb = render.read(NOTEBOOKS_DIR / "errors.ipynb")
+    at = render.parameters_cell(nb)
+    render.inject_parameters(nb, {"end": dt.date(2026, 11, 20), "days": 7})
+    cell = nb.cells[at + 1]
+    assert cell.metadata["tags"] == [render.INJECTED_TAG]
+    assert "end = '2026-11-20'" in cell.source and "days = 7" in cell.source
+    with pytest.raises(render.RenderError, match="unknown parameter 'nope'"):
+        render.inject_parameters(render.read(NOTEBOOKS_DIR / "errors.ipynb"), {"nope": 1})
+
+
+def test_cli_values_are_literals_or_text():
+    assert render.parse_value("14") == 14
+    assert render.parse_value("None") is None
+    assert render.parse_value("2026-11-20") == "2026-11-20"
+    assert render.parse_value("Europe/Istanbul") == "Europe/Istanbul"
+
+
+# -- the helper outside a kernel ----------------------------------------------------
+
+def test_window_defaults_to_yesterday_in_the_report_zone(monkeypatch, demo_db):
+    import ops.notebook as nb
+
+    monkeypatch.setenv("DATABASE_URL", demo_db.url)
+    monkeypatch.setenv("REPORT_TZ", "Pacific/Kiritimati")  # UTC+14: often a different date from UTC
+    monkeypatch.setattr(nb, "_settings", None)
+    from zoneinfo import ZoneInfo
+
+    start, end, tz = nb.window(days=7)
+    assert tz == "Pacific/Kiritimati"
+    assert end == dt.datetime.now(ZoneInfo(tz)).date() - dt.timedelta(days=1)
+    assert (end - start).days == 6
+    assert nb.window("2026-11-01", "2026-11-03", tz="UTC") == (dt.date(2026, 11, 1), dt.date(2026, 11, 3), "UTC")
+    with pytest.raises(ValueError, match="after end"):
+        nb.window("2026-11-05", "2026-11-03")
+
+
+def test_connect_is_read_only(monkeypatch, demo_db):
+    import ops.notebook as nb
+
+    monkeypatch.setenv("DATABASE_URL", demo_db.url)
+    monkeypatch.setattr(nb, "_settings", None)
+    engine = nb.connect()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW default_transaction_read_only").scalar() == "on"
+        with pytest.raises(sa.exc.DBAPIError, match="read-only"):
+            conn.exec_driver_sql("DELETE FROM error_log")
+
+
+def test_connect_without_database_url_seeds_the_embedded_demo(monkeypatch, pg_server, pg_home):
+    """No DATABASE_URL: the embedded server's demo database, seeded when empty (same server as the tests)."""
+    import ops.notebook as nb
+    from ops.seed import load_manifest
+
+    monkeypatch.setenv("OPSBENCH_HOME", str(pg_home))
+    monkeypatch.setattr(nb, "_settings", None)
+    s = nb.settings()
+    assert s.uses_embedded
+    engine = nb.connect()
+    manifest = load_manifest(s)
+    assert manifest is not None
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT current_database()").scalar() == "opsbench"
+        assert conn.exec_driver_sql("SELECT count(*) FROM users").scalar() == manifest["users"]
+    assert "embedded demo database" in nb.describe(s)
+
+
+# -- opsbench notebooks render ----------------------------------------------------------
+
+def test_render_writes_offline_html_with_interactive_charts(monkeypatch, demo_db, window, tmp_path, capsys):
+    from ops.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", demo_db.url)
+    monkeypatch.setenv("OPSBENCH_STATE_URL", demo_db.url)
+    out = tmp_path / "html"
+    code = main(["notebooks", "render", "--out", str(out), "--only", "errors",
+                 "-p", f"end={window['end']}", "-p", "days=7", "-p", "tz=UTC"])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["errors.html"]
+    html = (out / "errors.html").read_text(encoding="utf-8")
+    assert re.search(r"plotly\.js v\d", html), "plotly.js is not inlined"
+    assert html.count("Plotly.newPlot") >= EXPECTED_FIGURES["errors"]
+    assert "Daily job error rate with 95 % confidence band" in html
+    spike_day = str(demo_db.manifest["spike"]["local_date"])[:10]
+    assert f"spike days: {spike_day}" in html
+    # offline: no script is fetched from anywhere
+    assert not re.search(r"<script[^>]*\ssrc=", html)
+    # the report shows the story and the charts, not the code
+    assert "queries.errors.daily(" not in html
+
+
+def test_render_rejects_an_unknown_parameter(capsys):
+    from ops.cli import main
+
+    assert main(["notebooks", "render", "--only", "errors", "-p", "colour=red"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("opsbench: error: unknown parameter 'colour'") and "\n" not in err
+    assert main(["notebooks", "render", "--only", "nosuch"]) == 2
+    assert "no notebook 'nosuch'" in capsys.readouterr().err
+
+
+def test_render_reports_a_failing_notebook(monkeypatch, demo_db, tmp_path, capsys):
+    from ops.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", demo_db.url)
+    code = main(["notebooks", "render", "--out", str(tmp_path), "--only", "errors", "-p", "end=not-a-date"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "errors" in err and "FAILED" in err and "expected a date YYYY-MM-DD" in err
+    assert not (tmp_path / "errors.html").exists()
