@@ -307,3 +307,43 @@ def test_render_reports_a_failing_notebook(monkeypatch, demo_db, tmp_path, capsy
     err = capsys.readouterr().err
     assert "errors" in err and "FAILED" in err and "expected a date YYYY-MM-DD" in err
     assert not (tmp_path / "errors.html").exists()
+
+
+# -- queries/users.sql: the drill-down ----------------------------------------------------
+
+def test_user_drill_down_queries(demo_db):
+    eng = demo_db.analytics
+    # the planted user with a balance and no ledger rows
+    lonely = demo_db.manifest["fault_ids"]["no_ledger_user"][0]
+    p = queries.users.profile(eng, user_id=lonely).iloc[0]
+    assert (p["ledger_rows"], p["ledger_sum"]) == (0, 0)
+    assert p["drift"] == p["credits_remaining"] != 0
+    assert queries.users.ledger(eng, user_id=lonely).empty
+
+    # a drifted user: running balance and drift recomputed from raw ledger rows
+    user = demo_db.manifest["fault_ids"]["balance_drift_users"][0]
+    with eng.connect() as conn:
+        raw = pd.DataFrame(conn.exec_driver_sql(
+            "SELECT change, created_at, id FROM quota_log WHERE user_id = %(u)s", {"u": user}).fetchall(),
+            columns=["change", "created_at", "id"]).sort_values(["created_at", "id"])
+        balance = conn.exec_driver_sql("SELECT credits_remaining FROM users WHERE id = %(u)s", {"u": user}).scalar()
+    ledger = queries.users.ledger(eng, user_id=user)
+    assert ledger["running_balance"].tolist() == raw["change"].cumsum().tolist()
+    p = queries.users.profile(eng, user_id=user).iloc[0]
+    assert p["ledger_sum"] == raw["change"].sum() and p["drift"] == balance - raw["change"].sum() != 0
+
+    # a planted failed job that charged credits and was never refunded
+    job = demo_db.manifest["fault_ids"]["failed_without_refund_jobs"][0]
+    with eng.connect() as conn:
+        owner = str(conn.exec_driver_sql("SELECT user_id FROM video_jobs WHERE id = %(j)s", {"j": job}).scalar())
+    jobs = queries.users.jobs(eng, user_id=owner)
+    row = jobs[jobs["id"].astype(str) == job].iloc[0]
+    assert row["status"] == "failed" and row["charged"] < 0 and row["refunded"] == 0
+
+    # a planted purchase whose credit never reached the ledger
+    txn = demo_db.manifest["fault_ids"]["missing_credit_transaction_ids"][0]
+    with eng.connect() as conn:
+        buyer = str(conn.exec_driver_sql("SELECT user_id FROM purchases WHERE transaction_id = %(t)s",
+                                         {"t": txn}).scalar())
+    purchases = queries.users.purchases(eng, user_id=buyer)
+    assert purchases.loc[purchases["transaction_id"] == txn, "ledger_credits"].tolist() == [0]
