@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import signal
 import threading
 from datetime import timedelta
@@ -111,13 +112,28 @@ class Daemon:
 
     # -- lifecycle -----------------------------------------------------------------
     def run(self) -> int:
-        from ops.state import migrate
-
-        migrate(self.state_engine)
+        if not self._wait_for_state_db():
+            return 0  # stopped before the state database came back
         log.info("daemon starting: %d job(s): %s", len(self.specs), ", ".join(self.specs) or "none",
                  extra={"instance": self.identity})
         self.scheduler.start()  # blocks until stop() shuts the scheduler down
         return self._finish()
+
+    def _wait_for_state_db(self) -> bool:
+        """Apply migrations, retrying while the state database is down: the daemon waits, never dies."""
+        from ops.state import migrate
+
+        delay = 1.0
+        while not self._stopping.is_set():
+            try:
+                migrate(self.state_engine)
+                return True
+            except Exception as e:
+                log.error("state database unavailable (%s); retrying in %gs",
+                          redact(e).splitlines()[0], delay, extra={"instance": self.identity})
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 30.0)
+        return False
 
     def stop(self, reason: str = "stop requested") -> None:
         """Stop scheduling now; `run()` then waits for running jobs and returns. Safe from any thread."""
@@ -134,6 +150,11 @@ class Daemon:
     def install_signal_handlers(self) -> None:
         """SIGTERM / SIGINT stop the daemon cleanly (main thread only)."""
         def handler(signum, frame):
+            if self._stopping.is_set():
+                # a second Ctrl-C / SIGTERM: stop waiting; the next leader closes our open runs
+                log.warning("second %s: exiting without waiting for running jobs", signal.Signals(signum).name)
+                logging.shutdown()
+                os._exit(1)
             # stop() takes scheduler locks the interrupted main thread may hold: do it elsewhere
             threading.Thread(target=self.stop, args=(signal.Signals(signum).name,), daemon=True).start()
 
@@ -172,6 +193,9 @@ class Daemon:
 
     # -- scheduler and elector callbacks ---------------------------------------------
     def _on_started(self, event: SchedulerEvent) -> None:
+        if self._stopping.is_set():  # stop() came while the scheduler was starting
+            threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": False}, daemon=True).start()
+            return
         self.elector.start()
 
     def _on_elected(self) -> None:

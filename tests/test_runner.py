@@ -184,3 +184,13 @@ def test_unreachable_state_db_or_broken_alert_manager_never_stops_a_run(state, m
     assert record.status == "failed"
     assert runs(state.writer, "boom").iloc[0].status == "failed"  # the row was still closed
     assert any("alert manager call failed" in r.getMessage() for r in caplog.records)
+
+
+def test_timeout_and_failure_reach_the_real_alert_manager(state):
+    alerts = pytest.importorskip("ops.alerts")
+    runner = Runner(state.settings, SPECS, state_engine=state.writer, identity="t")  # the real bridge
+    assert runner.run("boom").status == "failed"
+    assert runner.run("stuck").status == "timeout"
+    daemon_jobs.release.set()
+    keys = {e.key for e in alerts.recent(state.writer, limit=50)}
+    assert {"job_failed{job=boom}", "job_timeout{job=stuck}"} <= keys

@@ -155,3 +155,19 @@ def test_sigterm_waits_for_the_running_job_records_it_and_exits_0(state, tmp_pat
     assert row.status == "ok" and row.duration_s >= 2.0         # it waited for the job to finish
     out = proc.output()
     assert "daemon stopping: SIGTERM" in out and "daemon stopped" in out
+
+
+def test_daemon_waits_for_an_unreachable_state_db_and_still_stops_cleanly(state, caplog):
+    import sqlalchemy as sa
+
+    dead = sa.create_engine("postgresql+psycopg://ops@127.0.0.1:1/state", connect_args={"connect_timeout": 1})
+    d = Daemon(state.settings, {"fine": every("fine", 1, func="ok")}, state_engine=dead, poll_s=0.2)
+    codes = []
+    thread = threading.Thread(target=lambda: codes.append(d.run()), daemon=True)
+    thread.start()
+    wait_until(lambda: any("state database unavailable" in r.getMessage() for r in caplog.records), 5,
+               what="the retry log line")
+    assert thread.is_alive()  # waiting, not dead
+    d.stop("test over")
+    thread.join(5)
+    assert codes == [0]

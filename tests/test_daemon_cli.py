@@ -1,0 +1,225 @@
+"""`opsbench jobs | run | status | doctor` through the real CLI entry point."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from daemon_support import runs
+from ops.cli import main
+from ops.leader import LeaderElector
+from ops.settings import reset_settings_cache
+from ops.state import migrate
+from sentry_receiver import SentryReceiver
+
+JOBS = """
+[jobs.fine]
+callable = "daemon_jobs:ok"
+interval = "5m"
+
+[jobs.daily]
+callable = "daemon_jobs:ok"
+cron = "0 9 * * *"
+timezone = "Europe/Istanbul"
+
+[jobs.boom]
+callable = "daemon_jobs:raising"
+interval = "1h"
+
+[jobs.off]
+callable = "daemon_jobs:ok"
+interval = 60
+enabled = false
+"""
+BOT_TOKEN = "123456:AAFtelegramTOKENfortests_abcdefghijklmno"
+
+
+@pytest.fixture(scope="module")
+def state(empty_db):
+    migrate(empty_db.writer)
+    return empty_db
+
+
+@pytest.fixture
+def env(state, monkeypatch, tmp_path, pg_home):
+    jobs_file = tmp_path / "jobs.toml"
+    jobs_file.write_text(JOBS)
+    for key, value in {"DATABASE_URL": state.url, "OPSBENCH_STATE_URL": state.url, "OPSBENCH_HOME": str(pg_home),
+                       "OPSBENCH_JOBS_FILE": str(jobs_file)}.items():
+        monkeypatch.setenv(key, value)
+    reset_settings_cache()
+    return monkeypatch
+
+
+def cli(capsys, *argv):
+    reset_settings_cache()
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_run_then_jobs_json_shows_schedule_next_run_and_last_status(env, state, capsys):
+    code, out, err = cli(capsys, "run", "fine")
+    assert code == 0, err
+    assert out.startswith("fine: ok in ") and "all good" in out and "checked = 3" in out
+    code, out, err = cli(capsys, "jobs", "--format", "json")
+    assert code == 0, err
+    rows = {r["id"]: r for r in json.loads(out)}
+    assert set(rows) == {"fine", "daily", "boom", "off"}
+    assert rows["fine"]["last_status"] == "ok" and rows["fine"]["schedule"] == "every 5 minutes"
+    assert rows["daily"]["last_status"] is None
+    assert rows["daily"]["schedule"] == "every day at 09:00 (Europe/Istanbul)"
+    nxt = dt.datetime.fromisoformat(rows["daily"]["next_run"])
+    now = dt.datetime.now(dt.timezone.utc)
+    assert now < nxt <= now + dt.timedelta(days=1)
+    assert nxt.astimezone(dt.timezone(dt.timedelta(hours=3))).strftime("%H:%M") == "09:00"  # Istanbul is UTC+3
+    fine_next = dt.datetime.fromisoformat(rows["fine"]["next_run"])
+    assert dt.timedelta(minutes=4) < fine_next - now <= dt.timedelta(minutes=5)  # 5 min after its last run
+    assert rows["off"]["enabled"] is False and rows["off"]["next_run"] is None
+
+    code, out, _ = cli(capsys, "jobs")
+    assert code == 0 and "every day at 09:00" in out and "(disabled)" in out
+
+
+def test_run_failing_job_exits_1_without_secrets_and_dry_run_records_nothing(env, state, capsys):
+    code, out, err = cli(capsys, "run", "boom")
+    assert code == 1
+    assert "boom: failed" in out and "[warning] job_failed{job=boom}" in out
+    assert "AAHsecretTOKEN" not in out + err and "hunter2" not in out + err
+    before = len(runs(state.writer, "fine"))
+    code, out, _ = cli(capsys, "run", "fine", "--dry-run")
+    assert code == 0 and "(dry run)" in out
+    assert len(runs(state.writer, "fine")) == before
+
+
+def test_user_errors_are_one_line_exit_2(env, capsys, tmp_path):
+    code, _, err = cli(capsys, "run", "nope")
+    assert code == 2 and "unknown job 'nope'" in err and "Traceback" not in err
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[jobs.x]\ncallable = "daemon_jobs:ok"\ncron = "0 25 * * *"\n')
+    env.setenv("OPSBENCH_JOBS_FILE", str(bad))
+    code, _, err = cli(capsys, "jobs")
+    assert code == 2 and "job 'x': key 'cron'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_status_shows_the_leader_alerts_and_outbox(env, state, capsys):
+    elector = LeaderElector(state.writer.url, identity="host-x:4242:abc123")
+    try:
+        assert elector.poll_once()
+        code, out, err = cli(capsys, "status", "--format", "json")
+        assert code == 0, err
+        data = json.loads(out)
+        (me,) = [i for i in data["instances"] if i["instance"] == "host-x:4242:abc123"]
+        assert me["is_leader"] is True and me["state"] == "leader" and me["last_seen_ago_s"] < 30
+        has_outbox = importlib.util.find_spec("ops.outbox") is not None
+        assert (data["outbox_depth"] is not None) == has_outbox
+        code, out, _ = cli(capsys, "status")
+        assert "host-x:4242:abc123" in out and ": leader" in out and "outbox:" in out
+    finally:
+        elector._shutdown()
+    code, out, _ = cli(capsys, "status")
+    assert "no daemon is leading" in out
+
+
+def test_doctor_names_each_problem_in_plain_words(env, capsys):
+    env.setenv("OPSBENCH_STATE_URL", "postgresql://ops:state-pw-123456@127.0.0.1:1/state")
+    env.setenv("SENTRY_DSN", "not-a-dsn")
+    code, out, err = cli(capsys, "doctor")
+    assert code == 1
+    lines = {ln.split()[1]: ln for ln in out.splitlines() if len(ln.split()) > 1 and ln.split()[0] in
+             ("ok", "WARN", "FAIL")}
+    assert lines["analytics"].startswith("ok") and "read-only session" in lines["analytics"]
+    assert lines["state"].startswith("FAIL") and "connection refused" in lines["state"]
+    assert "postgresql://ops:***@127.0.0.1:1/state" in lines["state"]
+    assert lines["sentry"].startswith("FAIL") and "SENTRY_DSN is not a valid Sentry DSN" in lines["sentry"]
+    assert lines["telegram"].startswith("WARN") and "TELEGRAM_BOT_TOKEN is not set" in lines["telegram"]
+    assert "state-pw-123456" not in out + err
+    assert "problem(s) found" in out
+
+
+class _BotApi:
+    """getMe only: the right token gets the bot, any other 401."""
+
+    def __init__(self):
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self):
+                if self.path == f"/bot{BOT_TOKEN}/getMe":
+                    status, body = 200, {"ok": True, "result": {"id": 1, "is_bot": True, "username": "opsbench_bot"}}
+                else:
+                    status, body = 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ops.telegram") is None, reason="Telegram client not installed yet")
+def test_doctor_all_good_with_telegram_getme_and_reachable_sentry(env, capsys):
+    bot, receiver = _BotApi(), SentryReceiver()
+    try:
+        env.setenv("TELEGRAM_BOT_TOKEN", BOT_TOKEN)
+        env.setenv("TELEGRAM_CHAT_ID", "-100123")
+        env.setenv("TELEGRAM_API_BASE", bot.base)
+        env.setenv("SENTRY_DSN", receiver.dsn())
+        code, out, err = cli(capsys, "doctor")
+        assert code == 0, out + err
+        assert "bot @opsbench_bot answers getMe" in out and "no problems found" in out
+        assert "DSN valid, 127.0.0.1 reachable, project 42" in out
+        env.setenv("TELEGRAM_BOT_TOKEN", "123456:AAFwrongTOKENwrongTOKENwrong_abcdefgh")
+        code, out, err = cli(capsys, "doctor")
+        assert code == 1 and "Telegram rejected TELEGRAM_BOT_TOKEN" in out
+        assert "AAFwrongTOKEN" not in out + err
+    finally:
+        bot.close()
+        receiver.close()
+
+
+def test_builtin_jobs_heartbeat_pings_and_outbox_drain(env, state, capsys):
+    hits = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"OK")
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        env.delenv("OPSBENCH_JOBS_FILE")  # the shipped defaults
+        env.setenv("HEARTBEAT_URL", f"http://127.0.0.1:{server.server_address[1]}/ping/abc")
+        code, out, err = cli(capsys, "run", "heartbeat")
+        assert code == 0, err
+        assert hits == ["/ping/abc"] and "ping_ok = 1" in out
+        code, out, err = cli(capsys, "run", "drain_outbox")
+        assert code == 0, err
+        expected = "ok" if importlib.util.find_spec("ops.outbox") else "skipped"
+        assert out.startswith(f"drain_outbox: {expected}")
+    finally:
+        server.shutdown()
+        server.server_close()
