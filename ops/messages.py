@@ -243,8 +243,8 @@ def _since(n: AlertNotice) -> str:
     return ""
 
 
-def alert_block(n: AlertNotice) -> str:
-    """The lines for one alert inside a (grouped) message."""
+def alert_block(n: AlertNotice, environment: str | None = None) -> str:
+    """The lines for one alert inside a (grouped) message; a lone alert also names the environment."""
     icon = "✅" if n.kind == "resolved" else SEVERITY_ICON.get(n.severity, "⚪")
     head = f"{icon} <b>{KIND_TITLE[n.kind]}</b> · {escape(n.severity)} · <code>{escape(n.key)}</code>"
     lines = [head]
@@ -252,6 +252,8 @@ def alert_block(n: AlertNotice) -> str:
     if n.kind == "resolved":
         lines.append(f"Resolved after {since}." if since else "Resolved.")
         lines.append(escape(n.summary))
+        if environment:
+            lines.append(f"<i>{escape(environment)}</i>")
         return "\n".join(lines)
     lines.append(escape(n.summary))
     if n.kind == "repeat" and since:
@@ -267,8 +269,11 @@ def alert_block(n: AlertNotice) -> str:
         lines.append(f"Evidence: {n.evidence_count} rows.")
     if n.command:
         lines.append(f"Reproduce: <code>{escape(n.command)}</code>")
-    if n.source:
-        lines.append(f"<i>job {escape(n.source)}</i>")
+    footer = [f"job {escape(n.source)}"] if n.source else []
+    if environment:
+        footer.append(escape(environment))
+    if footer:
+        lines.append("<i>" + " · ".join(footer) + "</i>")
     return "\n".join(lines)
 
 
@@ -281,9 +286,9 @@ def alert_message(notices: Sequence[AlertNotice], environment: str) -> str:
     order = {"firing": 0, "repeat": 1, "resolved": 2}
     rank = {"critical": 0, "warning": 1, "info": 2}
     ordered = sorted(notices, key=lambda n: (order[n.kind], rank.get(n.severity, 3), n.key))
-    env = f"<i>{escape(environment)}</i>"
     if len(ordered) == 1:
-        return alert_block(ordered[0]) + "\n" + env
+        return alert_block(ordered[0], environment)
+    env = f"<i>{escape(environment)}</i>"
     counts: dict[str, int] = {}
     for n in ordered:
         counts[n.kind] = counts.get(n.kind, 0) + 1

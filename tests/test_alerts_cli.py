@@ -1,0 +1,120 @@
+"""`opsbench alerts | silence | unsilence | telegram test` as a user runs them (subprocess)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from alerting_support import api, state  # noqa: F401  (fixtures)
+from botapi import TOKEN
+from jobs.base import Finding, JobResult
+from ops import alerts
+
+
+def run(state, *args, api=None, chat="-100500", token=TOKEN, **env):
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("OPSBENCH_", "TELEGRAM_", "DATABASE_URL"))}
+    full.update(DATABASE_URL=state.url, OPSBENCH_STATE_URL=state.url, OPSBENCH_HOME=str(state.home))
+    if api is not None:
+        full.update(TELEGRAM_BOT_TOKEN=token, TELEGRAM_CHAT_ID=chat, TELEGRAM_API_BASE=api.url)
+    full.update(env)
+    return subprocess.run([sys.executable, "-m", "ops", *args], env=full, capture_output=True, text=True,
+                          timeout=120)
+
+
+def one_line_error(proc, *needles):
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("opsbench: error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0]
+    return lines[0]
+
+
+def test_silence_alerts_unsilence(state):
+    now = dt.datetime.now(dt.timezone.utc)
+    settings = state.settings()
+    result = JobResult(findings=[
+        Finding(rule="credit_drift", severity="critical", summary="7 users drift", command="opsbench run reconcile"),
+        Finding(rule="error_rate", severity="warning", summary="error rate 6 %"),
+    ])
+    alerts.record_result(state.engine, "reconcile", result, now, settings)
+
+    p = run(state, "silence", "credit_*", "--for", "2h", "--reason", "ledger migration")
+    assert p.returncode == 0, p.stderr
+    sid = int(re.search(r"silence #(\d+)", p.stdout).group(1))
+    (active,) = alerts.active_silences(state.engine, dt.datetime.now(dt.timezone.utc))
+    assert active.id == sid and active.pattern == "credit_*" and active.reason == "ledger migration"
+    assert dt.timedelta(minutes=119) < active.ends_at - active.starts_at <= dt.timedelta(hours=2)
+
+    p = run(state, "alerts")
+    assert p.returncode == 0, p.stderr
+    assert "Firing (2):" in p.stdout
+    assert "critical credit_drift" in p.stdout and "reproduce: opsbench run reconcile" in p.stdout
+    assert f"#{sid} credit_*" in p.stdout and "ledger migration" in p.stdout
+    assert "Outbox: 1 pending" in p.stdout
+    assert "firing" in p.stdout.split("Recent")[1]
+
+    p = run(state, "unsilence", str(sid))
+    assert p.returncode == 0 and f"silence #{sid} ended" in p.stdout
+    assert alerts.active_silences(state.engine, dt.datetime.now(dt.timezone.utc)) == []
+    one_line_error(run(state, "unsilence", str(sid)), f"no active silence #{sid}")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["silence", "x*", "--for", "banana", "--reason", "r"], "--for: expected a duration"),
+    (["silence", "x*", "--for", "0m", "--reason", "r"], "longer than zero"),
+    (["silence", "x*", "--for", "2h"], "--reason"),
+    (["silence", " ", "--reason", "r"], "PATTERN"),
+    (["unsilence", "abc"], "abc"),
+])
+def test_bad_input_is_one_line(state, args, needle):
+    one_line_error(run(state, *args), needle)
+
+
+def test_telegram_test_sends_getme_then_message(state, api):
+    p = run(state, "telegram", "test", api=api, chat="-100500", TELEGRAM_THREAD_ID="9")
+    assert p.returncode == 0, p.stderr
+    assert [r.method for r in api.requests] == ["getMe", "sendMessage"]
+    msg = api.requests[1]
+    assert msg.params["chat_id"] == "-100500" and msg.params["message_thread_id"] == 9
+    assert "opsbench test message" in msg.params["text"]
+    assert "@opsbench_test_bot" in p.stdout and "chat -100500 topic 9" in p.stdout
+    secret = TOKEN.split(":", 1)[1]
+    assert secret not in p.stdout + p.stderr
+
+
+def test_telegram_test_without_token(state):
+    one_line_error(run(state, "telegram", "test"), "TELEGRAM_BOT_TOKEN")
+
+
+@pytest.mark.parametrize("setup, needle", [
+    (lambda api: api.blocked.add("-100500"), "bot was blocked"),
+    (lambda api: api.unknown.add("-100500"), "chat not found"),
+])
+def test_telegram_test_failure_is_one_redacted_line(state, api, setup, needle):
+    setup(api)
+    line = one_line_error(run(state, "telegram", "test", api=api), needle)
+    assert TOKEN.split(":", 1)[1] not in line
+
+
+def test_telegram_test_wrong_token(state, api):
+    line = one_line_error(run(state, "telegram", "test", api=api, token="111111:" + "Z" * 35), "401")
+    assert "Z" * 35 not in line
+
+
+def test_telegram_drain_without_token_prints(state):
+    settings = state.settings()
+    alerts.record_result(state.engine, "probe", JobResult(findings=[
+        Finding(rule="health_failing", severity="critical", summary="health <check> & db failing")]),
+        dt.datetime.now(dt.timezone.utc), settings)
+    p = run(state, "telegram", "drain")
+    assert p.returncode == 0, p.stderr
+    assert "FIRING · critical · health_failing" in p.stdout
+    assert "health <check> & db failing" in p.stdout
+    assert "delivered 1, 0 pending" in p.stdout
