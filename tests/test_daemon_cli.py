@@ -219,7 +219,7 @@ def test_builtin_jobs_heartbeat_pings_and_outbox_drain(env, state, capsys):
         code, out, err = cli(capsys, "run", "drain_outbox")
         assert code == 0, err
         expected = "ok" if importlib.util.find_spec("ops.outbox") else "skipped"
-        assert out.startswith(f"drain_outbox: {expected}")
+        assert f"\ndrain_outbox: {expected}" in "\n" + out
     finally:
         server.shutdown()
         server.server_close()

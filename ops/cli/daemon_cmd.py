@@ -225,14 +225,11 @@ def status_data(settings, now: dt.datetime | None = None) -> dict[str, Any]:
 
 
 def _alert_text(alert: Any) -> str:
-    for attr in ("key", "summary"):
-        if hasattr(alert, attr):
-            key = getattr(alert, "key", "")
-            summary = getattr(alert, "summary", "")
-            return f"{key}: {summary}" if summary else str(key)
-    if isinstance(alert, dict):
-        return f"{alert.get('key', '')}: {alert.get('summary', '')}".strip(": ")
-    return str(alert)
+    """One line for a firing alert (a row from ops.alerts.firing, or a dict)."""
+    get = alert.get if isinstance(alert, dict) else (lambda name, default="": getattr(alert, name, default))
+    key, severity, summary = get("key", str(alert)), get("severity", ""), get("summary", "")
+    return " ".join(part for part in (f"[{severity}]" if severity else "", f"{key}:" if summary else str(key),
+                                      summary) if part)
 
 
 def status(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
