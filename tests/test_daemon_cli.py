@@ -223,3 +223,10 @@ def test_builtin_jobs_heartbeat_pings_and_outbox_drain(env, state, capsys):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_status_with_the_state_db_down_is_one_line(env, capsys):
+    env.setenv("OPSBENCH_STATE_URL", "postgresql://ops:pw-654321x@127.0.0.1:1/state")
+    code, out, err = cli(capsys, "status")
+    assert code == 2 and "state database unavailable" in err and "Traceback" not in err
+    assert "pw-654321x" not in err

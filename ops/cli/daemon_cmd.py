@@ -238,7 +238,16 @@ def status(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
 
     from ops.settings import get_settings
 
-    data = status_data(get_settings())
+    try:
+        data = status_data(get_settings())
+    except Exception as e:
+        import sqlalchemy as sa
+
+        from ops.redact import redact
+
+        if not isinstance(e, sa.exc.SQLAlchemyError):
+            raise
+        fail(f"state database unavailable: {redact(getattr(e, 'orig', None) or e).splitlines()[0]}")
     if fmt is Format.json:
         typer.echo(json.dumps(data, indent=2))
         return
