@@ -101,18 +101,19 @@ CREATE TEMP TABLE gen_models (
 ) ON COMMIT DROP
 
 -- name: models_rows
--- Four providers with different prices, reliability and speed.
+-- Four providers with different prices, reliability and speed. Base failure
+-- rates average about 1 %, the seeds' warning line, so the planted spike stands out.
 INSERT INTO gen_models (n, id, name, provider, cost, fail_rate, base_secs, weight)
 SELECT n, md5('opsbench-model/' || name)::uuid, name, provider, cost, fail_rate, base_secs, weight
 FROM (VALUES
-    (1, 'gen3-turbo',       'runway', 10, 0.025,  55.0, 0.20),
-    (2, 'gen3-alpha',       'runway', 20, 0.025,  95.0, 0.08),
-    (3, 'dream-machine',    'luma',   10, 0.040,  80.0, 0.17),
-    (4, 'ray2',             'luma',   20, 0.040, 120.0, 0.07),
-    (5, 'kling-1.6',        'kling',   5, 0.060, 140.0, 0.20),
-    (6, 'kling-2.0-master', 'kling',  40, 0.060, 210.0, 0.05),
-    (7, 'pika-2.2',         'pika',    5, 0.030,  35.0, 0.15),
-    (8, 'pika-turbo',       'pika',   10, 0.030,  20.0, 0.08)
+    (1, 'gen3-turbo',       'runway', 10, 0.006,  55.0, 0.20),
+    (2, 'gen3-alpha',       'runway', 20, 0.006,  95.0, 0.08),
+    (3, 'dream-machine',    'luma',   10, 0.010,  80.0, 0.17),
+    (4, 'ray2',             'luma',   20, 0.010, 120.0, 0.07),
+    (5, 'kling-1.6',        'kling',   5, 0.015, 140.0, 0.20),
+    (6, 'kling-2.0-master', 'kling',  40, 0.015, 210.0, 0.05),
+    (7, 'pika-2.2',         'pika',    5, 0.008,  35.0, 0.15),
+    (8, 'pika-turbo',       'pika',   10, 0.008,  20.0, 0.08)
 ) AS m (n, name, provider, cost, fail_rate, base_secs, weight)
 
 -- name: models_cuts
