@@ -1,0 +1,545 @@
+"""Health probes: HTTP endpoints from configuration and the backend PostgreSQL.
+
+`http_probes(ctx)` probes every target in `ctx.args["targets"]` (a list of
+tables in the jobs file) concurrently: one cycle of 100 endpoints takes about as
+long as the slowest one, not the sum. `postgres(ctx)` connects to the backend
+like a client would and reads the server's own statistics.
+
+Every sample goes to the state store (`opsbench.probe_samples`) for uptime and
+latency history; a state store that cannot be written never hides a finding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import math
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Iterable
+from urllib.parse import urlsplit
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+import queries
+from jobs.base import Finding, JobContext, JobResult, Severity
+from ops.redact import redact
+from ops.settings import Settings
+
+log = logging.getLogger("opsbench.jobs.probes")
+
+# Rule names. Other jobs refer to DATABASE_UNREACHABLE in `requires`.
+HEALTH_FAILING = "health_check_failing"
+HTTP_LATENCY = "http_latency"
+TLS_EXPIRY = "tls_cert_expiry"
+DATABASE_UNREACHABLE = "database_unreachable"
+DATABASE_LATENCY = "database_latency"
+DATABASE_CONNECTIONS = "database_connections"
+LONG_QUERIES = "long_running_queries"
+IDLE_IN_TRANSACTION = "idle_in_transaction"
+REPLICATION_LAG = "replication_lag"
+
+_MAX_BODY = 1_000_000  # a health body larger than this is not a health body
+
+
+class ProbeConfigError(ValueError):
+    """A probe target in the jobs file is unusable. str() names the target and key."""
+
+
+# -- state store ----------------------------------------------------------------
+
+_migrated: set[int] = set()
+_migrate_lock = threading.Lock()
+
+
+def record_state(ctx: JobContext, statement: str, rows: Iterable[dict[str, Any]]) -> bool:
+    """Insert rows with a named state statement (`state/probes.<statement>`).
+
+    History is a side effect: when the state store is down the job's findings
+    still matter more, so a failure here is logged and reported as False.
+    """
+    rows = list(rows)
+    if not rows:
+        return True
+    try:
+        engine = ctx.state
+        with _migrate_lock:
+            if id(engine) not in _migrated:
+                from ops.state import migrate
+
+                migrate(engine)
+                _migrated.add(id(engine))
+        q = getattr(queries.load("state/probes"), statement)
+        with engine.begin() as conn:
+            conn.execute(q.statement, [q.bind(**r) for r in rows])
+        return True
+    except Exception as exc:  # noqa: BLE001 - history must never fail the job
+        ctx.logger.warning("could not record %s in the state store: %s", statement, redact(exc).splitlines()[0])
+        return False
+
+
+# -- HTTP probe configuration -------------------------------------------------------
+
+@dataclass(frozen=True)
+class HttpProbe:
+    """One endpoint to probe, as configured in the jobs file."""
+
+    name: str
+    url: str
+    method: str = "GET"
+    expect_status: tuple[int, ...] = (200,)
+    # dotted path -> expected value, or a list of accepted values: {"status": ["ok", "healthy"]}
+    expect_json: dict[str, Any] = field(default_factory=dict, hash=False)
+    # dotted paths whose every entry must be true: ["checks"] (the seeds' health shape)
+    all_true: tuple[str, ...] = ()
+    timeout_s: float = 10.0
+    latency_warn_ms: float = 1000.0      # seeds: p95 > 1 s investigate
+    latency_critical_ms: float = 2000.0  # seeds: p95 > 2 s
+    tls_warn_days: float = 14.0
+    tls_critical_days: float = 3.0
+    verify: bool = True                  # verify the certificate chain and host name
+    ca_file: str | None = None           # extra trust anchor (a private CA or a self-signed cert)
+    headers: dict[str, str] = field(default_factory=dict, hash=False)
+
+    @property
+    def is_https(self) -> bool:
+        return self.url.lower().startswith("https://")
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without query string or credentials: fit for an alert."""
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
+_PROBE_KEYS = set(HttpProbe.__dataclass_fields__)
+
+
+def parse_targets(raw: Any, defaults: dict[str, Any] | None = None) -> list[HttpProbe]:
+    """`args.targets` (a list of tables) -> probes. Raises ProbeConfigError naming target and key."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ProbeConfigError("args.targets: expected a list of tables ([[jobs.<id>.args.targets]])")
+    defaults = {k: v for k, v in (defaults or {}).items() if k in _PROBE_KEYS and k not in ("name", "url")}
+    out: list[HttpProbe] = []
+    seen: set[str] = set()
+    for n, item in enumerate(raw, start=1):
+        where = f"args.targets #{n}"
+        if not isinstance(item, dict):
+            raise ProbeConfigError(f"{where}: expected a table with at least url")
+        merged = {**defaults, **item}
+        unknown = sorted(set(merged) - _PROBE_KEYS)
+        if unknown:
+            raise ProbeConfigError(f"{where}: unknown key {unknown[0]!r} (expected one of: {', '.join(sorted(_PROBE_KEYS))})")
+        url = merged.get("url")
+        if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+            raise ProbeConfigError(f"{where}: key 'url': expected an http:// or https:// URL")
+        name = str(merged.get("name") or urlsplit(url).hostname or f"target{n}")
+        where = f"args.targets {name!r}"
+        if name in seen:
+            raise ProbeConfigError(f"{where}: name used twice; give each target its own name")
+        seen.add(name)
+        try:
+            status = merged.get("expect_status", 200)
+            statuses = tuple(int(s) for s in (status if isinstance(status, list) else [status]))
+            probe = HttpProbe(
+                name=name,
+                url=url,
+                method=str(merged.get("method", "GET")).upper(),
+                expect_status=statuses,
+                expect_json=dict(merged.get("expect_json") or {}),
+                all_true=tuple(str(p) for p in (merged.get("all_true") or [])),
+                timeout_s=float(merged.get("timeout_s", 10.0)),
+                latency_warn_ms=float(merged.get("latency_warn_ms", 1000.0)),
+                latency_critical_ms=float(merged.get("latency_critical_ms", 2000.0)),
+                tls_warn_days=float(merged.get("tls_warn_days", 14.0)),
+                tls_critical_days=float(merged.get("tls_critical_days", 3.0)),
+                verify=bool(merged.get("verify", True)),
+                ca_file=str(merged["ca_file"]) if merged.get("ca_file") else None,
+                headers={str(k): str(v) for k, v in (merged.get("headers") or {}).items()},
+            )
+        except (TypeError, ValueError) as exc:
+            raise ProbeConfigError(f"{where}: {exc}") from None
+        if probe.timeout_s <= 0:
+            raise ProbeConfigError(f"{where}: key 'timeout_s': expected a positive number of seconds")
+        if probe.latency_critical_ms < probe.latency_warn_ms:
+            raise ProbeConfigError(f"{where}: latency_critical_ms must be >= latency_warn_ms")
+        out.append(probe)
+    return out
+
+
+# -- HTTP probe execution -------------------------------------------------------------
+
+@dataclass
+class ProbeOutcome:
+    probe: HttpProbe
+    ok: bool = False
+    status_code: int | None = None
+    latency_ms: float | None = None
+    tls_days_left: float | None = None
+    tls_not_after: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def error(self) -> str | None:
+        return "; ".join(self.problems) if self.problems else None
+
+
+_MISSING = object()
+
+
+def _lookup(body: Any, path: str) -> Any:
+    cur = body
+    for part in path.split("."):
+        if isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        else:
+            return _MISSING
+    return cur
+
+
+def check_body(body: Any, expect_json: dict[str, Any], all_true: Iterable[str]) -> list[str]:
+    """Problems with a decoded JSON body against the expectations (empty = fine)."""
+    problems: list[str] = []
+    for path, expected in expect_json.items():
+        actual = _lookup(body, path)
+        accepted = expected if isinstance(expected, list) else [expected]
+        if actual is _MISSING:
+            problems.append(f"{path} missing")
+        elif actual not in accepted:
+            want = " or ".join(repr(a) for a in accepted)
+            problems.append(f"{path} is {str(actual)[:60]!r}, expected {want}")
+    for path in all_true:
+        entries = _lookup(body, path)
+        if isinstance(entries, dict):
+            bad = sorted(k for k, v in entries.items() if v is not True)
+            problems += [f"{path}.{k} is {str(entries[k])[:40]}" for k in bad]
+        elif isinstance(entries, list):
+            bad_idx = [i for i, v in enumerate(entries) if v is not True]
+            problems += [f"{path}[{i}] is not true" for i in bad_idx]
+        else:
+            problems.append(f"{path} missing" if entries is _MISSING else f"{path} is not a table of checks")
+    return problems
+
+
+@lru_cache(maxsize=32)
+def _ssl_context(verify: bool, ca_file: str | None) -> ssl.SSLContext | bool:
+    if not verify:
+        return False
+    if ca_file is None:
+        return True  # httpx's default: certifi's trust store
+    ctx = ssl.create_default_context()
+    ctx.load_verify_locations(cafile=ca_file)
+    return ctx
+
+
+def _tls_days_left(response: httpx.Response, now: dt.datetime) -> tuple[float | None, str | None]:
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    if ssl_object is None:
+        return None, None
+    # A verified peer's certificate is decoded by the ssl module; with verify
+    # off the stdlib only hands out DER bytes, so days-left is unknown then.
+    cert = ssl_object.getpeercert()
+    if not cert or "notAfter" not in cert:
+        return None, None
+    not_after = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), dt.timezone.utc)
+    return (not_after - now).total_seconds() / 86400.0, not_after.isoformat()
+
+
+async def _probe_one(client: httpx.AsyncClient, probe: HttpProbe, now: dt.datetime) -> ProbeOutcome:
+    out = ProbeOutcome(probe)
+    started = time.perf_counter()
+
+    async def fetch() -> None:
+        async with client.stream(probe.method, probe.url, headers=probe.headers,
+                                 timeout=probe.timeout_s) as resp:
+            out.status_code = resp.status_code
+            if probe.is_https:
+                out.tls_days_left, out.tls_not_after = _tls_days_left(resp, now)
+            body = b""
+            async for chunk in resp.aiter_bytes():
+                body += chunk
+                if len(body) > _MAX_BODY:
+                    break
+            out.latency_ms = (time.perf_counter() - started) * 1000.0
+            if resp.status_code not in probe.expect_status:
+                want = " or ".join(str(s) for s in probe.expect_status)
+                out.problems.append(f"HTTP {resp.status_code}, expected {want}")
+            if probe.expect_json or probe.all_true:
+                try:
+                    decoded = json.loads(body)
+                except ValueError:
+                    out.problems.append("body is not valid JSON")
+                else:
+                    out.problems += check_body(decoded, probe.expect_json, probe.all_true)
+
+    try:
+        # the whole exchange, not each phase, must fit in the probe's timeout
+        await asyncio.wait_for(fetch(), timeout=probe.timeout_s)
+    except (asyncio.TimeoutError, httpx.TimeoutException):
+        out.problems.append(f"no answer within {probe.timeout_s:g} s")
+    except httpx.ConnectError as exc:
+        reason = "TLS verification failed" if "CERTIFICATE_VERIFY_FAILED" in str(exc) else "connection failed"
+        out.problems.append(f"{reason}: {redact(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}")
+    except httpx.HTTPError as exc:
+        out.problems.append(f"{type(exc).__name__}: {redact(exc).splitlines()[0][:160] if str(exc) else ''}".rstrip(": "))
+    out.ok = not out.problems
+    return out
+
+
+async def run_http_probes(probes: list[HttpProbe], now: dt.datetime) -> list[ProbeOutcome]:
+    """Probe all targets at once. One client per distinct TLS setting shares connections."""
+    groups: dict[tuple[bool, str | None], list[int]] = {}
+    for i, p in enumerate(probes):
+        groups.setdefault((p.verify, p.ca_file), []).append(i)
+    clients: dict[tuple[bool, str | None], httpx.AsyncClient] = {}
+    try:
+        for key, idx in groups.items():
+            clients[key] = httpx.AsyncClient(
+                verify=_ssl_context(*key),
+                follow_redirects=False,  # a health check that redirects is worth seeing as such
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=len(idx)),
+                headers={"User-Agent": "opsbench-probe"},
+            )
+        tasks = [_probe_one(clients[(p.verify, p.ca_file)], p, now) for p in probes]
+        return list(await asyncio.gather(*tasks))
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients.values()), return_exceptions=True)
+
+
+def _run_coroutine(coro):
+    """asyncio.run, also from a thread that already runs a loop (a notebook kernel)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+
+    def runner() -> None:
+        try:
+            box["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=runner, name="opsbench-probes")
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def http_findings(outcomes: list[ProbeOutcome], command: str | None) -> list[Finding]:
+    findings: list[Finding] = []
+    for o in outcomes:
+        p = o.probe
+        labels = {"probe": p.name}
+        row = {"url": p.safe_url, "status": o.status_code,
+               "latency_ms": round(o.latency_ms, 1) if o.latency_ms is not None else None}
+        if not o.ok:
+            findings.append(Finding(
+                rule=HEALTH_FAILING, severity=Severity.critical, labels=labels,
+                summary=f"{p.name} unhealthy: {o.error}",
+                details=f"{p.method} {p.safe_url}",
+                evidence=[{**row, "problem": prob} for prob in o.problems], evidence_count=len(o.problems),
+                command=command,
+            ))
+        if o.latency_ms is not None and o.latency_ms > p.latency_warn_ms:
+            critical = o.latency_ms > p.latency_critical_ms
+            limit = p.latency_critical_ms if critical else p.latency_warn_ms
+            findings.append(Finding(
+                rule=HTTP_LATENCY, severity=Severity.critical if critical else Severity.warning, labels=labels,
+                summary=f"{p.name} answered in {o.latency_ms:.0f} ms (limit {limit:.0f} ms)",
+                details=f"{p.method} {p.safe_url}", evidence=[row], evidence_count=1, command=command,
+            ))
+        if o.tls_days_left is not None and o.tls_days_left < p.tls_warn_days:
+            critical = o.tls_days_left < p.tls_critical_days
+            what = "has expired" if o.tls_days_left <= 0 else f"expires in {o.tls_days_left:.1f} days"
+            findings.append(Finding(
+                rule=TLS_EXPIRY, severity=Severity.critical if critical else Severity.warning, labels=labels,
+                summary=f"{p.name}: TLS certificate {what}",
+                details=f"{p.safe_url} notAfter {o.tls_not_after}",
+                evidence=[{"url": p.safe_url, "not_after": o.tls_not_after, "days_left": round(o.tls_days_left, 2)}],
+                evidence_count=1, command=command,
+            ))
+    return findings
+
+
+def http_probes(ctx: JobContext) -> JobResult:
+    """Job: probe every configured HTTP endpoint concurrently.
+
+    args: targets (list of tables: name, url, method, expect_status, expect_json,
+    all_true, timeout_s, latency_warn_ms, latency_critical_ms, tls_warn_days,
+    tls_critical_days, verify, ca_file, headers); every other key of args is a
+    default for all targets (e.g. timeout_s = 5).
+    """
+    defaults = {k: v for k, v in ctx.args.items() if k != "targets"}
+    probes = parse_targets(ctx.args.get("targets"), defaults)
+    if not probes:
+        return JobResult(status="skipped", summary="no HTTP probe targets configured (args.targets)")
+    now = ctx.now()
+    started = time.perf_counter()
+    outcomes = _run_coroutine(run_http_probes(probes, now))
+    elapsed_ms = (time.perf_counter() - started) * 1000.0
+    command = f"opsbench run {ctx.job_id}"
+    findings = http_findings(outcomes, command)
+
+    record_state(ctx, "insert_sample", (
+        {"at": now, "job_id": ctx.job_id, "run_id": ctx.run_id, "kind": "http", "probe": o.probe.name,
+         "ok": o.ok, "status_code": o.status_code, "latency_ms": o.latency_ms,
+         "tls_days_left": o.tls_days_left, "error": o.error[:500] if o.error else None}
+        for o in outcomes
+    ))
+    rules = {HEALTH_FAILING, HTTP_LATENCY}
+    if any(p.is_https for p in probes):
+        rules.add(TLS_EXPIRY)
+    up = sum(o.ok for o in outcomes)
+    latencies = [o.latency_ms for o in outcomes if o.latency_ms is not None]
+    metrics = {"targets": float(len(outcomes)), "healthy": float(up), "cycle_ms": elapsed_ms}
+    if latencies:
+        metrics["slowest_ms"] = max(latencies)
+    return JobResult(
+        status="ok",
+        summary=f"{up}/{len(outcomes)} endpoints healthy in {elapsed_ms:.0f} ms",
+        metrics=metrics, findings=findings, rules=rules,
+    )
+
+
+# -- PostgreSQL probe ------------------------------------------------------------------
+
+@lru_cache(maxsize=8)
+def _probe_engine(settings: Settings, connect_timeout_s: int) -> sa.Engine:
+    """Analytics-role engine without a pool: each probe pays (and measures) a real connect."""
+    from ops import db
+
+    return db.make_engine("analytics", settings, poolclass=NullPool,
+                          connect_args={"connect_timeout": connect_timeout_s,
+                                        "application_name": "opsbench-probe"})
+
+
+def _arg(ctx: JobContext, name: str, default: float) -> float:
+    value = ctx.args.get(name, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ProbeConfigError(f"args.{name}: expected a number, got {str(value)[:40]!r}") from None
+
+
+def _rows(df) -> list[dict[str, Any]]:
+    rows = df.to_dict(orient="records")
+    for r in rows:
+        for k, v in list(r.items()):
+            if isinstance(v, float) and not math.isnan(v):
+                r[k] = round(v, 1)
+            elif k in ("query", "last_query") and v is not None:
+                r[k] = redact(v)
+    return rows
+
+
+def postgres(ctx: JobContext) -> JobResult:
+    """Job: the backend database as a client sees it.
+
+    args: name ("backend"), connect_timeout_s (5), latency_warn_ms (500),
+    latency_critical_ms (2000), connections_warn_pct (80), connections_critical_pct (95),
+    long_query_s (60), idle_in_transaction_s (60), replication_lag_warn_s (60),
+    replication_lag_critical_s (300).
+    """
+    name = str(ctx.args.get("name", "backend"))
+    connect_timeout = max(1, int(_arg(ctx, "connect_timeout_s", 5)))
+    lat_warn, lat_crit = _arg(ctx, "latency_warn_ms", 500), _arg(ctx, "latency_critical_ms", 2000)
+    conn_warn, conn_crit = _arg(ctx, "connections_warn_pct", 80), _arg(ctx, "connections_critical_pct", 95)
+    long_s, idle_s = _arg(ctx, "long_query_s", 60), _arg(ctx, "idle_in_transaction_s", 60)
+    lag_warn, lag_crit = _arg(ctx, "replication_lag_warn_s", 60), _arg(ctx, "replication_lag_critical_s", 300)
+    now = ctx.now()
+    q = queries.load("probes")
+    labels = {"db": name}
+    needs = (DATABASE_UNREACHABLE,)
+    command = f"opsbench run {ctx.job_id}"
+
+    started = time.perf_counter()
+    try:
+        with _probe_engine(ctx.settings, connect_timeout).connect() as conn:
+            q.ping.execute(conn).scalar_one()
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            usage = q.connections(conn).iloc[0]
+            long_df = q.long_queries(conn, min_seconds=long_s)
+            idle_df = q.idle_in_transaction(conn, min_seconds=idle_s)
+            repl = q.replication(conn).iloc[0]
+    except sa.exc.OperationalError as exc:
+        error = redact(getattr(exc, "orig", exc)).strip().splitlines()
+        reason = error[0][:300] if error else type(exc).__name__
+        record_state(ctx, "insert_sample", [{"at": now, "job_id": ctx.job_id, "run_id": ctx.run_id,
+                                             "kind": "postgres", "probe": name, "ok": False, "error": reason}])
+        # one root cause: every other database finding names it in `requires`
+        return JobResult(
+            status="ok", summary=f"{name} database unreachable: {reason}",
+            findings=[Finding(rule=DATABASE_UNREACHABLE, severity=Severity.critical, labels=labels,
+                              summary=f"{name} database unreachable", details=reason, command=command)],
+            rules={DATABASE_UNREACHABLE}, metrics={"reachable": 0.0},
+        )
+
+    findings: list[Finding] = []
+    if latency_ms > lat_warn:
+        crit = latency_ms > lat_crit
+        findings.append(Finding(
+            rule=DATABASE_LATENCY, severity=Severity.critical if crit else Severity.warning, labels=labels,
+            summary=f"{name} connect + SELECT 1 took {latency_ms:.0f} ms (limit {lat_crit if crit else lat_warn:.0f} ms)",
+            command=command, requires=needs))
+    in_use, usable = int(usage["in_use"]), max(1, int(usage["usable"]))
+    pct = 100.0 * in_use / usable
+    if pct >= conn_warn:
+        crit = pct >= conn_crit
+        findings.append(Finding(
+            rule=DATABASE_CONNECTIONS, severity=Severity.critical if crit else Severity.warning, labels=labels,
+            summary=f"{name}: {in_use} of {usable} usable connections in use ({pct:.0f} %)",
+            evidence=[{"in_use": in_use, "max_connections": int(usage["max_connections"]),
+                       "reserved": int(usage["reserved"])}], evidence_count=1,
+            command=command, requires=needs))
+    if len(long_df):
+        findings.append(Finding(
+            rule=LONG_QUERIES, severity=Severity.warning, labels=labels,
+            summary=f"{name}: {len(long_df)} statement(s) running longer than {long_s:g} s "
+                    f"(longest {float(long_df['running_s'].max()):.0f} s)",
+            evidence=_rows(long_df.head(5)), evidence_count=len(long_df),
+            command=f"opsbench query probes.long_queries -p min_seconds={long_s:g}", requires=needs))
+    if len(idle_df):
+        findings.append(Finding(
+            rule=IDLE_IN_TRANSACTION, severity=Severity.warning, labels=labels,
+            summary=f"{name}: {len(idle_df)} session(s) idle in transaction longer than {idle_s:g} s",
+            evidence=_rows(idle_df.head(5)), evidence_count=len(idle_df),
+            command=f"opsbench query probes.idle_in_transaction -p min_seconds={idle_s:g}", requires=needs))
+    lag = repl["lag_s"]
+    is_replica = bool(repl["is_replica"])
+    if is_replica and lag is not None and not (isinstance(lag, float) and math.isnan(lag)) and float(lag) > lag_warn:
+        crit = float(lag) > lag_crit
+        findings.append(Finding(
+            rule=REPLICATION_LAG, severity=Severity.critical if crit else Severity.warning, labels=labels,
+            summary=f"{name} replica is {float(lag):.0f} s behind", command=command, requires=needs))
+
+    record_state(ctx, "insert_sample", [{"at": now, "job_id": ctx.job_id, "run_id": ctx.run_id,
+                                         "kind": "postgres", "probe": name, "ok": True,
+                                         "latency_ms": latency_ms}])
+    metrics = {"reachable": 1.0, "latency_ms": latency_ms, "connections_in_use": float(in_use),
+               "connections_pct": pct, "long_queries": float(len(long_df)),
+               "idle_in_transaction": float(len(idle_df))}
+    if is_replica and lag is not None:
+        metrics["replication_lag_s"] = float(lag)
+    return JobResult(
+        status="ok",
+        summary=f"{name} answered in {latency_ms:.0f} ms; {in_use}/{usable} connections; "
+                f"{len(long_df)} long, {len(idle_df)} idle in transaction",
+        metrics=metrics, findings=findings,
+        rules={DATABASE_UNREACHABLE, DATABASE_LATENCY, DATABASE_CONNECTIONS, LONG_QUERIES,
+               IDLE_IN_TRANSACTION, REPLICATION_LAG},
+    )
