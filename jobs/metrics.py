@@ -1,0 +1,450 @@
+"""Metric probes over the backend, through `queries/metrics.sql`.
+
+Each check is a job of its own (`error_rate`, `stuck_jobs`, `negative_balances`,
+`purchases_stopped`, `abuse`), and `metric_probes` runs them all on one
+connection so a single schedule entry covers them; one check that breaks does
+not hide the others' findings.
+
+Every finding here depends on the backend database answering, so each carries
+`requires=("database_unreachable",)`: while the PostgreSQL probe's root-cause
+alert fires, these are held back instead of paging a second time. A database
+that cannot be reached makes these jobs `skipped`, not failed, for the same reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from statistics import median
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import sqlalchemy as sa
+
+import queries
+from jobs.base import Finding, JobContext, JobResult, Severity
+from jobs.probes import DATABASE_UNREACHABLE
+from ops.redact import redact
+
+ERROR_RATE = "job_error_rate"
+STUCK_JOBS = "stuck_jobs"
+NEGATIVE_BALANCE = "negative_balance"
+PURCHASES_STOPPED = "purchases_stopped"
+HIGH_USAGE = "high_usage"
+RATE_LIMIT_NEAR = "rate_limit_near"
+
+NEEDS_DB = (DATABASE_UNREACHABLE,)
+EVIDENCE_ROWS = 10
+
+
+class MetricArgError(ValueError):
+    """A threshold in the jobs file is unusable. str() names the key."""
+
+
+@dataclass
+class CheckOutput:
+    findings: list[Finding] = field(default_factory=list)
+    rules: set[str] = field(default_factory=set)
+    metrics: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+# -- small helpers ------------------------------------------------------------------
+
+def _num(args: dict[str, Any], key: str, default: float) -> float:
+    value = args.get(key, default)
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise MetricArgError(f"args.{key}: expected a number, got {str(value)[:40]!r}") from None
+    if math.isnan(out) or out < 0:
+        raise MetricArgError(f"args.{key}: expected a non-negative number")
+    return out
+
+
+def _span(args: dict[str, Any], key: str, default: str) -> dt.timedelta:
+    value = args.get(key, default)
+    try:
+        out = pd.Timedelta(str(value)).to_pytimedelta()
+    except (TypeError, ValueError):
+        raise MetricArgError(f"args.{key}: expected a duration such as 15min or 2h, got {str(value)[:40]!r}") from None
+    if out <= dt.timedelta(0):
+        raise MetricArgError(f"args.{key}: expected a positive duration")
+    return out
+
+
+def _words(td: dt.timedelta) -> str:
+    minutes = int(td.total_seconds() // 60)
+    if minutes and minutes % 60 == 0:
+        return f"{minutes // 60}h"
+    return f"{minutes}min" if minutes else f"{int(td.total_seconds())}s"
+
+
+def _records(df: pd.DataFrame, limit: int = EVIDENCE_ROWS) -> list[dict[str, Any]]:
+    out = []
+    for row in df.head(limit).to_dict(orient="records"):
+        clean = {}
+        for k, v in row.items():
+            if isinstance(v, (pd.Timestamp, dt.datetime)):
+                v = v.isoformat()
+            elif isinstance(v, float):
+                v = None if math.isnan(v) else round(v, 4)
+            elif v is not None and not isinstance(v, (int, str, bool)):
+                v = str(v)
+            clean[k] = v
+        out.append(clean)
+    return out
+
+
+def _short(user_id: Any) -> str:
+    """The seeds' anonymised form of a user id in alerts: its first 8 characters."""
+    return str(user_id)[:8]
+
+
+def wilson_lower(failures: int, n: int, z: float = 1.96) -> float:
+    """Lower end of the Wilson score interval with continuity correction (Newcombe 1998).
+
+    The plain Wilson bound is too eager near zero: 1 failure in 10 jobs would
+    "prove" a rate above 1 % although a healthy 1 % service shows it one time in
+    ten. The continuity-corrected form keeps the 95 % promise at small counts.
+    """
+    if n <= 0 or failures <= 0:
+        return 0.0
+    p = failures / n
+    z2 = z * z
+    root = z2 - 2.0 - 1.0 / n + 4.0 * p * (n * (1.0 - p) + 1.0)
+    low = (2.0 * n * p + z2 - 1.0 - z * math.sqrt(max(root, 0.0))) / (2.0 * (n + z2))
+    return min(max(low, 0.0), p)
+
+
+# -- checks -----------------------------------------------------------------------------
+
+def _judge(rows: list[dict[str, Any]], warn: float, crit: float) -> tuple[Severity | None, dict[str, Any] | None]:
+    judged = [r for r in rows if r["judged"]]
+    worst = max(judged, key=lambda r: r["wilson_low_pct"], default=None)
+    if worst is None or worst["wilson_low_pct"] <= 100.0 * warn:
+        return None, worst
+    return (Severity.critical if worst["wilson_low_pct"] > 100.0 * crit else Severity.warning), worst
+
+
+def check_error_rate(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
+    """Failure share of finished jobs per provider, and of all other providers together.
+
+    Judged on the (continuity-corrected) Wilson lower bound: the rate counts as
+    "above 5 %" only when even the optimistic end of its 95 % interval is, and
+    never on fewer than `min_jobs` finished jobs, so one failure out of three at
+    3 a.m. pages nobody. The 'all' scope covers the providers not flagged on
+    their own, so one provider's outage raises one alert, not two, while failures
+    spread thinly over many small providers still add up to one.
+    """
+    a = ctx.args
+    warn = _num(a, "warn_pct", 1.0) / 100.0
+    crit = _num(a, "critical_pct", 5.0) / 100.0
+    min_jobs = int(_num(a, "min_jobs", 10))
+    z = _num(a, "z", 1.96)
+    windows = [_span({"w": w}, "w", "1h") for w in a.get("windows", ["15min", "1h"])]
+    now = ctx.now()
+    q = queries.load("metrics").job_outcomes
+
+    def row(window: str, n: int, f: int) -> dict[str, Any]:
+        return {"window": window, "finished": n, "failed": f,
+                "rate_pct": round(100.0 * f / n, 2) if n else None,
+                "wilson_low_pct": round(100.0 * wilson_lower(f, n, z), 2), "judged": n >= min_jobs}
+
+    counts: dict[str, dict[str, tuple[int, int]]] = {}  # window -> provider -> (finished, failed)
+    for span in windows:
+        df = q(conn, span=span, now=now)
+        counts[_words(span)] = {r.provider: (int(r.finished), int(r.failed)) for r in df.itertuples(index=False)}
+    providers = sorted({p for c in counts.values() for p in c if p != "*"})
+
+    out = CheckOutput(rules={ERROR_RATE})
+    flagged: set[str] = set()
+    results: list[tuple[str, Severity, dict[str, Any], list[dict[str, Any]]]] = []
+    for prov in providers:
+        rows = [row(w, *c.get(prov, (0, 0))) for w, c in counts.items()]
+        severity, worst = _judge(rows, warn, crit)
+        if severity is not None:
+            flagged.add(prov)
+            results.append((prov, severity, worst, rows))
+    rest_rows = []
+    for w, c in counts.items():
+        n = sum(c[p][0] for p in providers if p in c and p not in flagged)
+        f = sum(c[p][1] for p in providers if p in c and p not in flagged)
+        rest_rows.append(row(w, n, f))
+        total = c.get("*", (0, 0))
+        out.metrics[f"error_rate_pct_{w}"] = round(100.0 * total[1] / total[0], 2) if total[0] else 0.0
+    severity, worst = _judge(rest_rows, warn, crit)
+    if severity is not None:
+        results.append(("all", severity, worst, rest_rows))
+
+    since = now - max(windows)
+    for scope, severity, worst, rows in results:
+        limit = crit if severity is Severity.critical else warn
+        who = ("all providers" if not flagged else "the other providers") if scope == "all" else scope
+        out.findings.append(Finding(
+            rule=ERROR_RATE, severity=severity, labels={"provider": scope},
+            summary=(f"{who}: {worst['failed']}/{worst['finished']} jobs failed in the last {worst['window']} "
+                     f"({worst['rate_pct']:.1f} %, at least {worst['wilson_low_pct']:.1f} % at 95 % confidence; "
+                     f"limit {100 * limit:g} %)"),
+            evidence=rows, evidence_count=len(rows),
+            command=f"opsbench query errors.window_by_provider -p since={since.isoformat()} -p until={now.isoformat()}",
+            requires=NEEDS_DB,
+        ))
+    return out
+
+
+def check_stuck_jobs(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
+    older = _span(ctx.args, "stuck_after", "30min")
+    df = queries.load("metrics").stuck_jobs(conn, older_than=older, now=ctx.now())
+    out = CheckOutput(rules={STUCK_JOBS}, metrics={"stuck_jobs": float(len(df))})
+    if len(df):
+        oldest = float(df["age_minutes"].max())
+        out.findings.append(Finding(
+            rule=STUCK_JOBS, severity=Severity.warning,
+            summary=f"{len(df)} video job(s) pending or processing for more than {_words(older)} "
+                    f"(oldest {oldest / 60:.1f} h)",
+            details="job ids: " + ", ".join(str(x) for x in df["job_id"].head(EVIDENCE_ROWS)),
+            evidence=_records(df), evidence_count=len(df),
+            command=f"opsbench query metrics.stuck_jobs -p older_than={_words(older)}",
+            requires=NEEDS_DB,
+        ))
+    return out
+
+
+def check_negative_balances(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
+    df = queries.load("metrics").negative_balances(conn)
+    out = CheckOutput(rules={NEGATIVE_BALANCE}, metrics={"negative_balances": float(len(df))})
+    if len(df):
+        df = df.assign(user=df["user_id"].map(_short)).drop(columns=["user_id"])
+        out.findings.append(Finding(
+            rule=NEGATIVE_BALANCE, severity=Severity.critical,
+            summary=f"{len(df)} user(s) with a negative credit balance (lowest {int(df['credits_remaining'].min())})",
+            evidence=_records(df[["user", "credits_remaining", "created_at"]]), evidence_count=len(df),
+            command="opsbench query metrics.negative_balances", requires=NEEDS_DB,
+        ))
+    return out
+
+
+def expected_purchases(rates: dict[int, float], start: dt.datetime, end: dt.datetime, tz: ZoneInfo) -> float:
+    """Purchases the baseline expects in [start, end): each local hour's rate times its overlap."""
+    total = 0.0
+    t = start
+    guard = 0
+    while t < end and guard < 24 * 7 * 8:  # a gap longer than 8 weeks is certain anyway
+        local = t.astimezone(tz)
+        hour_start = local.replace(minute=0, second=0, microsecond=0)
+        next_hour = (hour_start + dt.timedelta(hours=1)).astimezone(dt.timezone.utc)
+        piece_end = min(end, next_hour)
+        how = local.weekday() * 24 + local.hour
+        total += rates.get(how, 0.0) * (piece_end - t).total_seconds() / 3600.0
+        t = piece_end
+        guard += 1
+    return total
+
+
+def check_purchases_stopped(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
+    """No production purchase for longer than the data's own baseline makes plausible.
+
+    Baseline: for every local hour of the week, the purchases per hour over the
+    last `weeks` weeks, after dropping the busiest week (one promotion must not
+    raise the bar). The purchases expected in the silent gap are summed hour by
+    hour; under a Poisson model the chance of seeing none is exp(-expected).
+    It fires when that chance is below `warn_probability` and the gap is at
+    least `min_gap` (a floor so a quiet hour never pages).
+    """
+    a = ctx.args
+    weeks = int(_num(a, "weeks", 8))
+    min_gap = _span(a, "min_gap", "1h")
+    p_warn = _num(a, "warn_probability", 1e-3)
+    p_crit = _num(a, "critical_probability", 1e-6)
+    min_hours = int(_num(a, "min_history_weeks", 2))
+    tz_name = str(a.get("tz", ctx.settings.report_tz))
+    tz = ZoneInfo(tz_name)
+    now = ctx.now()
+    m = queries.load("metrics")
+
+    last = m.last_purchase(conn, now=now).iloc[0]
+    out = CheckOutput()
+    if last["last_purchased_at"] is None or pd.isna(last["last_purchased_at"]):
+        out.notes.append("no production purchases yet: no baseline")
+        return out
+    last_at = pd.Timestamp(last["last_purchased_at"]).to_pydatetime()
+    gap = now - last_at
+    base = m.purchase_rate_by_hour_of_week(conn, weeks=weeks, tz=tz_name, now=now)
+    base = base[base["hours"] >= min_hours]
+    if len(base) < 168:
+        out.notes.append(f"baseline needs {min_hours} weeks of sales history")
+        return out
+    rates = dict(zip(base["hour_of_week"].astype(int), base["trimmed_per_hour"].astype(float)))
+    expected = expected_purchases(rates, last_at, now, tz)
+    p_none = math.exp(-expected)
+    out.rules.add(PURCHASES_STOPPED)
+    out.metrics.update({"minutes_since_last_purchase": gap.total_seconds() / 60, "expected_purchases_in_gap": expected})
+    if gap >= min_gap and p_none < p_warn:
+        severity = Severity.critical if p_none < p_crit else Severity.warning
+        hours = gap.total_seconds() / 3600
+        out.findings.append(Finding(
+            rule=PURCHASES_STOPPED, severity=severity,
+            summary=(f"no purchase for {hours:.1f} h; the last {weeks} weeks make about {expected:.1f} "
+                     f"expected in that time (chance of none {p_none:.1e})"),
+            details=f"last production purchase at {last_at.isoformat()}; hours of the week in {tz_name}",
+            evidence=[{"last_purchase_at": last_at.isoformat(), "gap_hours": round(hours, 2),
+                       "expected": round(expected, 2), "p_none": p_none}],
+            evidence_count=1,
+            command=f"opsbench query metrics.purchase_rate_by_hour_of_week -p weeks={weeks} -p tz={tz_name}",
+            requires=NEEDS_DB,
+        ))
+    return out
+
+
+def _outliers(values: dict[str, int], min_count: float, multiple: float, z_limit: float) -> list[tuple[str, int, float, float]]:
+    """Actors far above the others: (actor, count, median, robust z).
+
+    Robust z uses the median absolute deviation; when most actors have the same
+    count the MAD is 0 and the multiple of the median decides alone.
+    """
+    if not values:
+        return []
+    counts = list(values.values())
+    med = median(counts)
+    mad = median(abs(c - med) for c in counts)
+    out = []
+    for actor, c in values.items():
+        z = (c - med) / (1.4826 * mad) if mad > 0 else math.inf
+        if c >= min_count and c >= multiple * max(med, 1.0) and z >= z_limit:
+            out.append((actor, c, float(med), z))
+    return sorted(out, key=lambda t: -t[1])
+
+
+def check_abuse(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
+    """The seeds' "High Usage Detected", and IPs close to their rate limit (> 80 %)."""
+    a = ctx.args
+    span = _span(a, "usage_window", "1h")
+    min_count = _num(a, "min_requests", 20)
+    multiple = _num(a, "multiple_of_median", 10)
+    z_limit = _num(a, "robust_z", 5)
+    near = _num(a, "rate_limit_near_pct", 80) / 100.0
+    limits = a.get("rate_limits", {"video_generation": {"max": 10, "window": "1h"}})
+    now = ctx.now()
+    m = queries.load("metrics")
+    out = CheckOutput(rules={HIGH_USAGE, RATE_LIMIT_NEAR})
+
+    users = m.usage_by_user(conn, span=span, now=now)
+    ips = m.usage_by_ip(conn, span=span, now=now)
+    actors = [("user", "video jobs", {str(u): int(n) for u, n in zip(users["user_id"], users["jobs"])}),
+              ("ip", "requests", {str(ip): int(n) for ip, n in zip(ips["ip"], ips["requests"])})]
+    for kind, what, counts in actors:
+        for who, c, med, z in _outliers(counts, min_count, multiple, z_limit):
+            actor = _short(who) if kind == "user" else who  # user ids appear shortened, as in the seeds
+            out.findings.append(Finding(
+                rule=HIGH_USAGE, severity=Severity.warning, labels={"kind": kind, "who": actor},
+                summary=f"{kind} {actor}: {c} {what} in the last {_words(span)} (typical {med:g})",
+                evidence=[{"kind": kind, "who": actor, "count": c, "median": med,
+                           "robust_z": None if math.isinf(z) else round(z, 1)}],
+                evidence_count=1,
+                command=f"opsbench query metrics.usage_by_{kind} -p span={_words(span)}",
+                requires=NEEDS_DB,
+            ))
+    if not isinstance(limits, dict):
+        raise MetricArgError("args.rate_limits: expected a table of action = { max = N, window = \"1h\" }")
+    for action, spec in sorted(limits.items()):
+        if not isinstance(spec, dict) or "max" not in spec:
+            raise MetricArgError(f"args.rate_limits.{action}: expected {{ max = N, window = \"1h\" }}")
+        cap = _num(spec, "max", 0)
+        window = _span(spec, "window", "1h")
+        # "> 80 % of the limit": the smallest count strictly above near * max
+        threshold = math.floor(near * cap) + 1
+        df = m.rate_limit_usage(conn, action=action, span=window, min_requests=threshold, now=now)
+        for r in df.itertuples(index=False):
+            out.findings.append(Finding(
+                rule=RATE_LIMIT_NEAR, severity=Severity.info, labels={"action": action, "ip": r.ip},
+                summary=f"{r.ip}: {r.requests} {action} requests in {_words(window)}, "
+                        f"{100 * r.requests / cap:.0f} % of the limit {cap:g}",
+                evidence=_records(pd.DataFrame([r._asdict()])), evidence_count=1,
+                command=f"opsbench query metrics.rate_limit_usage -p action={action} -p span={_words(window)}",
+                requires=NEEDS_DB,
+            ))
+    out.metrics["active_users"] = float(len(users))
+    return out
+
+
+CHECKS: dict[str, Callable[[JobContext, sa.Connection], CheckOutput]] = {
+    "error_rate": check_error_rate,
+    "stuck_jobs": check_stuck_jobs,
+    "negative_balances": check_negative_balances,
+    "purchases_stopped": check_purchases_stopped,
+    "abuse": check_abuse,
+}
+
+
+def run_checks(ctx: JobContext, names: list[str]) -> JobResult:
+    """Run the named checks on one analytics connection and merge their results."""
+    try:
+        conn = ctx.analytics.connect()
+    except sa.exc.OperationalError as exc:
+        reason = redact(getattr(exc, "orig", exc)).strip().splitlines()
+        return JobResult(status="skipped",
+                         summary=f"backend database unreachable ({reason[0][:200] if reason else 'no detail'}); "
+                                 f"the postgres probe reports it as {DATABASE_UNREACHABLE}")
+    result = JobResult()
+    parts: list[str] = []
+    failed: list[str] = []
+    with conn:
+        for name in names:
+            try:
+                out = CHECKS[name](ctx, conn)
+            except MetricArgError:
+                raise  # a configuration mistake: fail loudly with the one-line message
+            except sa.exc.OperationalError:
+                raise  # the connection died: the run as a whole failed
+            except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
+                conn.rollback()
+                ctx.logger.exception("metric check %s failed", name)
+                failed.append(f"{name}: {redact(exc).splitlines()[0][:200]}")
+                continue
+            result.findings += out.findings
+            result.rules |= out.rules
+            result.metrics.update(out.metrics)
+            parts.append(f"{name}: {len(out.findings)} finding(s)" + (f" ({'; '.join(out.notes)})" if out.notes else ""))
+    if failed:
+        result.status = "failed"
+        parts += [f"FAILED {f}" for f in failed]
+    result.summary = "; ".join(parts)
+    return result
+
+
+def metric_probes(ctx: JobContext) -> JobResult:
+    """Job: every metric check (args apply to all; see each check for its keys)."""
+    only = ctx.args.get("checks")
+    names = list(CHECKS) if not only else [str(n) for n in only]
+    unknown = [n for n in names if n not in CHECKS]
+    if unknown:
+        raise MetricArgError(f"args.checks: unknown check {unknown[0]!r} (expected: {', '.join(CHECKS)})")
+    return run_checks(ctx, names)
+
+
+def error_rate(ctx: JobContext) -> JobResult:
+    """Job: job error rate over 15 min and 1 h (warn_pct, critical_pct, min_jobs, z, windows)."""
+    return run_checks(ctx, ["error_rate"])
+
+
+def stuck_jobs(ctx: JobContext) -> JobResult:
+    """Job: jobs pending/processing longer than `stuck_after` (default 30min)."""
+    return run_checks(ctx, ["stuck_jobs"])
+
+
+def negative_balances(ctx: JobContext) -> JobResult:
+    """Job: any user with a negative credit balance (critical)."""
+    return run_checks(ctx, ["negative_balances"])
+
+
+def purchases_stopped(ctx: JobContext) -> JobResult:
+    """Job: no purchase for longer than the hour-of-week baseline makes plausible."""
+    return run_checks(ctx, ["purchases_stopped"])
+
+
+def abuse(ctx: JobContext) -> JobResult:
+    """Job: users/IPs far above normal usage, and IPs above 80 % of a rate limit."""
+    return run_checks(ctx, ["abuse"])
