@@ -1,0 +1,253 @@
+"""Daily rollups: refresh them from the raw tables, read series from them.
+
+Where the data lives
+    The analytics database (the backend, read-only) holds the raw tables; the
+    state database (opsbench's own, schema `opsbench`) holds the rollups
+    (queries/state/migrations/040_rollups.sql). In production they may be two
+    servers, so a refresh never joins across them: it reads aggregates of a day
+    range from analytics (queries/rollups.sql, through a server-side cursor)
+    and COPYs them in chunks into temp tables on the state side, then merges
+    (queries/state/rollups.sql). DAU/WAU/MAU are derived on the state side from
+    the per-user-per-day table, with the same spans method as activity.daily.
+
+What is stored
+    Closed local days only, keyed by the zone `tz` the days were cut in. A
+    series read (`revenue_series`, `activity_series`, `errors_series`) takes
+    the days in the zone's complete range [complete_from, refreshed_through]
+    from the rollups and every other day (today, days the daemon has not
+    caught up with, a zone never rolled up) from the raw named query, so the
+    answer is always the raw answer. Changing REPORT_TZ starts a new zone:
+    its first refresh backfills, until then reads fall back to raw.
+
+Late data
+    Each refresh recomputes the last `days` closed days (and everything since
+    the previous refresh if the daemon was down), merging: changed rows are
+    updated, vanished rows deleted, unchanged rows left alone. A second run on
+    the same data changes 0 rows. Rows arriving later than `days` days after
+    their day are not picked up until a wider refresh (`refresh(days=...)`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import sqlalchemy as sa
+
+import queries
+from ops import state as state_store
+
+DEFAULT_DAYS = 3          # closed days recomputed by every refresh (the late-data horizon)
+WINDOW_DAYS = 29          # MAU needs the 29 days before a day
+_CHUNK_ROWS = 20_000
+
+
+@dataclass(frozen=True)
+class Watermark:
+    tz: str
+    complete_from: dt.date
+    refreshed_through: dt.date
+    last_from: dt.date
+    last_rows_changed: int
+    refreshed_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    tz: str
+    start: dt.date | None          # first day recomputed (None: nothing to do)
+    end: dt.date | None            # last day recomputed (yesterday)
+    rows_read: int                 # rows aggregated from the raw tables
+    rows_changed: int              # rows inserted, updated or deleted in the rollups
+    backfill: bool                 # the zone had no rollups before this run
+
+    @property
+    def summary(self) -> str:
+        if self.start is None:
+            return f"{self.tz}: no data to roll up"
+        kind = "backfilled" if self.backfill else "refreshed"
+        return f"{self.tz}: {kind} {self.start}..{self.end}, {self.rows_read} rows read, {self.rows_changed} changed"
+
+
+def _raw() -> queries.Subject:
+    return queries.load("rollups")
+
+
+def _sql() -> queries.Subject:
+    return queries.load("state/rollups")
+
+
+def local_today(tz: str, now: dt.datetime | None = None) -> dt.date:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return now.astimezone(ZoneInfo(tz)).date()
+
+
+def watermark(state: sa.Engine | sa.Connection, tz: str) -> Watermark | None:
+    """The zone's complete range, or None when it was never refreshed (or the tables do not exist yet)."""
+    with _conn(state) as c:
+        if not _sql().has_tables.execute(c).scalar_one():
+            return None
+        row = _sql().get_watermark.execute(c, tz=tz).mappings().one_or_none()
+    return Watermark(**row) if row else None
+
+
+# -- refresh --------------------------------------------------------------------------------
+
+def refresh(analytics: sa.Engine, state: sa.Engine, tz: str, *, days: int = DEFAULT_DAYS,
+            now: dt.datetime | None = None, backfill_days: int | None = None) -> RefreshResult:
+    """Recompute the last `days` closed local days of zone `tz` (more if the last refresh is older).
+
+    The first refresh of a zone backfills from the first day with data (or the
+    last `backfill_days` days). Runs in one state transaction: readers see the
+    old rollups or the new ones, never half. Idempotent.
+    """
+    if days < 1:
+        raise ValueError("days must be at least 1")
+    state_store.migrate(state)
+    yesterday = local_today(tz, now) - dt.timedelta(days=1)
+    sql = _sql()
+    with state.begin() as sc:
+        sql.lock_zone.execute(sc, tz=tz)
+        wm = watermark(sc, tz)
+        if wm is None:
+            with analytics.connect() as ac:
+                first = _raw().data_start.execute(ac, tz=tz).scalar_one()
+            if first is None or first > yesterday:
+                return RefreshResult(tz, None, None, 0, 0, True)
+            if backfill_days is not None:
+                first = max(first, yesterday - dt.timedelta(days=backfill_days - 1))
+            start, complete_from = first, first
+            # MAU of the first days needs the user-days of the 29 days before them
+            user_days_from = first - dt.timedelta(days=WINDOW_DAYS)
+        else:
+            start = min(wm.refreshed_through + dt.timedelta(days=1), yesterday - dt.timedelta(days=days - 1))
+            start = max(start, wm.complete_from)
+            complete_from = wm.complete_from
+            user_days_from = start
+        if start > yesterday:
+            return RefreshResult(tz, None, None, 0, 0, wm is None)
+
+        read = changed = 0
+        for name, lo in (("revenue", start), ("jobs", start), ("user_days", user_days_from), ("signups", start)):
+            n_read, n_changed = _load(analytics, sc, name, tz, lo, yesterday)
+            read += n_read
+            changed += n_changed
+        sql.incoming_activity.execute(sc)
+        sql.derive_activity.execute(sc, tz=tz, start=start, end=yesterday)
+        changed += sql.merge_activity.execute(sc, tz=tz, start=start, end=yesterday).scalar_one()
+        sql.set_watermark.execute(sc, tz=tz, complete_from=complete_from, refreshed_through=yesterday,
+                                  last_from=start, changed=changed, at=now or dt.datetime.now(dt.timezone.utc))
+    return RefreshResult(tz, start, yesterday, read, changed, wm is None)
+
+
+# target -> (raw query in queries/rollups.sql, staging table, COPY, merge statement in queries/state/rollups.sql)
+_TARGETS: dict[str, tuple[str, str, str, str]] = {
+    "revenue": ("revenue_days", "incoming_revenue", "copy_revenue", "merge_revenue"),
+    "jobs": ("jobs_days", "incoming_jobs", "copy_jobs", "merge_jobs"),
+    "user_days": ("user_days", "incoming_user_days", "copy_user_days", "merge_user_days"),
+    "signups": ("signups_days", "incoming_signups", "copy_signups", "merge_signups"),
+}
+
+
+def _load(analytics: sa.Engine, sc: sa.Connection, target: str, tz: str, start: dt.date,
+          end: dt.date) -> tuple[int, int]:
+    """Stream one raw aggregate of [start, end] into its staging table, merge it. Returns (read, changed)."""
+    raw_name, staging, copy_name, merge_name = _TARGETS[target]
+    sql = _sql()
+    getattr(sql, staging).execute(sc)
+    read = 0
+    cursor = sc.connection.driver_connection.cursor()
+    with cursor.copy(getattr(sql, copy_name).sql) as copy:
+        # psycopg's COPY keeps one row at a time; the analytics side streams in chunks
+        for _cols, rows in getattr(_raw(), raw_name).stream(analytics, chunk_rows=_CHUNK_ROWS,
+                                                            start=start, end=end, tz=tz):
+            for row in rows:
+                copy.write_row((tz, *row))
+            read += len(rows)
+    cursor.close()
+    changed = getattr(sql, merge_name).execute(sc, tz=tz, start=start, end=end).scalar_one()
+    return read, int(changed)
+
+
+# -- read series ----------------------------------------------------------------------------
+
+def revenue_series(analytics: sa.Engine, state: sa.Engine, start: dt.date, end: dt.date, *, tz: str = "UTC",
+                   currency: str = "USD", today: dt.date | None = None) -> pd.DataFrame:
+    """revenue.daily for [start, end]: closed days from the rollups, the rest from the raw tables."""
+    return _series(analytics, state, start, end, tz, today,
+                   raw=lambda c, lo, hi: queries.revenue.daily(c, start=lo, end=hi, tz=tz, currency=currency),
+                   rolled=lambda c, lo, hi: _sql().revenue_series(c, start=lo, end=hi, tz=tz, currency=currency))
+
+
+def activity_series(analytics: sa.Engine, state: sa.Engine, start: dt.date, end: dt.date, *, tz: str = "UTC",
+                    today: dt.date | None = None) -> pd.DataFrame:
+    """activity.daily for [start, end]: closed days from the rollups, the rest from the raw tables."""
+    return _series(analytics, state, start, end, tz, today,
+                   raw=lambda c, lo, hi: queries.activity.daily(c, start=lo, end=hi, tz=tz),
+                   rolled=lambda c, lo, hi: _sql().activity_series(c, start=lo, end=hi, tz=tz))
+
+
+def errors_series(analytics: sa.Engine, state: sa.Engine, start: dt.date, end: dt.date, *, tz: str = "UTC",
+                  today: dt.date | None = None) -> pd.DataFrame:
+    """errors.daily for [start, end]: closed days from the rollups, the rest from the raw tables."""
+    return _series(analytics, state, start, end, tz, today,
+                   raw=lambda c, lo, hi: queries.errors.daily(c, start=lo, end=hi, tz=tz),
+                   rolled=lambda c, lo, hi: _sql().errors_series(c, start=lo, end=hi, tz=tz))
+
+
+Reader = Callable[[sa.Engine, dt.date, dt.date], pd.DataFrame]
+
+
+def rolled_range(wm: Watermark | None, start: dt.date, end: dt.date, today: dt.date) -> tuple[dt.date, dt.date] | None:
+    """The part of [start, end] the rollups can answer: inside the watermark and before today."""
+    if wm is None:
+        return None
+    lo = max(start, wm.complete_from)
+    hi = min(end, wm.refreshed_through, today - dt.timedelta(days=1))
+    return (lo, hi) if lo <= hi else None
+
+
+def _series(analytics: sa.Engine, state: sa.Engine, start: dt.date, end: dt.date, tz: str,
+            today: dt.date | None, *, raw: Reader, rolled: Reader) -> pd.DataFrame:
+    start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
+    if end < start:
+        raise queries.QueryError(f"'end' ({end}) is before 'start' ({start})")
+    today = today or local_today(tz)
+    span = rolled_range(watermark(state, tz), start, end, today)
+    if span is None:
+        return raw(analytics, start, end)
+    parts: list[pd.DataFrame] = []
+    one_day = dt.timedelta(days=1)
+    if start < span[0]:
+        parts.append(raw(analytics, start, span[0] - one_day))
+    parts.append(rolled(state, *span))
+    if span[1] < end:
+        parts.append(raw(analytics, span[1] + one_day, end))
+    return _concat(parts)
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    filled = [p for p in parts if len(p)] or parts[:1]
+    if len(filled) == 1:
+        return filled[0].reset_index(drop=True)
+    return pd.concat(filled, ignore_index=True)
+
+
+class _conn:
+    """Accept an Engine or a Connection; open (and close) one only for an Engine."""
+
+    def __init__(self, given: sa.Engine | sa.Connection):
+        self._given, self._owned = given, None
+
+    def __enter__(self) -> sa.Connection:
+        if isinstance(self._given, sa.Engine):
+            self._owned = self._given.connect()
+            return self._owned
+        return self._given
+
+    def __exit__(self, *exc) -> None:
+        if self._owned is not None:
+            self._owned.close()

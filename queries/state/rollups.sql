@@ -1,0 +1,340 @@
+-- The rollup tables in the state database (schema opsbench): loading a
+-- refreshed day range, deriving DAU/WAU/MAU, the watermark, and reading
+-- series back. ops/rollups.py runs these; the raw side is queries/rollups.sql.
+--
+-- A refresh loads the recomputed rows of [start, end] into temp tables
+-- (COPY), then merges them: changed rows are updated, new rows inserted, rows
+-- of the range that no longer exist deleted. Unchanged rows are not touched,
+-- so a second refresh of the same data changes nothing (the merge statements
+-- return how many rows they changed).
+
+
+-- name: incoming_revenue
+-- Staging for refreshed revenue rows (dropped at commit).
+CREATE TEMP TABLE IF NOT EXISTS incoming_revenue (LIKE opsbench.rollup_revenue_daily) ON COMMIT DROP
+
+-- name: incoming_jobs
+-- Staging for refreshed job rows (dropped at commit).
+CREATE TEMP TABLE IF NOT EXISTS incoming_jobs (LIKE opsbench.rollup_jobs_daily) ON COMMIT DROP
+
+-- name: incoming_user_days
+-- Staging for refreshed user-day rows (dropped at commit).
+CREATE TEMP TABLE IF NOT EXISTS incoming_user_days (LIKE opsbench.rollup_user_days) ON COMMIT DROP
+
+-- name: incoming_signups
+-- Staging for refreshed signup rows (dropped at commit).
+CREATE TEMP TABLE IF NOT EXISTS incoming_signups (LIKE opsbench.rollup_signups_daily) ON COMMIT DROP
+
+-- name: incoming_activity
+-- Staging for derived activity rows (dropped at commit).
+CREATE TEMP TABLE IF NOT EXISTS incoming_activity (LIKE opsbench.rollup_activity_daily) ON COMMIT DROP
+
+-- name: copy_revenue
+-- COPY target for revenue rows.
+COPY incoming_revenue (tz, day, currency, gross, refunds, purchases, refunded_purchases, paying_users, credits_sold)
+FROM STDIN
+
+-- name: copy_jobs
+-- COPY target for job rows.
+COPY incoming_jobs (tz, day, provider, model_id, jobs, failed, unfinished) FROM STDIN
+
+-- name: copy_user_days
+-- COPY target for user-day rows.
+COPY incoming_user_days (tz, day, user_id, signup_day) FROM STDIN
+
+-- name: copy_signups
+-- COPY target for signup rows.
+COPY incoming_signups (tz, day, new_users) FROM STDIN
+
+
+-- name: merge_revenue
+-- Merge staged revenue rows into [start, end] of zone tz; returns rows changed.
+-- :param tz text      zone the rows were cut in
+-- :param start date   first day refreshed
+-- :param end date     last day refreshed
+WITH up AS (
+    INSERT INTO opsbench.rollup_revenue_daily AS t
+    SELECT * FROM incoming_revenue
+    ON CONFLICT (tz, currency, day) DO UPDATE
+       SET gross = excluded.gross, refunds = excluded.refunds, purchases = excluded.purchases,
+           refunded_purchases = excluded.refunded_purchases, paying_users = excluded.paying_users,
+           credits_sold = excluded.credits_sold
+     WHERE (t.gross, t.refunds, t.purchases, t.refunded_purchases, t.paying_users, t.credits_sold)
+           IS DISTINCT FROM (excluded.gross, excluded.refunds, excluded.purchases, excluded.refunded_purchases,
+                             excluded.paying_users, excluded.credits_sold)
+    RETURNING 1
+), gone AS (
+    DELETE FROM opsbench.rollup_revenue_daily t
+     WHERE t.tz = :tz AND t.day BETWEEN CAST(:start AS date) AND CAST(:end AS date)
+       AND NOT EXISTS (SELECT 1 FROM incoming_revenue i
+                        WHERE i.tz = t.tz AND i.currency = t.currency AND i.day = t.day)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM gone) AS changed
+
+-- name: merge_jobs
+-- Merge staged job rows into [start, end] of zone tz; returns rows changed.
+-- :param tz text      zone the rows were cut in
+-- :param start date   first day refreshed
+-- :param end date     last day refreshed
+WITH up AS (
+    INSERT INTO opsbench.rollup_jobs_daily AS t
+    SELECT * FROM incoming_jobs
+    ON CONFLICT (tz, day, provider, model_id) DO UPDATE
+       SET jobs = excluded.jobs, failed = excluded.failed, unfinished = excluded.unfinished
+     WHERE (t.jobs, t.failed, t.unfinished) IS DISTINCT FROM (excluded.jobs, excluded.failed, excluded.unfinished)
+    RETURNING 1
+), gone AS (
+    DELETE FROM opsbench.rollup_jobs_daily t
+     WHERE t.tz = :tz AND t.day BETWEEN CAST(:start AS date) AND CAST(:end AS date)
+       AND NOT EXISTS (SELECT 1 FROM incoming_jobs i
+                        WHERE i.tz = t.tz AND i.day = t.day AND i.provider = t.provider AND i.model_id = t.model_id)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM gone) AS changed
+
+-- name: merge_user_days
+-- Merge staged user-day rows into [start, end] of zone tz; returns rows changed.
+-- :param tz text      zone the rows were cut in
+-- :param start date   first day refreshed
+-- :param end date     last day refreshed
+WITH up AS (
+    INSERT INTO opsbench.rollup_user_days AS t
+    SELECT * FROM incoming_user_days
+    ON CONFLICT (tz, day, user_id) DO UPDATE
+       SET signup_day = excluded.signup_day
+     WHERE t.signup_day IS DISTINCT FROM excluded.signup_day
+    RETURNING 1
+), gone AS (
+    DELETE FROM opsbench.rollup_user_days t
+     WHERE t.tz = :tz AND t.day BETWEEN CAST(:start AS date) AND CAST(:end AS date)
+       AND NOT EXISTS (SELECT 1 FROM incoming_user_days i
+                        WHERE i.tz = t.tz AND i.day = t.day AND i.user_id = t.user_id)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM gone) AS changed
+
+-- name: merge_signups
+-- Merge staged signup rows into [start, end] of zone tz; returns rows changed.
+-- :param tz text      zone the rows were cut in
+-- :param start date   first day refreshed
+-- :param end date     last day refreshed
+WITH up AS (
+    INSERT INTO opsbench.rollup_signups_daily AS t
+    SELECT * FROM incoming_signups
+    ON CONFLICT (tz, day) DO UPDATE
+       SET new_users = excluded.new_users
+     WHERE t.new_users IS DISTINCT FROM excluded.new_users
+    RETURNING 1
+), gone AS (
+    DELETE FROM opsbench.rollup_signups_daily t
+     WHERE t.tz = :tz AND t.day BETWEEN CAST(:start AS date) AND CAST(:end AS date)
+       AND NOT EXISTS (SELECT 1 FROM incoming_signups i WHERE i.tz = t.tz AND i.day = t.day)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM gone) AS changed
+
+
+-- name: derive_activity
+-- Stage DAU/WAU/MAU of [start, end] from the stored user-days (the spans method of queries/activity.sql).
+-- :param tz text      zone of the rows
+-- :param start date   first day to derive
+-- :param end date     last day to derive
+INSERT INTO incoming_activity (tz, day, dau, wau, mau, new_users, new_active)
+WITH win AS (
+    SELECT CAST(:tz AS text) AS tz, CAST(:start AS date) AS first_day, CAST(:end AS date) AS last_day
+),
+all_days AS (
+    SELECT w.first_day - 29 + i AS day
+    FROM win w, generate_series(0, w.last_day - w.first_day + 29) AS i
+),
+user_days AS (
+    SELECT ud.user_id, ud.day, ud.signup_day
+    FROM win w
+    JOIN opsbench.rollup_user_days ud
+      ON ud.tz = w.tz AND ud.day BETWEEN w.first_day - 29 AND w.last_day
+),
+spans AS (
+    SELECT user_id, day, lead(day) OVER (PARTITION BY user_id ORDER BY day) AS next_day
+    FROM user_days
+),
+deltas AS (
+    SELECT day, sum(dw) AS dw, sum(dm) AS dm
+    FROM (
+        SELECT day, 1 AS dw, 1 AS dm FROM spans
+        UNION ALL
+        SELECT LEAST(day + 7, next_day), -1, 0 FROM spans
+        UNION ALL
+        SELECT LEAST(day + 30, next_day), 0, -1 FROM spans
+    ) e
+    GROUP BY day
+),
+rolling AS (
+    SELECT a.day,
+           sum(COALESCE(d.dw, 0)) OVER (ORDER BY a.day) AS wau,
+           sum(COALESCE(d.dm, 0)) OVER (ORDER BY a.day) AS mau
+    FROM all_days a LEFT JOIN deltas d ON d.day = a.day
+),
+daily_active AS (
+    SELECT day, count(*) AS dau, count(*) FILTER (WHERE signup_day) AS new_active
+    FROM user_days ud, win w
+    WHERE ud.day BETWEEN w.first_day AND w.last_day
+    GROUP BY day
+)
+SELECT w.tz, r.day,
+       COALESCE(da.dau, 0), CAST(r.wau AS bigint), CAST(r.mau AS bigint),
+       COALESCE(s.new_users, 0), COALESCE(da.new_active, 0)
+FROM win w
+JOIN rolling r ON r.day BETWEEN w.first_day AND w.last_day
+LEFT JOIN daily_active da ON da.day = r.day
+LEFT JOIN opsbench.rollup_signups_daily s ON s.tz = w.tz AND s.day = r.day
+
+-- name: merge_activity
+-- Merge staged activity rows into [start, end] of zone tz; returns rows changed.
+-- :param tz text      zone the rows were cut in
+-- :param start date   first day refreshed
+-- :param end date     last day refreshed
+WITH up AS (
+    INSERT INTO opsbench.rollup_activity_daily AS t
+    SELECT * FROM incoming_activity
+    ON CONFLICT (tz, day) DO UPDATE
+       SET dau = excluded.dau, wau = excluded.wau, mau = excluded.mau,
+           new_users = excluded.new_users, new_active = excluded.new_active
+     WHERE (t.dau, t.wau, t.mau, t.new_users, t.new_active)
+           IS DISTINCT FROM (excluded.dau, excluded.wau, excluded.mau, excluded.new_users, excluded.new_active)
+    RETURNING 1
+), gone AS (
+    DELETE FROM opsbench.rollup_activity_daily t
+     WHERE t.tz = :tz AND t.day BETWEEN CAST(:start AS date) AND CAST(:end AS date)
+       AND NOT EXISTS (SELECT 1 FROM incoming_activity i WHERE i.tz = t.tz AND i.day = t.day)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM gone) AS changed
+
+
+-- name: lock_zone
+-- Serialise refreshes of one zone (two daemons, or the job and a manual run).
+-- :param tz text      zone being refreshed
+SELECT pg_advisory_xact_lock(hashtextextended('opsbench.rollups/' || :tz, 0))
+
+-- name: get_watermark
+-- The rollups' complete range for a zone (no row: never refreshed).
+-- :param tz text      zone
+SELECT tz, complete_from, refreshed_through, last_from, last_rows_changed, refreshed_at
+FROM opsbench.rollup_watermarks
+WHERE tz = :tz
+
+-- name: set_watermark
+-- Record a finished refresh.
+-- :param tz text                     zone
+-- :param complete_from date          first day the rollups hold
+-- :param refreshed_through date      last closed day refreshed
+-- :param last_from date              first day this run recomputed
+-- :param changed int                 rows this run changed
+-- :param at timestamptz              when
+INSERT INTO opsbench.rollup_watermarks AS w
+       (tz, complete_from, refreshed_through, last_from, last_rows_changed, refreshed_at)
+VALUES (:tz, CAST(:complete_from AS date), CAST(:refreshed_through AS date), CAST(:last_from AS date),
+        :changed, :at)
+ON CONFLICT (tz) DO UPDATE
+   SET complete_from = LEAST(w.complete_from, excluded.complete_from),
+       refreshed_through = excluded.refreshed_through,
+       last_from = excluded.last_from,
+       last_rows_changed = excluded.last_rows_changed,
+       refreshed_at = excluded.refreshed_at
+
+
+-- name: revenue_series
+-- Daily revenue of [start, end] from the rollups, with the columns of revenue.daily.
+-- :param start date           first local day (inclusive)
+-- :param end date             last local day (inclusive)
+-- :param tz tz = UTC          zone the rollups were cut in
+-- :param currency text = USD  ISO currency
+WITH win AS (
+    SELECT CAST(:start AS date) AS first_day, CAST(:end AS date) AS last_day,
+           CAST(:tz AS text) AS tz, upper(CAST(:currency AS text)) AS currency
+),
+days AS (
+    SELECT w.first_day + i AS day FROM win w, generate_series(0, w.last_day - w.first_day) AS i
+)
+SELECT d.day,
+       w.currency,
+       COALESCE(r.gross, 0)                                   AS gross,
+       COALESCE(r.refunds, 0)                                 AS refunds,
+       COALESCE(r.gross, 0) - COALESCE(r.refunds, 0)          AS net,
+       COALESCE(r.purchases, 0)                               AS purchases,
+       COALESCE(r.refunded_purchases, 0)                      AS refunded_purchases,
+       COALESCE(r.paying_users, 0)                            AS paying_users,
+       CAST(r.gross AS float8) / NULLIF(r.paying_users, 0)    AS arppu,
+       COALESCE(r.credits_sold, 0)                            AS credits_sold
+FROM days d
+CROSS JOIN win w
+LEFT JOIN opsbench.rollup_revenue_daily r
+       ON r.tz = w.tz AND r.currency = w.currency AND r.day = d.day
+ORDER BY d.day
+
+-- name: activity_series
+-- Daily DAU/WAU/MAU of [start, end] from the rollups, with the columns of activity.daily.
+-- :param start date           first local day (inclusive)
+-- :param end date             last local day (inclusive)
+-- :param tz tz = UTC          zone the rollups were cut in
+WITH win AS (
+    SELECT CAST(:start AS date) AS first_day, CAST(:end AS date) AS last_day, CAST(:tz AS text) AS tz
+),
+days AS (
+    SELECT w.first_day + i AS day FROM win w, generate_series(0, w.last_day - w.first_day) AS i
+)
+SELECT d.day,
+       COALESCE(a.dau, 0)                                      AS dau,
+       COALESCE(a.wau, 0)                                      AS wau,
+       COALESCE(a.mau, 0)                                      AS mau,
+       CAST(COALESCE(a.dau, 0) AS float8) / NULLIF(a.mau, 0)   AS stickiness,
+       COALESCE(a.new_users, 0)                                AS new_users,
+       COALESCE(a.new_active, 0)                               AS new_active,
+       COALESCE(a.dau, 0) - COALESCE(a.new_active, 0)          AS returning_active
+FROM days d
+CROSS JOIN win w
+LEFT JOIN opsbench.rollup_activity_daily a ON a.tz = w.tz AND a.day = d.day
+ORDER BY d.day
+
+-- name: errors_series
+-- Daily job error rate of [start, end] from the rollups, with the columns of errors.daily (Wilson 95 %).
+-- :param start date           first local day (inclusive)
+-- :param end date             last local day (inclusive)
+-- :param tz tz = UTC          zone the rollups were cut in
+WITH win AS (
+    SELECT CAST(:start AS date) AS first_day, CAST(:end AS date) AS last_day, CAST(:tz AS text) AS tz
+),
+days AS (
+    SELECT w.first_day + i AS day FROM win w, generate_series(0, w.last_day - w.first_day) AS i
+),
+counts AS (
+    SELECT r.day, sum(r.jobs) AS jobs, sum(r.failed) AS failed, sum(r.unfinished) AS unfinished
+    FROM win w
+    JOIN opsbench.rollup_jobs_daily r ON r.tz = w.tz AND r.day BETWEEN w.first_day AND w.last_day
+    GROUP BY r.day
+),
+per_day AS (
+    SELECT d.day,
+           CAST(COALESCE(c.jobs, 0) AS bigint)       AS jobs,
+           CAST(COALESCE(c.failed, 0) AS bigint)     AS failed,
+           CAST(COALESCE(c.unfinished, 0) AS bigint) AS unfinished
+    FROM days d LEFT JOIN counts c ON c.day = d.day
+)
+SELECT x.day, x.jobs, x.failed, x.unfinished,
+       r.p                                        AS error_rate,
+       CASE WHEN r.p IS NOT NULL THEN GREATEST(0.0, r.centre - r.half) END AS wilson_low,
+       CASE WHEN r.p IS NOT NULL THEN LEAST(1.0, r.centre + r.half) END    AS wilson_high
+FROM per_day x
+CROSS JOIN LATERAL (SELECT CAST(NULLIF(x.jobs, 0) AS float8) AS n, CAST(1.959964 AS float8) AS z) k
+CROSS JOIN LATERAL (SELECT x.failed / k.n AS p) q
+CROSS JOIN LATERAL (
+    SELECT q.p AS p,
+           (q.p + k.z ^ 2 / (2 * k.n)) / (1 + k.z ^ 2 / k.n)                                AS centre,
+           k.z * sqrt(q.p * (1 - q.p) / k.n + k.z ^ 2 / (4 * k.n ^ 2)) / (1 + k.z ^ 2 / k.n) AS half
+) r
+ORDER BY x.day
+
+-- name: has_tables
+-- Whether the rollup tables exist (the migration has run).
+SELECT to_regclass('opsbench.rollup_watermarks') IS NOT NULL AS present

@@ -1,0 +1,186 @@
+"""Rollups (ops/rollups.py) give the raw queries' answers for every day, also after late rows arrive.
+
+The raw named queries (revenue.daily, activity.daily, errors.daily) are the
+reference: they are tested against pandas recomputations in their own test
+files. Here the rollup side is read on its own (the state tables only) and
+through the combined series readers, day by day over the whole demo history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+import queries
+from jobs.base import JobContext
+from ops import rollups
+from recompute import insert_rows
+
+# A zone with a DST change inside the demo window (1 Nov 2026) and day cuts far from UTC midnight.
+TZ = "America/Los_Angeles"
+ONE = dt.timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def db(demo_db):
+    return demo_db
+
+
+@pytest.fixture(scope="module")
+def anchor(db) -> dt.datetime:
+    return dt.datetime.fromisoformat(db.manifest["anchor"])
+
+
+@pytest.fixture(scope="module")
+def today(anchor) -> dt.date:
+    return rollups.local_today(TZ, anchor)
+
+
+@pytest.fixture(scope="module")
+def first_day(db) -> dt.date:
+    # a few days before the generated history, so empty leading days are covered too
+    return dt.datetime.fromisoformat(db.manifest["window"]["start"]).date() - dt.timedelta(days=40)
+
+
+@pytest.fixture(scope="module")
+def backfilled(db, anchor):
+    return rollups.refresh(db.analytics, db.writer, TZ, now=anchor)
+
+
+def _rolled(name: str, db, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """A series read from the state tables only (no raw fallback)."""
+    return getattr(queries.load("state/rollups"), f"{name}_series")(db.writer, start=start, end=end, tz=TZ)
+
+
+def _raw(name: str, db, start: dt.date, end: dt.date) -> pd.DataFrame:
+    return getattr(queries.load(name), "daily")(db.analytics, start=start, end=end, tz=TZ)
+
+
+def _assert_same(rolled: pd.DataFrame, raw: pd.DataFrame) -> None:
+    assert len(raw) > 0
+    pd.testing.assert_frame_equal(rolled.reset_index(drop=True), raw.reset_index(drop=True), check_exact=False,
+                                  rtol=1e-12)
+
+
+def _snapshot(db) -> dict[str, pd.DataFrame]:
+    tables = ["rollup_revenue_daily", "rollup_jobs_daily", "rollup_user_days", "rollup_signups_daily",
+              "rollup_activity_daily"]
+    out = {}
+    with db.writer.connect() as c:
+        for t in tables:
+            df = pd.read_sql_table(t, c, schema="opsbench")
+            out[t] = df.sort_values(list(df.columns[:4])).reset_index(drop=True)
+    return out
+
+
+def test_backfill_covers_every_closed_day_and_records_the_watermark(db, backfilled, today):
+    assert backfilled.backfill and backfilled.rows_read > 0 and backfilled.rows_changed > 0
+    wm = rollups.watermark(db.writer, TZ)
+    first_data = min(dt.datetime.fromisoformat(db.manifest["window"]["start"]).astimezone(
+        dt.timezone.utc), dt.datetime.fromisoformat(db.manifest["anchor"]))
+    assert wm.refreshed_through == today - ONE
+    # the generator's users sign up from the window start on; admins may be older
+    assert wm.complete_from <= (first_data.astimezone(ZoneInfo(TZ))).date()
+    assert wm.last_from == wm.complete_from
+    assert wm.last_rows_changed == backfilled.rows_changed
+
+
+@pytest.mark.parametrize("name", ["revenue", "activity", "errors"])
+def test_rollups_equal_raw_for_every_day(db, backfilled, name, first_day, today):
+    closed = today - ONE
+    _assert_same(_rolled(name, db, first_day, closed), _raw(name, db, first_day, closed))
+
+
+@pytest.mark.parametrize("name", ["revenue", "activity", "errors"])
+def test_series_combine_rollups_and_today(db, backfilled, name, first_day, today):
+    series = getattr(rollups, f"{name}_series")(db.analytics, db.writer, first_day, today, tz=TZ, today=today)
+    _assert_same(series, _raw(name, db, first_day, today))
+    assert series["day"].iloc[-1] == today
+
+
+def test_series_fall_back_to_raw_for_a_zone_never_rolled_up(db, backfilled, today):
+    series = rollups.revenue_series(db.analytics, db.writer, today - 10 * ONE, today, tz="Asia/Tokyo", today=today)
+    raw = queries.revenue.daily(db.analytics, start=today - 10 * ONE, end=today, tz="Asia/Tokyo")
+    _assert_same(series, raw)
+
+
+def test_second_refresh_changes_nothing(db, backfilled, anchor):
+    before = _snapshot(db)
+    again = rollups.refresh(db.analytics, db.writer, TZ, now=anchor)
+    assert not again.backfill and again.rows_read > 0
+    assert again.rows_changed == 0
+    after = _snapshot(db)
+    for table in before:
+        pd.testing.assert_frame_equal(after[table], before[table])
+    assert rollups.watermark(db.writer, TZ).last_rows_changed == 0
+
+
+def _local(day: dt.date, hour: int) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour), tzinfo=ZoneInfo(TZ))
+
+
+def test_late_rows_for_closed_days_land_after_a_refresh(db, backfilled, anchor, today, first_day):
+    late_day = today - 2 * ONE
+    with db.writer.connect() as c:
+        users = sa.Table("users", sa.MetaData(), autoload_with=c)
+        jobs = sa.Table("video_jobs", sa.MetaData(), autoload_with=c)
+        purchases = sa.Table("purchases", sa.MetaData(), autoload_with=c)
+        models = sa.Table("models", sa.MetaData(), autoload_with=c)
+        quiet_user = c.execute(sa.select(users.c.id).order_by(users.c.created_at).limit(1)).scalar_one()
+        model = c.execute(sa.select(models.c.id, models.c.provider).limit(1)).one()
+        a_purchase = c.execute(sa.select(purchases.c.id).where(purchases.c.environment == "Production",
+                                                               purchases.c.refunded_at.is_(None))
+                               .order_by(purchases.c.purchased_at.desc()).limit(1)).scalar_one()
+        a_job = c.execute(sa.select(jobs.c.id).where(jobs.c.status == "completed",
+                                                     jobs.c.created_at < _local(late_day, 0))
+                          .order_by(jobs.c.created_at.desc()).limit(1)).scalar_one()
+    new_user = uuid.uuid4()
+    insert_rows(db.writer, "users", [dict(id=new_user, email="late@example.com", created_at=_local(late_day, 9))])
+    insert_rows(db.writer, "purchases", [dict(
+        transaction_id="late-1", user_id=new_user, product_id="credits_100", credits=100, price=4.99,
+        currency="USD", environment="Production", purchased_at=_local(late_day, 10))])
+    insert_rows(db.writer, "video_jobs", [dict(
+        user_id=quiet_user, model_id=model.id, provider=model.provider, status="failed", credits_used=0,
+        created_at=_local(late_day, 11), completed_at=_local(late_day, 11))])
+    with db.writer.begin() as c:
+        c.execute(purchases.update().where(purchases.c.id == a_purchase).values(refunded_at=_local(late_day, 12)))
+        c.execute(jobs.update().where(jobs.c.id == a_job).values(status="failed"))
+
+    closed = today - ONE
+    # the rollups are stale now: proves the comparison below can fail
+    for name in ("revenue", "activity", "errors"):
+        assert not _rolled(name, db, first_day, closed).equals(_raw(name, db, first_day, closed)), name
+
+    result = rollups.refresh(db.analytics, db.writer, TZ, now=anchor, days=3)
+    assert result.start == today - 3 * ONE and result.rows_changed > 0
+    for name in ("revenue", "activity", "errors"):
+        _assert_same(_rolled(name, db, first_day, closed), _raw(name, db, first_day, closed))
+    assert rollups.refresh(db.analytics, db.writer, TZ, now=anchor, days=3).rows_changed == 0
+
+
+def test_a_refresh_after_downtime_catches_up_from_the_watermark(db, backfilled, anchor, today, first_day):
+    later = anchor + dt.timedelta(days=5)
+    result = rollups.refresh(db.analytics, db.writer, TZ, now=later, days=1)
+    assert result.start == today  # from the day after the previous watermark, not just the last day
+    assert result.end == rollups.local_today(TZ, later) - ONE
+    assert rollups.watermark(db.writer, TZ).refreshed_through == result.end
+    closed = result.end
+    for name in ("revenue", "activity", "errors"):
+        _assert_same(_rolled(name, db, first_day, closed), _raw(name, db, first_day, closed))
+
+
+def test_the_daemon_job_refreshes_the_report_zone(db, backfilled, anchor):
+    from jobs.rollups import refresh
+
+    settings = db.settings.model_copy(update={"report_tz": "Europe/Istanbul"})
+    ctx = JobContext(settings=settings, job_id="rollups", run_id="r1", args={"days": 2}, clock=lambda: anchor)
+    result = refresh(ctx)
+    assert result.status == "ok" and "Europe/Istanbul: backfilled" in result.summary
+    assert result.metrics["rows_changed"] > 0
+    wm = rollups.watermark(db.writer, "Europe/Istanbul")
+    assert wm.refreshed_through == rollups.local_today("Europe/Istanbul", anchor) - ONE
