@@ -1,0 +1,33 @@
+-- What the scheduled reports read from the state store: job runs that went
+-- wrong, and the latest figures the maintenance jobs recorded.
+
+-- name: failed_runs
+-- Runs that failed or timed out and started in [since, until), newest first.
+-- :param since timestamptz    start of the window (inclusive)
+-- :param until timestamptz    end of the window (exclusive)
+-- :param limit int = 20       how many rows
+SELECT run_id, job, trigger, status, started_at, finished_at, duration_s, summary, error
+  FROM opsbench.job_runs
+ WHERE status IN ('failed', 'timeout')
+   AND started_at >= CAST(:since AS timestamptz) AND started_at < CAST(:until AS timestamptz)
+ ORDER BY started_at DESC, run_id
+ LIMIT CAST(:limit AS int)
+
+-- name: failed_run_count
+-- How many runs failed or timed out in [since, until) (the list above may be cut).
+-- :param since timestamptz    start of the window (inclusive)
+-- :param until timestamptz    end of the window (exclusive)
+SELECT count(*) AS n
+  FROM opsbench.job_runs
+ WHERE status IN ('failed', 'timeout')
+   AND started_at >= CAST(:since AS timestamptz) AND started_at < CAST(:until AS timestamptz)
+
+-- name: latest_ok_runs
+-- The latest successful run of each job that finished in [since, until), with its metrics.
+-- :param since timestamptz    start of the window (inclusive)
+-- :param until timestamptz    end of the window (exclusive)
+SELECT DISTINCT ON (job) job, run_id, started_at, finished_at, summary, metrics
+  FROM opsbench.job_runs
+ WHERE status = 'ok'
+   AND finished_at >= CAST(:since AS timestamptz) AND finished_at < CAST(:until AS timestamptz)
+ ORDER BY job, finished_at DESC, run_id
