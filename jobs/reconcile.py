@@ -1,0 +1,139 @@
+"""Daily ledger reconciliation: every check of `queries/reconciliation.sql`.
+
+A check is a named query of that file with no required parameters (the
+`summary` roll-up aside); it returns the offending rows, none meaning pass. A
+failing check becomes a finding carrying its first rows and the command that
+lists them all; every check's count is stored each run
+(`opsbench.reconciliation_counts`) so drift can be drawn over time.
+
+Each check has a rule of its own (`reconcile_<check>`), so a check that could
+not run this time does not resolve its alert by omission.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import queries
+from jobs.base import Finding, JobContext, JobResult, Severity
+from jobs.probes import DATABASE_UNREACHABLE, record_state
+from ops.redact import redact
+
+SUBJECT = "reconciliation"
+_NOT_CHECKS = {"summary"}
+# Money owed to a customer or credits out of thin air page; the rest is a warning.
+DEFAULT_SEVERITY = {
+    "negative_balances": Severity.critical,
+    "purchase_credit_mismatch": Severity.critical,
+}
+# Never send these columns to a chat: personal data the founder can look up.
+_PRIVATE_COLUMNS = {"email"}
+
+
+def rule_for(check: str) -> str:
+    return f"reconcile_{check}"
+
+
+def checks() -> list[str]:
+    """Names of the reconciliation checks, in file order."""
+    subject = queries.load(SUBJECT)
+    return [name for name, q in subject.queries.items()
+            if name not in _NOT_CHECKS and not any(p.required for p in q.params)]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _evidence_row(columns: list[str], row: tuple) -> dict[str, Any]:
+    out = {}
+    for col, value in zip(columns, row):
+        if col in _PRIVATE_COLUMNS:
+            continue
+        value = _jsonable(value)
+        if col == "user_id" and value is not None:
+            value = str(value)[:8]  # the seeds' anonymised form
+        out[col] = value
+    return out
+
+
+def run_check(conn, name: str, keep: int) -> tuple[int, list[dict[str, Any]]]:
+    """(offending rows, the first `keep` of them) without holding all rows in memory."""
+    q = getattr(queries.load(SUBJECT), name)
+    count, first = 0, []
+    for columns, rows in q.stream(conn, chunk_rows=5000):
+        for row in rows:
+            if len(first) < keep:
+                first.append(_evidence_row(columns, row))
+            count += 1
+    return count, first
+
+
+def reconcile(ctx: JobContext) -> JobResult:
+    """Job: run every reconciliation check.
+
+    args: checks (default all), evidence_rows (5), severity (a table check ->
+    critical|warning|info overriding the defaults).
+    """
+    names = ctx.args.get("checks") or checks()
+    known = set(checks())
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"args.checks: unknown check {unknown[0]!r} (expected: {', '.join(sorted(known))})")
+    keep = int(ctx.args.get("evidence_rows", 5))
+    overrides = {k: Severity(v) for k, v in (ctx.args.get("severity") or {}).items()}
+    now = ctx.now()
+
+    findings: list[Finding] = []
+    rules: set[str] = set()
+    counts: dict[str, int] = {}
+    failed: list[str] = []
+    with ctx.analytics.connect() as conn:
+        for name in names:
+            try:
+                count, first = run_check(conn, name, keep)
+            except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
+                conn.rollback()
+                ctx.logger.exception("reconciliation check %s failed", name)
+                failed.append(f"{name}: {redact(exc).splitlines()[0][:200]}")
+                continue
+            counts[name] = count
+            rules.add(rule_for(name))
+            if count:
+                description = getattr(queries.load(SUBJECT), name).description
+                findings.append(Finding(
+                    rule=rule_for(name),
+                    severity=overrides.get(name, DEFAULT_SEVERITY.get(name, Severity.warning)),
+                    labels={"check": name},
+                    summary=f"reconciliation {name}: {count} row(s) - {description}",
+                    evidence=first, evidence_count=count,
+                    command=f"opsbench query {SUBJECT}.{name}",
+                    requires=(DATABASE_UNREACHABLE,),
+                ))
+
+    record_state(ctx, "insert_reconciliation_count", (
+        {"at": now, "job_id": ctx.job_id, "run_id": ctx.run_id, "check_name": name, "rows_found": n}
+        for name, n in counts.items()
+    ))
+    parts = [f"{name} {'ok' if n == 0 else n}" for name, n in counts.items()]
+    parts += [f"FAILED {f}" for f in failed]
+    return JobResult(
+        status="failed" if failed else "ok",
+        summary=f"{sum(1 for n in counts.values() if n == 0)}/{len(counts)} checks pass: " + ", ".join(parts),
+        metrics={f"reconcile_{k}": float(v) for k, v in counts.items()},
+        findings=findings, rules=rules,
+    )
