@@ -1,0 +1,68 @@
+"""Scheduled reports: the daily digest and the weekly report.
+
+A report job gathers the figures (`ops.report`), writes the Telegram text
+(`ops.report_message`) and the charts (`ops.charts`), and puts them in the
+outbox in one transaction: text first, then the charts as silent photos (or
+one HTML document when there is no browser). It never talks to Telegram; the
+outbox drain delivers, retries and keeps the order.
+
+The text is queued even when every chart fails: charts are extras.
+
+args (all optional):
+  date     "YYYY-MM-DD": report this day / the week containing it (default:
+           yesterday / last week in REPORT_TZ, see `ops.report.default_window`)
+  charts   false to send the text only
+  png      false to send the charts as HTML even when a browser is present
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from jobs.base import JobContext, JobResult
+from ops import charts as chart_maker
+from ops import outbox, report, report_message
+
+
+def daily_digest(ctx: JobContext) -> JobResult:
+    return run_report(ctx, "daily")
+
+
+def weekly_report(ctx: JobContext) -> JobResult:
+    return run_report(ctx, "weekly")
+
+
+def _window(ctx: JobContext, kind: str) -> report.Window | None:
+    raw = ctx.args.get("date")
+    if raw in (None, ""):
+        return None
+    day = raw if isinstance(raw, dt.date) else dt.date.fromisoformat(str(raw).strip())
+    return report.window_for(kind, day, ctx.settings.report_tz)
+
+
+def run_report(ctx: JobContext, kind: str) -> JobResult:
+    now = ctx.now()
+    rep = report.build(ctx.analytics, ctx.settings, kind, window=_window(ctx, kind), state=ctx.state, now=now)
+    text = report_message.telegram_message(rep)
+    chart_set = chart_maker.ChartSet()
+    if ctx.args.get("charts", True):
+        chart_set = chart_maker.attachments(rep, allow_png=bool(ctx.args.get("png", True)))
+    for problem in chart_set.problems:
+        ctx.logger.warning("report charts: %s", problem)
+    what = f"{rep.title.lower()} for {rep.window.describe()} ({rep.tz})"
+    charts_word = {"png": f"{len(chart_set.attachments)} PNG chart(s)", "html": "charts as one HTML document",
+                   "none": "no charts"}[chart_set.mode]
+    metrics = {"charts": float(len(chart_set.attachments)), "chars": float(len(text)),
+               "chart_problems": float(len(chart_set.problems))}
+    if ctx.dry_run:
+        return JobResult("ok", f"dry run: {what} with {charts_word} not queued", metrics)
+
+    source = ctx.job_id
+    with ctx.state.begin() as conn:
+        ids = outbox.enqueue(conn, text, source=source, now=now)
+        for a in chart_set.attachments:
+            # silent: the text already notified; the charts follow it quietly
+            ids += outbox.enqueue(conn, a.caption, kind=a.kind, payload=a.data, filename=a.filename, silent=True,
+                                  source=source, now=now)
+    metrics["queued"] = float(len(ids))
+    return JobResult("ok", f"{what} queued with {charts_word}", metrics)

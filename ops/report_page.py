@@ -1,0 +1,135 @@
+"""A report as a standalone HTML page with interactive plotly charts (`--out FILE.html`).
+
+The same figures and comparisons as the Telegram digest, in tables, with the
+charts drawn by plotly.js inlined once: the file opens offline and can be
+mailed or archived as it is.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import replace
+from pathlib import Path
+
+from ops import charts
+from ops.report import Report
+from ops.report_message import (CHART_TITLES, SECTIONS, WEEKLY_LABELS, WEEKLY_LEGEND, fmt_change, fmt_value)
+
+_CSS = """
+body{font-family:system-ui,-apple-system,sans-serif;margin:1.5rem auto;max-width:1000px;color:#222;padding:0 1rem}
+h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:1.6rem;border-bottom:1px solid #ddd}
+.meta{color:#555;margin:.2rem 0}table{border-collapse:collapse;margin:.5rem 0}
+td,th{padding:.25rem .8rem;text-align:right;border-bottom:1px solid #eee}td:first-child,th:first-child{text-align:left}
+.up{color:#1a7f37}.down{color:#b42318}.fail{color:#b42318;font-weight:600}.ok{color:#1a7f37}
+code{background:#f4f4f4;padding:0 .25rem;border-radius:3px}.note{color:#8a6d00}
+"""
+
+
+def _e(v: object) -> str:
+    return html.escape(str(v))
+
+
+def _change_cell(text: str) -> str:
+    cls = "up" if text.startswith("▲") else "down" if text.startswith("▼") else ""
+    return f'<td class="{cls}">{_e(text)}</td>'
+
+
+def _figures_table(report: Report, keys: tuple[str, ...]) -> str:
+    head = "<tr><th></th><th>" + ("day" if report.kind == "daily" else "week") + "</th>"
+    for b in report.baselines:
+        head += f"<th>{_e(b.title)}<br><small>{_e(b.window.describe())}</small></th><th>vs</th>"
+    rows = [head + "</tr>"]
+    for key in keys:
+        fig = report.figures[key]
+        label = WEEKLY_LABELS.get(key, fig.label) if report.kind == "weekly" else fig.label
+        row = f"<tr><td>{_e(label)}</td><td>{_e(fmt_value(fig, report.currency))}</td>"
+        for b in report.baselines:
+            base = fig.base.get(b.key)
+            shown = fmt_value(replace(fig, value=base), report.currency)
+            row += f"<td>{_e(shown)}</td>{_change_cell(fmt_change(fig, b.key))}"
+        rows.append(row + "</tr>")
+    return "<table>" + "".join(rows) + "</table>"
+
+
+def _list(items: list[str]) -> str:
+    return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>" if items else ""
+
+
+def _ops_sections(report: Report) -> str:
+    parts = []
+    low, high = report.error_interval
+    rate = report.figures["error_rate"].value
+    if rate is not None:
+        parts.append(f"<p>Error rate {100 * rate:.2f}% (95% Wilson interval "
+                     f"{100 * (low or 0):.2f}%–{100 * (high or 0):.2f}%)</p>")
+    if report.failure_codes:
+        parts.append("<p>Top failure codes: " + ", ".join(
+            f"<code>{_e(c.code or 'no code')}</code> {c.count:,}" for c in report.failure_codes) + "</p>")
+    if report.api_error_codes:
+        parts.append("<p>Top API errors (error_log): " + ", ".join(
+            f"<code>{_e(c.code or 'no code')}</code> {c.count:,}" for c in report.api_error_codes) + "</p>")
+    parts.append("<h2>Reconciliation</h2>")
+    if report.reconciliation is None:
+        parts.append("<p>not checked</p>")
+    else:
+        parts.append("<table><tr><th>check</th><th>offending rows</th><th></th></tr>" + "".join(
+            f"<tr><td>{_e(c.check)}</td><td>{c.offending:,}</td>"
+            f"<td class=\"{'ok' if c.passed else 'fail'}\">{'ok' if c.passed else 'FAIL'}</td></tr>"
+            for c in report.reconciliation) + "</table>")
+    parts.append("<h2>Operations</h2>")
+    if report.alerts is None:
+        parts.append("<p>Alerts: unknown (state store not read)</p>")
+    else:
+        parts.append(f"<p>Alerts firing: {len(report.alerts)}</p>")
+        parts.append(_list([f"<b>{_e(a.severity)}</b> <code>{_e(a.key)}</code> {_e(a.summary)}"
+                            for a in report.alerts]))
+    if report.failed_runs is not None:
+        parts.append(f"<p>Failed job runs in the 24 hours before generation: {report.failed_run_total or 0}</p>")
+        parts.append(_list([f"<code>{_e(r.job)}</code> {_e(r.status)} at {_e(r.started_at.isoformat())}: "
+                            f"{_e(r.summary)}" for r in report.failed_runs]))
+    if report.cleanup is not None:
+        parts.append("<p>Cleanup (24 h): " + ("; ".join(
+            f"<code>{_e(v.job)}</code> " + ", ".join(f"{_e(k)} {n:,.0f}" for k, n in sorted(v.metrics.items()))
+            for v in report.cleanup) or "no run recorded") + "</p>")
+    for note in report.notes:
+        parts.append(f'<p class="note">Note: {_e(note)}</p>')
+    return "\n".join(parts)
+
+
+def render(report: Report) -> str:
+    """The whole page."""
+    w = report.window
+    figs, problems = charts.figures(report)
+    fragments = charts.html_fragments(figs)
+    made = report.local_generated_at().strftime("%Y-%m-%d %H:%M")
+    head = (f"<h1>opsbench {_e(report.title.lower())} · {_e(w.describe())}</h1>"
+            f"<p class=\"meta\">Data window: {_e(w.start.isoformat())} 00:00 to {_e(w.end.isoformat())} 24:00, "
+            f"local days in <b>{_e(report.tz)}</b> · generated {_e(made)} {_e(report.tz)} · "
+            f"environment {_e(report.environment)} · currency {_e(report.currency)}</p>"
+            f"<p class=\"meta\">Compared with: " + "; ".join(
+                f"{_e(b.title)} ({_e(b.window.describe())})" for b in report.baselines) + "</p>")
+    body = [head]
+    for _icon, title, keys in SECTIONS:
+        body.append(f"<h2>{_e(title)}</h2>{_figures_table(report, keys)}")
+        if title == "Users" and report.kind == "weekly":
+            body.append(f"<p class=\"meta\">{_e(WEEKLY_LEGEND)}</p>")
+    body.append(_ops_sections(report))
+    body.append(f"<h2>Charts</h2><p class=\"meta\">{report.chart_window.days} days to "
+                f"{_e(w.end.isoformat())}; the reported {'day' if report.kind == 'daily' else 'week'} is shaded.</p>")
+    for name, frag in fragments.items():
+        body.append(f"<h3>{_e(CHART_TITLES.get(name, name))}</h3>{frag}")
+    for p in problems:
+        body.append(f'<p class="note">{_e(p)}</p>')
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>opsbench {_e(report.kind)} report {_e(w.end.isoformat())}</title>"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>{_CSS}</style></head>"
+            f"<body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def write(report: Report, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(render(report), encoding="utf-8")
+    tmp.replace(path)
+    return path
