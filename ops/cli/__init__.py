@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "ops.cli.notebooks_cmd",
     "ops.cli.daemon_cmd",
     "ops.cli.alerts_cmd",
+    "ops.cli.report_cmd",
 ]
 
 

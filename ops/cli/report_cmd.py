@@ -1,0 +1,115 @@
+"""`opsbench report daily|weekly [--date D] [--send] [--out FILE.html]`."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from ops.cli import fail
+
+
+class Kind(str, Enum):
+    daily = "daily"
+    weekly = "weekly"
+
+
+def _parse_day(text: str | None, settings) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        day = dt.date.fromisoformat(text.strip())
+    except ValueError:
+        fail(f"--date: expected a date YYYY-MM-DD, got {text!r}")
+    today = dt.datetime.now(settings.tz).date()
+    if day >= today:
+        fail(f"--date: {day} is not over yet in {settings.report_tz}; the latest whole day is "
+             f"{today - dt.timedelta(days=1)}")
+    return day
+
+
+def _state_engine(settings):
+    """The state store, migrated; None (with a note) when it cannot be reached."""
+    from ops import db
+    from ops.redact import redact
+    from ops.state import migrate
+
+    try:
+        engine = db.engine("state", settings)
+        migrate(engine)
+        return engine, None
+    except Exception as e:
+        return None, f"state store unavailable: {redact(str(e)).splitlines()[0][:160]}"
+
+
+def report(
+    kind: Kind = typer.Argument(..., help="daily (one day) or weekly (a Monday-Sunday week)"),
+    date: str = typer.Option(None, "--date", help="the day to report, or a day in the week to report "
+                                                  "(default: yesterday / last week in REPORT_TZ)"),
+    send: bool = typer.Option(False, "--send", help="send it to Telegram now (through the outbox)"),
+    out: Path = typer.Option(None, "--out", help="also write the report as an HTML page with interactive charts"),
+    charts: bool = typer.Option(True, "--charts/--no-charts", help="with --send: attach the charts"),
+) -> None:
+    """Preview a report in the terminal, send it to Telegram, or write it as HTML."""
+    from rich.console import Console
+
+    from ops import db, messages
+    from ops import report as reports
+    from ops import report_message
+    from ops.settings import get_settings
+
+    settings = get_settings()
+    if send and settings.telegram_bot_token is None:
+        fail("--send: TELEGRAM_BOT_TOKEN is not set (without --send the report is shown here)")
+    if out is not None and out.exists() and out.is_dir():
+        fail(f"--out: {out} is a directory; give a file name such as report.html")
+    day = _parse_day(date, settings)
+    if settings.uses_embedded:
+        from ops.seed import seed_embedded
+
+        seed_embedded(settings)
+    window = reports.window_for(kind.value, day, settings.report_tz) if day else None
+    state, note = _state_engine(settings)
+    rep = reports.build(db.analytics(settings), settings, kind.value, window=window, state=state)
+    if note:
+        rep.notes.append(note)
+    text = report_message.telegram_message(rep)
+    console = Console(highlight=False)
+
+    if out is not None:
+        from ops import report_page
+
+        path = report_page.write(rep, out)
+        console.print(f"[dim]wrote {path} ({path.stat().st_size / 1e6:.1f} MB, interactive charts, opens offline)[/dim]")
+
+    if not send:
+        console.print(messages.to_plain(text), markup=False)
+        console.print(f"\n[dim]{messages.utf16_len(text):,} characters · preview only; --send delivers it with "
+                      f"its charts[/dim]")
+        return
+
+    if state is None:
+        fail(f"--send: {note}")
+    from ops import charts as chart_maker
+    from ops import outbox
+
+    chart_set = chart_maker.attachments(rep) if charts else chart_maker.ChartSet()
+    for problem in chart_set.problems:
+        console.print(f"[yellow]charts: {problem}[/yellow]", markup=True)
+    with state.begin() as conn:
+        ids = outbox.enqueue(conn, text, source=f"report:{kind.value}")
+        for a in chart_set.attachments:
+            ids += outbox.enqueue(conn, a.caption, kind=a.kind, payload=a.data, filename=a.filename, silent=True,
+                                  source=f"report:{kind.value}")
+    sent = outbox.drain(settings, state)
+    waiting = outbox.depth(state)
+    console.print(f"queued {len(ids)} message(s) ({chart_set.mode} charts); delivered {sent}, {waiting} waiting")
+    if waiting:
+        console.print("[yellow]not everything went out now; the daemon's drain_outbox job keeps trying[/yellow]")
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)
