@@ -27,7 +27,6 @@ state engine is given; if it cannot be read, the report says so and goes on.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -46,7 +45,6 @@ log = logging.getLogger("opsbench.report")
 KINDS = ("daily", "weekly")
 CHART_DAYS = {"daily": 30, "weekly": 56}
 TOP_CODES = 3
-CLEANUP_MODULE = "jobs.cleanup"
 
 
 # -- windows ---------------------------------------------------------------------
@@ -215,9 +213,12 @@ class RunLine:
 
 @dataclass
 class Volume:
-    job: str
-    finished_at: dt.datetime
-    metrics: dict[str, float]
+    """Rows the cleanup job removed from one table in the 24 hours before the report."""
+
+    table: str
+    deleted: int
+    runs: int
+    last_outcome: str     # done | capped | refused | failed
 
 
 @dataclass
@@ -411,7 +412,7 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
     }
     alerts = failed = volumes = total = None
     if state is not None:
-        alerts, failed, total, volumes, note = _state_sections(state, settings, now)
+        alerts, failed, total, volumes, note = _state_sections(state, now)
         if note:
             notes.append(note)
     else:
@@ -424,31 +425,20 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
 
 # -- the state store ------------------------------------------------------------------
 
-def _cleanup_jobs(settings: Settings) -> set[str]:
-    """Ids of the jobs in the jobs file that are cleanup jobs (callable in jobs.cleanup)."""
-    from ops.jobspec import load_jobs
-
-    try:
-        specs = load_jobs(settings, check_callables=False)
-    except Exception as e:  # a broken jobs file is the daemon's problem, not the report's
-        log.warning("jobs file not readable for the cleanup section: %s", redact(e))
-        return set()
-    return {s.id for s in specs if s.callable.split(":", 1)[0] == CLEANUP_MODULE}
-
-
-def _metrics(value: Any) -> dict[str, float]:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return {}
-    if not isinstance(value, dict):
-        return {}
-    return {str(k): float(v) for k, v in value.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+def _cleanup_volumes(conn, since: dt.datetime, until: dt.datetime) -> list[Volume]:
+    """What the cleanup job recorded per table in the window (`opsbench.cleanup_runs`); dry runs left out."""
+    by_table: dict[str, Volume] = {}
+    for r in queries.load("state/probes").cleanup_runs.execute(conn, since=since, until=until):
+        if r.dry_run:
+            continue
+        v = by_table.setdefault(r.table_name, Volume(r.table_name, 0, 0, ""))
+        v.deleted += int(r.deleted)
+        v.runs += 1
+        v.last_outcome = r.outcome   # rows come oldest first
+    return list(by_table.values())
 
 
-def _state_sections(state: Engine, settings: Settings, now: dt.datetime):
+def _state_sections(state: Engine, now: dt.datetime):
     """(alerts, failed runs, failed run total, cleanup volumes, note). Never raises."""
     from ops import alerts as alert_manager
 
@@ -460,9 +450,7 @@ def _state_sections(state: Engine, settings: Settings, now: dt.datetime):
             runs = [RunLine(r.job, r.status, r.started_at, r.summary or (r.error or ""))
                     for r in sql.failed_runs.execute(conn, since=since, until=now, limit=10)]
             total = int(sql.failed_run_count.execute(conn, since=since, until=now).scalar_one())
-            cleanup_ids = _cleanup_jobs(settings)
-            volumes = [Volume(r.job, r.finished_at, _metrics(r.metrics))
-                       for r in sql.latest_ok_runs.execute(conn, since=since, until=now) if r.job in cleanup_ids]
+            volumes = _cleanup_volumes(conn, since, now)
     except Exception as e:  # the figures still go out; the reader is told what is missing
         msg = redact(str(e)).splitlines()[0] if str(e) else type(e).__name__
         log.warning("state store not readable for the report: %s", msg)

@@ -183,9 +183,9 @@ def cleanup_lines(report: Report) -> list[str]:
         return ["🧹 <b>Cleanup</b> (24 h): no run recorded"]
     parts = []
     for v in report.cleanup:
-        figures = ", ".join(f"{escape(k)} {n:,.0f}" for k, n in sorted(v.metrics.items())) or "no figures"
-        parts.append(f"<code>{escape(v.job)}</code> {figures}")
-    return ["🧹 <b>Cleanup</b> (24 h): " + "; ".join(parts)]
+        flag = "" if v.last_outcome in ("done", "capped") else f" ({escape(v.last_outcome)})"
+        parts.append(f"{escape(v.table)} {v.deleted:,}{flag}")
+    return ["🧹 <b>Cleanup</b> (24 h), rows deleted: " + ", ".join(parts)]
 
 
 def footer(report: Report) -> str:

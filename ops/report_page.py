@@ -20,7 +20,7 @@ body{font-family:system-ui,-apple-system,sans-serif;margin:1.5rem auto;max-width
 h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:1.6rem;border-bottom:1px solid #ddd}
 .meta{color:#555;margin:.2rem 0}table{border-collapse:collapse;margin:.5rem 0}
 td,th{padding:.25rem .8rem;text-align:right;border-bottom:1px solid #eee}td:first-child,th:first-child{text-align:left}
-.up{color:#1a7f37}.down{color:#b42318}.fail{color:#b42318;font-weight:600}.ok{color:#1a7f37}
+.fail{color:#b42318;font-weight:600}.ok{color:#1a7f37}
 code{background:#f4f4f4;padding:0 .25rem;border-radius:3px}.note{color:#8a6d00}
 """
 
@@ -30,8 +30,8 @@ def _e(v: object) -> str:
 
 
 def _change_cell(text: str) -> str:
-    cls = "up" if text.startswith("▲") else "down" if text.startswith("▼") else ""
-    return f'<td class="{cls}">{_e(text)}</td>'
+    # no red/green: up is good for revenue and bad for refunds or failures
+    return f"<td>{_e(text)}</td>"
 
 
 def _figures_table(report: Report, keys: tuple[str, ...]) -> str:
@@ -88,8 +88,8 @@ def _ops_sections(report: Report) -> str:
         parts.append(_list([f"<code>{_e(r.job)}</code> {_e(r.status)} at {_e(r.started_at.isoformat())}: "
                             f"{_e(r.summary)}" for r in report.failed_runs]))
     if report.cleanup is not None:
-        parts.append("<p>Cleanup (24 h): " + ("; ".join(
-            f"<code>{_e(v.job)}</code> " + ", ".join(f"{_e(k)} {n:,.0f}" for k, n in sorted(v.metrics.items()))
+        parts.append("<p>Cleanup, rows deleted in the 24 hours before generation: " + (", ".join(
+            f"<code>{_e(v.table)}</code> {v.deleted:,} ({v.runs} run(s), last {_e(v.last_outcome)})"
             for v in report.cleanup) or "no run recorded") + "</p>")
     for note in report.notes:
         parts.append(f'<p class="note">Note: {_e(note)}</p>')

@@ -85,7 +85,7 @@ def report(
         console.print(f"[dim]wrote {path} ({path.stat().st_size / 1e6:.1f} MB, interactive charts, opens offline)[/dim]")
 
     if not send:
-        console.print(messages.to_plain(text), markup=False)
+        console.print(messages.to_plain(text), markup=False, soft_wrap=True)
         console.print(f"\n[dim]{messages.utf16_len(text):,} characters · preview only; --send delivers it with "
                       f"its charts[/dim]")
         return

@@ -1,5 +1,5 @@
--- What the scheduled reports read from the state store: job runs that went
--- wrong, and the latest figures the maintenance jobs recorded.
+-- What the scheduled reports read from the state store about job runs that
+-- went wrong (cleanup volumes come from state/probes.cleanup_runs).
 
 -- name: failed_runs
 -- Runs that failed or timed out and started in [since, until), newest first.
@@ -22,12 +22,3 @@ SELECT count(*) AS n
  WHERE status IN ('failed', 'timeout')
    AND started_at >= CAST(:since AS timestamptz) AND started_at < CAST(:until AS timestamptz)
 
--- name: latest_ok_runs
--- The latest successful run of each job that finished in [since, until), with its metrics.
--- :param since timestamptz    start of the window (inclusive)
--- :param until timestamptz    end of the window (exclusive)
-SELECT DISTINCT ON (job) job, run_id, started_at, finished_at, summary, metrics
-  FROM opsbench.job_runs
- WHERE status = 'ok'
-   AND finished_at >= CAST(:since AS timestamptz) AND finished_at < CAST(:until AS timestamptz)
- ORDER BY job, finished_at DESC, run_id
