@@ -137,6 +137,7 @@ CREATE INDEX IF NOT EXISTS idx_purchases_user           ON purchases (user_id, p
 CREATE INDEX IF NOT EXISTS idx_quota_log_user           ON quota_log (user_id, created_at);
 CREATE INDEX IF NOT EXISTS idx_quota_log_transaction_id ON quota_log (transaction_id) WHERE transaction_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_quota_log_job_id         ON quota_log (job_id) WHERE job_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS idx_quota_log_created_at     ON quota_log (created_at);
 CREATE INDEX IF NOT EXISTS idx_video_jobs_created_at    ON video_jobs (created_at);
 CREATE INDEX IF NOT EXISTS idx_video_jobs_user          ON video_jobs (user_id, created_at);
 CREATE INDEX IF NOT EXISTS idx_video_jobs_unfinished    ON video_jobs (created_at) WHERE status IN ('pending', 'processing');
