@@ -68,7 +68,8 @@ def test_the_cli_reads_through_a_server_side_cursor(demo_db, window):
         assert header.startswith(b"id,created_at")
         # we stop reading: the CLI blocks on the full pipe in the middle of the export,
         # its transaction still open; a streaming export is then parked on a FETCH
-        activity = sa.Table("pg_stat_activity", sa.MetaData(), schema="pg_catalog", autoload_with=demo_db.writer)
+        activity = sa.table("pg_stat_activity", sa.column("query"), sa.column("state"),
+                            sa.column("application_name"), sa.column("datname"), schema="pg_catalog")
         seen = []
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -90,7 +91,7 @@ def test_the_cli_reads_through_a_server_side_cursor(demo_db, window):
 
 
 def test_stream_yields_bounded_chunks_from_a_named_cursor(demo_db, window):
-    cursors = sa.Table("pg_cursors", sa.MetaData(), schema="pg_catalog", autoload_with=demo_db.writer)
+    cursors = sa.table("pg_cursors", sa.column("name"), schema="pg_catalog")
     sizes, open_cursors = [], []
     with demo_db.analytics.connect() as conn:
         for _cols, rows in queries.export.jobs.stream(conn, chunk_rows=5_000, **window):
