@@ -18,7 +18,7 @@ from ops.report import Baseline, Figure, Report
 
 MAX_ALERTS = 6
 MAX_RUNS = 5
-LABEL_W, VALUE_W, CHANGE_W = 9, 9, 9
+LABEL_W, VALUE_W, CHANGE_W = 10, 9, 8
 
 SECTIONS = (
     ("💰", "Revenue", ("gross", "refunds", "net", "purchases", "paying_users", "arppu")),
@@ -153,7 +153,7 @@ def alert_lines(report: Report) -> list[str]:
     for a in report.alerts[:MAX_ALERTS]:
         since = ""
         if a.fired_at is not None:
-            since = f" · {human_duration(report.generated_at - a.fired_at)}"
+            since = f" · for {human_duration(report.generated_at - a.fired_at)}"
         lines.append(f"{SEVERITY_ICON.get(a.severity, '⚪')} <code>{escape(a.key)}</code> "
                      f"{escape(_short(a.summary, 120))}{since}")
     if len(report.alerts) > MAX_ALERTS:

@@ -1,8 +1,9 @@
-"""`opsbench demo`: the embedded database, seeded if empty, and yesterday's numbers."""
+"""`opsbench demo`: the whole system once on demo data (see ops/demo.py for the steps)."""
 
 from __future__ import annotations
 
-import datetime as dt
+import logging
+import sys
 
 import typer
 
@@ -10,28 +11,34 @@ import typer
 def demo(
     scale: str = typer.Option("small", help="demo data size when seeding: small, medium or large"),
     seed: int = typer.Option(1, help="generator seed used when seeding"),
+    notebooks: bool = typer.Option(True, "--notebooks/--no-notebooks", help="render the notebooks to HTML"),
 ) -> None:
-    """Start the embedded PostgreSQL, seed it if empty, print yesterday's numbers."""
-    from rich.console import Console
-
-    from ops import db, yesterday
+    """Seed the embedded DB if empty, run every job once, show what would be sent, write the HTML outputs."""
+    from ops import db, logs
     from ops.cli import fail
+    from ops.demo import Demo
     from ops.seed import seed_embedded
     from ops.settings import get_settings
 
     if scale not in ("small", "medium", "large"):
         fail(f"--scale: expected small, medium or large, got {scale!r}")
     settings = get_settings()
-    console = Console()
+    # job warnings go to stderr, one line each; the story goes to stdout
+    logs.configure(level=logging.WARNING, json_lines=False, environment=settings.environment, stream=sys.stderr)
     if settings.uses_embedded:
         manifest = seed_embedded(settings, scale=scale, seed=seed)
-        console.print(f"[dim]embedded PostgreSQL under {settings.home}/pg, demo data scale={manifest['scale']} "
-                      f"seed={manifest['seed']} generated at {manifest['anchor']}[/dim]")
+        how = "reused" if manifest.get("reused") else f"seeded in {manifest.get('seconds', 0):.1f} s"
+        typer.echo(f"embedded PostgreSQL under {settings.home}/pg; demo data scale={manifest['scale']} "
+                   f"seed={manifest['seed']} generated at {manifest['anchor']} ({how})")
     else:
-        console.print(f"[dim]DATABASE_URL is set: reading {db.resolve('analytics', settings).masked()}[/dim]")
-    today = dt.datetime.now(settings.tz).date()
-    numbers = yesterday.collect(db.analytics(settings), today - dt.timedelta(days=1), settings.report_tz)
-    yesterday.render(console, numbers)
+        # the demo runs every job, cleanup (deletes) included: never against a real backend by surprise
+        fail(f"DATABASE_URL is set ({db.resolve('analytics', settings).masked()}): the demo runs every job, cleanup "
+             "included, and is only for the embedded demo database; unset it, or use `opsbench run JOB` / "
+             "`opsbench daemon` against a real backend")
+    result = Demo(settings, notebooks=notebooks).run()
+    failed_notebooks = [r for r in result.notebooks if not r.ok]
+    if result.report_html is None or failed_notebooks:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
