@@ -64,9 +64,10 @@ def record_state(ctx: JobContext, statement: str, rows: Iterable[dict[str, Any]]
 
     History is a side effect: when the state store is down the job's findings
     still matter more, so a failure here is logged and reported as False.
+    A dry run (`opsbench run --dry-run`) records nothing.
     """
     rows = list(rows)
-    if not rows:
+    if not rows or ctx.dry_run:
         return True
     try:
         engine = ctx.state

@@ -55,3 +55,21 @@ def test_clean_backend_passes_every_check(empty_db):
     assert result.findings == [] and result.status == "ok"
     assert result.rules == {reconcile.rule_for(c) for c in reconcile.checks()}
     assert result.summary.startswith("6/6 checks pass")
+
+
+def test_default_jobs_file_runs_every_job_of_this_issue_on_the_demo(demo_db):
+    """`opsbench run <job>` path: the shipped schedule's entries resolve and run with their args."""
+    from ops.jobspec import load_jobs
+    from ops.runner import Runner
+
+    specs = {s.id: s for s in load_jobs(demo_db.settings)}
+    runner = Runner(demo_db.settings, specs, state_engine=demo_db.writer)
+    ours = ["http_probes", "postgres_probe", "metric_probes", "cleanup", "reconcile", "weekly_review"]
+    records = {job: runner.run(job, trigger="manual", dry_run=True) for job in ours}
+    statuses = {job: r.status for job, r in records.items()}
+    assert statuses == {"http_probes": "skipped", "postgres_probe": "ok", "metric_probes": "ok", "cleanup": "ok",
+                        "reconcile": "ok", "weekly_review": "ok"}, {j: r.summary for j, r in records.items()}
+    assert records["cleanup"].summary.startswith("DRY RUN")
+    assert {f.labels["check"] for f in records["reconcile"].findings} == {
+        c for c, n in demo_db.manifest["checks"].items() if n}
+    assert {"stuck_jobs", "negative_balance"} <= {f.rule for f in records["metric_probes"].findings}
