@@ -144,7 +144,7 @@ def check_error_rate(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
     crit = _num(a, "critical_pct", 5.0) / 100.0
     min_jobs = int(_num(a, "min_jobs", 10))
     z = _num(a, "z", 1.96)
-    windows = [_span({"w": w}, "w", "1h") for w in a.get("windows", ["15min", "1h"])]
+    windows = [_span({"windows": w}, "windows", "1h") for w in a.get("windows", ["15min", "1h"])]
     now = ctx.now()
     q = queries.load("metrics").job_outcomes
 
