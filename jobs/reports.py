@@ -22,6 +22,7 @@ import datetime as dt
 from jobs.base import JobContext, JobResult
 from ops import charts as chart_maker
 from ops import outbox, report, report_message
+from ops.redact import redact
 
 
 def daily_digest(ctx: JobContext) -> JobResult:
@@ -46,7 +47,10 @@ def run_report(ctx: JobContext, kind: str) -> JobResult:
     text = report_message.telegram_message(rep)
     chart_set = chart_maker.ChartSet()
     if ctx.args.get("charts", True):
-        chart_set = chart_maker.attachments(rep, allow_png=bool(ctx.args.get("png", True)))
+        try:
+            chart_set = chart_maker.attachments(rep, allow_png=bool(ctx.args.get("png", True)))
+        except Exception as e:  # attachments() should not raise; if it does, the text still goes
+            chart_set.problems.append(f"charts: {type(e).__name__}: {redact(str(e))[:200]}")
     for problem in chart_set.problems:
         ctx.logger.warning("report charts: %s", problem)
     what = f"{rep.title.lower()} for {rep.window.describe()} ({rep.tz})"

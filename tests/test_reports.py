@@ -1,0 +1,306 @@
+"""Scheduled reports: figures against the query modules, windows, Telegram HTML validity and limits, the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import re
+import uuid
+
+import pandas as pd
+import pytest
+
+import queries
+from botapi import parse_html, utf16_len
+from jobs.base import Finding, JobResult, Severity
+from ops import alerts, messages, report, report_message
+from ops.settings import load_settings
+from ops.state import migrate
+from recompute import errors_daily, read_table, revenue_daily
+
+TZ = "Europe/Istanbul"
+ALLOWED = {"b", "i", "u", "s", "code", "pre", "a"}
+UTC = dt.timezone.utc
+
+
+@pytest.fixture(scope="module")
+def db(demo_db):
+    migrate(demo_db.writer)
+    return demo_db
+
+
+@pytest.fixture(scope="module")
+def settings(db, pg_home):
+    from conftest import settings_for
+
+    return settings_for(pg_home, db.url, REPORT_TZ=TZ, ENVIRONMENT="staging")
+
+
+@pytest.fixture(scope="module")
+def day(db) -> dt.date:
+    """The last whole local day of the demo data (the data stops at the manifest's anchor)."""
+    anchor = pd.Timestamp(db.manifest["anchor"]).tz_convert(TZ)
+    return anchor.date() - dt.timedelta(days=2)
+
+
+@pytest.fixture(scope="module")
+def daily(db, settings, day) -> report.Report:
+    return report.build(db.analytics, settings, "daily", window=report.Window(day, day, TZ), state=db.writer)
+
+
+@pytest.fixture(scope="module")
+def weekly(db, settings, day) -> report.Report:
+    return report.build(db.analytics, settings, "weekly", window=report.window_for("weekly", day - dt.timedelta(days=7), TZ),
+                        state=db.writer)
+
+
+def close(a, b) -> bool:
+    if a is None or (isinstance(a, float) and math.isnan(a)):
+        return b is None or (isinstance(b, float) and math.isnan(b))
+    return b is not None and math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+
+
+def q(fn, conn, **kw) -> dict:
+    df = fn(conn, **kw)
+    return df.iloc[0].to_dict()
+
+
+# -- figures ---------------------------------------------------------------------------
+
+def test_daily_figures_equal_the_query_modules(db, daily, day):
+    d1 = {"start": day, "end": day, "tz": TZ}
+    prev = {"start": day - dt.timedelta(days=7), "end": day - dt.timedelta(days=1), "tz": TZ}
+    same = {"start": day - dt.timedelta(days=7), "end": day - dt.timedelta(days=7), "tz": TZ}
+    f = daily.figures
+    with db.analytics.connect() as conn:
+        rev, act, err = q(queries.revenue.daily, conn, **d1), q(queries.activity.daily, conn, **d1), \
+            q(queries.errors.daily, conn, **d1)
+        dur = q(queries.errors.durations, conn, **d1)
+        rev7, act7 = queries.revenue.daily(conn, **prev), queries.activity.daily(conn, **prev)
+        err7, dur7 = queries.errors.daily(conn, **prev), queries.errors.durations(conn, **prev)
+        rev_lw, act_lw, err_lw = q(queries.revenue.daily, conn, **same), q(queries.activity.daily, conn, **same), \
+            q(queries.errors.daily, conn, **same)
+        summary = q(queries.activity.summary, conn, **d1)
+
+    for key in ("gross", "refunds", "net", "purchases", "paying_users", "arppu"):
+        assert close(f[key].value, rev[key]), key
+        assert close(f[key].base["last_week"], rev_lw[key]), key
+    for key in ("gross", "refunds", "net", "purchases", "paying_users"):
+        assert close(f[key].base["avg7"], rev7[key].mean()), key
+    assert close(f["arppu"].base["avg7"], rev7["gross"].sum() / rev7["paying_users"].sum())
+    for key in ("dau", "wau", "mau", "stickiness", "new_users"):
+        assert close(f[key].value, act[key]), key
+        assert close(f[key].base["avg7"], act7[key].mean()), key
+        assert close(f[key].base["last_week"], act_lw[key]), key
+    # the daily row and the one-day summary agree on the end day (two query functions, one truth)
+    assert (f["dau"].value, f["wau"].value, f["mau"].value) == (summary["dau"], summary["wau"], summary["mau"])
+    for key in ("jobs", "failed", "error_rate"):
+        assert close(f[key].value, err[key]), key
+        assert close(f[key].base["last_week"], err_lw[key]), key
+    assert close(f["jobs"].base["avg7"], err7["jobs"].mean())
+    assert close(f["error_rate"].base["avg7"], err7["failed"].sum() / err7["jobs"].sum())
+    assert close(daily.error_interval[0], err["wilson_low"]) and close(daily.error_interval[1], err["wilson_high"])
+    assert close(f["p95_seconds"].value, dur["p95_seconds"])
+    assert close(f["p95_seconds"].base["avg7"], dur7["p95_seconds"].mean())
+    assert f["jobs"].value > 0 and f["gross"].value > 0   # a real day, not an empty one
+
+
+def test_daily_figures_match_an_independent_recomputation(db, daily, day):
+    purchases, jobs = read_table(db.writer, "purchases"), read_table(db.writer, "video_jobs")
+    rev = revenue_daily(purchases, day, day, TZ).iloc[0]
+    err = errors_daily(jobs, day, day, TZ).iloc[0]
+    for key in ("gross", "refunds", "net", "purchases", "paying_users"):
+        assert daily.figures[key].value == pytest.approx(float(rev[key])), key
+    assert daily.figures["jobs"].value == err["jobs"] and daily.figures["failed"].value == err["failed"]
+    assert daily.error_interval[0] == pytest.approx(err["wilson_low"])
+
+
+def test_weekly_figures_equal_the_query_modules(db, weekly):
+    w = weekly.window
+    assert w.start.weekday() == 0 and w.days == 7
+    f = weekly.figures
+    with db.analytics.connect() as conn:
+        for window, key in ((w, None), (w.shift(-7), "prev_week")):
+            args = {"start": window.start, "end": window.end, "tz": TZ}
+            rev = q(queries.revenue.summary, conn, **args)
+            act = q(queries.activity.summary, conn, **args)
+            since, until = window.bounds()
+            err = q(queries.errors.window, conn, since=since, until=until)
+            days = queries.activity.daily(conn, **args)
+            dur = queries.errors.durations(conn, **args)
+
+            def got(k):
+                return f[k].value if key is None else f[k].base[key]
+
+            for k in ("gross", "refunds", "net", "purchases", "paying_users", "arppu"):
+                assert close(got(k), rev[k]), k
+            assert close(got("wau"), act["active_users"]) and close(got("mau"), act["mau"])
+            assert close(got("new_users"), act["new_users"])
+            assert close(got("dau"), days["dau"].mean()) and close(got("stickiness"), days["stickiness"].mean())
+            for k in ("jobs", "failed", "error_rate"):
+                assert close(got(k), err[k]), k
+            assert close(got("p95_seconds"), dur["p95_seconds"].max())
+            if key is None:
+                assert close(weekly.error_interval[0], err["wilson_low"])
+    # the week is cut at local midnights in the report zone
+    since, until = w.bounds()
+    assert since.astimezone(dt.timezone.utc).hour == 21  # Istanbul is UTC+3
+
+
+def test_default_windows_follow_the_report_zone():
+    s = load_settings(REPORT_TZ=TZ, DATABASE_URL="postgresql://u@127.0.0.1:1/x")
+    # 22:30 UTC on Sunday 2026-03-08 is already Monday 01:30 in Istanbul
+    now = dt.datetime(2026, 3, 8, 22, 30, tzinfo=UTC)
+    assert report.default_window("daily", s, now) == report.Window(dt.date(2026, 3, 8), dt.date(2026, 3, 8), TZ)
+    assert report.default_window("weekly", s, now) == report.Window(dt.date(2026, 3, 2), dt.date(2026, 3, 8), TZ)
+    # on a Wednesday the last whole week is the one before
+    wed = dt.datetime(2026, 3, 11, 9, 0, tzinfo=UTC)
+    assert report.default_window("weekly", s, wed) == report.Window(dt.date(2026, 3, 2), dt.date(2026, 3, 8), TZ)
+    assert report.window_for("weekly", dt.date(2026, 3, 4), TZ) == report.Window(dt.date(2026, 3, 2),
+                                                                                  dt.date(2026, 3, 8), TZ)
+    bases = report.baselines("daily", report.Window(dt.date(2026, 3, 8), dt.date(2026, 3, 8), TZ))
+    assert [(b.key, b.window.start, b.window.end) for b in bases] == [
+        ("avg7", dt.date(2026, 3, 1), dt.date(2026, 3, 7)), ("last_week", dt.date(2026, 3, 1), dt.date(2026, 3, 1))]
+
+
+def test_changes_are_relative_or_points():
+    fig = report.Figure("gross", "gross", "money", 110.0, {"a": 100.0, "z": 0.0, "n": None})
+    assert fig.change("a") == pytest.approx(0.10) and report_message.fmt_change(fig, "a") == "▲ 10%"
+    assert fig.change("z") is None and report_message.fmt_change(fig, "z") == "–"
+    assert report_message.fmt_change(fig, "n") == "–"
+    rate = report.Figure("error_rate", "error rate", "rate", 0.012, {"a": 0.02})
+    assert report_message.fmt_change(rate, "a") == "▼ 0.8pp"
+
+
+# -- state sections ----------------------------------------------------------------------
+
+def test_state_sections_alerts_failed_runs_and_cleanup_volumes(db, settings, day):
+    now = dt.datetime.now(UTC)
+    daemon, probes = queries.load("state/daemon"), queries.load("state/probes")
+    with db.writer.begin() as conn:
+        for job, status, age_h in (("reconcile", "failed", 2), ("cleanup", "timeout", 5), ("old_one", "failed", 30)):
+            run_id = str(uuid.uuid4())
+            start = now - dt.timedelta(hours=age_h)
+            daemon.insert_run.execute(conn, run_id=run_id, job=job, trigger="schedule", started_at=start,
+                                      leader="test")
+            daemon.finish_run.execute(conn, run_id=run_id, status=status, finished_at=start + dt.timedelta(seconds=3),
+                                      duration_s=3.0, summary=f"{job} <went> wrong & badly", error="boom")
+        for table, deleted, dry in (("rate_limit_log", 700, False), ("rate_limit_log", 50, False),
+                                    ("idempotency_keys", 12, False), ("error_log", 999, True)):
+            probes.insert_cleanup_run.execute(
+                conn, at=now - dt.timedelta(hours=3), job_id="cleanup", run_id=str(uuid.uuid4()), table_name=table,
+                cutoff=now - dt.timedelta(days=7), candidates=deleted, table_rows=10_000, deleted=0 if dry else deleted,
+                batches=1, dry_run=dry, outcome="dry_run" if dry else "done", note="")
+    finding = Finding("health_check_failing", Severity.critical, "backend <unhealthy> & slow",
+                      labels={"probe": "back_end*"})
+    alerts.record_result(db.writer, "health_probe", JobResult(findings=[finding]), now - dt.timedelta(minutes=5),
+                         settings)
+
+    rep = report.build(db.analytics, settings, "daily", window=report.Window(day, day, TZ), state=db.writer, now=now)
+    assert [a.key for a in rep.alerts] == ["health_check_failing{probe=back_end*}"]
+    assert rep.failed_run_total == 2 and {r.job for r in rep.failed_runs} == {"reconcile", "cleanup"}
+    assert {v.table: v.deleted for v in rep.cleanup} == {"rate_limit_log": 750, "idempotency_keys": 12}
+
+    text = report_message.telegram_message(rep)
+    visible = parse_html(text)
+    assert "health_check_failing{probe=back_end*} backend <unhealthy> & slow" in visible
+    assert "Failed job runs (24 h): 2" in visible and "reconcile failed at" in visible
+    assert "rate_limit_log 750" in visible and "idempotency_keys 12" in visible and "error_log" not in visible
+
+
+def test_a_state_store_that_cannot_be_read_leaves_a_note(db, settings, day):
+    import sqlalchemy as sa
+
+    broken = sa.create_engine("postgresql+psycopg://nobody@127.0.0.1:1/nothing",
+                              connect_args={"connect_timeout": 2})
+    rep = report.build(db.analytics, settings, "daily", window=report.Window(day, day, TZ), state=broken)
+    assert rep.alerts is None and rep.failed_runs is None and rep.cleanup is None
+    text = report_message.telegram_message(rep)
+    assert "state store not readable" in parse_html(text) and rep.figures["gross"].value > 0
+
+
+# -- the Telegram message -----------------------------------------------------------------
+
+def _tags(text: str) -> set[str]:
+    return {m.group(1).lower() for m in re.finditer(r"</?([a-zA-Z][a-zA-Z0-9-]*)", text)}
+
+
+@pytest.mark.parametrize("kind", ["daily", "weekly"])
+def test_message_is_valid_telegram_html_that_states_window_zone_and_time(request, kind):
+    rep = request.getfixturevalue(kind)
+    text = report_message.telegram_message(rep)
+    visible = parse_html(text)          # the fake Bot API's strict parser: balanced, known tags, entities
+    assert _tags(text) <= ALLOWED
+    assert utf16_len(text) <= messages.MESSAGE_LIMIT
+    w = rep.window
+    assert f"Data: {w.start:%a %d %b}" in visible and TZ in visible
+    made = rep.local_generated_at().strftime("%Y-%m-%d %H:%M")
+    assert f"Generated {made} {TZ}" in visible and "staging" in visible
+    gross = rep.figures["gross"]
+    assert report_message.fmt_value(gross) in visible
+    for b in rep.baselines:
+        assert b.window.describe() in visible
+    if kind == "weekly":
+        assert "vs prev" in visible and "avg DAU" in visible
+    else:
+        assert "vs avg" in visible and f"vs {w.end - dt.timedelta(days=7):%a}" in visible
+
+
+def test_hostile_and_huge_state_stays_valid_and_within_limits(daily):
+    rep = dataclasses.replace(daily)
+    evil = "<script>alert('x')</script> & <b>bold</b> _under_ *star* `tick` &amp; &#x1F600;"
+    rep.alerts = [report.AlertLine(f"rule_{i}{{path=/v1/<{i}>&x}}", "critical", evil * 3, None) for i in range(300)]
+    rep.failed_runs = [report.RunLine(f"job<{i}>", "failed", dt.datetime.now(UTC), evil) for i in range(50)]
+    rep.failed_run_total = 50
+    rep.failure_codes = [report.CodeCount("<ERR&1>", 5, 0.5)]
+    rep.notes = [evil]
+    text = report_message.telegram_message(rep)
+    parse_html(text)
+    assert _tags(text) <= ALLOWED
+    assert "… and 294 more" in text and "… and 45 more" in text
+    for cap in (report_message.chart_caption(rep, "error_rate"),
+                report_message.charts_document_caption(rep, ["revenue", "dau", "error_rate"], evil)):
+        parse_html(cap)
+        assert utf16_len(cap) <= messages.CAPTION_LIMIT
+    # whatever the length, the outbox's splitter cuts it into parts Telegram accepts
+    parts = messages.split_html(text * 3)
+    assert len(parts) > 1
+    for part in parts:
+        parse_html(part)
+        assert utf16_len(part) <= messages.MESSAGE_LIMIT
+
+
+# -- the CLI -----------------------------------------------------------------------------------
+
+def test_report_cli_previews_and_writes_html(db, day, tmp_path, monkeypatch, capsys):
+    from ops.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    monkeypatch.setenv("OPSBENCH_STATE_URL", db.url)
+    monkeypatch.setenv("REPORT_TZ", TZ)
+    out = tmp_path / "r" / "daily.html"
+    assert main(["report", "daily", "--date", day.isoformat(), "--out", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert f"Daily digest · {day:%a %d %b %Y}" in shown and "preview only" in shown
+    page = out.read_text(encoding="utf-8")
+    # interactive and offline: plotly.js inlined exactly once, no script loaded from elsewhere
+    assert "Plotly.newPlot" in page and page.count("plotly.js v") == 1 and "<script src" not in page
+    assert f"Data window: {day.isoformat()} 00:00" in page and TZ in page and "generated" in page
+    assert 'id="chart-revenue"' in page and 'id="chart-error_rate"' in page
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["report", "daily", "--date", "2026-02-30"], "--date: expected a date"),
+    (["report", "daily", "--date", "2999-01-01"], "is not over yet"),
+    (["report", "daily", "--send"], "TELEGRAM_BOT_TOKEN is not set"),
+    (["report", "monthly"], "monthly"),
+])
+def test_report_cli_bad_input_is_one_line_exit_2(db, monkeypatch, capsys, argv, words):
+    from ops.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    monkeypatch.setenv("OPSBENCH_STATE_URL", db.url)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0] and "Traceback" not in err[0]
