@@ -130,6 +130,7 @@ CREATE TABLE IF NOT EXISTS admin_actions (
 
 -- Indexes the named queries need (see `opsbench doctor --indexes`).
 CREATE INDEX IF NOT EXISTS idx_users_created_at         ON users (created_at);
+CREATE INDEX IF NOT EXISTS idx_users_negative_balance   ON users (credits_remaining) WHERE credits_remaining < 0;
 CREATE INDEX IF NOT EXISTS idx_purchases_purchased_at   ON purchases (purchased_at);
 CREATE INDEX IF NOT EXISTS idx_purchases_refunded_at    ON purchases (refunded_at) WHERE refunded_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_purchases_transaction_id ON purchases (transaction_id);

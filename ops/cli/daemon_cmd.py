@@ -272,10 +272,17 @@ def status(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
 
 # -- doctor -----------------------------------------------------------------------------
 
-def doctor() -> None:
+def doctor(
+    indexes: bool = typer.Option(False, "--indexes",
+                                 help="only EXPLAIN every named query and print the CREATE INDEX statements missing"),
+) -> None:
     """Check settings, jobs file, each database and its privileges, Telegram, Sentry; say what is wrong."""
     from ops.doctor import Check, run_checks
     from ops.settings import SettingsError, get_settings
+
+    if indexes:
+        _doctor_indexes()
+        return
 
     try:
         settings = get_settings()
@@ -290,6 +297,35 @@ def doctor() -> None:
     typer.echo(f"{len(failed)} problem(s) found" if failed else "no problems found")
     if failed:
         raise typer.Exit(1)
+
+
+def _doctor_indexes() -> None:
+    """`opsbench doctor --indexes`: the indexes the named queries need on the analytics database."""
+    import sqlalchemy as sa
+
+    from ops import db
+    from ops.index_doctor import check_indexes
+    from ops.settings import get_settings
+
+    settings = get_settings()
+    where = db.resolve("analytics", settings).masked()
+    try:
+        report = check_indexes(db.analytics(settings), today=dt.datetime.now(settings.tz).date())
+    except sa.exc.DBAPIError as e:
+        fail(f"cannot read the plans from {where}: {str(e.orig or e).strip().splitlines()[0]}")
+    for name, reason in report.failed:
+        typer.echo(f"WARN  {name}: cannot EXPLAIN: {reason}")
+    if report.all_clear:
+        typer.echo(f"all clear: {report.explained} named queries explained against {where}; "
+                   "no large table is read whole where an index would serve")
+        return
+    typer.echo(f"{len(report.suggestions)} missing index(es) on {where} "
+               f"({report.explained} named queries explained); run:")
+    for s in report.suggestions:
+        typer.echo(f"\n-- {s.table} (~{s.table_rows:,} rows) is read whole by {', '.join(s.queries)} "
+                   f"filtering on {', '.join(s.columns)}")
+        typer.echo(s.statement)
+    raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
