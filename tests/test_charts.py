@@ -1,0 +1,152 @@
+"""Report charts end to end: the report job queues text and charts, the outbox delivers them to the local
+fake Bot API - PNG photos when a browser is present, one HTML document when not - and a chart that
+fails never keeps the text from going out."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+import queries
+from botapi import TOKEN, FakeBotApi, parse_html
+from jobs.reports import daily_digest  # noqa: F401 - the spec below names it
+from ops import charts, outbox, report
+from ops.jobspec import JobSpec
+from ops.runner import Runner
+from ops.state import migrate
+
+TZ = "America/New_York"
+
+
+def no_sleep(_seconds: float) -> None:
+    """Telegram pacing without waiting (the fake server has no rate limit to respect)."""
+
+
+@pytest.fixture(scope="module")
+def db(demo_db):
+    migrate(demo_db.writer)
+    return demo_db
+
+
+@pytest.fixture(scope="module")
+def day(db) -> dt.date:
+    return pd.Timestamp(db.manifest["anchor"]).tz_convert(TZ).date() - dt.timedelta(days=2)
+
+
+@pytest.fixture
+def api():
+    server = FakeBotApi().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def tg_settings(db, pg_home, api):
+    from conftest import settings_for
+
+    return settings_for(pg_home, db.url, REPORT_TZ=TZ, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_CHAT_ID="-100777",
+                        TELEGRAM_API_BASE=api.url)
+
+
+def run_digest(settings, db, day, **args):
+    spec = JobSpec(id="daily_digest", callable="jobs.reports:daily_digest", timezone=TZ, cron="0 9 * * *",
+                   timeout_s=120, args={"date": day.isoformat(), **args})
+    record = Runner(settings, {spec.id: spec}, state_engine=db.writer).run(spec.id, trigger="manual")
+    delivered = outbox.drain(settings, db.writer, sleep=no_sleep)
+    return record, delivered
+
+
+def digest_text(api: FakeBotApi) -> str:
+    texts = api.texts("sendMessage")
+    assert len(texts) == 1, texts
+    return texts[0]
+
+
+def test_png_charts_go_as_photos_after_the_text(db, day, api, tg_settings):
+    if charts.find_browser() is None:
+        pytest.skip("no Chrome/Chromium on this machine: kaleido cannot render PNG (CI installs chromium)")
+    record, delivered = run_digest(tg_settings, db, day)
+    assert record.status == "ok" and "3 PNG chart(s)" in record.summary
+    assert [r.method for r in api.delivered] == ["sendMessage", "sendPhoto", "sendPhoto", "sendPhoto"]
+    assert delivered == 4
+    visible = parse_html(digest_text(api))
+    assert f"Daily digest · {day:%a %d %b %Y}" in visible and TZ in visible
+    for req in api.delivered[1:]:
+        name, data = req.files["photo"]
+        assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+        assert req.params.get("disable_notification") is True        # the text already notified
+        assert f"to {day:%a %d %b %Y} ({TZ})" in parse_html(req.params["caption"])
+    captions = [r.params["caption"] for r in api.delivered[1:]]
+    assert [c.split(" · ")[0] for c in captions] == ["Revenue", "Active users", "Job error rate with 95% interval"]
+
+
+def test_without_a_browser_the_charts_go_as_one_html_document(db, day, api, tg_settings, monkeypatch):
+    monkeypatch.setenv("BROWSER_PATH", "/nonexistent/chromium")
+    assert charts.find_browser() is None
+    record, _ = run_digest(tg_settings, db, day)
+    assert record.status == "ok" and "charts as one HTML document" in record.summary
+    assert [r.method for r in api.delivered] == ["sendMessage", "sendDocument"]
+    digest_text(api)
+    name, data = api.delivered[1].files["document"]
+    page = data.decode("utf-8")
+    assert name == f"daily-charts-{day.isoformat()}.html"
+    for chart in ("revenue", "dau", "error_rate"):
+        assert f'id="chart-{chart}"' in page
+    assert page.count("plotly.js v") == 1 and "<script src" not in page    # opens offline
+    assert "no Chrome/Chromium found" in parse_html(api.delivered[1].params["caption"])
+
+
+def test_a_chart_that_raises_still_lets_the_text_and_the_other_charts_through(db, day, api, tg_settings,
+                                                                             monkeypatch):
+    monkeypatch.setenv("BROWSER_PATH", "/nonexistent/chromium")   # HTML path: fast, same logic
+
+    def broken(_report):
+        raise ZeroDivisionError("chart maths went wrong")
+
+    monkeypatch.setitem(charts.BUILDERS, "revenue", broken)
+    record, _ = run_digest(tg_settings, db, day)
+    assert record.status == "ok"
+    assert [r.method for r in api.delivered] == ["sendMessage", "sendDocument"]
+    page = api.delivered[1].files["document"][1].decode("utf-8")
+    assert 'id="chart-revenue"' not in page and 'id="chart-dau"' in page and 'id="chart-error_rate"' in page
+    assert record.metrics["chart_problems"] >= 1
+
+
+def test_charts_that_blow_up_entirely_still_let_the_text_through(db, day, api, tg_settings, monkeypatch):
+    def exploding(*_a, **_k):
+        raise RuntimeError("kaleido exploded")
+
+    monkeypatch.setattr(charts, "attachments", exploding)
+    record, _ = run_digest(tg_settings, db, day)
+    assert record.status == "ok" and "no charts" in record.summary
+    assert [r.method for r in api.delivered] == ["sendMessage"]
+    assert f"Daily digest · {day:%a %d %b %Y}" in parse_html(digest_text(api))
+
+
+def test_png_renderer_says_when_there_is_no_browser(monkeypatch, db, day):
+    monkeypatch.setenv("BROWSER_PATH", "/nonexistent/chromium")
+    rep = report.build(db.analytics, db.settings, "daily", window=report.Window(day, day, TZ))
+    figs, problems = charts.figures(rep)
+    assert problems == [] and list(figs) == ["revenue", "dau", "error_rate"]
+    with pytest.raises(charts.ChartsUnavailable, match="no Chrome/Chromium"):
+        charts.to_png(figs)
+
+
+def test_figures_draw_the_query_modules_numbers(db, day):
+    rep = report.build(db.analytics, db.settings, "daily", window=report.Window(day, day, TZ))
+    cw = rep.chart_window
+    assert cw.days == 30 and cw.end == day
+    args = {"start": cw.start, "end": cw.end, "tz": TZ}
+    with db.analytics.connect() as conn:
+        rev, act, err = (queries.revenue.daily(conn, **args), queries.activity.daily(conn, **args),
+                         queries.errors.daily(conn, **args))
+    revenue = charts.revenue_figure(rep)
+    assert list(revenue.data[0].y) == list(rev["gross"]) and list(revenue.data[1].y) == list(rev["net"])
+    assert list(charts.dau_figure(rep).data[1].y) == list(act["dau"])
+    band_high, band_low, rate = charts.error_rate_figure(rep).data
+    assert list(band_high.y) == pytest.approx(list(100 * err["wilson_high"]), nan_ok=True)
+    assert list(band_low.y) == pytest.approx(list(100 * err["wilson_low"]), nan_ok=True)
+    assert list(rate.y) == pytest.approx(list(100 * err["error_rate"]), nan_ok=True)
+    assert band_low.fill == "tonexty"      # the interval is drawn as a band
