@@ -124,7 +124,7 @@ class TableOutcome:
 
 def _delete_batches(ctx: JobContext, target: Target, out: TableOutcome, batch_size: int, cap: int,
                     timeouts: dict[str, str], pause_s: float) -> None:
-    q = queries.load("cleanup")
+    q = queries.load("maintenance/cleanup")
     delete = getattr(q, f"{target.table}_delete_batch")
     engine = ctx.maintenance
     while out.deleted < cap:
@@ -182,7 +182,7 @@ def cleanup(ctx: JobContext) -> JobResult:
                 "statement_timeout": f"{_int(a, 'statement_timeout_ms', 30_000)}ms"}
     pause_s = float(a.get("pause_s", 0) or 0)
     now = ctx.now()
-    q = queries.load("cleanup")
+    q = queries.load("maintenance/cleanup")
 
     outcomes: list[TableOutcome] = []
     findings: list[Finding] = []
