@@ -149,13 +149,17 @@ def alert_lines(report: Report) -> list[str]:
         return ["🚨 <b>Alerts</b>: unknown (state store not read)"]
     if not report.alerts:
         return ["🚨 <b>Alerts</b>: none firing"]
-    lines = [f"🚨 <b>Alerts firing</b>: {len(report.alerts)}"]
+    counts: dict[str, int] = {}
+    for a in report.alerts:
+        counts[a.severity] = counts.get(a.severity, 0) + 1
+    by_severity = ", ".join(f"{n} {escape(sev)}" for sev, n in counts.items())
+    lines = [f"🚨 <b>Alerts firing</b>: {len(report.alerts)} ({by_severity})"]
     for a in report.alerts[:MAX_ALERTS]:
         since = ""
-        if a.fired_at is not None:
+        if a.fired_at is not None and report.generated_at - a.fired_at >= dt.timedelta(minutes=1):
             since = f" · for {human_duration(report.generated_at - a.fired_at)}"
         lines.append(f"{SEVERITY_ICON.get(a.severity, '⚪')} <code>{escape(a.key)}</code> "
-                     f"{escape(_short(a.summary, 120))}{since}")
+                     f"{escape(_short(a.summary, 90))}{since}")
     if len(report.alerts) > MAX_ALERTS:
         lines.append(f"… and {len(report.alerts) - MAX_ALERTS} more (<code>opsbench alerts</code>)")
     return lines
