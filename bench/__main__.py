@@ -1,0 +1,131 @@
+"""`python -m bench [--scales medium,large] [--runs 5]`: run the benchmark, write results and docs.
+
+Per scale: seed (or reuse) its database, apply queries/schema.sql (new
+indexes) and VACUUM ANALYZE, then time every named query against its floor,
+run the seeds' SQL side by side, build and read rollups, and export the
+video jobs as CSV. Results of each scale are merged into bench/results.json
+(a scale not run keeps its previous results) and docs/performance.md is
+rewritten from the whole file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
+
+import queries
+from bench import export as export_bench
+from bench import report, rollup_bench, seeds, server, timing
+from bench.seeding import seed_scale
+from ops.db import sqlalchemy_url
+from ops.index_doctor import sample_params
+from ops.seed import apply_schema
+
+RESULTS = Path(__file__).resolve().parent / "results.json"
+
+
+def log(msg: str) -> None:
+    print(f"[bench {dt.datetime.now():%H:%M:%S}] {msg}", flush=True)
+
+
+def _engine(url: str, read_only: bool) -> sa.Engine:
+    opts = "-c statement_timeout=0" + (" -c default_transaction_read_only=on" if read_only else "")
+    return sa.create_engine(sqlalchemy_url(url), poolclass=NullPool,
+                            connect_args={"options": opts, "application_name": "opsbench-bench"})
+
+
+def machine() -> dict:
+    return {"cores": psutil.cpu_count(logical=True), "physical_cores": psutil.cpu_count(logical=False),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1), "platform": platform.platform(),
+            "python": platform.python_version(), "cpu": platform.processor() or platform.machine()}
+
+
+def bench_scale(scale: str, runs: int, reseed: bool, skip_export: bool) -> dict:
+    rec = None if reseed else server.load_record(scale)
+    if rec is None:
+        rec = seed_scale(scale, log=log)
+    else:
+        log(f"{scale}: reusing the database seeded at {rec['anchor']} ({rec['seconds']} s to seed)")
+    url = server.url(scale)
+    t0 = time.monotonic()
+    apply_schema(url)              # indexes added to schema.sql since the seed
+    rw = _engine(url, read_only=False)
+    with rw.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        queries.load("bench/bench").vacuum_analyze.execute(c)
+    prepare_s = round(time.monotonic() - t0, 1)
+    log(f"{scale}: schema applied and vacuumed in {prepare_s} s")
+
+    ro = _engine(url, read_only=True)
+    with ro.connect() as c:
+        settings = dict(queries.load("bench/bench").server_settings.execute(c).mappings().one())
+    anchor = dt.datetime.fromisoformat(rec["anchor"])
+    today = anchor.date()
+    floor_ms = timing.floors(ro, runs)
+    sizes = timing.table_rows(ro)
+    log(f"{scale}: floors {floor_ms}")
+    some_user = queries.reconciliation.negative_balances(ro)["user_id"].iloc[0]
+
+    results = []
+    for q in queries.all_queries():
+        params = sample_params(q, today, now=anchor - dt.timedelta(hours=1))
+        for p in q.params:
+            if p.type == "uuid":
+                params[p.name] = str(some_user)
+        try:
+            t = timing.time_query(ro, q, params, runs, floor_ms, sizes)
+            results.append(timing.as_dict(t))
+            log(f"{scale}: {q.qualified_name}: {t.median_ms} ms, x{t.ratio} of {t.floor_table}")
+        except Exception as e:  # one broken query must not lose the whole run
+            reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+            results.append({"query": q.qualified_name, "error": reason})
+            log(f"{scale}: {q.qualified_name}: FAILED {reason}")
+
+    log(f"{scale}: seeds' SQL side by side")
+    seed_cmp = seeds.compare_all(ro, runs)
+    log(f"{scale}: rollups")
+    roll = rollup_bench.run(ro, rw, anchor, runs)
+    exp = None
+    if not skip_export:
+        log(f"{scale}: CSV export")
+        window_start = dt.datetime.fromisoformat(rec["window"]["start"]).date()
+        exp = export_bench.export(url, window_start.isoformat(), today.isoformat())
+        log(f"{scale}: export {exp['rows']} rows, peak RSS {exp['peak_rss_mb']} MB")
+    rw.dispose()
+    ro.dispose()
+    return {"scale": scale, "seed": rec, "prepare_seconds": prepare_s, "server": settings, "floors_ms": floor_ms,
+            "table_rows": {t: sizes.get(t) for t in timing.FLOOR_TABLES}, "queries": results, "seeds": seed_cmp,
+            "rollups": roll, "export": exp, "runs": runs, "finished_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    ap.add_argument("--scales", default="medium,large", help="comma-separated: small, medium, large")
+    ap.add_argument("--runs", type=int, default=5, help="timed runs per query (median reported)")
+    ap.add_argument("--reseed", action="store_true", help="seed again even if the scale's database exists")
+    ap.add_argument("--skip-export", action="store_true", help="leave out the CSV export")
+    ap.add_argument("--report-only", action="store_true", help="rewrite docs/performance.md from results.json")
+    args = ap.parse_args(argv)
+
+    stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"scales": {}}
+    if not args.report_only:
+        for scale in [s.strip() for s in args.scales.split(",") if s.strip()]:
+            stored["scales"][scale] = bench_scale(scale, args.runs, args.reseed, args.skip_export)
+            stored["machine"] = machine()
+            RESULTS.write_text(json.dumps(stored, indent=1, default=str) + "\n")   # after every scale
+            log(f"{scale}: written to {RESULTS}")
+    path = report.write(stored)
+    log(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""docs/performance.md from bench/results.json: tables per scale, goals, and why a goal is missed.
+
+The "why" of a missed goal is written by hand in bench/notes.py after reading
+the plans (results.json keeps each query's plan summary and buffers); the
+numbers in the tables always come from the last run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import notes
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
+RATIO_GOAL = 2.0
+RECON_GOAL = 5.0
+
+
+def _ms(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:,.0f}" if v >= 100 else f"{v:,.1f}"
+
+
+def _scale_section(name: str, r: dict) -> list[str]:
+    seed = r["seed"]
+    rows = r["table_rows"]
+    out = [f"## {name}", ""]
+    out.append(f"Seeded in **{seed['seconds']} s** (peak RSS: seeding client {seed['peak_client_rss_mb']} MB, "
+               f"server backend {seed['peak_server_backend_rss_mb']} MB incl. touched shared buffers); "
+               f"anchor {seed['anchor']}. Schema + VACUUM ANALYZE before timing: {r['prepare_seconds']} s.")
+    out.append("")
+    out.append("Rows: " + ", ".join(f"{t} {rows[t]:,}" for t in ("users", "purchases", "quota_log", "video_jobs",
+                                                                  "error_log", "rate_limit_log") if rows.get(t)))
+    out.append("")
+    out.append("Floors (one `SELECT count(*)` pass, median ms): " + ", ".join(
+        f"{t} {_ms(v)}" for t, v in r["floors_ms"].items() if rows.get(t, 0) and rows[t] > 10_000))
+    out.append("")
+    out.append(f"### Named queries (median of {r['runs']} runs after a warm-up; last 30 days where there is a window)")
+    out.append("")
+    out.append("| query | median ms | rows | buffers hit / read | largest table | floor ms | × floor | ≤ 2× |")
+    out.append("|---|---:|---:|---:|---|---:|---:|:-:|")
+    for q in r["queries"]:
+        if "error" in q:
+            out.append(f"| {q['query']} | error: {q['error'][:60]} | | | | | | |")
+            continue
+        ok = "-" if q["ratio"] is None else ("yes" if q["ratio"] <= RATIO_GOAL else "**no**")
+        out.append(f"| {q['query']} | {_ms(q['median_ms'])} | {q['rows']:,} | {q['shared_hit']:,} / "
+                   f"{q['shared_read']:,} | {q['floor_table'] or '-'} | {_ms(q['floor_ms'])} | "
+                   f"{'-' if q['ratio'] is None else q['ratio']} | {ok} |")
+    out.append("")
+    out.append("### The seeds' SQL side by side")
+    out.append("")
+    out.append("| analysis | opsbench query | seeds ms | opsbench ms | seeds ÷ opsbench | days/users compared | agree |")
+    out.append("|---|---|---:|---:|---:|---:|---:|")
+    for s in r["seeds"]:
+        out.append(f"| {s['analysis']} | {s['opsbench_query']} | {_ms(s['seeds_ms'])} | {_ms(s['opsbench_ms'])} | "
+                   f"{s['speedup']} | {s['compared']} | {s['agree']} |")
+    out.append("")
+    for s in r["seeds"]:
+        details = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in s["details"].items())
+        out.append(f"- **{s['analysis']}** ({details}). {s['verdict']}")
+    out.append("")
+    ro = r["rollups"]
+    out.append("### Rollups (365-day series)")
+    out.append("")
+    out.append(f"Backfill of every day: {ro['backfill']['seconds']} s ({ro['backfill']['rows_read']:,} rows read); "
+               f"a daily refresh of the last 3 closed days: {ro['daily_refresh']['seconds']} s "
+               f"({ro['daily_refresh']['rows_changed']} rows changed on unchanged data).")
+    out.append("")
+    out.append("| series | whole reader ms (rollups + today raw) | closed days from rollups ms | today from raw ms | "
+               "raw 365 days ms | equals raw | < 50 ms |")
+    out.append("|---|---:|---:|---:|---:|:-:|:-:|")
+    for name, s in ro["series"].items():
+        goal = "yes" if s["goal_met_with_today"] else ("closed days only" if s["goal_met_closed_days"] else "**no**")
+        out.append(f"| {name} | {_ms(s['series_ms'])} | {_ms(s['closed_days_from_rollups_ms'])} | "
+                   f"{_ms(s['today_from_raw_ms'])} | {_ms(s['raw_365_days_ms'])} | {'yes' if s['equals_raw'] else 'NO'} "
+                   f"| {goal} |")
+    out.append("")
+    e = r.get("export")
+    if e:
+        out.append("### Streaming CSV export")
+        out.append("")
+        out.append(f"`opsbench query {e['query']} --format csv > file` over {e['params']['start']}..{e['params']['end']}: "
+                   f"{e['rows']:,} rows, {e['csv_mb']} MB of CSV in {e['seconds']} s, peak RSS of the exporting "
+                   f"process **{e['peak_rss_mb']} MB** (goal < {e['goal_mb']:.0f} MB: "
+                   f"{'met' if e['goal_met'] else 'missed'}).")
+        out.append("")
+    return out
+
+
+def _goals(results: dict) -> list[str]:
+    out = ["## Goals", ""]
+    for name in ("large", "medium"):
+        r = results["scales"].get(name)
+        if not r:
+            continue
+        out.append(f"Measured at `{name}`" + ("" if name == "large" else " (large was not run to the end)") + ":")
+        out.append("")
+        missed = [q for q in r["queries"] if "error" not in q and q["ratio"] is not None and q["ratio"] > RATIO_GOAL]
+        timed = [q for q in r["queries"] if "error" not in q and q["ratio"] is not None]
+        out.append(f"- **Each named query within 2× its floor**: {len(timed) - len(missed)} of {len(timed)} "
+                   f"are; missed by:")
+        for q in sorted(missed, key=lambda q: -q["ratio"]):
+            why = notes.WHY.get(q["query"], notes.default_why(q))
+            out.append(f"  - `{q['query']}` {q['ratio']}× ({_ms(q['median_ms'])} ms vs {_ms(q['floor_ms'])} ms "
+                       f"floor on {q['floor_table']}): {why}")
+        rec = next((s for s in r["seeds"] if s["analysis"] == "credit reconciliation"), None)
+        if rec:
+            met = rec["speedup"] is not None and rec["speedup"] >= RECON_GOAL
+            out.append(f"- **Reconciliation ≥ 5× faster than the seeds' SQL**: {rec['speedup']}× "
+                       f"({'met' if met else 'missed'}). " + ("" if met else notes.RECON_WHY))
+        for sname, s in r["rollups"]["series"].items():
+            state = "met" if s["goal_met_with_today"] else (
+                f"met for the closed days ({_ms(s['closed_days_from_rollups_ms'])} ms); with today's raw row "
+                f"{_ms(s['series_ms'])} ms" if s["goal_met_closed_days"] else "missed")
+            out.append(f"- **365-day {sname} series < 50 ms**: {_ms(s['series_ms'])} ms ({state}). "
+                       + ("" if s["goal_met_with_today"] else notes.SERIES_WHY.get(sname, "")))
+        e = r.get("export")
+        if e:
+            out.append(f"- **Export < 200 MB peak RSS**: {e['peak_rss_mb']} MB for {e['rows']:,} rows "
+                       f"({'met' if e['goal_met'] else 'missed'}).")
+        out.append("")
+        break
+    return out
+
+
+def write(results: dict) -> Path:
+    m = results.get("machine", {})
+    lines = ["# Performance", "",
+             "Written by `python -m bench` (`make bench`) from `bench/results.json`; do not edit by hand "
+             "(explanations live in `bench/notes.py`).", "",
+             f"Machine: **{m.get('cores')} cores** ({m.get('physical_cores')} physical), **{m.get('memory_gb')} GB** "
+             f"memory, {m.get('platform')}, Python {m.get('python')}. The box is shared with other work, so "
+             "timings carry noise; medians of 5 runs."]
+    any_scale = next(iter(results["scales"].values()), None)
+    if any_scale:
+        s = any_scale["server"]
+        lines.append(f"PostgreSQL {s['server_version']} (embedded, default settings: shared_buffers "
+                     f"{s['shared_buffers']}, work_mem {s['work_mem']}, {s['max_parallel_workers_per_gather']} "
+                     f"parallel workers per gather, jit {s['jit']}, TimeZone {s['timezone']}).")
+    lines += ["", notes.METHOD, ""]
+    lines += _goals(results)
+    for name in ("small", "medium", "large"):
+        if name in results["scales"]:
+            lines += _scale_section(name, results["scales"][name])
+    lines += ["## Changes made from these measurements", "", notes.CHANGES, ""]
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return DOC

@@ -1,0 +1,63 @@
+"""Rollups at scale: the backfill, a daily refresh, and 365-day series read back.
+
+The bench database is both analytics and state here (schema opsbench in the
+same database), as in the demo. Timed separately:
+  * backfill: the first refresh of the zone (every day of history);
+  * refresh: a later run recomputing the last 3 closed days (what the daemon does hourly);
+  * series: revenue_series / activity_series over the 365 days ending on the
+    anchor's day, median of `runs`: the closed days from the rollups plus
+    today from the raw tables (the whole reader), and the closed-day part
+    alone (the state query) - the goal is < 50 ms;
+  * the raw 365-day queries, for comparison.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+import queries
+from bench.timing import median_ms
+from ops import rollups
+
+GOAL_MS = 50.0
+TZ = "UTC"
+
+
+def run(analytics: sa.Engine, state: sa.Engine, anchor: dt.datetime, runs: int) -> dict:
+    today = rollups.local_today(TZ, anchor)
+    start = today - dt.timedelta(days=364)
+    t0 = dt.datetime.now()
+    backfill = rollups.refresh(analytics, state, TZ, now=anchor)
+    backfill_s = (dt.datetime.now() - t0).total_seconds()
+    t0 = dt.datetime.now()
+    daily = rollups.refresh(analytics, state, TZ, now=anchor, days=3)
+    refresh_s = (dt.datetime.now() - t0).total_seconds()
+
+    sql = queries.load("state/rollups")
+    out: dict = {
+        "tz": TZ, "window": {"start": start.isoformat(), "end": today.isoformat()},
+        "backfill": {"seconds": round(backfill_s, 1), "rows_read": backfill.rows_read,
+                     "rows_changed": backfill.rows_changed, "from": str(backfill.start), "through": str(backfill.end)},
+        "daily_refresh": {"seconds": round(refresh_s, 2), "rows_read": daily.rows_read,
+                          "rows_changed": daily.rows_changed},
+        "series": {}, "goal_ms": GOAL_MS,
+    }
+    for name, reader, rolled, raw in (
+        ("revenue", rollups.revenue_series, sql.revenue_series, queries.revenue.daily),
+        ("activity", rollups.activity_series, sql.activity_series, queries.activity.daily),
+    ):
+        whole_ms, _ = median_ms(lambda: reader(analytics, state, start, today, tz=TZ, today=today), runs)
+        closed_ms, _ = median_ms(lambda: rolled(state, start=start, end=today - dt.timedelta(days=1), tz=TZ), runs)
+        today_ms, _ = median_ms(lambda: raw(analytics, start=today, end=today, tz=TZ), runs)
+        raw_ms, _ = median_ms(lambda: raw(analytics, start=start, end=today, tz=TZ), max(1, min(runs, 3)))
+        same = reader(analytics, state, start, today, tz=TZ, today=today).equals(
+            raw(analytics, start=start, end=today, tz=TZ))
+        out["series"][name] = {
+            "series_ms": whole_ms, "closed_days_from_rollups_ms": closed_ms, "today_from_raw_ms": today_ms,
+            "raw_365_days_ms": raw_ms, "speedup_vs_raw": round(raw_ms / whole_ms, 1) if whole_ms else None,
+            "equals_raw": bool(same),
+            "goal_met_closed_days": closed_ms < GOAL_MS, "goal_met_with_today": whole_ms < GOAL_MS,
+        }
+    return out

@@ -1,0 +1,11 @@
+-- name: daily_revenue
+-- THE SEEDS' QUERY, verbatim (shared/seeds/000_26c8ce8f897abd0b.txt, "Daily revenue"); for side-by-side runs only.
+SELECT
+  DATE(created_at) as date,
+  COUNT(*) as purchases,
+  SUM(change) as total_credits_sold
+FROM quota_log
+WHERE reason = 'iap_purchase'
+  AND created_at > NOW() - INTERVAL '30 days'
+GROUP BY DATE(created_at)
+ORDER BY date DESC;

@@ -1,0 +1,8 @@
+-- name: reconcile_credits
+-- THE SEEDS' QUERY, verbatim (shared/seeds/000_26c8ce8f897abd0b.txt, "Reconcile credits"); for side-by-side runs only.
+SELECT
+  u.id,
+  u.credits_remaining,
+  (SELECT SUM(change) FROM quota_log WHERE user_id = u.id) as calculated
+FROM users u
+WHERE u.credits_remaining != (SELECT SUM(change) FROM quota_log WHERE user_id = u.id);
