@@ -150,3 +150,17 @@ def test_figures_draw_the_query_modules_numbers(db, day):
     assert list(band_low.y) == pytest.approx(list(100 * err["wilson_low"]), nan_ok=True)
     assert list(rate.y) == pytest.approx(list(100 * err["error_rate"]), nan_ok=True)
     assert band_low.fill == "tonexty"      # the interval is drawn as a band
+
+
+def test_report_cli_send_delivers_text_and_charts(db, day, api, monkeypatch, capsys):
+    from ops.cli import main
+
+    for key, value in {"DATABASE_URL": db.url, "OPSBENCH_STATE_URL": db.url, "REPORT_TZ": TZ,
+                       "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_CHAT_ID": "-100888", "TELEGRAM_API_BASE": api.url,
+                       "BROWSER_PATH": "/nonexistent/chromium"}.items():
+        monkeypatch.setenv(key, value)
+    assert main(["report", "weekly", "--date", day.isoformat(), "--send"]) == 0
+    assert [r.method for r in api.delivered] == ["sendMessage", "sendDocument"]
+    week = report.window_for("weekly", day, TZ)
+    assert f"Weekly report · {week.describe()}" in parse_html(digest_text(api))
+    assert "delivered 2, 0 waiting" in capsys.readouterr().out
