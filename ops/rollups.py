@@ -12,7 +12,7 @@ Where the data lives
 
 What is stored
     Closed local days only, keyed by the zone `tz` the days were cut in. A
-    series read (`revenue_series`, `activity_series`, `errors_series`) takes
+    series read (`revenue_series`, `dau_series`, `activity_series`, `errors_series`) takes
     the days in the zone's complete range [complete_from, refreshed_through]
     from the rollups and every other day (today, days the daemon has not
     caught up with, a zone never rolled up) from the raw named query, so the
@@ -188,6 +188,18 @@ def activity_series(analytics: sa.Engine, state: sa.Engine, start: dt.date, end:
     return _series(analytics, state, start, end, tz, today,
                    raw=lambda c, lo, hi: queries.activity.daily(c, start=lo, end=hi, tz=tz),
                    rolled=lambda c, lo, hi: _sql().activity_series(c, start=lo, end=hi, tz=tz))
+
+
+def dau_series(analytics: sa.Engine, state: sa.Engine, start: dt.date, end: dt.date, *, tz: str = "UTC",
+               today: dt.date | None = None) -> pd.DataFrame:
+    """DAU, signups, new and returning active users for [start, end] (activity.daily without WAU/MAU).
+
+    Unlike `activity_series`, today's row needs no 29-day look-back in the raw
+    tables (rollups.dau_days reads today only), so a long series stays cheap.
+    """
+    return _series(analytics, state, start, end, tz, today,
+                   raw=lambda c, lo, hi: _raw().dau_days(c, start=lo, end=hi, tz=tz),
+                   rolled=lambda c, lo, hi: _sql().dau_series(c, start=lo, end=hi, tz=tz))
 
 
 def errors_series(analytics: sa.Engine, state: sa.Engine, start: dt.date, end: dt.date, *, tz: str = "UTC",

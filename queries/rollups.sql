@@ -136,3 +136,56 @@ SELECT (LEAST((SELECT min(created_at) FROM users),
               (SELECT min(purchased_at) FROM purchases),
               (SELECT min(refunded_at) FROM purchases WHERE refunded_at IS NOT NULL))
         AT TIME ZONE CAST(:tz AS text))::date AS first_day;
+
+
+-- name: dau_days
+-- Daily active users of [start, end] without the rolling WAU/MAU (no 29-day look-back): today's row of a DAU series.
+-- :param start date       first local day (inclusive)
+-- :param end date         last local day (inclusive)
+-- :param tz tz = UTC      IANA zone the days are cut in
+--
+-- Columns: day, dau, new_users, new_active, returning_active, exactly as in activity.daily.
+WITH win AS (
+    SELECT CAST(:start AS date)                                                     AS first_day,
+           CAST(:end AS date)                                                       AS last_day,
+           CAST(:tz AS text)                                                        AS tz,
+           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
+           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
+),
+days AS (
+    SELECT w.first_day + i AS day FROM win w, generate_series(0, w.last_day - w.first_day) AS i
+),
+user_days AS (
+    SELECT j.user_id, (j.created_at AT TIME ZONE w.tz)::date AS day
+    FROM win w JOIN video_jobs j ON j.created_at >= w.lo AND j.created_at < w.hi
+    UNION
+    SELECT p.user_id, (p.purchased_at AT TIME ZONE w.tz)::date AS day
+    FROM win w JOIN purchases p ON p.purchased_at >= w.lo AND p.purchased_at < w.hi
+),
+-- only users who signed up inside the window can be "new" on a day of it: a
+-- small set read by the created_at index, instead of one users lookup per
+-- active user (every user_id exists in users: foreign keys)
+joined AS (
+    SELECT (u.created_at AT TIME ZONE w.tz)::date AS signup_day, u.id
+    FROM win w JOIN users u ON u.created_at >= w.lo AND u.created_at < w.hi
+),
+daily_active AS (
+    SELECT ud.day,
+           count(*) AS dau,
+           count(*) FILTER (WHERE j.signup_day = ud.day) AS new_active
+    FROM user_days ud
+    LEFT JOIN joined j ON j.id = ud.user_id
+    GROUP BY ud.day
+),
+signups AS (
+    SELECT signup_day AS day, count(*) AS new_users FROM joined GROUP BY 1
+)
+SELECT d.day,
+       COALESCE(da.dau, 0)                               AS dau,
+       COALESCE(s.new_users, 0)                          AS new_users,
+       COALESCE(da.new_active, 0)                        AS new_active,
+       COALESCE(da.dau, 0) - COALESCE(da.new_active, 0)  AS returning_active
+FROM days d
+LEFT JOIN daily_active da ON da.day = d.day
+LEFT JOIN signups s ON s.day = d.day
+ORDER BY d.day;

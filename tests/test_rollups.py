@@ -57,7 +57,12 @@ def _rolled(name: str, db, start: dt.date, end: dt.date) -> pd.DataFrame:
     return getattr(queries.load("state/rollups"), f"{name}_series")(db.writer, start=start, end=end, tz=TZ)
 
 
+DAU_COLUMNS = ["day", "dau", "new_users", "new_active", "returning_active"]
+
+
 def _raw(name: str, db, start: dt.date, end: dt.date) -> pd.DataFrame:
+    if name == "dau":  # the DAU columns of activity.daily
+        return queries.activity.daily(db.analytics, start=start, end=end, tz=TZ)[DAU_COLUMNS]
     return getattr(queries.load(name), "daily")(db.analytics, start=start, end=end, tz=TZ)
 
 
@@ -90,13 +95,13 @@ def test_backfill_covers_every_closed_day_and_records_the_watermark(db, backfill
     assert wm.last_rows_changed == backfilled.rows_changed
 
 
-@pytest.mark.parametrize("name", ["revenue", "activity", "errors"])
+@pytest.mark.parametrize("name", ["revenue", "activity", "dau", "errors"])
 def test_rollups_equal_raw_for_every_day(db, backfilled, name, first_day, today):
     closed = today - ONE
     _assert_same(_rolled(name, db, first_day, closed), _raw(name, db, first_day, closed))
 
 
-@pytest.mark.parametrize("name", ["revenue", "activity", "errors"])
+@pytest.mark.parametrize("name", ["revenue", "activity", "dau", "errors"])
 def test_series_combine_rollups_and_today(db, backfilled, name, first_day, today):
     series = getattr(rollups, f"{name}_series")(db.analytics, db.writer, first_day, today, tz=TZ, today=today)
     _assert_same(series, _raw(name, db, first_day, today))
@@ -153,12 +158,12 @@ def test_late_rows_for_closed_days_land_after_a_refresh(db, backfilled, anchor, 
 
     closed = today - ONE
     # the rollups are stale now: proves the comparison below can fail
-    for name in ("revenue", "activity", "errors"):
+    for name in ("revenue", "activity", "dau", "errors"):
         assert not _rolled(name, db, first_day, closed).equals(_raw(name, db, first_day, closed)), name
 
     result = rollups.refresh(db.analytics, db.writer, TZ, now=anchor, days=3)
     assert result.start == today - 3 * ONE and result.rows_changed > 0
-    for name in ("revenue", "activity", "errors"):
+    for name in ("revenue", "activity", "dau", "errors"):
         _assert_same(_rolled(name, db, first_day, closed), _raw(name, db, first_day, closed))
     assert rollups.refresh(db.analytics, db.writer, TZ, now=anchor, days=3).rows_changed == 0
 

@@ -338,3 +338,24 @@ ORDER BY x.day
 -- name: has_tables
 -- Whether the rollup tables exist (the migration has run).
 SELECT to_regclass('opsbench.rollup_watermarks') IS NOT NULL AS present
+
+-- name: dau_series
+-- Daily active users of [start, end] from the rollups, with the DAU columns of activity.daily.
+-- :param start date           first local day (inclusive)
+-- :param end date             last local day (inclusive)
+-- :param tz tz = UTC          zone the rollups were cut in
+WITH win AS (
+    SELECT CAST(:start AS date) AS first_day, CAST(:end AS date) AS last_day, CAST(:tz AS text) AS tz
+),
+days AS (
+    SELECT w.first_day + i AS day FROM win w, generate_series(0, w.last_day - w.first_day) AS i
+)
+SELECT d.day,
+       COALESCE(a.dau, 0)                               AS dau,
+       COALESCE(a.new_users, 0)                         AS new_users,
+       COALESCE(a.new_active, 0)                        AS new_active,
+       COALESCE(a.dau, 0) - COALESCE(a.new_active, 0)   AS returning_active
+FROM days d
+CROSS JOIN win w
+LEFT JOIN opsbench.rollup_activity_daily a ON a.tz = w.tz AND a.day = d.day
+ORDER BY d.day
