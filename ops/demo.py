@@ -103,6 +103,9 @@ def render_notebooks(out_dir: Path, workers: int = 2, timeout: int = 300) -> lis
     from ops.render import notebook_paths, render
 
     paths = notebook_paths()
+    # kernel clients closed from worker threads warn that they "could not destroy zmq context"
+    # (harmless: the context goes with the process); keep that out of the demo's output
+    logging.getLogger("traitlets").setLevel(logging.ERROR)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(pool.map(lambda p: render([p], out_dir, timeout=timeout)[0], paths))
     return results

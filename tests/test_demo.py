@@ -81,8 +81,7 @@ def test_demo_runs_are_recorded_and_findings_reach_the_alert_manager(demo_run):
     from ops import alerts, db, embedded
     from ops.jobspec import load_jobs
 
-    proc, _, settings = demo_run
-    assert proc.returncode == 0
+    _, _, settings = demo_run
     embedded.start(settings)                   # attach to the server the demo left running
     engine = db.make_engine("state", settings)
     try:
