@@ -33,7 +33,7 @@ WEEKLY_LEGEND = ("avg DAU and DAU/MAU: daily averages; WAU: distinct users of th
 
 # -- numbers -------------------------------------------------------------------------
 
-def fmt_value(fig: Figure, currency: str = "") -> str:
+def fmt_value(fig: Figure) -> str:
     v = fig.value
     if v is None:
         return "–"
@@ -96,7 +96,7 @@ def figure_table(report: Report, keys: tuple[str, ...]) -> str:
     for key in keys:
         fig = report.figures[key]
         label = WEEKLY_LABELS.get(key, fig.label) if report.kind == "weekly" else fig.label
-        row = label.ljust(LABEL_W)[:LABEL_W] + fmt_value(fig, report.currency).rjust(VALUE_W)
+        row = label.ljust(LABEL_W)[:LABEL_W] + fmt_value(fig).rjust(VALUE_W)
         row += "".join(fmt_change(fig, b.key).rjust(CHANGE_W) for b in report.baselines)
         lines.append(row.rstrip())
     return "<pre>" + escape("\n".join(lines)) + "</pre>"

@@ -42,10 +42,10 @@ def _figures_table(report: Report, keys: tuple[str, ...]) -> str:
     for key in keys:
         fig = report.figures[key]
         label = WEEKLY_LABELS.get(key, fig.label) if report.kind == "weekly" else fig.label
-        row = f"<tr><td>{_e(label)}</td><td>{_e(fmt_value(fig, report.currency))}</td>"
+        row = f"<tr><td>{_e(label)}</td><td>{_e(fmt_value(fig))}</td>"
         for b in report.baselines:
             base = fig.base.get(b.key)
-            shown = fmt_value(replace(fig, value=base), report.currency)
+            shown = fmt_value(replace(fig, value=base))
             row += f"<td>{_e(shown)}</td>{_change_cell(fmt_change(fig, b.key))}"
         rows.append(row + "</tr>")
     return "<table>" + "".join(rows) + "</table>"
