@@ -9,6 +9,8 @@ Every notebook starts with::
 * `connect()` is the analytics (read-only) engine from settings: with no
   DATABASE_URL the embedded demo database, seeded when empty; with it,
   production, in a read-only session, so a notebook cannot write by accident.
+* `state()` is the state store (the daemon's job runs, probe samples,
+  alerts) in a read-only session, for the operations notebook.
 * `window()` turns the parameters cell's values (None = default) into a date
   range ending yesterday in REPORT_TZ.
 * Importing this module sets plotly's renderer so every `fig.show()` carries
@@ -55,6 +57,46 @@ def connect(s: Settings | None = None) -> sa.Engine:
 
         seed_embedded(s)
     return db.analytics(s)
+
+
+def state(s: Settings | None = None) -> sa.Engine:
+    """The state store (schema `opsbench`: job runs, probes, alerts) in a read-only session.
+
+    Same database as the daemon's state role (OPSBENCH_STATE_URL, else the
+    embedded server), but `default_transaction_read_only=on`: a notebook only
+    looks at the daemon's bookkeeping. Nothing is migrated here; a store the
+    daemon never set up simply has no tables (see `queries/state/operations.sql`
+    `missing_tables`).
+    """
+    from ops import db
+
+    s = s or settings()
+    if s not in _state_engines:
+        options = (f"-c statement_timeout={int(s.statement_timeout_s * 1000)} "
+                   "-c default_transaction_read_only=on")
+        _state_engines[s] = db.make_engine("state", s, connect_args={"options": options,
+                                                                     "application_name": "opsbench-notebook"})
+    return _state_engines[s]
+
+
+_state_engines: dict[Settings, sa.Engine] = {}
+
+
+def describe_state(s: Settings | None = None) -> str:
+    """One line saying which state store the notebook reads, password masked."""
+    from ops import db
+
+    s = s or settings()
+    resolved = db.resolve("state", s)
+    where = "embedded state database" if resolved.embedded else "OPSBENCH_STATE_URL (read-only session)"
+    return f"reading the {where}: {resolved.masked()}"
+
+
+def today(tz: str | None = None) -> dt.date:
+    """Today in the report time zone: operations are live, so their window may end today."""
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.now(ZoneInfo(tz or settings().report_tz)).date()
 
 
 def describe(s: Settings | None = None) -> str:

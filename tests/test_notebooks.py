@@ -28,7 +28,10 @@ from ops.notebook import PLOTLY_MIMETYPE
 
 NOTEBOOKS_DIR = render.NOTEBOOKS_DIR
 # notebook -> figures it must draw on the demo data
-EXPECTED_FIGURES = {"overview": 3, "revenue": 4, "activity": 4, "errors": 5, "reconciliation": 2}
+EXPECTED_FIGURES = {"overview": 3, "revenue": 4, "activity": 4, "errors": 5, "reconciliation": 2,
+                    # the state store here has no opsbench tables: "no runs yet", no figures.
+                    # Its figures on real job runs: tests/test_operations_notebook.py
+                    "operations": 0}
 WINDOW_DAYS = 14
 
 
@@ -97,7 +100,8 @@ def test_committed_notebook_is_clean(name):
     source = "\n".join(c.source for c in code)
     assert not re.search(r"\b(SELECT|INSERT|UPDATE|DELETE)\b[\s\S]*?\b(FROM|INTO|SET)\b", source)
     assert "sa.text" not in source and "execute(" not in source
-    assert "nb.connect()" in source and "queries." in source
+    # (operations reads the daemon's state store, through its own read-only helper)
+    assert ("nb.state()" if name == "operations" else "nb.connect()") in source and "queries." in source
     # stable cell ids keep diffs small
     assert all(re.fullmatch(rf"{name}-\d\d", c.id) for c in nb.cells)
 
@@ -136,7 +140,8 @@ def test_notebook_runs_and_draws_its_figures(executed, name):
             if PLOTLY_MIMETYPE in o.get("data", {}) and "plotly-graph-div" in o["data"].get("text/html", "")]
     assert len(html) == len(figures)
     # the notebook read the database it was given, not the embedded default
-    assert "DATABASE_URL (read-only session)" in _stdout(nb)
+    given = "OPSBENCH_STATE_URL" if name == "operations" else "DATABASE_URL"
+    assert f"{given} (read-only session)" in _stdout(nb)
 
 
 def test_revenue_daily_net_matches_the_query(executed, demo_db, window):
@@ -193,6 +198,14 @@ def test_overview_yesterday_revenue_matches_the_query(executed, demo_db, window)
     assert tile["delta"]["reference"] == pytest.approx(float(before["net"].iloc[0]))
     status = _figure(executed["overview"], "Reconciliation")
     assert sum(sum(_values(t["y"])) for t in status["data"]) == sum(demo_db.manifest["checks"].values())
+
+
+def test_operations_on_a_state_store_without_tables_says_no_runs_yet(executed):
+    nb = executed["operations"]
+    shown = "".join(o.get("data", {}).get("text/markdown", "") for c in nb.cells if c.cell_type == "code"
+                    for o in c.outputs)
+    assert "**No runs yet.** The state store has no `opsbench` tables (job_runs," in shown
+    assert _figures(nb) == []
 
 
 # -- parameters -----------------------------------------------------------------------
