@@ -59,7 +59,8 @@ def _scale_section(name: str, r: dict) -> list[str]:
     out.append("")
     for s in r["seeds"]:
         details = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in s["details"].items())
-        out.append(f"- **{s['analysis']}** ({details}). {s['verdict']}")
+        extra = notes.SEEDS_EXTRA.get(s["analysis"], "")
+        out.append(f"- **{s['analysis']}** ({details}). {s['verdict']} {extra}".rstrip())
     out.append("")
     ro = r["rollups"]
     out.append("### Rollups (365-day series)")

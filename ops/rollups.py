@@ -172,6 +172,14 @@ def _load(analytics: sa.Engine, sc: sa.Connection, target: str, tz: str, start: 
     return read, int(changed)
 
 
+def forget(state: sa.Engine, tz: str) -> int:
+    """Delete a zone's rollups and watermark (its next refresh backfills). Returns rows deleted."""
+    state_store.migrate(state)
+    with state.begin() as sc:
+        _sql().lock_zone.execute(sc, tz=tz)
+        return int(_sql().forget_zone.execute(sc, tz=tz).scalar_one())
+
+
 # -- read series ----------------------------------------------------------------------------
 
 def revenue_series(analytics: sa.Engine, state: sa.Engine, start: dt.date, end: dt.date, *, tz: str = "UTC",

@@ -189,3 +189,12 @@ def test_the_daemon_job_refreshes_the_report_zone(db, backfilled, anchor):
     assert result.metrics["rows_changed"] > 0
     wm = rollups.watermark(db.writer, "Europe/Istanbul")
     assert wm.refreshed_through == rollups.local_today("Europe/Istanbul", anchor) - ONE
+
+
+def test_forget_drops_a_zone_and_the_next_refresh_backfills_it_again(db, backfilled, anchor, today, first_day):
+    assert rollups.forget(db.writer, "Europe/Istanbul") >= 0
+    assert rollups.forget(db.writer, TZ) > 0
+    assert rollups.watermark(db.writer, TZ) is None
+    again = rollups.refresh(db.analytics, db.writer, TZ, now=anchor)
+    assert again.backfill
+    _assert_same(_rolled("activity", db, first_day, today - ONE), _raw("activity", db, first_day, today - ONE))

@@ -359,3 +359,15 @@ FROM days d
 CROSS JOIN win w
 LEFT JOIN opsbench.rollup_activity_daily a ON a.tz = w.tz AND a.day = d.day
 ORDER BY d.day
+
+-- name: forget_zone
+-- Drop every rollup row and the watermark of a zone (after a REPORT_TZ change, or to force a backfill).
+-- :param tz text      zone
+WITH a AS (DELETE FROM opsbench.rollup_revenue_daily WHERE tz = :tz RETURNING 1),
+     b AS (DELETE FROM opsbench.rollup_jobs_daily WHERE tz = :tz RETURNING 1),
+     c AS (DELETE FROM opsbench.rollup_user_days WHERE tz = :tz RETURNING 1),
+     d AS (DELETE FROM opsbench.rollup_signups_daily WHERE tz = :tz RETURNING 1),
+     e AS (DELETE FROM opsbench.rollup_activity_daily WHERE tz = :tz RETURNING 1),
+     f AS (DELETE FROM opsbench.rollup_watermarks WHERE tz = :tz RETURNING 1)
+SELECT (SELECT count(*) FROM a) + (SELECT count(*) FROM b) + (SELECT count(*) FROM c)
+     + (SELECT count(*) FROM d) + (SELECT count(*) FROM e) + (SELECT count(*) FROM f) AS deleted
