@@ -220,6 +220,11 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
     for key, alert in existing.items():
         if key in findings or alert.state not in ("pending", "firing"):
             continue
+        # only the check that raised an alert can clear it: a rule such as
+        # job_failed{job=X} is shared by every job, and job Y running fine
+        # says nothing about X
+        if alert.source != source:
+            continue
         before = alert.state
         cfg = rule_config(alert.rule, rules)
         alert.good_streak += 1

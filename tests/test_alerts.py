@@ -102,6 +102,21 @@ def test_rule_not_evaluated_is_left_alone(state):
     assert [a.key for a in alerts.firing(state.engine)] == ["error_rate"]
 
 
+def test_only_the_raising_source_clears_an_alert(state):
+    """job_failed{job=a} is not resolved by job b's good runs of the same rule."""
+    settings = state.settings()
+    now = T0
+    alerts.record_result(state.engine, "a", bad(rule="job_failed", labels={"job": "a"}), now, settings)
+    for _ in range(5):
+        now += STEP
+        assert alerts.record_result(state.engine, "b", good("job_failed"), now, settings) == []
+    assert [a.key for a in alerts.firing(state.engine)] == ["job_failed{job=a}"]
+    for _ in range(2):
+        now += STEP
+        alerts.record_result(state.engine, "a", good("job_failed"), now, settings)
+    assert alerts.firing(state.engine) == []
+
+
 def test_same_evaluation_grouped_in_one_message(state):
     settings = state.settings()
     findings = [
