@@ -20,6 +20,7 @@ from typing import Any
 
 import queries
 from jobs.base import Finding, JobContext, JobResult, Severity
+from jobs.metrics import NEGATIVE_BALANCE
 from jobs.probes import DATABASE_UNREACHABLE, record_state
 from ops.redact import redact
 
@@ -30,6 +31,9 @@ DEFAULT_SEVERITY = {
     "negative_balances": Severity.critical,
     "purchase_credit_mismatch": Severity.critical,
 }
+# Checks that a live metric probe also watches: while the probe's alert fires,
+# the daily check's alert is held back so the founder hears about it once.
+_COVERED_BY = {"negative_balances": NEGATIVE_BALANCE}
 # Never send these columns to a chat: personal data the founder can look up.
 _PRIVATE_COLUMNS = {"email"}
 
@@ -122,7 +126,7 @@ def reconcile(ctx: JobContext) -> JobResult:
                     summary=f"reconciliation {name}: {count} row(s) - {description}",
                     evidence=first, evidence_count=count,
                     command=f"opsbench query {SUBJECT}.{name}",
-                    requires=(DATABASE_UNREACHABLE,),
+                    requires=(DATABASE_UNREACHABLE,) + ((_COVERED_BY[name],) if name in _COVERED_BY else ()),
                 ))
 
     record_state(ctx, "insert_reconciliation_count", (

@@ -73,3 +73,22 @@ def test_default_jobs_file_runs_every_job_of_this_issue_on_the_demo(demo_db):
     assert {f.labels["check"] for f in records["reconcile"].findings} == {
         c for c, n in demo_db.manifest["checks"].items() if n}
     assert {"stuck_jobs", "negative_balance"} <= {f.rule for f in records["metric_probes"].findings}
+
+
+def test_negative_balance_is_announced_once_while_the_live_probe_fires(demo_db):
+    """The metric probe and the daily check both see the planted negative balance: one message, not two."""
+    from jobs import metrics
+    from ops import alerts, outbox, state
+
+    state.migrate(demo_db.writer)
+    probe_ctx = JobContext(settings=demo_db.settings, job_id="negative_balances", run_id="p1", clock=lambda: NOW)
+    alerts.record_result(demo_db.writer, "negative_balances", metrics.negative_balances(probe_ctx), NOW,
+                         demo_db.settings)
+    transitions = alerts.record_result(demo_db.writer, "reconcile", reconcile.reconcile(_ctx(demo_db)), NOW,
+                                       demo_db.settings)
+    held = {t.key: t.held for t in transitions}
+    assert held["reconcile_negative_balances{check=negative_balances}"] == "suppressed"
+    assert held["reconcile_duplicate_transactions{check=duplicate_transactions}"] is None
+    bodies = [m.body for m in outbox.recent(demo_db.writer, 100)]
+    assert sum("reconcile_negative_balances" in b for b in bodies) == 0
+    assert sum("negative_balance" in b for b in bodies) == 1
