@@ -213,16 +213,23 @@ class _connection:
 # even when every value is NULL (a ratio on days without data), so a column's
 # dtype does not depend on the data.
 _FLOAT_OIDS = {700, 701, 1700}
+_TIMESTAMPTZ_OID = 1184
 
 
 def _frame(result: sa.CursorResult) -> pd.DataFrame:
     description = getattr(result.cursor, "description", None) or ()
     float_cols = [d.name for d in description if getattr(d, "type_code", None) in _FLOAT_OIDS]
+    # timestamptz columns are datetime64[UTC] even when every value is NULL, so
+    # `resolved_at - fired_at` works on a window where nothing resolved yet
+    tstz_cols = [d.name for d in description if getattr(d, "type_code", None) == _TIMESTAMPTZ_OID]
     rows = result.fetchall()
     df = pd.DataFrame.from_records([tuple(r) for r in rows], columns=list(result.keys()))
     for col in float_cols:
         if col in df.columns and df.columns.tolist().count(col) == 1:
             df[col] = df[col].astype("float64")
+    for col in tstz_cols:
+        if col in df.columns and df.columns.tolist().count(col) == 1:
+            df[col] = pd.to_datetime(df[col], utc=True)
     # numeric -> Decimal objects; DataFrames and plotly want floats
     for col in df.columns:
         if df[col].dtype == object and len(df) and df[col].map(lambda x: isinstance(x, Decimal) or x is None).all() \

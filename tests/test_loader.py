@@ -1,0 +1,44 @@
+"""The named-query loader: parsing, binding and column types of the DataFrames it returns."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from queries.loader import QueryError, parse_sql_file
+
+SQL = """
+-- name: stamps
+-- Timestamps, some or all NULL.
+-- :param n int = 2   how many rows
+SELECT i,
+       CASE WHEN i = 1 THEN timestamptz '2026-01-01 22:30+00' END AS sometimes,
+       CAST(NULL AS timestamptz)                                  AS never,
+       CAST(NULL AS numeric)                                      AS amount
+FROM generate_series(1, CAST(:n AS int)) AS i
+"""
+
+
+@pytest.fixture()
+def stamps(tmp_path):
+    path = tmp_path / "t.sql"
+    path.write_text(SQL)
+    return parse_sql_file(path)["stamps"]
+
+
+def test_timestamptz_columns_are_utc_datetimes_even_when_all_null(empty_db, stamps):
+    df = stamps(empty_db.analytics)
+    assert isinstance(df["never"].dtype, pd.DatetimeTZDtype) and str(df["never"].dt.tz) == "UTC"
+    assert df["never"].isna().all()
+    assert df["sometimes"].iloc[0] == pd.Timestamp("2026-01-01 22:30", tz="UTC")
+    # arithmetic between them works, which object columns of None would refuse
+    assert (df["sometimes"] - df["never"]).isna().all()
+    assert df["amount"].dtype == "float64"
+
+
+def test_binding_rejects_unknown_and_malformed(stamps):
+    with pytest.raises(QueryError, match="unknown parameter 'x'"):
+        stamps.bind(x=1)
+    with pytest.raises(QueryError, match="expected an integer"):
+        stamps.bind(n="two")
+    assert stamps.bind() == {"n": 2}
