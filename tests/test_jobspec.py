@@ -25,11 +25,12 @@ def _load(tmp_path, text: str, **env):
 def test_shipped_defaults_load_and_only_name_jobs_that_exist():
     specs = load_jobs(load_settings())
     ids = {s.id for s in specs}
-    assert {"drain_outbox", "heartbeat"} <= ids
+    # the daemon's own jobs, the probes/cleanup/reconcile/review jobs, rollups and the reports
+    assert {"drain_outbox", "heartbeat", "http_probes", "postgres_probe", "metric_probes", "cleanup",
+            "reconcile", "weekly_review", "rollups", "daily_digest", "weekly_report"} <= ids
     for spec in specs:
         assert callable(spec.resolve())  # every default points at a real function
         assert spec.timezone == "UTC"    # REPORT_TZ default
-    assert "[jobs.health_probe]" in DEFAULT_JOBS_FILE.read_text()  # commented examples for the next jobs
 
 
 def test_override_file_with_both_table_styles(tmp_path):
