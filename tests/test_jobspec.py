@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ops.jobspec import DEFAULT_JOBS_FILE, JobSpecError, load_jobs
+from ops.jobspec import JobSpecError, load_jobs
 from ops.settings import SettingsError, load_settings
 
 
