@@ -24,6 +24,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 import queries
+from jobs.evidence import evidence_rows
 from jobs.base import Finding, JobContext, JobResult, Severity
 from jobs.probes import DATABASE_UNREACHABLE
 from ops.redact import redact
@@ -83,19 +84,7 @@ def _words(td: dt.timedelta) -> str:
 
 
 def _records(df: pd.DataFrame, limit: int = EVIDENCE_ROWS) -> list[dict[str, Any]]:
-    out = []
-    for row in df.head(limit).to_dict(orient="records"):
-        clean = {}
-        for k, v in row.items():
-            if isinstance(v, (pd.Timestamp, dt.datetime)):
-                v = v.isoformat()
-            elif isinstance(v, float):
-                v = None if math.isnan(v) else round(v, 4)
-            elif v is not None and not isinstance(v, (int, str, bool)):
-                v = str(v)
-            clean[k] = v
-        out.append(clean)
-    return out
+    return evidence_rows(df, limit)
 
 
 def _short(user_id: Any) -> str:

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 import queries
+from jobs.evidence import evidence_rows
 from jobs.base import Finding, JobContext, JobResult, Severity
 from ops.redact import redact
 from ops.settings import Settings
@@ -437,17 +438,6 @@ def _arg(ctx: JobContext, name: str, default: float) -> float:
         raise ProbeConfigError(f"args.{name}: expected a number, got {str(value)[:40]!r}") from None
 
 
-def _rows(df) -> list[dict[str, Any]]:
-    rows = df.to_dict(orient="records")
-    for r in rows:
-        for k, v in list(r.items()):
-            if isinstance(v, float) and not math.isnan(v):
-                r[k] = round(v, 1)
-            elif k in ("query", "last_query") and v is not None:
-                r[k] = redact(v)
-    return rows
-
-
 def postgres(ctx: JobContext) -> JobResult:
     """Job: the backend database as a client sees it.
 
@@ -512,13 +502,13 @@ def postgres(ctx: JobContext) -> JobResult:
             rule=LONG_QUERIES, severity=Severity.warning, labels=labels,
             summary=f"{name}: {len(long_df)} statement(s) running longer than {long_s:g} s "
                     f"(longest {float(long_df['running_s'].max()):.0f} s)",
-            evidence=_rows(long_df.head(5)), evidence_count=len(long_df),
+            evidence=evidence_rows(long_df, 5), evidence_count=len(long_df),
             command=f"opsbench query probes.long_queries -p min_seconds={long_s:g}", requires=needs))
     if len(idle_df):
         findings.append(Finding(
             rule=IDLE_IN_TRANSACTION, severity=Severity.warning, labels=labels,
             summary=f"{name}: {len(idle_df)} session(s) idle in transaction longer than {idle_s:g} s",
-            evidence=_rows(idle_df.head(5)), evidence_count=len(idle_df),
+            evidence=evidence_rows(idle_df, 5), evidence_count=len(idle_df),
             command=f"opsbench query probes.idle_in_transaction -p min_seconds={idle_s:g}", requires=needs))
     lag = repl["lag_s"]
     is_replica = bool(repl["is_replica"])

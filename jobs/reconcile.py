@@ -12,13 +12,10 @@ not run this time does not resolve its alert by omission.
 
 from __future__ import annotations
 
-import datetime as dt
-import math
-import uuid
-from decimal import Decimal
 from typing import Any
 
 import queries
+from jobs.evidence import clean_row
 from jobs.base import Finding, JobContext, JobResult, Severity
 from jobs.metrics import NEGATIVE_BALANCE
 from jobs.probes import DATABASE_UNREACHABLE, record_state
@@ -34,8 +31,6 @@ DEFAULT_SEVERITY = {
 # Checks that a live metric probe also watches: while the probe's alert fires,
 # the daily check's alert is held back so the founder hears about it once.
 _COVERED_BY = {"negative_balances": NEGATIVE_BALANCE}
-# Never send these columns to a chat: personal data the founder can look up.
-_PRIVATE_COLUMNS = {"email"}
 
 
 def rule_for(check: str) -> str:
@@ -49,32 +44,6 @@ def checks() -> list[str]:
             if name not in _NOT_CHECKS and not any(p.required for p in q.params)]
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def _evidence_row(columns: list[str], row: tuple) -> dict[str, Any]:
-    out = {}
-    for col, value in zip(columns, row):
-        if col in _PRIVATE_COLUMNS:
-            continue
-        value = _jsonable(value)
-        if col == "user_id" and value is not None:
-            value = str(value)[:8]  # the seeds' anonymised form
-        out[col] = value
-    return out
-
-
 def run_check(conn, name: str, keep: int) -> tuple[int, list[dict[str, Any]]]:
     """(offending rows, the first `keep` of them) without holding all rows in memory."""
     q = getattr(queries.load(SUBJECT), name)
@@ -82,7 +51,7 @@ def run_check(conn, name: str, keep: int) -> tuple[int, list[dict[str, Any]]]:
     for columns, rows in q.stream(conn, chunk_rows=5000):
         for row in rows:
             if len(first) < keep:
-                first.append(_evidence_row(columns, row))
+                first.append(clean_row(dict(zip(columns, row))))
             count += 1
     return count, first
 
