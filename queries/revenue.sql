@@ -13,6 +13,10 @@
 --     range [start 00:00 local, end + 1 day 00:00 local) so the indexes on
 --     purchased_at / refunded_at are used; the indexed columns are never wrapped
 --     in a function in a WHERE clause.
+--     `win` is NOT MATERIALIZED: inlined, its bounds are expressions of the
+--     parameters the planner can evaluate, so it estimates the window's rows
+--     (a materialized CTE hides them and the plan reads purchases whole even
+--     for one day; measured at `large`, see docs/performance.md).
 --   * Gross is dated by purchased_at; refunds are dated by refunded_at (cash
 --     basis: a refund lowers the day the money went back, not the day of sale).
 
@@ -35,7 +39,7 @@
 --   paying_users        distinct users with a purchase that day
 --   arppu               gross / paying_users (float8), NULL when nobody paid
 --   credits_sold        credits granted by that day's purchases
-WITH win AS (
+WITH win AS NOT MATERIALIZED (
     SELECT CAST(:start AS date)                                                  AS first_day,
            CAST(:end AS date)                                                    AS last_day,
            CAST(:tz AS text)                                                     AS tz,
@@ -100,7 +104,7 @@ ORDER BY d.day;
 --   first_day, last_day  the window
 --   paying_users         distinct buyers over the window (not a sum of daily buyers)
 --   arppu                gross / paying_users (float8), NULL when nobody paid
-WITH win AS (
+WITH win AS NOT MATERIALIZED (
     SELECT CAST(:start AS date)                                                  AS first_day,
            CAST(:end AS date)                                                    AS last_day,
            CAST(:tz AS text)                                                     AS tz,
@@ -153,7 +157,7 @@ FROM win w, bought b, refunded r;
 --   refunded_purchases       purchases of this product refunded that day
 --   paying_users             distinct buyers of this product that day
 --   credits_sold             credits granted by these purchases
-WITH win AS (
+WITH win AS NOT MATERIALIZED (
     SELECT CAST(:start AS date)                                                  AS first_day,
            CAST(:end AS date)                                                    AS last_day,
            CAST(:tz AS text)                                                     AS tz,
@@ -223,7 +227,7 @@ ORDER BY d.day, pl.product_id;
 --   gross                their summed price, in this currency
 --   paying_users         distinct production buyers
 --   sandbox_purchases    TestFlight / App Review purchases (no money)
-WITH win AS (
+WITH win AS NOT MATERIALIZED (
     SELECT CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
 )

@@ -13,7 +13,8 @@
 --     environment makes the user active that local day)
 -- Days are local days in `tz`; [start, end] becomes the UTC range
 -- [start 00:00 local, end + 1 00:00 local) so the created_at / purchased_at /
--- refunded_at indexes are used.
+-- refunded_at indexes are used; `win` is NOT MATERIALIZED so the planner sees
+-- those bounds and estimates the window's rows (one day is a handful of rows).
 
 
 -- name: revenue_days
@@ -24,7 +25,7 @@
 --
 -- Columns: day, currency, gross, refunds, purchases, refunded_purchases, paying_users, credits_sold
 -- (as in revenue.daily for that currency).
-WITH win AS (
+WITH win AS NOT MATERIALIZED (
     SELECT CAST(:tz AS text)                                                        AS tz,
            CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
@@ -68,7 +69,7 @@ ORDER BY 1, 2;
 -- :param tz tz = UTC      IANA zone the days are cut in
 --
 -- Columns: day, provider, model_id, jobs (completed + failed), failed, unfinished (pending + processing).
-WITH win AS (
+WITH win AS NOT MATERIALIZED (
     SELECT CAST(:tz AS text)                                                        AS tz,
            CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
@@ -92,7 +93,7 @@ ORDER BY 1, 2, 3;
 -- :param tz tz = UTC      IANA zone the days are cut in
 --
 -- Columns: day, user_id, signup_day (the user signed up that same local day).
-WITH win AS (
+WITH win AS NOT MATERIALIZED (
     SELECT CAST(:tz AS text)                                                        AS tz,
            CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
@@ -117,7 +118,7 @@ LEFT JOIN users u ON u.id = ud.user_id;
 -- :param start date       first local day (inclusive)
 -- :param end date         last local day (inclusive)
 -- :param tz tz = UTC      IANA zone the days are cut in
-WITH win AS (
+WITH win AS NOT MATERIALIZED (
     SELECT CAST(:tz AS text)                                                        AS tz,
            CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
@@ -145,7 +146,7 @@ SELECT (LEAST((SELECT min(created_at) FROM users),
 -- :param tz tz = UTC      IANA zone the days are cut in
 --
 -- Columns: day, dau, new_users, new_active, returning_active, exactly as in activity.daily.
-WITH win AS (
+WITH win AS NOT MATERIALIZED (
     SELECT CAST(:start AS date)                                                     AS first_day,
            CAST(:end AS date)                                                       AS last_day,
            CAST(:tz AS text)                                                        AS tz,
