@@ -14,6 +14,7 @@ from bench import notes
 DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 RATIO_GOAL = 2.0
 RECON_GOAL = 5.0
+SERIES_GOAL_MS = 50.0
 
 
 def _ms(v) -> str:
@@ -112,9 +113,11 @@ def _goals(results: dict) -> list[str]:
             out.append(f"- **Reconciliation ≥ 5× faster than the seeds' SQL**: {rec['speedup']}× "
                        f"({'met' if met else 'missed'}). " + ("" if met else notes.RECON_WHY))
         for sname, s in r["rollups"]["series"].items():
+            over = _ms(round(s["series_ms"] - SERIES_GOAL_MS, 1))
             state = "met" if s["goal_met_with_today"] else (
-                f"met for the closed days ({_ms(s['closed_days_from_rollups_ms'])} ms); with today's raw row "
-                f"{_ms(s['series_ms'])} ms" if s["goal_met_closed_days"] else "missed")
+                f"missed by {over} ms: the 364 closed days take {_ms(s['closed_days_from_rollups_ms'])} ms from "
+                f"the rollups, today's row from the raw tables the rest" if s["goal_met_closed_days"]
+                else f"missed by {over} ms")
             out.append(f"- **365-day {sname} series < 50 ms**: {_ms(s['series_ms'])} ms ({state}). "
                        + ("" if s["goal_met_with_today"] else notes.SERIES_WHY.get(sname, "")))
         e = r.get("export")
@@ -140,7 +143,7 @@ def write(results: dict) -> Path:
         lines.append(f"PostgreSQL {s['server_version']} (embedded, default settings: shared_buffers "
                      f"{s['shared_buffers']}, work_mem {s['work_mem']}, {s['max_parallel_workers_per_gather']} "
                      f"parallel workers per gather, jit {s['jit']}, TimeZone {s['timezone']}).")
-    lines += ["", notes.METHOD, ""]
+    lines += ["", notes.METHOD, "", notes.SCALE_NOTE, ""]
     lines += _goals(results)
     for name in ("small", "medium", "large"):
         if name in results["scales"]:
