@@ -45,20 +45,56 @@ def _recount(jobs: pd.DataFrame, provider: str, now: dt.datetime, span: dt.timed
     return len(done), int((done["status"] == "failed").sum())
 
 
+def _flagged(result) -> dict:
+    return {f.labels["provider"]: f for f in result.findings if f.rule == metrics.ERROR_RATE}
+
+
+@pytest.fixture(scope="module")
+def spike_hours(demo_db, spike_start, jobs_frame) -> dict[int, object]:
+    """The real 15 min / 1 h windows at three hours of the spike day, as the daemon judges them."""
+    return {hour: metrics.error_rate(_ctx(demo_db.settings, spike_start + dt.timedelta(hours=hour)))
+            for hour in (6, 12, 18)}
+
+
 @pytest.mark.parametrize("hour", [6, 12, 18])
-def test_planted_spike_flags_its_provider_only(demo_db, spike_start, jobs_frame, hour):
+def test_spike_hours_flag_only_the_spike_provider(demo_db, spike_start, jobs_frame, spike_hours, hour):
+    # About 15 jobs an hour per provider in the small demo: whether one hour's
+    # sample is "above 5 %" at 95 % confidence depends on the draw, so this test
+    # pins what does not: no other provider is flagged, the evidence is the raw
+    # count, and the severity follows the seeds' lines from that evidence.
     at = spike_start + dt.timedelta(hours=hour)
-    result = metrics.error_rate(_ctx(demo_db.settings, at))
     provider = demo_db.manifest["spike"]["provider"]
-    flagged = {f.labels["provider"]: f for f in result.findings if f.rule == metrics.ERROR_RATE}
+    flagged = _flagged(spike_hours[hour])
+    assert set(flagged) <= {provider}
+    assert metrics.ERROR_RATE in spike_hours[hour].rules
+    if flagged:
+        f = flagged[provider]
+        assert f.requires == (DATABASE_UNREACHABLE,)
+        by_window = {r["window"]: r for r in f.evidence}
+        for window, span in (("15min", dt.timedelta(minutes=15)), ("1h", dt.timedelta(hours=1))):
+            assert (by_window[window]["finished"], by_window[window]["failed"]) == _recount(jobs_frame, provider, at, span)
+        worst = max(r["wilson_low_pct"] for r in f.evidence if r["finished"] >= 10)
+        assert f.severity is (Severity.critical if worst > 5.0 else Severity.warning)
+
+
+def test_spike_is_flagged_in_some_sampled_hour(demo_db, spike_hours):
+    # a 35 % extra failure rate on ~15 jobs an hour: missed in all three hours
+    # only with a probability of about 1e-6
+    provider = demo_db.manifest["spike"]["provider"]
+    assert any(provider in _flagged(r) for r in spike_hours.values())
+
+
+def test_spike_day_is_critical_for_its_provider_only(demo_db, spike_start, jobs_frame):
+    # over the whole spike day the sample is large enough for a certain verdict
+    at = spike_start + dt.timedelta(days=1)
+    result = metrics.error_rate(_ctx(demo_db.settings, at, windows=["24h"]))
+    provider = demo_db.manifest["spike"]["provider"]
+    flagged = _flagged(result)
     assert set(flagged) == {provider}
     f = flagged[provider]
     assert f.severity is Severity.critical
-    assert f.requires == (DATABASE_UNREACHABLE,)
-    by_window = {r["window"]: r for r in f.evidence}
-    for window, span in (("15min", dt.timedelta(minutes=15)), ("1h", dt.timedelta(hours=1))):
-        assert (by_window[window]["finished"], by_window[window]["failed"]) == _recount(jobs_frame, provider, at, span)
-    assert metrics.ERROR_RATE in result.rules
+    (row,) = f.evidence
+    assert (row["finished"], row["failed"]) == _recount(jobs_frame, provider, at, dt.timedelta(days=1))
 
 
 def test_no_error_rate_alert_outside_the_spike(demo_db, spike_start, anchor):
