@@ -19,6 +19,11 @@ average of them), so a report can always be checked against
 | jobs, failed, error rate + 95 % interval | errors.daily | sums; rate = failed / jobs | errors.window over the week   |
 | p95 duration      | errors.durations          | mean of daily p95              | worst daily p95 of the week     |
 
+The daily series (revenue, activity, errors; the charts and the daily figures)
+are read through ops/rollups.py: closed days from the daily rollups when the
+state store holds them for the report's zone, today and every day they do not
+cover from the raw tables, so the numbers are the raw queries' numbers.
+
 State-store sections (firing alerts, failed runs in the 24 hours before the
 report was made, the maintenance jobs' last recorded volumes) are read when a
 state engine is given; if it cannot be read, the report says so and goes on.
@@ -37,6 +42,7 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 import queries
+from ops import rollups
 from ops.redact import redact
 from ops.settings import Settings
 
@@ -363,13 +369,23 @@ def _codes(df: pd.DataFrame, count_col: str, limit: int) -> list[CodeCount]:
     return out
 
 
-def load_series(conn, window: Window, currency: str = "USD") -> dict[str, pd.DataFrame]:
-    """The daily series a report and its charts are made from."""
+def load_series(conn, window: Window, currency: str = "USD", *, state: Engine | None = None,
+                today: dt.date | None = None) -> dict[str, pd.DataFrame]:
+    """The daily series a report and its charts are made from.
+
+    revenue, activity and errors have the columns of revenue.daily,
+    activity.daily and errors.daily. With a readable `state` store, the closed
+    days its rollups hold (ops/rollups.py, zone window.tz, before `today`) are
+    read from them and every other day from the raw tables; without one, all
+    from the raw tables. Same numbers either way. durations (percentiles)
+    always come from the raw tables.
+    """
     w = {"start": window.start, "end": window.end, "tz": window.tz}
+    args = {"tz": window.tz, "today": today}
     return {
-        "revenue": queries.revenue.daily(conn, currency=currency, **w),
-        "activity": queries.activity.daily(conn, **w),
-        "errors": queries.errors.daily(conn, **w),
+        "revenue": rollups.revenue_series(conn, state, window.start, window.end, currency=currency, **args),
+        "activity": rollups.activity_series(conn, state, window.start, window.end, **args),
+        "errors": rollups.errors_series(conn, state, window.start, window.end, **args),
         "durations": queries.errors.durations(conn, **w),
     }
 
@@ -386,9 +402,15 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
     chart_start = min(earliest, window.end - dt.timedelta(days=CHART_DAYS[kind] - 1))
     chart_window = Window(chart_start, window.end, window.tz)
     notes: list[str] = []
+    # the rollups are read only when the state store answers (else the state sections below say so)
+    _, problem = rollups.readable(state, window.tz)
+    if problem and state is not None:
+        log.warning("rollups not readable, the report reads the raw tables: %s", problem)
+    rollup_state = state if problem is None else None
 
     with analytics.connect() as conn:
-        series = load_series(conn, chart_window, currency)
+        series = load_series(conn, chart_window, currency, state=rollup_state,
+                             today=rollups.local_today(window.tz, now))
         values: dict[str, dict[str, float | None]] = {}
         if kind == "daily":
             values["value"] = _daily_values(series, window)

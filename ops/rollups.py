@@ -17,7 +17,14 @@ What is stored
     from the rollups and every other day (today, days the daemon has not
     caught up with, a zone never rolled up) from the raw named query, so the
     answer is always the raw answer. Changing REPORT_TZ starts a new zone:
-    its first refresh backfills, until then reads fall back to raw.
+    its first refresh backfills, until then reads fall back to raw. With no
+    state engine (`state=None`: none configured, or `readable` found it
+    unreadable) a series is read from the raw tables only.
+
+Who reads them
+    ops/report.py (`load_series`: the report's daily series and charts) and
+    the notebooks (ops/notebook.py `revenue_series`, `activity_series`,
+    `dau_series`, `errors_series`), both through the series readers here.
 
 Late data
     Each refresh recomputes the last `days` closed days (and everything since
@@ -39,6 +46,7 @@ import sqlalchemy as sa
 
 import queries
 from ops import state as state_store
+from ops.redact import redact
 
 DEFAULT_DAYS = 3          # closed days recomputed by every refresh (the late-data horizon)
 WINDOW_DAYS = 29          # MAU needs the 29 days before a day
@@ -92,6 +100,23 @@ def watermark(state: sa.Engine | sa.Connection, tz: str) -> Watermark | None:
             return None
         row = _sql().get_watermark.execute(c, tz=tz).mappings().one_or_none()
     return Watermark(**row) if row else None
+
+
+def readable(state: sa.Engine | sa.Connection | None, tz: str) -> tuple[Watermark | None, str | None]:
+    """(watermark of zone `tz`, problem): never raises.
+
+    problem is None when the state store could be read (the watermark is None
+    when the zone was never refreshed or the tables do not exist yet), else a
+    one-line reason; either way a series reader then gives the raw answers
+    when handed `state=None`.
+    """
+    if state is None:
+        return None, "no state store"
+    try:
+        return watermark(state, tz), None
+    except sa.exc.SQLAlchemyError as e:
+        text = str(getattr(e, "orig", None) or e).strip()
+        return None, redact(text.splitlines()[0] if text else type(e).__name__)[:160]
 
 
 # -- refresh --------------------------------------------------------------------------------
@@ -182,7 +207,7 @@ def forget(state: sa.Engine, tz: str) -> int:
 
 # -- read series ----------------------------------------------------------------------------
 
-def revenue_series(analytics: sa.Engine, state: sa.Engine, start: dt.date, end: dt.date, *, tz: str = "UTC",
+def revenue_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: str = "UTC",
                    currency: str = "USD", today: dt.date | None = None) -> pd.DataFrame:
     """revenue.daily for [start, end]: closed days from the rollups, the rest from the raw tables."""
     return _series(analytics, state, start, end, tz, today,
@@ -190,7 +215,7 @@ def revenue_series(analytics: sa.Engine, state: sa.Engine, start: dt.date, end: 
                    rolled=lambda c, lo, hi: _sql().revenue_series(c, start=lo, end=hi, tz=tz, currency=currency))
 
 
-def activity_series(analytics: sa.Engine, state: sa.Engine, start: dt.date, end: dt.date, *, tz: str = "UTC",
+def activity_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: str = "UTC",
                     today: dt.date | None = None) -> pd.DataFrame:
     """activity.daily for [start, end]: closed days from the rollups, the rest from the raw tables."""
     return _series(analytics, state, start, end, tz, today,
@@ -198,7 +223,7 @@ def activity_series(analytics: sa.Engine, state: sa.Engine, start: dt.date, end:
                    rolled=lambda c, lo, hi: _sql().activity_series(c, start=lo, end=hi, tz=tz))
 
 
-def dau_series(analytics: sa.Engine, state: sa.Engine, start: dt.date, end: dt.date, *, tz: str = "UTC",
+def dau_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: str = "UTC",
                today: dt.date | None = None) -> pd.DataFrame:
     """DAU, signups, new and returning active users for [start, end] (activity.daily without WAU/MAU).
 
@@ -210,7 +235,7 @@ def dau_series(analytics: sa.Engine, state: sa.Engine, start: dt.date, end: dt.d
                    rolled=lambda c, lo, hi: _sql().dau_series(c, start=lo, end=hi, tz=tz))
 
 
-def errors_series(analytics: sa.Engine, state: sa.Engine, start: dt.date, end: dt.date, *, tz: str = "UTC",
+def errors_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: str = "UTC",
                   today: dt.date | None = None) -> pd.DataFrame:
     """errors.daily for [start, end]: closed days from the rollups, the rest from the raw tables."""
     return _series(analytics, state, start, end, tz, today,
@@ -230,13 +255,19 @@ def rolled_range(wm: Watermark | None, start: dt.date, end: dt.date, today: dt.d
     return (lo, hi) if lo <= hi else None
 
 
-def _series(analytics: sa.Engine, state: sa.Engine, start: dt.date, end: dt.date, tz: str,
+def _series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, tz: str,
             today: dt.date | None, *, raw: Reader, rolled: Reader) -> pd.DataFrame:
+    """[start, end]: the watermark's closed days from the rollups, every other day from the raw query.
+
+    state None: all raw. A zone never refreshed, or a state store without the
+    rollup tables (never migrated): all raw too, so a fresh database answers
+    correctly before the daemon ever ran.
+    """
     start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
     if end < start:
         raise queries.QueryError(f"'end' ({end}) is before 'start' ({start})")
     today = today or local_today(tz)
-    span = rolled_range(watermark(state, tz), start, end, today)
+    span = rolled_range(watermark(state, tz), start, end, today) if state is not None else None
     if span is None:
         return raw(analytics, start, end)
     parts: list[pd.DataFrame] = []
