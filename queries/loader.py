@@ -86,24 +86,35 @@ def _parse_tz(v: Any) -> str:
     return s
 
 
+_INT_MAX = 2**63 - 1  # PostgreSQL bigint (advisory lock keys use all of it)
+
+
 def _parse_int(v: Any) -> int:
+    # every int parameter is a count, an id or a lock key: never negative
     if isinstance(v, bool):
         raise ValueError("expected an integer")
-    if isinstance(v, int):
-        return v
-    return int(str(v).strip())
+    n = v if isinstance(v, int) else int(str(v).strip())
+    if not 0 <= n <= _INT_MAX:
+        raise ValueError("out of range")
+    return n
+
+
+def _parse_interval(v: Any) -> dt.timedelta:
+    td = v if isinstance(v, dt.timedelta) else pd.Timedelta(str(v)).to_pytimedelta()
+    if td < dt.timedelta(0):
+        raise ValueError("negative duration")
+    return td
 
 
 _TYPES: dict[str, tuple[Any, str]] = {
     "date": (_parse_date, "a date YYYY-MM-DD"),
     "timestamptz": (_parse_timestamptz, "an ISO timestamp with offset"),
-    "int": (_parse_int, "an integer"),
+    "int": (_parse_int, f"a whole number from 0 to {_INT_MAX}"),
     "float": (lambda v: float(str(v).strip()) if not isinstance(v, (int, float)) else float(v), "a number"),
     "text": (lambda v: str(v), "text"),
     "bool": (_parse_bool, "true or false"),
     "tz": (_parse_tz, "an IANA time zone name"),
-    "interval": (lambda v: pd.Timedelta(str(v)).to_pytimedelta() if not isinstance(v, dt.timedelta) else v,
-                 "a duration such as 15min or 2h"),
+    "interval": (_parse_interval, "a duration such as 15min or 2h"),
     "uuid": (lambda v: str(__import__("uuid").UUID(str(v).strip())), "a UUID"),
 }
 

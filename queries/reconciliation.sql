@@ -45,15 +45,17 @@ HAVING count(*) > 1
 ORDER BY min(purchased_at), transaction_id
 
 -- name: purchase_credit_mismatch
--- Transactions without exactly one iap_purchase ledger credit of the product's credits (and credits without a purchase).
+-- Transactions without exactly one iap_purchase ledger credit of the credits recorded with the purchase (and credits without a purchase).
+-- The expected amount is purchases.credits, what the product granted at the time of sale, not
+-- today's catalogue: a price-list change must not flag every older purchase.
+-- An iap_purchase credit with no transaction id at all is a credit without a purchase, one row per ledger row.
 WITH bought AS (
     SELECT p.transaction_id,
            (array_agg(p.user_id ORDER BY p.id))[1] AS user_id,
            (array_agg(p.product_id ORDER BY p.id))[1] AS product_id,
-           max(pr.credits) AS expected_credits,
+           max(p.credits) AS expected_credits,
            min(p.purchased_at) AS purchased_at
     FROM purchases p
-    JOIN products pr ON pr.id = p.product_id
     GROUP BY p.transaction_id
 ), credited AS (
     SELECT transaction_id,
@@ -64,25 +66,33 @@ WITH bought AS (
     FROM quota_log
     WHERE reason = 'iap_purchase' AND transaction_id IS NOT NULL
     GROUP BY transaction_id
+), offending AS (
+    SELECT coalesce(b.transaction_id, c.transaction_id) AS transaction_id,
+           coalesce(b.user_id, c.user_id) AS user_id,
+           b.product_id,
+           b.purchased_at,
+           b.expected_credits,
+           coalesce(c.credit_rows, 0) AS credit_rows,
+           coalesce(c.credited, 0) AS credited,
+           CASE WHEN b.transaction_id IS NULL THEN 'credit_without_purchase'
+                WHEN c.transaction_id IS NULL THEN 'missing_credit'
+                WHEN c.credit_rows > 1 THEN 'multiple_credits'
+                ELSE 'wrong_amount' END AS problem,
+           coalesce(b.purchased_at, c.credited_at) AS sort_at
+    FROM bought b
+    FULL JOIN credited c ON c.transaction_id = b.transaction_id
+    WHERE b.transaction_id IS NULL
+       OR c.transaction_id IS NULL
+       OR c.credit_rows <> 1
+       OR c.credited <> b.expected_credits
+    UNION ALL
+    SELECT NULL, q.user_id, NULL, NULL, NULL, 1, q.change::bigint, 'credit_without_transaction_id', q.created_at
+    FROM quota_log q
+    WHERE q.reason = 'iap_purchase' AND q.transaction_id IS NULL
 )
-SELECT coalesce(b.transaction_id, c.transaction_id) AS transaction_id,
-       coalesce(b.user_id, c.user_id) AS user_id,
-       b.product_id,
-       b.purchased_at,
-       b.expected_credits,
-       coalesce(c.credit_rows, 0) AS credit_rows,
-       coalesce(c.credited, 0) AS credited,
-       CASE WHEN b.transaction_id IS NULL THEN 'credit_without_purchase'
-            WHEN c.transaction_id IS NULL THEN 'missing_credit'
-            WHEN c.credit_rows > 1 THEN 'multiple_credits'
-            ELSE 'wrong_amount' END AS problem
-FROM bought b
-FULL JOIN credited c ON c.transaction_id = b.transaction_id
-WHERE b.transaction_id IS NULL
-   OR c.transaction_id IS NULL
-   OR c.credit_rows <> 1
-   OR c.credited <> b.expected_credits
-ORDER BY coalesce(b.purchased_at, c.credited_at), 1
+SELECT transaction_id, user_id, product_id, purchased_at, expected_credits, credit_rows, credited, problem
+FROM offending
+ORDER BY sort_at, transaction_id NULLS LAST
 
 -- name: failed_jobs_without_refund
 -- Failed jobs that charged credits but have no generation_refund in the ledger.
@@ -112,9 +122,8 @@ WITH ledger_by_user AS (
     FROM quota_log
     GROUP BY user_id
 ), bought AS (
-    SELECT p.transaction_id, max(pr.credits) AS expected_credits, count(*) AS purchases
+    SELECT p.transaction_id, max(p.credits) AS expected_credits, count(*) AS purchases
     FROM purchases p
-    JOIN products pr ON pr.id = p.product_id
     GROUP BY p.transaction_id
 ), credited AS (
     SELECT transaction_id, count(*) AS credit_rows, sum(change)::bigint AS credited
@@ -138,6 +147,7 @@ WITH ledger_by_user AS (
            (SELECT count(*) FROM bought b FULL JOIN credited c ON c.transaction_id = b.transaction_id
             WHERE b.transaction_id IS NULL OR c.transaction_id IS NULL
                OR c.credit_rows <> 1 OR c.credited <> b.expected_credits)
+         + (SELECT count(*) FROM quota_log WHERE reason = 'iap_purchase' AND transaction_id IS NULL)
     UNION ALL
     SELECT 5, 'failed_jobs_without_refund',
            (SELECT count(*) FROM video_jobs j LEFT JOIN refunded r ON r.job_id = j.id

@@ -39,6 +39,6 @@ def test_timestamptz_columns_are_utc_datetimes_even_when_all_null(empty_db, stam
 def test_binding_rejects_unknown_and_malformed(stamps):
     with pytest.raises(QueryError, match="unknown parameter 'x'"):
         stamps.bind(x=1)
-    with pytest.raises(QueryError, match="expected an integer"):
+    with pytest.raises(QueryError, match="expected a whole number"):
         stamps.bind(n="two")
     assert stamps.bind() == {"n": 2}

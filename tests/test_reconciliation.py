@@ -164,3 +164,30 @@ def test_multiple_credits_and_credit_without_purchase(empty_db):
     by_check = dict(zip(summary["check"], summary["offending"]))
     assert by_check["purchase_credit_mismatch"] == 2
     assert by_check["balance_vs_ledger"] == 0  # 300 = 100 + 100 + 100
+
+
+def test_expected_credits_are_the_purchase_rows_not_todays_catalogue(empty_db):
+    # The product granted 100 credits when bought; the catalogue now says 120.
+    # The ledger credited 100: that is right, and nothing may be flagged for it.
+    # A credit with no transaction id at all is a credit without a purchase.
+    user = uuid.uuid4()
+    counted = dict(zip(*recon.summary(empty_db.analytics)[["check", "offending"]].T.values))
+    insert_rows(empty_db.writer, "users", [{"id": user, "credits_remaining": 150}])
+    insert_rows(empty_db.writer, "products", [{"id": "p120", "name": "120", "credits": 120, "price": 4.99}])
+    insert_rows(empty_db.writer, "purchases", [
+        {"transaction_id": "OLD1", "user_id": user, "product_id": "p120", "credits": 100, "price": 4.99,
+         "currency": "USD", "environment": "Production", "purchased_at": "2026-01-01T10:00:00Z"},
+    ])
+    insert_rows(empty_db.writer, "quota_log", [
+        {"user_id": user, "change": 100, "reason": "iap_purchase", "transaction_id": "OLD1"},
+        {"user_id": user, "change": 50, "reason": "iap_purchase", "transaction_id": None},
+    ])
+    df = recon.purchase_credit_mismatch(empty_db.analytics)
+    df = df[df["user_id"].astype(str) == str(user)]
+    assert df["problem"].tolist() == ["credit_without_transaction_id"]
+    assert df["transaction_id"].isna().all() and int(df["credited"].iloc[0]) == 50
+    assert "OLD1" not in set(recon.purchase_credit_mismatch(empty_db.analytics)["transaction_id"].dropna())
+    after = dict(zip(*recon.summary(empty_db.analytics)[["check", "offending"]].T.values))
+    # the module's database holds earlier tests' rows: exactly one more mismatch, no balance drift
+    assert after["purchase_credit_mismatch"] == counted["purchase_credit_mismatch"] + 1
+    assert after["balance_vs_ledger"] == counted["balance_vs_ledger"]

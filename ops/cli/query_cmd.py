@@ -58,7 +58,11 @@ def list_queries(name: str | None = None) -> None:
 
     import queries
 
-    console = Console(width=200)
+    # One line per query: on a terminal long descriptions end in an ellipsis
+    # (`--list NAME` shows one whole); piped, lines are as long as they need.
+    import sys
+
+    console = Console() if sys.stdout.isatty() else Console(width=10_000)
     if name:
         q = queries.get(name)
         console.print(escape(f"{q.qualified_name}: {q.description}"))
@@ -68,7 +72,10 @@ def list_queries(name: str | None = None) -> None:
         console.print(table)
         return
     # escape(): "[tz:tz=UTC]" is rich markup syntax and would vanish unescaped
-    table = Table("query", "parameters", "description", box=None, pad_edge=False)
+    table = Table(box=None, pad_edge=False)
+    table.add_column("query", no_wrap=True)
+    table.add_column("parameters", no_wrap=True)
+    table.add_column("description", no_wrap=True, overflow="ellipsis")
     for q in queries.all_queries():
         params = " ".join(_param_summary(p) for p in q.params)
         table.add_row(escape(q.qualified_name), escape(params), escape(q.description))
