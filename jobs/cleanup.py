@@ -3,7 +3,9 @@
 `rate_limit_log` older than 7 days, expired `idempotency_keys`, and `error_log`
 older than a retention (default 90 days) - through the MAINTENANCE connection
 only, in batches by primary key, each batch its own short transaction with
-lock_timeout and statement_timeout set, with a cap on rows per run.
+lock_timeout and statement_timeout set, with a cap on rows per run: `max_rows`
+is one budget for all the tables of a run, spent in table order, so a run never
+deletes more than `max_rows` rows in total; what the cap leaves goes next run.
 
 Safety rails, in the order they apply:
   * the guard: when the rows a run would remove are an implausible share of
@@ -106,6 +108,59 @@ def _max_share(args: dict[str, Any], target: Target) -> float:
     return out
 
 
+_KNOWN_ARGS = {"tables", "rate_limit_retention", "error_log_retention", "idempotency_grace", "batch_size",
+               "max_rows", "max_share", "guard_min_rows", "lock_timeout_ms", "statement_timeout_ms", "pause_s",
+               "stuck_after"}
+
+
+@dataclass(frozen=True)
+class CleanupArgs:
+    """The job's arguments, checked. `parse_args` raises CleanupArgError naming the key."""
+
+    tables: list[str]
+    batch_size: int
+    max_rows: int          # total budget of one run, across all its tables
+    guard_min_rows: int
+    timeouts: dict[str, str]
+    pause_s: float
+    stuck_after: dt.timedelta
+
+
+def parse_args(args: dict[str, Any]) -> CleanupArgs:
+    unknown = sorted(set(args) - _KNOWN_ARGS)
+    if unknown:
+        raise CleanupArgError(f"args.{unknown[0]}: unknown key (expected one of: {', '.join(sorted(_KNOWN_ARGS))})")
+    names = args.get("tables", list(TARGETS))
+    if not isinstance(names, list) or not names or any(n not in TARGETS for n in names):
+        raise CleanupArgError(f"args.tables: expected a list drawn from {', '.join(TARGETS)}")
+    for t in TARGETS.values():
+        _duration(args, t.retention_arg, t.default_retention)
+        _max_share(args, t)
+    share = args.get("max_share")
+    if isinstance(share, dict):
+        extra = sorted(set(share) - set(TARGETS))
+        if extra:
+            raise CleanupArgError(f"args.max_share: unknown table {extra[0]!r} (expected {', '.join(TARGETS)})")
+    pause = args.get("pause_s", 0) or 0
+    if isinstance(pause, bool) or not isinstance(pause, (int, float)) or pause < 0:
+        raise CleanupArgError("args.pause_s: expected a number of seconds that is not negative")
+    return CleanupArgs(
+        tables=list(names),
+        batch_size=_int(args, "batch_size", 1000),
+        max_rows=_int(args, "max_rows", 50_000),
+        guard_min_rows=_int(args, "guard_min_rows", 100, minimum=0),
+        timeouts={"lock_timeout": f"{_int(args, 'lock_timeout_ms', 2000)}ms",
+                  "statement_timeout": f"{_int(args, 'statement_timeout_ms', 30_000)}ms"},
+        pause_s=float(pause),
+        stuck_after=_duration(args, "stuck_after", dt.timedelta(minutes=30)),
+    )
+
+
+def validate_args(args: dict[str, Any]) -> None:
+    """For the jobs-file loader: a bad argument fails at start, naming the key."""
+    parse_args(args)
+
+
 @dataclass
 class TableOutcome:
     table: str
@@ -122,13 +177,14 @@ class TableOutcome:
         return self.eligible / self.table_rows if self.table_rows else 0.0
 
 
-def _delete_batches(ctx: JobContext, target: Target, out: TableOutcome, batch_size: int, cap: int,
-                    timeouts: dict[str, str], pause_s: float) -> None:
+def _delete_batches(ctx: JobContext, target: Target, out: TableOutcome, batch_size: int, budget: int,
+                    max_rows: int, timeouts: dict[str, str], pause_s: float) -> None:
+    """Delete eligible rows in batches, at most `budget` (what is left of the run's max_rows)."""
     q = queries.load("maintenance/cleanup")
     delete = getattr(q, f"{target.table}_delete_batch")
     engine = ctx.maintenance
-    while out.deleted < cap:
-        n = min(batch_size, cap - out.deleted)
+    while out.deleted < budget:
+        n = min(batch_size, budget - out.deleted)
         try:
             with engine.begin() as conn:  # one short transaction per batch
                 q.set_timeouts.execute(conn, **timeouts)
@@ -151,36 +207,35 @@ def _delete_batches(ctx: JobContext, target: Target, out: TableOutcome, batch_si
             break  # nothing eligible is left
         if pause_s:
             time.sleep(pause_s)  # room for the backend's own writes between batches
-    if out.deleted >= cap and out.deleted < out.eligible:
-        out.outcome = "capped"
-        out.note = f"stopped at the cap of {cap} rows; the rest goes next run"
+    if out.deleted >= budget and out.deleted < out.eligible:
+        _mark_capped(out, max_rows)
 
 
-def _stuck_jobs(ctx: JobContext, conn: sa.Connection) -> pd.DataFrame:
-    older = _duration(ctx.args, "stuck_after", dt.timedelta(minutes=30))
+def _mark_capped(out: TableOutcome, max_rows: int) -> None:
+    out.outcome = "capped"
+    out.note = f"stopped at the run's cap of {max_rows} rows (all tables together); the rest goes next run"
+
+
+def _stuck_jobs(ctx: JobContext, conn: sa.Connection, older: dt.timedelta) -> pd.DataFrame:
     return queries.load("metrics").stuck_jobs(conn, older_than=older, now=ctx.now())
 
 
 def cleanup(ctx: JobContext) -> JobResult:
     """Job: delete expired backend rows safely.
 
-    args: tables (all three), rate_limit_retention (7 days), error_log_retention
-    (90 days), idempotency_grace (0), batch_size (1000), max_rows (50000 per
-    table per run), max_share (per-table defaults; a number or a table by
-    name), guard_min_rows (100: below this many rows the guard stays quiet),
-    lock_timeout_ms (2000), statement_timeout_ms (30000), pause_s (0),
-    stuck_after (30min). Honors ctx.dry_run.
+    args: tables (all three, cleaned in this order), rate_limit_retention (7
+    days), error_log_retention (90 days), idempotency_grace (0), batch_size
+    (1000), max_rows (50000: the budget of one run for all its tables together,
+    spent in table order; what is left over goes next run), max_share
+    (per-table defaults; a number or a table by name), guard_min_rows (100:
+    below this many rows the guard stays quiet), lock_timeout_ms (2000),
+    statement_timeout_ms (30000), pause_s (0), stuck_after (30min).
+    Honors ctx.dry_run.
     """
     a = ctx.args
-    names = a.get("tables", list(TARGETS))
-    if not isinstance(names, list) or any(n not in TARGETS for n in names):
-        raise CleanupArgError(f"args.tables: expected a list drawn from {', '.join(TARGETS)}")
-    batch_size = _int(a, "batch_size", 1000)
-    cap = _int(a, "max_rows", 50_000)
-    guard_min = _int(a, "guard_min_rows", 100, minimum=0)
-    timeouts = {"lock_timeout": f"{_int(a, 'lock_timeout_ms', 2000)}ms",
-                "statement_timeout": f"{_int(a, 'statement_timeout_ms', 30_000)}ms"}
-    pause_s = float(a.get("pause_s", 0) or 0)
+    p = parse_args(a)
+    names, batch_size, cap, guard_min = p.tables, p.batch_size, p.max_rows, p.guard_min_rows
+    timeouts, pause_s = p.timeouts, p.pause_s
     now = ctx.now()
     q = queries.load("maintenance/cleanup")
 
@@ -196,8 +251,10 @@ def cleanup(ctx: JobContext) -> JobResult:
             rows = int(getattr(q, f"{name}_rows").execute(conn).scalar_one())
             conn.rollback()  # end the read transaction: no snapshot held while deleting
             plans.append((t, TableOutcome(name, cutoff, eligible, rows)))
-        stuck = _stuck_jobs(ctx, conn)
+        stuck = _stuck_jobs(ctx, conn, p.stuck_after)
 
+    budget = cap  # rows this run may still delete, across all its tables
+    would: dict[str, int] = {}
     for t, out in plans:
         limit = _max_share(a, t)
         if out.eligible > guard_min and out.share > limit:
@@ -215,9 +272,16 @@ def cleanup(ctx: JobContext) -> JobResult:
             ))
         elif ctx.dry_run:
             out.outcome = "dry_run"
-            out.note = f"would delete {min(out.eligible, cap)} rows"
+            would[t.table] = min(out.eligible, budget)
+            budget -= would[t.table]
+            out.note = f"would delete {would[t.table]} rows"
+            if would[t.table] < out.eligible:
+                out.note += f" (the run's cap of {cap} rows, all tables together, leaves the rest for next run)"
+        elif out.eligible and budget <= 0:
+            _mark_capped(out, cap)
         elif out.eligible:
-            _delete_batches(ctx, t, out, batch_size, cap, timeouts, pause_s)
+            _delete_batches(ctx, t, out, batch_size, budget, cap, timeouts, pause_s)
+            budget -= out.deleted
         outcomes.append(out)
 
     record_state(ctx, "insert_cleanup_run", (
@@ -233,15 +297,22 @@ def cleanup(ctx: JobContext) -> JobResult:
         metrics[f"{o.table}_eligible"] = float(o.eligible)
         metrics[f"{o.table}_deleted"] = float(o.deleted)
         verb = "would delete" if o.outcome == "dry_run" else "deleted"
-        count = min(o.eligible, cap) if o.outcome == "dry_run" else o.deleted
+        count = would[o.table] if o.outcome == "dry_run" else o.deleted
         parts.append(f"{o.table}: {verb} {count} of {o.eligible} eligible ({o.outcome}{': ' + o.note if o.note and o.outcome != 'dry_run' else ''})")
     if len(stuck):
         ids = ", ".join(str(x) for x in stuck["job_id"].head(20))
         parts.append(f"{len(stuck)} stuck job(s) left unchanged for a human: {ids}"
                      + (" ..." if len(stuck) > 20 else ""))
+    total = sum(would.values()) if ctx.dry_run else sum(o.deleted for o in outcomes)
+    metrics["deleted_total"] = float(sum(o.deleted for o in outcomes))
     failed = any(o.outcome == "failed" for o in outcomes)
     return JobResult(
         status="failed" if failed else "ok",
-        summary=("DRY RUN - nothing changed. " if ctx.dry_run else "") + "; ".join(parts),
+        summary=("DRY RUN - nothing changed. " if ctx.dry_run else "") + "; ".join(parts)
+                + f"; {'would delete' if ctx.dry_run else 'deleted'} {total} row(s) in all "
+                  f"(cap {cap} per run, all tables together)",
         metrics=metrics, findings=findings, rules={REFUSED},
     )
+
+
+ARG_VALIDATORS = {"cleanup": validate_args}

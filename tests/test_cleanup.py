@@ -4,6 +4,7 @@ batches and caps, dry runs, a row lock held by another connection, and the guard
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 
 import pytest
@@ -38,12 +39,7 @@ def _count(db, name: str, where=None) -> int:
 
 
 def _reset(db, name: str, created: list[dt.datetime]) -> None:
-    t = _table(db, name)
-    with db.writer.begin() as conn:
-        conn.execute(sa.delete(t))
-        if created:
-            conn.execute(t.insert(), [{"ip_address": "10.0.0.1", "action": "video_generation", "created_at": c}
-                                      for c in created])
+    _fill(db, name, created)
 
 
 # -- the demo database ------------------------------------------------------------------
@@ -95,37 +91,89 @@ def test_demo_cleanup_removes_exactly_the_planted_rows(demo_db):
 offsets = st.lists(st.integers(min_value=-20 * 86400, max_value=20 * 86400), min_size=0, max_size=60)
 
 
-@hsettings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(offsets=offsets, batch=st.integers(1, 25), cap=st.integers(1, 80), dry=st.booleans())
-def test_never_deletes_inside_retention(empty_db, offsets, batch, cap, dry):
-    cutoff = NOW - dt.timedelta(days=7)
-    # include the boundary itself: a row exactly 7 days old is inside retention
-    created = [cutoff + dt.timedelta(seconds=o) for o in offsets] + [cutoff]
-    _reset(empty_db, "rate_limit_log", created)
-    old = sum(c < cutoff for c in created)
+def _fill(db, table: str, ages: list[dt.datetime]) -> None:
+    """Replace the rows of one cleanup table by rows whose age column holds `ages`."""
+    t = _table(db, table)
+    column = cleanup.TARGETS[table].column
+    if table == "rate_limit_log":
+        rows = [{"ip_address": "10.0.0.1", "action": "video_generation", column: a} for a in ages]
+    elif table == "error_log":
+        rows = [{"error_code": "ERR_1", "endpoint": "generate-video", column: a} for a in ages]
+    else:  # idempotency_keys: a text key in an order unrelated to expiry (hash), so batches mix ages
+        rows = [{"key": hashlib.sha1(f"{i}".encode()).hexdigest(), "endpoint": "generate-video",
+                 "created_at": a - dt.timedelta(hours=24), column: a} for i, a in enumerate(ages)]
+    with db.writer.begin() as conn:
+        conn.execute(sa.delete(t))
+        if rows:
+            conn.execute(t.insert(), rows)
 
-    result = cleanup.cleanup(_ctx(empty_db, dry_run=dry, tables=["rate_limit_log"], batch_size=batch,
-                                  max_rows=cap, max_share=1.0))
-    kept = _table(empty_db, "rate_limit_log")
-    with empty_db.writer.connect() as conn:
-        remaining = [r[0] for r in conn.execute(sa.select(kept.c.created_at))]
-    young = sorted(c for c in created if c >= cutoff)
-    assert sorted(c for c in remaining if c >= cutoff) == young  # every row inside retention is still there
-    deleted = 0 if dry else min(old, cap)
-    assert len(remaining) == len(created) - deleted
-    assert result.metrics["rate_limit_log_deleted"] == deleted
-    assert result.metrics["rate_limit_log_eligible"] == old
+
+@pytest.mark.parametrize("table", list(cleanup.TARGETS))
+def test_never_deletes_inside_retention(empty_db, table):
+    target = cleanup.TARGETS[table]
+    cutoff = NOW - target.default_retention  # 7 days, 90 days, expiry itself
+
+    @hsettings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(offsets=offsets, batch=st.integers(1, 25), cap=st.integers(1, 80), dry=st.booleans())
+    def check(offsets, batch, cap, dry):
+        # include the boundary itself: a row exactly at the cutoff is inside retention
+        ages = [cutoff + dt.timedelta(seconds=o) for o in offsets] + [cutoff]
+        _fill(empty_db, table, ages)
+        old = sum(a < cutoff for a in ages)
+
+        result = cleanup.cleanup(_ctx(empty_db, dry_run=dry, tables=[table], batch_size=batch,
+                                      max_rows=cap, max_share=1.0))
+        kept = _table(empty_db, table)
+        with empty_db.writer.connect() as conn:
+            remaining = [r[0] for r in conn.execute(sa.select(kept.c[target.column]))]
+        young = sorted(a for a in ages if a >= cutoff)
+        assert sorted(a for a in remaining if a >= cutoff) == young  # every row inside retention is still there
+        deleted = 0 if dry else min(old, cap)
+        assert len(remaining) == len(ages) - deleted
+        assert result.metrics[f"{table}_deleted"] == deleted
+        assert result.metrics[f"{table}_eligible"] == old
+
+    check()
+
+
+def test_cap_is_one_budget_for_all_tables_of_a_run(empty_db):
+    """max_rows bounds the run, not each table: 3 tables x 60 old rows with max_rows=100 delete 100."""
+    for table, target in cleanup.TARGETS.items():
+        _fill(empty_db, table, [NOW - target.default_retention - dt.timedelta(hours=1 + i) for i in range(60)]
+              + [NOW + dt.timedelta(hours=1 + i) for i in range(60)])
+    order = ["rate_limit_log", "error_log", "idempotency_keys"]
+    dry = cleanup.cleanup(_ctx(empty_db, dry_run=True, tables=order, batch_size=25, max_rows=100))
+    assert "would delete 100 row(s) in all (cap 100 per run" in dry.summary
+    assert all(_count(empty_db, t) == 120 for t in order)
+
+    ctx = _ctx(empty_db, tables=order, batch_size=25, max_rows=100)
+    result = cleanup.cleanup(ctx)
+    assert result.status == "ok", result.summary
+    deleted = {t: result.metrics[f"{t}_deleted"] for t in order}
+    assert deleted == {"rate_limit_log": 60, "error_log": 40, "idempotency_keys": 0}  # spent in table order
+    assert result.metrics["deleted_total"] == 100
+    assert sum(120 - _count(empty_db, t) for t in order) == 100
+    runs = queries.load("state/probes").cleanup_runs(empty_db.writer, since=NOW - dt.timedelta(minutes=1),
+                                                     until=NOW + dt.timedelta(minutes=1))
+    this_run = runs[runs["run_id"] == ctx.run_id]
+    outcome = dict(zip(this_run["table_name"], this_run["outcome"]))
+    assert outcome == {"rate_limit_log": "done", "error_log": "capped", "idempotency_keys": "capped"}
+
+    rest = cleanup.cleanup(_ctx(empty_db, tables=order, batch_size=25, max_rows=100))
+    assert {t: rest.metrics[f"{t}_deleted"] for t in order} == {"rate_limit_log": 0, "error_log": 20,
+                                                               "idempotency_keys": 60}
 
 
 def test_batches_and_cap(empty_db):
     _reset(empty_db, "rate_limit_log", [NOW - dt.timedelta(days=8, minutes=i) for i in range(250)]
            + [NOW - dt.timedelta(hours=i) for i in range(50)])
-    result = cleanup.cleanup(_ctx(empty_db, tables=["rate_limit_log"], batch_size=40, max_rows=100, max_share=1.0))
+    ctx = _ctx(empty_db, tables=["rate_limit_log"], batch_size=40, max_rows=100, max_share=1.0)
+    result = cleanup.cleanup(ctx)
     assert result.metrics["rate_limit_log_deleted"] == 100
     assert _count(empty_db, "rate_limit_log") == 200
     runs = queries.load("state/probes").cleanup_runs(empty_db.writer, since=NOW - dt.timedelta(minutes=1),
                                                      until=NOW + dt.timedelta(minutes=1))
-    last = runs.iloc[-1]
+    (last,) = [r for _, r in runs.iterrows() if r["run_id"] == ctx.run_id]
     assert (last["deleted"], last["batches"], last["outcome"]) == (100, 3, "capped")  # 40 + 40 + 20
 
 
