@@ -13,6 +13,12 @@ Every notebook starts with::
   alerts) in a read-only session, for the operations notebook.
 * `window()` turns the parameters cell's values (None = default) into a date
   range ending yesterday in REPORT_TZ.
+* `revenue_series()`, `activity_series()`, `dau_series()`, `errors_series()`
+  are the daily series (the columns of revenue.daily, activity.daily,
+  errors.daily): closed days from the daemon's daily rollups when the state
+  store holds them for the zone, every other day (today, a zone or a store the
+  daemon never refreshed, a state store that cannot be reached) from the raw
+  tables, through ops/rollups.py. Same numbers either way.
 * Importing this module sets plotly's renderer so every `fig.show()` carries
   both the plotly JSON (JupyterLab draws it) and HTML (nbconvert keeps it), with
   plotly.js embedded once per notebook: exported HTML works offline.
@@ -80,6 +86,82 @@ def state(s: Settings | None = None) -> sa.Engine:
 
 
 _state_engines: dict[Settings, sa.Engine] = {}
+
+
+# -- daily series: rollups for closed days, raw tables for the rest -------------------
+
+_UNREACHABLE_RETRY_S = 300.0
+_unreachable: dict[Settings, float] = {}     # settings -> monotonic time the state store last failed
+
+
+def rollup_state(tz: str | None = None, s: Settings | None = None) -> sa.Engine | None:
+    """`state()` when its rollups of zone tz can be read, else None (the series readers then read raw).
+
+    A store without the rollup tables, or a zone never refreshed, is readable:
+    the readers fall back to raw by themselves. A store that cannot be
+    reached is not tried again for a few minutes, so a notebook does not wait
+    for a connect timeout at every series.
+    """
+    import time
+
+    from ops import rollups
+
+    s = s or settings()
+    failed_at = _unreachable.get(s)
+    if failed_at is not None and time.monotonic() - failed_at < _UNREACHABLE_RETRY_S:
+        return None
+    engine = state(s)
+    _, problem = rollups.readable(engine, tz or s.report_tz)
+    if problem is not None:
+        _unreachable[s] = time.monotonic()
+        return None
+    _unreachable.pop(s, None)
+    return engine
+
+
+def series_source(tz: str | None = None, s: Settings | None = None) -> str:
+    """One line saying where the daily series of zone tz come from."""
+    from ops import rollups
+
+    s = s or settings()
+    tz = tz or s.report_tz
+    engine = rollup_state(tz, s)
+    if engine is None:
+        return "daily series: raw tables (state store not reachable)"
+    wm = rollups.watermark(engine, tz)
+    if wm is None:
+        return f"daily series: raw tables (no rollups for {tz} yet)"
+    return (f"daily series: rollups for {wm.complete_from} .. {wm.refreshed_through} ({tz}), "
+            "raw tables for other days")
+
+
+def _series(name: str, start, end, tz: str | None, **kw) -> pd.DataFrame:
+    from ops import rollups
+
+    s = settings()
+    tz = tz or s.report_tz
+    reader = getattr(rollups, f"{name}_series")
+    return reader(connect(s), rollup_state(tz, s), as_date(start), as_date(end), tz=tz, **kw)
+
+
+def revenue_series(start, end, tz: str | None = None, currency: str = "USD") -> pd.DataFrame:
+    """revenue.daily for local days [start, end]: closed days from the rollups when available."""
+    return _series("revenue", start, end, tz, currency=currency)
+
+
+def activity_series(start, end, tz: str | None = None) -> pd.DataFrame:
+    """activity.daily (DAU, WAU, MAU, stickiness, new/returning) for [start, end], rollups when available."""
+    return _series("activity", start, end, tz)
+
+
+def dau_series(start, end, tz: str | None = None) -> pd.DataFrame:
+    """The DAU columns of activity.daily for [start, end] (no WAU/MAU, so no 29-day look-back for today)."""
+    return _series("dau", start, end, tz)
+
+
+def errors_series(start, end, tz: str | None = None) -> pd.DataFrame:
+    """errors.daily (jobs, failed, error rate and its 95 % band) for [start, end], rollups when available."""
+    return _series("errors", start, end, tz)
 
 
 def describe_state(s: Settings | None = None) -> str:
