@@ -10,6 +10,7 @@ directly from here.
 
 from __future__ import annotations
 
+import ast
 import base64
 import datetime as dt
 import json
@@ -77,6 +78,38 @@ def _stdout(nb) -> str:
                    for out in cell.get("outputs", []) if out.get("output_type") == "stream")
 
 
+# Ways to run SQL a notebook must not use (the SQL belongs in queries/*.sql), case-insensitive.
+_SQL_RUNNERS = [re.compile(p, re.IGNORECASE) for p in (
+    r"\bread_sql", r"\bexec_driver_sql\b", r"\btext\s*\(", r"\bexecute\s*\(", r"\bsa\.text\b")]
+# A string literal that starts like a statement is SQL text, whatever follows.
+_SQL_START = re.compile(r"\s*\(?\s*(SELECT|WITH|INSERT|UPDATE|DELETE)\b", re.IGNORECASE)
+
+
+def _string_literals(source: str) -> list[str]:
+    """Every string constant of a cell, f-strings' literal parts included."""
+    tree = ast.parse(source)
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+
+def test_the_sql_checks_catch_sql():
+    """The clean-notebook checks below would catch SQL in any casing or form."""
+    caught = [
+        'df = pd.read_sql("select 1", engine)',
+        'conn.exec_driver_sql(q)',
+        'rows = conn.execute(sa.TEXT(q))',
+        'q = text ("x")',
+    ]
+    for src in caught:
+        assert any(w.search(src) for w in _SQL_RUNNERS), src
+    for src in ('q = """\n  select day, sum(x) from t group by 1"""', "q = 'With w AS (VALUES (1)) TABLE w'",
+                'q = f"delete from {t}"', "q = ('update t ' 'set a = 1')", 'x = ("  Insert into t values (1)")'):
+        assert [s for s in _string_literals(src) if _SQL_START.match(s)], src
+    for src in ('print("selected days: 3")', 'title = "withdrawals"', 'fig.update_layout(title="Daily revenue")',
+                'fig.add_scatter(text=["a"], textposition="top center")'):
+        assert not [s for s in _string_literals(src) if _SQL_START.match(s)], src
+        assert not any(w.search(src) for w in _SQL_RUNNERS), src
+
+
 # -- the committed notebooks ---------------------------------------------------
 
 def test_the_five_notebooks_exist():
@@ -98,10 +131,17 @@ def test_committed_notebook_is_clean(name):
     assert "tz" in render.parameter_names(nb)
     # thin: no SQL text, the data comes from queries/ through the read-only helper
     source = "\n".join(c.source for c in code)
-    assert not re.search(r"\b(SELECT|INSERT|UPDATE|DELETE)\b[\s\S]*?\b(FROM|INTO|SET)\b", source)
-    assert "sa.text" not in source and "execute(" not in source
+    assert not re.search(r"\b(SELECT|INSERT|UPDATE|DELETE)\b[\s\S]*?\b(FROM|INTO|SET)\b", source, re.IGNORECASE)
+    for cell in code:
+        for word in _SQL_RUNNERS:
+            assert not word.search(cell.source), f"{name}: cell {cell.id} calls {word.pattern}"
+        sql = [s for s in _string_literals(cell.source) if _SQL_START.match(s)]
+        assert sql == [], f"{name}: cell {cell.id} holds SQL text {sql}"
     # (operations reads the daemon's state store, through its own read-only helper)
     assert ("nb.state()" if name == "operations" else "nb.connect()") in source and "queries." in source
+    # daily series go through the rollup-aware helpers (closed days from the rollups when the daemon keeps them)
+    for subject in ("revenue", "activity", "errors"):
+        assert f"queries.{subject}.daily(" not in source, f"{name}: use nb.{subject}_series"
     # stable cell ids keep diffs small
     assert all(re.fullmatch(rf"{name}-\d\d", c.id) for c in nb.cells)
 
@@ -298,7 +338,7 @@ def test_render_writes_offline_html_with_interactive_charts(monkeypatch, demo_db
     # offline: no script is fetched from anywhere
     assert not re.search(r"<script[^>]*\ssrc=", html)
     # the report shows the story and the charts, not the code
-    assert "queries.errors.daily(" not in html
+    assert "queries.errors.daily(" not in html and "nb.errors_series(" not in html
 
 
 def test_render_rejects_an_unknown_parameter(capsys):
