@@ -1,0 +1,254 @@
+"""Reports and notebooks read the daily rollups for closed days, the raw tables for everything else.
+
+How it is shown: on a fresh copy of the demo database (no rollups yet) the
+report's series and the notebook helpers' series equal the raw named queries.
+After `ops.rollups.refresh` they still do, and after one rollup row per table
+is deliberately falsified (a test-only write to the state database) they show
+the falsified numbers for that closed day and the raw numbers elsewhere:
+proof that they read the rollups, not the raw tables. The expected numbers
+for the falsified day are an independent pandas recomputation
+(tests/recompute.py) plus the falsification; the raw named queries (checked
+against the same recomputations in their own tests) are the reference for
+whole frames. A refresh repairs the falsified rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+import queries
+from conftest import settings_for
+from ops import notebook as nb
+from ops import report, rollups
+from ops.settings import load_settings
+from recompute import errors_daily, read_table, revenue_daily
+
+TZ = "Europe/Istanbul"
+ONE = dt.timedelta(days=1)
+GROSS_BUMP, DAU_BUMP, FAILED_BUMP = 1000, 7, 5
+BROKEN_URL = "postgresql://nobody@127.0.0.1:1/nothing"
+
+
+@pytest.fixture(scope="module")
+def db(demo_db):
+    return demo_db
+
+
+@pytest.fixture(scope="module")
+def settings(db, pg_home):
+    return settings_for(pg_home, db.url, REPORT_TZ=TZ)
+
+
+@pytest.fixture(scope="module")
+def anchor(db) -> dt.datetime:
+    return dt.datetime.fromisoformat(db.manifest["anchor"])
+
+
+@pytest.fixture(scope="module")
+def today(anchor) -> dt.date:
+    return rollups.local_today(TZ, anchor)
+
+
+@pytest.fixture(scope="module")
+def day(today) -> dt.date:
+    """The report's day: closed, inside the refresh's last 3 days (so a refresh repairs it)."""
+    return today - 2 * ONE
+
+
+@pytest.fixture
+def notebook_settings(monkeypatch, settings):
+    """ops.notebook as a kernel would see it with DATABASE_URL / OPSBENCH_STATE_URL set to the test database."""
+    monkeypatch.setattr(nb, "_settings", settings)
+    monkeypatch.setattr(nb, "_unreachable", {})
+    return settings
+
+
+def _daily(db, window: report.Window) -> dict[str, pd.DataFrame]:
+    w = {"start": window.start, "end": window.end, "tz": window.tz}
+    return {"revenue": queries.revenue.daily(db.analytics, **w),
+            "activity": queries.activity.daily(db.analytics, **w),
+            "errors": queries.errors.daily(db.analytics, **w)}
+
+
+def _same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """Equal columns, dtypes and values (floats to 1e-12 relative: the rollups sum in another order)."""
+    assert len(expected) > 0
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True),
+                                  check_exact=False, rtol=1e-12)
+
+
+def _build(db, settings, day, now=None, state="writer") -> report.Report:
+    engine = db.writer if state == "writer" else state
+    return report.build(db.analytics, settings, "daily", window=report.Window(day, day, TZ), state=engine, now=now)
+
+
+def _assert_report_is_raw(db, rep: report.Report) -> None:
+    raw = _daily(db, rep.chart_window)
+    for name in ("revenue", "activity", "errors"):
+        _same(rep.series[name], raw[name])
+
+
+def _assert_helpers_are_raw(db, start: dt.date, end: dt.date) -> None:
+    w = {"start": start, "end": end, "tz": TZ}
+    _same(nb.revenue_series(start, end, TZ), queries.revenue.daily(db.analytics, **w))
+    _same(nb.activity_series(start, end, TZ), queries.activity.daily(db.analytics, **w))
+    _same(nb.dau_series(start, end, TZ), queries.activity.daily(db.analytics, **w)[
+        ["day", "dau", "new_users", "new_active", "returning_active"]])
+    _same(nb.errors_series(start, end, TZ), queries.errors.daily(db.analytics, **w))
+
+
+# -- before any refresh: raw answers -----------------------------------------------------------
+
+def test_without_rollups_reports_and_notebooks_read_raw(db, settings, notebook_settings, day, anchor):
+    # a state store the daemon never set up: no opsbench tables at all
+    with db.writer.connect() as c:
+        assert not sa.inspect(c).has_table("rollup_watermarks", schema="opsbench")
+    assert rollups.readable(db.writer, TZ) == (None, None)
+    _assert_report_is_raw(db, _build(db, settings, day, now=anchor))
+    _assert_helpers_are_raw(db, day - 40 * ONE, day + ONE)
+    assert nb.series_source(TZ) == f"daily series: raw tables (no rollups for {TZ} yet)"
+
+    # migrated but never refreshed: still raw
+    rollups.state_store.migrate(db.writer)
+    assert rollups.readable(db.writer, TZ) == (None, None)
+    _assert_report_is_raw(db, _build(db, settings, day, now=anchor))
+    _assert_helpers_are_raw(db, day - 40 * ONE, day + ONE)
+
+
+# -- after a refresh: rollups for closed days -----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def refreshed(db, anchor):
+    result = rollups.refresh(db.analytics, db.writer, TZ, now=anchor)
+    assert result.backfill and result.end == rollups.local_today(TZ, anchor) - ONE
+    return result
+
+
+def test_after_a_refresh_the_answers_are_still_the_raw_answers(db, settings, notebook_settings, refreshed, day,
+                                                               anchor, today):
+    rep = _build(db, settings, day, now=anchor)
+    _assert_report_is_raw(db, rep)
+    # the days the report reads are all covered by the rollups (so the equality above is a real comparison)
+    assert rollups.rolled_range(rollups.watermark(db.writer, TZ), rep.chart_window.start, rep.chart_window.end,
+                                today) == (rep.chart_window.start, rep.chart_window.end)
+    _assert_helpers_are_raw(db, day - 40 * ONE, today)
+    assert nb.series_source(TZ).startswith(f"daily series: rollups for ")
+
+
+def _tables(db) -> dict[str, sa.Table]:
+    meta = sa.MetaData()
+    return {name: sa.Table(name, meta, schema="opsbench", autoload_with=db.writer)
+            for name in ("rollup_revenue_daily", "rollup_activity_daily", "rollup_jobs_daily")}
+
+
+@pytest.fixture
+def falsified(db, refreshed, anchor, day, today):
+    """One rollup row per series made wrong for `day`; a fake rollup row for today (never read).
+
+    Undone afterwards: the fake row deleted, the rest repaired by a refresh.
+    """
+    t = _tables(db)
+    rev, act, jobs = t["rollup_revenue_daily"], t["rollup_activity_daily"], t["rollup_jobs_daily"]
+    with db.writer.begin() as c:
+        n = c.execute(rev.update().where(rev.c.tz == TZ, rev.c.day == day, rev.c.currency == "USD")
+                      .values(gross=rev.c.gross + GROSS_BUMP)).rowcount
+        assert n == 1
+        assert c.execute(act.update().where(act.c.tz == TZ, act.c.day == day)
+                         .values(dau=act.c.dau + DAU_BUMP)).rowcount == 1
+        one = c.execute(sa.select(jobs.c.provider, jobs.c.model_id)
+                        .where(jobs.c.tz == TZ, jobs.c.day == day).limit(1)).one()
+        assert c.execute(jobs.update().where(jobs.c.tz == TZ, jobs.c.day == day, jobs.c.provider == one.provider,
+                                             jobs.c.model_id == one.model_id)
+                         .values(jobs=jobs.c.jobs + FAILED_BUMP, failed=jobs.c.failed + FAILED_BUMP)).rowcount == 1
+        # a row the rollups must never hold (today is open): readers ignore it
+        c.execute(rev.insert().values(tz=TZ, day=today, currency="USD", gross=99999, refunds=0, purchases=1,
+                                      refunded_purchases=0, paying_users=1, credits_sold=1))
+    yield
+    with db.writer.begin() as c:
+        c.execute(rev.delete().where(rev.c.tz == TZ, rev.c.day == today))
+    rollups.refresh(db.analytics, db.writer, TZ, now=anchor)
+
+
+@pytest.fixture(scope="module")
+def expected(db, day) -> dict[str, pd.Series]:
+    """`day` recomputed in pandas from the raw tables, not falsified."""
+    purchases, jobs = read_table(db.writer, "purchases"), read_table(db.writer, "video_jobs")
+    return {"revenue": revenue_daily(purchases, day, day, TZ).iloc[0], "errors": errors_daily(jobs, day, day, TZ).iloc[0]}
+
+
+def _row(df: pd.DataFrame, day: dt.date) -> pd.Series:
+    rows = df[pd.to_datetime(df["day"]).dt.date == day]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+def _others(df: pd.DataFrame, day: dt.date) -> pd.DataFrame:
+    return df[pd.to_datetime(df["day"]).dt.date != day].reset_index(drop=True)
+
+
+def test_the_report_reads_the_rollups_for_closed_days(db, settings, falsified, expected, day, anchor):
+    rep = _build(db, settings, day, now=anchor)
+    rev, err = expected["revenue"], expected["errors"]
+    assert rep.figures["gross"].value == pytest.approx(rev["gross"] + GROSS_BUMP)
+    assert rep.figures["net"].value == pytest.approx(rev["net"] + GROSS_BUMP)
+    assert rep.figures["failed"].value == err["failed"] + FAILED_BUMP
+    assert rep.figures["jobs"].value == err["jobs"] + FAILED_BUMP
+    raw = _daily(db, rep.chart_window)
+    assert rep.figures["dau"].value == _row(raw["activity"], day)["dau"] + DAU_BUMP
+    # every other day of the chart window is the raw answer
+    for name in ("revenue", "activity", "errors"):
+        _same(_others(rep.series[name], day), _others(raw[name], day))
+
+    # with the state store out of reach the same report reads the raw tables
+    broken = sa.create_engine(BROKEN_URL.replace("postgresql:", "postgresql+psycopg:"),
+                              connect_args={"connect_timeout": 2})
+    unreachable = _build(db, settings, day, now=anchor, state=broken)
+    assert unreachable.figures["gross"].value == pytest.approx(rev["gross"])
+    assert unreachable.figures["failed"].value == err["failed"]
+    _assert_report_is_raw(db, unreachable)
+
+
+def test_the_notebook_helpers_read_the_rollups_for_closed_days_and_raw_for_today(
+        db, notebook_settings, falsified, expected, day, today):
+    start = day - 5 * ONE
+    w = {"start": start, "end": today, "tz": TZ}
+    raw_rev, raw_act = queries.revenue.daily(db.analytics, **w), queries.activity.daily(db.analytics, **w)
+    raw_err = queries.errors.daily(db.analytics, **w)
+
+    revenue = nb.revenue_series(start, today, TZ)
+    assert _row(revenue, day)["gross"] == pytest.approx(expected["revenue"]["gross"] + GROSS_BUMP)
+    assert _row(revenue, today)["gross"] == pytest.approx(_row(raw_rev, today)["gross"])  # not the fake 99999
+    _same(_others(revenue, day), _others(raw_rev, day))
+
+    activity = nb.activity_series(start, today, TZ)
+    assert _row(activity, day)["dau"] == _row(raw_act, day)["dau"] + DAU_BUMP
+    _same(_others(activity, day), _others(raw_act, day))
+    assert _row(nb.dau_series(start, today, TZ), day)["dau"] == _row(raw_act, day)["dau"] + DAU_BUMP
+
+    errors = nb.errors_series(start, today, TZ)
+    assert _row(errors, day)["failed"] == expected["errors"]["failed"] + FAILED_BUMP
+    _same(_others(errors, day), _others(raw_err, day))
+
+
+def test_notebook_helpers_read_raw_when_the_state_store_is_unreachable(db, monkeypatch, pg_home, falsified,
+                                                                       expected, day):
+    s = load_settings(DATABASE_URL=db.url, OPSBENCH_STATE_URL=BROKEN_URL, OPSBENCH_HOME=str(pg_home),
+                      REPORT_TZ=TZ)
+    monkeypatch.setattr(nb, "_settings", s)
+    monkeypatch.setattr(nb, "_unreachable", {})
+    assert nb.rollup_state(TZ) is None
+    assert nb.series_source(TZ) == "daily series: raw tables (state store not reachable)"
+    revenue = nb.revenue_series(day - 3 * ONE, day, TZ)
+    assert _row(revenue, day)["gross"] == pytest.approx(expected["revenue"]["gross"])
+    _assert_helpers_are_raw(db, day - 3 * ONE, day)
+
+
+def test_a_refresh_repairs_falsified_rollups(db, settings, notebook_settings, falsified, anchor, day, today):
+    result = rollups.refresh(db.analytics, db.writer, TZ, now=anchor)
+    assert result.start <= day and result.rows_changed >= 3
+    _assert_report_is_raw(db, _build(db, settings, day, now=anchor))
+    _assert_helpers_are_raw(db, day - 10 * ONE, today)
