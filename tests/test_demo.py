@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,12 @@ from pathlib import Path
 import pytest
 
 PYTHON = Path(sys.executable)
+REPO = Path(__file__).resolve().parents[1]
 TZ = "Europe/Istanbul"
+# What must have happened before what when every job runs once (jobs' callables by module):
+# probes see the world first, metric checks and reconciliation judge it, cleanup
+# deletes only after they looked, reports summarise all of it, the outbox drains last.
+ORDER = ["jobs.probes", "jobs.metrics", "jobs.reconcile", "jobs.cleanup", "jobs.reports", "jobs.builtin:drain_outbox"]
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -28,9 +34,12 @@ def demo_run(tmp_path_factory):
 
     home = tmp_path_factory.mktemp("demo") / "opsbench-home"
     env = _env(home)
+    # `make demo` itself, as the README says (its venv step is a no-op once `make test` built .venv);
+    # the console script directly only where make is missing (pytest run by hand)
+    make = shutil.which("make")
+    cmd = [make, "-s", "-C", str(REPO), "demo"] if make else [str(PYTHON), "-m", "ops", "demo"]
     try:
-        proc = subprocess.run([str(PYTHON), "-m", "ops", "demo"], env=env, capture_output=True, text=True,
-                              timeout=420)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=420)
         yield proc, home, load_settings(OPSBENCH_HOME=str(home), REPORT_TZ=TZ)
     finally:
         subprocess.run([str(PYTHON), "-m", "ops", "db", "down"], env=env, capture_output=True, timeout=120)
@@ -89,6 +98,17 @@ def test_demo_runs_are_recorded_and_findings_reach_the_alert_manager(demo_run):
         assert declared <= set(last), declared - set(last)
         assert {j: r.status for j, r in last.items() if r.status not in ("ok", "skipped")} == {}
         assert all(r.trigger == "manual" for r in last.values())
+        # dependency order, from the recorded start times
+        callables = {s.id: s.callable for s in load_jobs(settings)}
+
+        def rank(job: str) -> int | None:
+            c = callables.get(job, "")
+            return next((i for i, p in enumerate(ORDER) if c == p or c.split(":")[0] == p), None)
+
+        started = sorted((r.started_at, rank(j), j) for j, r in last.items() if rank(j) is not None)
+        assert {rk for _, rk, _ in started} == set(range(len(ORDER))), started
+        ranks = [rk for _, rk, _ in started]
+        assert ranks == sorted(ranks), [(j, rk) for _, rk, j in started]
         firing = {a.key for a in alerts.firing(engine)}
         assert "health_check_failing{probe=backend}" in firing
         assert any(k.startswith("reconcile_") for k in firing)
