@@ -64,30 +64,56 @@ def _open_tags_after(text: str, stack: list[str] | None = None) -> list[str]:
     return stack
 
 
+def _fit(text: str, limit: int) -> int:
+    """How many characters of `text` fit in `limit` UTF-16 units."""
+    idx, units = 0, 0
+    for ch in text:
+        units += 2 if ord(ch) > 0xFFFF else 1
+        if units > limit:
+            break
+        idx += 1
+    return idx
+
+
+def _inside_tag(text: str, pos: int) -> int:
+    """The start of the tag that `pos` falls inside (text[:pos] ends within <...>), else -1."""
+    lt, gt = text.rfind("<", 0, pos), text.rfind(">", 0, pos)
+    return lt if lt > gt else -1
+
+
+def _last_break(text: str, sep: str, end: int) -> int:
+    """The last `sep` before `end` that is not inside a tag (attributes hold spaces), else -1."""
+    pos = text.rfind(sep, 0, end)
+    while pos != -1:
+        lt = _inside_tag(text, pos)
+        if lt == -1:
+            return pos
+        pos = text.rfind(sep, 0, lt)
+    return -1
+
+
 def _safe_cut(text: str, limit: int) -> int:
     """Largest index <= the limit (in UTF-16 units) that is not inside a tag or an entity.
 
-    Prefers the last whitespace before it so words stay whole.
+    Prefers the last line break in the second half of that span, then the last
+    space there, so lines and words stay whole; neither is ever taken inside
+    a tag (`<a href="..." title="a b">`).
     """
-    idx, units = 0, 0
-    for ch in text:
-        w = 2 if ord(ch) > 0xFFFF else 1
-        if units + w > limit:
-            break
-        units += w
-        idx += 1
-    cut = idx
+    cut = _fit(text, limit)
+    if cut >= len(text):
+        return len(text)
     # not inside <...>
-    lt, gt = text.rfind("<", 0, cut), text.rfind(">", 0, cut)
-    if lt > gt:
+    lt = _inside_tag(text, cut)
+    if lt != -1:
         cut = lt
     # not inside &...;
     amp = text.rfind("&", 0, cut)
     if amp != -1 and ";" not in text[amp:cut] and _ENTITY.match(text, amp):
         cut = amp
-    space = text.rfind(" ", 0, cut)
-    if space > cut // 2:
-        cut = space + 1
+    for sep in ("\n", " "):
+        pos = _last_break(text, sep, cut)
+        if pos > cut // 2:
+            return pos + 1
     if cut == 0 and text:
         # no room at all: take the first tag or entity whole rather than cut it
         m = _TAG.match(text) or _ENTITY.match(text)
@@ -103,17 +129,34 @@ def _reopen(stack: list[str], openers: dict[str, str]) -> str:
     return "".join(openers.get(name, f"<{name}>") for name in stack)
 
 
+def shows_text(text: str) -> bool:
+    """Whether HTML shows anything but whitespace (Telegram rejects a message that does not)."""
+    return bool(to_plain(text).strip())
+
+
 def split_html(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     """Split HTML into parts of at most `limit` units, at line boundaries.
 
     A part never ends inside a tag or an entity, and a line is only a
-    boundary when no tag is open there, so `"".join(parts) == text` and every
-    part is valid on its own. Only a single block longer than the limit (one
-    huge line, or a <pre> longer than a message) is cut inside; there the open
-    tags are closed at the end of the part and reopened in the next one.
+    boundary when no tag is open there, so every part is valid on its own.
+    Only a single block longer than the limit (one huge line, or a <pre>
+    longer than a message) is cut inside: at its last line break that fits,
+    else its last space, else the last character that fits (never inside a
+    tag or an entity); there the open tags are closed at the end of the part
+    and reopened in the next one.
+
+    What is dropped, precisely: text that fits in one part comes back whole
+    (`[text]`). Otherwise the whitespace on either side of every cut is
+    dropped, and so is a stretch that would show nothing on its own (only
+    whitespace and empty tags), so no part is blank. Hence
+    `text == g0 + p1 + g1 + ... + pn + gn` where every gap `g` shows nothing
+    (`not shows_text(g)`), the parts being taken without the tags added at
+    cuts inside a block. Text that shows nothing gives no part at all.
     """
+    if not shows_text(text):
+        return []
     if utf16_len(text) <= limit:
-        return [text] if text else []
+        return [text]
     lines = text.splitlines(keepends=True)
     # blocks: runs of lines that end with no tag open
     blocks: list[str] = []
@@ -142,7 +185,8 @@ def split_html(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
             parts.extend(_split_block(block, limit))
     if buf:
         parts.append(buf)
-    return parts
+    # every part boundary is a cut: drop the whitespace there, and parts that show nothing
+    return [p for p in (part.strip() for part in parts) if shows_text(p)]
 
 
 def _split_block(block: str, limit: int) -> list[str]:
@@ -154,7 +198,8 @@ def _split_block(block: str, limit: int) -> list[str]:
     while rest:
         prefix = _reopen(stack, openers)
         if utf16_len(prefix + rest) <= limit:
-            parts.append(prefix + rest)
+            if shows_text(rest):
+                parts.append(prefix + rest)
             break
         room = limit - utf16_len(prefix)
         while True:  # shrink until the piece plus the tags it must close fits
@@ -168,19 +213,33 @@ def _split_block(block: str, limit: int) -> list[str]:
         for m in _TAG.finditer(piece):
             if not m.group(1):
                 openers.setdefault(m.group(2).lower(), m.group(0))
-        parts.append(prefix + piece + _close(new_stack))
+        # the whitespace on both sides of the cut is dropped; a piece that
+        # shows nothing is left out (its tags still count for the ones to reopen)
+        body = piece.rstrip()
+        if shows_text(body):
+            parts.append(prefix + body + _close(new_stack))
         stack = new_stack
-        rest = rest[cut:]
+        rest = rest[cut:].lstrip()
     return parts
 
 
 def caption(text: str, limit: int = CAPTION_LIMIT) -> str:
-    """A caption within Telegram's limit: cut at a safe point, tags closed, '…' added."""
+    """A caption within Telegram's limit: cut as `split_html` cuts, tags closed, '…' added.
+
+    A caption that shows nothing becomes "" (no caption).
+    """
+    if not shows_text(text):
+        return ""
     if utf16_len(text) <= limit:
         return text
-    cut = _safe_cut(text, limit - 80)
-    head = text[:cut].rstrip()
-    return head + "…" + _close(_open_tags_after(head))
+    room = limit - 1  # the '…'
+    while True:  # shrink until the head plus '…' plus the tags it must close fits
+        head = text[:_safe_cut(text, room)].rstrip()
+        short = head + "…" + _close(_open_tags_after(head))
+        over = utf16_len(short) - limit
+        if over <= 0 or room <= 1:
+            return short
+        room -= over
 
 
 # -- durations ---------------------------------------------------------------

@@ -100,7 +100,7 @@ class FakeBotApi:
         return f"http://127.0.0.1:{self.port}"
 
     def fail(self, kind: str, times: int = 1, **kw) -> None:
-        """Answer the next `times` requests with a failure: 429, 500, 502, parse, hang, drop."""
+        """Answer the next `times` requests with a failure: 429, 500, 502, parse, 400, hang, drop."""
         for _ in range(times):
             self.plan.append((kind, kw))
 
@@ -149,6 +149,9 @@ class FakeBotApi:
             if kind == "parse":
                 return 400, {"ok": False, "error_code": 400,
                              "description": "Bad Request: can't parse entities: Unsupported start tag \"x\""}
+            if kind == "400":  # any other bad request, e.g. a rejected message
+                return 400, {"ok": False, "error_code": 400,
+                             "description": kw.get("description", "Bad Request: message text is empty")}
             if kind in ("hang", "drop"):
                 return kind
         if req.method == "getMe":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import time
 import traceback
 
@@ -70,7 +71,7 @@ def _long_html(n_blocks: int) -> str:
 def test_split_parts_fit_rejoin_and_parse(n_blocks):
     text = _long_html(n_blocks)
     parts = messages.split_html(text)
-    assert "".join(parts) == text
+    assert _gaps_show_nothing(parts, text, r"\s*")  # only the line breaks at the cuts are dropped
     for part in parts:
         assert utf16_len(part) <= messages.MESSAGE_LIMIT
         parse_html(part)  # raises on a cut tag or entity
@@ -78,20 +79,105 @@ def test_split_parts_fit_rejoin_and_parse(n_blocks):
         assert len(parts) > 1
 
 
-@hsettings(max_examples=40, deadline=None)
-@given(st.lists(st.text(alphabet="ab<>&_* é🙂", min_size=0, max_size=300), min_size=1, max_size=60),
-       st.integers(min_value=60, max_value=500))
-def test_split_property(lines, limit):
-    text = "\n".join(f"<b>{messages.escape(line)}</b>" if i % 3 == 0 else messages.escape(line)
-                     for i, line in enumerate(lines))
+_WORD = st.text(alphabet="ab<>&_* é🙂", min_size=0, max_size=300)
+# (opening, closing) pairs as messages use them, attributes with spaces, quotes and entities included
+_WRAPS = [("", ""), ("<b>", "</b>"), ("<i>", "</i>"),
+          ('<a href="https://example.com/q?a=1&amp;b=2" title="two words">', "</a>"),
+          ('<span class="tg-spoiler">', "</span>"), ('<code class="language-python">', "</code>")]
+
+
+def _segment(pair):
+    (opening, closing), word = pair
+    return f"{opening}{messages.escape(word)}{closing}"
+
+
+# a block: one line of (possibly long) tagged segments, or a <pre> over several lines
+_BLOCK = st.one_of(
+    st.lists(st.tuples(st.sampled_from(_WRAPS), _WORD).map(_segment), max_size=4).map(" ".join),
+    st.lists(_WORD, max_size=5).map(lambda ws: "<pre>" + "\n".join(messages.escape(w) for w in ws) + "</pre>"),
+)
+
+
+def _gaps_show_nothing(parts, text, gap):
+    """text == g0 + p1 + g1 + ... + pn + gn where every g matches `gap` (shows nothing)."""
+    pattern = gap + gap.join(re.escape(p) for p in parts) + gap
+    return re.fullmatch(pattern, text, re.DOTALL) is not None
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(st.lists(_BLOCK, min_size=1, max_size=40), st.text(alphabet="\n ", max_size=8),
+       st.integers(min_value=120, max_value=500))  # room for the longest opening tag, reopened, plus text
+def test_split_property(blocks, tail, limit):
+    """The contract of split_html, as its docstring defines it.
+
+    Every part fits, parses on its own (balanced tags, whole entities) and
+    shows text. Rejoined, the parts are the original except for gaps that
+    show nothing (whitespace at cuts, empty tags): exactly so on the raw HTML
+    when no block had to be cut inside, and on the visible text always (a cut
+    inside a block closes and reopens the open tags).
+    """
+    text = "\n".join(blocks) + tail
     parts = messages.split_html(text, limit)
-    assert all(utf16_len(p) <= limit for p in parts)
-    if all(utf16_len(f"<b>{messages.escape(line)}</b>\n") <= limit for line in lines):
-        assert "".join(parts) == text
-    assert "".join(messages.to_plain(p) for p in parts).replace("\n", "") == messages.to_plain(text).replace("\n", "")
     for p in parts:
-        if p.strip():
+        assert utf16_len(p) <= limit
+        assert parse_html(p).strip(), repr(p)  # raises on a cut tag or entity; never blank
+    visible = [parse_html(p) for p in parts]
+    assert _gaps_show_nothing(visible, parse_html(text), r"\s*")
+    if all(utf16_len(b + "\n") <= limit for b in blocks):
+        assert _gaps_show_nothing(parts, text, r"(?:\s|<[^<>]*>)*?")
+    if utf16_len(text) <= limit and parse_html(text).strip():
+        assert parts == [text]
+
+
+def test_split_drops_blank_parts_and_trailing_newlines():
+    assert messages.split_html("x" * 4095 + "\n" * 6) == ["x" * 4095]
+    assert messages.split_html("\n" * 10 + "y" * 4095) == ["y" * 4095]
+    # a stretch that shows nothing between two full parts is dropped, not sent as a blank message
+    assert messages.split_html("a" * 4096 + "\n\n<b> </b>\n" + "c" * 4096) == ["a" * 4096, "c" * 4096]
+    assert messages.split_html("a" * 4096 + "\n<b> </b>\nc") == ["a" * 4096, "<b> </b>\nc"]
+    assert messages.split_html("") == [] and messages.split_html(" \n\n <b></b>") == []
+    body = "<pre>" + "q" * 5000 + "\n" * 20 + "</pre>"
+    parts = messages.split_html(body)
+    assert all(parse_html(p).strip() for p in parts) and "".join(parse_html(p) for p in parts).rstrip() == "q" * 5000
+
+
+def test_split_long_block_prefers_line_break_then_space():
+    lines = [f"{i:03d} " + " ".join(["word"] * 12) for i in range(120)]  # ~64 chars a line, spaces inside
+    text = "<pre>" + "\n".join(lines) + "</pre>"
+    parts = messages.split_html(text)
+    assert len(parts) > 1
+    for p in parts:
+        shown = parse_html(p)
+        assert shown.split("\n")[0] in lines and shown.split("\n")[-1] in lines  # whole lines, not cut at a space
+    one_line = " ".join(["token"] * 2000)
+    parts = messages.split_html(one_line)
+    assert all(p.startswith("token") and p.endswith("token") for p in parts)
+
+
+def test_split_never_cuts_inside_a_tag_with_attributes():
+    link = '<a href="https://example.com/very/long/path?x=1&amp;y=2" title="a b c d e f g h">see this</a>'
+    for filler in range(0, 40, 7):
+        text = "x" * filler + " ".join([link] * 200)  # one line, spaces mostly inside the tags
+        parts = messages.split_html(text)
+        assert len(parts) > 1
+        for p in parts:
+            assert utf16_len(p) <= messages.MESSAGE_LIMIT
             parse_html(p)
+        assert re.sub(r"\s", "", "".join(parse_html(p) for p in parts)) == re.sub(r"\s", "", parse_html(text))
+
+
+def test_caption_cut_like_messages():
+    lines = [f"line {i} " + "w " * 20 for i in range(100)]
+    cap = messages.caption("\n".join(lines))
+    assert utf16_len(cap) <= messages.CAPTION_LIMIT and cap.endswith("…")
+    assert cap[:-1].split("\n")[-1].rstrip() in [ln.rstrip() for ln in lines]  # cut at a line break
+    link = '<a href="https://example.com/p" title="one two three">chart</a>'
+    for filler in range(0, 30, 3):
+        cap = messages.caption("z" * filler + " ".join([link] * 40))
+        assert utf16_len(cap) <= messages.CAPTION_LIMIT
+        parse_html(cap)
+    assert messages.caption(" \n\n ") == ""
+    assert messages.caption("<b>short</b>\n") == "<b>short</b>\n"
 
 
 def test_split_oversized_block_keeps_tags_valid():
@@ -102,7 +188,7 @@ def test_split_oversized_block_keeps_tags_valid():
     for part in parts:
         assert utf16_len(part) <= messages.MESSAGE_LIMIT
         parse_html(part)
-    assert "".join(parse_html(p) for p in parts) == parse_html(text)
+    assert _gaps_show_nothing([parse_html(p) for p in parts], parse_html(text), r"\s*")
 
 
 def test_long_message_sent_in_valid_parts(api, clock):
@@ -110,7 +196,7 @@ def test_long_message_sent_in_valid_parts(api, clock):
     client = client_for(api, clock)
     sent = client.send_message(text)
     assert len(sent) == len(api.delivered) > 1
-    assert "".join(r.params["text"] for r in api.delivered) == text
+    assert _gaps_show_nothing([r.params["text"] for r in api.delivered], text, r"\s*")
 
 
 def test_caption_within_limit(api, clock):
@@ -206,6 +292,53 @@ def test_real_parse_error_from_bad_html_falls_back(api, clock):
     assert api.delivered[0].params["text"] == "unclosed & raw"
 
 
+@pytest.mark.parametrize("method, send", [
+    ("sendPhoto", lambda c, cap: c.send_photo(b"\x89PNG fake", cap)),
+    ("sendDocument", lambda c, cap: c.send_document(b"<html>r</html>", "r.html", cap)),
+])
+def test_caption_parse_error_falls_back_to_plain_text(api, clock, method, send):
+    api.fail("parse")  # Telegram answers "can't parse entities" to the captioned upload
+    send(client_for(api, clock), "<b>Revenue</b> 30 days &amp; refunds")
+    first, second = api.requests
+    assert first.method == second.method == method
+    assert first.params["parse_mode"] == "HTML" and first.answered == 400
+    assert "parse_mode" not in second.params and second.answered == 200
+    assert second.params["caption"] == "Revenue 30 days & refunds"
+    field = "photo" if method == "sendPhoto" else "document"
+    assert second.files[field] == first.files[field]  # the same file again
+    # and a caption Telegram's own parser refuses (unclosed tag, bare &) goes out the same way
+    api.requests.clear()
+    send(client_for(api, clock), "<b>unclosed & raw")
+    assert [r.answered for r in api.requests] == [400, 200]
+    assert api.delivered[-1].params["caption"] == "unclosed & raw"
+
+
+def test_logs_configure_keeps_http_loggers_at_warning(api, clock):
+    from ops import logs
+
+    root = logging.getLogger()
+    old_level, old_handlers = root.level, list(root.handlers)
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.DEBUG)  # as if something had turned them up
+    buf = io.StringIO()
+    try:
+        handler = logs.configure(level=logging.DEBUG, json_lines=False, stream=buf)
+        assert logging.getLogger("httpx").level == logging.WARNING
+        assert logging.getLogger("httpcore").level == logging.WARNING
+        assert root.level == logging.DEBUG
+        client_for(api, clock).send_message("hello")
+        logging.getLogger("opsbench.test").debug("still logging at debug")
+    finally:
+        root.removeHandler(handler)
+        for h in old_handlers:
+            if h not in root.handlers:
+                root.addHandler(h)
+        root.setLevel(old_level)
+    out = buf.getvalue()
+    assert "still logging at debug" in out
+    assert "HTTP Request" not in out  # httpx logs every request at INFO; at WARNING it stays quiet
+
+
 def test_chat_migration_followed(api, clock, caplog):
     api.migrations["-4001"] = -1004001
     moved = []
@@ -231,8 +364,9 @@ def test_permanent_errors_not_retried(api, clock, setup, exc):
 
 
 def test_bad_request_is_permanent_not_chat_level(api, clock):
+    api.fail("400", description="Bad Request: message text is empty")
     with pytest.raises(TelegramPermanentError) as err:
-        client_for(api, clock).send_message(" ")
+        client_for(api, clock).send_message("x")
     assert not isinstance(err.value, TelegramChatUnavailable)
     assert len(api.requests) == 1
 
