@@ -16,10 +16,18 @@ leader runs jobs.
   false (the runner's gate refuses new runs), and only then does the elector
   reconnect and try to lead again. The lease is shorter than the server's
   keepalive timeout, so the old leader has stopped before the lock is free.
-  A job already running in the old leader's threads cannot be killed; it
-  finishes and records its own row.
-- Every poll also writes this instance's row in `opsbench.daemon_instances`
-  (last seen, leading or not) for `opsbench status`.
+  A job already running in the old leader's threads cannot be killed: it
+  finishes and records its own row, and the new leader does not run any job
+  until that row is closed (fencing, in ops.scheduler): it first claims the
+  leader term (`opsbench.leader_term`; a daemon inserts a run row only while
+  the term is its own, so a deposed leader that has not noticed yet starts
+  nothing), then waits for runs still `running` under live instances,
+  bounded by each job's timeout. Runs of instances that are gone (stopped,
+  or no heartbeat for a few seconds) are closed as interrupted at once.
+- Every poll (every `beat_s`, by default every poll) also writes this
+  instance's row in `opsbench.daemon_instances` (last seen, leading or not,
+  and a heartbeat on the state server's clock) for `opsbench status` and for
+  a new leader deciding whether an old leader is gone or still finishing a run.
 
 PgBouncer: session advisory locks belong to a server session. In PgBouncer's
 *transaction* (or statement) pooling mode consecutive statements of one client
@@ -70,12 +78,13 @@ class LeaderElector:
 
     def __init__(self, url: sa.URL | str, *, identity: str | None = None, environment: str = "development",
                  on_elected: Callable[[], None] = lambda: None, on_lost: Callable[[str], None] = lambda r: None,
-                 poll_s: float = 1.0, lease_s: float = 5.0, beat_s: float = 5.0, key: int = LEADER_LOCK_KEY,
+                 poll_s: float = 1.0, lease_s: float = 5.0, beat_s: float | None = None, key: int = LEADER_LOCK_KEY,
                  clock: Callable[[], dt.datetime] = utc_now):
         self.identity = identity or new_identity()
         self.environment = environment
         self.key = key
-        self.poll_s, self.lease_s, self.beat_s = poll_s, lease_s, beat_s
+        self.poll_s, self.lease_s = poll_s, lease_s
+        self.beat_s = poll_s if beat_s is None else beat_s
         self.clock = clock
         self._on_elected, self._on_lost = on_elected, on_lost
         self._engine = sa.create_engine(

@@ -3,12 +3,20 @@
 Life of a daemon process:
 
 1. Start the scheduler with no jobs and the leader elector (ops.leader).
-2. On winning the lead: close runs a dead leader left `running`, add every
+2. On winning the lead, fence first: claim the leader term (from then on a
+   deposed leader's runner cannot insert a run row, so it starts nothing);
+   close runs left `running` by instances that are gone (stopped, or no
+   heartbeat for `fence_grace_s`), and manual runs of dead `opsbench run`
+   processes; wait while a live instance (a leader that lost its lock
+   connection mid-run) still has a run going, at most until that run's job
+   timeout plus `fence_grace_s`, then mark it `timeout`. Only then add every
    enabled job (coalesce on, one instance at a time), and start once, now,
    each job that missed a scheduled slot while no daemon led (catch-up, per
-   job; a backlog of missed slots coalesces into that one run).
+   job; a backlog of missed slots coalesces into that one run). So at no
+   instant do two daemons run jobs, and the old run records its own outcome.
 3. On losing the lead: remove every job at once; the runner's gate refuses
-   anything already queued.
+   anything already queued, and the runner's term check refuses a run the
+   gate let through just before the loss was noticed.
 4. On SIGTERM / SIGINT: stop scheduling, wait for running jobs up to the
    grace period, drain the outbox, give up the lock, flush Sentry, exit 0.
 
@@ -35,7 +43,7 @@ from sqlalchemy.engine import Engine
 import queries
 from jobs.base import utc_now
 from ops import alert_bridge, sentry
-from ops.jobspec import JobSpec
+from ops.jobspec import DEFAULT_TIMEOUT_S, JobSpec
 from ops.leader import LeaderElector, new_identity
 from ops.redact import redact
 from ops.runner import Runner
@@ -47,6 +55,9 @@ DEFAULT_SHUTDOWN_GRACE_S = 30.0
 DRAIN_AT_EXIT_TIMEOUT_S = 15.0
 # a job without catch-up still runs if the process was briefly stalled
 NO_CATCH_UP_GRACE_S = 30
+# an instance whose heartbeat (written every poll) is older than this is gone
+DEFAULT_FENCE_GRACE_S = 4.0
+FENCE_POLL_S = 0.2
 
 
 def missed_slot(spec: JobSpec, last_started: dt.datetime | None, now: dt.datetime) -> bool:
@@ -80,7 +91,8 @@ class Daemon:
 
     def __init__(self, settings: Settings, specs: Mapping[str, JobSpec], *, state_engine: Engine | None = None,
                  clock: Callable[[], dt.datetime] = utc_now, identity: str | None = None,
-                 poll_s: float = 1.0, lease_s: float = 5.0, shutdown_grace_s: float = DEFAULT_SHUTDOWN_GRACE_S):
+                 poll_s: float = 1.0, lease_s: float = 5.0, shutdown_grace_s: float = DEFAULT_SHUTDOWN_GRACE_S,
+                 fence_grace_s: float | None = None):
         from ops import db
 
         self.settings = settings
@@ -88,13 +100,18 @@ class Daemon:
         self.clock = clock
         self.identity = identity or new_identity()
         self.shutdown_grace_s = shutdown_grace_s
+        # heartbeats come every poll; a few missed ones, and never less than DEFAULT_FENCE_GRACE_S
+        self.fence_grace_s = fence_grace_s if fence_grace_s is not None else max(DEFAULT_FENCE_GRACE_S, 4 * poll_s)
         self.state_engine = state_engine or db.engine("state", settings)
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._catch_up: set[str] = set()
         self._was_leader = False
+        self._lead_lock = threading.Lock()   # orders "add the jobs" against "remove them" (lost lead)
+        self._term = 0                       # bumped at each election and loss; a stale fence gives up
+        self._fenced = threading.Event()     # set once this leader may run jobs
         self.runner = Runner(settings, self.specs, state_engine=self.state_engine, clock=clock,
-                             identity=self.identity, gate=self.may_run)
+                             identity=self.identity, gate=self.may_run, fenced=True)
         self.elector = LeaderElector(
             self.state_engine.url, identity=self.identity, environment=settings.environment,
             on_elected=self._on_elected, on_lost=self._on_lost, poll_s=poll_s, lease_s=lease_s, clock=clock)
@@ -108,7 +125,7 @@ class Daemon:
 
     # -- the gate ------------------------------------------------------------------
     def may_run(self) -> bool:
-        return self.elector.is_leader() and not self._stopping.is_set()
+        return self.elector.is_leader() and self._fenced.is_set() and not self._stopping.is_set()
 
     # -- lifecycle -----------------------------------------------------------------
     def run(self) -> int:
@@ -199,14 +216,82 @@ class Daemon:
         self.elector.start()
 
     def _on_elected(self) -> None:
+        """In the elector's thread: claim the term now, fence and schedule in a thread of its own."""
         if self._stopping.is_set():
             return
         self._was_leader = True
+        with self.state_engine.begin() as conn:  # raises -> the elector gives the lead up again
+            term = queries.load("state/daemon").claim_term.execute(
+                conn, instance=self.identity, now=self.clock()).scalar_one()
+        with self._lead_lock:
+            self._term += 1
+            mine = self._term
+        log.info("leader term %d claimed; checking for runs still going elsewhere", term,
+                 extra={"instance": self.identity})
+        threading.Thread(target=self._fence_then_schedule, args=(mine,), name="leader-fence", daemon=True).start()
+
+    def _still_leading(self, mine: int) -> bool:
+        return mine == self._term and self.elector.is_leader() and not self._stopping.is_set()
+
+    def fence_once(self) -> list:
+        """Close runs of gone instances (and dead manual runs), time out overdue runs of live ones.
+
+        Returns the runs still going under live instances, which this leader must wait for.
+        """
+        sql = queries.load("state/daemon")
         now = self.clock()
         with self.state_engine.begin() as conn:
-            closed = queries.load("state/daemon").interrupt_runs.execute(conn, leader=self.identity, at=now).fetchall()
+            closed = sql.interrupt_runs.execute(conn, leader=self.identity, at=now,
+                                                grace_s=self.fence_grace_s).fetchall()
+            going = sql.foreign_runs.execute(conn, leader=self.identity).fetchall()
         for row in closed:
-            log.warning("closed a run left running by %s", row.leader, extra={"job": row.job, "run_id": str(row.run_id)})
+            log.warning("closed a run left running by %s (that daemon is gone)", row.leader,
+                        extra={"job": row.job, "run_id": str(row.run_id)})
+        self.runner.close_stale_manual_runs()
+        waiting = []
+        for row in going:
+            spec = self.specs.get(row.job)
+            timeout_s = spec.timeout_s if spec is not None else DEFAULT_TIMEOUT_S
+            if now < row.started_at + timedelta(seconds=timeout_s + self.fence_grace_s):
+                waiting.append(row)
+                continue
+            with self.state_engine.begin() as conn:
+                sql.expire_run.execute(
+                    conn, run_id=row.run_id, status="timeout", at=now,
+                    summary=f"still running after its {timeout_s:g}s timeout under a deposed leader",
+                    error=f"timeout: the daemon {row.leader} lost the lead while this run was going and had "
+                          f"not closed it {self.fence_grace_s:g}s after its {timeout_s:g}s timeout")
+            log.warning("a run of %s under the deposed leader %s is past its timeout: marked timeout",
+                        row.job, row.leader, extra={"job": row.job, "run_id": str(row.run_id)})
+        return waiting
+
+    def _fence_then_schedule(self, mine: int) -> None:
+        logged: set[str] = set()
+        while self._still_leading(mine):
+            try:
+                waiting = self.fence_once()
+            except Exception as e:
+                log.error("fencing check failed (%s); retrying", redact(e).splitlines()[0],
+                          extra={"instance": self.identity})
+                self._stopping.wait(1.0)
+                continue
+            if not waiting:
+                break
+            for row in waiting:
+                if str(row.run_id) not in logged:
+                    logged.add(str(row.run_id))
+                    log.warning("not running jobs yet: %s still runs %s (started %s) after losing the lead",
+                                row.leader, row.job, f"{row.started_at:%H:%M:%S}",
+                                extra={"job": row.job, "run_id": str(row.run_id)})
+            self._stopping.wait(FENCE_POLL_S)
+        with self._lead_lock:
+            if not self._still_leading(mine):
+                return
+            self._schedule_all()
+            self._fenced.set()
+
+    def _schedule_all(self) -> None:
+        now = self.clock()
         due = set(jobs_to_catch_up(self.specs.values(), last_started(self.state_engine), now))
         wall_now = dt.datetime.now(self.settings.tz)
         for spec in self.specs.values():
@@ -222,11 +307,14 @@ class Daemon:
             log.info("catching up on missed runs: %s", ", ".join(sorted(due)))
 
     def _on_lost(self, reason: str) -> None:
-        self._catch_up.clear()
-        try:
-            self.scheduler.remove_all_jobs()
-        except Exception as e:
-            log.error("could not remove jobs after losing the lead: %s", e)
+        with self._lead_lock:
+            self._term += 1
+            self._fenced.clear()
+            self._catch_up.clear()
+            try:
+                self.scheduler.remove_all_jobs()
+            except Exception as e:
+                log.error("could not remove jobs after losing the lead: %s", e)
 
     def _fire(self, job_id: str) -> None:
         trigger = "schedule"

@@ -38,16 +38,90 @@ RETURNING run_id
 INSERT INTO opsbench.job_runs (run_id, job, trigger, status, started_at, finished_at, duration_s, summary, leader)
 VALUES (CAST(:run_id AS uuid), :job, :trigger, 'skipped', :at, :at, 0, :summary, :leader)
 
+-- name: insert_run_as_leader
+-- Record a run that has just started, but only while the leader term is this daemon's: a deposed
+-- leader that has not noticed yet inserts nothing (and so starts nothing). The share lock on the
+-- term row orders this insert against a new leader's claim (`claim_term`), so the new leader's
+-- look for runs still going (`foreign_runs`) sees every run the old one started.
+-- :param run_id uuid          the run's id
+-- :param job text             job id
+-- :param trigger text         schedule or catch_up
+-- :param started_at timestamptz  when it started
+-- :param leader text          this daemon instance
+WITH term AS (
+    SELECT instance FROM opsbench.leader_term WHERE id = 1 AND instance = :leader FOR SHARE
+)
+INSERT INTO opsbench.job_runs (run_id, job, trigger, status, started_at, leader)
+SELECT CAST(:run_id AS uuid), :job, :trigger, 'running', :started_at, :leader FROM term
+RETURNING run_id
+
+-- name: claim_term
+-- A new leader takes the leader term (waits for run inserts of the previous term to commit).
+-- :param instance text        this daemon instance
+-- :param now timestamptz      now
+INSERT INTO opsbench.leader_term (id, instance, term, since)
+VALUES (1, :instance, 1, :now)
+ON CONFLICT (id) DO UPDATE
+   SET instance = EXCLUDED.instance, term = opsbench.leader_term.term + 1, since = EXCLUDED.since
+RETURNING term
+
 -- name: interrupt_runs
--- Close runs left `running` by daemon instances other than this one (they died holding the lead).
+-- Close runs left `running` by daemon instances that are gone: stopped, never registered, or
+-- without a heartbeat (state server clock) for grace_s seconds. Runs of live instances and
+-- manual runs are left alone (see foreign_runs and close_stale_manual).
 -- :param leader text          this instance, whose runs are left alone
 -- :param at timestamptz       the time to close them at
-UPDATE opsbench.job_runs
+-- :param grace_s float = 5    heartbeat age after which an instance counts as gone
+UPDATE opsbench.job_runs r
    SET status = 'failed', finished_at = GREATEST(:at, started_at),
        duration_s = EXTRACT(EPOCH FROM (GREATEST(:at, started_at) - started_at)),
        error = 'interrupted: the daemon ' || leader || ' stopped before the run finished',
        summary = 'interrupted'
  WHERE status = 'running' AND leader <> :leader AND leader NOT LIKE 'manual:%'
+   AND NOT EXISTS (
+       SELECT 1 FROM opsbench.daemon_instances i
+        WHERE i.instance = r.leader AND i.stopped_at IS NULL
+          AND i.heartbeat_at >= clock_timestamp() - make_interval(secs => :grace_s))
+RETURNING run_id, job, leader
+
+-- name: foreign_runs
+-- Runs still `running` under other daemon instances (not manual runs): a new leader waits for them.
+-- :param leader text          this instance
+SELECT run_id, job, leader, started_at
+  FROM opsbench.job_runs
+ WHERE status = 'running' AND leader <> :leader AND leader NOT LIKE 'manual:%'
+ ORDER BY started_at
+
+-- name: expire_run
+-- Close one run that is still `running` (e.g. a live old leader's run past its job's timeout).
+-- :param run_id uuid          the run's id
+-- :param status text          timeout or failed
+-- :param at timestamptz       the time to close it at
+-- :param summary text         one line for humans
+-- :param error text           why it was closed by someone else
+UPDATE opsbench.job_runs
+   SET status = :status, finished_at = GREATEST(:at, started_at),
+       duration_s = EXTRACT(EPOCH FROM (GREATEST(:at, started_at) - started_at)),
+       summary = :summary, error = :error
+ WHERE run_id = CAST(:run_id AS uuid) AND status = 'running'
+RETURNING run_id, job, leader
+
+-- name: close_stale_manual
+-- Close `opsbench run` rows still `running` well past their job's timeout: the process that ran
+-- them died (a live one closes its own row, as timeout, when the timeout passes).
+-- :param timeouts text        JSON object: job id -> timeout in seconds
+-- :param default_s float      timeout of a job not in it
+-- :param grace_s float        slack after the timeout
+-- :param at timestamptz       now
+UPDATE opsbench.job_runs
+   SET status = 'failed', finished_at = GREATEST(:at, started_at),
+       duration_s = EXTRACT(EPOCH FROM (GREATEST(:at, started_at) - started_at)),
+       error = 'interrupted: the manual run by ' || leader || ' was still running long after its job''s timeout'
+               || ' (the process died before the run finished)',
+       summary = 'interrupted'
+ WHERE status = 'running' AND leader LIKE 'manual:%'
+   AND started_at + make_interval(secs => COALESCE(CAST(CAST(:timeouts AS jsonb) ->> job AS double precision),
+                                                   :default_s) + :grace_s) < :at
 RETURNING run_id, job, leader
 
 -- name: last_runs
@@ -85,11 +159,12 @@ SELECT run_id, job, trigger, status, started_at, finished_at, duration_s, summar
 -- :param is_leader bool       holds the leader lock
 -- :param leader_since timestamptz = null  when it took the lead
 INSERT INTO opsbench.daemon_instances
-       (instance, host, pid, version, environment, started_at, last_seen, is_leader, leader_since)
-VALUES (:instance, :host, :pid, :version, :environment, :started_at, :now, :is_leader, :leader_since)
+       (instance, host, pid, version, environment, started_at, last_seen, is_leader, leader_since, heartbeat_at)
+VALUES (:instance, :host, :pid, :version, :environment, :started_at, :now, :is_leader, :leader_since,
+        clock_timestamp())
 ON CONFLICT (instance) DO UPDATE
    SET last_seen = EXCLUDED.last_seen, is_leader = EXCLUDED.is_leader,
-       leader_since = EXCLUDED.leader_since, stopped_at = NULL
+       leader_since = EXCLUDED.leader_since, stopped_at = NULL, heartbeat_at = EXCLUDED.heartbeat_at
 
 -- name: stop_instance
 -- A daemon instance stops cleanly.
@@ -124,6 +199,18 @@ SELECT EXISTS (
 -- Give up the leader lock.
 -- :param key int              lock key
 SELECT pg_advisory_unlock(CAST(:key AS bigint)) AS unlocked
+
+-- name: lock_holder
+-- The server process holding the leader lock, if any (tests end it to simulate a lost connection).
+-- :param key int              lock key
+SELECT pid FROM pg_locks
+ WHERE locktype = 'advisory' AND granted
+   AND ((CAST(objid AS bigint)) | (CAST(classid AS bigint) << 32)) = CAST(:key AS bigint)
+
+-- name: terminate_backend
+-- End one server process (its session and any advisory lock it holds).
+-- :param pid int              server process id
+SELECT pg_terminate_backend(:pid) AS terminated
 
 -- name: backend_pid
 -- The server process of this connection.
