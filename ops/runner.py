@@ -5,13 +5,21 @@ A run goes through these steps whatever the job does:
 1. If the same job is still running (even a run abandoned after its timeout),
    this run is recorded as `skipped` and nothing starts.
 2. A `running` row goes into `opsbench.job_runs`; Sentry gets an
-   `in_progress` check-in with the job's schedule as monitor config.
+   `in_progress` check-in with the job's schedule as monitor config. A
+   daemon's runner (`fenced=True`) inserts it only while the leader term is
+   its own and starts nothing otherwise (a deposed leader that has not
+   noticed yet). Manual rows left `running` by a dead `opsbench run` are
+   closed first, once past their job's timeout plus a grace period.
 3. The job runs in its own worker thread. The caller waits at most the job's
    timeout. A run past it is marked `timeout`; Python cannot kill a thread, so
    the stuck one is abandoned (logged) and blocks further runs of that job only.
 4. An exception becomes status `failed` and exactly one Sentry event tagged
    with the job id. A failed run adds a `job_failed` finding, a timed-out run
-   a `job_timeout` finding (label job=<id>).
+   a `job_timeout` finding (label job=<id>). A run that failed because a
+   database could not be reached (OperationalError on connect or a dropped
+   connection) makes its `job_failed` require `database_unreachable`, so the
+   alert manager holds it back behind the root cause instead of paging once
+   per job.
 5. The result goes to the alert manager (`ops.alert_bridge`), the row is
    closed, and Sentry gets the closing `ok` / `error` check-in.
 
@@ -38,7 +46,7 @@ from sqlalchemy.engine import Engine
 import queries
 from jobs.base import Finding, JobContext, JobResult, Severity, utc_now
 from ops import alert_bridge, sentry
-from ops.jobspec import JobSpec
+from ops.jobspec import DEFAULT_TIMEOUT_S, JobSpec
 from ops.redact import redact
 from ops.settings import Settings
 
@@ -46,6 +54,10 @@ log = logging.getLogger("opsbench.runner")
 
 RUNNER_RULES = frozenset({"job_failed", "job_timeout"})
 STATUSES = ("ok", "failed", "timeout", "skipped")
+# the probe's root-cause rule (jobs.probes.DATABASE_UNREACHABLE; not imported, jobs may be broken)
+DATABASE_UNREACHABLE = "database_unreachable"
+# a manual run's row still `running` this long after its job's timeout belongs to a dead process
+MANUAL_STALE_GRACE_S = 60.0
 
 AlertSink = Callable[[str, JobResult, dt.datetime], Any]
 
@@ -56,6 +68,36 @@ def _sql():
 
 def manual_identity() -> str:
     return f"manual:{socket.gethostname()}:{os.getpid()}"
+
+
+def database_unreachable(err: BaseException | None) -> bool:
+    """Did this exception come from a database that could not be reached (or dropped the connection)?
+
+    True for sqlalchemy / psycopg OperationalErrors without an SQLSTATE (connection refused, connect
+    timeout, name resolution, server closed the connection), in SQLSTATE class 08 (connection
+    exception), 57P (admin / crash shutdown, cannot connect now) or 53300 (too many connections),
+    and for any DBAPIError SQLAlchemy recognised as a disconnect. A statement or lock timeout is the
+    database answering: False.
+    """
+    import psycopg
+    import sqlalchemy.exc as sa_exc
+
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, sa_exc.DBAPIError):
+            if err.connection_invalidated:
+                return True
+            if isinstance(err, sa_exc.OperationalError) and not isinstance(err.orig, psycopg.Error):
+                return True  # another driver: trust the class
+            if err.orig is not None:
+                err = err.orig
+                continue
+        if isinstance(err, psycopg.OperationalError):
+            state = err.sqlstate or ""
+            return not state or state.startswith(("08", "57P")) or state == "53300"
+        err = err.__cause__ or err.__context__
+    return False
 
 
 @dataclass
@@ -92,7 +134,8 @@ class Runner:
 
     def __init__(self, settings: Settings, specs: Mapping[str, JobSpec], *, state_engine: Engine | None = None,
                  clock: Callable[[], dt.datetime] = utc_now, identity: str | None = None,
-                 gate: Callable[[], bool] | None = None, alert_sink: AlertSink | None = None):
+                 gate: Callable[[], bool] | None = None, alert_sink: AlertSink | None = None,
+                 fenced: bool = False):
         self.settings = settings
         self.specs = dict(specs)
         self.clock = clock
@@ -100,6 +143,7 @@ class Runner:
         self._engine = state_engine
         self._gate = gate
         self._alert_sink = alert_sink
+        self._fenced = fenced
         self._active: dict[str, _Active] = {}
         self._cond = threading.Condition()
 
@@ -196,6 +240,8 @@ class Runner:
                 job_id, f"previous run {current.run_id[:8]} {state} running since {current.started_at:%H:%M:%S}",
                 trigger)
         try:
+            if not dry_run and not self._start_row(spec, active):
+                return None
             return self._run(spec, active)
         finally:
             with self._cond:
@@ -203,12 +249,35 @@ class Runner:
                     del self._active[job_id]
                 self._cond.notify_all()
 
+    def close_stale_manual_runs(self, grace_s: float = MANUAL_STALE_GRACE_S) -> list[Any]:
+        """Close rows of `opsbench run` processes that died mid-run (still `running` past timeout + grace)."""
+        rows = self._write("stale manual runs", "close_stale_manual",
+                           timeouts=json.dumps({k: v.timeout_s for k, v in self.specs.items()}),
+                           default_s=DEFAULT_TIMEOUT_S, grace_s=grace_s, at=self.clock()) or []
+        for row in rows:
+            log.warning("closed a manual run left running by %s (the process died)", row.leader,
+                        extra={"job": row.job, "run_id": str(row.run_id)})
+        return rows
+
+    def _start_row(self, spec: JobSpec, active: _Active) -> bool:
+        """Insert the `running` row. False (start nothing) when a daemon's leader term is not its own."""
+        self.close_stale_manual_runs()
+        params = dict(run_id=active.run_id, job=spec.id, trigger=active.trigger, started_at=active.started_at,
+                      leader=self.identity)
+        if not self._fenced:
+            self._write("run start", "insert_run", **params)
+            return True
+        rows = self._write("run start", "insert_run_as_leader", **params)
+        if rows:
+            return True
+        log.error("run not started: %s", "this daemon no longer holds the leader term" if rows is not None
+                  else "the state database did not confirm the leader term",
+                  extra={"job": spec.id, "run_id": active.run_id})
+        return False
+
     def _run(self, spec: JobSpec, active: _Active) -> RunRecord:
         run_id, job_id, dry_run = active.run_id, spec.id, active.dry_run
         extra = {"job": job_id, "run_id": run_id}
-        if not dry_run:
-            self._write("run start", "insert_run", run_id=run_id, job=job_id, trigger=active.trigger,
-                        started_at=active.started_at, leader=self.identity)
         check_in_id = None if dry_run else sentry.checkin(spec.monitor_slug, "in_progress",
                                                          monitor_config=spec.monitor_config())
         log.info("job started", extra={**extra, "trigger": active.trigger, "dry_run": dry_run})
@@ -273,7 +342,8 @@ class Runner:
                 if status == "failed":
                     error = redact(job_result.summary) or "the job reported failure"
 
-        handed = self._result_for_alerts(spec, status, summary, error, job_result)
+        unreachable = status == "failed" and database_unreachable(outcome.get("error"))
+        handed = self._result_for_alerts(spec, status, summary, error, job_result, unreachable)
         record = RunRecord(run_id, job_id, active.trigger, status, active.started_at, finished_at, duration,
                            redact(summary), error, dict(job_result.metrics) if job_result else {},
                            list(handed.findings), dry_run)
@@ -291,8 +361,12 @@ class Runner:
         return record
 
     def _result_for_alerts(self, spec: JobSpec, status: str, summary: str, error: str | None,
-                           job_result: JobResult | None) -> JobResult:
-        """The job's own findings plus the runner's job_failed / job_timeout."""
+                           job_result: JobResult | None, unreachable: bool = False) -> JobResult:
+        """The job's own findings plus the runner's job_failed / job_timeout.
+
+        A failure caused by an unreachable database requires `database_unreachable`: while the
+        probe's root-cause alert is pending or firing, the alert manager holds it back.
+        """
         findings = list(job_result.findings) if job_result else []
         rules = set(job_result.rules) if job_result else set()
         rules |= {f.rule for f in findings} | RUNNER_RULES
@@ -304,7 +378,8 @@ class Runner:
                                     labels=labels, details=summary, command=command))
         elif status == "failed":
             findings.append(Finding("job_failed", Severity.warning, f"job {spec.id} failed: {summary}",
-                                    labels=labels, details=error or "", command=command))
+                                    labels=labels, details=error or "", command=command,
+                                    requires=(DATABASE_UNREACHABLE,) if unreachable else ()))
         return JobResult(status=status, summary=summary, metrics=dict(job_result.metrics) if job_result else {},
                          findings=findings, rules=rules)
 
