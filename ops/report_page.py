@@ -13,7 +13,8 @@ from pathlib import Path
 
 from ops import charts
 from ops.report import Report
-from ops.report_message import (CHART_TITLES, SECTIONS, WEEKLY_LABELS, WEEKLY_LEGEND, fmt_change, fmt_value)
+from ops.report_message import (CHART_TITLES, SECTIONS, WEEKLY_LABELS, WEEKLY_LEGEND, _pct, fmt_change,
+                                fmt_value)
 
 _CSS = """
 body{font-family:system-ui,-apple-system,sans-serif;margin:1.5rem auto;max-width:1000px;color:#222;padding:0 1rem}
@@ -60,8 +61,7 @@ def _ops_sections(report: Report) -> str:
     low, high = report.error_interval
     rate = report.figures["error_rate"].value
     if rate is not None:
-        parts.append(f"<p>Error rate {100 * rate:.2f}% (95% Wilson interval "
-                     f"{100 * (low or 0):.2f}%–{100 * (high or 0):.2f}%)</p>")
+        parts.append(f"<p>Error rate {_pct(rate)} (95% Wilson interval {_pct(low)}–{_pct(high)})</p>")
     if report.failure_codes:
         parts.append("<p>Top failure codes: " + ", ".join(
             f"<code>{_e(c.code or 'no code')}</code> {c.count:,}" for c in report.failure_codes) + "</p>")

@@ -16,7 +16,7 @@ class Kind(str, Enum):
     weekly = "weekly"
 
 
-def _parse_day(text: str | None, settings) -> dt.date | None:
+def _parse_day(text: str | None, settings, kind: str = "daily") -> dt.date | None:
     if text is None:
         return None
     try:
@@ -27,6 +27,13 @@ def _parse_day(text: str | None, settings) -> dt.date | None:
     if day >= today:
         fail(f"--date: {day} is not over yet in {settings.report_tz}; the latest whole day is "
              f"{today - dt.timedelta(days=1)}")
+    if kind == "weekly":
+        # a week still running would be labelled as a whole Monday-Sunday week
+        sunday = day + dt.timedelta(days=6 - day.weekday())
+        if sunday >= today:
+            last_sunday = today - dt.timedelta(days=today.weekday() + 1)
+            fail(f"--date: the week of {day} is not over yet in {settings.report_tz}; the latest whole week "
+                 f"ends {last_sunday}")
     return day
 
 
@@ -65,7 +72,7 @@ def report(
         fail("--send: TELEGRAM_BOT_TOKEN is not set (without --send the report is shown here)")
     if out is not None and out.exists() and out.is_dir():
         fail(f"--out: {out} is a directory; give a file name such as report.html")
-    day = _parse_day(date, settings)
+    day = _parse_day(date, settings, kind.value)
     if settings.uses_embedded:
         from ops.seed import seed_embedded
 
