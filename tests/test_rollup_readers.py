@@ -136,7 +136,10 @@ def test_after_a_refresh_the_answers_are_still_the_raw_answers(db, settings, not
     assert rollups.rolled_range(rollups.watermark(db.writer, TZ), rep.chart_window.start, rep.chart_window.end,
                                 today) == (rep.chart_window.start, rep.chart_window.end)
     _assert_helpers_are_raw(db, day - 40 * ONE, today)
-    assert nb.series_source(TZ).startswith(f"daily series: rollups for ")
+    wm = rollups.watermark(db.writer, TZ)
+    assert wm.refreshed_through == today - ONE
+    assert nb.series_source(TZ) == (f"daily series: rollups for {wm.complete_from} .. {today - ONE} ({TZ}), "
+                                    "raw tables for other days")
 
 
 def _tables(db) -> dict[str, sa.Table]:
@@ -177,7 +180,8 @@ def falsified(db, refreshed, anchor, day, today):
 def expected(db, day) -> dict[str, pd.Series]:
     """`day` recomputed in pandas from the raw tables, not falsified."""
     purchases, jobs = read_table(db.writer, "purchases"), read_table(db.writer, "video_jobs")
-    return {"revenue": revenue_daily(purchases, day, day, TZ).iloc[0], "errors": errors_daily(jobs, day, day, TZ).iloc[0]}
+    return {"revenue": revenue_daily(purchases, day, day, TZ).iloc[0],
+            "errors": errors_daily(jobs, day, day, TZ).iloc[0]}
 
 
 def _row(df: pd.DataFrame, day: dt.date) -> pd.Series:
