@@ -21,7 +21,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any, Callable, Iterable
 from urllib.parse import urlsplit
 
 import httpx
@@ -46,6 +47,7 @@ DATABASE_CONNECTIONS = "database_connections"
 LONG_QUERIES = "long_running_queries"
 IDLE_IN_TRANSACTION = "idle_in_transaction"
 REPLICATION_LAG = "replication_lag"
+SESSIONS_HIDDEN = "database_sessions_hidden"  # the probing role lacks pg_monitor
 
 _MAX_BODY = 1_000_000  # a health body larger than this is not a health body
 
@@ -126,6 +128,64 @@ class HttpProbe:
 _PROBE_KEYS = set(HttpProbe.__dataclass_fields__)
 
 
+_HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+
+def _probe_settings(merged: dict[str, Any], at: Callable[[str], str]) -> dict[str, Any]:
+    """Every setting of a target except name and url, checked; `at(key)` names the key in errors."""
+    def number(key: str, default: float, positive: bool = False) -> float:
+        value = merged.get(key, default)
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            out = float(value)
+        except (TypeError, ValueError):
+            raise ProbeConfigError(f"{at(key)}: expected a number, got {str(value)[:40]!r}") from None
+        if math.isnan(out) or out < 0 or (positive and out == 0):
+            raise ProbeConfigError(f"{at(key)}: expected a {'positive' if positive else 'non-negative'} number")
+        return out
+
+    method = str(merged.get("method", "GET")).upper()
+    if method not in _HTTP_METHODS:
+        raise ProbeConfigError(f"{at('method')}: expected one of {', '.join(sorted(_HTTP_METHODS))}")
+    status = merged.get("expect_status", 200)
+    statuses = status if isinstance(status, list) else [status]
+    if not statuses or any(isinstance(s, bool) or not isinstance(s, int) or not 100 <= s <= 599 for s in statuses):
+        raise ProbeConfigError(f"{at('expect_status')}: expected an HTTP status such as 200, or a list of them")
+    expect_json = merged.get("expect_json") or {}
+    if not isinstance(expect_json, dict):
+        raise ProbeConfigError(f"{at('expect_json')}: expected a table of path = value, e.g. {{ status = \"ok\" }}")
+    all_true = merged.get("all_true") or []
+    if not isinstance(all_true, list) or not all(isinstance(p, str) for p in all_true):
+        raise ProbeConfigError(f"{at('all_true')}: expected a list of dotted paths, e.g. [\"checks\"]")
+    verify = merged.get("verify", True)
+    if not isinstance(verify, bool):
+        raise ProbeConfigError(f"{at('verify')}: expected true or false")
+    ca_file = merged.get("ca_file")
+    if ca_file is not None and (not isinstance(ca_file, str) or not Path(ca_file).is_file()):
+        raise ProbeConfigError(f"{at('ca_file')}: expected the path of a readable CA certificate file")
+    headers = merged.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise ProbeConfigError(f"{at('headers')}: expected a table of header = value")
+    out = dict(
+        method=method,
+        expect_status=tuple(statuses),
+        expect_json=dict(expect_json),
+        all_true=tuple(all_true),
+        timeout_s=number("timeout_s", 10.0, positive=True),
+        latency_warn_ms=number("latency_warn_ms", 1000.0),
+        latency_critical_ms=number("latency_critical_ms", 2000.0),
+        tls_warn_days=number("tls_warn_days", 14.0),
+        tls_critical_days=number("tls_critical_days", 3.0),
+        verify=verify,
+        ca_file=ca_file or None,
+        headers={str(k): str(v) for k, v in headers.items()},
+    )
+    if out["latency_critical_ms"] < out["latency_warn_ms"]:
+        raise ProbeConfigError(f"{at('latency_critical_ms')}: must be >= latency_warn_ms")
+    return out
+
+
 def parse_targets(raw: Any, defaults: dict[str, Any] | None = None) -> list[HttpProbe]:
     """`args.targets` (a list of tables) -> probes. Raises ProbeConfigError naming target and key."""
     if raw is None:
@@ -144,40 +204,30 @@ def parse_targets(raw: Any, defaults: dict[str, Any] | None = None) -> list[Http
         if unknown:
             raise ProbeConfigError(f"{where}: unknown key {unknown[0]!r} (expected one of: {', '.join(sorted(_PROBE_KEYS))})")
         url = merged.get("url")
-        if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+        if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")) or not urlsplit(url).hostname:
             raise ProbeConfigError(f"{where}: key 'url': expected an http:// or https:// URL")
         name = str(merged.get("name") or urlsplit(url).hostname or f"target{n}")
         where = f"args.targets {name!r}"
         if name in seen:
             raise ProbeConfigError(f"{where}: name used twice; give each target its own name")
         seen.add(name)
-        try:
-            status = merged.get("expect_status", 200)
-            statuses = tuple(int(s) for s in (status if isinstance(status, list) else [status]))
-            probe = HttpProbe(
-                name=name,
-                url=url,
-                method=str(merged.get("method", "GET")).upper(),
-                expect_status=statuses,
-                expect_json=dict(merged.get("expect_json") or {}),
-                all_true=tuple(str(p) for p in (merged.get("all_true") or [])),
-                timeout_s=float(merged.get("timeout_s", 10.0)),
-                latency_warn_ms=float(merged.get("latency_warn_ms", 1000.0)),
-                latency_critical_ms=float(merged.get("latency_critical_ms", 2000.0)),
-                tls_warn_days=float(merged.get("tls_warn_days", 14.0)),
-                tls_critical_days=float(merged.get("tls_critical_days", 3.0)),
-                verify=bool(merged.get("verify", True)),
-                ca_file=str(merged["ca_file"]) if merged.get("ca_file") else None,
-                headers={str(k): str(v) for k, v in (merged.get("headers") or {}).items()},
-            )
-        except (TypeError, ValueError) as exc:
-            raise ProbeConfigError(f"{where}: {exc}") from None
-        if probe.timeout_s <= 0:
-            raise ProbeConfigError(f"{where}: key 'timeout_s': expected a positive number of seconds")
-        if probe.latency_critical_ms < probe.latency_warn_ms:
-            raise ProbeConfigError(f"{where}: latency_critical_ms must be >= latency_warn_ms")
-        out.append(probe)
+        fields = _probe_settings(merged, lambda key, where=where: f"{where}: key {key!r}")
+        out.append(HttpProbe(name=name, url=url, **fields))
     return out
+
+
+_HTTP_ARGS = (_PROBE_KEYS - {"name", "url"}) | {"targets"}
+
+
+def validate_http_args(args: dict[str, Any]) -> None:
+    """For the jobs-file loader: `targets` and the defaults for every target, checked."""
+    unknown = sorted(set(args) - _HTTP_ARGS)
+    if unknown:
+        raise ProbeConfigError(f"args.{unknown[0]}: unknown key (expected targets or a default for every target: "
+                               f"{', '.join(sorted(_HTTP_ARGS - {'targets'}))})")
+    defaults = {k: v for k, v in args.items() if k != "targets"}
+    _probe_settings(defaults, lambda key: f"args.{key}")
+    parse_targets(args.get("targets"), defaults)
 
 
 # -- HTTP probe execution -------------------------------------------------------------
@@ -430,12 +480,40 @@ def _probe_engine(settings: Settings, connect_timeout_s: int) -> sa.Engine:
                                         "application_name": "opsbench-probe"})
 
 
-def _arg(ctx: JobContext, name: str, default: float) -> float:
-    value = ctx.args.get(name, default)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ProbeConfigError(f"args.{name}: expected a number, got {str(value)[:40]!r}") from None
+_PG_NUMBERS = {
+    "connect_timeout_s": 5.0, "latency_warn_ms": 500.0, "latency_critical_ms": 2000.0,
+    "connections_warn_pct": 80.0, "connections_critical_pct": 95.0, "long_query_s": 60.0,
+    "idle_in_transaction_s": 60.0, "replication_lag_warn_s": 60.0, "replication_lag_critical_s": 300.0,
+}
+
+
+def postgres_args(args: dict[str, Any]) -> dict[str, Any]:
+    """The PostgreSQL probe's arguments with defaults, checked. Raises ProbeConfigError naming the key."""
+    unknown = sorted(set(args) - set(_PG_NUMBERS) - {"name"})
+    if unknown:
+        raise ProbeConfigError(f"args.{unknown[0]}: unknown key (expected one of: "
+                               f"{', '.join(sorted({'name', *_PG_NUMBERS}))})")
+    out: dict[str, Any] = {"name": str(args.get("name", "backend"))}
+    for key, default in _PG_NUMBERS.items():
+        value = args.get(key, default)
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ProbeConfigError(f"args.{key}: expected a number, got {str(value)[:40]!r}") from None
+        if math.isnan(number) or number < 0:
+            raise ProbeConfigError(f"args.{key}: expected a number that is not negative")
+        out[key] = number
+    for warn, crit in (("latency_warn_ms", "latency_critical_ms"), ("connections_warn_pct", "connections_critical_pct"),
+                       ("replication_lag_warn_s", "replication_lag_critical_s")):
+        if out[crit] < out[warn]:
+            raise ProbeConfigError(f"args.{crit}: must be >= {warn}")
+    return out
+
+
+def validate_postgres_args(args: dict[str, Any]) -> None:
+    postgres_args(args)
 
 
 def postgres(ctx: JobContext) -> JobResult:
@@ -445,13 +523,19 @@ def postgres(ctx: JobContext) -> JobResult:
     latency_critical_ms (2000), connections_warn_pct (80), connections_critical_pct (95),
     long_query_s (60), idle_in_transaction_s (60), replication_lag_warn_s (60),
     replication_lag_critical_s (300).
+
+    Other roles' sessions show state and query only to a role with
+    pg_read_all_stats (pg_monitor has it); without it their long queries and
+    idle transactions are invisible, so the probe counts the sessions it
+    cannot read and raises `database_sessions_hidden` naming the GRANT.
     """
-    name = str(ctx.args.get("name", "backend"))
-    connect_timeout = max(1, int(_arg(ctx, "connect_timeout_s", 5)))
-    lat_warn, lat_crit = _arg(ctx, "latency_warn_ms", 500), _arg(ctx, "latency_critical_ms", 2000)
-    conn_warn, conn_crit = _arg(ctx, "connections_warn_pct", 80), _arg(ctx, "connections_critical_pct", 95)
-    long_s, idle_s = _arg(ctx, "long_query_s", 60), _arg(ctx, "idle_in_transaction_s", 60)
-    lag_warn, lag_crit = _arg(ctx, "replication_lag_warn_s", 60), _arg(ctx, "replication_lag_critical_s", 300)
+    a = postgres_args(ctx.args)
+    name = a["name"]
+    connect_timeout = max(1, int(a["connect_timeout_s"]))
+    lat_warn, lat_crit = a["latency_warn_ms"], a["latency_critical_ms"]
+    conn_warn, conn_crit = a["connections_warn_pct"], a["connections_critical_pct"]
+    long_s, idle_s = a["long_query_s"], a["idle_in_transaction_s"]
+    lag_warn, lag_crit = a["replication_lag_warn_s"], a["replication_lag_critical_s"]
     now = ctx.now()
     q = queries.load("probes")
     labels = {"db": name}
@@ -467,6 +551,7 @@ def postgres(ctx: JobContext) -> JobResult:
             long_df = q.long_queries(conn, min_seconds=long_s)
             idle_df = q.idle_in_transaction(conn, min_seconds=idle_s)
             repl = q.replication(conn).iloc[0]
+            seen = q.stats_visibility(conn).iloc[0]
     except sa.exc.OperationalError as exc:
         error = redact(getattr(exc, "orig", exc)).strip().splitlines()
         reason = error[0][:300] if error else type(exc).__name__
@@ -510,6 +595,16 @@ def postgres(ctx: JobContext) -> JobResult:
             summary=f"{name}: {len(idle_df)} session(s) idle in transaction longer than {idle_s:g} s",
             evidence=evidence_rows(idle_df, 5), evidence_count=len(idle_df),
             command=f"opsbench query probes.idle_in_transaction -p min_seconds={idle_s:g}", requires=needs))
+    hidden, role = int(seen["hidden_sessions"]), str(seen["role"])
+    if hidden and not bool(seen["reads_all_stats"]):
+        findings.append(Finding(
+            rule=SESSIONS_HIDDEN, severity=Severity.warning, labels=labels,
+            summary=(f"{name}: {hidden} session(s) of other roles are hidden from {role}, so their long queries "
+                     f"and idle transactions go unseen; grant pg_monitor to {role}"),
+            details=(f"GRANT pg_monitor TO {role};  -- without pg_read_all_stats, pg_stat_activity shows other "
+                     "roles' state, query and timings as NULL"),
+            evidence=[{"role": role, "hidden_sessions": hidden}], evidence_count=1,
+            command="opsbench query probes.stats_visibility", requires=needs))
     lag = repl["lag_s"]
     is_replica = bool(repl["is_replica"])
     if is_replica and lag is not None and not (isinstance(lag, float) and math.isnan(lag)) and float(lag) > lag_warn:
@@ -523,14 +618,19 @@ def postgres(ctx: JobContext) -> JobResult:
                                          "latency_ms": latency_ms}])
     metrics = {"reachable": 1.0, "latency_ms": latency_ms, "connections_in_use": float(in_use),
                "connections_pct": pct, "long_queries": float(len(long_df)),
-               "idle_in_transaction": float(len(idle_df))}
+               "idle_in_transaction": float(len(idle_df)), "hidden_sessions": float(hidden)}
     if is_replica and lag is not None:
         metrics["replication_lag_s"] = float(lag)
     return JobResult(
         status="ok",
         summary=f"{name} answered in {latency_ms:.0f} ms; {in_use}/{usable} connections; "
-                f"{len(long_df)} long, {len(idle_df)} idle in transaction",
+                f"{len(long_df)} long, {len(idle_df)} idle in transaction"
+                + (f"; {hidden} session(s) of other roles hidden (grant pg_monitor to {role})"
+                   if hidden and not bool(seen["reads_all_stats"]) else ""),
         metrics=metrics, findings=findings,
         rules={DATABASE_UNREACHABLE, DATABASE_LATENCY, DATABASE_CONNECTIONS, LONG_QUERIES,
-               IDLE_IN_TRANSACTION, REPLICATION_LAG},
+               IDLE_IN_TRANSACTION, REPLICATION_LAG, SESSIONS_HIDDEN},
     )
+
+
+ARG_VALIDATORS = {"http_probes": validate_http_args, "postgres": validate_postgres_args}

@@ -7,6 +7,11 @@
 -- Sessions are those of the database connected to (current_database()): on a
 -- shared cluster the neighbours' long queries are not this backend's problem.
 -- The probe's own session (pg_backend_pid()) is never counted as a problem.
+--
+-- The probing role needs pg_monitor (or just pg_read_all_stats) to read other
+-- roles' sessions: without it their state and query are NULL and the
+-- application's long queries and idle transactions are silently missed.
+-- `stats_visibility` tells: GRANT pg_monitor TO <probing role>;
 
 
 -- name: ping
@@ -16,8 +21,13 @@ SELECT 1 AS ok
 
 -- name: connections
 -- Client connections in use across the server against max_connections (minus reserved slots).
+-- Without pg_read_all_stats another role's session shows backend_type NULL (with
+-- its user and database still named); those count too, or a plain role would
+-- see a server full of the application's connections as nearly empty.
 SELECT
-    (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')            AS in_use,
+    (SELECT count(*) FROM pg_stat_activity
+     WHERE backend_type = 'client backend'
+        OR (backend_type IS NULL AND usename IS NOT NULL AND datname IS NOT NULL))              AS in_use,
     CAST(current_setting('max_connections') AS int)                                           AS max_connections,
     CAST(current_setting('superuser_reserved_connections') AS int)                            AS reserved,
     CAST(current_setting('max_connections') AS int)
@@ -76,3 +86,20 @@ SELECT pg_is_in_recovery() AS is_replica,
                 AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0.0
            ELSE EXTRACT(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())
        END AS lag_s
+
+
+-- name: stats_visibility
+-- Whether this role can read other roles' sessions: without pg_read_all_stats (pg_monitor) their state and query are NULL.
+-- pg_stat_activity shows another role's session to a role without
+-- pg_read_all_stats (which pg_monitor grants) with only pid, user and database:
+-- state, query, timings and even backend_type are NULL, so long_queries and
+-- idle_in_transaction cannot see it. hidden_sessions counts such sessions in
+-- this database right now (background processes have no user or database).
+SELECT current_user                                               AS role,
+       pg_has_role(current_user, 'pg_read_all_stats', 'USAGE')   AS reads_all_stats,
+       (SELECT count(*)
+        FROM pg_stat_activity
+        WHERE datname = current_database()
+          AND usename IS NOT NULL
+          AND backend_type IS NULL
+          AND pid <> pg_backend_pid())                            AS hidden_sessions

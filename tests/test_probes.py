@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -120,7 +121,11 @@ def test_certificate_about_to_expire_is_critical(tmp_path, empty_db):
     ([{"url": "ftp://example.com"}], "key 'url'"),
     ([{"url": "http://a/", "name": "a"}, {"url": "http://b/", "name": "a"}], "name used twice"),
     ([{"url": "http://a/", "colour": "red"}], "unknown key 'colour'"),
-    ([{"url": "http://a/", "timeout_s": "soon"}], "args.targets 'a'"),
+    ([{"url": "http://a/", "timeout_s": "soon"}], "args.targets 'a': key 'timeout_s': expected a number"),
+    ([{"url": "http://a/", "expect_status": "ok"}], "args.targets 'a': key 'expect_status'"),
+    ([{"url": "http://a/", "all_true": "checks"}], "args.targets 'a': key 'all_true'"),
+    ([{"url": "http://a/", "ca_file": "/nonexistent/ca.pem"}], "args.targets 'a': key 'ca_file'"),
+    ([{"url": "http://a/", "latency_warn_ms": 900, "latency_critical_ms": 100}], "key 'latency_critical_ms'"),
     ({"url": "http://a/"}, "expected a list of tables"),
 ])
 def test_bad_target_configuration_names_target_and_key(targets, message):
@@ -203,3 +208,54 @@ def test_unreachable_database_is_one_root_cause(empty_db):
     assert f.severity is Severity.critical
     assert "s3cretpass" not in f.summary + f.details + result.summary
     assert result.rules == {probes.DATABASE_UNREACHABLE}
+
+
+@contextmanager
+def _login_role(db, name: str):
+    """A plain LOGIN role (no pg_monitor) on the test server; yields its URL for `db`. Dropped after."""
+    with psycopg.connect(db.url, autocommit=True) as admin:
+        admin.execute(f'DROP ROLE IF EXISTS "{name}"')
+        admin.execute(f'CREATE ROLE "{name}" LOGIN')
+    try:
+        assert "://postgres:@" in db.url
+        yield db.url.replace("://postgres:@", f"://{name}:@", 1)
+    finally:
+        with psycopg.connect(db.url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))
+            admin.execute(f'DROP ROLE "{name}"')
+
+
+def test_postgres_probe_without_pg_monitor_says_what_it_cannot_see(empty_db):
+    """A read-only role without pg_monitor sees other roles' sessions with state NULL: the probe says so."""
+    migrate(empty_db.writer)
+    args = {"idle_in_transaction_s": 0.2}
+    with _login_role(empty_db, "probe_plain") as url:
+        settings = load_settings(DATABASE_URL=url, OPSBENCH_STATE_URL=empty_db.url)
+        idler = psycopg.connect(empty_db.url)  # the application's session, another role
+        try:
+            idler.execute("SELECT 1")  # now idle in transaction
+            idler_pid = idler.info.backend_pid
+            time.sleep(0.4)
+            blind = probes.postgres(_ctx(settings, args, job_id="postgres_probe"))
+            with psycopg.connect(empty_db.url, autocommit=True) as admin:
+                admin.execute("GRANT pg_monitor TO probe_plain")
+            seeing = probes.postgres(_ctx(settings, args, job_id="postgres_probe"))
+        finally:
+            idler.rollback()
+            idler.close()
+
+    blind_rules = {f.rule: f for f in blind.findings}
+    assert probes.IDLE_IN_TRANSACTION not in blind_rules  # the blind spot itself
+    hidden = blind_rules[probes.SESSIONS_HIDDEN]
+    assert hidden.severity is Severity.warning and hidden.requires == (probes.DATABASE_UNREACHABLE,)
+    assert "grant pg_monitor to probe_plain" in hidden.summary
+    assert "GRANT pg_monitor TO probe_plain" in hidden.details
+    assert blind.metrics["hidden_sessions"] >= 1 and "grant pg_monitor to probe_plain" in blind.summary
+    assert probes.SESSIONS_HIDDEN in blind.rules
+
+    seeing_rules = {f.rule: f for f in seeing.findings}
+    assert probes.SESSIONS_HIDDEN not in seeing_rules
+    assert idler_pid in _pid_rows(seeing_rules[probes.IDLE_IN_TRANSACTION])
+    assert seeing.metrics["hidden_sessions"] == 0
+    # hidden sessions still count against max_connections: the probe itself and (at least) the idler
+    assert blind.metrics["connections_in_use"] >= 2
