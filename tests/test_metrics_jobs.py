@@ -60,14 +60,16 @@ def spike_hours(demo_db, spike_start, jobs_frame) -> dict[int, object]:
 def test_spike_hours_flag_only_the_spike_provider(demo_db, spike_start, jobs_frame, spike_hours, hour):
     # About 15 jobs an hour per provider in the small demo: whether one hour's
     # sample is "above 5 %" at 95 % confidence depends on the draw, so this test
-    # pins what does not: no other provider is flagged, the evidence is the raw
+    # pins what does not: no other provider is critical, the evidence is the raw
     # count, and the severity follows the seeds' lines from that evidence.
+    # (kling's base rate is 1.5 %, above the 1 % warning line: a warning for it
+    # in some hour is a true statement, not a false alarm.)
     at = spike_start + dt.timedelta(hours=hour)
     provider = demo_db.manifest["spike"]["provider"]
     flagged = _flagged(spike_hours[hour])
-    assert set(flagged) <= {provider}
+    assert {p for p, f in flagged.items() if f.severity is Severity.critical} <= {provider}
     assert metrics.ERROR_RATE in spike_hours[hour].rules
-    if flagged:
+    if provider in flagged:
         f = flagged[provider]
         assert f.requires == (DATABASE_UNREACHABLE,)
         by_window = {r["window"]: r for r in f.evidence}
@@ -97,11 +99,20 @@ def test_spike_day_is_critical_for_its_provider_only(demo_db, spike_start, jobs_
     assert (row["finished"], row["failed"]) == _recount(jobs_frame, provider, at, dt.timedelta(days=1))
 
 
-def test_no_error_rate_alert_outside_the_spike(demo_db, spike_start, anchor):
+def test_no_critical_error_rate_outside_the_spike(demo_db, spike_start, anchor, jobs_frame):
+    # Healthy providers fail 0.6-1.5 % of jobs. Over an hour of ~15 jobs, two
+    # failures put the Wilson lower bound above the 1 % warning line a few hours
+    # a day (and kling really is above it), so warnings can occur; the critical
+    # line (5 % at 95 % confidence) is not crossed by a healthy hour.
     for at in (anchor, spike_start - dt.timedelta(hours=12), spike_start + dt.timedelta(days=1, hours=12)):
         result = metrics.error_rate(_ctx(demo_db.settings, at))
-        assert result.findings == [], (at, [f.summary for f in result.findings])
+        assert [f.summary for f in result.findings if f.severity is Severity.critical] == [], at
         assert result.rules == {metrics.ERROR_RATE}
+        for f in result.findings:  # any warning is backed by the raw rows
+            if f.labels["provider"] != "all":
+                hour = {r["window"]: r for r in f.evidence}["1h"]
+                assert (hour["finished"], hour["failed"]) == _recount(jobs_frame, f.labels["provider"], at,
+                                                                      dt.timedelta(hours=1))
 
 
 def test_small_samples_do_not_page():
