@@ -6,7 +6,10 @@ error patterns". This job does the reading and hands over what deserves a look:
   * `admin_actions_review` (info): the week's admin actions by actor and type;
     `admin_action_by_non_admin` (warning) when the actor is not an admin.
   * `new_error_code` (warning): a code seen this week and never in the
-    `baseline_weeks` before.
+    `baseline_weeks` before. Only judged for a source (error_log, failed
+    video jobs) that has errors in the baseline weeks: on a fresh backend with
+    no history every code would be "new", so the check is skipped for that
+    source and the run's summary says so.
   * `error_code_share_grew` (info): a code whose share of its source's errors
     grew at least `growth`-fold and significantly (two-proportion z >= `z`,
     at least `min_count` this week), so noise in small counts stays quiet.
@@ -76,11 +79,22 @@ def review_admin_actions(df: pd.DataFrame, window: str, command: str) -> list[Fi
     return findings
 
 
+def sources_without_baseline(df: pd.DataFrame) -> list[str]:
+    """Sources with errors this week but none in the baseline weeks: "new" means nothing there."""
+    if df.empty:
+        return []
+    totals = df.groupby("source")[["recent_total", "baseline_total"]].max()
+    return sorted(str(s) for s, r in totals.iterrows() if int(r["baseline_total"]) == 0)
+
+
 def review_error_codes(df: pd.DataFrame, growth: float, min_count: int, z_limit: float,
                        command: str) -> list[Finding]:
     findings: list[Finding] = []
+    no_baseline = set(sources_without_baseline(df))
     for _, r in df.iterrows():
         source, code = str(r["source"]), str(r["code"])
+        if source in no_baseline:
+            continue  # no history to be new against, and no share before to grow from
         recent, base = int(r["recent"]), int(r["baseline"])
         rt, bt = int(r["recent_total"]), int(r["baseline_total"])
         labels = {"source": source, "code": code}
@@ -105,14 +119,35 @@ def review_error_codes(df: pd.DataFrame, growth: float, min_count: int, z_limit:
     return findings
 
 
+_ARGS = {"days": (int, 7, 1), "baseline_weeks": (int, 4, 1), "growth": (float, 2.0, 1.0),
+         "min_count": (int, 10, 1), "z": (float, 3.0, 0.0)}
+
+
+def review_args(args: dict[str, Any]) -> dict[str, Any]:
+    """The review's arguments with defaults, checked. Raises ValueError naming the key."""
+    unknown = sorted(set(args) - set(_ARGS))
+    if unknown:
+        raise ValueError(f"args.{unknown[0]}: unknown key (expected one of: {', '.join(sorted(_ARGS))})")
+    out: dict[str, Any] = {}
+    for key, (kind, default, minimum) in _ARGS.items():
+        value = args.get(key, default)
+        what = "a whole number" if kind is int else "a number"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
+            raise ValueError(f"args.{key}: expected {what}, got {str(value)[:40]!r}")
+        if math.isnan(value) or value < minimum:
+            raise ValueError(f"args.{key}: expected {what} of at least {minimum:g}")
+        out[key] = kind(value)
+    return out
+
+
+def validate_args(args: dict[str, Any]) -> None:
+    review_args(args)
+
+
 def weekly_review(ctx: JobContext) -> JobResult:
     """Job: the weekly review. args: days (7), baseline_weeks (4), growth (2), min_count (10), z (3)."""
-    a = ctx.args
-    days = int(a.get("days", 7))
-    weeks = int(a.get("baseline_weeks", 4))
-    growth = float(a.get("growth", 2.0))
-    min_count = int(a.get("min_count", 10))
-    z_limit = float(a.get("z", 3.0))
+    a = review_args(ctx.args)
+    days, weeks, growth, min_count, z_limit = a["days"], a["baseline_weeks"], a["growth"], a["min_count"], a["z"]
     until = ctx.now()
     since = until - dt.timedelta(days=days)
     window = f"the {days} days to {until:%Y-%m-%d %H:%M} UTC"
@@ -125,12 +160,24 @@ def weekly_review(ctx: JobContext) -> JobResult:
     findings += review_error_codes(codes, growth, min_count, z_limit,
                                    f"opsbench query reviews.error_codes {span} -p weeks={weeks}")
     counts = {rule: sum(f.rule == rule for f in findings) for rule in (NEW_CODE, SHARE_GREW, ADMIN_NOT_ADMIN)}
+    no_baseline = sources_without_baseline(codes)
+    judged = set(codes["source"]) - set(no_baseline) if len(codes) else set()
+    skipped = (f" (new-code and growth checks skipped for {', '.join(no_baseline)}: no errors in the "
+               f"{weeks} baseline week(s) before, so every code would look new)") if no_baseline else ""
+    rules = {ADMIN_REVIEW, ADMIN_NOT_ADMIN}
+    if judged or not no_baseline:
+        # a run that could judge no source says nothing about earlier new-code alerts
+        rules |= {NEW_CODE, SHARE_GREW}
     return JobResult(
         status="ok",
         summary=(f"{int(admin['actions'].sum()) if len(admin) else 0} admin actions; "
-                 f"{counts[NEW_CODE]} new error code(s); {counts[SHARE_GREW]} code(s) grew; "
+                 f"{counts[NEW_CODE]} new error code(s); {counts[SHARE_GREW]} code(s) grew{skipped}; "
                  f"{counts[ADMIN_NOT_ADMIN]} action group(s) by non-admins"),
         metrics={"admin_actions": float(admin["actions"].sum()) if len(admin) else 0.0,
-                 "new_error_codes": float(counts[NEW_CODE]), "grown_error_codes": float(counts[SHARE_GREW])},
-        findings=findings, rules={ADMIN_REVIEW, ADMIN_NOT_ADMIN, NEW_CODE, SHARE_GREW},
+                 "new_error_codes": float(counts[NEW_CODE]), "grown_error_codes": float(counts[SHARE_GREW]),
+                 "sources_without_baseline": float(len(no_baseline))},
+        findings=findings, rules=rules,
     )
+
+
+ARG_VALIDATORS = {"weekly_review": validate_args}

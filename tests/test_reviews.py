@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
+import pytest
 import sqlalchemy as sa
 
 from jobs import reviews
@@ -83,3 +84,43 @@ def test_two_proportion_z():
     assert reviews.two_proportion_z(50, 100, 10, 100) > 5
     assert reviews.two_proportion_z(1, 10, 1, 10) == 0
     assert reviews.two_proportion_z(0, 0, 1, 10) == 0
+
+
+def test_no_baseline_history_means_no_new_codes(empty_db):
+    """A fresh backend: every code of the week is 'new' against nothing, so the check is skipped and says so."""
+    now = dt.datetime(2026, 6, 1, 8, 0, tzinfo=UTC)  # weeks away from the other tests' rows
+    week = [{"error_code": code, "endpoint": "generate-video", "created_at": now - dt.timedelta(hours=h)}
+            for h, code in enumerate(["ERR_7001", "ERR_7002", "ERR_7003"] * 5, start=1)]
+    _insert(empty_db.writer, "error_log", week)
+    fresh = reviews.weekly_review(_ctx(empty_db, now))
+    assert [f for f in fresh.findings if f.rule in (reviews.NEW_CODE, reviews.SHARE_GREW)] == []
+    assert "skipped for error_log: no errors in the 4 baseline week(s) before" in fresh.summary
+    assert fresh.metrics["sources_without_baseline"] == 1
+    assert reviews.NEW_CODE not in fresh.rules  # not judged, so earlier alerts are neither raised nor cleared
+
+    # one error in the baseline weeks is history enough: the week's codes are new again
+    _insert(empty_db.writer, "error_log", [{"error_code": "ERR_7000", "endpoint": "generate-video",
+                                            "created_at": now - dt.timedelta(days=10)}])
+    judged = reviews.weekly_review(_ctx(empty_db, now))
+    assert {f.labels["code"] for f in judged.findings if f.rule == reviews.NEW_CODE} == {
+        "ERR_7001", "ERR_7002", "ERR_7003"}
+    assert "skipped" not in judged.summary and reviews.NEW_CODE in judged.rules
+
+
+def test_baseline_is_judged_per_source():
+    df = pd.DataFrame([
+        {"source": "error_log", "code": "ERR_1", "recent": 4, "baseline": 0, "recent_total": 4, "baseline_total": 9},
+        {"source": "error_log", "code": "ERR_2", "recent": 0, "baseline": 9, "recent_total": 4, "baseline_total": 9},
+        {"source": "video_jobs", "code": "ERR_3", "recent": 5, "baseline": 0, "recent_total": 5, "baseline_total": 0},
+    ])
+    assert reviews.sources_without_baseline(df) == ["video_jobs"]
+    found = reviews.review_error_codes(df, growth=2.0, min_count=10, z_limit=3.0, command="c")
+    assert [(f.rule, f.labels["code"]) for f in found] == [(reviews.NEW_CODE, "ERR_1")]
+
+
+def test_bad_arguments_name_the_key():
+    for args, key in (({"baseline_weeks": 0}, "args.baseline_weeks"), ({"growth": "lots"}, "args.growth"),
+                      ({"min_cuont": 3}, "args.min_cuont: unknown key")):
+        with pytest.raises(ValueError, match=key):
+            reviews.validate_args(args)
+    reviews.validate_args({"days": 7, "baseline_weeks": 4, "growth": 2.0, "min_count": 10})
