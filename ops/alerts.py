@@ -14,9 +14,19 @@ inhibition). One job run is one evaluation:
   so a flapping check stays firing instead of sending a message per flip;
 - everything that needs a message in one evaluation goes out as ONE message;
 - held back, but tracked: alerts matched by a silence, and alerts whose
-  `requires` names a firing alert (by rule, key, or key pattern) - the root
-  cause. A held firing alert is announced at its first evaluation after the
-  hold ends, if it is still firing (as Alertmanager does);
+  `requires` names a pending or firing alert (by rule, key, or key pattern) -
+  the root cause, confirmed or about to be. A held firing alert is announced
+  at its first evaluation after the hold ends, if it is still firing (as
+  Alertmanager does);
+- ordering: a job that FAILED (its run, not a finding it made: a finding
+  from a run that read the database proves the database answered) may have
+  failed because of the root cause, and may run before the root-cause check
+  in the same cycle. Its dependent alerts are held as `awaiting` while a
+  rule they `requires` has not been evaluated since they started (or never
+  was); the next evaluation of any job settles them: suppressed if the root
+  cause is now pending or firing, announced in that evaluation's message if
+  the root-cause rule was evaluated fine, announced anyway once
+  AWAIT_ROOT_CAUSE has passed;
 - quiet hours (OPSBENCH_QUIET_HOURS in REPORT_TZ): messages without a
   critical firing alert are delivered silently.
 
@@ -53,6 +63,8 @@ class RuleConfig:
 
 
 DEFAULT_RULE = RuleConfig()
+# the longest a dependent waits for its root-cause check to run (see the module docstring)
+AWAIT_ROOT_CAUSE = dt.timedelta(minutes=15)
 # Per-rule overrides; jobs or the jobs file may add to it (`configure_rule`).
 RULES: dict[str, RuleConfig] = {
     # one failed connection is worth a page; recover only when it holds
@@ -149,13 +161,41 @@ def _matches(pattern: str, alert: Alert) -> bool:
     return fnmatch.fnmatchcase(alert.key, pattern) or fnmatch.fnmatchcase(alert.rule, pattern)
 
 
-def _root_cause(alert: Alert, firing: Mapping[str, str]) -> str | None:
-    """A firing alert this one depends on (firing: key -> rule), or None."""
+def _root_cause(alert: Alert, roots: Mapping[str, str]) -> str | None:
+    """A pending or firing alert this one depends on (roots: key -> rule), or None."""
     for need in alert.requires:
-        for key, rule in firing.items():
+        for key, rule in roots.items():
             if key != alert.key and (rule == need or fnmatch.fnmatchcase(key, need)):
                 return key
     return None
+
+
+def _awaited(alert: Alert, evals: Mapping[str, dt.datetime], now: dt.datetime) -> str | None:
+    """A required rule not evaluated since this alert started (or never), within AWAIT_ROOT_CAUSE."""
+    start = alert.started_at or now
+    if now - start >= AWAIT_ROOT_CAUSE:
+        return None
+    for need in alert.requires:
+        rule = need.split("{", 1)[0]
+        if any(c in rule for c in "*?["):
+            continue  # a pattern names no single check to wait for
+        last = evals.get(rule)
+        if last is None or last < start:
+            return rule
+    return None
+
+
+def _dependency_hold(alert: Alert, roots: Mapping[str, str], states: Mapping[str, str],
+                     evals: Mapping[str, dt.datetime], now: dt.datetime,
+                     may_await: bool) -> tuple[str | None, str | None]:
+    """(held reason, note) for a firing alert's dependencies: suppressed, awaiting or (None, None)."""
+    root = _root_cause(alert, roots)
+    if root is not None:
+        return "suppressed", f"root cause {root}" + (" (pending)" if states.get(root) == "pending" else "")
+    need = _awaited(alert, evals, now) if may_await else None
+    if need is not None:
+        return "awaiting", f"waiting for {need} to be checked"
+    return None, None
 
 
 def _episode_start(alert: Alert, now: dt.datetime) -> None:
@@ -189,12 +229,15 @@ def record_result(engine: Engine, source: str, result: JobResult, now: dt.dateti
     if not evaluated:
         return []
     with engine.begin() as conn:
-        return _evaluate(conn, source, findings, evaluated, now, settings, rules)
+        return _evaluate(conn, source, findings, evaluated, now, settings, rules,
+                         run_failed=result.status in ("failed", "timeout"))
 
 
 def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evaluated: set[str],
-              now: dt.datetime, settings: Settings, rules: Mapping[str, RuleConfig] | None) -> list[Transition]:
+              now: dt.datetime, settings: Settings, rules: Mapping[str, RuleConfig] | None,
+              run_failed: bool = False) -> list[Transition]:
     existing = {r.key: Alert.from_row(r) for r in _q().lock_rules.execute(conn, rules=json.dumps(sorted(evaluated)))}
+    _q().mark_evaluated.execute(conn, rules=json.dumps(sorted(evaluated)), at=now, source=source)
     touched: dict[str, tuple[Alert, str]] = {}   # key -> (alert, state before)
     events: list[tuple[Alert, str, str | None]] = []
     resolved_now: list[tuple[Alert, dt.timedelta]] = []
@@ -238,13 +281,23 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
         alert.last_eval_at = now
         touched[key] = (alert, before)
 
-    # root causes: every alert firing after this evaluation
-    firing = {r.key: r.rule for r in _q().firing_keys.execute(conn)}
+    # alerts held until their root-cause check ran: this evaluation may settle them
+    for r in _q().awaiting_root_cause.execute(conn, keys=json.dumps(sorted(touched))):
+        alert = Alert.from_row(r)
+        touched[alert.key] = (alert, alert.state)
+
+    # root causes: every alert pending or firing after this evaluation
+    roots = {r.key: (r.rule, r.state) for r in _q().root_keys.execute(conn)}
     for key, (alert, _) in touched.items():
-        if alert.state == "firing":
-            firing[key] = alert.rule
+        if alert.state in ("pending", "firing"):
+            roots[key] = (alert.rule, alert.state)
         else:
-            firing.pop(key, None)
+            roots.pop(key, None)
+    root_rules = {k: rule for k, (rule, _) in roots.items()}
+    root_states = {k: st for k, (_, st) in roots.items()}
+    needs = sorted({n for alert, _ in touched.values() if alert.state == "firing" for n in alert.requires})
+    evals = {r.rule: r.last_eval_at for r in _q().rule_evaluations.execute(conn, rules=json.dumps(needs))} \
+        if needs else {}
     silences = list(_q().active_silences.execute(conn, at=now))
 
     notices: list[tuple[Alert, messages.AlertNotice]] = []
@@ -252,8 +305,10 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
     for key, (alert, before) in touched.items():
         cfg = rule_config(alert.rule, rules)
         silence = next((s for s in silences if _matches(s.pattern, alert)), None)
-        root = _root_cause(alert, firing) if alert.state == "firing" else None
-        held = "silenced" if silence else ("suppressed" if root else None)
+        may_await = (run_failed and key in findings) or alert.held_reason == "awaiting"
+        dep_held, dep_note = (_dependency_hold(alert, root_rules, root_states, evals, now, may_await)
+                              if alert.state == "firing" else (None, None))
+        held = "silenced" if silence else dep_held
         notified = held_now = None
         if alert.state == "firing":
             want = None
@@ -264,7 +319,7 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
             if want and held:
                 held_now = held
                 if alert.held_reason != held:  # note the hold once, not every evaluation
-                    note = f"silence {silence.id}: {silence.reason}" if silence else f"root cause {root}"
+                    note = f"silence {silence.id}: {silence.reason}" if silence else dep_note
                     events.append((alert, held, note))
             elif want:
                 notified = want

@@ -194,3 +194,77 @@ def test_timeout_and_failure_reach_the_real_alert_manager(state):
     daemon_jobs.release.set()
     keys = {e.key for e in alerts.recent(state.writer, limit=50)}
     assert {"job_failed{job=boom}", "job_timeout{job=stuck}"} <= keys
+
+
+def test_a_database_outage_pages_once_whichever_job_runs_first(state, pg_home):
+    """A job failing on an unreachable backend is held behind the probe's root cause, even evaluated first."""
+    import socket
+
+    from ops import alerts, outbox
+    from ops.settings import load_settings
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = load_settings(DATABASE_URL=f"postgresql://ops@127.0.0.1:{port}/app", OPSBENCH_STATE_URL=state.url,
+                         OPSBENCH_HOME=str(pg_home))
+    specs = {
+        "reconcile": JobSpec(id="reconcile", callable="jobs.reconcile:reconcile", timezone="UTC", interval_s=60,
+                             timeout_s=30),
+        "postgres_probe": JobSpec(id="postgres_probe", callable="jobs.probes:postgres", timezone="UTC",
+                                  interval_s=60, timeout_s=30, args={"connect_timeout_s": 2}),
+    }
+    runner = Runner(down, specs, state_engine=state.writer, identity="outage")  # the real alert manager
+    before = {m.id for m in outbox.recent(state.writer, 1000)}
+    for _ in range(2):  # two cycles; the failing job is evaluated before the probe each time
+        failed = runner.run("reconcile")
+        assert failed.status == "failed" and "OperationalError" in failed.error
+        (job_failed,) = failed.findings
+        assert job_failed.rule == "job_failed" and job_failed.requires == ("database_unreachable",)
+        assert runner.run("postgres_probe").status == "ok"
+    new = [m for m in outbox.recent(state.writer, 1000) if m.id not in before]
+    assert len(new) == 1, [m.body for m in new]                   # the root cause only
+    assert "database_unreachable" in new[0].body and "reconcile" not in new[0].body
+    held = {a.key: a.held_reason for a in alerts.firing(state.writer)}
+    assert held["job_failed{job=reconcile}"] == "suppressed"
+    assert "database_unreachable{db=backend}" in held
+
+
+def test_a_failure_with_the_database_up_is_announced_when_the_probe_says_so(state):
+    """A job_failed held until the probe ran is announced by the probe's evaluation if the database is fine."""
+    from jobs.base import Finding, Severity
+    from ops import alerts, outbox
+
+    t0 = dt.datetime.now(dt.timezone.utc)
+    settings = state.settings
+    good_probe = JobResult(rules={"x_unreachable"})   # a root-cause rule of its own: the outage test's still fires
+    alerts.record_result(state.writer, "probe_x", good_probe, t0, settings)
+    before = {m.id for m in outbox.recent(state.writer, 1000)}
+    failed = JobResult(status="failed", rules={"job_failed"}, findings=[Finding(
+        "job_failed", Severity.warning, "job flaky failed", labels={"job": "flaky"},
+        requires=("x_unreachable",))])
+    (t,) = alerts.record_result(state.writer, "flaky", failed, t0 + dt.timedelta(seconds=5), settings)
+    assert (t.to_state, t.notified, t.held) == ("firing", None, "awaiting")   # the probe has not run since
+    assert not [m for m in outbox.recent(state.writer, 1000) if m.id not in before]
+    ts = alerts.record_result(state.writer, "probe_x", good_probe, t0 + dt.timedelta(seconds=10), settings)
+    assert [(t.key, t.notified) for t in ts] == [("job_failed{job=flaky}", "firing")]
+    (msg,) = [m for m in outbox.recent(state.writer, 1000) if m.id not in before]
+    assert "flaky" in msg.body
+
+
+def test_a_crashed_manual_run_is_closed_after_its_timeout_and_grace(state):
+    sql = queries.load("state/daemon")
+    dead, alive = "00000000-0000-4000-8000-0000000000d1", "00000000-0000-4000-8000-0000000000a1"
+    with state.writer.begin() as conn:
+        # an `opsbench run` killed an hour ago, and one started 100 s ago (default 300 s timeout + 60 s grace)
+        sql.insert_run.execute(conn, run_id=dead, job="gone_job", trigger="manual",
+                               started_at=FAKE_NOW - dt.timedelta(hours=1), leader="manual:host:1")
+        sql.insert_run.execute(conn, run_id=alive, job="gone_job", trigger="manual",
+                               started_at=FAKE_NOW - dt.timedelta(seconds=100), leader="manual:host:2")
+    assert make_runner(state).run("fine").status == "ok"      # any run tidies up first
+    got = {str(r.run_id): r for r in runs(state.writer, "gone_job").itertuples()}
+    assert got[dead].status == "failed" and got[dead].summary == "interrupted"
+    assert "manual:host:1" in got[dead].error and got[dead].finished_at == FAKE_NOW
+    assert got[alive].status == "running"
+    with state.writer.begin() as conn:
+        sql.expire_run.execute(conn, run_id=alive, status="failed", at=FAKE_NOW, summary="test", error="cleanup")

@@ -112,3 +112,38 @@ UPDATE opsbench.silences
 SET cancelled_at = CAST(:at AS timestamptz)
 WHERE id = CAST(:id AS bigint) AND cancelled_at IS NULL AND ends_at > CAST(:at AS timestamptz)
 RETURNING id, pattern
+
+-- name: root_keys
+-- Key, rule and state of every pending or firing alert (root causes for dependency holds).
+SELECT key, rule, state FROM opsbench.alerts WHERE state IN ('pending', 'firing')
+
+-- name: mark_evaluated
+-- Note that these rules were evaluated now (by source).
+-- :param rules text                     JSON array of rule names
+-- :param at timestamptz                 this evaluation
+-- :param source text                    the job that evaluated them
+INSERT INTO opsbench.rule_evaluations (rule, last_eval_at, source)
+SELECT r, CAST(:at AS timestamptz), CAST(:source AS text)
+  FROM jsonb_array_elements_text(CAST(:rules AS jsonb)) AS r
+ ORDER BY r
+ON CONFLICT (rule) DO UPDATE
+   SET last_eval_at = GREATEST(opsbench.rule_evaluations.last_eval_at, EXCLUDED.last_eval_at),
+       source = EXCLUDED.source
+
+-- name: rule_evaluations
+-- When the named rules were last evaluated.
+-- :param rules text                     JSON array of rule names
+SELECT rule, last_eval_at FROM opsbench.rule_evaluations
+ WHERE rule IN (SELECT jsonb_array_elements_text(CAST(:rules AS jsonb)))
+
+-- name: awaiting_root_cause
+-- Firing alerts held until their root-cause check runs, other than the given keys; rows another
+-- evaluation holds are skipped (it will see them).
+-- :param keys text                      JSON array of keys to leave out
+SELECT key, rule, labels, source, severity, state, summary, details, evidence, evidence_count, command, requires,
+       bad_streak, good_streak, started_at, fired_at, resolved_at, last_notified_at, held_reason, last_eval_at
+FROM opsbench.alerts
+WHERE state = 'firing' AND held_reason = 'awaiting'
+  AND key NOT IN (SELECT jsonb_array_elements_text(CAST(:keys AS jsonb)))
+ORDER BY key
+FOR UPDATE SKIP LOCKED
