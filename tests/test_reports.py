@@ -304,3 +304,33 @@ def test_report_cli_bad_input_is_one_line_exit_2(db, monkeypatch, capsys, argv, 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and words in err[0] and "Traceback" not in err[0]
+
+
+# -- code lists and reconciliation against the raw rows and the manifest ---------------
+
+def _top(counts: pd.Series, limit: int) -> list[tuple[str | None, int]]:
+    """(code, count) most frequent first, ties by code (NULL last) - the report's order."""
+    df = counts.rename("n").reset_index()
+    df.columns = ["code", "n"]
+    df["nulls_last"] = df["code"].isna()
+    df = df.sort_values(["n", "nulls_last", "code"], ascending=[False, True, True]).head(limit)
+    return [(None if pd.isna(c) else str(c), int(n)) for c, n in zip(df["code"], df["n"])]
+
+
+@pytest.mark.parametrize("kind", ["daily", "weekly"])
+def test_code_lists_and_reconciliation_equal_the_raw_rows_and_manifest(db, daily, weekly, kind):
+    from recompute import local_day
+
+    rep = daily if kind == "daily" else weekly
+    jobs = read_table(db.analytics, "video_jobs")
+    jobs = jobs[(jobs["status"] == "failed")
+                & local_day(jobs["created_at"], TZ).between(rep.window.start, rep.window.end)]
+    expected_jobs = _top(jobs["error_code"].value_counts(dropna=False), report.TOP_CODES)
+    assert [(c.code, c.count) for c in rep.failure_codes] == expected_jobs
+    assert expected_jobs  # the demo has failures every day, so the list is not vacuous
+    log = read_table(db.analytics, "error_log")
+    log = log[local_day(log["created_at"], TZ).between(rep.window.start, rep.window.end)]
+    assert [(c.code, c.count) for c in rep.api_error_codes] == _top(log["error_code"].value_counts(dropna=False),
+                                                                    report.TOP_CODES)
+    # the ledger checks look at the whole database: the generator's planted counts
+    assert {c.check: c.offending for c in rep.reconciliation} == db.manifest["checks"]
