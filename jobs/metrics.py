@@ -437,3 +437,62 @@ def purchases_stopped(ctx: JobContext) -> JobResult:
 def abuse(ctx: JobContext) -> JobResult:
     """Job: users/IPs far above normal usage, and IPs above 80 % of a rate limit."""
     return run_checks(ctx, ["abuse"])
+
+
+# -- argument check for the jobs-file loader ------------------------------------------
+
+_NUMBERS = ("warn_pct", "critical_pct", "min_jobs", "z", "weeks", "warn_probability", "critical_probability",
+            "min_history_weeks", "min_requests", "multiple_of_median", "robust_z", "rate_limit_near_pct")
+_SPANS = ("stuck_after", "min_gap", "usage_window")
+_ARG_KEYS = {*_NUMBERS, *_SPANS, "windows", "tz", "rate_limits", "checks"}
+
+
+def validate_args(args: dict[str, Any], *, allow_checks: bool = True) -> None:
+    """Every threshold the checks read, checked up front. Raises MetricArgError naming the key."""
+    allowed = _ARG_KEYS if allow_checks else _ARG_KEYS - {"checks"}
+    unknown = sorted(set(args) - allowed)
+    if unknown:
+        raise MetricArgError(f"args.{unknown[0]}: unknown key (expected one of: {', '.join(sorted(allowed))})")
+    for key in _NUMBERS:
+        if key in args:
+            _num(args, key, 0)
+    for key in _SPANS:
+        if key in args:
+            _span(args, key, "1h")
+    if _num(args, "critical_pct", 5.0) < _num(args, "warn_pct", 1.0):
+        raise MetricArgError("args.critical_pct: must be >= warn_pct")
+    if _num(args, "critical_probability", 1e-6) > _num(args, "warn_probability", 1e-3):
+        raise MetricArgError("args.critical_probability: must be <= warn_probability (a smaller chance is worse)")
+    windows = args.get("windows", ["15min", "1h"])
+    if not isinstance(windows, list) or not windows:
+        raise MetricArgError('args.windows: expected a list of durations, e.g. ["15min", "1h"]')
+    for w in windows:
+        _span({"windows": w}, "windows", "1h")
+    if "tz" in args:
+        try:
+            ZoneInfo(str(args["tz"]))
+        except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+            raise MetricArgError(f"args.tz: expected an IANA time zone name, got {str(args['tz'])[:40]!r}") from None
+    limits = args.get("rate_limits", {})
+    if not isinstance(limits, dict):
+        raise MetricArgError("args.rate_limits: expected a table of action = { max = N, window = \"1h\" }")
+    for action, spec in limits.items():
+        if not isinstance(spec, dict) or "max" not in spec or set(spec) - {"max", "window"}:
+            raise MetricArgError(f"args.rate_limits.{action}: expected {{ max = N, window = \"1h\" }}")
+        try:
+            if _num(spec, "max", 0) <= 0:
+                raise MetricArgError("args.max: expected a positive number")
+            _span(spec, "window", "1h")
+        except MetricArgError as e:
+            raise MetricArgError(f"args.rate_limits.{action}.{str(e).removeprefix('args.')}") from None
+    only = args.get("checks")
+    if only is not None:
+        if not isinstance(only, list) or not only or any(str(n) not in CHECKS for n in only):
+            raise MetricArgError(f"args.checks: expected a list drawn from {', '.join(CHECKS)}")
+
+
+def _validate_single(args: dict[str, Any]) -> None:
+    validate_args(args, allow_checks=False)
+
+
+ARG_VALIDATORS = {"metric_probes": validate_args, **{name: _validate_single for name in CHECKS}}

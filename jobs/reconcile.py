@@ -110,3 +110,30 @@ def reconcile(ctx: JobContext) -> JobResult:
         metrics={f"reconcile_{k}": float(v) for k, v in counts.items()},
         findings=findings, rules=rules,
     )
+
+
+def validate_args(args: dict[str, Any]) -> None:
+    """For the jobs-file loader: checks, evidence_rows and severity, checked against the SQL file."""
+    allowed = {"checks", "evidence_rows", "severity"}
+    unknown = sorted(set(args) - allowed)
+    if unknown:
+        raise ValueError(f"args.{unknown[0]}: unknown key (expected one of: {', '.join(sorted(allowed))})")
+    known = checks()
+    names = args.get("checks")
+    if names is not None and (not isinstance(names, list) or any(n not in known for n in names)):
+        raise ValueError(f"args.checks: expected a list drawn from {', '.join(known)}")
+    keep = args.get("evidence_rows", 5)
+    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
+        raise ValueError("args.evidence_rows: expected a whole number, 0 or more")
+    severity = args.get("severity") or {}
+    if not isinstance(severity, dict):
+        raise ValueError("args.severity: expected a table of check = \"critical\" | \"warning\" | \"info\"")
+    levels = [s.value for s in Severity]
+    for check, level in severity.items():
+        if check not in known:
+            raise ValueError(f"args.severity.{check}: no such check (expected one of: {', '.join(known)})")
+        if level not in levels:
+            raise ValueError(f"args.severity.{check}: expected one of {', '.join(levels)}")
+
+
+ARG_VALIDATORS = {"reconcile": validate_args}

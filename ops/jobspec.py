@@ -19,11 +19,22 @@ fields by name). Weekday numbers follow crontab (0 and 7 are Sunday), not
 APScheduler 3's historical Monday-is-0, so the schedule Sentry shows matches.
 
 A bad file fails at start with one line naming the file, the job and the key.
+That includes the job's own arguments: a job module may declare
+``ARG_VALIDATORS = {"function": validate}`` where ``validate(args)`` raises a
+ValueError whose text starts with ``args.<key>: expected ...``; the loader runs
+it for every enabled job, so ``batch_size = 0`` fails at start, not at 03:30.
+
+Two jobs keep the daemon honest and are easy to lose in a copied file: the
+heartbeat (`jobs.builtin:heartbeat`, its dead-man switch) and the outbox drain
+(`jobs.builtin:drain_outbox`, the only way alerts reach Telegram).
+`essential_job_problems` names either one missing or disabled; the daemon logs
+it as a warning at start and `opsbench doctor` reports it.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 import re
 import tomllib
@@ -37,6 +48,11 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from ops.settings import Settings, SettingsError
+
+log = logging.getLogger("opsbench.jobspec")
+
+HEARTBEAT_CALLABLE = "jobs.builtin:heartbeat"
+DRAIN_OUTBOX_CALLABLE = "jobs.builtin:drain_outbox"
 
 DEFAULT_JOBS_FILE = Path(__file__).resolve().parent / "jobs.toml"
 DEFAULT_TIMEOUT_S = 300.0
@@ -168,7 +184,44 @@ def load_jobs(settings: Settings, path: Path | None = None, *, check_callables: 
 
 
 def load_enabled(settings: Settings) -> dict[str, JobSpec]:
-    return {s.id: s for s in load_jobs(settings) if s.enabled}
+    """The enabled jobs, for the daemon. Warns (log) when the heartbeat or outbox drain is not among them."""
+    specs = load_jobs(settings)
+    for problem in essential_job_problems(specs):
+        log.warning("%s: %s", jobs_file(settings), problem)
+    return {s.id: s for s in specs if s.enabled}
+
+
+def essential_job_problems(specs: list[JobSpec]) -> list[str]:
+    """Plain-words problems when the heartbeat or the outbox drain job is missing or disabled."""
+    problems = []
+    for target, role, consequence in (
+        (HEARTBEAT_CALLABLE, "heartbeat",
+         "no Sentry daemon check-in and no HEARTBEAT_URL ping, so nothing outside notices if the daemon dies"),
+        (DRAIN_OUTBOX_CALLABLE, "outbox drain",
+         "alerts and reports pile up in the outbox and never reach Telegram"),
+    ):
+        declared = [s for s in specs if s.callable == target]
+        if any(s.enabled for s in declared):
+            continue
+        state = (f"job {declared[0].id!r} ({target}) is disabled" if declared
+                 else f"no job runs {target}")
+        problems.append(f"{role} off: {state}: {consequence}")
+    return problems
+
+
+def _validate_args(spec: JobSpec) -> str | None:
+    """The job module's own check of `args` (ARG_VALIDATORS), as a one-line problem or None."""
+    module_name, _, attr = spec.callable.partition(":")
+    validators = getattr(importlib.import_module(module_name), "ARG_VALIDATORS", None) or {}
+    validate = validators.get(attr)
+    if validate is None:
+        return None
+    try:
+        validate(spec.args)
+    except (ValueError, TypeError) as e:
+        text = " ".join(str(e).split()) or type(e).__name__
+        return text if text.startswith("args") else f"args: {text}"
+    return None
 
 
 def _parse_one(where: str, n: int, table_id: str | None, body: Any, settings: Settings,
@@ -236,6 +289,9 @@ def _parse_one(where: str, n: int, table_id: str | None, body: Any, settings: Se
             spec.resolve()
         except Exception as e:  # ImportError, AttributeError, errors inside the module
             raise bad("callable", f"cannot load {target}: {type(e).__name__}: {e}") from None
+        problem = _validate_args(spec)
+        if problem:
+            raise JobSpecError(f"{where}: job {label}: {problem}")
     return spec
 
 

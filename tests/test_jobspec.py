@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from ops.jobspec import JobSpecError, load_jobs
+from ops.jobspec import JobSpecError, essential_job_problems, load_enabled, load_jobs
 from ops.settings import SettingsError, load_settings
 
 
@@ -144,3 +145,114 @@ def test_disabled_job_with_unloadable_callable_is_accepted(tmp_path):
     """A job switched off need not be importable (e.g. its module is not deployed here)."""
     (spec,) = _load(tmp_path, '[jobs.off]\ncallable = "not_here:f"\ninterval = 60\nenabled = false\n')
     assert spec.enabled is False
+
+
+# -- the jobs' own arguments, checked at load --------------------------------------------
+
+@pytest.mark.parametrize("body, needle", [
+    ('[jobs.cleanup]\ncallable = "jobs.cleanup:cleanup"\ncron = "30 3 * * *"\n[jobs.cleanup.args]\nbatch_size = 0\n',
+     "job 'cleanup': args.batch_size: expected at least 1"),
+    ('[jobs.cleanup]\ncallable = "jobs.cleanup:cleanup"\ncron = "30 3 * * *"\n[jobs.cleanup.args]\n'
+     'error_log_retention = "forever"\n', "job 'cleanup': args.error_log_retention: expected days or a duration"),
+    ('[jobs.cleanup]\ncallable = "jobs.cleanup:cleanup"\ncron = "30 3 * * *"\n[jobs.cleanup.args]\n'
+     'max_share = { error_log = 2 }\n', "job 'cleanup': args.max_share: expected a share between 0 and 1"),
+    ('[jobs.cleanup]\ncallable = "jobs.cleanup:cleanup"\ncron = "30 3 * * *"\n[jobs.cleanup.args]\nmax_row = 5\n',
+     "job 'cleanup': args.max_row: unknown key"),
+    ('[jobs.web]\ncallable = "jobs.probes:http_probes"\ninterval = "1m"\n[jobs.web.args]\n'
+     'targets = [{ url = "ftp://nope" }]\n', "job 'web': args.targets #1: key 'url': expected an http:// or https://"),
+    ('[jobs.web]\ncallable = "jobs.probes:http_probes"\ninterval = "1m"\n[jobs.web.args]\ntimeout_s = "soon"\n'
+     'targets = []\n', "job 'web': args.timeout_s: expected a number"),
+    ('[jobs.web]\ncallable = "jobs.probes:http_probes"\ninterval = "1m"\n[jobs.web.args]\n'
+     'targets = [{ url = "http://a/", expect_status = "ok" }]\n', "job 'web': args.targets 'a': key 'expect_status'"),
+    ('[jobs.pg]\ncallable = "jobs.probes:postgres"\ninterval = "1m"\n[jobs.pg.args]\nlong_query_s = "a while"\n',
+     "job 'pg': args.long_query_s: expected a number"),
+    ('[jobs.m]\ncallable = "jobs.metrics:metric_probes"\ninterval = "5m"\n[jobs.m.args]\nwindows = ["15min", "soon"]\n',
+     "job 'm': args.windows: expected a duration"),
+    ('[jobs.m]\ncallable = "jobs.metrics:metric_probes"\ninterval = "5m"\n[jobs.m.args]\nstuck_after = "0s"\n',
+     "job 'm': args.stuck_after: expected a positive duration"),
+    ('[jobs.m]\ncallable = "jobs.metrics:metric_probes"\ninterval = "5m"\n[jobs.m.args.rate_limits]\n'
+     'video_generation = { max = 10, window = "an hour" }\n', "job 'm': args.rate_limits.video_generation.window"),
+    ('[jobs.m]\ncallable = "jobs.metrics:error_rate"\ninterval = "5m"\n[jobs.m.args]\nwarn_pct = "high"\n',
+     "job 'm': args.warn_pct: expected a number"),
+    ('[jobs.r]\ncallable = "jobs.reconcile:reconcile"\ncron = "0 4 * * *"\n[jobs.r.args]\nchecks = ["nope"]\n',
+     "job 'r': args.checks: expected a list drawn from"),
+    ('[jobs.w]\ncallable = "jobs.reviews:weekly_review"\ncron = "0 8 * * mon"\n[jobs.w.args]\nbaseline_weeks = 0\n',
+     "job 'w': args.baseline_weeks: expected a whole number of at least 1"),
+])
+def test_bad_job_arguments_fail_at_load_naming_job_and_key(tmp_path, body, needle):
+    with pytest.raises(JobSpecError) as err:
+        _load(tmp_path, body)
+    message = str(err.value)
+    assert message.startswith(f"{tmp_path / 'jobs.toml'}: ")
+    assert needle in message and "\n" not in message
+
+
+def test_good_job_arguments_load_and_disabled_jobs_are_not_checked(tmp_path):
+    specs = _load(tmp_path, """
+[jobs.cleanup]
+callable = "jobs.cleanup:cleanup"
+cron = "30 3 * * *"
+[jobs.cleanup.args]
+batch_size = 500
+max_rows = 20000
+max_share = { rate_limit_log = 0.7 }
+
+[jobs.web]
+callable = "jobs.probes:http_probes"
+interval = "1m"
+[jobs.web.args]
+timeout_s = 5
+[[jobs.web.args.targets]]
+url = "https://api.example.com/health"
+expect_json = { status = ["ok", "healthy"] }
+all_true = ["checks"]
+
+[jobs.off]
+callable = "jobs.cleanup:cleanup"
+cron = "30 3 * * *"
+enabled = false
+[jobs.off.args]
+batch_size = 0
+""")
+    assert {s.id for s in specs} == {"cleanup", "web", "off"}
+
+
+# -- the daemon's own jobs -----------------------------------------------------------------
+
+_ESSENTIALS = """
+[jobs.drain_outbox]
+callable = "jobs.builtin:drain_outbox"
+interval = "30s"
+[jobs.heartbeat]
+callable = "jobs.builtin:heartbeat"
+interval = "1m"
+"""
+
+
+def test_shipped_defaults_have_heartbeat_and_outbox_drain():
+    assert essential_job_problems(load_jobs(load_settings())) == []
+
+
+def test_missing_or_disabled_heartbeat_and_drain_are_named(tmp_path, caplog):
+    assert essential_job_problems(_load(tmp_path, _ESSENTIALS)) == []
+
+    only_fine = _load(tmp_path, '[jobs.fine]\ncallable = "daemon_jobs:ok"\ninterval = 60\n')
+    problems = essential_job_problems(only_fine)
+    assert len(problems) == 2
+    assert problems[0].startswith("heartbeat off: no job runs jobs.builtin:heartbeat")
+    assert "nothing outside notices if the daemon dies" in problems[0]
+    assert problems[1].startswith("outbox drain off: no job runs jobs.builtin:drain_outbox")
+    assert "never reach Telegram" in problems[1]
+
+    disabled = _load(tmp_path, _ESSENTIALS.replace('interval = "1m"', 'interval = "1m"\nenabled = false'))
+    (problem,) = essential_job_problems(disabled)
+    assert problem.startswith("heartbeat off: job 'heartbeat' (jobs.builtin:heartbeat) is disabled")
+
+    # the daemon loads through load_enabled: it warns in its log, and still starts
+    path = _write(tmp_path, '[jobs.fine]\ncallable = "daemon_jobs:ok"\ninterval = 60\n')
+    with caplog.at_level(logging.WARNING, logger="opsbench.jobspec"):
+        enabled = load_enabled(load_settings(OPSBENCH_JOBS_FILE=str(path)))
+    assert set(enabled) == {"fine"}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("heartbeat off" in w and str(path) in w for w in warnings)
+    assert any("outbox drain off" in w for w in warnings)
