@@ -6,7 +6,9 @@ a check that cannot run is itself a failed check.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy.pool import NullPool
@@ -14,6 +16,9 @@ from sqlalchemy.pool import NullPool
 import queries
 from ops.redact import mask_dsn, redact
 from ops.settings import Settings
+
+if TYPE_CHECKING:
+    from ops.jobspec import JobSpec
 
 CONNECT_TIMEOUT_S = 5
 HTTP_TIMEOUT_S = 5.0
@@ -27,21 +32,28 @@ class Check:
 
 
 def run_checks(settings: Settings) -> list[Check]:
-    checks = [check_jobs(settings)]
-    checks += [check_database(role, settings) for role in ("analytics", "maintenance", "state")]
-    checks += [check_telegram(settings), check_sentry(settings), check_heartbeat(settings)]
+    jobs_check, specs = _jobs(settings)
+    checks = [jobs_check]
+    for role in ("analytics", "maintenance", "state"):
+        checks += database_checks(role, settings)
+    checks += [check_telegram(settings), check_sentry(settings), check_heartbeat(settings, specs),
+               check_outbox_drain(specs)]
     return checks
 
 
-def check_jobs(settings: Settings) -> Check:
+def _jobs(settings: Settings) -> tuple[Check, list[JobSpec] | None]:
     from ops.jobspec import jobs_file, load_jobs
 
     try:
         specs = load_jobs(settings)
     except Exception as e:
-        return Check("jobs file", "fail", str(e))
+        return Check("jobs file", "fail", str(e)), None
     enabled = sum(s.enabled for s in specs)
-    return Check("jobs file", "ok", f"{len(specs)} job(s), {enabled} enabled, from {jobs_file(settings)}")
+    return Check("jobs file", "ok", f"{len(specs)} job(s), {enabled} enabled, from {jobs_file(settings)}"), specs
+
+
+def check_jobs(settings: Settings) -> Check:
+    return _jobs(settings)[0]
 
 
 def _connect_problem(err: BaseException) -> str:
@@ -61,42 +73,117 @@ def _connect_problem(err: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(err).__name__
 
 
+def _ident(name: str) -> str:
+    """A role or table name as it must be written in a GRANT statement."""
+    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'
+
+
+def _names(tables: list[str]) -> str:
+    return ", ".join(tables)
+
+
 def check_database(role: str, settings: Settings) -> Check:
+    """The connection line of one role (see `database_checks` for its privileges too)."""
+    return database_checks(role, settings)[0]
+
+
+def database_checks(role: str, settings: Settings) -> list[Check]:
+    """Connect as `role`: the connection line, then what that role must be allowed to do."""
     from ops import db
 
     name = f"{role} database"
     try:
         resolved = db.resolve(role, settings)
     except Exception as e:
-        return Check(name, "fail", f"cannot start the embedded database: {redact(e)}")
+        return [Check(name, "fail", f"cannot start the embedded database: {redact(e)}")]
     where = resolved.masked() + (" (embedded)" if resolved.embedded else "")
     sql = queries.load("state/daemon")
+    tools = queries.load("tools/doctor")
     engine = None
+    grants = visibility = None
     try:
         engine = db.make_engine(role, settings, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, poolclass=NullPool)
         with engine.connect() as conn:
             info = sql.session_info.execute(conn).one()
             privileges = sql.state_privileges.execute(conn).one() if role == "state" else None
+            if role == "analytics":
+                grants = tools.analytics_privileges.execute(conn).mappings().all()
+                visibility = queries.load("probes").stats_visibility.execute(conn).mappings().one()
+            elif role == "maintenance":
+                grants = tools.maintenance_privileges.execute(conn).mappings().all()
     except Exception as e:
-        return Check(name, "fail", f"cannot connect to {where}: {_connect_problem(e)}")
+        return [Check(name, "fail", f"cannot connect to {where}: {_connect_problem(e)}")]
     finally:
         if engine is not None:
             engine.dispose()
 
     who = f"connected as {info.usr} to {info.db} (PostgreSQL {info.server_version})"
     if role == "analytics":
+        assert grants is not None and visibility is not None
         if info.read_only != "on":
-            return Check(name, "fail", f"{who}, but the session is not read-only")
-        return Check(name, "ok", f"{who}; read-only session, statement_timeout {info.statement_timeout}")
+            first = Check(name, "fail", f"{who}, but the session is not read-only")
+        else:
+            first = Check(name, "ok", f"{who}; read-only session, statement_timeout {info.statement_timeout}")
+        return [first, _analytics_grants(info.usr, grants), _probe_visibility(info.usr, visibility)]
     if role == "maintenance":
-        return Check(name, "ok", f"{who}; lock_timeout {info.lock_timeout}, statement_timeout {info.statement_timeout}")
+        assert grants is not None
+        return [Check(name, "ok", f"{who}; lock_timeout {info.lock_timeout}, statement_timeout {info.statement_timeout}"),
+                _maintenance_grants(info.usr, grants)]
     assert privileges is not None
     if privileges.schema_exists and privileges.can_write_schema:
-        return Check(name, "ok", f"{who}; may write schema opsbench")
+        return [Check(name, "ok", f"{who}; may write schema opsbench")]
     if not privileges.schema_exists and privileges.can_create_schema:
-        return Check(name, "ok", f"{who}; schema opsbench will be created on first start")
-    return Check(name, "fail", f"{who}, but {info.usr} may not create tables in schema opsbench "
-                               f"(GRANT CREATE ON DATABASE {info.db} TO {info.usr}, or make it the schema owner)")
+        return [Check(name, "ok", f"{who}; schema opsbench will be created on first start")]
+    return [Check(name, "fail", f"{who}, but {info.usr} may not create tables in schema opsbench "
+                                f"(GRANT CREATE ON DATABASE {info.db} TO {info.usr}, or make it the schema owner)")]
+
+
+def _analytics_grants(user: str, rows) -> Check:
+    name = "query privileges"
+    missing = [r["table_name"] for r in rows if not r["table_exists"]]
+    denied = [r["table_name"] for r in rows if r["table_exists"] and not r["can_select"]]
+    problems = []
+    if missing:
+        problems.append(f"table(s) {_names(missing)} not found on {user}'s search_path (wrong database, "
+                        "or the backend names them differently: see README, A backend with other names)")
+    if denied:
+        problems.append(f"{user} may not SELECT from {_names(denied)}: the queries, notebooks and reports "
+                        f"that read them fail (GRANT SELECT ON {_names(denied)} TO {_ident(user)})")
+    if problems:
+        return Check(name, "fail", "; ".join(problems))
+    return Check(name, "ok", f"{user} may SELECT from every table the queries read ({len(rows)} tables)")
+
+
+def _maintenance_grants(user: str, rows) -> Check:
+    name = "cleanup privileges"
+    missing = [r["table_name"] for r in rows if not r["table_exists"]]
+    no_delete = [r["table_name"] for r in rows if r["table_exists"] and r["needs_delete"]
+                 and not (r["can_delete"] and r["can_select"])]
+    no_select = [r["table_name"] for r in rows if r["table_exists"] and not r["needs_delete"] and not r["can_select"]]
+    problems = []
+    if missing:
+        problems.append(f"table(s) {_names(missing)} not found on {user}'s search_path")
+    if no_delete:
+        problems.append(f"{user} may not SELECT and DELETE on {_names(no_delete)}: the cleanup job fails on "
+                        f"them every run (GRANT SELECT, DELETE ON {_names(no_delete)} TO {_ident(user)})")
+    if no_select:
+        problems.append(f"{user} may not SELECT from {_names(no_select)}: cleanup cannot report stuck jobs "
+                        f"(GRANT SELECT ON {_names(no_select)} TO {_ident(user)})")
+    if problems:
+        return Check(name, "fail", "; ".join(problems))
+    deletes = [r["table_name"] for r in rows if r["needs_delete"]]
+    return Check(name, "ok", f"{user} may DELETE from {_names(deletes)} (cleanup) and read video_jobs")
+
+
+def _probe_visibility(user: str, row) -> Check:
+    name = "probe visibility"
+    if row["reads_all_stats"]:
+        return Check(name, "ok", f"{user} can read every session in pg_stat_activity (pg_read_all_stats): "
+                                 "the postgres probe sees other roles' long queries and idle transactions")
+    hidden = int(row["hidden_sessions"])
+    now = f"; {hidden} session(s) are hidden from it right now" if hidden else ""
+    return Check(name, "warn", f"{user} lacks pg_monitor, so the postgres probe cannot see other roles' long "
+                               f"queries or idle-in-transaction sessions{now} (GRANT pg_monitor TO {_ident(user)})")
 
 
 def check_telegram(settings: Settings) -> Check:
@@ -144,8 +231,47 @@ def check_sentry(settings: Settings) -> Check:
                                  f"environment {settings.environment}")
 
 
-def check_heartbeat(settings: Settings) -> Check:
-    if not settings.heartbeat_url:
-        return Check("heartbeat", "warn", "HEARTBEAT_URL is not set: nothing outside notices if the daemon dies")
-    return Check("heartbeat", "ok", f"HEARTBEAT_URL set ({mask_dsn(settings.heartbeat_url)}); "
-                                    "pinged every minute by the heartbeat job")
+def _essential(specs: list[JobSpec], target: str) -> tuple[JobSpec | None, str | None]:
+    """The enabled job running `target`, or the plain-words problem when there is none."""
+    from ops.jobspec import essential_job_problems
+
+    job = next((s for s in specs if s.callable == target and s.enabled), None)
+    if job is not None:
+        return job, None
+    problem = next(p for p in essential_job_problems(specs) if target in p)
+    return None, problem
+
+
+def check_heartbeat(settings: Settings, specs: list[JobSpec] | None = None) -> Check:
+    from ops.jobspec import HEARTBEAT_CALLABLE, load_jobs
+
+    if specs is None:
+        try:
+            specs = load_jobs(settings)
+        except Exception:
+            return Check("heartbeat", "warn", "cannot tell whether the daemon pings anything: the jobs file "
+                                              "does not load (see the jobs file line)")
+    job, problem = _essential(specs, HEARTBEAT_CALLABLE)
+    url = settings.heartbeat_url
+    if job is None:
+        if url:
+            problem += f"; HEARTBEAT_URL ({mask_dsn(url)}) is set but never pinged"
+        return Check("heartbeat", "fail", f"{problem} (add a job with callable = \"{HEARTBEAT_CALLABLE}\", "
+                                          "interval = \"1m\" as in the shipped ops/jobs.toml)")
+    when = job.schedule_words()
+    if not url:
+        return Check("heartbeat", "warn", "HEARTBEAT_URL is not set: nothing outside notices if the daemon dies "
+                                          f"(job {job.id!r} runs {when} but has nowhere to ping)")
+    return Check("heartbeat", "ok", f"HEARTBEAT_URL set ({mask_dsn(url)}); pinged {when} by job {job.id!r}")
+
+
+def check_outbox_drain(specs: list[JobSpec] | None) -> Check:
+    from ops.jobspec import DRAIN_OUTBOX_CALLABLE
+
+    if specs is None:
+        return Check("outbox drain", "warn", "cannot tell whether alerts are delivered: the jobs file does not load")
+    job, problem = _essential(specs, DRAIN_OUTBOX_CALLABLE)
+    if job is None:
+        return Check("outbox drain", "fail", f"{problem} (add a job with callable = \"{DRAIN_OUTBOX_CALLABLE}\", "
+                                             "interval = \"30s\" as in the shipped ops/jobs.toml)")
+    return Check("outbox drain", "ok", f"job {job.id!r} delivers queued alerts and reports {job.schedule_words()}")

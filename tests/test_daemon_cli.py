@@ -140,6 +140,10 @@ def test_doctor_names_each_problem_in_plain_words(env, capsys):
     assert lines["telegram"].startswith("WARN") and "TELEGRAM_BOT_TOKEN is not set" in lines["telegram"]
     assert "state-pw-123456" not in out + err
     assert "problem(s) found" in out
+    # the test jobs file has neither the heartbeat nor the outbox drain: both are problems, not "pinged every minute"
+    assert lines["heartbeat"].startswith("FAIL") and "no job runs jobs.builtin:heartbeat" in lines["heartbeat"]
+    assert "every minute" not in lines["heartbeat"]
+    assert lines["outbox"].startswith("FAIL") and "never reach Telegram" in lines["outbox"]
 
 
 class _BotApi:
@@ -174,9 +178,13 @@ class _BotApi:
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ops.telegram") is None, reason="Telegram client not installed yet")
-def test_doctor_all_good_with_telegram_getme_and_reachable_sentry(env, capsys):
+def test_doctor_all_good_with_telegram_getme_and_reachable_sentry(env, capsys, tmp_path):
     bot, receiver = _BotApi(), SentryReceiver()
+    complete = tmp_path / "complete-jobs.toml"
+    complete.write_text(JOBS + '[jobs.heartbeat]\ncallable = "jobs.builtin:heartbeat"\ninterval = "1m"\n'
+                               '[jobs.drain_outbox]\ncallable = "jobs.builtin:drain_outbox"\ninterval = "30s"\n')
     try:
+        env.setenv("OPSBENCH_JOBS_FILE", str(complete))
         env.setenv("TELEGRAM_BOT_TOKEN", BOT_TOKEN)
         env.setenv("TELEGRAM_CHAT_ID", "-100123")
         env.setenv("TELEGRAM_API_BASE", bot.base)
