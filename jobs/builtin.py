@@ -7,12 +7,32 @@ from ops import alert_bridge
 from ops import heartbeat as outside_monitor
 
 
+# One drain run stops starting new sends after this many seconds (pacing, retry
+# waits included), so it ends well within the job's timeout (ops/jobs.toml:
+# 120 s; one request in flight may add up to ~10-20 s). The rest goes next run.
+DRAIN_BUDGET_S = 60.0
+
+
+def validate_drain_args(args: dict) -> None:
+    budget = args.get("budget_s", DRAIN_BUDGET_S)
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0:
+        raise ValueError(f"args.budget_s: expected seconds greater than 0, got {budget!r}")
+    most = args.get("max_messages")
+    if most is not None and (isinstance(most, bool) or not isinstance(most, int) or most < 1):
+        raise ValueError(f"args.max_messages: expected a whole number of at least 1, got {most!r}")
+
+
 def drain_outbox(ctx: JobContext) -> JobResult:
-    """Send pending alert messages; what cannot be sent stays for the next run."""
+    """Send pending alert messages within a time budget; what is not sent stays for the next run.
+
+    args: `budget_s` (default 60, keep it well under the job's timeout) and
+    `max_messages` (default none) bound one run.
+    """
     if ctx.dry_run:
         waiting = alert_bridge.depth(ctx.state)
         return JobResult("ok", f"dry run: {waiting if waiting is not None else 'unknown'} message(s) waiting")
-    sent = alert_bridge.drain(ctx.settings, ctx.state)
+    budget_s = float(ctx.args.get("budget_s", DRAIN_BUDGET_S))
+    sent = _drain(ctx, budget_s, ctx.args.get("max_messages"))
     if sent is None:
         return JobResult("skipped", "outbox not available (alert manager not installed or failing)")
     waiting = alert_bridge.depth(ctx.state)
@@ -20,6 +40,23 @@ def drain_outbox(ctx: JobContext) -> JobResult:
     if waiting is not None:
         metrics["waiting"] = float(waiting)
     return JobResult("ok", f"sent {sent}, {waiting if waiting is not None else '?'} waiting", metrics)
+
+
+def _drain(ctx: JobContext, budget_s: float, max_messages: int | None) -> int | None:
+    """alert_bridge.drain with a time budget: the number sent, or None if the outbox is unavailable."""
+    try:
+        outbox = alert_bridge._module("ops.outbox")
+    except alert_bridge.NotInstalled:
+        return None
+    try:
+        return int(outbox.drain(ctx.settings, ctx.state, clock=ctx.clock, budget_s=budget_s,
+                                max_messages=max_messages))
+    except Exception as e:  # reported, never raised into the scheduler (as alert_bridge does)
+        alert_bridge._report("drain", e)
+        return None
+
+
+ARG_VALIDATORS = {"drain_outbox": validate_drain_args}
 
 
 def heartbeat(ctx: JobContext) -> JobResult:

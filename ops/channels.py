@@ -53,6 +53,10 @@ class DeliveryDeferred(Exception):
         self.retry_after = retry_after
 
 
+class DeliveryPostponed(DeliveryDeferred):
+    """Out of the caller's time budget before anything was sent: not a failure, just later."""
+
+
 class DeliveryRejected(Exception):
     """The destination will never accept this message as it is."""
 
@@ -65,6 +69,8 @@ class Channel(Protocol):
     key: str  # names the destination, e.g. "telegram:-100123" or "console"
 
     def send(self, message: OutgoingMessage) -> None: ...
+
+    # optional: `set_deadline(seconds_left | None)`, so waits inside send() keep a time budget
 
 
 class ConsoleChannel:
@@ -97,8 +103,13 @@ class TelegramChannel:
     def key(self) -> str:
         return f"telegram:{self.configured_chat_id}"
 
+    def set_deadline(self, seconds_left: float | None) -> None:
+        """No wait inside send() may end more than `seconds_left` from now (None: no limit)."""
+        self.client.deadline = None if seconds_left is None else self.client.clock() + max(0.0, seconds_left)
+
     def send(self, message: OutgoingMessage) -> None:
-        from ops.telegram import TelegramChatUnavailable, TelegramPermanentError, TelegramTransientError
+        from ops.telegram import (TelegramChatUnavailable, TelegramOutOfTime, TelegramPermanentError,
+                                  TelegramTransientError)
 
         try:
             if message.kind == "photo":
@@ -108,6 +119,8 @@ class TelegramChannel:
                                           disable_notification=message.silent)
             else:
                 self.client.send_message(message.body, disable_notification=message.silent)
+        except TelegramOutOfTime as err:
+            raise DeliveryPostponed(str(err), err.retry_after) from None
         except TelegramTransientError as err:
             raise DeliveryDeferred(str(err), err.retry_after) from None
         except TelegramChatUnavailable as err:

@@ -13,10 +13,18 @@ its cause does. `drain()` sends pending rows strictly in id order:
 - a failed head stays pending with a next-attempt time (exponential backoff,
   or the server's retry_after) and blocks the rows behind it, so order holds;
 - a destination that refuses everything (bot blocked, chat not found) is
-  reported once, marked in `opsbench.telegram_chats`, and probed again only
-  after `BLOCKED_RETRY`: messages wait, none are dropped;
+  reported once (an ERROR log line and one Sentry event), marked in
+  `opsbench.telegram_chats`, and probed again every `BLOCKED_RETRY`: messages
+  wait, none are dropped, and delivery resumes within minutes of the chat
+  taking messages again;
+- a message the destination rejects for good (a permanent 400) is marked
+  `failed`, kept for inspection, logged and sent to Sentry once, and the
+  queue moves on; `delivery_problems()` tells the CLI about both;
 - after a long outage the first message delivered says how many were held
-  and for how long.
+  and for how long, once: a later drain of the same backlog does not repeat it;
+- `drain(budget_s=...)` stops starting new sends once its time budget is
+  spent (no wait inside a send crosses it either), so the daemon's drain job
+  ends well within its timeout; the rest goes out on the next run.
 """
 
 from __future__ import annotations
@@ -26,14 +34,15 @@ import datetime as dt
 import logging
 import random
 import time
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from sqlalchemy.engine import Connection, Engine
 
 import queries
 from ops import messages
-from ops.channels import (Channel, ChannelUnavailable, DeliveryDeferred, DeliveryRejected, OutgoingMessage,
-                          TelegramChannel)
+from ops.channels import (Channel, ChannelUnavailable, DeliveryDeferred, DeliveryPostponed, DeliveryRejected,
+                          OutgoingMessage, TelegramChannel)
 from ops.redact import redact
 from ops.settings import Settings
 
@@ -41,8 +50,8 @@ log = logging.getLogger("opsbench.outbox")
 
 BACKLOG_NOTICE_AFTER = dt.timedelta(minutes=15)   # older head than this = "long outage"
 RETRY_BASE = dt.timedelta(seconds=30)
-RETRY_CAP = dt.timedelta(hours=1)
-BLOCKED_RETRY = dt.timedelta(hours=1)
+RETRY_CAP = dt.timedelta(minutes=5)       # a long outage is probed every ~5 min, not hourly
+BLOCKED_RETRY = dt.timedelta(minutes=5)   # a blocked chat is probed again this often (one request)
 
 
 def _q():
@@ -59,14 +68,15 @@ def enqueue(conn: Connection, text: str, *, kind: str = "text", payload: bytes |
     """Queue a message inside the caller's transaction. Returns the outbox ids.
 
     Text longer than one Telegram message becomes several rows (split at line
-    boundaries, tags whole), so a retry never resends a part already delivered.
+    boundaries, tags whole), so a retry never resends a part already delivered;
+    a text that shows nothing (empty, whitespace) stores no row and returns [].
     For photo/document `text` is the caption (kept within 1,024).
     """
     if kind not in ("text", "photo", "document"):
         raise ValueError(f"unknown outbox kind {kind!r}")
     now = now or utc_now()
     if kind == "text":
-        bodies = messages.split_html(text) or [""]
+        bodies = messages.split_html(text)  # nothing for a text that shows nothing: Telegram would refuse it
     else:
         if payload is None and not payload_path:
             raise ValueError(f"a {kind} needs payload bytes or a payload_path")
@@ -107,7 +117,7 @@ def _blocked_until(engine: Engine, channel: Channel) -> dt.datetime | None:
         row = _q().chat.execute(conn, configured_chat_id=channel.configured_chat_id).first()
     if row is None or row.blocked_at is None:
         return None
-    return row.blocked_at + BLOCKED_RETRY
+    return (row.blocked_checked_at or row.blocked_at) + BLOCKED_RETRY
 
 
 # One channel per (settings, engine) for the process, so per-chat pacing and the
@@ -126,59 +136,115 @@ def _channel_for(settings: Settings, engine: Engine, sleep: Callable[[float], No
 
 def drain(settings: Settings, engine: Engine, channel: Channel | None = None,
           clock: Callable[[], dt.datetime] = utc_now, sleep: Callable[[float], None] = time.sleep,
-          max_messages: int | None = None) -> int:
-    """Send pending messages in order until none is due. Returns how many were delivered."""
+          max_messages: int | None = None, budget_s: float | None = None) -> int:
+    """Send pending messages in order until none is due. Returns how many were delivered.
+
+    `max_messages` and `budget_s` (seconds on `clock`) bound one call: no new
+    message is started once the budget is spent, and waits inside a send
+    (pacing, retry_after, backoff) that would end past it are not taken. What
+    is left stays pending, in order, for the next call.
+    """
     if channel is None:
         channel = _channel_for(settings, engine, sleep)
     blocked_until = _blocked_until(engine, channel)
     if blocked_until is not None and clock() < blocked_until:
         return 0
+    deadline = None if budget_s is None else clock() + dt.timedelta(seconds=budget_s)
+    set_deadline = getattr(channel, "set_deadline", None)
     delivered = 0
-    noticed = False
-    while max_messages is None or delivered < max_messages:
-        with engine.begin() as conn:
-            if not _q().try_sender_lock.execute(conn).scalar_one():
-                break  # another drain is sending; it keeps the order
-            row = _q().head.execute(conn).first()
-            now = clock()
-            if row is None or row.next_attempt_at > now:
+    first = True
+    try:
+        while max_messages is None or delivered < max_messages:
+            if deadline is not None and clock() >= deadline:
                 break
-            body = row.body
-            notice = None
-            if not noticed:
-                noticed = True
-                backlog = _q().backlog.execute(conn).one()
-                held = now - backlog.oldest
-                if held >= BACKLOG_NOTICE_AFTER:
-                    notice = messages.backlog_notice(int(backlog.pending), held)
-            outgoing = OutgoingMessage(row.kind, body, row.payload, row.payload_path, row.filename, row.silent)
-            try:
-                if notice and row.kind == "text" and messages.utf16_len(notice + "\n\n" + body) <= messages.MESSAGE_LIMIT:
-                    outgoing = OutgoingMessage("text", notice + "\n\n" + body, silent=row.silent)
-                elif notice:
-                    channel.send(OutgoingMessage("text", notice, silent=row.silent))
-                channel.send(outgoing)
-            except DeliveryDeferred as err:
-                delay = _retry_delay(row.attempts + 1, err.retry_after)
-                _q().mark_retry.execute(conn, id=row.id, next_attempt_at=now + delay, error=redact(err)[:1000])
-                log.warning("outbox: message %s not delivered (%s); next try in %s", row.id, redact(err),
-                            messages.human_duration(delay))
-                break
-            except ChannelUnavailable as err:
-                _q().mark_retry.execute(conn, id=row.id, next_attempt_at=now + BLOCKED_RETRY,
-                                        error=redact(err)[:1000])
-                _mark_blocked(conn, channel, err, now)
-                break
-            except DeliveryRejected as err:
-                _q().mark_failed.execute(conn, id=row.id, error=redact(err)[:1000])
-                log.error("outbox: message %s rejected for good: %s", row.id, redact(err))
-                continue
-            _q().mark_sent.execute(conn, id=row.id, sent_at=now, channel=channel.key)
-            if blocked_until is not None and isinstance(channel, TelegramChannel):
-                _q().chat_unblocked.execute(conn, configured_chat_id=channel.configured_chat_id, at=now)
-                blocked_until = None
-        delivered += 1
+            with engine.begin() as conn:
+                if not _q().try_sender_lock.execute(conn).scalar_one():
+                    break  # another drain is sending; it keeps the order
+                row = _q().head.execute(conn).first()
+                now = clock()
+                if row is None or row.next_attempt_at > now:
+                    break
+                notice = _backlog_notice(conn, row, now) if first else None
+                first = False
+                if set_deadline is not None:
+                    set_deadline(None if deadline is None else (deadline - now).total_seconds())
+                body = row.body
+                outgoing = OutgoingMessage(row.kind, body, row.payload, row.payload_path, row.filename, row.silent)
+                try:
+                    if notice and row.kind == "text" and \
+                            messages.utf16_len(notice + "\n\n" + body) <= messages.MESSAGE_LIMIT:
+                        outgoing = OutgoingMessage("text", notice + "\n\n" + body, silent=row.silent)
+                    elif notice:
+                        channel.send(OutgoingMessage("text", notice, silent=row.silent))
+                        # told: whatever happens to the head now, no later drain repeats it
+                        _q().mark_noticed.execute(conn)
+                        notice = None
+                    channel.send(outgoing)
+                except DeliveryPostponed:
+                    break  # out of this call's time budget before sending: the row waits as it is
+                except DeliveryDeferred as err:
+                    delay = _retry_delay(row.attempts + 1, err.retry_after)
+                    _q().mark_retry.execute(conn, id=row.id, next_attempt_at=now + delay, error=redact(err)[:1000])
+                    log.warning("outbox: message %s not delivered (%s); next try in %s", row.id, redact(err),
+                                messages.human_duration(delay))
+                    break
+                except ChannelUnavailable as err:
+                    _q().mark_retry.execute(conn, id=row.id, next_attempt_at=now + BLOCKED_RETRY,
+                                            error=redact(err)[:1000])
+                    _mark_blocked(conn, channel, err, now)
+                    break
+                except DeliveryRejected as err:
+                    _q().mark_failed.execute(conn, id=row.id, error=redact(err)[:1000], failed_at=now)
+                    log.error("outbox: message %s rejected for good: %s", row.id, redact(err))
+                    _sentry_event(f"Telegram rejected outbox message {row.id} for good: {err}",
+                                  fingerprint=["opsbench-outbox-rejected"], channel=channel.key,
+                                  source=row.source or "-")
+                    continue
+                if notice:
+                    _q().mark_noticed.execute(conn)
+                _q().mark_sent.execute(conn, id=row.id, sent_at=now, channel=channel.key)
+                if blocked_until is not None and isinstance(channel, TelegramChannel):
+                    _q().chat_unblocked.execute(conn, configured_chat_id=channel.configured_chat_id, at=now)
+                    blocked_until = None
+            delivered += 1
+    finally:
+        if set_deadline is not None:
+            set_deadline(None)  # the channel outlives this call
     return delivered
+
+
+def _backlog_notice(conn: Connection, row: Any, now: dt.datetime) -> str | None:
+    """The "N messages were held for X" line, when the head waited long and nobody was told yet."""
+    if row.backlog_noticed:
+        return None
+    backlog = _q().backlog.execute(conn).one()
+    held = now - backlog.oldest
+    if held < BACKLOG_NOTICE_AFTER:
+        return None
+    return messages.backlog_notice(int(backlog.pending), held)
+
+
+def _sentry_event(text: str, fingerprint: list[str], **tags: str) -> None:
+    """One Sentry event (level error), redacted; nothing when Sentry is off.
+
+    The logging integration turns log lines into breadcrumbs only, so a
+    delivery problem that no exception carries is sent here explicitly.
+    """
+    from ops import sentry
+
+    if not sentry.enabled():
+        return
+    import sentry_sdk
+
+    try:
+        with sentry_sdk.new_scope() as scope:
+            scope.set_tag("component", "outbox")
+            for k, v in tags.items():
+                scope.set_tag(k, redact(v))
+            scope.fingerprint = fingerprint
+            sentry_sdk.capture_message(redact(text), level="error")
+    except Exception as e:  # monitoring must never stop delivery
+        log.warning("outbox: could not report to Sentry: %s", redact(e))
 
 
 def _mark_blocked(conn: Connection, channel: Channel, err: Exception, now: dt.datetime) -> None:
@@ -192,3 +258,28 @@ def _mark_blocked(conn: Connection, channel: Channel, err: Exception, now: dt.da
     if newly:
         log.error("outbox: %s refuses messages (%s); holding them and retrying every %s",
                   channel.key, redact(err), messages.human_duration(BLOCKED_RETRY))
+        pending = int(_q().depth.execute(conn).scalar_one())
+        _sentry_event(f"Telegram delivery blocked: {channel.key} refuses messages ({err}); "
+                      f"{pending} message(s) held, retried every {messages.human_duration(BLOCKED_RETRY)}",
+                      fingerprint=["opsbench-outbox-blocked", channel.key], channel=channel.key)
+
+
+@dataclass(frozen=True)
+class DeliveryProblems:
+    """What keeps messages from reaching the founder, for `opsbench alerts` and `status`."""
+
+    blocked: list[Any]        # rows: configured_chat_id, chat_id, blocked_reason, blocked_at, blocked_checked_at
+    failed: int               # messages given up on (status 'failed'), kept for inspection
+    recent_failed: list[Any]  # rows: id, created_at, failed_at, kind, source, last_error (newest first)
+
+    @property
+    def any(self) -> bool:
+        return bool(self.blocked or self.failed)
+
+
+def delivery_problems(engine: Engine, recent_failed: int = 3) -> DeliveryProblems:
+    with engine.connect() as conn:
+        blocked = list(_q().blocked_chats.execute(conn))
+        failed = int(_q().failed_count.execute(conn).scalar_one())
+        recent_rows = list(_q().failed_recent.execute(conn, limit=recent_failed)) if failed else []
+    return DeliveryProblems(blocked, failed, recent_rows)

@@ -12,6 +12,10 @@ What it handles, so callers don't have to:
   at once: retrying cannot help.
 - Pacing per chat: about one message a second, at most 20 a minute to a
   group (negative chat id), as Telegram asks of bots.
+- An optional `deadline` (on the client's clock): no wait (pacing, retry_after,
+  backoff) is taken that would end past it and no request starts after it;
+  the call raises `TelegramOutOfTime` (pacing: nothing sent) or the failure it
+  would have waited out, so a caller with a time budget keeps it.
 
 The token sits in the URL path, so it is registered with `ops.redact`, the
 httpx loggers get a redacting filter, and every exception raised here is
@@ -61,6 +65,10 @@ class TelegramPermanentError(TelegramError):
     """This request will never succeed as it is (bad request)."""
 
 
+class TelegramOutOfTime(TelegramTransientError):
+    """The next request would start past the caller's deadline: nothing was sent, try again later."""
+
+
 class TelegramChatUnavailable(TelegramPermanentError):
     """The chat refuses the bot: blocked, kicked, not found, or the token is wrong."""
 
@@ -96,7 +104,8 @@ class Pacer:
         self.min_interval, self.group_per_minute = min_interval, group_per_minute
         self._sent: dict[str, deque[float]] = {}
 
-    def wait(self, chat_id: str | int) -> None:
+    def wait(self, chat_id: str | int, deadline: float | None = None) -> None:
+        """Sleep until the chat may get the next message; TelegramOutOfTime if that is past `deadline`."""
         chat = str(chat_id)
         sent = self._sent.setdefault(chat, deque())
         now = self.clock()
@@ -108,6 +117,9 @@ class Pacer:
                 sent.popleft()
             if len(sent) >= self.group_per_minute:
                 delay = max(delay, sent[-self.group_per_minute] + 60.0 - now)
+        if deadline is not None and now + max(0.0, delay) > deadline:
+            raise TelegramOutOfTime(f"the next message to this chat may go in {max(0.0, delay):.0f}s, "
+                                    "after the time budget", retry_after=max(0.0, delay))
         if delay > 0:
             self.sleep(delay)
         sent.append(self.clock())
@@ -139,6 +151,7 @@ class TelegramClient:
         self.on_migrate = on_migrate
         self.rng = rng
         self.pacer = Pacer(clock, sleep)
+        self.deadline: float | None = None  # on `clock`; see the module docstring
         self._http = httpx.Client(timeout=httpx.Timeout(timeout), transport=transport)
 
     def __repr__(self) -> str:  # never the token
@@ -219,7 +232,7 @@ class TelegramClient:
         migrations = 0
         while True:
             if paced:
-                self.pacer.wait(params.get("chat_id", ""))
+                self.pacer.wait(params.get("chat_id", ""), self.deadline)
             failure, result = self._attempt(method, params, files)
             if failure is None:
                 return result
@@ -234,20 +247,23 @@ class TelegramClient:
                 continue
             if failure.kind == "rate" and rate_waits < self.max_attempts:
                 wait = failure.retry_after or 1.0
-                if wait <= self.max_retry_after:
+                if wait <= self.max_retry_after and not self._overruns(wait):
                     rate_waits += 1
                     log.info("Telegram rate limit on %s; waiting %.0fs as asked", method, wait)
                     self.sleep(wait)
                     continue
             if failure.kind == "transient":
                 transient_failures += 1
-                if transient_failures < self.max_attempts:
-                    delay = self._backoff(transient_failures - 1)
+                delay = self._backoff(transient_failures - 1)
+                if transient_failures < self.max_attempts and not self._overruns(delay):
                     log.info("Telegram %s failed (%s); retry %d in %.1fs", method, failure.message,
                              transient_failures, delay)
                     self.sleep(delay)
                     continue
             raise self._error(method, failure)
+
+    def _overruns(self, wait: float) -> bool:
+        return self.deadline is not None and self.clock() + wait > self.deadline
 
     def _error(self, method: str, f: _Failure) -> TelegramError:
         text = f"Telegram {method}: {f.message}"

@@ -66,11 +66,34 @@ def alerts_cmd(limit: int = typer.Option(20, "--limit", min=1, max=1000, help="r
     for s in silences:
         typer.echo(f"  #{s.id} {s.pattern}  until {_local(s.ends_at)}  {s.reason}")
     typer.echo(f"Outbox: {outbox.depth(engine)} pending")
+    for line in delivery_lines(outbox.delivery_problems(engine), now, _local):
+        typer.echo(f"  {line}")
     events = alerts.recent(engine, limit)
     typer.echo(f"Recent ({len(events)}):")
     for e in events:
         note = f"  ({e.note})" if e.note else ""
         typer.echo(f"  {_local(e.at)}  {e.kind:<10} {e.severity:<8} {e.key}  {e.summary}{note}")
+
+
+def delivery_lines(problems, now: dt.datetime, when) -> list[str]:
+    """What keeps messages from reaching Telegram, in plain words (also used by `opsbench status`)."""
+    from ops import messages, outbox
+
+    lines = []
+    for b in problems.blocked:
+        moved = f" (now chat {b.chat_id})" if b.chat_id and b.chat_id != b.configured_chat_id else ""
+        lines.append(f"BLOCKED: Telegram chat {b.configured_chat_id}{moved} refuses messages since "
+                     f"{when(b.blocked_at)} ({messages.human_duration(now - b.blocked_at)}): {b.blocked_reason}")
+        lines.append(f"  messages are held, none dropped; tried again every "
+                     f"{messages.human_duration(outbox.BLOCKED_RETRY)} (last {when(b.blocked_checked_at)}). "
+                     "Unblock the bot or add it back to the chat, or fix TELEGRAM_CHAT_ID; "
+                     "`opsbench telegram test` checks it")
+    if problems.failed:
+        lines.append(f"FAILED: {problems.failed} message(s) rejected by Telegram for good "
+                     "(kept in the outbox, not retried)")
+        for f in problems.recent_failed:
+            lines.append(f"  #{f.id} {when(f.failed_at or f.created_at)} {f.source or '-'}: {f.last_error or '?'}")
+    return lines
 
 
 def silence_cmd(

@@ -221,6 +221,24 @@ def status_data(settings, now: dt.datetime | None = None) -> dict[str, Any]:
         } for r in instances],
         "firing": None if firing is None else [_alert_text(a) for a in firing],
         "outbox_depth": alert_bridge.depth(engine),
+        "delivery": _delivery(engine),
+    }
+
+
+def _delivery(engine) -> dict[str, Any] | None:
+    """Blocked chats and rejected messages (ops.outbox.delivery_problems), or None if unknown."""
+    try:
+        from ops import outbox
+
+        p = outbox.delivery_problems(engine)
+    except Exception:  # the outbox is optional here, like alert_bridge treats it
+        return None
+    return {
+        "blocked": [{"chat": b.configured_chat_id, "chat_id": b.chat_id, "reason": b.blocked_reason,
+                     "since": _iso(b.blocked_at), "last_try": _iso(b.blocked_checked_at)} for b in p.blocked],
+        "failed": p.failed,
+        "recent_failed": [{"id": f.id, "at": _iso(f.failed_at or f.created_at), "source": f.source,
+                           "error": f.last_error} for f in p.recent_failed],
     }
 
 
@@ -268,6 +286,16 @@ def status(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
             typer.echo(f"  {line}")
     depth = data["outbox_depth"]
     typer.echo(f"outbox: {'unknown' if depth is None else depth} message(s) waiting")
+    delivery = data.get("delivery") or {}
+    now = _now()
+    for b in delivery.get("blocked", []):
+        since = dt.datetime.fromisoformat(b["since"])
+        typer.echo(f"delivery BLOCKED: Telegram chat {b['chat']} refuses messages since {b['since']} "
+                   f"({_ago(since, now)}): {b['reason']}; messages are held and retried (`opsbench alerts`)")
+    if delivery.get("failed"):
+        last = delivery["recent_failed"][0] if delivery["recent_failed"] else None
+        detail = f" (last #{last['id']}: {last['error']})" if last else ""
+        typer.echo(f"delivery FAILED: {delivery['failed']} message(s) rejected by Telegram for good{detail}")
 
 
 # -- doctor -----------------------------------------------------------------------------

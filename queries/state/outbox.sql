@@ -22,7 +22,8 @@ SELECT pg_try_advisory_xact_lock(7302415) AS locked
 
 -- name: head
 -- The oldest pending message, locked for this transaction (skipped if another holds it).
-SELECT id, created_at, kind, body, payload, payload_path, filename, silent, source, attempts, next_attempt_at
+SELECT id, created_at, kind, body, payload, payload_path, filename, silent, source, attempts, next_attempt_at,
+       backlog_noticed
 FROM opsbench.outbox
 WHERE status = 'pending'
 ORDER BY id
@@ -34,6 +35,10 @@ FOR UPDATE SKIP LOCKED
 SELECT count(*) AS pending, min(created_at) AS oldest
 FROM opsbench.outbox
 WHERE status = 'pending'
+
+-- name: mark_noticed
+-- The backlog notice went out: no later drain repeats it for the messages now pending.
+UPDATE opsbench.outbox SET backlog_noticed = true WHERE status = 'pending' AND NOT backlog_noticed
 
 -- name: depth
 -- Number of pending messages.
@@ -63,9 +68,24 @@ WHERE id = CAST(:id AS bigint)
 -- Give up on a message the destination will never accept (kept for inspection).
 -- :param id int                         outbox id
 -- :param error text                     why (redacted)
+-- :param failed_at timestamptz          when
 UPDATE opsbench.outbox
-SET status = 'failed', attempts = attempts + 1, last_error = CAST(:error AS text)
+SET status = 'failed', attempts = attempts + 1, last_error = CAST(:error AS text),
+    failed_at = CAST(:failed_at AS timestamptz)
 WHERE id = CAST(:id AS bigint)
+
+-- name: failed_count
+-- How many messages were given up on (kept for inspection).
+SELECT count(*) AS failed FROM opsbench.outbox WHERE status = 'failed'
+
+-- name: failed_recent
+-- The latest messages given up on, newest first.
+-- :param limit int = 3                  how many
+SELECT id, created_at, failed_at, kind, source, last_error
+FROM opsbench.outbox
+WHERE status = 'failed'
+ORDER BY id DESC
+LIMIT CAST(:limit AS integer)
 
 -- name: messages
 -- Recent outbox rows, newest first, for the CLI and tests.
@@ -78,9 +98,16 @@ LIMIT CAST(:limit AS integer)
 -- name: chat
 -- Stored state of a configured Telegram chat.
 -- :param configured_chat_id text        TELEGRAM_CHAT_ID as configured
-SELECT configured_chat_id, chat_id, migrated_at, blocked_reason, blocked_at
+SELECT configured_chat_id, chat_id, migrated_at, blocked_reason, blocked_at, blocked_checked_at
 FROM opsbench.telegram_chats
 WHERE configured_chat_id = CAST(:configured_chat_id AS text)
+
+-- name: blocked_chats
+-- Chats that refuse our messages, longest-blocked first.
+SELECT configured_chat_id, chat_id, blocked_reason, blocked_at, blocked_checked_at
+FROM opsbench.telegram_chats
+WHERE blocked_at IS NOT NULL
+ORDER BY blocked_at, configured_chat_id
 
 -- name: chat_migrated
 -- Remember that a chat moved (group upgraded to supergroup).
@@ -93,7 +120,8 @@ ON CONFLICT (configured_chat_id) DO UPDATE
 SET chat_id = EXCLUDED.chat_id, migrated_at = EXCLUDED.migrated_at, updated_at = EXCLUDED.updated_at
 
 -- name: chat_blocked
--- Mark a chat as refusing our messages; returns whether it was not blocked before.
+-- Mark a chat as refusing our messages (blocked_at stays the first refusal, blocked_checked_at
+-- the latest); returns whether it was not blocked before.
 -- :param configured_chat_id text        TELEGRAM_CHAT_ID as configured
 -- :param chat_id text                   the chat id in use
 -- :param reason text                    the Bot API's description (redacted)
@@ -101,11 +129,14 @@ SET chat_id = EXCLUDED.chat_id, migrated_at = EXCLUDED.migrated_at, updated_at =
 WITH before AS (
     SELECT blocked_at FROM opsbench.telegram_chats WHERE configured_chat_id = CAST(:configured_chat_id AS text)
 )
-INSERT INTO opsbench.telegram_chats (configured_chat_id, chat_id, blocked_reason, blocked_at, updated_at)
+INSERT INTO opsbench.telegram_chats (configured_chat_id, chat_id, blocked_reason, blocked_at, blocked_checked_at,
+                                     updated_at)
 VALUES (CAST(:configured_chat_id AS text), CAST(:chat_id AS text), CAST(:reason AS text),
-        CAST(:at AS timestamptz), CAST(:at AS timestamptz))
+        CAST(:at AS timestamptz), CAST(:at AS timestamptz), CAST(:at AS timestamptz))
 ON CONFLICT (configured_chat_id) DO UPDATE
-SET blocked_reason = EXCLUDED.blocked_reason, blocked_at = EXCLUDED.blocked_at, updated_at = EXCLUDED.updated_at
+SET blocked_reason = EXCLUDED.blocked_reason,
+    blocked_at = COALESCE(opsbench.telegram_chats.blocked_at, EXCLUDED.blocked_at),
+    blocked_checked_at = EXCLUDED.blocked_checked_at, updated_at = EXCLUDED.updated_at
 RETURNING (SELECT count(*) FROM before WHERE blocked_at IS NOT NULL) = 0 AS newly_blocked
 
 -- name: chat_unblocked
@@ -113,5 +144,5 @@ RETURNING (SELECT count(*) FROM before WHERE blocked_at IS NOT NULL) = 0 AS newl
 -- :param configured_chat_id text        TELEGRAM_CHAT_ID as configured
 -- :param at timestamptz                 when
 UPDATE opsbench.telegram_chats
-SET blocked_reason = NULL, blocked_at = NULL, updated_at = CAST(:at AS timestamptz)
+SET blocked_reason = NULL, blocked_at = NULL, blocked_checked_at = NULL, updated_at = CAST(:at AS timestamptz)
 WHERE configured_chat_id = CAST(:configured_chat_id AS text) AND blocked_at IS NOT NULL
