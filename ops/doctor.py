@@ -14,7 +14,7 @@ import httpx
 from sqlalchemy.pool import NullPool
 
 import queries
-from ops.redact import mask_dsn, redact
+from ops.redact import mask_url, redact
 from ops.settings import Settings
 
 if TYPE_CHECKING:
@@ -255,14 +255,14 @@ def check_heartbeat(settings: Settings, specs: list[JobSpec] | None = None) -> C
     url = settings.heartbeat_url
     if job is None:
         if url:
-            problem += f"; HEARTBEAT_URL ({mask_dsn(url)}) is set but never pinged"
+            problem += f"; HEARTBEAT_URL ({mask_url(url)}) is set but never pinged"
         return Check("heartbeat", "fail", f"{problem} (add a job with callable = \"{HEARTBEAT_CALLABLE}\", "
                                           "interval = \"1m\" as in the shipped ops/jobs.toml)")
     when = job.schedule_words()
     if not url:
         return Check("heartbeat", "warn", "HEARTBEAT_URL is not set: nothing outside notices if the daemon dies "
                                           f"(job {job.id!r} runs {when} but has nowhere to ping)")
-    return Check("heartbeat", "ok", f"HEARTBEAT_URL set ({mask_dsn(url)}); pinged {when} by job {job.id!r}")
+    return Check("heartbeat", "ok", f"HEARTBEAT_URL set ({mask_url(url)}); pinged {when} by job {job.id!r}")
 
 
 def check_outbox_drain(specs: list[JobSpec] | None) -> Check:

@@ -13,7 +13,9 @@ import logging
 
 import httpx
 
-from ops.redact import redact
+from urllib.parse import urlsplit
+
+from ops.redact import redact, register_secret
 
 log = logging.getLogger("opsbench.heartbeat")
 TIMEOUT_S = 10.0
@@ -26,6 +28,8 @@ def ping(url: str | None, *, timeout_s: float = TIMEOUT_S, transport: httpx.Base
     """
     if not url:
         return None
+    secret_path = urlsplit(url).path.strip("/")
+    register_secret(secret_path)  # the ping path is the check's secret: never in a log line
     try:
         with httpx.Client(timeout=timeout_s, transport=transport, follow_redirects=True) as client:
             response = client.get(url, headers={"User-Agent": "opsbench-heartbeat"})

@@ -51,3 +51,18 @@ def mask_dsn(dsn: str | None) -> str:
     user = parts.username or ""
     host = netloc[1] if len(netloc) == 2 else ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def mask_url(url: str | None) -> str:
+    """A ping URL fit to show: scheme and host only. Healthchecks-style URLs carry
+    their secret in the path (/ping/<uuid>), so the path is never shown."""
+    if not url:
+        return ""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<url>"
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    tail = "/…" if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{host}{port}{tail}"

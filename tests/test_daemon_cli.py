@@ -189,9 +189,12 @@ def test_doctor_all_good_with_telegram_getme_and_reachable_sentry(env, capsys, t
         env.setenv("TELEGRAM_CHAT_ID", "-100123")
         env.setenv("TELEGRAM_API_BASE", bot.base)
         env.setenv("SENTRY_DSN", receiver.dsn())
+        env.setenv("HEARTBEAT_URL", "https://hc-ping.example.com/3f2b8c1e-secret-check-uuid")
         code, out, err = cli(capsys, "doctor")
         assert code == 0, out + err
         assert "bot @opsbench_bot answers getMe" in out and "no problems found" in out
+        # a ping URL's path is its secret: the host is shown, the path never
+        assert "hc-ping.example.com/…" in out and "secret-check-uuid" not in out + err
         assert "DSN valid, 127.0.0.1 reachable, project 42" in out
         env.setenv("TELEGRAM_BOT_TOKEN", "123456:AAFwrongTOKENwrongTOKENwrong_abcdefgh")
         code, out, err = cli(capsys, "doctor")
