@@ -254,6 +254,27 @@ def test_backoff_is_capped(api, clock):
     assert clock.sleeps == [4.0, 8.0, 10.0, 10.0, 10.0]
 
 
+def test_deadline_no_wait_crosses_it(api, clock):
+    from ops.telegram import TelegramOutOfTime
+
+    client = client_for(api, clock)
+    client.deadline = clock.monotonic() + 5
+    api.fail("500", times=4)  # backoffs 0.75 s and 1.5 s fit; the third (3 s) would end past it
+    with pytest.raises(TelegramTransientError) as err:
+        client.send_message("x")
+    assert not isinstance(err.value, TelegramOutOfTime) and clock.elapsed <= 5
+    assert len(api.requests) == 3 and sum(clock.sleeps) <= 5
+    api.plan.clear()
+    client.send_message("fits")  # pacing 1 s, still inside
+    clock.advance(5)
+    with pytest.raises(TelegramOutOfTime):  # past the deadline: no request starts
+        client.send_message("late")
+    assert len(api.requests) == 4 and api.texts() == ["fits"]
+    client.deadline = None
+    client.send_message("late")
+    assert api.texts() == ["fits", "late"]
+
+
 def test_gives_up_after_bounded_attempts_when_down(api, clock):
     api.down()
     client = client_for(api, clock, max_attempts=3, backoff_cap=5)
