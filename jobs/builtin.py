@@ -31,8 +31,9 @@ def drain_outbox(ctx: JobContext) -> JobResult:
     if ctx.dry_run:
         waiting = alert_bridge.depth(ctx.state)
         return JobResult("ok", f"dry run: {waiting if waiting is not None else 'unknown'} message(s) waiting")
-    budget_s = float(ctx.args.get("budget_s", DRAIN_BUDGET_S))
-    sent = _drain(ctx, budget_s, ctx.args.get("max_messages"))
+    sent = alert_bridge.drain(ctx.settings, ctx.state, clock=ctx.clock,
+                              budget_s=float(ctx.args.get("budget_s", DRAIN_BUDGET_S)),
+                              max_messages=ctx.args.get("max_messages"))
     if sent is None:
         return JobResult("skipped", "outbox not available (alert manager not installed or failing)")
     waiting = alert_bridge.depth(ctx.state)
@@ -40,20 +41,6 @@ def drain_outbox(ctx: JobContext) -> JobResult:
     if waiting is not None:
         metrics["waiting"] = float(waiting)
     return JobResult("ok", f"sent {sent}, {waiting if waiting is not None else '?'} waiting", metrics)
-
-
-def _drain(ctx: JobContext, budget_s: float, max_messages: int | None) -> int | None:
-    """alert_bridge.drain with a time budget: the number sent, or None if the outbox is unavailable."""
-    try:
-        outbox = alert_bridge._module("ops.outbox")
-    except alert_bridge.NotInstalled:
-        return None
-    try:
-        return int(outbox.drain(ctx.settings, ctx.state, clock=ctx.clock, budget_s=budget_s,
-                                max_messages=max_messages))
-    except Exception as e:  # reported, never raised into the scheduler (as alert_bridge does)
-        alert_bridge._report("drain", e)
-        return None
 
 
 ARG_VALIDATORS = {"drain_outbox": validate_drain_args}

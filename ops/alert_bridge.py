@@ -58,10 +58,12 @@ def record_result(engine: Engine, source: str, result: JobResult, now: dt.dateti
         return False
 
 
-def drain(settings: Settings, engine: Engine) -> int | None:
-    """Send pending outbox messages. The number sent, or None if the outbox is unavailable."""
+def drain(settings: Settings, engine: Engine, **limits) -> int | None:
+    """Send pending outbox messages. The number sent, or None if the outbox is unavailable.
+
+    `limits` go to ops.outbox.drain (clock, budget_s, max_messages)."""
     try:
-        return int(_module("ops.outbox").drain(settings, engine))
+        return int(_module("ops.outbox").drain(settings, engine, **limits))
     except NotInstalled:
         return None
     except Exception as e:
