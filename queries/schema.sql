@@ -138,6 +138,9 @@ CREATE INDEX IF NOT EXISTS idx_purchases_user           ON purchases (user_id, p
 CREATE INDEX IF NOT EXISTS idx_quota_log_user           ON quota_log (user_id, created_at);
 CREATE INDEX IF NOT EXISTS idx_quota_log_transaction_id ON quota_log (transaction_id) WHERE transaction_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_quota_log_job_id         ON quota_log (job_id) WHERE job_id IS NOT NULL;
+-- purchase credits recorded without a transaction id (reconciliation): normally none, so the index is empty
+CREATE INDEX IF NOT EXISTS idx_quota_log_iap_without_txn ON quota_log (user_id)
+    WHERE reason = 'iap_purchase' AND transaction_id IS NULL;
 CREATE INDEX IF NOT EXISTS idx_quota_log_created_at     ON quota_log (created_at);
 CREATE INDEX IF NOT EXISTS idx_video_jobs_created_at    ON video_jobs (created_at);
 CREATE INDEX IF NOT EXISTS idx_video_jobs_user          ON video_jobs (user_id, created_at);
