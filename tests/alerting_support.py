@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from botapi import TOKEN, FakeBotApi, FakeClock
-from conftest import _create_db, settings_for
+from conftest import _create_db, _drop_db, settings_for
 from ops import db as ops_db
 from ops.settings import Settings
 from ops.state import migrate
@@ -41,6 +41,7 @@ def state(pg_server, pg_home) -> StateDb:
     migrate(engine)
     yield StateDb(url, pg_home, engine)
     engine.dispose()
+    _drop_db(pg_server.admin_url, name)
 
 
 @pytest.fixture

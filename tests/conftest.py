@@ -109,23 +109,37 @@ class Database:
         return self.engine("state")
 
 
+def _drop_db(admin_url: str, name: str) -> None:
+    """Close the module's pools and drop its database (FORCE ends connections a test left open).
+
+    One server serves the whole session: without this, every module's pooled
+    connections stay open until the end and the server runs out of
+    max_connections ("sorry, too many clients already") part-way through.
+    """
+    ops_db.dispose_all()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="module")
-def empty_db(request, pg_server, pg_home, schema_template) -> Database:
+def empty_db(request, pg_server, pg_home, schema_template):
     """A fresh database with the backend schema and no rows."""
     name = _module_db_name(request)
     _create_db(pg_server.admin_url, name, template=schema_template)
     url = pg_server.url(name)
-    return Database(url, settings_for(pg_home, url))
+    yield Database(url, settings_for(pg_home, url))
+    _drop_db(pg_server.admin_url, name)
 
 
 @pytest.fixture(scope="module")
-def demo_db(request, pg_server, pg_home, demo_template) -> Database:
+def demo_db(request, pg_server, pg_home, demo_template):
     """A fresh copy of the seeded small demo database, with the generator's manifest."""
     template, manifest = demo_template
     name = _module_db_name(request)
     _create_db(pg_server.admin_url, name, template=template)
     url = pg_server.url(name)
-    return Database(url, settings_for(pg_home, url), manifest)
+    yield Database(url, settings_for(pg_home, url), manifest)
+    _drop_db(pg_server.admin_url, name)
 
 
 @pytest.fixture(autouse=True)
