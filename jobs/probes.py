@@ -131,19 +131,23 @@ _PROBE_KEYS = set(HttpProbe.__dataclass_fields__)
 _HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
+def _number(value: Any, where: str, positive: bool = False) -> float:
+    """A threshold from the jobs file: a number, not negative (or > 0). Raises ProbeConfigError at `where`."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ProbeConfigError(f"{where}: expected a number, got {str(value)[:40]!r}") from None
+    if math.isnan(out) or out < 0 or (positive and out == 0):
+        raise ProbeConfigError(f"{where}: expected a {'positive' if positive else 'non-negative'} number")
+    return out
+
+
 def _probe_settings(merged: dict[str, Any], at: Callable[[str], str]) -> dict[str, Any]:
     """Every setting of a target except name and url, checked; `at(key)` names the key in errors."""
     def number(key: str, default: float, positive: bool = False) -> float:
-        value = merged.get(key, default)
-        try:
-            if isinstance(value, bool):
-                raise ValueError
-            out = float(value)
-        except (TypeError, ValueError):
-            raise ProbeConfigError(f"{at(key)}: expected a number, got {str(value)[:40]!r}") from None
-        if math.isnan(out) or out < 0 or (positive and out == 0):
-            raise ProbeConfigError(f"{at(key)}: expected a {'positive' if positive else 'non-negative'} number")
-        return out
+        return _number(merged.get(key, default), at(key), positive)
 
     method = str(merged.get("method", "GET")).upper()
     if method not in _HTTP_METHODS:
@@ -495,16 +499,7 @@ def postgres_args(args: dict[str, Any]) -> dict[str, Any]:
                                f"{', '.join(sorted({'name', *_PG_NUMBERS}))})")
     out: dict[str, Any] = {"name": str(args.get("name", "backend"))}
     for key, default in _PG_NUMBERS.items():
-        value = args.get(key, default)
-        try:
-            if isinstance(value, bool):
-                raise ValueError
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ProbeConfigError(f"args.{key}: expected a number, got {str(value)[:40]!r}") from None
-        if math.isnan(number) or number < 0:
-            raise ProbeConfigError(f"args.{key}: expected a number that is not negative")
-        out[key] = number
+        out[key] = _number(args.get(key, default), f"args.{key}")
     for warn, crit in (("latency_warn_ms", "latency_critical_ms"), ("connections_warn_pct", "connections_critical_pct"),
                        ("replication_lag_warn_s", "replication_lag_critical_s")):
         if out[crit] < out[warn]:
