@@ -14,6 +14,15 @@ import pandas as pd
 import queries
 
 REPO = Path(__file__).resolve().parents[1]
+# The daemon's own jobs (outbox delivery, heartbeat) as a jobs file declares them (ops/jobs.toml)
+ESSENTIAL_JOBS = """
+[jobs.drain_outbox]
+callable = "jobs.builtin:drain_outbox"
+interval = "30s"
+[jobs.heartbeat]
+callable = "jobs.builtin:heartbeat"
+interval = "1m"
+"""
 PYTHON = REPO / ".venv" / "bin" / "python"
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
+
 
 @dataclass
 class Envelope:
@@ -118,3 +120,14 @@ class SentryReceiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    """A receiver for one test; Sentry is closed before the receiver goes away."""
+    from ops import sentry as ops_sentry
+
+    r = SentryReceiver()
+    yield r
+    ops_sentry.close()
+    r.close()

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from daemon_support import runs
+from daemon_support import ESSENTIAL_JOBS, runs
 from ops.cli import main
 from ops.leader import LeaderElector
 from ops.settings import reset_settings_cache
@@ -181,8 +181,7 @@ class _BotApi:
 def test_doctor_all_good_with_telegram_getme_and_reachable_sentry(env, capsys, tmp_path):
     bot, receiver = _BotApi(), SentryReceiver()
     complete = tmp_path / "complete-jobs.toml"
-    complete.write_text(JOBS + '[jobs.heartbeat]\ncallable = "jobs.builtin:heartbeat"\ninterval = "1m"\n'
-                               '[jobs.drain_outbox]\ncallable = "jobs.builtin:drain_outbox"\ninterval = "30s"\n')
+    complete.write_text(JOBS + ESSENTIAL_JOBS)
     try:
         env.setenv("OPSBENCH_JOBS_FILE", str(complete))
         env.setenv("TELEGRAM_BOT_TOKEN", BOT_TOKEN)

@@ -17,7 +17,7 @@ from ops import sentry as ops_sentry
 from ops.cli import main
 from ops.jobspec import load_jobs
 from ops.settings import reset_settings_cache
-from sentry_receiver import SentryReceiver
+from sentry_receiver import receiver  # noqa: F401  (fixture)
 
 SECRET = TOKEN.split(":", 1)[1]
 
@@ -146,14 +146,6 @@ def test_blank_text_is_not_queued(state, clock):
 
 
 # -- refusals and rejections: Sentry once, visible in the CLI -------------------------------------
-
-@pytest.fixture
-def receiver():
-    r = SentryReceiver()
-    yield r
-    ops_sentry.close()
-    r.close()
-
 
 def test_blocked_chat_one_sentry_event_then_resumes(state, api, clock, receiver):
     settings, channel = telegram(state, api, clock, chat="-100666", SENTRY_DSN=receiver.dsn(secret="dsnsecret12345"))

@@ -14,15 +14,8 @@ import queries
 from ops.doctor import run_checks
 from ops.settings import load_settings
 from ops.state import migrate
+from daemon_support import ESSENTIAL_JOBS
 
-ESSENTIALS = """
-[jobs.drain_outbox]
-callable = "jobs.builtin:drain_outbox"
-interval = "30s"
-[jobs.heartbeat]
-callable = "jobs.builtin:heartbeat"
-interval = "1m"
-"""
 
 
 @contextmanager
@@ -96,7 +89,7 @@ def test_restricted_roles_are_named_in_plain_words(empty_db, tmp_path, pg_home):
                "GRANT pg_monitor TO doc_reader",
                "GRANT SELECT, DELETE ON error_log, idempotency_keys TO doc_cleaner",
                "GRANT SELECT ON video_jobs TO doc_cleaner")
-        jobs.write_text(ESSENTIALS)
+        jobs.write_text(ESSENTIAL_JOBS)
         c = _by_name(run_checks(settings))
         for name in ("query privileges", "cleanup privileges", "probe visibility", "heartbeat", "outbox drain"):
             assert c[name].level == "ok", (name, c[name].message)
@@ -107,13 +100,13 @@ def test_restricted_roles_are_named_in_plain_words(empty_db, tmp_path, pg_home):
 
 def test_a_disabled_heartbeat_is_not_pinged_every_minute(empty_db, tmp_path, pg_home):
     jobs = tmp_path / "jobs.toml"
-    jobs.write_text(ESSENTIALS.replace('interval = "1m"', 'interval = "5m"'))
+    jobs.write_text(ESSENTIAL_JOBS.replace('interval = "1m"', 'interval = "5m"'))
     settings = load_settings(DATABASE_URL=empty_db.url, OPSBENCH_STATE_URL=empty_db.url, OPSBENCH_HOME=str(pg_home),
                              OPSBENCH_JOBS_FILE=str(jobs), HEARTBEAT_URL="https://hc.example.com/ping/abc")
     beat = _by_name(run_checks(settings))["heartbeat"]
     assert beat.level == "ok" and "pinged every 5 minutes by job 'heartbeat'" in beat.message
 
-    jobs.write_text(ESSENTIALS.replace('interval = "1m"', 'interval = "1m"\nenabled = false'))
+    jobs.write_text(ESSENTIAL_JOBS.replace('interval = "1m"', 'interval = "1m"\nenabled = false'))
     beat = _by_name(run_checks(settings))["heartbeat"]
     assert beat.level == "fail" and "job 'heartbeat' (jobs.builtin:heartbeat) is disabled" in beat.message
     assert "every minute" not in beat.message

@@ -10,6 +10,7 @@ import pytest
 
 from ops.jobspec import JobSpecError, essential_job_problems, load_enabled, load_jobs
 from ops.settings import SettingsError, load_settings
+from daemon_support import ESSENTIAL_JOBS
 
 
 def _write(tmp_path, text: str):
@@ -219,22 +220,13 @@ batch_size = 0
 
 # -- the daemon's own jobs -----------------------------------------------------------------
 
-_ESSENTIALS = """
-[jobs.drain_outbox]
-callable = "jobs.builtin:drain_outbox"
-interval = "30s"
-[jobs.heartbeat]
-callable = "jobs.builtin:heartbeat"
-interval = "1m"
-"""
-
 
 def test_shipped_defaults_have_heartbeat_and_outbox_drain():
     assert essential_job_problems(load_jobs(load_settings())) == []
 
 
 def test_missing_or_disabled_heartbeat_and_drain_are_named(tmp_path, caplog):
-    assert essential_job_problems(_load(tmp_path, _ESSENTIALS)) == []
+    assert essential_job_problems(_load(tmp_path, ESSENTIAL_JOBS)) == []
 
     only_fine = _load(tmp_path, '[jobs.fine]\ncallable = "daemon_jobs:ok"\ninterval = 60\n')
     problems = essential_job_problems(only_fine)
@@ -244,7 +236,7 @@ def test_missing_or_disabled_heartbeat_and_drain_are_named(tmp_path, caplog):
     assert problems[1].startswith("outbox drain off: no job runs jobs.builtin:drain_outbox")
     assert "never reach Telegram" in problems[1]
 
-    disabled = _load(tmp_path, _ESSENTIALS.replace('interval = "1m"', 'interval = "1m"\nenabled = false'))
+    disabled = _load(tmp_path, ESSENTIAL_JOBS.replace('interval = "1m"', 'interval = "1m"\nenabled = false'))
     (problem,) = essential_job_problems(disabled)
     assert problem.startswith("heartbeat off: job 'heartbeat' (jobs.builtin:heartbeat) is disabled")
 

@@ -14,21 +14,13 @@ from ops.jobspec import JobSpec
 from ops.runner import Runner
 from ops.settings import SettingsError, load_settings
 from ops.state import migrate
-from sentry_receiver import SentryReceiver
+from sentry_receiver import receiver  # noqa: F401  (fixture)
 
 DSN_SECRET = "dsnsecret0123456789"
 SPECS = {
     "fine": JobSpec(id="fine", callable="daemon_jobs:ok", timezone="Europe/Istanbul", cron="0 9 * * *", timeout_s=120),
     "boom": JobSpec(id="boom", callable="daemon_jobs:raising", timezone="UTC", interval_s=300, timeout_s=30),
 }
-
-
-@pytest.fixture
-def receiver():
-    r = SentryReceiver()
-    yield r
-    ops_sentry.close()
-    r.close()
 
 
 @pytest.fixture
