@@ -17,7 +17,6 @@ from ops.state import migrate
 from daemon_support import ESSENTIAL_JOBS
 
 
-
 @contextmanager
 def _roles(db, *names: str):
     """Plain LOGIN roles (no grants, no pg_monitor); yields {name: url}. Dropped after."""
