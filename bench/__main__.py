@@ -25,9 +25,9 @@ import queries
 from bench import export as export_bench
 from bench import report, rollup_bench, seeds, server, timing
 from bench.seeding import seed_scale
-from ops.db import sqlalchemy_url
-from ops.index_doctor import sample_params
-from ops.seed import apply_schema
+from ops.data.db import sqlalchemy_url
+from ops.workbench.index_doctor import sample_params
+from ops.data.seed import apply_schema
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 
@@ -38,7 +38,7 @@ def log(msg: str) -> None:
 
 def _engine(url: str, read_only: bool) -> sa.Engine:
     opts = "-c statement_timeout=0" + (" -c default_transaction_read_only=on" if read_only else "")
-    # pooled like ops.db's engines: a reader pays for a connection once, not per call
+    # pooled like ops.data.db's engines: a reader pays for a connection once, not per call
     return sa.create_engine(sqlalchemy_url(url), pool_pre_ping=True,
                             connect_args={"options": opts, "application_name": "opsbench-bench"})
 

@@ -38,7 +38,7 @@ WHY: dict[str, str] = {
     "activity.daily": ("reads 59 days of jobs and purchases (the 29 days before the window make the first day's "
                        "MAU whole), de-duplicates user-days with UNION (a sort), joins each active user-day to users, "
                        "and runs the spans window function. " + _SPILL + " For long series use the rollups "
-                       "(ops.rollups.dau_series / activity_series: milliseconds, see below)."),
+                       "(ops.data.rollups.dau_series / activity_series: milliseconds, see below)."),
     "activity.summary": ("distinct users over 30+ days of jobs and purchases (UNION, then count(DISTINCT) four "
                          "ways): sorts of millions of user-days. " + _SPILL),
     "activity.retention_weekly": ("joins every cohort user to all their active days in the window and counts "
@@ -102,7 +102,7 @@ SEEDS_EXTRA: dict[str, str] = {
 }
 
 CHANGES = "\n".join([
-    "- Rollups (ops/rollups.py, state tables in 040_rollups.sql): 365-day revenue and DAU series read closed days "
+    "- Rollups (ops/data/rollups.py, state tables in 040_rollups.sql): 365-day revenue and DAU series read closed days "
     "from the state database and only today from the raw tables.",
     "- `rollups.dau_days` (today's DAU row): users are joined through the ones who signed up inside the window "
     "(a small set by the created_at index) instead of one users lookup per active user: today's raw part at "
@@ -118,7 +118,7 @@ CHANGES = "\n".join([
     "(its cost estimate favours it over ~10 000 index probes), so the 30-day ratios stay high.",
     "- queries/schema.sql: the partial `idx_quota_log_iap_without_txn` (purchase credits with no transaction id, "
     "normally none): reconciliation's check for them reads an empty index, not the ledger.",
-    "- The benchmark uses pooled engines like ops.db: a NullPool connection per call added ~40 ms per read to "
+    "- The benchmark uses pooled engines like ops.data.db: a NullPool connection per call added ~40 ms per read to "
     "the series.",
     "- Not changed, recommended: the embedded server's work_mem is 4 MB; most of the large ratios above are sorts "
     "and hashes spilling to temp files. `ALTER ROLE <analytics role> SET work_mem = '64MB'` on the backend is "
@@ -133,7 +133,7 @@ def default_why(q: dict) -> str:
             f"outer nodes {' > '.join((q.get('plan_nodes') or [])[:5])}.")
 
 SCALE_NOTE = (
-    "**Scales as generated** (ops/seed.py, 120 days of history): `medium` 100 k users, ~1 M ledger rows, 0.84 M "
+    "**Scales as generated** (ops/data/seed.py, 120 days of history): `medium` 100 k users, ~1 M ledger rows, 0.84 M "
     "jobs; `large` 1 M users, 9.7 M ledger rows, 8.3 M jobs - about half the issue's \"20 M ledger rows\" and a "
     "little under its \"10 M jobs\", so the large export below is 8.3 M rows rather than 10 M (its memory does "
     "not depend on the row count: the CLI holds one 10 000-row chunk at a time). The two targets do not fit one "

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 import queries
 from bench.timing import median_ms
-from ops import rollups
+from ops.data import rollups
 
 GOAL_MS = 50.0
 TZ = "UTC"

@@ -20,7 +20,7 @@ from sqlalchemy.pool import NullPool
 
 import queries
 from bench import server
-from ops.db import sqlalchemy_url
+from ops.data.db import sqlalchemy_url
 
 
 def _seed_backend_pids(admin: sa.Engine) -> list[int]:
@@ -69,7 +69,7 @@ def seed_scale(scale: str, log=print) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    from ops.seed import seed_database
+    from ops.data.seed import seed_database
 
     url, scale, seed = argv
     manifest = seed_database(url, scale=scale, seed=int(seed))

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import psycopg
 
-from ops import embedded
-from ops.settings import Settings, load_settings
+from ops.data import embedded
+from ops.core.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_HOME = REPO / ".opsbench" / "bench"

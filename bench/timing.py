@@ -19,7 +19,7 @@ from typing import Any, Callable
 import sqlalchemy as sa
 
 import queries
-from ops.index_doctor import explain_sql
+from ops.workbench.index_doctor import explain_sql
 
 FLOOR_TABLES = ("users", "purchases", "quota_log", "video_jobs", "error_log", "rate_limit_log",
                 "idempotency_keys", "admin_actions", "models", "products")
@@ -50,7 +50,7 @@ def floors(engine: sa.Engine, runs: int) -> dict[str, float]:
 
 
 def table_rows(engine: sa.Engine) -> dict[str, int]:
-    from ops.index_doctor import _tools
+    from ops.workbench.index_doctor import _tools
 
     with engine.connect() as c:
         return {r.table_name: int(r.est_rows) for r in _tools("catalog")["table_rows"].execute(c)}

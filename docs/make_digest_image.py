@@ -45,7 +45,7 @@ body{{margin:0;background:#c6d7b5;font:15px/1.38 -apple-system,"Segoe UI",Roboto
 
 
 def _chromium(*args: str) -> subprocess.CompletedProcess:
-    from ops.charts import find_browser
+    from ops.reports.charts import find_browser
 
     browser = find_browser()
     if browser is None:
@@ -59,13 +59,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "digest.png")
     opts = parser.parse_args()
 
-    from ops import charts, db, report, report_message
-    from ops.settings import get_settings
-    from ops.state import migrate
+    from ops.reports import charts
+    from ops.data import db
+    from ops.reports import figures as report
+    from ops.reports import message as report_message
+    from ops.core.settings import get_settings
+    from ops.data.state import migrate
 
     settings = get_settings()
     if settings.uses_embedded:
-        from ops.seed import seed_embedded
+        from ops.data.seed import seed_embedded
 
         seed_embedded(settings)
     state = db.engine("state", settings)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from jobs.base import JobContext, JobResult
-from ops import alert_bridge
-from ops import heartbeat as outside_monitor
+from ops.contract import JobContext, JobResult
+from ops.alerting import bridge as alert_bridge
+from ops.alerting import heartbeat as outside_monitor
 
 
 # One drain run stops starting new sends after this many seconds (pacing, retry
-# waits included), so it ends well within the job's timeout (ops/jobs.toml:
+# waits included), so it ends well within the job's timeout (jobs/jobs.toml:
 # 120 s; one request in flight may add up to ~10-20 s). The rest goes next run.
 DRAIN_BUDGET_S = 60.0
 

@@ -30,9 +30,9 @@ import pandas as pd
 import sqlalchemy as sa
 
 import queries
-from jobs.base import Finding, JobContext, JobResult, Severity
+from ops.contract import Finding, JobContext, JobResult, Severity
 from jobs.probes import record_state
-from ops.redact import redact
+from ops.core.redact import redact
 
 REFUSED = "cleanup_refused"
 

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from ops.redact import redact
+from ops.core.redact import redact
 
 PRIVATE_COLUMNS = frozenset({"email"})
 

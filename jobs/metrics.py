@@ -25,9 +25,9 @@ import sqlalchemy as sa
 
 import queries
 from jobs.evidence import evidence_rows
-from jobs.base import Finding, JobContext, JobResult, Severity
+from ops.contract import Finding, JobContext, JobResult, Severity
 from jobs.probes import DATABASE_UNREACHABLE
-from ops.redact import redact
+from ops.core.redact import redact
 
 ERROR_RATE = "job_error_rate"
 STUCK_JOBS = "stuck_jobs"

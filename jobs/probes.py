@@ -31,9 +31,9 @@ from sqlalchemy.pool import NullPool
 
 import queries
 from jobs.evidence import evidence_rows
-from jobs.base import Finding, JobContext, JobResult, Severity
-from ops.redact import redact
-from ops.settings import Settings
+from ops.contract import Finding, JobContext, JobResult, Severity
+from ops.core.redact import redact
+from ops.core.settings import Settings
 
 log = logging.getLogger("opsbench.jobs.probes")
 
@@ -76,7 +76,7 @@ def record_state(ctx: JobContext, statement: str, rows: Iterable[dict[str, Any]]
         engine = ctx.state
         with _migrate_lock:
             if id(engine) not in _migrated:
-                from ops.state import migrate
+                from ops.data.state import migrate
 
                 migrate(engine)
                 _migrated.add(id(engine))
@@ -477,7 +477,7 @@ def http_probes(ctx: JobContext) -> JobResult:
 @lru_cache(maxsize=8)
 def _probe_engine(settings: Settings, connect_timeout_s: int) -> sa.Engine:
     """Analytics-role engine without a pool: each probe pays (and measures) a real connect."""
-    from ops import db
+    from ops.data import db
 
     return db.make_engine("analytics", settings, poolclass=NullPool,
                           connect_args={"connect_timeout": connect_timeout_s,

@@ -16,10 +16,10 @@ from typing import Any
 
 import queries
 from jobs.evidence import clean_row
-from jobs.base import Finding, JobContext, JobResult, Severity
+from ops.contract import Finding, JobContext, JobResult, Severity
 from jobs.metrics import NEGATIVE_BALANCE
 from jobs.probes import DATABASE_UNREACHABLE, record_state
-from ops.redact import redact
+from ops.core.redact import redact
 
 SUBJECT = "reconciliation"
 _NOT_CHECKS = {"summary"}

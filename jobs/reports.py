@@ -1,7 +1,7 @@
 """Scheduled reports: the daily digest and the weekly report.
 
-A report job gathers the figures (`ops.report`), writes the Telegram text
-(`ops.report_message`) and the charts (`ops.charts`), and puts them in the
+A report job gathers the figures (`ops.reports.figures`), writes the Telegram text
+(`ops.reports.message`) and the charts (`ops.reports.charts`), and puts them in the
 outbox in one transaction: text first, then the charts as silent photos (or
 one HTML document when there is no browser). It never talks to Telegram; the
 outbox drain delivers, retries and keeps the order.
@@ -10,7 +10,7 @@ The text is queued even when every chart fails: charts are extras.
 
 args (all optional):
   date     "YYYY-MM-DD": report this day / the week containing it (default:
-           yesterday / last week in REPORT_TZ, see `ops.report.default_window`)
+           yesterday / last week in REPORT_TZ, see `ops.reports.figures.default_window`)
   charts   false to send the text only
   png      false to send the charts as HTML even when a browser is present
 """
@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from jobs.base import JobContext, JobResult
-from ops import charts as chart_maker
-from ops import outbox, report, report_message
-from ops.redact import redact
+from ops.contract import JobContext, JobResult
+from ops.reports import charts as chart_maker
+from ops.alerting import outbox
+from ops.reports import figures as report
+from ops.reports import message as report_message
+from ops.core.redact import redact
 
 
 def daily_digest(ctx: JobContext) -> JobResult:

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 import queries
-from jobs.base import Finding, JobContext, JobResult, Severity
+from ops.contract import Finding, JobContext, JobResult, Severity
 from jobs.probes import DATABASE_UNREACHABLE
 
 ADMIN_REVIEW = "admin_actions_review"

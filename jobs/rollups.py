@@ -2,9 +2,9 @@
 
 Each run recomputes the last `days` closed local days (late rows, status
 changes of recent jobs) and anything missed while the daemon was down; the
-first run of a zone backfills. See ops/rollups.py for the design.
+first run of a zone backfills. See ops/data/rollups.py for the design.
 
-Arguments (ops/jobs.toml, [jobs.rollups.args]):
+Arguments (jobs/jobs.toml, [jobs.rollups.args]):
     days = 3             closed days recomputed each run (the late-data horizon)
     backfill_days = 0    0: backfill from the first day with data; N: only the last N days
     zones = []           extra IANA zones to keep rollups for besides REPORT_TZ
@@ -12,8 +12,8 @@ Arguments (ops/jobs.toml, [jobs.rollups.args]):
 
 from __future__ import annotations
 
-from jobs.base import JobContext, JobResult
-from ops import rollups
+from ops.contract import JobContext, JobResult
+from ops.data import rollups
 
 
 def refresh(ctx: JobContext) -> JobResult:

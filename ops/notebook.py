@@ -18,7 +18,7 @@ Every notebook starts with::
   errors.daily): closed days from the daemon's daily rollups when the state
   store holds them for the zone, every other day (today, a zone or a store the
   daemon never refreshed, a state store that cannot be reached) from the raw
-  tables, through ops/rollups.py. Same numbers either way.
+  tables, through ops/data/rollups.py. Same numbers either way.
 * Importing this module sets plotly's renderer so every `fig.show()` carries
   both the plotly JSON (JupyterLab draws it) and HTML (nbconvert keeps it), with
   plotly.js embedded once per notebook: exported HTML works offline.
@@ -32,7 +32,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from ops.settings import PROJECT_ROOT, Settings, load_settings
+from ops.core.settings import PROJECT_ROOT, Settings, load_settings
 
 PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
 RENDERER = "plotly_mimetype+opsbench_html"
@@ -55,11 +55,11 @@ def settings() -> Settings:
 
 def connect(s: Settings | None = None) -> sa.Engine:
     """The analytics (read-only) engine; the embedded demo database is seeded first when empty."""
-    from ops import db
+    from ops.data import db
 
     s = s or settings()
     if s.uses_embedded:
-        from ops.seed import seed_embedded
+        from ops.data.seed import seed_embedded
 
         seed_embedded(s)
     return db.analytics(s)
@@ -74,7 +74,7 @@ def state(s: Settings | None = None) -> sa.Engine:
     daemon never set up simply has no tables (see `queries/state/operations.sql`
     `missing_tables`).
     """
-    from ops import db
+    from ops.data import db
 
     s = s or settings()
     if s not in _state_engines:
@@ -104,7 +104,7 @@ def rollup_state(tz: str | None = None, s: Settings | None = None) -> sa.Engine 
     """
     import time
 
-    from ops import rollups
+    from ops.data import rollups
 
     s = s or settings()
     failed_at = _unreachable.get(s)
@@ -121,7 +121,7 @@ def rollup_state(tz: str | None = None, s: Settings | None = None) -> sa.Engine 
 
 def series_source(tz: str | None = None, s: Settings | None = None) -> str:
     """One line saying where the daily series of zone tz come from."""
-    from ops import rollups
+    from ops.data import rollups
 
     s = s or settings()
     tz = tz or s.report_tz
@@ -136,7 +136,7 @@ def series_source(tz: str | None = None, s: Settings | None = None) -> str:
 
 
 def _series(name: str, start, end, tz: str | None, **kw) -> pd.DataFrame:
-    from ops import rollups
+    from ops.data import rollups
 
     s = settings()
     tz = tz or s.report_tz
@@ -166,7 +166,7 @@ def errors_series(start, end, tz: str | None = None) -> pd.DataFrame:
 
 def describe_state(s: Settings | None = None) -> str:
     """One line saying which state store the notebook reads, password masked."""
-    from ops import db
+    from ops.data import db
 
     s = s or settings()
     resolved = db.resolve("state", s)
@@ -183,7 +183,7 @@ def today(tz: str | None = None) -> dt.date:
 
 def describe(s: Settings | None = None) -> str:
     """One line saying which database the notebook reads, password masked."""
-    from ops import db
+    from ops.data import db
 
     s = s or settings()
     where = "embedded demo database" if s.uses_embedded else "DATABASE_URL (read-only session)"
@@ -203,7 +203,7 @@ def yesterday(tz: str | None = None) -> dt.date:
     day = dt.datetime.now(zone).date() - dt.timedelta(days=1)
     s = settings()
     if s.uses_embedded:
-        from ops.seed import load_manifest
+        from ops.data.seed import load_manifest
 
         anchor = (load_manifest(s) or {}).get("anchor")
         if anchor:

@@ -1,5 +1,5 @@
 -- Daily aggregates of a local-day range, read from the raw tables on the
--- analytics (backend) connection; ops/rollups.py stores them in the state
+-- analytics (backend) connection; ops/data/rollups.py stores them in the state
 -- database's rollup tables (queries/state/migrations/040_rollups.sql).
 --
 -- Every rule is the raw queries' rule, restated here grouped one level finer

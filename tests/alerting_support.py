@@ -11,9 +11,9 @@ import sqlalchemy as sa
 
 from botapi import TOKEN, FakeBotApi, FakeClock
 from conftest import _create_db, _drop_db, settings_for
-from ops import db as ops_db
-from ops.settings import Settings
-from ops.state import migrate
+from ops.data import db as ops_db
+from ops.core.settings import Settings
+from ops.data.state import migrate
 
 _ids = itertools.count()
 

@@ -17,8 +17,8 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from ops import db as ops_db
-from ops.settings import Settings, load_settings, reset_settings_cache
+from ops.data import db as ops_db
+from ops.core.settings import Settings, load_settings, reset_settings_cache
 
 _counter = itertools.count()
 
@@ -71,7 +71,7 @@ def schema_template(pg_server) -> str:
 @pytest.fixture(scope="session")
 def demo_template(pg_server, schema_template):
     """(template name, manifest) of the seeded small demo database."""
-    from ops.seed import seed_database
+    from ops.data.seed import seed_database
 
     _create_db(pg_server.admin_url, "tmpl_demo", template=schema_template)
     manifest = seed_database(pg_server.url("tmpl_demo"), scale="small", seed=1)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 
-from jobs.base import Finding, JobContext, JobResult, Severity
+from ops.contract import Finding, JobContext, JobResult, Severity
 
 # A hanging job waits on this; tests set it at the end so no thread outlives them.
 release = threading.Event()

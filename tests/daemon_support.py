@@ -14,7 +14,7 @@ import pandas as pd
 import queries
 
 REPO = Path(__file__).resolve().parents[1]
-# The daemon's own jobs (outbox delivery, heartbeat) as a jobs file declares them (ops/jobs.toml)
+# The daemon's own jobs (outbox delivery, heartbeat) as a jobs file declares them (jobs/jobs.toml)
 ESSENTIAL_JOBS = """
 [jobs.drain_outbox]
 callable = "jobs.builtin:drain_outbox"

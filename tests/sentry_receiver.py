@@ -125,7 +125,7 @@ class SentryReceiver:
 @pytest.fixture
 def receiver():
     """A receiver for one test; Sentry is closed before the receiver goes away."""
-    from ops import sentry as ops_sentry
+    from ops.core import sentry as ops_sentry
 
     r = SentryReceiver()
     yield r

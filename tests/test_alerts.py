@@ -8,9 +8,11 @@ import pytest
 
 from alerting_support import api, clock, state  # noqa: F401  (fixtures)
 from botapi import parse_html
-from jobs.base import Finding, JobResult
-from ops import alerts, channels, outbox
-from ops.alerts import RuleConfig
+from ops.contract import Finding, JobResult
+from ops.alerting import manager as alerts
+from ops.alerting import channels
+from ops.alerting import outbox
+from ops.alerting.manager import RuleConfig
 
 T0 = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.timezone.utc)
 STEP = dt.timedelta(minutes=5)
@@ -281,7 +283,7 @@ def test_state_and_message_in_one_transaction(state, monkeypatch):
 
 
 def test_quiet_hours_setting_validated(monkeypatch):
-    from ops.settings import SettingsError, load_settings
+    from ops.core.settings import SettingsError, load_settings
 
     monkeypatch.setenv("OPSBENCH_QUIET_HOURS", "11pm-7am")
     with pytest.raises(SettingsError, match=r"^OPSBENCH_QUIET_HOURS: expected HH:MM-HH:MM"):

@@ -12,8 +12,8 @@ import pytest
 
 from alerting_support import api, state  # noqa: F401  (fixtures)
 from botapi import TOKEN
-from jobs.base import Finding, JobResult
-from ops import alerts
+from ops.contract import Finding, JobResult
+from ops.alerting import manager as alerts
 
 
 def run(state, *args, api=None, chat="-100500", token=TOKEN, **env):

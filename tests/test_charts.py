@@ -12,10 +12,12 @@ import pytest
 import queries
 from botapi import TOKEN, FakeBotApi, parse_html
 from jobs.reports import daily_digest  # noqa: F401 - the spec below names it
-from ops import charts, outbox, report
-from ops.jobspec import JobSpec
-from ops.runner import Runner
-from ops.state import migrate
+from ops.reports import charts
+from ops.alerting import outbox
+from ops.reports import figures as report
+from ops.daemon.jobspec import JobSpec
+from ops.daemon.runner import Runner
+from ops.data.state import migrate
 
 TZ = "America/New_York"
 

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 
 import queries
 from jobs import cleanup
-from jobs.base import JobContext, Severity
-from ops.state import migrate
+from ops.contract import JobContext, Severity
+from ops.data.state import migrate
 
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

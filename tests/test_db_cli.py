@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.settings import PROJECT_ROOT
+from ops.core.settings import PROJECT_ROOT
 
 PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
 

@@ -11,12 +11,13 @@ import pytest
 from alerting_support import api, clock, state  # noqa: F401  (fixtures)
 from botapi import TOKEN
 from jobs import builtin
-from jobs.base import JobContext
-from ops import channels, outbox
-from ops import sentry as ops_sentry
+from ops.contract import JobContext
+from ops.alerting import channels
+from ops.alerting import outbox
+from ops.core import sentry as ops_sentry
 from ops.cli import main
-from ops.jobspec import load_jobs
-from ops.settings import reset_settings_cache
+from ops.daemon.jobspec import load_jobs
+from ops.core.settings import reset_settings_cache
 from sentry_receiver import receiver  # noqa: F401  (fixture)
 
 SECRET = TOKEN.split(":", 1)[1]

@@ -30,7 +30,7 @@ def _env(home: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     """Run the demo once in a fresh home; keep its server up for the checks, then stop it."""
-    from ops.settings import load_settings
+    from ops.core.settings import load_settings
 
     home = tmp_path_factory.mktemp("demo") / "opsbench-home"
     env = _env(home)
@@ -46,8 +46,8 @@ def demo_run(tmp_path_factory):
 
 
 def test_demo_shows_the_whole_system(demo_run):
-    from ops import charts
-    from ops.render import notebook_paths
+    from ops.reports import charts
+    from ops.workbench.notebooks import notebook_paths
 
     proc, home, _ = demo_run
     out = proc.stdout
@@ -85,8 +85,10 @@ def test_demo_shows_the_whole_system(demo_run):
 
 def test_demo_runs_are_recorded_and_findings_reach_the_alert_manager(demo_run):
     import queries
-    from ops import alerts, db, embedded
-    from ops.jobspec import load_jobs
+    from ops.alerting import manager as alerts
+    from ops.data import db
+    from ops.data import embedded
+    from ops.daemon.jobspec import load_jobs
 
     _, _, settings = demo_run
     embedded.start(settings)                   # attach to the server the demo left running

@@ -11,9 +11,9 @@ import psycopg
 import pytest
 
 import queries
-from ops.doctor import run_checks
-from ops.settings import load_settings
-from ops.state import migrate
+from ops.workbench.doctor import run_checks
+from ops.core.settings import load_settings
+from ops.data.state import migrate
 from daemon_support import ESSENTIAL_JOBS
 
 
@@ -124,7 +124,7 @@ def test_the_checked_tables_are_the_tables_the_queries_read():
 
 @pytest.mark.parametrize("name", ["doc_reader"])
 def test_role_names_needing_quotes_are_quoted(name):
-    from ops.doctor import _ident
+    from ops.workbench.doctor import _ident
 
     assert _ident(name) == name
     assert _ident("Ops-RO") == '"Ops-RO"'

@@ -15,11 +15,11 @@ import pytest
 
 import queries
 from daemon_support import runs, wait_until
-from ops.jobspec import JobSpec
-from ops.leader import LEADER_LOCK_KEY
-from ops.runner import Runner
-from ops.scheduler import Daemon
-from ops.state import migrate
+from ops.daemon.jobspec import JobSpec
+from ops.daemon.leader import LEADER_LOCK_KEY
+from ops.daemon.runner import Runner
+from ops.daemon.scheduler import Daemon
+from ops.data.state import migrate
 
 UTC = dt.timezone.utc
 

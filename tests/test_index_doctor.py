@@ -11,7 +11,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from ops.index_doctor import check_indexes
+from ops.workbench.index_doctor import check_indexes
 
 STATEMENT = "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_video_jobs_created_at ON video_jobs (created_at);"
 

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ops.jobspec import JobSpecError, essential_job_problems, load_enabled, load_jobs
-from ops.settings import SettingsError, load_settings
+from ops.daemon.jobspec import JobSpecError, essential_job_problems, load_enabled, load_jobs
+from ops.core.settings import SettingsError, load_settings
 from daemon_support import ESSENTIAL_JOBS
 
 

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from daemon_support import DaemonProcess, daemon_env, instances, runs, wait_until, write_jobs_file
-from ops.leader import LeaderElector
-from ops.state import migrate
+from ops.daemon.leader import LeaderElector
+from ops.data.state import migrate
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from jobs import metrics
-from jobs.base import JobContext, Severity
+from ops.contract import JobContext, Severity
 from jobs.probes import DATABASE_UNREACHABLE
-from ops.settings import load_settings
+from ops.core.settings import load_settings
 
 UTC = dt.timezone.utc
 

@@ -24,7 +24,7 @@ import pytest
 import sqlalchemy as sa
 
 import queries
-from ops import render
+from ops.workbench import notebooks as render
 from ops.notebook import PLOTLY_MIMETYPE
 
 NOTEBOOKS_DIR = render.NOTEBOOKS_DIR
@@ -302,7 +302,7 @@ def test_connect_is_read_only(monkeypatch, demo_db):
 def test_connect_without_database_url_seeds_the_embedded_demo(monkeypatch, pg_server, pg_home):
     """No DATABASE_URL: the embedded server's demo database, seeded when empty (same server as the tests)."""
     import ops.notebook as nb
-    from ops.seed import load_manifest
+    from ops.data.seed import load_manifest
 
     monkeypatch.setenv("OPSBENCH_HOME", str(pg_home))
     monkeypatch.setattr(nb, "_settings", None)

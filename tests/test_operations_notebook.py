@@ -1,6 +1,6 @@
 """The operations notebook on a state store filled by real job runs.
 
-The module fixture runs the real jobs through the real runner (`ops.runner.Runner`
+The module fixture runs the real jobs through the real runner (`ops.daemon.runner.Runner`
 with a jobs file in the daemon's TOML format) against a copy of the seeded demo
 database, on a clock that steps through 26 hours: reconciliation, cleanup in dry
 run and for real, the PostgreSQL probe, an HTTP probe against a local server
@@ -26,11 +26,11 @@ import sqlalchemy as sa
 
 import queries
 from http_targets import http_server
-from ops import render
-from ops.jobspec import load_jobs
+from ops.workbench import notebooks as render
+from ops.daemon.jobspec import load_jobs
 from ops.notebook import PLOTLY_MIMETYPE
-from ops.runner import Runner
-from ops.state import migrate
+from ops.daemon.runner import Runner
+from ops.data.state import migrate
 
 NOTEBOOK = render.NOTEBOOKS_DIR / "operations.ipynb"
 TZ = "Asia/Kolkata"   # +05:30: local hours start at half past the UTC hour
@@ -48,7 +48,7 @@ FIGURES = {
 # -- the state store, filled by real runs ---------------------------------------------
 
 def _specs(settings, base: str, api_path: str) -> dict:
-    """The shipped jobs file (ops/jobs.toml) with two local HTTP targets and one job that always raises."""
+    """The shipped jobs file (jobs/jobs.toml) with two local HTTP targets and one job that always raises."""
     specs = {s.id: s for s in load_jobs(settings)}
     targets = [{"name": "api", "url": f"{base}/{api_path}", "all_true": ["checks"]},
                {"name": "web", "url": f"{base}/slow?ms=40"}]

@@ -15,8 +15,10 @@ import pytest
 
 from alerting_support import api, clock, state  # noqa: F401  (fixtures)
 from botapi import TOKEN
-from jobs.base import Finding, JobResult
-from ops import alerts, channels, outbox
+from ops.contract import Finding, JobResult
+from ops.alerting import manager as alerts
+from ops.alerting import channels
+from ops.alerting import outbox
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -12,9 +12,9 @@ import pytest
 
 import queries
 from jobs import probes
-from jobs.base import JobContext, Severity
-from ops.settings import load_settings
-from ops.state import migrate
+from ops.contract import JobContext, Severity
+from ops.core.settings import load_settings
+from ops.data.state import migrate
 from http_targets import http_server, https_server
 
 NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.timezone.utc)

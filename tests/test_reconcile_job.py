@@ -6,7 +6,7 @@ import datetime as dt
 
 import queries
 from jobs import reconcile
-from jobs.base import JobContext, Severity
+from ops.contract import JobContext, Severity
 
 NOW = dt.datetime(2026, 7, 1, 4, 0, tzinfo=dt.timezone.utc)
 
@@ -59,8 +59,8 @@ def test_clean_backend_passes_every_check(empty_db):
 
 def test_default_jobs_file_runs_every_job_of_this_issue_on_the_demo(demo_db):
     """`opsbench run <job>` path: the shipped schedule's entries resolve and run with their args."""
-    from ops.jobspec import load_jobs
-    from ops.runner import Runner
+    from ops.daemon.jobspec import load_jobs
+    from ops.daemon.runner import Runner
 
     specs = {s.id: s for s in load_jobs(demo_db.settings)}
     runner = Runner(demo_db.settings, specs, state_engine=demo_db.writer)
@@ -78,7 +78,9 @@ def test_default_jobs_file_runs_every_job_of_this_issue_on_the_demo(demo_db):
 def test_negative_balance_is_announced_once_while_the_live_probe_fires(demo_db):
     """The metric probe and the daily check both see the planted negative balance: one message, not two."""
     from jobs import metrics
-    from ops import alerts, outbox, state
+    from ops.alerting import manager as alerts
+    from ops.alerting import outbox
+    from ops.data import state
 
     state.migrate(demo_db.writer)
     probe_ctx = JobContext(settings=demo_db.settings, job_id="negative_balances", run_id="p1", clock=lambda: NOW)

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from ops.settings import load_settings
+from ops.core.settings import load_settings
 
 
 def _today(tz: str) -> dt.date:

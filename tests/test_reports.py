@@ -13,10 +13,13 @@ import pytest
 
 import queries
 from botapi import parse_html, utf16_len
-from jobs.base import Finding, JobResult, Severity
-from ops import alerts, messages, report, report_message
-from ops.settings import load_settings
-from ops.state import migrate
+from ops.contract import Finding, JobResult, Severity
+from ops.alerting import manager as alerts
+from ops.alerting import telegram_html as messages
+from ops.reports import figures as report
+from ops.reports import message as report_message
+from ops.core.settings import load_settings
+from ops.data.state import migrate
 from recompute import errors_daily, read_table, revenue_daily
 
 TZ = "Europe/Istanbul"

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from jobs import reviews
-from jobs.base import JobContext, Severity
+from ops.contract import JobContext, Severity
 
 UTC = dt.timezone.utc
 

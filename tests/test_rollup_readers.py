@@ -2,7 +2,7 @@
 
 How it is shown: on a fresh copy of the demo database (no rollups yet) the
 report's series and the notebook helpers' series equal the raw named queries.
-After `ops.rollups.refresh` they still do, and after one rollup row per table
+After `ops.data.rollups.refresh` they still do, and after one rollup row per table
 is deliberately falsified (a test-only write to the state database) they show
 the falsified numbers for that closed day and the raw numbers elsewhere:
 proof that they read the rollups, not the raw tables. The expected numbers
@@ -23,8 +23,9 @@ import sqlalchemy as sa
 import queries
 from conftest import settings_for
 from ops import notebook as nb
-from ops import report, rollups
-from ops.settings import load_settings
+from ops.reports import figures as report
+from ops.data import rollups
+from ops.core.settings import load_settings
 from recompute import errors_daily, read_table, revenue_daily
 
 TZ = "Europe/Istanbul"

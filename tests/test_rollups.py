@@ -1,4 +1,4 @@
-"""Rollups (ops/rollups.py) give the raw queries' answers for every day, also after late rows arrive.
+"""Rollups (ops/data/rollups.py) give the raw queries' answers for every day, also after late rows arrive.
 
 The raw named queries (revenue.daily, activity.daily, errors.daily) are the
 reference: they are tested against pandas recomputations in their own test
@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 import queries
-from jobs.base import JobContext
-from ops import rollups
+from ops.contract import JobContext
+from ops.data import rollups
 from recompute import insert_rows
 
 # A zone with a DST change inside the demo window (1 Nov 2026) and day cuts far from UTC midnight.

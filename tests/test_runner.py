@@ -12,10 +12,10 @@ import sqlalchemy as sa
 
 import daemon_jobs
 import queries
-from jobs.base import JobResult
-from ops.jobspec import JobSpec
-from ops.runner import Runner
-from ops.state import migrate
+from ops.contract import JobResult
+from ops.daemon.jobspec import JobSpec
+from ops.daemon.runner import Runner
+from ops.data.state import migrate
 
 FAKE_NOW = dt.datetime(2026, 3, 4, 9, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -172,13 +172,13 @@ def test_unreachable_state_db_or_broken_alert_manager_never_stops_a_run(state, m
     assert any("could not record" in r.getMessage() for r in caplog.records)
 
     # the real bridge in front of an alert manager that blows up
-    broken = types.ModuleType("ops.alerts")
+    broken = types.ModuleType("ops.alerting.manager")
 
     def record_result(*args, **kwargs):
         raise ValueError("alert manager exploded")
 
     broken.record_result = record_result
-    monkeypatch.setitem(sys.modules, "ops.alerts", broken)
+    monkeypatch.setitem(sys.modules, "ops.alerting.manager", broken)
     caplog.clear()
     record = Runner(state.settings, SPECS, state_engine=state.writer, identity="t").run("boom")
     assert record.status == "failed"
@@ -187,7 +187,7 @@ def test_unreachable_state_db_or_broken_alert_manager_never_stops_a_run(state, m
 
 
 def test_timeout_and_failure_reach_the_real_alert_manager(state):
-    alerts = pytest.importorskip("ops.alerts")
+    alerts = pytest.importorskip("ops.alerting.manager")
     runner = Runner(state.settings, SPECS, state_engine=state.writer, identity="t")  # the real bridge
     assert runner.run("boom").status == "failed"
     assert runner.run("stuck").status == "timeout"
@@ -200,8 +200,9 @@ def test_a_database_outage_pages_once_whichever_job_runs_first(state, pg_home):
     """A job failing on an unreachable backend is held behind the probe's root cause, even evaluated first."""
     import socket
 
-    from ops import alerts, outbox
-    from ops.settings import load_settings
+    from ops.alerting import manager as alerts
+    from ops.alerting import outbox
+    from ops.core.settings import load_settings
 
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
@@ -232,8 +233,9 @@ def test_a_database_outage_pages_once_whichever_job_runs_first(state, pg_home):
 
 def test_a_failure_with_the_database_up_is_announced_when_the_probe_says_so(state):
     """A job_failed held until the probe ran is announced by the probe's evaluation if the database is fine."""
-    from jobs.base import Finding, Severity
-    from ops import alerts, outbox
+    from ops.contract import Finding, Severity
+    from ops.alerting import manager as alerts
+    from ops.alerting import outbox
 
     t0 = dt.datetime.now(dt.timezone.utc)
     settings = state.settings

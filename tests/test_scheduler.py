@@ -12,10 +12,10 @@ import pytest
 
 import daemon_jobs
 from daemon_support import DaemonProcess, daemon_env, runs, wait_until, write_jobs_file
-from ops.jobspec import JobSpec
-from ops.runner import Runner
-from ops.scheduler import Daemon, jobs_to_catch_up, missed_slot
-from ops.state import migrate
+from ops.daemon.jobspec import JobSpec
+from ops.daemon.runner import Runner
+from ops.daemon.scheduler import Daemon, jobs_to_catch_up, missed_slot
+from ops.data.state import migrate
 
 UTC = dt.timezone.utc
 

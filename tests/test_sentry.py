@@ -9,11 +9,11 @@ import sentry_sdk
 
 import daemon_jobs
 from ops import __version__
-from ops import sentry as ops_sentry
-from ops.jobspec import JobSpec
-from ops.runner import Runner
-from ops.settings import SettingsError, load_settings
-from ops.state import migrate
+from ops.core import sentry as ops_sentry
+from ops.daemon.jobspec import JobSpec
+from ops.daemon.runner import Runner
+from ops.core.settings import SettingsError, load_settings
+from ops.data.state import migrate
 from sentry_receiver import receiver  # noqa: F401  (fixture)
 
 DSN_SECRET = "dsnsecret0123456789"

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from ops.redact import mask_dsn, redact
-from ops.settings import SettingsError, load_settings
+from ops.core.redact import mask_dsn, redact
+from ops.core.settings import SettingsError, load_settings
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ import traceback
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from ops import messages
-from ops.telegram import (TelegramChatUnavailable, TelegramClient, TelegramError, TelegramPermanentError,
+from ops.alerting import telegram_html as messages
+from ops.alerting.telegram import (TelegramChatUnavailable, TelegramClient, TelegramError, TelegramPermanentError,
                           TelegramTransientError)
 from botapi import TOKEN, FakeBotApi, FakeClock, parse_html, utf16_len
 
@@ -255,7 +255,7 @@ def test_backoff_is_capped(api, clock):
 
 
 def test_deadline_no_wait_crosses_it(api, clock):
-    from ops.telegram import TelegramOutOfTime
+    from ops.alerting.telegram import TelegramOutOfTime
 
     client = client_for(api, clock)
     client.deadline = clock.monotonic() + 5
@@ -335,7 +335,7 @@ def test_caption_parse_error_falls_back_to_plain_text(api, clock, method, send):
 
 
 def test_logs_configure_keeps_http_loggers_at_warning(api, clock):
-    from ops import logs
+    from ops.core import logs
 
     root = logging.getLogger()
     old_level, old_handlers = root.level, list(root.handlers)

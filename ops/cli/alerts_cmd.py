@@ -9,7 +9,7 @@ import re
 import typer
 
 from ops.cli import fail
-from ops.settings import get_settings
+from ops.core.settings import get_settings
 
 telegram_app = typer.Typer(help="Telegram delivery: check the bot, send what is waiting.", no_args_is_help=True)
 
@@ -33,8 +33,8 @@ def _now() -> dt.datetime:
 
 
 def _state_engine():
-    from ops import db
-    from ops.state import migrate
+    from ops.data import db
+    from ops.data.state import migrate
 
     engine = db.engine("state", get_settings())
     migrate(engine)
@@ -49,7 +49,9 @@ def _local(ts: dt.datetime | None) -> str:
 
 def alerts_cmd(limit: int = typer.Option(20, "--limit", min=1, max=1000, help="recent events to show")) -> None:
     """Firing alerts, active silences, outbox backlog and recent alert history."""
-    from ops import alerts, messages, outbox
+    from ops.alerting import manager as alerts
+    from ops.alerting import telegram_html as messages
+    from ops.alerting import outbox
 
     engine = _state_engine()
     now = _now()
@@ -77,7 +79,8 @@ def alerts_cmd(limit: int = typer.Option(20, "--limit", min=1, max=1000, help="r
 
 def delivery_lines(problems, now: dt.datetime, when) -> list[str]:
     """What keeps messages from reaching Telegram, in plain words (also used by `opsbench status`)."""
-    from ops import messages, outbox
+    from ops.alerting import telegram_html as messages
+    from ops.alerting import outbox
 
     lines = []
     for b in problems.blocked:
@@ -102,7 +105,7 @@ def silence_cmd(
     reason: str = typer.Option(..., "--reason", help="why (shown with the silence)"),
 ) -> None:
     """Hold back messages for matching alerts until the silence ends."""
-    from ops import alerts
+    from ops.alerting import manager as alerts
 
     try:
         length = parse_duration(for_)
@@ -123,7 +126,7 @@ def silence_cmd(
 
 def unsilence_cmd(silence_id: int = typer.Argument(..., help="silence id from `opsbench alerts`")) -> None:
     """End a silence now."""
-    from ops import alerts
+    from ops.alerting import manager as alerts
 
     if not alerts.remove_silence(_state_engine(), silence_id, _now()):
         fail(f"no active silence #{silence_id} (see `opsbench alerts`)")
@@ -133,8 +136,9 @@ def unsilence_cmd(silence_id: int = typer.Argument(..., help="silence id from `o
 @telegram_app.command("test")
 def telegram_test() -> None:
     """Check the bot token (getMe), then send one test message to TELEGRAM_CHAT_ID."""
-    from ops import channels, messages
-    from ops.telegram import TelegramError
+    from ops.alerting import channels
+    from ops.alerting import telegram_html as messages
+    from ops.alerting.telegram import TelegramError
 
     settings = get_settings()
     engine = _state_engine()
@@ -162,7 +166,7 @@ def telegram_test() -> None:
 @telegram_app.command("drain")
 def telegram_drain(max_messages: int | None = typer.Option(None, "--max", min=1, help="stop after this many")) -> None:
     """Deliver pending outbox messages now (the daemon does this on its own)."""
-    from ops import outbox
+    from ops.alerting import outbox
 
     engine = _state_engine()
     sent = outbox.drain(get_settings(), engine, max_messages=max_messages)

@@ -46,8 +46,8 @@ def _ago(v: dt.datetime | None, now: dt.datetime) -> str:
 
 
 def _state_engine(settings, *, migrate: bool = True):
-    from ops import db
-    from ops.state import migrate as run_migrations
+    from ops.data import db
+    from ops.data.state import migrate as run_migrations
 
     engine = db.engine("state", settings)
     if migrate:
@@ -77,10 +77,11 @@ def daemon(
     grace: float = typer.Option(30.0, "--grace", min=0, help="seconds to wait for running jobs when stopping"),
 ) -> None:
     """Run the scheduler in the foreground (for systemd or a terminal); SIGTERM stops it cleanly."""
-    from ops import logs, sentry
-    from ops.jobspec import load_enabled
-    from ops.scheduler import Daemon
-    from ops.settings import get_settings
+    from ops.core import logs
+    from ops.core import sentry
+    from ops.daemon.jobspec import load_enabled
+    from ops.daemon.scheduler import Daemon
+    from ops.core.settings import get_settings
 
     settings = get_settings()
     logs.configure(json_lines=None, environment=settings.environment)
@@ -108,14 +109,14 @@ def _last_runs(settings) -> tuple[dict[str, Any], str | None]:
             rows = _sql().last_runs.execute(conn).fetchall()
         return {r.job: r for r in rows}, None
     except Exception as e:
-        from ops.redact import redact
+        from ops.core.redact import redact
 
         return {}, f"state database unavailable, last results unknown: {redact(e).splitlines()[0]}"
 
 
 def jobs_rows(settings, now: dt.datetime | None = None) -> tuple[list[dict[str, Any]], str | None]:
     """Every declared job with its schedule in words, next fire time and last result."""
-    from ops.jobspec import load_jobs
+    from ops.daemon.jobspec import load_jobs
 
     now = now or _now()
     specs = load_jobs(settings)
@@ -148,7 +149,7 @@ def jobs_rows(settings, now: dt.datetime | None = None) -> tuple[list[dict[str, 
 
 def jobs(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
     """Every job: schedule in words, next fire time, last result."""
-    from ops.settings import get_settings
+    from ops.core.settings import get_settings
 
     rows, warning = jobs_rows(get_settings())
     if warning:
@@ -171,10 +172,11 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="run without recording, alerting or changing data"),
 ) -> None:
     """Run one job now, in this process (recorded in the job history unless --dry-run)."""
-    from ops import logs, sentry
-    from ops.jobspec import load_jobs
-    from ops.runner import Runner
-    from ops.settings import get_settings
+    from ops.core import logs
+    from ops.core import sentry
+    from ops.daemon.jobspec import load_jobs
+    from ops.daemon.runner import Runner
+    from ops.core.settings import get_settings
 
     settings = get_settings()
     specs = {s.id: s for s in load_jobs(settings)}
@@ -203,7 +205,7 @@ def run(
 # -- status --------------------------------------------------------------------------
 
 def status_data(settings, now: dt.datetime | None = None) -> dict[str, Any]:
-    from ops import alert_bridge
+    from ops.alerting import bridge as alert_bridge
 
     now = now or _now()
     engine = _state_engine(settings)
@@ -226,9 +228,9 @@ def status_data(settings, now: dt.datetime | None = None) -> dict[str, Any]:
 
 
 def _delivery(engine) -> dict[str, Any] | None:
-    """Blocked chats and rejected messages (ops.outbox.delivery_problems), or None if unknown."""
+    """Blocked chats and rejected messages (ops.alerting.outbox.delivery_problems), or None if unknown."""
     try:
-        from ops import outbox
+        from ops.alerting import outbox
 
         p = outbox.delivery_problems(engine)
     except Exception:  # the outbox is optional here, like alert_bridge treats it
@@ -243,7 +245,7 @@ def _delivery(engine) -> dict[str, Any] | None:
 
 
 def _alert_text(alert: Any) -> str:
-    """One line for a firing alert (a row from ops.alerts.firing, or a dict)."""
+    """One line for a firing alert (a row from ops.alerting.manager.firing, or a dict)."""
     get = alert.get if isinstance(alert, dict) else (lambda name, default="": getattr(alert, name, default))
     key, severity, summary = get("key", str(alert)), get("severity", ""), get("summary", "")
     return " ".join(part for part in (f"[{severity}]" if severity else "", f"{key}:" if summary else str(key),
@@ -254,14 +256,14 @@ def status(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
     """Which daemon leads, its last heartbeat, firing alerts and the outbox depth."""
     import socket
 
-    from ops.settings import get_settings
+    from ops.core.settings import get_settings
 
     try:
         data = status_data(get_settings())
     except Exception as e:
         import sqlalchemy as sa
 
-        from ops.redact import redact
+        from ops.core.redact import redact
 
         if not isinstance(e, sa.exc.SQLAlchemyError):
             raise
@@ -305,8 +307,8 @@ def doctor(
                                  help="only EXPLAIN every named query and print the CREATE INDEX statements missing"),
 ) -> None:
     """Check settings, jobs file, each database and its privileges, Telegram, Sentry; say what is wrong."""
-    from ops.doctor import Check, run_checks
-    from ops.settings import SettingsError, get_settings
+    from ops.workbench.doctor import Check, run_checks
+    from ops.core.settings import SettingsError, get_settings
 
     if indexes:
         _doctor_indexes()
@@ -331,9 +333,9 @@ def _doctor_indexes() -> None:
     """`opsbench doctor --indexes`: the indexes the named queries need on the analytics database."""
     import sqlalchemy as sa
 
-    from ops import db
-    from ops.index_doctor import check_indexes
-    from ops.settings import get_settings
+    from ops.data import db
+    from ops.workbench.index_doctor import check_indexes
+    from ops.core.settings import get_settings
 
     settings = get_settings()
     where = db.resolve("analytics", settings).masked()

@@ -6,8 +6,8 @@ from enum import Enum
 
 import typer
 
-from ops import embedded
-from ops.settings import get_settings
+from ops.data import embedded
+from ops.core.settings import get_settings
 
 db_app = typer.Typer(help="The embedded PostgreSQL used by the demo and the tests.", no_args_is_help=True)
 
@@ -35,7 +35,7 @@ def down() -> None:
 @db_app.command("url")
 def url() -> None:
     """Print the analytics DSN in use (password masked)."""
-    from ops.db import Role, resolve
+    from ops.data.db import Role, resolve
 
     s = get_settings()
     for role in Role:
@@ -51,7 +51,7 @@ def seed(
 ) -> None:
     """Fill the embedded demo database with generated data and planted faults."""
     from ops.cli import fail
-    from ops.seed import SeedError, manifest_path, seed_embedded
+    from ops.data.seed import SeedError, manifest_path, seed_embedded
 
     settings = get_settings()
     try:

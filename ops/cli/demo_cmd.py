@@ -1,4 +1,4 @@
-"""`opsbench demo`: the whole system once on demo data (see ops/demo.py for the steps)."""
+"""`opsbench demo`: the whole system once on demo data (see ops/workbench/demo.py for the steps)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ def demo(
     notebooks: bool = typer.Option(True, "--notebooks/--no-notebooks", help="render the notebooks to HTML"),
 ) -> None:
     """Seed the embedded DB if empty, run every job once, show what would be sent, write the HTML outputs."""
-    from ops import db, logs
+    from ops.data import db
+    from ops.core import logs
     from ops.cli import fail
-    from ops.demo import Demo
-    from ops.seed import seed_embedded
-    from ops.settings import get_settings
+    from ops.workbench.demo import Demo
+    from ops.data.seed import seed_embedded
+    from ops.core.settings import get_settings
 
     if scale not in ("small", "medium", "large"):
         fail(f"--scale: expected small, medium or large, got {scale!r}")

@@ -13,7 +13,7 @@ notebooks_app = typer.Typer(help="The Jupyter notebooks: list them, or execute a
 
 
 def _params(pairs: list[str]) -> dict:
-    from ops.render import parse_value
+    from ops.workbench.notebooks import parse_value
 
     out: dict = {}
     for pair in pairs:
@@ -27,7 +27,7 @@ def _params(pairs: list[str]) -> dict:
 @notebooks_app.command("list")
 def list_() -> None:
     """Notebooks and the parameters each one takes."""
-    from ops.render import notebook_paths, parameter_names, read
+    from ops.workbench.notebooks import notebook_paths, parameter_names, read
 
     for path in notebook_paths():
         typer.echo(f"{path.stem:<16} {' '.join(parameter_names(read(path)))}")
@@ -42,8 +42,8 @@ def render(
     timeout: int = typer.Option(300, min=1, help="seconds one cell may run"),
 ) -> None:
     """Execute the notebooks and write self-contained HTML with interactive charts."""
-    from ops.render import RenderError, notebook_paths
-    from ops.render import render as render_all
+    from ops.workbench.notebooks import RenderError, notebook_paths
+    from ops.workbench.notebooks import render as render_all
 
     params = _params(param)
     try:

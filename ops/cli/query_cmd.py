@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import typer
 
 from ops.cli import fail
-from ops.redact import redact
+from ops.core.redact import redact
 
 
 class Format(str, Enum):
@@ -90,8 +90,8 @@ def query(
 ) -> None:
     """Run a named query against the analytics (read-only) connection."""
     import queries
-    from ops import db
-    from ops.settings import get_settings
+    from ops.data import db
+    from ops.core.settings import get_settings
 
     if list_:
         list_queries(name)

@@ -39,9 +39,9 @@ def _parse_day(text: str | None, settings, kind: str = "daily") -> dt.date | Non
 
 def _state_engine(settings):
     """The state store, migrated; None (with a note) when it cannot be reached."""
-    from ops import db
-    from ops.redact import redact
-    from ops.state import migrate
+    from ops.data import db
+    from ops.core.redact import redact
+    from ops.data.state import migrate
 
     try:
         engine = db.engine("state", settings)
@@ -62,10 +62,11 @@ def report(
     """Preview a report in the terminal, send it to Telegram, or write it as HTML."""
     from rich.console import Console
 
-    from ops import db, messages
-    from ops import report as reports
-    from ops import report_message
-    from ops.settings import get_settings
+    from ops.data import db
+    from ops.alerting import telegram_html as messages
+    from ops.reports import figures as reports
+    from ops.reports import message as report_message
+    from ops.core.settings import get_settings
 
     settings = get_settings()
     if send and settings.telegram_bot_token is None:
@@ -74,7 +75,7 @@ def report(
         fail(f"--out: {out} is a directory; give a file name such as report.html")
     day = _parse_day(date, settings, kind.value)
     if settings.uses_embedded:
-        from ops.seed import seed_embedded
+        from ops.data.seed import seed_embedded
 
         seed_embedded(settings)
     window = reports.window_for(kind.value, day, settings.report_tz) if day else None
@@ -86,7 +87,7 @@ def report(
     console = Console(highlight=False)
 
     if out is not None:
-        from ops import report_page
+        from ops.reports import page as report_page
 
         path = report_page.write(rep, out)
         console.print(f"[dim]wrote {path} ({path.stat().st_size / 1e6:.1f} MB, interactive charts, opens offline)[/dim]")
@@ -99,8 +100,8 @@ def report(
 
     if state is None:
         fail(f"--send: {note}")
-    from ops import charts as chart_maker
-    from ops import outbox
+    from ops.reports import charts as chart_maker
+    from ops.alerting import outbox
 
     chart_set = chart_maker.attachments(rep) if charts else chart_maker.ChartSet()
     for problem in chart_set.problems:

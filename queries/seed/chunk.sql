@@ -1,5 +1,5 @@
 -- Demo data generator, step 2 of 5: purchases, jobs, ledger and logs for the
--- users with index in [lo, hi). ops/seed.py runs this file once per chunk so
+-- users with index in [lo, hi). ops/data/seed.py runs this file once per chunk so
 -- the large scale (1M users) never builds one giant intermediate result.
 
 -- name: clear_purchases

@@ -1,6 +1,6 @@
 -- Demo data generator, step 1 of 5: helpers, parameters, reference data, users.
 --
--- Run by ops/seed.py on one connection inside one transaction, statement by
+-- Run by ops/data/seed.py on one connection inside one transaction, statement by
 -- statement in file order. Temp objects vanish at COMMIT (ON COMMIT DROP /
 -- pg_temp), so the target database only ever holds the backend's own tables.
 --

@@ -1,4 +1,4 @@
--- Migration bookkeeping for ops/state.py: which files of queries/state/migrations/ have run.
+-- Migration bookkeeping for ops/data/state.py: which files of queries/state/migrations/ have run.
 -- Not a query subject (`opsbench query --list` skips queries/state/).
 
 -- name: migration_lock

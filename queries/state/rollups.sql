@@ -1,6 +1,6 @@
 -- The rollup tables in the state database (schema opsbench): loading a
 -- refreshed day range, deriving DAU/WAU/MAU, the watermark, and reading
--- series back. ops/rollups.py runs these; the raw side is queries/rollups.sql.
+-- series back. ops/data/rollups.py runs these; the raw side is queries/rollups.sql.
 --
 -- A refresh loads the recomputed rows of [start, end] into temp tables
 -- (COPY), then merges them: changed rows are updated, new rows inserted, rows

@@ -1,4 +1,4 @@
--- Catalog look-ups for ops/index_doctor.py. Not a query subject.
+-- Catalog look-ups for ops/workbench/index_doctor.py. Not a query subject.
 
 -- name: table_rows
 -- Estimated rows of each ordinary table in the search path (pg_class.reltuples; -1 = never analysed).

@@ -1,4 +1,4 @@
--- Privilege look-ups for ops/doctor.py (`opsbench doctor`). Not a query subject.
+-- Privilege look-ups for ops/workbench/doctor.py (`opsbench doctor`). Not a query subject.
 --
 -- Tables are resolved on the connecting role's search path (to_regclass), so a
 -- compatibility schema of views (README: "A backend with other names") is

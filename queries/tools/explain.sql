@@ -1,6 +1,6 @@
 -- Prefixes that turn a named query into its plan. Not a query subject (this
 -- folder is not listed by `opsbench query --list`); used by
--- ops/index_doctor.py (`opsbench doctor --indexes`) and the benchmark (bench/).
+-- ops/workbench/index_doctor.py (`opsbench doctor --indexes`) and the benchmark (bench/).
 -- Each statement here is a prefix: the named query's own SQL follows it.
 
 -- name: plan

@@ -1,5 +1,5 @@
 -- Daily rollups of the backend's raw tables, maintained by the `rollups` job
--- (ops/rollups.py). Every table is keyed by the report time zone `tz` the days
+-- (ops/data/rollups.py). Every table is keyed by the report time zone `tz` the days
 -- were cut in, so a change of REPORT_TZ never mixes day boundaries: the new
 -- zone starts its own rows (backfilled on the job's next run) and the old
 -- zone's rows simply stop being refreshed.

@@ -44,9 +44,10 @@ from typing import Any, Iterable, Mapping
 from sqlalchemy.engine import Connection, Engine
 
 import queries
-from jobs.base import Finding, JobResult, Severity
-from ops import messages, outbox
-from ops.settings import Settings
+from ops.contract import Finding, JobResult, Severity
+from ops.alerting import telegram_html as messages
+from ops.alerting import outbox
+from ops.core.settings import Settings
 
 
 def _q():

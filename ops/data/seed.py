@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 import queries
-from ops.settings import Settings
+from ops.core.settings import Settings
 
 MANIFEST_FILE = "demo-manifest.json"
 HISTORY_DAYS = 120        # days of history before the anchor's (partial) day
@@ -69,7 +69,7 @@ def _libpq_url(url: str) -> str:
 
 
 def _engine(url: str) -> sa.Engine:
-    from ops.db import sqlalchemy_url
+    from ops.data.db import sqlalchemy_url
 
     return sa.create_engine(sqlalchemy_url(url), poolclass=NullPool,
                             connect_args={"application_name": "opsbench-seed"})
@@ -281,7 +281,7 @@ def seed_embedded(settings: Settings, scale: str = "small", seed: int = 1, force
     Returns the manifest; `reused` tells whether existing data was kept, and
     `seconds` is the time this call took.
     """
-    from ops import embedded
+    from ops.data import embedded
 
     scale_config(scale)  # fail on a bad scale before starting anything
     started = time.monotonic()

@@ -1,6 +1,6 @@
 """Job declarations: which jobs the daemon runs, when, and with what arguments.
 
-Jobs are declared in TOML. The defaults ship as `ops/jobs.toml`; set
+Jobs are declared in TOML. The defaults ship as `jobs/jobs.toml`; set
 `OPSBENCH_JOBS_FILE` to use another file instead. Either table style works::
 
     [jobs.drain_outbox]                  # or: [[job]] with id = "drain_outbox"
@@ -47,14 +47,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from ops.settings import Settings, SettingsError
+from ops.core.settings import Settings, SettingsError
 
 log = logging.getLogger("opsbench.jobspec")
 
 HEARTBEAT_CALLABLE = "jobs.builtin:heartbeat"
 DRAIN_OUTBOX_CALLABLE = "jobs.builtin:drain_outbox"
 
-DEFAULT_JOBS_FILE = Path(__file__).resolve().parent / "jobs.toml"
+# the shipped jobs file sits beside the jobs it names; found by path, never imported
+DEFAULT_JOBS_FILE = Path(__file__).resolve().parents[2] / "jobs" / "jobs.toml"
 DEFAULT_TIMEOUT_S = 300.0
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")

@@ -11,9 +11,9 @@ import html
 from dataclasses import replace
 from pathlib import Path
 
-from ops import charts
-from ops.report import Report
-from ops.report_message import (CHART_TITLES, SECTIONS, WEEKLY_LABELS, WEEKLY_LEGEND, _pct, fmt_change,
+from ops.reports import charts
+from ops.reports.figures import Report
+from ops.reports.message import (CHART_TITLES, SECTIONS, WEEKLY_LABELS, WEEKLY_LEGEND, _pct, fmt_change,
                                 fmt_value)
 
 _CSS = """

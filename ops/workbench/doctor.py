@@ -14,11 +14,11 @@ import httpx
 from sqlalchemy.pool import NullPool
 
 import queries
-from ops.redact import mask_url, redact
-from ops.settings import Settings
+from ops.core.redact import mask_url, redact
+from ops.core.settings import Settings
 
 if TYPE_CHECKING:
-    from ops.jobspec import JobSpec
+    from ops.daemon.jobspec import JobSpec
 
 CONNECT_TIMEOUT_S = 5
 HTTP_TIMEOUT_S = 5.0
@@ -42,7 +42,7 @@ def run_checks(settings: Settings) -> list[Check]:
 
 
 def _jobs(settings: Settings) -> tuple[Check, list[JobSpec] | None]:
-    from ops.jobspec import jobs_file, load_jobs
+    from ops.daemon.jobspec import jobs_file, load_jobs
 
     try:
         specs = load_jobs(settings)
@@ -89,7 +89,7 @@ def check_database(role: str, settings: Settings) -> Check:
 
 def database_checks(role: str, settings: Settings) -> list[Check]:
     """Connect as `role`: the connection line, then what that role must be allowed to do."""
-    from ops import db
+    from ops.data import db
 
     name = f"{role} database"
     try:
@@ -194,9 +194,9 @@ def check_telegram(settings: Settings) -> Check:
     if not settings.telegram_chat_id:
         return Check("telegram", "fail", "TELEGRAM_CHAT_ID is not set: the bot has no chat to send alerts to")
     try:
-        from ops.telegram import TelegramClient
+        from ops.alerting.telegram import TelegramClient
     except ImportError:
-        return Check("telegram", "warn", "cannot check: the Telegram client (ops.telegram) is not installed")
+        return Check("telegram", "warn", "cannot check: the Telegram client (ops.alerting.telegram) is not installed")
     try:
         with TelegramClient(token, api_base=settings.telegram_api_base, chat_id=settings.telegram_chat_id,
                             timeout=HTTP_TIMEOUT_S, max_attempts=1) as client:
@@ -213,7 +213,7 @@ def check_telegram(settings: Settings) -> Check:
 def check_sentry(settings: Settings) -> Check:
     from sentry_sdk.utils import Dsn
 
-    from ops.sentry import dsn_problem
+    from ops.core.sentry import dsn_problem
 
     dsn = settings.sentry_dsn.get_secret_value() if settings.sentry_dsn else ""
     if not dsn:
@@ -233,7 +233,7 @@ def check_sentry(settings: Settings) -> Check:
 
 def _essential(specs: list[JobSpec], target: str) -> tuple[JobSpec | None, str | None]:
     """The enabled job running `target`, or the plain-words problem when there is none."""
-    from ops.jobspec import essential_job_problems
+    from ops.daemon.jobspec import essential_job_problems
 
     job = next((s for s in specs if s.callable == target and s.enabled), None)
     if job is not None:
@@ -243,7 +243,7 @@ def _essential(specs: list[JobSpec], target: str) -> tuple[JobSpec | None, str |
 
 
 def check_heartbeat(settings: Settings, specs: list[JobSpec] | None = None) -> Check:
-    from ops.jobspec import HEARTBEAT_CALLABLE, load_jobs
+    from ops.daemon.jobspec import HEARTBEAT_CALLABLE, load_jobs
 
     if specs is None:
         try:
@@ -257,7 +257,7 @@ def check_heartbeat(settings: Settings, specs: list[JobSpec] | None = None) -> C
         if url:
             problem += f"; HEARTBEAT_URL ({mask_url(url)}) is set but never pinged"
         return Check("heartbeat", "fail", f"{problem} (add a job with callable = \"{HEARTBEAT_CALLABLE}\", "
-                                          "interval = \"1m\" as in the shipped ops/jobs.toml)")
+                                          "interval = \"1m\" as in the shipped jobs/jobs.toml)")
     when = job.schedule_words()
     if not url:
         return Check("heartbeat", "warn", "HEARTBEAT_URL is not set: nothing outside notices if the daemon dies "
@@ -266,12 +266,12 @@ def check_heartbeat(settings: Settings, specs: list[JobSpec] | None = None) -> C
 
 
 def check_outbox_drain(specs: list[JobSpec] | None) -> Check:
-    from ops.jobspec import DRAIN_OUTBOX_CALLABLE
+    from ops.daemon.jobspec import DRAIN_OUTBOX_CALLABLE
 
     if specs is None:
         return Check("outbox drain", "warn", "cannot tell whether alerts are delivered: the jobs file does not load")
     job, problem = _essential(specs, DRAIN_OUTBOX_CALLABLE)
     if job is None:
         return Check("outbox drain", "fail", f"{problem} (add a job with callable = \"{DRAIN_OUTBOX_CALLABLE}\", "
-                                             "interval = \"30s\" as in the shipped ops/jobs.toml)")
+                                             "interval = \"30s\" as in the shipped jobs/jobs.toml)")
     return Check("outbox drain", "ok", f"job {job.id!r} delivers queued alerts and reports {job.schedule_words()}")

@@ -20,8 +20,8 @@ from typing import Callable, Protocol, TextIO
 from sqlalchemy.engine import Engine
 
 import queries
-from ops import messages
-from ops.settings import Settings, SettingsError
+from ops.alerting import telegram_html as messages
+from ops.core.settings import Settings, SettingsError
 
 log = logging.getLogger("opsbench.channels")
 
@@ -93,7 +93,7 @@ class ConsoleChannel:
 
 
 class TelegramChannel:
-    """Delivers through `ops.telegram.TelegramClient`; maps its errors to channel outcomes."""
+    """Delivers through `ops.alerting.telegram.TelegramClient`; maps its errors to channel outcomes."""
 
     def __init__(self, client, configured_chat_id: str | None = None):
         self.client = client
@@ -108,7 +108,7 @@ class TelegramChannel:
         self.client.deadline = None if seconds_left is None else self.client.clock() + max(0.0, seconds_left)
 
     def send(self, message: OutgoingMessage) -> None:
-        from ops.telegram import (TelegramChatUnavailable, TelegramOutOfTime, TelegramPermanentError,
+        from ops.alerting.telegram import (TelegramChatUnavailable, TelegramOutOfTime, TelegramPermanentError,
                                   TelegramTransientError)
 
         try:
@@ -147,7 +147,7 @@ def current_chat_id(engine: Engine | None, configured: str) -> str:
 def telegram_client(settings: Settings, engine: Engine | None = None, *, clock: Callable[[], float] | None = None,
                     sleep: Callable[[float], None] | None = None, **client_kwargs):
     """A TelegramClient for the configured chat, following a stored migration and persisting new ones."""
-    from ops.telegram import TelegramClient
+    from ops.alerting.telegram import TelegramClient
 
     if settings.telegram_bot_token is None:
         raise SettingsError("TELEGRAM_BOT_TOKEN: not set (create a bot with @BotFather and export its token)")

@@ -3,7 +3,7 @@
 An outside service (healthchecks.io, Uptime Kuma push monitors, Better Stack
 heartbeats) expects a request every minute and alerts when they stop, which
 is the one failure the daemon cannot report itself: being dead. The ping is
-sent by the `heartbeat` job (see ops/jobs.toml), so only the leading daemon
+sent by the `heartbeat` job (see jobs/jobs.toml), so only the leading daemon
 pings and a dead or stuck scheduler stops the pings.
 """
 
@@ -15,7 +15,7 @@ import httpx
 
 from urllib.parse import urlsplit
 
-from ops.redact import redact, register_secret
+from ops.core.redact import redact, register_secret
 
 log = logging.getLogger("opsbench.heartbeat")
 TIMEOUT_S = 10.0

@@ -20,7 +20,7 @@ average of them), so a report can always be checked against
 | p95 duration      | errors.durations          | mean of daily p95              | worst daily p95 of the week     |
 
 The daily series (revenue, activity, errors; the charts and the daily figures)
-are read through ops/rollups.py: closed days from the daily rollups when the
+are read through ops/data/rollups.py: closed days from the daily rollups when the
 state store holds them for the report's zone, today and every day they do not
 cover from the raw tables, so the numbers are the raw queries' numbers.
 
@@ -42,9 +42,9 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 import queries
-from ops import rollups
-from ops.redact import redact
-from ops.settings import Settings
+from ops.data import rollups
+from ops.core.redact import redact
+from ops.core.settings import Settings
 
 log = logging.getLogger("opsbench.report")
 
@@ -106,7 +106,7 @@ def last_complete_day(settings: Settings, now: dt.datetime | None = None) -> dt.
     now = now or dt.datetime.now(dt.timezone.utc)
     day = now.astimezone(zone).date() - dt.timedelta(days=1)
     if settings.uses_embedded:
-        from ops.seed import load_manifest
+        from ops.data.seed import load_manifest
 
         try:
             anchor = (load_manifest(settings) or {}).get("anchor")
@@ -375,7 +375,7 @@ def load_series(conn, window: Window, currency: str = "USD", *, state: Engine | 
 
     revenue, activity and errors have the columns of revenue.daily,
     activity.daily and errors.daily. With a readable `state` store, the closed
-    days its rollups hold (ops/rollups.py, zone window.tz, before `today`) are
+    days its rollups hold (ops/data/rollups.py, zone window.tz, before `today`) are
     read from them and every other day from the raw tables; without one, all
     from the raw tables. Same numbers either way. durations (percentiles)
     always come from the raw tables.
@@ -462,7 +462,7 @@ def _cleanup_volumes(conn, since: dt.datetime, until: dt.datetime) -> list[Volum
 
 def _state_sections(state: Engine, now: dt.datetime):
     """(alerts, failed runs, failed run total, cleanup volumes, note). Never raises."""
-    from ops import alerts as alert_manager
+    from ops.alerting import manager as alert_manager
 
     since = now - dt.timedelta(days=1)
     sql = queries.load("state/reports")

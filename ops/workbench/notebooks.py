@@ -22,7 +22,7 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from ops.settings import PROJECT_ROOT
+from ops.core.settings import PROJECT_ROOT
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 PARAMETERS_TAG = "parameters"

@@ -2,7 +2,7 @@
 
 What it handles, so callers don't have to:
 - HTML parse mode; text over 4,096 characters split at line boundaries
-  (`ops.messages.split_html`), captions kept within 1,024.
+  (`ops.alerting.telegram_html.split_html`), captions kept within 1,024.
 - 429: waits `parameters.retry_after` (through the injectable `sleep`).
 - 5xx, timeouts, connection errors: bounded exponential backoff with jitter.
 - 400 "can't parse entities": the same text again as plain text.
@@ -17,7 +17,7 @@ What it handles, so callers don't have to:
   the call raises `TelegramOutOfTime` (pacing: nothing sent) or the failure it
   would have waited out, so a caller with a time budget keeps it.
 
-The token sits in the URL path, so it is registered with `ops.redact`, the
+The token sits in the URL path, so it is registered with `ops.core.redact`, the
 httpx loggers get a redacting filter, and every exception raised here is
 built from redacted text outside any `except` block (no chained httpx error
 that still holds the URL).
@@ -34,9 +34,9 @@ from typing import Any, Callable
 
 import httpx
 
-from ops import messages
-from ops.logs import RedactingFilter
-from ops.redact import redact, register_secret
+from ops.alerting import telegram_html as messages
+from ops.core.logs import RedactingFilter
+from ops.core.redact import redact, register_secret
 
 log = logging.getLogger("opsbench.telegram")
 

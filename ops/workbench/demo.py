@@ -2,7 +2,7 @@
 
 1. The embedded PostgreSQL, seeded when empty (or DATABASE_URL when set).
 2. A stand-in for the backend's /health endpoint on 127.0.0.1 with one
-   failing check (`ops.demo_health`); the HTTP probe is pointed at it.
+   failing check (`ops.workbench.demo_backend`); the HTTP probe is pointed at it.
 3. Every job of the jobs file, once, through the runner - so each run is in
    the job history and its findings go through the alert manager - in
    dependency order: probes first (root causes such as an unreachable
@@ -16,7 +16,7 @@
 
 Jobs run on the real clock: their history is true. Only the reports pick
 their window from the data: on demo data generated days ago they cover its
-last whole day (`ops.report.last_complete_day`), so nothing comes out empty.
+last whole day (`ops.reports.figures.last_complete_day`), so nothing comes out empty.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from ops.jobspec import JobSpec
-from ops.settings import Settings
+from ops.daemon.jobspec import JobSpec
+from ops.core.settings import Settings
 
 log = logging.getLogger("opsbench.demo")
 
@@ -92,15 +92,15 @@ def demo_specs(all_specs: list[JobSpec], health_url: str) -> tuple[dict[str, Job
 
 @dataclasses.dataclass
 class DemoResult:
-    runs: list[Any] = dataclasses.field(default_factory=list)      # ops.runner.RunRecord
+    runs: list[Any] = dataclasses.field(default_factory=list)      # ops.daemon.runner.RunRecord
     report_html: Path | None = None
-    notebooks: list[Any] = dataclasses.field(default_factory=list)  # ops.render.Rendered
+    notebooks: list[Any] = dataclasses.field(default_factory=list)  # ops.workbench.notebooks.Rendered
     delivered: int = 0
 
 
 def render_notebooks(out_dir: Path, workers: int = 2, timeout: int = 300) -> list:
     """Execute every notebook into `out_dir` (two kernels at a time); failures are reported, not raised."""
-    from ops.render import notebook_paths, render
+    from ops.workbench.notebooks import notebook_paths, render
 
     paths = notebook_paths()
     # kernel clients closed from worker threads warn that they "could not destroy zmq context"
@@ -130,11 +130,13 @@ class Demo:
 
     # -- steps ---------------------------------------------------------------------
     def run(self) -> DemoResult:
-        from ops import alerts, db, report
-        from ops.demo_health import HealthStandIn
-        from ops.jobspec import load_jobs
-        from ops.runner import Runner
-        from ops.state import migrate
+        from ops.alerting import manager as alerts
+        from ops.data import db
+        from ops.reports import figures as report
+        from ops.workbench.demo_backend import HealthStandIn
+        from ops.daemon.jobspec import load_jobs
+        from ops.daemon.runner import Runner
+        from ops.data.state import migrate
 
         s = self.settings
         result = DemoResult()
@@ -209,14 +211,16 @@ class Demo:
         return record
 
     def _write_report(self, state) -> Path | None:
-        from ops import db, report, report_page
+        from ops.data import db
+        from ops.reports import figures as report
+        from ops.reports import page as report_page
 
         out_dir = Path(self.settings.home) / "out"
         try:
             rep = report.build(db.analytics(self.settings), self.settings, "daily", state=state)
             path = report_page.write(rep, out_dir / f"report-daily-{rep.window.end.isoformat()}.html")
         except Exception as e:  # the rest of the demo still stands
-            from ops.redact import redact
+            from ops.core.redact import redact
 
             self.say(f"  HTML report: FAILED: {type(e).__name__}: {redact(str(e))[:200]}")
             return None

@@ -24,8 +24,8 @@ from sentry_sdk.integrations.logging import LoggingIntegration
 from sentry_sdk.utils import BadDsn, Dsn
 
 from ops import __version__
-from ops.redact import redact, register_secret
-from ops.settings import Settings, SettingsError
+from ops.core.redact import redact, register_secret
+from ops.core.settings import Settings, SettingsError
 
 log = logging.getLogger("opsbench.sentry")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 
-from ops.settings import Settings
+from ops.core.settings import Settings
 
 DEMO_DATABASE = "opsbench"
 

@@ -13,7 +13,7 @@ import logging
 import sys
 from typing import Any
 
-from ops.redact import redact
+from ops.core.redact import redact
 
 # Loggers that would print the Telegram token (it is in the URL path) or are
 # chatty: kept at WARNING whatever the root level is.

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from sqlalchemy.engine import Engine
 
-from ops.settings import Settings
+from ops.core.settings import Settings
 
 
 class Severity(str, Enum):
@@ -85,7 +85,7 @@ class JobContext:
         return self.clock()
 
     def engine(self, role: str) -> Engine:
-        from ops import db
+        from ops.data import db
 
         return db.engine(role, self.settings)
 

@@ -20,7 +20,7 @@ A run goes through these steps whatever the job does:
    connection) makes its `job_failed` require `database_unreachable`, so the
    alert manager holds it back behind the root cause instead of paging once
    per job.
-5. The result goes to the alert manager (`ops.alert_bridge`), the row is
+5. The result goes to the alert manager (`ops.alerting.bridge`), the row is
    closed, and Sentry gets the closing `ok` / `error` check-in.
 
 Nothing here raises into the scheduler: a job can only fail itself.
@@ -44,11 +44,12 @@ from typing import Any, Callable, Mapping
 from sqlalchemy.engine import Engine
 
 import queries
-from jobs.base import Finding, JobContext, JobResult, Severity, utc_now
-from ops import alert_bridge, sentry
-from ops.jobspec import DEFAULT_TIMEOUT_S, JobSpec
-from ops.redact import redact
-from ops.settings import Settings
+from ops.contract import Finding, JobContext, JobResult, Severity, utc_now
+from ops.alerting import bridge as alert_bridge
+from ops.core import sentry
+from ops.daemon.jobspec import DEFAULT_TIMEOUT_S, JobSpec
+from ops.core.redact import redact
+from ops.core.settings import Settings
 
 log = logging.getLogger("opsbench.runner")
 
@@ -151,7 +152,7 @@ class Runner:
     @property
     def state_engine(self) -> Engine:
         if self._engine is None:
-            from ops import db
+            from ops.data import db
 
             self._engine = db.engine("state", self.settings)
         return self._engine

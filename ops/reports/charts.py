@@ -29,7 +29,7 @@ from typing import Callable
 import pandas as pd
 import plotly.graph_objects as go
 
-from ops.redact import redact
+from ops.core.redact import redact
 
 log = logging.getLogger("opsbench.charts")
 
@@ -242,7 +242,7 @@ def html_document(figs: dict[str, go.Figure], title: str, subtitle: str = "") ->
 
 def attachments(report, *, allow_png: bool = True) -> ChartSet:
     """PNG photos, else one HTML document; never raises (problems are listed instead)."""
-    from ops import report_message
+    from ops.reports import message as report_message
 
     result = ChartSet()
     try:

@@ -22,7 +22,7 @@ What is stored
     unreadable) a series is read from the raw tables only.
 
 Who reads them
-    ops/report.py (`load_series`: the report's daily series and charts) and
+    ops/reports/figures.py (`load_series`: the report's daily series and charts) and
     the notebooks (ops/notebook.py `revenue_series`, `activity_series`,
     `dau_series`, `errors_series`), both through the series readers here.
 
@@ -45,8 +45,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 import queries
-from ops import state as state_store
-from ops.redact import redact
+from ops.data import state as state_store
+from ops.core.redact import redact
 
 DEFAULT_DAYS = 3          # closed days recomputed by every refresh (the late-data horizon)
 WINDOW_DAYS = 29          # MAU needs the 29 days before a day

@@ -1,6 +1,6 @@
 """The durable outbox: messages are rows first, deliveries second.
 
-Producers (`ops.alerts`, scheduled reports) call `enqueue(conn, ...)` inside
+Producers (`ops.alerting.manager`, scheduled reports) call `enqueue(conn, ...)` inside
 the transaction that made the state change, so a message exists exactly when
 its cause does. `drain()` sends pending rows strictly in id order:
 
@@ -40,11 +40,11 @@ from typing import Any, Callable
 from sqlalchemy.engine import Connection, Engine
 
 import queries
-from ops import messages
-from ops.channels import (Channel, ChannelUnavailable, DeliveryDeferred, DeliveryPostponed, DeliveryRejected,
+from ops.alerting import telegram_html as messages
+from ops.alerting.channels import (Channel, ChannelUnavailable, DeliveryDeferred, DeliveryPostponed, DeliveryRejected,
                           OutgoingMessage, TelegramChannel)
-from ops.redact import redact
-from ops.settings import Settings
+from ops.core.redact import redact
+from ops.core.settings import Settings
 
 log = logging.getLogger("opsbench.outbox")
 
@@ -126,7 +126,7 @@ _channels: dict[tuple, Channel] = {}
 
 
 def _channel_for(settings: Settings, engine: Engine, sleep: Callable[[float], None]) -> Channel:
-    from ops import channels
+    from ops.alerting import channels
 
     key = (settings, engine, sleep)
     if key not in _channels:
@@ -230,7 +230,7 @@ def _sentry_event(text: str, fingerprint: list[str], **tags: str) -> None:
     The logging integration turns log lines into breadcrumbs only, so a
     delivery problem that no exception carries is sent here explicitly.
     """
-    from ops import sentry
+    from ops.core import sentry
 
     if not sentry.enabled():
         return

@@ -18,7 +18,7 @@ leader runs jobs.
   keepalive timeout, so the old leader has stopped before the lock is free.
   A job already running in the old leader's threads cannot be killed: it
   finishes and records its own row, and the new leader does not run any job
-  until that row is closed (fencing, in ops.scheduler): it first claims the
+  until that row is closed (fencing, in ops.daemon.scheduler): it first claims the
   leader term (`opsbench.leader_term`; a daemon inserts a run row only while
   the term is its own, so a deposed leader that has not noticed yet starts
   nothing), then waits for runs still `running` under live instances,
@@ -54,9 +54,9 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 import queries
-from jobs.base import utc_now
+from ops.contract import utc_now
 from ops import __version__
-from ops.redact import redact
+from ops.core.redact import redact
 
 log = logging.getLogger("opsbench.leader")
 
@@ -169,7 +169,7 @@ class LeaderElector:
             self._on_elected()
         except Exception as e:
             log.error("could not start leading: %s", redact(e), extra={"instance": self.identity})
-            from ops import sentry
+            from ops.core import sentry
 
             sentry.capture_exception(e, tags={"component": "leader"})
             self._drop("start-up as leader failed")

@@ -2,7 +2,7 @@
 
 Life of a daemon process:
 
-1. Start the scheduler with no jobs and the leader elector (ops.leader).
+1. Start the scheduler with no jobs and the leader elector (ops.daemon.leader).
 2. On winning the lead, fence first: claim the leader term (from then on a
    deposed leader's runner cannot insert a run row, so it starts nothing);
    close runs left `running` by instances that are gone (stopped, or no
@@ -41,13 +41,14 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 
 import queries
-from jobs.base import utc_now
-from ops import alert_bridge, sentry
-from ops.jobspec import DEFAULT_TIMEOUT_S, JobSpec
-from ops.leader import LeaderElector, new_identity
-from ops.redact import redact
-from ops.runner import Runner
-from ops.settings import Settings
+from ops.contract import utc_now
+from ops.alerting import bridge as alert_bridge
+from ops.core import sentry
+from ops.daemon.jobspec import DEFAULT_TIMEOUT_S, JobSpec
+from ops.daemon.leader import LeaderElector, new_identity
+from ops.core.redact import redact
+from ops.daemon.runner import Runner
+from ops.core.settings import Settings
 
 log = logging.getLogger("opsbench.daemon")
 
@@ -93,7 +94,7 @@ class Daemon:
                  clock: Callable[[], dt.datetime] = utc_now, identity: str | None = None,
                  poll_s: float = 1.0, lease_s: float = 5.0, shutdown_grace_s: float = DEFAULT_SHUTDOWN_GRACE_S,
                  fence_grace_s: float | None = None):
-        from ops import db
+        from ops.data import db
 
         self.settings = settings
         self.specs = {k: v for k, v in specs.items() if v.enabled}
@@ -138,7 +139,7 @@ class Daemon:
 
     def _wait_for_state_db(self) -> bool:
         """Apply migrations, retrying while the state database is down: the daemon waits, never dies."""
-        from ops.state import migrate
+        from ops.data.state import migrate
 
         delay = 1.0
         while not self._stopping.is_set():

@@ -2,7 +2,7 @@
 
 The only markup is fixed tags written here (b, i, code, pre); every value
 that comes from data (alert keys and summaries, error codes, job names) goes
-through `ops.messages.escape`. Figures sit in small <pre> tables a phone can
+through `ops.alerting.telegram_html.escape`. Figures sit in small <pre> tables a phone can
 show without wrapping (about 36 columns); a change is an arrow and a size:
 "▲ 12%" for amounts and counts, "▲ 0.8pp" (percentage points) for rates.
 Long lists are cut to a few lines with "… and N more", so a digest stays
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ops.messages import SEVERITY_ICON, escape, human_duration
-from ops.report import Baseline, Figure, Report
+from ops.alerting.telegram_html import SEVERITY_ICON, escape, human_duration
+from ops.reports.figures import Baseline, Figure, Report
 
 MAX_ALERTS = 6
 MAX_RUNS = 5
