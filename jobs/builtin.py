@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jobs import args as read
 from ops.contract import JobContext, JobResult
 from ops.alerting import bridge as alert_bridge
 from ops.alerting import heartbeat as outside_monitor
@@ -14,12 +15,10 @@ DRAIN_BUDGET_S = 60.0
 
 
 def validate_drain_args(args: dict) -> None:
-    budget = args.get("budget_s", DRAIN_BUDGET_S)
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not budget > 0:
-        raise ValueError(f"args.budget_s: expected seconds greater than 0, got {budget!r}")
-    most = args.get("max_messages")
-    if most is not None and (isinstance(most, bool) or not isinstance(most, int) or most < 1):
-        raise ValueError(f"args.max_messages: expected a whole number of at least 1, got {most!r}")
+    read.known_keys(args, {"budget_s", "max_messages"})
+    read.number(args.get("budget_s", DRAIN_BUDGET_S), "args.budget_s", positive=True)
+    if args.get("max_messages") is not None:
+        read.whole(args["max_messages"], "args.max_messages", minimum=1)
 
 
 def drain_outbox(ctx: JobContext) -> JobResult:

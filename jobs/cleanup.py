@@ -30,6 +30,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 import queries
+from jobs import args as read
+from jobs.args import JobArgError
 from ops.contract import Finding, JobContext, JobResult, Severity
 from jobs.probes import record_state
 from ops.core.redact import redact
@@ -39,10 +41,6 @@ REFUSED = "cleanup_refused"
 # PostgreSQL error codes that end a batch cleanly: lock_timeout, statement_timeout.
 _LOCK_NOT_AVAILABLE = "55P03"
 _QUERY_CANCELED = "57014"
-
-
-class CleanupArgError(ValueError):
-    """An argument in the jobs file is unusable. str() names the key."""
 
 
 @dataclass(frozen=True)
@@ -71,40 +69,22 @@ TARGETS: dict[str, Target] = {
 def _duration(args: dict[str, Any], key: str, default: dt.timedelta) -> dt.timedelta:
     if key not in args:
         return default
-    value = args[key]
-    try:
-        out = (pd.Timedelta(days=value) if isinstance(value, (int, float)) and not isinstance(value, bool)
-               else pd.Timedelta(str(value))).to_pytimedelta()
-    except (TypeError, ValueError):
-        raise CleanupArgError(f"args.{key}: expected days or a duration such as 7D or 36h, got {str(value)[:40]!r}") from None
-    if out < dt.timedelta(0):
-        raise CleanupArgError(f"args.{key}: expected a duration that is not negative")
-    return out
+    return read.duration(args[key], f"args.{key}", numbers_are="days")
 
 
 def _int(args: dict[str, Any], key: str, default: int, minimum: int = 1) -> int:
-    value = args.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise CleanupArgError(f"args.{key}: expected an integer")
-    try:
-        out = int(value)
-    except ValueError:
-        raise CleanupArgError(f"args.{key}: expected an integer, got {str(value)[:40]!r}") from None
-    if out < minimum:
-        raise CleanupArgError(f"args.{key}: expected at least {minimum}")
-    return out
+    return read.whole(args.get(key, default), f"args.{key}", minimum=minimum, noun="")
 
 
 def _max_share(args: dict[str, Any], target: Target) -> float:
     value = args.get("max_share", target.default_max_share)
     if isinstance(value, dict):
         value = value.get(target.table, target.default_max_share)
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise CleanupArgError("args.max_share: expected a share between 0 and 1, or a table of them by table name") from None
-    if not 0.0 < out <= 1.0:
-        raise CleanupArgError("args.max_share: expected a share between 0 and 1")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise JobArgError("args.max_share: expected a share between 0 and 1, or a table of them by table name")
+    out = float(value)
+    if not 0.0 < out <= 1.0:  # NaN fails this too
+        raise JobArgError("args.max_share: expected a share between 0 and 1")
     return out
 
 
@@ -115,7 +95,7 @@ _KNOWN_ARGS = {"tables", "rate_limit_retention", "error_log_retention", "idempot
 
 @dataclass(frozen=True)
 class CleanupArgs:
-    """The job's arguments, checked. `parse_args` raises CleanupArgError naming the key."""
+    """The job's arguments, checked. `parse_args` raises JobArgError naming the key."""
 
     tables: list[str]
     batch_size: int
@@ -127,12 +107,10 @@ class CleanupArgs:
 
 
 def parse_args(args: dict[str, Any]) -> CleanupArgs:
-    unknown = sorted(set(args) - _KNOWN_ARGS)
-    if unknown:
-        raise CleanupArgError(f"args.{unknown[0]}: unknown key (expected one of: {', '.join(sorted(_KNOWN_ARGS))})")
+    read.known_keys(args, _KNOWN_ARGS)
     names = args.get("tables", list(TARGETS))
     if not isinstance(names, list) or not names or any(n not in TARGETS for n in names):
-        raise CleanupArgError(f"args.tables: expected a list drawn from {', '.join(TARGETS)}")
+        raise JobArgError(f"args.tables: expected a list drawn from {', '.join(TARGETS)}")
     for t in TARGETS.values():
         _duration(args, t.retention_arg, t.default_retention)
         _max_share(args, t)
@@ -140,10 +118,8 @@ def parse_args(args: dict[str, Any]) -> CleanupArgs:
     if isinstance(share, dict):
         extra = sorted(set(share) - set(TARGETS))
         if extra:
-            raise CleanupArgError(f"args.max_share: unknown table {extra[0]!r} (expected {', '.join(TARGETS)})")
-    pause = args.get("pause_s", 0) or 0
-    if isinstance(pause, bool) or not isinstance(pause, (int, float)) or pause < 0:
-        raise CleanupArgError("args.pause_s: expected a number of seconds that is not negative")
+            raise JobArgError(f"args.max_share: unknown table {extra[0]!r} (expected {', '.join(TARGETS)})")
+    pause = read.number(args.get("pause_s", 0), "args.pause_s")
     return CleanupArgs(
         tables=list(names),
         batch_size=_int(args, "batch_size", 1000),

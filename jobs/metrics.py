@@ -24,6 +24,8 @@ import pandas as pd
 import sqlalchemy as sa
 
 import queries
+from jobs import args as read
+from jobs.args import JobArgError
 from jobs.evidence import evidence_rows
 from ops.contract import Finding, JobContext, JobResult, Severity
 from jobs.probes import DATABASE_UNREACHABLE
@@ -40,10 +42,6 @@ NEEDS_DB = (DATABASE_UNREACHABLE,)
 EVIDENCE_ROWS = 10
 
 
-class MetricArgError(ValueError):
-    """A threshold in the jobs file is unusable. str() names the key."""
-
-
 @dataclass
 class CheckOutput:
     findings: list[Finding] = field(default_factory=list)
@@ -55,25 +53,11 @@ class CheckOutput:
 # -- small helpers ------------------------------------------------------------------
 
 def _num(args: dict[str, Any], key: str, default: float) -> float:
-    value = args.get(key, default)
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise MetricArgError(f"args.{key}: expected a number, got {str(value)[:40]!r}") from None
-    if math.isnan(out) or out < 0:
-        raise MetricArgError(f"args.{key}: expected a non-negative number")
-    return out
+    return read.number(args.get(key, default), f"args.{key}")
 
 
 def _span(args: dict[str, Any], key: str, default: str) -> dt.timedelta:
-    value = args.get(key, default)
-    try:
-        out = pd.Timedelta(str(value)).to_pytimedelta()
-    except (TypeError, ValueError):
-        raise MetricArgError(f"args.{key}: expected a duration such as 15min or 2h, got {str(value)[:40]!r}") from None
-    if out <= dt.timedelta(0):
-        raise MetricArgError(f"args.{key}: expected a positive duration")
-    return out
+    return read.duration(args.get(key, default), f"args.{key}", positive=True)
 
 
 def _words(td: dt.timedelta) -> str:
@@ -337,10 +321,10 @@ def check_abuse(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
                 requires=NEEDS_DB,
             ))
     if not isinstance(limits, dict):
-        raise MetricArgError("args.rate_limits: expected a table of action = { max = N, window = \"1h\" }")
+        raise JobArgError("args.rate_limits: expected a table of action = { max = N, window = \"1h\" }")
     for action, spec in sorted(limits.items()):
         if not isinstance(spec, dict) or "max" not in spec:
-            raise MetricArgError(f"args.rate_limits.{action}: expected {{ max = N, window = \"1h\" }}")
+            raise JobArgError(f"args.rate_limits.{action}: expected {{ max = N, window = \"1h\" }}")
         cap = _num(spec, "max", 0)
         window = _span(spec, "window", "1h")
         # "> 80 % of the limit": the smallest count strictly above near * max
@@ -384,7 +368,7 @@ def run_checks(ctx: JobContext, names: list[str]) -> JobResult:
         for name in names:
             try:
                 out = CHECKS[name](ctx, conn)
-            except MetricArgError:
+            except JobArgError:
                 raise  # a configuration mistake: fail loudly with the one-line message
             except sa.exc.OperationalError:
                 raise  # the connection died: the run as a whole failed
@@ -410,7 +394,7 @@ def metric_probes(ctx: JobContext) -> JobResult:
     names = list(CHECKS) if not only else [str(n) for n in only]
     unknown = [n for n in names if n not in CHECKS]
     if unknown:
-        raise MetricArgError(f"args.checks: unknown check {unknown[0]!r} (expected: {', '.join(CHECKS)})")
+        raise JobArgError(f"args.checks: unknown check {unknown[0]!r} (expected: {', '.join(CHECKS)})")
     return run_checks(ctx, names)
 
 
@@ -448,11 +432,9 @@ _ARG_KEYS = {*_NUMBERS, *_SPANS, "windows", "tz", "rate_limits", "checks"}
 
 
 def validate_args(args: dict[str, Any], *, allow_checks: bool = True) -> None:
-    """Every threshold the checks read, checked up front. Raises MetricArgError naming the key."""
+    """Every threshold the checks read, checked up front. Raises JobArgError naming the key."""
     allowed = _ARG_KEYS if allow_checks else _ARG_KEYS - {"checks"}
-    unknown = sorted(set(args) - allowed)
-    if unknown:
-        raise MetricArgError(f"args.{unknown[0]}: unknown key (expected one of: {', '.join(sorted(allowed))})")
+    read.known_keys(args, allowed)
     for key in _NUMBERS:
         if key in args:
             _num(args, key, 0)
@@ -460,35 +442,32 @@ def validate_args(args: dict[str, Any], *, allow_checks: bool = True) -> None:
         if key in args:
             _span(args, key, "1h")
     if _num(args, "critical_pct", 5.0) < _num(args, "warn_pct", 1.0):
-        raise MetricArgError("args.critical_pct: must be >= warn_pct")
+        raise JobArgError("args.critical_pct: must be >= warn_pct")
     if _num(args, "critical_probability", 1e-6) > _num(args, "warn_probability", 1e-3):
-        raise MetricArgError("args.critical_probability: must be <= warn_probability (a smaller chance is worse)")
+        raise JobArgError("args.critical_probability: must be <= warn_probability (a smaller chance is worse)")
     windows = args.get("windows", ["15min", "1h"])
     if not isinstance(windows, list) or not windows:
-        raise MetricArgError('args.windows: expected a list of durations, e.g. ["15min", "1h"]')
+        raise JobArgError('args.windows: expected a list of durations, e.g. ["15min", "1h"]')
     for w in windows:
         _span({"windows": w}, "windows", "1h")
     if "tz" in args:
-        try:
-            ZoneInfo(str(args["tz"]))
-        except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
-            raise MetricArgError(f"args.tz: expected an IANA time zone name, got {str(args['tz'])[:40]!r}") from None
+        read.zone(args["tz"], "args.tz")
     limits = args.get("rate_limits", {})
     if not isinstance(limits, dict):
-        raise MetricArgError("args.rate_limits: expected a table of action = { max = N, window = \"1h\" }")
+        raise JobArgError("args.rate_limits: expected a table of action = { max = N, window = \"1h\" }")
     for action, spec in limits.items():
         if not isinstance(spec, dict) or "max" not in spec or set(spec) - {"max", "window"}:
-            raise MetricArgError(f"args.rate_limits.{action}: expected {{ max = N, window = \"1h\" }}")
+            raise JobArgError(f"args.rate_limits.{action}: expected {{ max = N, window = \"1h\" }}")
         try:
             if _num(spec, "max", 0) <= 0:
-                raise MetricArgError("args.max: expected a positive number")
+                raise JobArgError("args.max: expected a positive number")
             _span(spec, "window", "1h")
-        except MetricArgError as e:
-            raise MetricArgError(f"args.rate_limits.{action}.{str(e).removeprefix('args.')}") from None
+        except JobArgError as e:
+            raise JobArgError(f"args.rate_limits.{action}.{str(e).removeprefix('args.')}") from None
     only = args.get("checks")
     if only is not None:
         if not isinstance(only, list) or not only or any(str(n) not in CHECKS for n in only):
-            raise MetricArgError(f"args.checks: expected a list drawn from {', '.join(CHECKS)}")
+            raise JobArgError(f"args.checks: expected a list drawn from {', '.join(CHECKS)}")
 
 
 def _validate_single(args: dict[str, Any]) -> None:

@@ -30,6 +30,8 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 import queries
+from jobs import args as read
+from jobs.args import JobArgError
 from jobs.evidence import evidence_rows
 from ops.contract import Finding, JobContext, JobResult, Severity
 from ops.core.redact import redact
@@ -50,10 +52,6 @@ REPLICATION_LAG = "replication_lag"
 SESSIONS_HIDDEN = "database_sessions_hidden"  # the probing role lacks pg_monitor
 
 _MAX_BODY = 1_000_000  # a health body larger than this is not a health body
-
-
-class ProbeConfigError(ValueError):
-    """A probe target in the jobs file is unusable. str() names the target and key."""
 
 
 # -- state store ----------------------------------------------------------------
@@ -132,16 +130,8 @@ _HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 def _number(value: Any, where: str, positive: bool = False) -> float:
-    """A threshold from the jobs file: a number, not negative (or > 0). Raises ProbeConfigError at `where`."""
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ProbeConfigError(f"{where}: expected a number, got {str(value)[:40]!r}") from None
-    if math.isnan(out) or out < 0 or (positive and out == 0):
-        raise ProbeConfigError(f"{where}: expected a {'positive' if positive else 'non-negative'} number")
-    return out
+    """A threshold from the jobs file: a number, not negative (or > 0). Raises JobArgError at `where`."""
+    return read.number(value, where, positive=positive)
 
 
 def _probe_settings(merged: dict[str, Any], at: Callable[[str], str]) -> dict[str, Any]:
@@ -151,26 +141,26 @@ def _probe_settings(merged: dict[str, Any], at: Callable[[str], str]) -> dict[st
 
     method = str(merged.get("method", "GET")).upper()
     if method not in _HTTP_METHODS:
-        raise ProbeConfigError(f"{at('method')}: expected one of {', '.join(sorted(_HTTP_METHODS))}")
+        raise JobArgError(f"{at('method')}: expected one of {', '.join(sorted(_HTTP_METHODS))}")
     status = merged.get("expect_status", 200)
     statuses = status if isinstance(status, list) else [status]
     if not statuses or any(isinstance(s, bool) or not isinstance(s, int) or not 100 <= s <= 599 for s in statuses):
-        raise ProbeConfigError(f"{at('expect_status')}: expected an HTTP status such as 200, or a list of them")
+        raise JobArgError(f"{at('expect_status')}: expected an HTTP status such as 200, or a list of them")
     expect_json = merged.get("expect_json") or {}
     if not isinstance(expect_json, dict):
-        raise ProbeConfigError(f"{at('expect_json')}: expected a table of path = value, e.g. {{ status = \"ok\" }}")
+        raise JobArgError(f"{at('expect_json')}: expected a table of path = value, e.g. {{ status = \"ok\" }}")
     all_true = merged.get("all_true") or []
     if not isinstance(all_true, list) or not all(isinstance(p, str) for p in all_true):
-        raise ProbeConfigError(f"{at('all_true')}: expected a list of dotted paths, e.g. [\"checks\"]")
+        raise JobArgError(f"{at('all_true')}: expected a list of dotted paths, e.g. [\"checks\"]")
     verify = merged.get("verify", True)
     if not isinstance(verify, bool):
-        raise ProbeConfigError(f"{at('verify')}: expected true or false")
+        raise JobArgError(f"{at('verify')}: expected true or false")
     ca_file = merged.get("ca_file")
     if ca_file is not None and (not isinstance(ca_file, str) or not Path(ca_file).is_file()):
-        raise ProbeConfigError(f"{at('ca_file')}: expected the path of a readable CA certificate file")
+        raise JobArgError(f"{at('ca_file')}: expected the path of a readable CA certificate file")
     headers = merged.get("headers") or {}
     if not isinstance(headers, dict):
-        raise ProbeConfigError(f"{at('headers')}: expected a table of header = value")
+        raise JobArgError(f"{at('headers')}: expected a table of header = value")
     out = dict(
         method=method,
         expect_status=tuple(statuses),
@@ -186,34 +176,34 @@ def _probe_settings(merged: dict[str, Any], at: Callable[[str], str]) -> dict[st
         headers={str(k): str(v) for k, v in headers.items()},
     )
     if out["latency_critical_ms"] < out["latency_warn_ms"]:
-        raise ProbeConfigError(f"{at('latency_critical_ms')}: must be >= latency_warn_ms")
+        raise JobArgError(f"{at('latency_critical_ms')}: must be >= latency_warn_ms")
     return out
 
 
 def parse_targets(raw: Any, defaults: dict[str, Any] | None = None) -> list[HttpProbe]:
-    """`args.targets` (a list of tables) -> probes. Raises ProbeConfigError naming target and key."""
+    """`args.targets` (a list of tables) -> probes. Raises JobArgError naming target and key."""
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise ProbeConfigError("args.targets: expected a list of tables ([[jobs.<id>.args.targets]])")
+        raise JobArgError("args.targets: expected a list of tables ([[jobs.<id>.args.targets]])")
     defaults = {k: v for k, v in (defaults or {}).items() if k in _PROBE_KEYS and k not in ("name", "url")}
     out: list[HttpProbe] = []
     seen: set[str] = set()
     for n, item in enumerate(raw, start=1):
         where = f"args.targets #{n}"
         if not isinstance(item, dict):
-            raise ProbeConfigError(f"{where}: expected a table with at least url")
+            raise JobArgError(f"{where}: expected a table with at least url")
         merged = {**defaults, **item}
         unknown = sorted(set(merged) - _PROBE_KEYS)
         if unknown:
-            raise ProbeConfigError(f"{where}: unknown key {unknown[0]!r} (expected one of: {', '.join(sorted(_PROBE_KEYS))})")
+            raise JobArgError(f"{where}: unknown key {unknown[0]!r} (expected one of: {', '.join(sorted(_PROBE_KEYS))})")
         url = merged.get("url")
         if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")) or not urlsplit(url).hostname:
-            raise ProbeConfigError(f"{where}: key 'url': expected an http:// or https:// URL")
+            raise JobArgError(f"{where}: key 'url': expected an http:// or https:// URL")
         name = str(merged.get("name") or urlsplit(url).hostname or f"target{n}")
         where = f"args.targets {name!r}"
         if name in seen:
-            raise ProbeConfigError(f"{where}: name used twice; give each target its own name")
+            raise JobArgError(f"{where}: name used twice; give each target its own name")
         seen.add(name)
         fields = _probe_settings(merged, lambda key, where=where: f"{where}: key {key!r}")
         out.append(HttpProbe(name=name, url=url, **fields))
@@ -227,7 +217,7 @@ def validate_http_args(args: dict[str, Any]) -> None:
     """For the jobs-file loader: `targets` and the defaults for every target, checked."""
     unknown = sorted(set(args) - _HTTP_ARGS)
     if unknown:
-        raise ProbeConfigError(f"args.{unknown[0]}: unknown key (expected targets or a default for every target: "
+        raise JobArgError(f"args.{unknown[0]}: unknown key (expected targets or a default for every target: "
                                f"{', '.join(sorted(_HTTP_ARGS - {'targets'}))})")
     defaults = {k: v for k, v in args.items() if k != "targets"}
     _probe_settings(defaults, lambda key: f"args.{key}")
@@ -492,10 +482,10 @@ _PG_NUMBERS = {
 
 
 def postgres_args(args: dict[str, Any]) -> dict[str, Any]:
-    """The PostgreSQL probe's arguments with defaults, checked. Raises ProbeConfigError naming the key."""
+    """The PostgreSQL probe's arguments with defaults, checked. Raises JobArgError naming the key."""
     unknown = sorted(set(args) - set(_PG_NUMBERS) - {"name"})
     if unknown:
-        raise ProbeConfigError(f"args.{unknown[0]}: unknown key (expected one of: "
+        raise JobArgError(f"args.{unknown[0]}: unknown key (expected one of: "
                                f"{', '.join(sorted({'name', *_PG_NUMBERS}))})")
     out: dict[str, Any] = {"name": str(args.get("name", "backend"))}
     for key, default in _PG_NUMBERS.items():
@@ -503,7 +493,7 @@ def postgres_args(args: dict[str, Any]) -> dict[str, Any]:
     for warn, crit in (("latency_warn_ms", "latency_critical_ms"), ("connections_warn_pct", "connections_critical_pct"),
                        ("replication_lag_warn_s", "replication_lag_critical_s")):
         if out[crit] < out[warn]:
-            raise ProbeConfigError(f"args.{crit}: must be >= {warn}")
+            raise JobArgError(f"args.{crit}: must be >= {warn}")
     return out
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 import queries
+from jobs import args as read
+from jobs.args import JobArgError
 from jobs.evidence import clean_row
 from ops.contract import Finding, JobContext, JobResult, Severity
 from jobs.metrics import NEGATIVE_BALANCE
@@ -66,7 +68,7 @@ def reconcile(ctx: JobContext) -> JobResult:
     known = set(checks())
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise ValueError(f"args.checks: unknown check {unknown[0]!r} (expected: {', '.join(sorted(known))})")
+        raise JobArgError(f"args.checks: unknown check {unknown[0]!r} (expected: {', '.join(sorted(known))})")
     keep = int(ctx.args.get("evidence_rows", 5))
     overrides = {k: Severity(v) for k, v in (ctx.args.get("severity") or {}).items()}
     now = ctx.now()
@@ -115,25 +117,21 @@ def reconcile(ctx: JobContext) -> JobResult:
 def validate_args(args: dict[str, Any]) -> None:
     """For the jobs-file loader: checks, evidence_rows and severity, checked against the SQL file."""
     allowed = {"checks", "evidence_rows", "severity"}
-    unknown = sorted(set(args) - allowed)
-    if unknown:
-        raise ValueError(f"args.{unknown[0]}: unknown key (expected one of: {', '.join(sorted(allowed))})")
+    read.known_keys(args, allowed)
     known = checks()
     names = args.get("checks")
     if names is not None and (not isinstance(names, list) or any(n not in known for n in names)):
-        raise ValueError(f"args.checks: expected a list drawn from {', '.join(known)}")
-    keep = args.get("evidence_rows", 5)
-    if isinstance(keep, bool) or not isinstance(keep, int) or keep < 0:
-        raise ValueError("args.evidence_rows: expected a whole number, 0 or more")
+        raise JobArgError(f"args.checks: expected a list drawn from {', '.join(known)}")
+    read.whole(args.get("evidence_rows", 5), "args.evidence_rows")
     severity = args.get("severity") or {}
     if not isinstance(severity, dict):
-        raise ValueError("args.severity: expected a table of check = \"critical\" | \"warning\" | \"info\"")
+        raise JobArgError("args.severity: expected a table of check = \"critical\" | \"warning\" | \"info\"")
     levels = [s.value for s in Severity]
     for check, level in severity.items():
         if check not in known:
-            raise ValueError(f"args.severity.{check}: no such check (expected one of: {', '.join(known)})")
+            raise JobArgError(f"args.severity.{check}: no such check (expected one of: {', '.join(known)})")
         if level not in levels:
-            raise ValueError(f"args.severity.{check}: expected one of {', '.join(levels)}")
+            raise JobArgError(f"args.severity.{check}: expected one of {', '.join(levels)}")
 
 
 ARG_VALIDATORS = {"reconcile": validate_args}

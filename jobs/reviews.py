@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 import queries
+from jobs import args as read
 from ops.contract import Finding, JobContext, JobResult, Severity
 from jobs.probes import DATABASE_UNREACHABLE
 
@@ -124,19 +125,13 @@ _ARGS = {"days": (int, 7, 1), "baseline_weeks": (int, 4, 1), "growth": (float, 2
 
 
 def review_args(args: dict[str, Any]) -> dict[str, Any]:
-    """The review's arguments with defaults, checked. Raises ValueError naming the key."""
-    unknown = sorted(set(args) - set(_ARGS))
-    if unknown:
-        raise ValueError(f"args.{unknown[0]}: unknown key (expected one of: {', '.join(sorted(_ARGS))})")
+    """The review's arguments with defaults, checked. Raises JobArgError naming the key."""
+    read.known_keys(args, _ARGS)
     out: dict[str, Any] = {}
     for key, (kind, default, minimum) in _ARGS.items():
         value = args.get(key, default)
-        what = "a whole number" if kind is int else "a number"
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
-            raise ValueError(f"args.{key}: expected {what}, got {str(value)[:40]!r}")
-        if math.isnan(value) or value < minimum:
-            raise ValueError(f"args.{key}: expected {what} of at least {minimum:g}")
-        out[key] = kind(value)
+        out[key] = (read.whole(value, f"args.{key}", minimum=minimum) if kind is int
+                    else read.number(value, f"args.{key}", minimum=minimum))
     return out
 
 

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import sqlalchemy as sa
+from ops.core.errors import QueryError
 
 QUERIES_DIR = Path(__file__).resolve().parent
 # Files that are not named-query subjects exposed to users.
@@ -40,10 +41,6 @@ _PARAM = re.compile(
 
 # Parameter pairs that bound a window: the second may not come before the first.
 _WINDOW_PAIRS = (("start", "end"), ("since", "until"))
-
-
-class QueryError(ValueError):
-    """A query call that cannot run: unknown query or parameter, malformed value."""
 
 
 def _parse_date(v: Any) -> dt.date:

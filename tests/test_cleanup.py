@@ -215,9 +215,9 @@ def test_implausible_share_is_refused(empty_db):
 
 
 def test_bad_arguments_are_one_line(empty_db):
-    with pytest.raises(cleanup.CleanupArgError, match="args.batch_size"):
+    with pytest.raises(cleanup.JobArgError, match="args.batch_size"):
         cleanup.cleanup(_ctx(empty_db, batch_size=0))
-    with pytest.raises(cleanup.CleanupArgError, match="args.tables"):
+    with pytest.raises(cleanup.JobArgError, match="args.tables"):
         cleanup.cleanup(_ctx(empty_db, tables=["users"]))
-    with pytest.raises(cleanup.CleanupArgError, match="args.error_log_retention"):
+    with pytest.raises(cleanup.JobArgError, match="args.error_log_retention"):
         cleanup.cleanup(_ctx(empty_db, error_log_retention="forever"))

@@ -178,7 +178,7 @@ def test_unreachable_database_skips_without_evaluating(empty_db):
 
 
 def test_bad_threshold_is_one_line(demo_db, anchor):
-    with pytest.raises(metrics.MetricArgError, match="args.stuck_after: expected a duration"):
+    with pytest.raises(metrics.JobArgError, match="args.stuck_after: expected a duration"):
         metrics.stuck_jobs(_ctx(demo_db.settings, anchor, stuck_after="soon"))
 
 

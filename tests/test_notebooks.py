@@ -13,9 +13,7 @@ from __future__ import annotations
 import ast
 import base64
 import datetime as dt
-import json
 import re
-from pathlib import Path
 
 import nbformat
 import numpy as np

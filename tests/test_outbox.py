@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from alerting_support import api, clock, state  # noqa: F401  (fixtures)
 from botapi import TOKEN

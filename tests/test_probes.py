@@ -129,7 +129,7 @@ def test_certificate_about_to_expire_is_critical(tmp_path, empty_db):
     ({"url": "http://a/"}, "expected a list of tables"),
 ])
 def test_bad_target_configuration_names_target_and_key(targets, message):
-    with pytest.raises(probes.ProbeConfigError, match=message.replace("(", r"\(")):
+    with pytest.raises(probes.JobArgError, match=message.replace("(", r"\(")):
         probes.parse_targets(targets)
 
 

@@ -6,7 +6,6 @@ import datetime as dt
 import signal
 import threading
 import time
-from zoneinfo import ZoneInfo
 
 import pytest
 

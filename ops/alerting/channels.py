@@ -3,13 +3,12 @@
 One small class per channel (as healthchecks does): `TelegramChannel` wraps
 the Bot API client, `ConsoleChannel` prints, so the demo shows what would be
 sent when no TELEGRAM_BOT_TOKEN is set. The outbox only sees the `Channel`
-protocol and three outcomes: delivered, deferred (try later), rejected (this
-message never), unavailable (this destination refuses everything for now).
+protocol: `send()` returns when delivered, or raises a `DeliveryError` whose
+`outcome` says what to do next (ops.core.errors).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import sys
 import time
@@ -21,6 +20,8 @@ from sqlalchemy.engine import Engine
 
 import queries
 from ops.alerting import telegram_html as messages
+from ops.core.clock import utc_now
+from ops.core.errors import DeliveryError, Outcome
 from ops.core.settings import Settings, SettingsError
 
 log = logging.getLogger("opsbench.channels")
@@ -42,27 +43,7 @@ class OutgoingMessage:
             return bytes(self.payload)
         if self.payload_path:
             return Path(self.payload_path).read_bytes()
-        raise DeliveryRejected(f"{self.kind} message has neither payload nor file")
-
-
-class DeliveryDeferred(Exception):
-    """Could not deliver now (network, 5xx, rate limit): keep it and try later."""
-
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class DeliveryPostponed(DeliveryDeferred):
-    """Out of the caller's time budget before anything was sent: not a failure, just later."""
-
-
-class DeliveryRejected(Exception):
-    """The destination will never accept this message as it is."""
-
-
-class ChannelUnavailable(Exception):
-    """The destination refuses every message (bot blocked, chat not found, bad token)."""
+        raise DeliveryError(f"{self.kind} message has neither payload nor file", outcome=Outcome.never)
 
 
 class Channel(Protocol):
@@ -108,31 +89,18 @@ class TelegramChannel:
         self.client.deadline = None if seconds_left is None else self.client.clock() + max(0.0, seconds_left)
 
     def send(self, message: OutgoingMessage) -> None:
-        from ops.alerting.telegram import (TelegramChatUnavailable, TelegramOutOfTime, TelegramPermanentError,
-                                  TelegramTransientError)
-
+        # the client's errors are DeliveryErrors already; only a lost payload file needs saying
         try:
-            if message.kind == "photo":
-                self.client.send_photo(message.data(), message.body, disable_notification=message.silent)
-            elif message.kind == "document":
-                self.client.send_document(message.data(), message.filename or "report.html", message.body,
-                                          disable_notification=message.silent)
-            else:
-                self.client.send_message(message.body, disable_notification=message.silent)
-        except TelegramOutOfTime as err:
-            raise DeliveryPostponed(str(err), err.retry_after) from None
-        except TelegramTransientError as err:
-            raise DeliveryDeferred(str(err), err.retry_after) from None
-        except TelegramChatUnavailable as err:
-            raise ChannelUnavailable(str(err)) from None
-        except TelegramPermanentError as err:
-            raise DeliveryRejected(str(err)) from None
-        except OSError as err:  # payload file gone
-            raise DeliveryRejected(f"cannot read {message.payload_path}: {err.strerror}") from None
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+            data = message.data() if message.kind != "text" else b""
+        except OSError as err:
+            raise DeliveryError(f"cannot read {message.payload_path}: {err.strerror}", outcome=Outcome.never) from None
+        if message.kind == "photo":
+            self.client.send_photo(data, message.body, disable_notification=message.silent)
+        elif message.kind == "document":
+            self.client.send_document(data, message.filename or "report.html", message.body,
+                                      disable_notification=message.silent)
+        else:
+            self.client.send_message(message.body, disable_notification=message.silent)
 
 
 def current_chat_id(engine: Engine | None, configured: str) -> str:
@@ -160,7 +128,7 @@ def telegram_client(settings: Settings, engine: Engine | None = None, *, clock: 
             return
         with engine.begin() as conn:
             queries.load("state/outbox").chat_migrated.execute(
-                conn, configured_chat_id=configured, chat_id=new, at=_utc_now())
+                conn, configured_chat_id=configured, chat_id=new, at=utc_now())
 
     return TelegramClient(
         settings.telegram_bot_token.get_secret_value(),

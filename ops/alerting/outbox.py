@@ -32,7 +32,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import logging
-import random
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -41,8 +40,10 @@ from sqlalchemy.engine import Connection, Engine
 
 import queries
 from ops.alerting import telegram_html as messages
-from ops.alerting.channels import (Channel, ChannelUnavailable, DeliveryDeferred, DeliveryPostponed, DeliveryRejected,
-                          OutgoingMessage, TelegramChannel)
+from ops.alerting.channels import Channel, OutgoingMessage, TelegramChannel
+from ops.core import backoff
+from ops.core.clock import utc_now
+from ops.core.errors import DeliveryError, Outcome
 from ops.core.redact import redact
 from ops.core.settings import Settings
 
@@ -56,10 +57,6 @@ BLOCKED_RETRY = dt.timedelta(minutes=5)   # a blocked chat is probed again this 
 
 def _q():
     return queries.load("state/outbox")
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def enqueue(conn: Connection, text: str, *, kind: str = "text", payload: bytes | None = None,
@@ -103,8 +100,8 @@ def recent(engine: Engine, limit: int = 50) -> list:
 
 
 def _retry_delay(attempts: int, retry_after: float | None) -> dt.timedelta:
-    step = min(RETRY_CAP, RETRY_BASE * (2 ** max(0, attempts - 1)))
-    step = step * (0.8 + 0.4 * random.random())
+    step = dt.timedelta(seconds=backoff.delay(attempts - 1, RETRY_BASE.total_seconds(), RETRY_CAP.total_seconds(),
+                                              jitter=(0.8, 1.2)))
     if retry_after:
         step = max(step, dt.timedelta(seconds=retry_after))
     return step
@@ -180,25 +177,9 @@ def drain(settings: Settings, engine: Engine, channel: Channel | None = None,
                         _q().mark_noticed.execute(conn)
                         notice = None
                     channel.send(outgoing)
-                except DeliveryPostponed:
-                    break  # out of this call's time budget before sending: the row waits as it is
-                except DeliveryDeferred as err:
-                    delay = _retry_delay(row.attempts + 1, err.retry_after)
-                    _q().mark_retry.execute(conn, id=row.id, next_attempt_at=now + delay, error=redact(err)[:1000])
-                    log.warning("outbox: message %s not delivered (%s); next try in %s", row.id, redact(err),
-                                messages.human_duration(delay))
-                    break
-                except ChannelUnavailable as err:
-                    _q().mark_retry.execute(conn, id=row.id, next_attempt_at=now + BLOCKED_RETRY,
-                                            error=redact(err)[:1000])
-                    _mark_blocked(conn, channel, err, now)
-                    break
-                except DeliveryRejected as err:
-                    _q().mark_failed.execute(conn, id=row.id, error=redact(err)[:1000], failed_at=now)
-                    log.error("outbox: message %s rejected for good: %s", row.id, redact(err))
-                    _sentry_event(f"Telegram rejected outbox message {row.id} for good: {err}",
-                                  fingerprint=["opsbench-outbox-rejected"], channel=channel.key,
-                                  source=row.source or "-")
+                except DeliveryError as err:
+                    if not _failed(conn, channel, row, err, clock()):
+                        break
                     continue
                 if notice:
                     _q().mark_noticed.execute(conn)
@@ -211,6 +192,33 @@ def drain(settings: Settings, engine: Engine, channel: Channel | None = None,
         if set_deadline is not None:
             set_deadline(None)  # the channel outlives this call
     return delivered
+
+
+def _failed(conn: Connection, channel: Channel, row: Any, err: DeliveryError, answered: dt.datetime) -> bool:
+    """Record a failed send of the head. True when the drain may go on with the next message.
+
+    Every wait counts from `answered`, when the failure came back, not from
+    when the message was picked: a send that waited inside the client (pacing,
+    retry_after) would otherwise end with a retry time already in the past.
+    """
+    if not err.attempted:
+        return False  # out of this call's time budget before sending: the row waits as it is
+    if err.outcome is Outcome.never:
+        _q().mark_failed.execute(conn, id=row.id, error=redact(err)[:1000], failed_at=answered)
+        log.error("outbox: message %s rejected for good: %s", row.id, redact(err))
+        _sentry_event(f"Telegram rejected outbox message {row.id} for good: {err}",
+                      fingerprint=["opsbench-outbox-rejected"], channel=channel.key, source=row.source or "-")
+        return True
+    if err.outcome is Outcome.refused:
+        _q().mark_retry.execute(conn, id=row.id, next_attempt_at=answered + BLOCKED_RETRY, error=redact(err)[:1000])
+        _mark_blocked(conn, channel, err, answered)
+        return False
+    # retry_later / retry_after
+    delay = _retry_delay(row.attempts + 1, err.retry_after)
+    _q().mark_retry.execute(conn, id=row.id, next_attempt_at=answered + delay, error=redact(err)[:1000])
+    log.warning("outbox: message %s not delivered (%s); next try in %s", row.id, redact(err),
+                messages.human_duration(delay))
+    return False
 
 
 def _backlog_notice(conn: Connection, row: Any, now: dt.datetime) -> str | None:

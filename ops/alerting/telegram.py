@@ -35,6 +35,8 @@ from typing import Any, Callable
 import httpx
 
 from ops.alerting import telegram_html as messages
+from ops.core import backoff
+from ops.core.errors import DeliveryError, Outcome
 from ops.core.logs import RedactingFilter
 from ops.core.redact import redact, register_secret
 
@@ -46,31 +48,39 @@ _CHAT_GONE = ("chat not found", "bot was blocked", "bot was kicked", "user is de
               "message thread not found", "bot can't initiate conversation")
 
 
-class TelegramError(Exception):
-    """A Bot API call failed. `str()` is redacted and safe to log or show."""
+class TelegramError(DeliveryError):
+    """A Bot API call failed. `str()` is redacted and safe to log or show; `outcome` says what next."""
 
     def __init__(self, message: str, *, error_code: int | None = None, description: str = "",
-                 retry_after: float | None = None):
-        super().__init__(redact(message))
+                 retry_after: float | None = None, attempted: bool = True):
+        super().__init__(redact(message), retry_after=retry_after, attempted=attempted)
         self.error_code = error_code
         self.description = redact(description)
-        self.retry_after = retry_after
 
 
 class TelegramTransientError(TelegramError):
     """Still failing after the bounded retries (server down, 5xx, long 429): try again later."""
 
+    outcome = Outcome.retry_later
+
 
 class TelegramPermanentError(TelegramError):
     """This request will never succeed as it is (bad request)."""
+
+    outcome = Outcome.never
 
 
 class TelegramOutOfTime(TelegramTransientError):
     """The next request would start past the caller's deadline: nothing was sent, try again later."""
 
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message, retry_after=retry_after, attempted=False)
+
 
 class TelegramChatUnavailable(TelegramPermanentError):
     """The chat refuses the bot: blocked, kicked, not found, or the token is wrong."""
+
+    outcome = Outcome.refused
 
 
 class _ParseError(TelegramPermanentError):
@@ -222,8 +232,7 @@ class TelegramClient:
         return self._call(method, params, files={field: (filename, data)})
 
     def _backoff(self, attempt: int) -> float:
-        base = min(self.backoff_cap, self.backoff_base * (2 ** attempt))
-        return base * (0.5 + self.rng() / 2)  # jitter: 50-100 % of the step
+        return backoff.delay(attempt, self.backoff_base, self.backoff_cap, jitter=(0.5, 1.0), rng=self.rng)
 
     def _call(self, method: str, params: dict[str, Any], files: dict | None = None,
               paced: bool = True) -> Any:

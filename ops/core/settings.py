@@ -14,14 +14,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from ops.core.errors import SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 _DSN_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
-
-
-class SettingsError(ValueError):
-    """A setting has a value opsbench cannot use. str() is one line for the user."""
 
 
 def _check_dsn(value: str | None) -> str | None:

@@ -47,7 +47,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from ops.core.settings import Settings, SettingsError
+from ops.core.settings import Settings
+from ops.core.errors import JobSpecError
 
 log = logging.getLogger("opsbench.jobspec")
 
@@ -65,10 +66,6 @@ _CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
 _UNIT_S = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 _DOW_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
-
-
-class JobSpecError(SettingsError):
-    """The jobs file cannot be used. str() is one line: file, job, key, what was expected."""
 
 
 @dataclass(frozen=True)

@@ -27,15 +27,12 @@ from sqlalchemy.pool import NullPool
 
 import queries
 from ops.core.settings import Settings
+from ops.core.errors import SeedError
 
 MANIFEST_FILE = "demo-manifest.json"
 HISTORY_DAYS = 120        # days of history before the anchor's (partial) day
 SIGNUP_BONUS = 30         # credits every new user gets
 PAYER_SHARE = 0.15        # share of users who ever buy a credit pack
-
-
-class SeedError(ValueError):
-    """The demo data cannot be generated as asked. str() is one line for the user."""
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ops.core.redact import redact
+from ops.core.errors import ChartsUnavailable
 
 log = logging.getLogger("opsbench.charts")
 
@@ -38,10 +39,6 @@ RENDER_TIMEOUT_S = 90.0
 COLORS = {"gross": "#9ecae1", "net": "#08519c", "dau": "#31a354", "new": "#bae4b3", "rate": "#de2d26",
           "band": "rgba(222,45,38,0.18)", "window": "rgba(255,200,0,0.18)", "target": "#636363"}
 ERROR_RATE_TARGET = 0.01   # the backend's reliability target: error rate < 1 %
-
-
-class ChartsUnavailable(RuntimeError):
-    """PNG rendering is not possible here (no browser). str() says why."""
 
 
 @dataclass

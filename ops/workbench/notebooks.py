@@ -23,6 +23,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from ops.core.settings import PROJECT_ROOT
+from ops.core.errors import RenderError
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 PARAMETERS_TAG = "parameters"
@@ -34,10 +35,6 @@ _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 """
-
-
-class RenderError(Exception):
-    """A notebook could not be found, parameterised or executed. str() is for the user."""
 
 
 @dataclass(frozen=True)
