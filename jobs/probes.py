@@ -36,6 +36,7 @@ from jobs.evidence import evidence_rows
 from ops.contract import Finding, JobContext, JobResult, Severity
 from ops.core.redact import redact
 from ops.core.settings import Settings
+from ops.data import state as state_store
 
 log = logging.getLogger("opsbench.jobs.probes")
 
@@ -56,8 +57,6 @@ _MAX_BODY = 1_000_000  # a health body larger than this is not a health body
 
 # -- state store ----------------------------------------------------------------
 
-_migrated: set[int] = set()
-_migrate_lock = threading.Lock()
 
 
 def record_state(ctx: JobContext, statement: str, rows: Iterable[dict[str, Any]]) -> bool:
@@ -72,12 +71,7 @@ def record_state(ctx: JobContext, statement: str, rows: Iterable[dict[str, Any]]
         return True
     try:
         engine = ctx.state
-        with _migrate_lock:
-            if id(engine) not in _migrated:
-                from ops.data.state import migrate
-
-                migrate(engine)
-                _migrated.add(id(engine))
+        state_store.migrate_once(engine)
         q = getattr(queries.load("state/probes"), statement)
         with engine.begin() as conn:
             conn.execute(q.statement, [q.bind(**r) for r in rows])

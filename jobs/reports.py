@@ -20,11 +20,11 @@ from __future__ import annotations
 import datetime as dt
 
 from ops.contract import JobContext, JobResult
+from ops.core.redact import redact
 from ops.reports import charts as chart_maker
-from ops.alerting import outbox
 from ops.reports import figures as report
 from ops.reports import message as report_message
-from ops.core.redact import redact
+from ops.reports import queue as report_queue
 
 
 def daily_digest(ctx: JobContext) -> JobResult:
@@ -65,10 +65,6 @@ def run_report(ctx: JobContext, kind: str) -> JobResult:
 
     source = ctx.job_id
     with ctx.state.begin() as conn:
-        ids = outbox.enqueue(conn, text, source=source, now=now)
-        for a in chart_set.attachments:
-            # silent: the text already notified; the charts follow it quietly
-            ids += outbox.enqueue(conn, a.caption, kind=a.kind, payload=a.data, filename=a.filename, silent=True,
-                                  source=source, now=now)
+        ids = report_queue.enqueue(conn, text, chart_set, source=source, now=now)
     metrics["queued"] = float(len(ids))
     return JobResult("ok", f"{what} queued with {charts_word}", metrics)

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from sqlalchemy.engine import Engine
 
+from ops.core.clock import utc_now
 from ops.core.settings import Settings
 
 
@@ -65,10 +66,6 @@ class JobResult:
     # rules this run evaluated: a rule evaluated with no finding counts as a
     # good evaluation for the alerts of that rule (towards resolving them)
     rules: set[str] = field(default_factory=set)
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 @dataclass

@@ -197,19 +197,11 @@ def yesterday(tz: str | None = None) -> dt.date:
     of its data instead: a notebook opened a month after `make demo` should
     not show a month of empty charts.
     """
-    from zoneinfo import ZoneInfo
+    from ops.core.clock import parse_zone
+    from ops.data.seed import last_complete_day
 
-    zone = ZoneInfo(tz or settings().report_tz)
-    day = dt.datetime.now(zone).date() - dt.timedelta(days=1)
     s = settings()
-    if s.uses_embedded:
-        from ops.data.seed import load_manifest
-
-        anchor = (load_manifest(s) or {}).get("anchor")
-        if anchor:
-            data_end = pd.Timestamp(anchor).tz_convert(zone).date() - dt.timedelta(days=1)
-            day = min(day, data_end)
-    return day
+    return last_complete_day(s, parse_zone(tz) if tz else s.tz)
 
 
 def local_times(df: pd.DataFrame, tz: str | None = None) -> pd.DataFrame:

@@ -185,22 +185,22 @@ class NamedQuery:
 
     def __call__(self, conn, **values: Any) -> pd.DataFrame:
         bound = self.bind(**values)
-        with _connection(conn) as c:
+        with connection(conn) as c:
             result = c.execute(self.statement, bound)
             return _frame(result)
 
     def stream(self, conn, chunk_rows: int = 10_000, **values: Any) -> Iterator[tuple[list[str], list[tuple]]]:
         """Yield (columns, rows) chunks through a server-side cursor: flat memory for any size."""
         bound = self.bind(**values)
-        with _connection(conn) as c:
+        with connection(conn) as c:
             result = c.execution_options(stream_results=True, yield_per=chunk_rows).execute(self.statement, bound)
             cols = list(result.keys())
             for part in result.partitions(chunk_rows):
                 yield cols, [tuple(r) for r in part]
 
 
-class _connection:
-    """Accept an Engine or a Connection; open (and close) one only for an Engine."""
+class connection:
+    """`with connection(engine_or_connection) as conn`: open (and close) a connection only for an Engine."""
 
     def __init__(self, conn):
         self._given = conn

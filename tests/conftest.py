@@ -20,6 +20,10 @@ import sqlalchemy as sa
 from ops.data import db as ops_db
 from ops.core.settings import Settings, load_settings, reset_settings_cache
 
+# fixtures shared across modules live in tests/support and are registered here once:
+# the alerting ones (state, api, clock) and the Sentry envelope receiver (receiver)
+pytest_plugins = ["support.alerting_support", "support.sentry_receiver"]
+
 _counter = itertools.count()
 
 

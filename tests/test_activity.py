@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import queries
-from recompute import activity_daily, assert_frames_match, insert_rows, read_table, yesterday
+from support.recompute import activity_daily, assert_frames_match, insert_rows, read_table, yesterday
 
 UTC = dt.timezone.utc
 D = dt.date

@@ -6,8 +6,7 @@ import datetime as dt
 
 import pytest
 
-from alerting_support import api, clock, state  # noqa: F401  (fixtures)
-from botapi import parse_html
+from support.botapi import parse_html
 from ops.contract import Finding, JobResult
 from ops.alerting import manager as alerts
 from ops.alerting import channels

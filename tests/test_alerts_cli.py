@@ -10,8 +10,7 @@ import sys
 
 import pytest
 
-from alerting_support import api, state  # noqa: F401  (fixtures)
-from botapi import TOKEN
+from support.botapi import TOKEN
 from ops.contract import Finding, JobResult
 from ops.alerting import manager as alerts
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import queries
-from botapi import TOKEN, FakeBotApi, parse_html
+from support.botapi import TOKEN, FakeBotApi, parse_html
 from jobs.reports import daily_digest  # noqa: F401 - the spec below names it
 from ops.reports import charts
 from ops.alerting import outbox
@@ -35,13 +35,6 @@ def db(demo_db):
 @pytest.fixture(scope="module")
 def day(db) -> dt.date:
     return pd.Timestamp(db.manifest["anchor"]).tz_convert(TZ).date() - dt.timedelta(days=2)
-
-
-@pytest.fixture
-def api():
-    server = FakeBotApi().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

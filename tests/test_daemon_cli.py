@@ -9,29 +9,29 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from daemon_support import ESSENTIAL_JOBS, runs
+from support.daemon_support import ESSENTIAL_JOBS, runs
 from ops.cli import main
 from ops.daemon.leader import LeaderElector
 from ops.core.settings import reset_settings_cache
 from ops.data.state import migrate
-from sentry_receiver import SentryReceiver
+from support.sentry_receiver import SentryReceiver
 
 JOBS = """
 [jobs.fine]
-callable = "daemon_jobs:ok"
+callable = "support.daemon_jobs:ok"
 interval = "5m"
 
 [jobs.daily]
-callable = "daemon_jobs:ok"
+callable = "support.daemon_jobs:ok"
 cron = "0 9 * * *"
 timezone = "Europe/Istanbul"
 
 [jobs.boom]
-callable = "daemon_jobs:raising"
+callable = "support.daemon_jobs:raising"
 interval = "1h"
 
 [jobs.off]
-callable = "daemon_jobs:ok"
+callable = "support.daemon_jobs:ok"
 interval = 60
 enabled = false
 """
@@ -100,7 +100,7 @@ def test_user_errors_are_one_line_exit_2(env, capsys, tmp_path):
     code, _, err = cli(capsys, "run", "nope")
     assert code == 2 and "unknown job 'nope'" in err and "Traceback" not in err
     bad = tmp_path / "bad.toml"
-    bad.write_text('[jobs.x]\ncallable = "daemon_jobs:ok"\ncron = "0 25 * * *"\n')
+    bad.write_text('[jobs.x]\ncallable = "support.daemon_jobs:ok"\ncron = "0 25 * * *"\n')
     env.setenv("OPSBENCH_JOBS_FILE", str(bad))
     code, _, err = cli(capsys, "jobs")
     assert code == 2 and "job 'x': key 'cron'" in err and len(err.strip().splitlines()) == 1

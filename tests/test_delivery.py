@@ -8,8 +8,7 @@ import datetime as dt
 
 import pytest
 
-from alerting_support import api, clock, state  # noqa: F401  (fixtures)
-from botapi import TOKEN
+from support.botapi import TOKEN
 from jobs import builtin
 from ops.contract import JobContext
 from ops.alerting import channels
@@ -18,7 +17,6 @@ from ops.core import sentry as ops_sentry
 from ops.cli import main
 from ops.daemon.jobspec import load_jobs
 from ops.core.settings import reset_settings_cache
-from sentry_receiver import receiver  # noqa: F401  (fixture)
 
 SECRET = TOKEN.split(":", 1)[1]
 

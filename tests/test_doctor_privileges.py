@@ -14,7 +14,7 @@ import queries
 from ops.workbench.doctor import run_checks
 from ops.core.settings import load_settings
 from ops.data.state import migrate
-from daemon_support import ESSENTIAL_JOBS
+from support.daemon_support import ESSENTIAL_JOBS
 
 
 @contextmanager
@@ -48,7 +48,7 @@ def _by_name(checks):
 def test_restricted_roles_are_named_in_plain_words(empty_db, tmp_path, pg_home):
     migrate(empty_db.writer)
     jobs = tmp_path / "jobs.toml"
-    jobs.write_text('[jobs.fine]\ncallable = "daemon_jobs:ok"\ninterval = 60\n')
+    jobs.write_text('[jobs.fine]\ncallable = "support.daemon_jobs:ok"\ninterval = 60\n')
     with _roles(empty_db, "doc_reader", "doc_cleaner") as url:
         _grant(empty_db, "GRANT SELECT ON users, video_jobs TO doc_reader",
                "GRANT SELECT ON rate_limit_log, idempotency_keys, error_log TO doc_cleaner",

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import queries
-from recompute import assert_frames_match, errors_daily, insert_rows, read_table, wilson, yesterday
+from support.recompute import assert_frames_match, errors_daily, insert_rows, read_table, wilson, yesterday
 
 UTC = dt.timezone.utc
 D = dt.date

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import queries
-from daemon_support import runs, wait_until
+from support.daemon_support import runs, wait_until
 from ops.daemon.jobspec import JobSpec
 from ops.daemon.leader import LEADER_LOCK_KEY
 from ops.daemon.runner import Runner
@@ -35,7 +35,7 @@ def _sql():
 
 
 def _work(job_id: str, seconds: float, timeout_s: float = 10) -> JobSpec:
-    return JobSpec(id=job_id, callable="daemon_jobs:slow", timezone="UTC", interval_s=1, timeout_s=timeout_s,
+    return JobSpec(id=job_id, callable="support.daemon_jobs:slow", timezone="UTC", interval_s=1, timeout_s=timeout_s,
                    catch_up=False, args={"seconds": seconds})
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from ops.daemon.jobspec import JobSpecError, essential_job_problems, load_enabled, load_jobs
 from ops.core.settings import SettingsError, load_settings
-from daemon_support import ESSENTIAL_JOBS
+from support.daemon_support import ESSENTIAL_JOBS
 
 
 def _write(tmp_path, text: str):
@@ -38,7 +38,7 @@ def test_shipped_defaults_load_and_only_name_jobs_that_exist():
 def test_override_file_with_both_table_styles(tmp_path):
     specs = _load(tmp_path, """
 [jobs.morning]
-callable = "daemon_jobs:ok"
+callable = "support.daemon_jobs:ok"
 cron = "0 9 * * 1-5"
 timeout = "2m"
 [jobs.morning.args]
@@ -46,7 +46,7 @@ limit = 5
 
 [[job]]
 id = "fast"
-callable = "daemon_jobs:slow"
+callable = "support.daemon_jobs:slow"
 interval = "90s"
 catch_up = false
 enabled = false
@@ -61,13 +61,13 @@ timezone = "Asia/Tokyo"
 
 def test_crontab_weekday_numbers_mean_what_crontab_means(tmp_path):
     """APScheduler 3 counts Monday as 0; crontab counts Sunday as 0. We follow crontab."""
-    (spec,) = _load(tmp_path, '[jobs.sunday]\ncallable = "daemon_jobs:ok"\ncron = "30 8 * * 0"\n')
+    (spec,) = _load(tmp_path, '[jobs.sunday]\ncallable = "support.daemon_jobs:ok"\ncron = "30 8 * * 0"\n')
     tz = ZoneInfo("UTC")
     # 2026-03-04 is a Wednesday; the next Sunday is 2026-03-08
     nxt = spec.trigger().get_next_fire_time(None, dt.datetime(2026, 3, 4, 12, 0, tzinfo=tz))
     assert nxt == dt.datetime(2026, 3, 8, 8, 30, tzinfo=tz)
     assert nxt.strftime("%A") == "Sunday"
-    (weekdays,) = _load(tmp_path, '[jobs.w]\ncallable = "daemon_jobs:ok"\ncron = {minute = 0, hour = 9, '
+    (weekdays,) = _load(tmp_path, '[jobs.w]\ncallable = "support.daemon_jobs:ok"\ncron = {minute = 0, hour = 9, '
                                   'day_of_week = "1-5"}\n')
     fire_days = set()
     t = dt.datetime(2026, 3, 1, tzinfo=tz)  # a Sunday
@@ -81,18 +81,18 @@ def test_crontab_weekday_numbers_mean_what_crontab_means(tmp_path):
 def test_schedule_in_words_and_sentry_monitor_config(tmp_path):
     specs = {s.id: s for s in _load(tmp_path, """
 [jobs.daily]
-callable = "daemon_jobs:ok"
+callable = "support.daemon_jobs:ok"
 cron = "0 9 * * *"
 timeout = 600
 timezone = "Europe/Istanbul"
 [jobs.weekdays]
-callable = "daemon_jobs:ok"
+callable = "support.daemon_jobs:ok"
 cron = "15 7 * * mon-fri"
 [jobs.quarter]
-callable = "daemon_jobs:ok"
+callable = "support.daemon_jobs:ok"
 cron = "*/15 * * * *"
 [jobs.tick]
-callable = "daemon_jobs:ok"
+callable = "support.daemon_jobs:ok"
 interval = "2h"
 """)}
     assert specs["daily"].schedule_words() == "every day at 09:00 (Europe/Istanbul)"
@@ -107,23 +107,23 @@ interval = "2h"
 
 
 @pytest.mark.parametrize("body, needle", [
-    ('[jobs.a]\ncallable = "daemon_jobs:ok"\ninterval = "5m"\ntimout = 3\n', "job 'a': key 'timout': unknown key"),
-    ('[jobs.a]\ncallable = "daemon_jobs:ok"\ncron = "61 * * * *"\n', "job 'a': key 'cron'"),
-    ('[jobs.a]\ncallable = "daemon_jobs:ok"\ncron = "0 9 * *"\n', "job 'a': key 'cron': expected a crontab"),
-    ('[jobs.a]\ncallable = "daemon_jobs:ok"\n', "job 'a': key 'interval': give exactly one of cron or interval"),
-    ('[jobs.a]\ncallable = "daemon_jobs:ok"\ninterval = "soon"\n', "job 'a': key 'interval'"),
-    ('[jobs.a]\ncallable = "daemon_jobs:ok"\ninterval = 60\ntimeout = -1\n', "job 'a': key 'timeout'"),
-    ('[jobs.a]\ncallable = "daemon_jobs:ok"\ninterval = 60\ntimezone = "Mars/Olympus"\n',
+    ('[jobs.a]\ncallable = "support.daemon_jobs:ok"\ninterval = "5m"\ntimout = 3\n', "job 'a': key 'timout': unknown key"),
+    ('[jobs.a]\ncallable = "support.daemon_jobs:ok"\ncron = "61 * * * *"\n', "job 'a': key 'cron'"),
+    ('[jobs.a]\ncallable = "support.daemon_jobs:ok"\ncron = "0 9 * *"\n', "job 'a': key 'cron': expected a crontab"),
+    ('[jobs.a]\ncallable = "support.daemon_jobs:ok"\n', "job 'a': key 'interval': give exactly one of cron or interval"),
+    ('[jobs.a]\ncallable = "support.daemon_jobs:ok"\ninterval = "soon"\n', "job 'a': key 'interval'"),
+    ('[jobs.a]\ncallable = "support.daemon_jobs:ok"\ninterval = 60\ntimeout = -1\n', "job 'a': key 'timeout'"),
+    ('[jobs.a]\ncallable = "support.daemon_jobs:ok"\ninterval = 60\ntimezone = "Mars/Olympus"\n',
      "job 'a': key 'timezone'"),
-    ('[jobs.a]\ncallable = "daemon_jobs:ok"\ninterval = 60\nenabled = "yes"\n', "job 'a': key 'enabled'"),
-    ('[jobs.a]\ncallable = "daemon_jobs:nope"\ninterval = 60\n', "job 'a': key 'callable': cannot load"),
+    ('[jobs.a]\ncallable = "support.daemon_jobs:ok"\ninterval = 60\nenabled = "yes"\n', "job 'a': key 'enabled'"),
+    ('[jobs.a]\ncallable = "support.daemon_jobs:nope"\ninterval = 60\n', "job 'a': key 'callable': cannot load"),
     ('[jobs.a]\ncallable = "no_such_module:f"\ninterval = 60\n', "job 'a': key 'callable': cannot load"),
     ('[jobs.a]\ncallable = "not a path"\ninterval = 60\n', "job 'a': key 'callable'"),
-    ('[jobs.Bad-Id]\ncallable = "daemon_jobs:ok"\ninterval = 60\n', "key 'id'"),
-    ('[[job]]\ncallable = "daemon_jobs:ok"\ninterval = 60\n', "job #1: key 'id'"),
-    ('[jobs.a]\ncallable = "daemon_jobs:ok"\ninterval = 60\n[[job]]\nid = "a"\ncallable = "daemon_jobs:slow"\ninterval = 1\n',
+    ('[jobs.Bad-Id]\ncallable = "support.daemon_jobs:ok"\ninterval = 60\n', "key 'id'"),
+    ('[[job]]\ncallable = "support.daemon_jobs:ok"\ninterval = 60\n', "job #1: key 'id'"),
+    ('[jobs.a]\ncallable = "support.daemon_jobs:ok"\ninterval = 60\n[[job]]\nid = "a"\ncallable = "support.daemon_jobs:slow"\ninterval = 1\n',
      "job 'a': declared twice"),
-    ('[jobs.a]\ncallable = "daemon_jobs:ok"\ninterval = 60\nargs = 3\n', "job 'a': key 'args'"),
+    ('[jobs.a]\ncallable = "support.daemon_jobs:ok"\ninterval = 60\nargs = 3\n', "job 'a': key 'args'"),
     ('[jobz.a]\ncallable = "x:y"\n', "unknown top-level key 'jobz'"),
     ('[jobs.a\n', "not valid TOML"),
 ])
@@ -228,7 +228,7 @@ def test_shipped_defaults_have_heartbeat_and_outbox_drain():
 def test_missing_or_disabled_heartbeat_and_drain_are_named(tmp_path, caplog):
     assert essential_job_problems(_load(tmp_path, ESSENTIAL_JOBS)) == []
 
-    only_fine = _load(tmp_path, '[jobs.fine]\ncallable = "daemon_jobs:ok"\ninterval = 60\n')
+    only_fine = _load(tmp_path, '[jobs.fine]\ncallable = "support.daemon_jobs:ok"\ninterval = 60\n')
     problems = essential_job_problems(only_fine)
     assert len(problems) == 2
     assert problems[0].startswith("heartbeat off: no job runs jobs.builtin:heartbeat")
@@ -241,7 +241,7 @@ def test_missing_or_disabled_heartbeat_and_drain_are_named(tmp_path, caplog):
     assert problem.startswith("heartbeat off: job 'heartbeat' (jobs.builtin:heartbeat) is disabled")
 
     # the daemon loads through load_enabled: it warns in its log, and still starts
-    path = _write(tmp_path, '[jobs.fine]\ncallable = "daemon_jobs:ok"\ninterval = 60\n')
+    path = _write(tmp_path, '[jobs.fine]\ncallable = "support.daemon_jobs:ok"\ninterval = 60\n')
     with caplog.at_level(logging.WARNING, logger="opsbench.jobspec"):
         enabled = load_enabled(load_settings(OPSBENCH_JOBS_FILE=str(path)))
     assert set(enabled) == {"fine"}

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from daemon_support import DaemonProcess, daemon_env, instances, runs, wait_until, write_jobs_file
+from support.daemon_support import DaemonProcess, daemon_env, instances, runs, wait_until, write_jobs_file
 from ops.daemon.leader import LeaderElector
 from ops.data.state import migrate
 
@@ -76,7 +76,7 @@ def test_clean_stop_releases_the_lock_and_marks_the_instance_stopped(state):
 
 JOBS = """
 [jobs.tick]
-callable = "daemon_jobs:slow"
+callable = "support.daemon_jobs:slow"
 interval = 1
 timeout = 10
 catch_up = false

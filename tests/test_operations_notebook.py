@@ -25,7 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 import queries
-from http_targets import http_server
+from support.http_targets import http_server
 from ops.workbench import notebooks as render
 from ops.daemon.jobspec import load_jobs
 from ops.notebook import PLOTLY_MIMETYPE

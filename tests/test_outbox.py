@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 
 
-from alerting_support import api, clock, state  # noqa: F401  (fixtures)
-from botapi import TOKEN
+from support.botapi import TOKEN
 from ops.contract import Finding, JobResult
 from ops.alerting import manager as alerts
 from ops.alerting import channels

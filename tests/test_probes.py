@@ -15,7 +15,7 @@ from jobs import probes
 from ops.contract import JobContext, Severity
 from ops.core.settings import load_settings
 from ops.data.state import migrate
-from http_targets import http_server, https_server
+from support.http_targets import http_server, https_server
 
 NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.timezone.utc)
 

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 import queries
-from recompute import insert_rows
+from support.recompute import insert_rows
 
 PYTHON = Path(sys.executable)
 UTC = dt.timezone.utc

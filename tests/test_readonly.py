@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from recompute import read_table
+from support.recompute import read_table
 
 
 @pytest.fixture(scope="module")

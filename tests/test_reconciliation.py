@@ -13,7 +13,7 @@ import pytest
 
 import queries
 from queries import QueryError
-from recompute import insert_rows, read_table
+from support.recompute import insert_rows, read_table
 
 CHECKS = [
     "balance_vs_ledger",

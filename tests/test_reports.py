@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import queries
-from botapi import parse_html, utf16_len
+from support.botapi import parse_html, utf16_len
 from ops.contract import Finding, JobResult, Severity
 from ops.alerting import manager as alerts
 from ops.alerting import telegram_html as messages
@@ -20,7 +20,7 @@ from ops.reports import figures as report
 from ops.reports import message as report_message
 from ops.core.settings import load_settings
 from ops.data.state import migrate
-from recompute import errors_daily, read_table, revenue_daily
+from support.recompute import errors_daily, read_table, revenue_daily
 
 TZ = "Europe/Istanbul"
 ALLOWED = {"b", "i", "u", "s", "code", "pre", "a"}
@@ -322,7 +322,7 @@ def _top(counts: pd.Series, limit: int) -> list[tuple[str | None, int]]:
 
 @pytest.mark.parametrize("kind", ["daily", "weekly"])
 def test_code_lists_and_reconciliation_equal_the_raw_rows_and_manifest(db, daily, weekly, kind):
-    from recompute import local_day
+    from support.recompute import local_day
 
     rep = daily if kind == "daily" else weekly
     jobs = read_table(db.analytics, "video_jobs")

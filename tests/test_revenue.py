@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import queries
-from recompute import (assert_frames_match, insert_rows, read_table, revenue_daily, revenue_summary,
+from support.recompute import (assert_frames_match, insert_rows, read_table, revenue_daily, revenue_summary,
                              yesterday)
 
 UTC = dt.timezone.utc

@@ -26,7 +26,7 @@ from ops import notebook as nb
 from ops.reports import figures as report
 from ops.data import rollups
 from ops.core.settings import load_settings
-from recompute import errors_daily, read_table, revenue_daily
+from support.recompute import errors_daily, read_table, revenue_daily
 
 TZ = "Europe/Istanbul"
 ONE = dt.timedelta(days=1)

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 import queries
 from ops.contract import JobContext
 from ops.data import rollups
-from recompute import insert_rows
+from support.recompute import insert_rows
 
 # A zone with a DST change inside the demo window (1 Nov 2026) and day cuts far from UTC midnight.
 TZ = "America/Los_Angeles"

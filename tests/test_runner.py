@@ -8,7 +8,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-import daemon_jobs
+from support import daemon_jobs
 import queries
 from ops.contract import JobResult
 from ops.daemon.jobspec import JobSpec
@@ -19,7 +19,7 @@ FAKE_NOW = dt.datetime(2026, 3, 4, 9, 0, 0, tzinfo=dt.timezone.utc)
 
 
 def spec(job_id: str, func: str, timeout_s: float = 10.0, **kw) -> JobSpec:
-    return JobSpec(id=job_id, callable=f"daemon_jobs:{func}", timezone="UTC", interval_s=60, timeout_s=timeout_s, **kw)
+    return JobSpec(id=job_id, callable=f"support.daemon_jobs:{func}", timezone="UTC", interval_s=60, timeout_s=timeout_s, **kw)
 
 
 SPECS = {s.id: s for s in [

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-import daemon_jobs
-from daemon_support import DaemonProcess, daemon_env, runs, wait_until, write_jobs_file
+from support import daemon_jobs
+from support.daemon_support import DaemonProcess, daemon_env, runs, wait_until, write_jobs_file
 from ops.daemon.jobspec import JobSpec
 from ops.daemon.runner import Runner
 from ops.daemon.scheduler import Daemon, jobs_to_catch_up, missed_slot
@@ -20,11 +20,11 @@ UTC = dt.timezone.utc
 
 
 def cron(job_id, expr, catch_up=True, tz="UTC", func="counting"):
-    return JobSpec(id=job_id, callable=f"daemon_jobs:{func}", timezone=tz, cron=expr, catch_up=catch_up, timeout_s=10)
+    return JobSpec(id=job_id, callable=f"support.daemon_jobs:{func}", timezone=tz, cron=expr, catch_up=catch_up, timeout_s=10)
 
 
 def every(job_id, seconds, catch_up=True, func="counting"):
-    return JobSpec(id=job_id, callable=f"daemon_jobs:{func}", timezone="UTC", interval_s=seconds, catch_up=catch_up,
+    return JobSpec(id=job_id, callable=f"support.daemon_jobs:{func}", timezone="UTC", interval_s=seconds, catch_up=catch_up,
                    timeout_s=10)
 
 
@@ -101,7 +101,7 @@ def test_daemon_keeps_running_when_jobs_fail_hang_or_overlap(state):
     """A raising job, a hanging one (timeout) and a slow one on a 1 s interval: the daemon carries on."""
     specs = {
         "boom": every("boom", 1, func="raising"),
-        "stuck": JobSpec(id="stuck", callable="daemon_jobs:hanging", timezone="UTC", interval_s=1, timeout_s=0.5),
+        "stuck": JobSpec(id="stuck", callable="support.daemon_jobs:hanging", timezone="UTC", interval_s=1, timeout_s=0.5),
         "fine": every("fine", 1, func="ok"),
     }
     daemon_jobs.release.clear()
@@ -127,7 +127,7 @@ def test_daemon_keeps_running_when_jobs_fail_hang_or_overlap(state):
 
 JOBS = """
 [jobs.long]
-callable = "daemon_jobs:slow"
+callable = "support.daemon_jobs:slow"
 interval = 1
 timeout = 30
 catch_up = false

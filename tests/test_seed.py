@@ -17,7 +17,7 @@ from ops.data import db as ops_db
 from ops.data.embedded import ensure_database
 from ops.data.seed import SeedError, is_seeded, load_manifest, seed_database
 from ops.core.settings import load_settings
-from recompute import read_table
+from support.recompute import read_table
 
 TABLES = ["users", "models", "products", "purchases", "quota_log", "video_jobs", "error_log", "rate_limit_log",
           "idempotency_keys", "admin_actions"]

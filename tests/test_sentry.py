@@ -7,19 +7,18 @@ import logging
 import pytest
 import sentry_sdk
 
-import daemon_jobs
+from support import daemon_jobs
 from ops import __version__
 from ops.core import sentry as ops_sentry
 from ops.daemon.jobspec import JobSpec
 from ops.daemon.runner import Runner
 from ops.core.settings import SettingsError, load_settings
 from ops.data.state import migrate
-from sentry_receiver import receiver  # noqa: F401  (fixture)
 
 DSN_SECRET = "dsnsecret0123456789"
 SPECS = {
-    "fine": JobSpec(id="fine", callable="daemon_jobs:ok", timezone="Europe/Istanbul", cron="0 9 * * *", timeout_s=120),
-    "boom": JobSpec(id="boom", callable="daemon_jobs:raising", timezone="UTC", interval_s=300, timeout_s=30),
+    "fine": JobSpec(id="fine", callable="support.daemon_jobs:ok", timezone="Europe/Istanbul", cron="0 9 * * *", timeout_s=120),
+    "boom": JobSpec(id="boom", callable="support.daemon_jobs:raising", timezone="UTC", interval_s=300, timeout_s=30),
 }
 
 

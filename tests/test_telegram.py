@@ -17,21 +17,9 @@ from hypothesis import given, settings as hsettings, strategies as st
 from ops.alerting import telegram_html as messages
 from ops.alerting.telegram import (TelegramChatUnavailable, TelegramClient, TelegramError, TelegramPermanentError,
                           TelegramTransientError)
-from botapi import TOKEN, FakeBotApi, FakeClock, parse_html, utf16_len
+from support.botapi import TOKEN, parse_html, utf16_len
 
 NASTY = "error: _*[]()~`>#+-=|{}.! <b>not bold</b> & &amp; <script>x</script> a<b c>d 1 < 2 > 0 *_bold_* [link](x)"
-
-
-@pytest.fixture
-def api():
-    server = FakeBotApi().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
 
 
 def client_for(api, clock, chat="4242", **kw) -> TelegramClient:

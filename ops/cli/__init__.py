@@ -13,7 +13,7 @@ import click
 import typer
 
 from ops.core.redact import redact
-from ops.core.settings import SettingsError
+from ops.core.errors import UserError
 
 app = typer.Typer(
     name="opsbench",
@@ -23,10 +23,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-
-
-class UserError(Exception):
-    """An error whose message is for the user; exit code 2."""
 
 
 def fail(message: str) -> None:
@@ -47,9 +43,17 @@ def _err(message: str) -> None:
     click.echo(f"opsbench: error: {redact(message)}", err=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from queries.loader import QueryError
+def _database_error(e: BaseException) -> str | None:
+    """One line for a database that is down, refuses us or lacks a table; None for anything else."""
+    module = type(e).__module__ or ""
+    if not module.startswith(("sqlalchemy", "psycopg")):
+        return None
+    cause = getattr(e, "orig", None) or e
+    first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return f"database error: {first}"
 
+
+def main(argv: list[str] | None = None) -> int:
     _register()
     command = typer.main.get_command(app)
     try:
@@ -63,14 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     except click.exceptions.Abort:
         _err("aborted")
         code = 130
-    except (SettingsError, UserError) as e:
-        _err(str(e))
-        code = 2
-    except QueryError as e:
+    except UserError as e:  # settings, jobs file, job arguments, query parameters, seed, render
         _err(str(e))
         code = 2
     except KeyboardInterrupt:
         code = 130
+    except Exception as e:
+        line = _database_error(e)
+        if line is None:
+            raise
+        _err(line)
+        code = 1
     else:
         code = rv if isinstance(rv, int) else 0
     if argv is None:

@@ -9,6 +9,7 @@ import re
 import typer
 
 from ops.cli import fail
+from ops.core.clock import utc_now
 from ops.core.settings import get_settings
 
 telegram_app = typer.Typer(help="Telegram delivery: check the bot, send what is waiting.", no_args_is_help=True)
@@ -28,17 +29,10 @@ def parse_duration(text: str) -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
 def _state_engine():
-    from ops.data import db
-    from ops.data.state import migrate
+    from ops.data.state import state_engine
 
-    engine = db.engine("state", get_settings())
-    migrate(engine)
-    return engine
+    return state_engine(get_settings())
 
 
 def _local(ts: dt.datetime | None) -> str:
@@ -54,7 +48,7 @@ def alerts_cmd(limit: int = typer.Option(20, "--limit", min=1, max=1000, help="r
     from ops.alerting import outbox
 
     engine = _state_engine()
-    now = _now()
+    now = utc_now()
     rows = alerts.firing(engine)
     typer.echo(f"Firing ({len(rows)}):")
     for r in rows:
@@ -115,7 +109,7 @@ def silence_cmd(
         fail("PATTERN: expected a non-empty alert key pattern")
     if not reason.strip():
         fail("--reason: expected a short explanation")
-    now = _now()
+    now = utc_now()
     try:
         user = getpass.getuser()
     except Exception:
@@ -128,7 +122,7 @@ def unsilence_cmd(silence_id: int = typer.Argument(..., help="silence id from `o
     """End a silence now."""
     from ops.alerting import manager as alerts
 
-    if not alerts.remove_silence(_state_engine(), silence_id, _now()):
+    if not alerts.remove_silence(_state_engine(), silence_id, utc_now()):
         fail(f"no active silence #{silence_id} (see `opsbench alerts`)")
     typer.echo(f"silence #{silence_id} ended")
 
@@ -147,7 +141,7 @@ def telegram_test() -> None:
         me = client.get_me()
         typer.echo(f"bot: @{me.get('username')} (id {me.get('id')})")
         text = (f"✅ <b>opsbench test message</b>\nenvironment <i>{messages.escape(settings.environment)}</i>, "
-                f"{messages.escape(_local(_now()))} {messages.escape(settings.report_tz)}")
+                f"{messages.escape(_local(utc_now()))} {messages.escape(settings.report_tz)}")
         client.send_message(text)
     except TelegramError as err:
         fail(str(err))
@@ -160,7 +154,7 @@ def telegram_test() -> None:
 
     with engine.begin() as conn:
         queries.load("state/outbox").chat_unblocked.execute(conn, configured_chat_id=str(settings.telegram_chat_id),
-                                                             at=_now())
+                                                             at=utc_now())
 
 
 @telegram_app.command("drain")

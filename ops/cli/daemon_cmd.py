@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from ops.cli import fail
+from ops.core.clock import utc_now
 
 
 class Format(str, Enum):
@@ -22,10 +23,6 @@ class Format(str, Enum):
 
 INSTANCE_WINDOW = dt.timedelta(minutes=10)
 STALE_AFTER = dt.timedelta(seconds=30)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def _iso(v: dt.datetime | None) -> str | None:
@@ -46,13 +43,9 @@ def _ago(v: dt.datetime | None, now: dt.datetime) -> str:
 
 
 def _state_engine(settings, *, migrate: bool = True):
-    from ops.data import db
-    from ops.data.state import migrate as run_migrations
+    from ops.data.state import state_engine
 
-    engine = db.engine("state", settings)
-    if migrate:
-        run_migrations(engine)
-    return engine
+    return state_engine(settings, migrated=migrate)
 
 
 def _sql():
@@ -118,7 +111,7 @@ def jobs_rows(settings, now: dt.datetime | None = None) -> tuple[list[dict[str, 
     """Every declared job with its schedule in words, next fire time and last result."""
     from ops.daemon.jobspec import load_jobs
 
-    now = now or _now()
+    now = now or utc_now()
     specs = load_jobs(settings)
     last, warning = _last_runs(settings)
     out = []
@@ -157,7 +150,7 @@ def jobs(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
     if fmt is Format.json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    now = _now()
+    now = utc_now()
     _print_table(
         ["job", "schedule", "next run", "last", "when", "summary"],
         [[r["id"] + ("" if r["enabled"] else " (disabled)"), r["schedule"], r["next_run"] or "-",
@@ -207,7 +200,7 @@ def run(
 def status_data(settings, now: dt.datetime | None = None) -> dict[str, Any]:
     from ops.alerting import bridge as alert_bridge
 
-    now = now or _now()
+    now = now or utc_now()
     engine = _state_engine(settings)
     with engine.connect() as conn:
         instances = _sql().instances.execute(conn, since=now - INSTANCE_WINDOW).fetchall()
@@ -289,7 +282,7 @@ def status(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
     depth = data["outbox_depth"]
     typer.echo(f"outbox: {'unknown' if depth is None else depth} message(s) waiting")
     delivery = data.get("delivery") or {}
-    now = _now()
+    now = utc_now()
     for b in delivery.get("blocked", []):
         since = dt.datetime.fromisoformat(b["since"])
         typer.echo(f"delivery BLOCKED: Telegram chat {b['chat']} refuses messages since {b['since']} "

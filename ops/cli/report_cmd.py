@@ -39,14 +39,11 @@ def _parse_day(text: str | None, settings, kind: str = "daily") -> dt.date | Non
 
 def _state_engine(settings):
     """The state store, migrated; None (with a note) when it cannot be reached."""
-    from ops.data import db
     from ops.core.redact import redact
-    from ops.data.state import migrate
+    from ops.data.state import state_engine
 
     try:
-        engine = db.engine("state", settings)
-        migrate(engine)
-        return engine, None
+        return state_engine(settings), None
     except Exception as e:
         return None, f"state store unavailable: {redact(str(e)).splitlines()[0][:160]}"
 
@@ -100,17 +97,15 @@ def report(
 
     if state is None:
         fail(f"--send: {note}")
-    from ops.reports import charts as chart_maker
     from ops.alerting import outbox
+    from ops.reports import charts as chart_maker
+    from ops.reports import queue as report_queue
 
     chart_set = chart_maker.attachments(rep) if charts else chart_maker.ChartSet()
     for problem in chart_set.problems:
         console.print(f"[yellow]charts: {problem}[/yellow]", markup=True)
     with state.begin() as conn:
-        ids = outbox.enqueue(conn, text, source=f"report:{kind.value}")
-        for a in chart_set.attachments:
-            ids += outbox.enqueue(conn, a.caption, kind=a.kind, payload=a.data, filename=a.filename, silent=True,
-                                  source=f"report:{kind.value}")
+        ids = report_queue.enqueue(conn, text, chart_set, source=f"report:{kind.value}")
     sent = outbox.drain(settings, state)
     waiting = outbox.depth(state)
     console.print(f"queued {len(ids)} message(s) ({chart_set.mode} charts); delivered {sent}, {waiting} waiting")

@@ -45,8 +45,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 import queries
+from queries.loader import connection
 from ops.data import state as state_store
 from ops.core.redact import redact
+from ops.core.clock import utc_now
 
 DEFAULT_DAYS = 3          # closed days recomputed by every refresh (the late-data horizon)
 WINDOW_DAYS = 29          # MAU needs the 29 days before a day
@@ -89,13 +91,13 @@ def _sql() -> queries.Subject:
 
 
 def local_today(tz: str, now: dt.datetime | None = None) -> dt.date:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or utc_now()
     return now.astimezone(ZoneInfo(tz)).date()
 
 
 def watermark(state: sa.Engine | sa.Connection, tz: str) -> Watermark | None:
     """The zone's complete range, or None when it was never refreshed (or the tables do not exist yet)."""
-    with _conn(state) as c:
+    with connection(state) as c:
         if not _sql().has_tables.execute(c).scalar_one():
             return None
         row = _sql().get_watermark.execute(c, tz=tz).mappings().one_or_none()
@@ -164,7 +166,7 @@ def refresh(analytics: sa.Engine, state: sa.Engine, tz: str, *, days: int = DEFA
         sql.derive_activity.execute(sc, tz=tz, start=start, end=yesterday)
         changed += sql.merge_activity.execute(sc, tz=tz, start=start, end=yesterday).scalar_one()
         sql.set_watermark.execute(sc, tz=tz, complete_from=complete_from, refreshed_through=yesterday,
-                                  last_from=start, changed=changed, at=now or dt.datetime.now(dt.timezone.utc))
+                                  last_from=start, changed=changed, at=now or utc_now())
     return RefreshResult(tz, start, yesterday, read, changed, wm is None)
 
 
@@ -285,20 +287,3 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
     if len(filled) == 1:
         return filled[0].reset_index(drop=True)
     return pd.concat(filled, ignore_index=True)
-
-
-class _conn:
-    """Accept an Engine or a Connection; open (and close) one only for an Engine."""
-
-    def __init__(self, given: sa.Engine | sa.Connection):
-        self._given, self._owned = given, None
-
-    def __enter__(self) -> sa.Connection:
-        if isinstance(self._given, sa.Engine):
-            self._owned = self._given.connect()
-            return self._owned
-        return self._given
-
-    def __exit__(self, *exc) -> None:
-        if self._owned is not None:
-            self._owned.close()

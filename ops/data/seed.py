@@ -20,14 +20,16 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 import queries
-from ops.core.settings import Settings
+from ops.core.clock import utc_now
 from ops.core.errors import SeedError
+from ops.core.settings import Settings
 
 MANIFEST_FILE = "demo-manifest.json"
 HISTORY_DAYS = 120        # days of history before the anchor's (partial) day
@@ -102,7 +104,7 @@ def _jsonable(v: Any) -> Any:
 
 def _anchor(anchor: dt.datetime | None) -> dt.datetime:
     if anchor is None:
-        anchor = dt.datetime.now(dt.timezone.utc)
+        anchor = utc_now()
     elif anchor.tzinfo is None:
         anchor = anchor.replace(tzinfo=dt.timezone.utc)
     return anchor.astimezone(dt.timezone.utc).replace(second=0, microsecond=0)
@@ -293,3 +295,24 @@ def seed_embedded(settings: Settings, scale: str = "small", seed: int = 1, force
     manifest["seconds"] = round(time.monotonic() - started, 3)
     _write_manifest(settings, manifest)
     return {**manifest, "reused": False}
+
+
+def last_complete_day(settings: Settings, zone: ZoneInfo, now: dt.datetime | None = None) -> dt.date:
+    """Yesterday in `zone`: the last whole day.
+
+    On the embedded demo database the data stops at the moment it was
+    generated, so the last whole day of the data is taken when that is
+    earlier: a digest or notebook a month after `make demo` still shows a
+    real day, not a month of empty charts.
+    """
+    now = now or utc_now()
+    day = now.astimezone(zone).date() - dt.timedelta(days=1)
+    if settings.uses_embedded:
+        try:
+            anchor = (load_manifest(settings) or {}).get("anchor")
+        except ValueError:
+            anchor = None
+        if anchor:
+            data_end = dt.datetime.fromisoformat(str(anchor)).astimezone(zone).date() - dt.timedelta(days=1)
+            day = min(day, data_end)
+    return day

@@ -7,8 +7,12 @@ idempotent anyway, so a half-applied file can simply run again.
 
 from __future__ import annotations
 
+import threading
+import weakref
+
 from sqlalchemy.engine import Engine
 
+from ops.core.settings import Settings
 from queries.loader import QUERIES_DIR, load
 
 MIGRATIONS_DIR = QUERIES_DIR / "state" / "migrations"
@@ -32,3 +36,26 @@ def migrate(engine: Engine) -> list[str]:
             sql.record.execute(conn, name=path.name)
             applied_now.append(path.name)
     return applied_now
+
+
+# Engines already migrated in this process: migrating is idempotent but costs a
+# round trip and a lock, so each engine does it once. Weak, so it holds nothing alive.
+_migrated: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+_migrated_lock = threading.Lock()
+
+
+def migrate_once(engine: Engine) -> Engine:
+    """`migrate(engine)` the first time this engine is seen in this process; returns the engine."""
+    with _migrated_lock:
+        if engine not in _migrated:
+            migrate(engine)
+            _migrated.add(engine)
+    return engine
+
+
+def state_engine(settings: Settings, *, migrated: bool = True) -> Engine:
+    """The state store's engine (role `state`), migrated unless `migrated=False`."""
+    from ops.data import db
+
+    engine = db.engine("state", settings)
+    return migrate_once(engine) if migrated else engine

@@ -42,9 +42,10 @@ import pandas as pd
 from sqlalchemy.engine import Engine
 
 import queries
-from ops.data import rollups
+from ops.core.clock import utc_now
 from ops.core.redact import redact
 from ops.core.settings import Settings
+from ops.data import rollups, seed
 
 log = logging.getLogger("opsbench.report")
 
@@ -96,26 +97,8 @@ class Baseline:
 
 
 def last_complete_day(settings: Settings, now: dt.datetime | None = None) -> dt.date:
-    """Yesterday in REPORT_TZ: the last whole day.
-
-    On the embedded demo database the data stops at the moment it was
-    generated, so the last whole day of the data is taken when that is
-    earlier: a digest made a month after `make demo` still shows a real day.
-    """
-    zone = settings.tz
-    now = now or dt.datetime.now(dt.timezone.utc)
-    day = now.astimezone(zone).date() - dt.timedelta(days=1)
-    if settings.uses_embedded:
-        from ops.data.seed import load_manifest
-
-        try:
-            anchor = (load_manifest(settings) or {}).get("anchor")
-        except ValueError:
-            anchor = None
-        if anchor:
-            data_end = pd.Timestamp(anchor).tz_convert(zone).date() - dt.timedelta(days=1)
-            day = min(day, data_end)
-    return day
+    """Yesterday in REPORT_TZ, or the last whole day of the demo data (ops.data.seed.last_complete_day)."""
+    return seed.last_complete_day(settings, settings.tz, now)
 
 
 def week_of(day: dt.date) -> tuple[dt.date, dt.date]:
@@ -395,7 +378,7 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
     """Gather a report. `window` defaults to yesterday / last week (see `default_window`)."""
     if kind not in KINDS:
         raise ValueError(f"unknown report kind {kind!r}: expected daily or weekly")
-    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    now = (now or utc_now()).astimezone(dt.timezone.utc)
     window = window or default_window(kind, settings, now)
     bases = baselines(kind, window)
     earliest = min([window.start] + [b.window.start for b in bases])

@@ -8,11 +8,11 @@ demo's HTTP probe hits a real server and has a real finding to raise.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from ops.core.clock import utc_now
 
 DEFAULT_CHECKS: dict[str, bool] = {"database": True, "externalApi": False, "memory": True}
 
@@ -32,7 +32,7 @@ class HealthStandIn:
         return (200 if healthy else 503), {
             "status": "healthy" if healthy else "unhealthy",
             "checks": dict(self.checks),
-            "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds"),
+            "timestamp": utc_now().isoformat(timespec="milliseconds"),
         }
 
     @property

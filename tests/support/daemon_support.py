@@ -13,7 +13,7 @@ import pandas as pd
 
 import queries
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # The daemon's own jobs (outbox delivery, heartbeat) as a jobs file declares them (jobs/jobs.toml)
 ESSENTIAL_JOBS = """
 [jobs.drain_outbox]

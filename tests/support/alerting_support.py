@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 import sqlalchemy as sa
 
-from botapi import TOKEN, FakeBotApi, FakeClock
+from support.botapi import TOKEN, FakeBotApi, FakeClock
 from conftest import _create_db, _drop_db, settings_for
 from ops.data import db as ops_db
 from ops.core.settings import Settings

@@ -1,6 +1,6 @@
 """Job functions for the daemon tests: ok, raising, hanging, slow, and friends.
 
-Referenced from test jobs files as "daemon_jobs:<name>" (tests/ is on sys.path).
+Referenced from test jobs files as "support.daemon_jobs:<name>" (tests/ is on sys.path).
 """
 
 from __future__ import annotations
