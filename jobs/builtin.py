@@ -34,7 +34,7 @@ def drain_outbox(ctx: JobContext) -> JobResult:
                               budget_s=float(ctx.args.get("budget_s", DRAIN_BUDGET_S)),
                               max_messages=ctx.args.get("max_messages"))
     if sent is None:
-        return JobResult("skipped", "outbox not available (alert manager not installed or failing)")
+        return JobResult("skipped", "the outbox could not be drained (see the log and Sentry)")
     waiting = alert_bridge.depth(ctx.state)
     metrics = {"sent": float(sent)}
     if waiting is not None:

@@ -1,4 +1,4 @@
-"""Safe cleanup of the backend's expiring rows (the seeds' maintenance list).
+"""Safe cleanup of the backend's expiring rows (rate-limit rows, idempotency keys, old error logs).
 
 `rate_limit_log` older than 7 days, expired `idempotency_keys`, and `error_log`
 older than a retention (default 90 days) - through the MAINTENANCE connection
@@ -59,7 +59,7 @@ TARGETS: dict[str, Target] = {
     # 7-day retention; with a nightly run about 1/8 of the table is eligible, and
     # after a week of stalled runs about half
     "rate_limit_log": Target("rate_limit_log", "created_at", "rate_limit_retention", dt.timedelta(days=7), 0.6),
-    # 24 h keys: with the seeds' weekly cleanup most of the table is expired by
+    # 24 h keys: with a weekly cleanup most of the table is expired by
     # design, so only "everything" is implausible here
     "idempotency_keys": Target("idempotency_keys", "expires_at", "idempotency_grace", dt.timedelta(0), 0.95),
     "error_log": Target("error_log", "created_at", "error_log_retention", dt.timedelta(days=90), 0.5),

@@ -2,7 +2,8 @@
 
 Every job turns query rows into evidence through here, so the same rules hold
 for all of them: JSON-friendly values, NULL-likes (None, NaN, NaT) as None,
-user ids shortened to 8 characters as the seeds' own alerts do, private
+user ids shortened to 8 characters (enough to find the user, not to
+expose the id in a chat), private
 columns left out, and secrets redacted from any text.
 """
 

@@ -72,7 +72,7 @@ def _records(df: pd.DataFrame, limit: int = EVIDENCE_ROWS) -> list[dict[str, Any
 
 
 def _short(user_id: Any) -> str:
-    """The seeds' anonymised form of a user id in alerts: its first 8 characters."""
+    """A user id as alerts show it: its first 8 characters (enough to find, not to expose)."""
     return str(user_id)[:8]
 
 
@@ -292,7 +292,7 @@ def _outliers(values: dict[str, int], min_count: float, multiple: float, z_limit
 
 
 def check_abuse(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
-    """The seeds' "High Usage Detected", and IPs close to their rate limit (> 80 %)."""
+    """Users far above the usual usage ("high usage"), and IPs close to their rate limit (> 80 %)."""
     a = ctx.args
     span = _span(a, "usage_window", "1h")
     min_count = _num(a, "min_requests", 20)
@@ -310,7 +310,7 @@ def check_abuse(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
               ("ip", "requests", {str(ip): int(n) for ip, n in zip(ips["ip"], ips["requests"])})]
     for kind, what, counts in actors:
         for who, c, med, z in _outliers(counts, min_count, multiple, z_limit):
-            actor = _short(who) if kind == "user" else who  # user ids appear shortened, as in the seeds
+            actor = _short(who) if kind == "user" else who  # user ids appear shortened in messages
             out.findings.append(Finding(
                 rule=HIGH_USAGE, severity=Severity.warning, labels={"kind": kind, "who": actor},
                 summary=f"{kind} {actor}: {c} {what} in the last {_words(span)} (typical {med:g})",

@@ -93,11 +93,11 @@ class HttpProbe:
     expect_status: tuple[int, ...] = (200,)
     # dotted path -> expected value, or a list of accepted values: {"status": ["ok", "healthy"]}
     expect_json: dict[str, Any] = field(default_factory=dict, hash=False)
-    # dotted paths whose every entry must be true: ["checks"] (the seeds' health shape)
+    # dotted paths whose every entry must be true: ["checks"] (the backend's /health shape)
     all_true: tuple[str, ...] = ()
     timeout_s: float = 10.0
-    latency_warn_ms: float = 1000.0      # seeds: p95 > 1 s investigate
-    latency_critical_ms: float = 2000.0  # seeds: p95 > 2 s
+    latency_warn_ms: float = 1000.0      # p95 above 1 s: worth a look
+    latency_critical_ms: float = 2000.0  # p95 above 2 s: users feel it
     tls_warn_days: float = 14.0
     tls_critical_days: float = 3.0
     verify: bool = True                  # verify the certificate chain and host name

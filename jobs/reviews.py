@@ -1,7 +1,7 @@
 """The weekly maintenance review: admin actions and error patterns.
 
-The seeds' weekly list asks a human to "review admin actions" and "analyze
-error patterns". This job does the reading and hands over what deserves a look:
+A weekly maintenance routine asks a human to "review admin actions" and
+"analyze error patterns". This job does the reading and hands over what deserves a look:
 
   * `admin_actions_review` (info): the week's admin actions by actor and type;
     `admin_action_by_non_admin` (warning) when the actor is not an admin.

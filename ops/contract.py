@@ -15,7 +15,7 @@ from ops.core.settings import Settings
 
 
 class Severity(str, Enum):
-    """critical = P1 (page), warning = P2, info = P3 in the seeds' terms."""
+    """critical = P1 (page the founder), warning = P2 (look today), info = P3 (a note for the weekly read)."""
 
     critical = "critical"
     warning = "warning"

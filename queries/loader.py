@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -112,7 +113,7 @@ _TYPES: dict[str, tuple[Any, str]] = {
     "bool": (_parse_bool, "true or false"),
     "tz": (_parse_tz, "an IANA time zone name"),
     "interval": (_parse_interval, "a duration such as 15min or 2h"),
-    "uuid": (lambda v: str(__import__("uuid").UUID(str(v).strip())), "a UUID"),
+    "uuid": (lambda v: str(uuid.UUID(str(v).strip())), "a UUID"),
 }
 
 

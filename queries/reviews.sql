@@ -1,5 +1,5 @@
--- The weekly maintenance review (the seeds: "Review admin actions", "Analyze
--- error patterns"). Windows are half-open [until - 7 days, until) and the
+-- The weekly maintenance review ("review admin actions", "analyze error
+-- patterns"). Windows are half-open [until - 7 days, until) and the
 -- baseline is the `weeks` weeks before that.
 
 

@@ -1,8 +1,7 @@
 -- The backend's tables as opsbench's queries expect them.
 --
 -- This mirrors the production app (credit-based video generation on
--- PostgreSQL/Supabase, iOS client, App Store purchases) described in
--- shared/seeds. The demo generator fills exactly these tables. To point
+-- PostgreSQL/Supabase, iOS client, App Store purchases). The demo generator fills exactly these tables. To point
 -- opsbench at a backend whose names differ, create views with these names and
 -- columns in a schema of their own and put that schema first in the analytics
 -- role's search_path (see README, "A backend with other names").

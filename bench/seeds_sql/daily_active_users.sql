@@ -1,5 +1,5 @@
 -- name: daily_active_users
--- THE SEEDS' QUERY, verbatim (shared/seeds/000_26c8ce8f897abd0b.txt, "Daily active users"); for side-by-side runs only.
+-- THE SEEDS' QUERY, verbatim (the founder's operations notes, "Daily active users"); for side-by-side runs only.
 SELECT
   DATE(created_at) as date,
   COUNT(DISTINCT user_id) as active_users

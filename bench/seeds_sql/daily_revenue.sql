@@ -1,5 +1,5 @@
 -- name: daily_revenue
--- THE SEEDS' QUERY, verbatim (shared/seeds/000_26c8ce8f897abd0b.txt, "Daily revenue"); for side-by-side runs only.
+-- THE SEEDS' QUERY, verbatim (the founder's operations notes, "Daily revenue"); for side-by-side runs only.
 SELECT
   DATE(created_at) as date,
   COUNT(*) as purchases,

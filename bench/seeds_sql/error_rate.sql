@@ -1,5 +1,5 @@
 -- name: error_rate
--- THE SEEDS' QUERY, verbatim (shared/seeds/000_26c8ce8f897abd0b.txt, "Error rate"); for side-by-side runs only.
+-- THE SEEDS' QUERY, verbatim (the founder's operations notes, "Error rate"); for side-by-side runs only.
 SELECT
   DATE(created_at) as date,
   COUNT(*) FILTER (WHERE status = 'failed') as failed,

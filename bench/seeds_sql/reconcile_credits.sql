@@ -1,5 +1,5 @@
 -- name: reconcile_credits
--- THE SEEDS' QUERY, verbatim (shared/seeds/000_26c8ce8f897abd0b.txt, "Reconcile credits"); for side-by-side runs only.
+-- THE SEEDS' QUERY, verbatim (the founder's operations notes, "Reconcile credits"); for side-by-side runs only.
 SELECT
   u.id,
   u.credits_remaining,

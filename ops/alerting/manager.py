@@ -39,7 +39,7 @@ import datetime as dt
 import fnmatch
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 from sqlalchemy.engine import Connection, Engine
 
@@ -66,23 +66,13 @@ class RuleConfig:
 DEFAULT_RULE = RuleConfig()
 # the longest a dependent waits for its root-cause check to run (see the module docstring)
 AWAIT_ROOT_CAUSE = dt.timedelta(minutes=15)
-# Per-rule overrides; jobs or the jobs file may add to it (`configure_rule`).
-RULES: dict[str, RuleConfig] = {
-    # one failed connection is worth a page; recover only when it holds
-    "database_unreachable": RuleConfig(fire_after=1, resolve_after=2),
-}
-
-
-def configure_rule(rule: str, **changes: Any) -> RuleConfig:
-    """Override thresholds for one rule, e.g. configure_rule("error_rate", fire_after=3)."""
-    RULES[rule] = replace(RULES.get(rule, DEFAULT_RULE), **changes)
-    return RULES[rule]
 
 
 def rule_config(rule: str, overrides: Mapping[str, RuleConfig] | None = None) -> RuleConfig:
+    """Every rule fires on its first bad evaluation and resolves after two good ones, unless overridden."""
     if overrides and rule in overrides:
         return overrides[rule]
-    return RULES.get(rule, DEFAULT_RULE)
+    return DEFAULT_RULE
 
 
 # -- results -------------------------------------------------------------------
@@ -402,7 +392,3 @@ def active_silences(engine: Engine, now: dt.datetime) -> list:
     with engine.connect() as conn:
         return list(_q().active_silences.execute(conn, at=now))
 
-
-def silenced_by(silences: Iterable, key: str, rule: str) -> Any | None:
-    probe = Alert(key=key, rule=rule, labels={}, source="", severity="info", state="inactive")
-    return next((s for s in silences if _matches(s.pattern, probe)), None)

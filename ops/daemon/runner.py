@@ -54,7 +54,6 @@ from ops.core.settings import Settings
 log = logging.getLogger("opsbench.runner")
 
 RUNNER_RULES = frozenset({"job_failed", "job_timeout"})
-STATUSES = ("ok", "failed", "timeout", "skipped")
 # the probe's root-cause rule (jobs.probes.DATABASE_UNREACHABLE; not imported, jobs may be broken)
 DATABASE_UNREACHABLE = "database_unreachable"
 # a manual run's row still `running` this long after its job's timeout belongs to a dead process
@@ -183,11 +182,6 @@ class Runner:
     def running_jobs(self) -> list[str]:
         with self._cond:
             return sorted(self._active)
-
-    def busy(self) -> int:
-        """Runs whose outcome is not recorded yet (abandoned timeouts are recorded)."""
-        with self._cond:
-            return sum(1 for a in self._active.values() if not a.abandoned)
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Wait until no run is in progress (abandoned ones excepted). True if idle."""

@@ -1,7 +1,7 @@
 """A stand-in for the backend's `/health` endpoint, for the demo.
 
 The backend answers `GET /health` with `{"status": ..., "checks": {...},
-"timestamp": ...}` and 503 when any check is false (seeds, 003). This serves
+"timestamp": ...}` and 503 when any check is false. This serves
 the same shape on 127.0.0.1 (a free port) with one check failing, so the
 demo's HTTP probe hits a real server and has a real finding to raise.
 """

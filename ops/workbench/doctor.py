@@ -52,10 +52,6 @@ def _jobs(settings: Settings) -> tuple[Check, list[JobSpec] | None]:
     return Check("jobs file", "ok", f"{len(specs)} job(s), {enabled} enabled, from {jobs_file(settings)}"), specs
 
 
-def check_jobs(settings: Settings) -> Check:
-    return _jobs(settings)[0]
-
-
 def _connect_problem(err: BaseException) -> str:
     text = redact(getattr(err, "orig", None) or err)
     low = text.lower()
@@ -80,11 +76,6 @@ def _ident(name: str) -> str:
 
 def _names(tables: list[str]) -> str:
     return ", ".join(tables)
-
-
-def check_database(role: str, settings: Settings) -> Check:
-    """The connection line of one role (see `database_checks` for its privileges too)."""
-    return database_checks(role, settings)[0]
 
 
 def database_checks(role: str, settings: Settings) -> list[Check]:
@@ -193,10 +184,8 @@ def check_telegram(settings: Settings) -> Check:
                                          "nobody gets a Telegram message")
     if not settings.telegram_chat_id:
         return Check("telegram", "fail", "TELEGRAM_CHAT_ID is not set: the bot has no chat to send alerts to")
-    try:
-        from ops.alerting.telegram import TelegramClient
-    except ImportError:
-        return Check("telegram", "warn", "cannot check: the Telegram client (ops.alerting.telegram) is not installed")
+    from ops.alerting.telegram import TelegramClient
+
     try:
         with TelegramClient(token, api_base=settings.telegram_api_base, chat_id=settings.telegram_chat_id,
                             timeout=HTTP_TIMEOUT_S, max_attempts=1) as client:

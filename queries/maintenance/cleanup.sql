@@ -19,7 +19,7 @@ SELECT set_config('lock_timeout', :lock_timeout, true)           AS lock_timeout
 
 
 -- name: rate_limit_log_eligible
--- Rate-limit rows created before the cutoff (the seeds keep 7 days).
+-- Rate-limit rows created before the cutoff (kept 7 days).
 -- :param cutoff timestamptz   rows with created_at before this are eligible
 SELECT count(*) AS eligible, min(created_at) AS oldest, max(created_at) AS newest
 FROM rate_limit_log

@@ -102,7 +102,7 @@ CREATE TEMP TABLE gen_models (
 
 -- name: models_rows
 -- Four providers with different prices, reliability and speed. Base failure
--- rates average about 1 %, the seeds' warning line, so the planted spike stands out.
+-- rates average about 1 %, the error-rate warning line, so the planted spike stands out.
 INSERT INTO gen_models (n, id, name, provider, cost, fail_rate, base_secs, weight)
 SELECT n, md5('opsbench-model/' || name)::uuid, name, provider, cost, fail_rate, base_secs, weight
 FROM (VALUES
