@@ -22,7 +22,7 @@
 -- Daily DAU, WAU (7 local days), MAU (30 local days), stickiness and new vs returning active users.
 -- :param start date       first local day (inclusive)
 -- :param end date         last local day (inclusive)
--- :param tz tz = UTC      IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 --
 -- Columns:
 --   day               local day in tz
@@ -107,7 +107,7 @@ ORDER BY r.day;
 -- Distinct active users over the window, and DAU, WAU, MAU ending on `end`.
 -- :param start date       first local day (inclusive)
 -- :param end date         last local day (inclusive)
--- :param tz tz = UTC      IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 --
 -- One row:
 --   first_day, last_day  the window
@@ -160,7 +160,7 @@ FROM win w, figures f, signups s;
 -- Weekly signup cohorts (local weeks starting Monday) x weeks since signup: cohort size, retained users, retention.
 -- :param start date       a day in the first cohort week (the whole Monday-Sunday week is taken)
 -- :param end date         last local day of signups and of observed activity
--- :param tz tz = UTC      IANA zone the days and weeks are cut in
+-- :param tz tz = REPORT_TZ      IANA zone the days and weeks are cut in
 -- :param weeks int = 12   report weeks since signup 0..weeks
 --
 -- Columns:

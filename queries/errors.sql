@@ -20,7 +20,7 @@
 -- Daily job error rate (failed / finished jobs) with its 95 % Wilson interval.
 -- :param start date       first local day (inclusive)
 -- :param end date         last local day (inclusive)
--- :param tz tz = UTC      IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 --
 -- Columns:
 --   day          local day in tz (jobs dated by created_at)
@@ -76,7 +76,7 @@ ORDER BY x.day;
 -- Daily job error rate per provider with its 95 % Wilson interval (every day x every provider).
 -- :param start date       first local day (inclusive)
 -- :param end date         last local day (inclusive)
--- :param tz tz = UTC      IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 --
 -- Columns: day, provider, then as in `daily` (jobs, failed, unfinished,
 -- error_rate, wilson_low, wilson_high) for that provider's jobs. Providers are
@@ -135,7 +135,7 @@ ORDER BY x.day, x.provider;
 -- Daily job error rate per model with its 95 % Wilson interval (every day x every model).
 -- :param start date       first local day (inclusive)
 -- :param end date         last local day (inclusive)
--- :param tz tz = UTC      IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 --
 -- Columns: day, model_id, model (models.name, NULL if the model row is gone),
 -- provider (models.provider), then as in `daily` for that model's jobs.
@@ -194,7 +194,7 @@ ORDER BY x.day, m.provider, m.name, x.model_id;
 -- Failed jobs per error_code over the window, with each code's share of all failures.
 -- :param start date       first local day (inclusive)
 -- :param end date         last local day (inclusive)
--- :param tz tz = UTC      IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 --
 -- Columns:
 --   error_code   the job's error_code; NULL = the backend recorded a failure without a code
@@ -288,7 +288,7 @@ ORDER BY x.provider;
 -- The most frequent error_log codes over the window.
 -- :param start date       first local day (inclusive)
 -- :param end date         last local day (inclusive)
--- :param tz tz = UTC      IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 -- :param limit int = 10   how many codes to show
 --
 -- Columns:
@@ -321,7 +321,7 @@ LIMIT CAST(:limit AS int);
 -- The endpoints with the most error_log rows over the window.
 -- :param start date       first local day (inclusive)
 -- :param end date         last local day (inclusive)
--- :param tz tz = UTC      IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 -- :param limit int = 10   how many endpoints to show
 --
 -- Columns:
@@ -360,7 +360,7 @@ LIMIT CAST(:limit AS int);
 -- Daily p50 / p95 duration in seconds of completed jobs, from request to result.
 -- :param start date       first local day (inclusive)
 -- :param end date         last local day (inclusive)
--- :param tz tz = UTC      IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 --
 -- Duration = completed_at - created_at, not - started_at: the user waits from
 -- the moment they asked, queue included, so that is the number that hurts; and

@@ -11,7 +11,7 @@
 -- Credit ledger rows (quota_log) created in the window, oldest first.
 -- :param start date       first local day (inclusive)
 -- :param end date         last local day (inclusive)
--- :param tz tz = UTC      IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 --
 -- Columns: id, created_at, user_id, change, reason, transaction_id, job_id (as stored).
 WITH win AS (
@@ -28,7 +28,7 @@ ORDER BY q.created_at, q.id;
 -- Video jobs created in the window, oldest first (prompt and error text left out; see users.jobs for one user).
 -- :param start date       first local day (inclusive)
 -- :param end date         last local day (inclusive)
--- :param tz tz = UTC      IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 --
 -- Columns: id, created_at, started_at, completed_at, user_id, model_id, provider, status, credits_used, error_code.
 WITH win AS (

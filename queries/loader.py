@@ -23,10 +23,10 @@ from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any, Iterator
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 import sqlalchemy as sa
+from ops.core.clock import parse_zone
 from ops.core.errors import QueryError
 
 QUERIES_DIR = Path(__file__).resolve().parent
@@ -76,12 +76,19 @@ def _parse_bool(v: Any) -> bool:
 
 
 def _parse_tz(v: Any) -> str:
-    s = str(v).strip()
-    try:
-        ZoneInfo(s)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("expected an IANA time zone name such as Europe/Istanbul") from None
-    return s
+    """A zone for SQL: its IANA name (a ZoneInfo or a name string)."""
+    return parse_zone(v).key
+
+
+# `-- :param tz tz = REPORT_TZ`: the zone comes from the settings (REPORT_TZ) when
+# the caller gives none, so the Python API cuts days where the CLI does.
+REPORT_TZ_DEFAULT = "REPORT_TZ"
+
+
+def _report_tz() -> str:
+    from ops.core.settings import get_settings
+
+    return get_settings().report_tz
 
 
 _INT_MAX = 2**63 - 1  # PostgreSQL bigint (advisory lock keys use all of it)
@@ -166,6 +173,8 @@ class NamedQuery:
         for p in self.params:
             if p.name in values and values[p.name] is not None:
                 bound[p.name] = p.coerce(values[p.name])
+            elif p.default == REPORT_TZ_DEFAULT:
+                bound[p.name] = p.coerce(_report_tz())
             elif p.default is not None:
                 bound[p.name] = None if p.default == "null" else p.coerce(p.default)
             else:

@@ -69,7 +69,7 @@ WHERE environment = 'Production'
 -- name: purchase_rate_by_hour_of_week
 -- Production purchases per hour for each local hour of the week over the last weeks: the baseline for "purchases stopped".
 -- :param weeks int = 8             weeks of history
--- :param tz tz = UTC               zone whose hours of the week are compared
+-- :param tz tz = REPORT_TZ               zone whose hours of the week are compared
 -- :param now timestamptz = null    end of the history (the current hour is excluded); default now
 --
 -- Columns:

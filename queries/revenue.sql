@@ -25,7 +25,7 @@
 -- Daily production revenue in one currency: gross, refunds (by refund day), net, buyers, ARPPU, credits sold.
 -- :param start date           first local day (inclusive)
 -- :param end date             last local day (inclusive)
--- :param tz tz = UTC          IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ          IANA zone the days are cut in
 -- :param currency text = USD  ISO currency to report; other currencies are left out, never converted
 --
 -- Columns:
@@ -97,7 +97,7 @@ ORDER BY d.day;
 -- Production revenue over the whole window in one currency; paying users are distinct over the window.
 -- :param start date           first local day (inclusive)
 -- :param end date             last local day (inclusive)
--- :param tz tz = UTC          IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ          IANA zone the days are cut in
 -- :param currency text = USD  ISO currency to report; other currencies are left out, never converted
 --
 -- One row. Columns as in `daily`, over [start, end]:
@@ -147,7 +147,7 @@ FROM win w, bought b, refunded r;
 -- Daily production revenue per product in one currency (every day x every product, zeros included).
 -- :param start date           first local day (inclusive)
 -- :param end date             last local day (inclusive)
--- :param tz tz = UTC          IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ          IANA zone the days are cut in
 -- :param currency text = USD  ISO currency to report; other currencies are left out, never converted
 --
 -- Columns:
@@ -219,7 +219,7 @@ ORDER BY d.day, pl.product_id;
 -- Currencies purchases were made in over the window, production and sandbox counted apart, so no currency goes unseen.
 -- :param start date           first local day (inclusive)
 -- :param end date             last local day (inclusive)
--- :param tz tz = UTC          IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ          IANA zone the days are cut in
 --
 -- Columns (each transaction once):
 --   currency

@@ -21,7 +21,7 @@
 -- Production revenue per local day and currency (days and currencies with any purchase or refund).
 -- :param start date       first local day (inclusive)
 -- :param end date         last local day (inclusive)
--- :param tz tz = UTC      IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 --
 -- Columns: day, currency, gross, refunds, purchases, refunded_purchases, paying_users, credits_sold
 -- (as in revenue.daily for that currency).
@@ -66,7 +66,7 @@ ORDER BY 1, 2;
 -- Video jobs per local day, provider and model: finished, failed, unfinished.
 -- :param start date       first local day (inclusive)
 -- :param end date         last local day (inclusive)
--- :param tz tz = UTC      IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 --
 -- Columns: day, provider, model_id, jobs (completed + failed), failed, unfinished (pending + processing).
 WITH win AS NOT MATERIALIZED (
@@ -90,7 +90,7 @@ ORDER BY 1, 2, 3;
 -- One row per user per local day the user was active (a job of any status or a purchase of any environment).
 -- :param start date       first local day (inclusive)
 -- :param end date         last local day (inclusive)
--- :param tz tz = UTC      IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 --
 -- Columns: day, user_id, signup_day (the user signed up that same local day).
 WITH win AS NOT MATERIALIZED (
@@ -117,7 +117,7 @@ LEFT JOIN users u ON u.id = ud.user_id;
 -- Users who signed up per local day (users.created_at), days with signups only.
 -- :param start date       first local day (inclusive)
 -- :param end date         last local day (inclusive)
--- :param tz tz = UTC      IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 WITH win AS NOT MATERIALIZED (
     SELECT CAST(:tz AS text)                                                        AS tz,
            CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
@@ -131,7 +131,7 @@ ORDER BY 1;
 
 -- name: data_start
 -- The first local day with any signup, job, purchase or refund (NULL on an empty backend): where a backfill starts.
--- :param tz tz = UTC      IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 SELECT (LEAST((SELECT min(created_at) FROM users),
               (SELECT min(created_at) FROM video_jobs),
               (SELECT min(purchased_at) FROM purchases),
@@ -143,7 +143,7 @@ SELECT (LEAST((SELECT min(created_at) FROM users),
 -- Daily active users of [start, end] without the rolling WAU/MAU (no 29-day look-back): today's row of a DAU series.
 -- :param start date       first local day (inclusive)
 -- :param end date         last local day (inclusive)
--- :param tz tz = UTC      IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 --
 -- Columns: day, dau, new_users, new_active, returning_active, exactly as in activity.daily.
 WITH win AS NOT MATERIALIZED (

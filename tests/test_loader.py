@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+import queries
+
 from queries.loader import QueryError, parse_sql_file
 
 SQL = """
@@ -42,3 +44,23 @@ def test_binding_rejects_unknown_and_malformed(stamps):
     with pytest.raises(QueryError, match="expected a whole number"):
         stamps.bind(n="two")
     assert stamps.bind() == {"n": 2}
+
+
+def test_a_zone_left_out_is_report_tz_not_utc(monkeypatch):
+    """The Python API cuts days where the CLI does: REPORT_TZ, never a silent UTC."""
+    from zoneinfo import ZoneInfo
+
+    from ops.core.settings import reset_settings_cache
+
+    q = queries.revenue.daily
+    assert q.param("tz").default == "REPORT_TZ"
+    monkeypatch.setenv("REPORT_TZ", "Asia/Tokyo")
+    reset_settings_cache()
+    try:
+        assert q.bind(start="2026-11-01", end="2026-11-02")["tz"] == "Asia/Tokyo"
+        # a ZoneInfo from the caller goes to SQL as its name
+        assert q.bind(start="2026-11-01", end="2026-11-02", tz=ZoneInfo("Europe/Istanbul"))["tz"] == "Europe/Istanbul"
+    finally:
+        reset_settings_cache()
+    every_tz = [p for nq in queries.all_queries() for p in nq.params if p.type == "tz"]
+    assert every_tz and all(p.default in (None, "REPORT_TZ") for p in every_tz)

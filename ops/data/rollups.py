@@ -48,7 +48,7 @@ import queries
 from queries.loader import connection
 from ops.data import state as state_store
 from ops.core.redact import redact
-from ops.core.clock import utc_now
+from ops.core.clock import local_date, parse_zone, utc_now
 
 DEFAULT_DAYS = 3          # closed days recomputed by every refresh (the late-data horizon)
 WINDOW_DAYS = 29          # MAU needs the 29 days before a day
@@ -90,13 +90,13 @@ def _sql() -> queries.Subject:
     return queries.load("state/rollups")
 
 
-def local_today(tz: str, now: dt.datetime | None = None) -> dt.date:
-    now = now or utc_now()
-    return now.astimezone(ZoneInfo(tz)).date()
+def local_today(tz: ZoneInfo | str, now: dt.datetime | None = None) -> dt.date:
+    return local_date(now or utc_now(), parse_zone(tz))
 
 
-def watermark(state: sa.Engine | sa.Connection, tz: str) -> Watermark | None:
+def watermark(state: sa.Engine | sa.Connection, tz: ZoneInfo | str) -> Watermark | None:
     """The zone's complete range, or None when it was never refreshed (or the tables do not exist yet)."""
+    tz = parse_zone(tz).key  # SQL and the watermark rows name the zone
     with connection(state) as c:
         if not _sql().has_tables.execute(c).scalar_one():
             return None
@@ -123,7 +123,7 @@ def readable(state: sa.Engine | sa.Connection | None, tz: str) -> tuple[Watermar
 
 # -- refresh --------------------------------------------------------------------------------
 
-def refresh(analytics: sa.Engine, state: sa.Engine, tz: str, *, days: int = DEFAULT_DAYS,
+def refresh(analytics: sa.Engine, state: sa.Engine, tz: ZoneInfo | str, *, days: int = DEFAULT_DAYS,
             now: dt.datetime | None = None, backfill_days: int | None = None) -> RefreshResult:
     """Recompute the last `days` closed local days of zone `tz` (more if the last refresh is older).
 
@@ -131,6 +131,7 @@ def refresh(analytics: sa.Engine, state: sa.Engine, tz: str, *, days: int = DEFA
     last `backfill_days` days). Runs in one state transaction: readers see the
     old rollups or the new ones, never half. Idempotent.
     """
+    tz = parse_zone(tz).key  # SQL and the watermark rows name the zone
     if days < 1:
         raise ValueError("days must be at least 1")
     state_store.migrate(state)
@@ -199,8 +200,9 @@ def _load(analytics: sa.Engine, sc: sa.Connection, target: str, tz: str, start: 
     return read, int(changed)
 
 
-def forget(state: sa.Engine, tz: str) -> int:
+def forget(state: sa.Engine, tz: ZoneInfo | str) -> int:
     """Delete a zone's rollups and watermark (its next refresh backfills). Returns rows deleted."""
+    tz = parse_zone(tz).key  # SQL and the watermark rows name the zone
     state_store.migrate(state)
     with state.begin() as sc:
         _sql().lock_zone.execute(sc, tz=tz)
@@ -209,7 +211,7 @@ def forget(state: sa.Engine, tz: str) -> int:
 
 # -- read series ----------------------------------------------------------------------------
 
-def revenue_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: str = "UTC",
+def revenue_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: ZoneInfo | str,
                    currency: str = "USD", today: dt.date | None = None) -> pd.DataFrame:
     """revenue.daily for [start, end]: closed days from the rollups, the rest from the raw tables."""
     return _series(analytics, state, start, end, tz, today,
@@ -217,7 +219,7 @@ def revenue_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date
                    rolled=lambda c, lo, hi: _sql().revenue_series(c, start=lo, end=hi, tz=tz, currency=currency))
 
 
-def activity_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: str = "UTC",
+def activity_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: ZoneInfo | str,
                     today: dt.date | None = None) -> pd.DataFrame:
     """activity.daily for [start, end]: closed days from the rollups, the rest from the raw tables."""
     return _series(analytics, state, start, end, tz, today,
@@ -225,7 +227,7 @@ def activity_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.dat
                    rolled=lambda c, lo, hi: _sql().activity_series(c, start=lo, end=hi, tz=tz))
 
 
-def dau_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: str = "UTC",
+def dau_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: ZoneInfo | str,
                today: dt.date | None = None) -> pd.DataFrame:
     """DAU, signups, new and returning active users for [start, end] (activity.daily without WAU/MAU).
 
@@ -237,7 +239,7 @@ def dau_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, en
                    rolled=lambda c, lo, hi: _sql().dau_series(c, start=lo, end=hi, tz=tz))
 
 
-def errors_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: str = "UTC",
+def errors_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: ZoneInfo | str,
                   today: dt.date | None = None) -> pd.DataFrame:
     """errors.daily for [start, end]: closed days from the rollups, the rest from the raw tables."""
     return _series(analytics, state, start, end, tz, today,
@@ -257,7 +259,7 @@ def rolled_range(wm: Watermark | None, start: dt.date, end: dt.date, today: dt.d
     return (lo, hi) if lo <= hi else None
 
 
-def _series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, tz: str,
+def _series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, tz: ZoneInfo | str,
             today: dt.date | None, *, raw: Reader, rolled: Reader) -> pd.DataFrame:
     """[start, end]: the watermark's closed days from the rollups, every other day from the raw query.
 
@@ -265,6 +267,7 @@ def _series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: 
     rollup tables (never migrated): all raw too, so a fresh database answers
     correctly before the daemon ever ran.
     """
+    tz = parse_zone(tz).key  # SQL and the watermark rows name the zone
     start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
     if end < start:
         raise queries.QueryError(f"'end' ({end}) is before 'start' ({start})")

@@ -28,7 +28,7 @@ ORDER BY t.n
 -- One row: what the state store holds for the window, and how many job runs it holds at all.
 -- :param start date            first local day (inclusive)
 -- :param end date              last local day (inclusive)
--- :param tz tz = UTC           IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ           IANA zone the days are cut in
 --
 -- Columns:
 --   runs, ok, failed, timeout, skipped, running   job runs started in the window, by status
@@ -75,7 +75,7 @@ FROM runs
 -- Job runs per job and local hour or day: counts by status, run durations and findings.
 -- :param start date            first local day (inclusive)
 -- :param end date              last local day (inclusive)
--- :param tz tz = UTC           IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ           IANA zone the days are cut in
 -- :param bucket text = day     hour or day
 --
 -- Columns:
@@ -115,7 +115,7 @@ ORDER BY 2, 1
 -- One row per job over the window: runs by status, failure rate, durations, the latest run.
 -- :param start date            first local day (inclusive)
 -- :param end date              last local day (inclusive)
--- :param tz tz = UTC           IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ           IANA zone the days are cut in
 --
 -- Columns:
 --   job, runs, ok, failed, timeout, skipped
@@ -160,7 +160,7 @@ ORDER BY r.job
 -- Every failed or timed-out job run in the window, oldest first, with its error.
 -- :param start date            first local day (inclusive)
 -- :param end date              last local day (inclusive)
--- :param tz tz = UTC           IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ           IANA zone the days are cut in
 WITH win AS (
     SELECT CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)     AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
@@ -176,7 +176,7 @@ ORDER BY r.started_at, r.run_id
 -- Probe uptime and latency per probe and local hour or day.
 -- :param start date            first local day (inclusive)
 -- :param end date              last local day (inclusive)
--- :param tz tz = UTC           IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ           IANA zone the days are cut in
 -- :param bucket text = day     hour or day
 --
 -- Columns:
@@ -207,7 +207,7 @@ ORDER BY 3, 1
 -- One row per probe over the window: uptime, latency percentiles and the latest sample.
 -- :param start date            first local day (inclusive)
 -- :param end date              last local day (inclusive)
--- :param tz tz = UTC           IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ           IANA zone the days are cut in
 WITH win AS (
     SELECT CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)     AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
@@ -240,7 +240,7 @@ ORDER BY s.probe, s.kind
 -- Alert episodes overlapping the window: when each alert fired, when it resolved, how long it lasted.
 -- :param start date            first local day (inclusive)
 -- :param end date              last local day (inclusive)
--- :param tz tz = UTC           IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ           IANA zone the days are cut in
 --
 -- An episode is a `firing` event of a key and the first `resolved` event of the
 -- same key after it. It overlaps the window when it fired before the window's
@@ -287,7 +287,7 @@ ORDER BY ep.fired_at, ep.key
 -- What each cleanup run did to each table in the window, oldest first (dry runs flagged).
 -- :param start date            first local day (inclusive)
 -- :param end date              last local day (inclusive)
--- :param tz tz = UTC           IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ           IANA zone the days are cut in
 --
 -- Columns:
 --   at, run_id, job_id, table_name   when, which run, which table
@@ -309,7 +309,7 @@ ORDER BY c.at, c.run_id, c.table_name
 -- Offending rows per reconciliation check per run in the window, oldest first.
 -- :param start date            first local day (inclusive)
 -- :param end date              last local day (inclusive)
--- :param tz tz = UTC           IANA zone the days are cut in
+-- :param tz tz = REPORT_TZ           IANA zone the days are cut in
 WITH win AS (
     SELECT CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)     AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi

@@ -248,7 +248,7 @@ ON CONFLICT (tz) DO UPDATE
 -- Daily revenue of [start, end] from the rollups, with the columns of revenue.daily.
 -- :param start date           first local day (inclusive)
 -- :param end date             last local day (inclusive)
--- :param tz tz = UTC          zone the rollups were cut in
+-- :param tz tz = REPORT_TZ          zone the rollups were cut in
 -- :param currency text = USD  ISO currency
 WITH win AS (
     SELECT CAST(:start AS date) AS first_day, CAST(:end AS date) AS last_day,
@@ -277,7 +277,7 @@ ORDER BY d.day
 -- Daily DAU/WAU/MAU of [start, end] from the rollups, with the columns of activity.daily.
 -- :param start date           first local day (inclusive)
 -- :param end date             last local day (inclusive)
--- :param tz tz = UTC          zone the rollups were cut in
+-- :param tz tz = REPORT_TZ          zone the rollups were cut in
 WITH win AS (
     SELECT CAST(:start AS date) AS first_day, CAST(:end AS date) AS last_day, CAST(:tz AS text) AS tz
 ),
@@ -301,7 +301,7 @@ ORDER BY d.day
 -- Daily job error rate of [start, end] from the rollups, with the columns of errors.daily (Wilson 95 %).
 -- :param start date           first local day (inclusive)
 -- :param end date             last local day (inclusive)
--- :param tz tz = UTC          zone the rollups were cut in
+-- :param tz tz = REPORT_TZ          zone the rollups were cut in
 WITH win AS (
     SELECT CAST(:start AS date) AS first_day, CAST(:end AS date) AS last_day, CAST(:tz AS text) AS tz
 ),
@@ -343,7 +343,7 @@ SELECT to_regclass('opsbench.rollup_watermarks') IS NOT NULL AS present
 -- Daily active users of [start, end] from the rollups, with the DAU columns of activity.daily.
 -- :param start date           first local day (inclusive)
 -- :param end date             last local day (inclusive)
--- :param tz tz = UTC          zone the rollups were cut in
+-- :param tz tz = REPORT_TZ          zone the rollups were cut in
 WITH win AS (
     SELECT CAST(:start AS date) AS first_day, CAST(:end AS date) AS last_day, CAST(:tz AS text) AS tz
 ),
