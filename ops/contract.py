@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any, Callable
 
 from sqlalchemy.engine import Engine
@@ -24,6 +24,24 @@ class Severity(str, Enum):
     @property
     def rank(self) -> int:
         return {"critical": 0, "warning": 1, "info": 2}[self.value]
+
+
+class RunStatus(StrEnum):
+    """How one run of a job ended."""
+
+    ok = "ok"
+    failed = "failed"      # the job raised, or returned failed
+    skipped = "skipped"    # nothing to do, or a dependency was not there
+    timeout = "timeout"    # the runner gave up waiting (set by the runner, never by a job)
+
+
+class AlertState(StrEnum):
+    """Where one alert is in its lifecycle: inactive -> pending -> firing -> resolved."""
+
+    inactive = "inactive"
+    pending = "pending"
+    firing = "firing"
+    resolved = "resolved"
 
 
 @dataclass
@@ -59,13 +77,16 @@ class Finding:
 
 @dataclass
 class JobResult:
-    status: str = "ok"  # ok | failed | skipped  (the runner adds timeout)
+    status: RunStatus = RunStatus.ok
     summary: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     # rules this run evaluated: a rule evaluated with no finding counts as a
     # good evaluation for the alerts of that rule (towards resolving them)
     rules: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.status = RunStatus(self.status)
 
 
 @dataclass

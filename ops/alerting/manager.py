@@ -44,7 +44,7 @@ from typing import Any, Mapping
 from sqlalchemy.engine import Connection, Engine
 
 import queries
-from ops.contract import Finding, JobResult, Severity
+from ops.contract import AlertState, Finding, JobResult, Severity
 from ops.alerting import telegram_html as messages
 from ops.alerting import outbox
 from ops.core.settings import Settings
@@ -101,7 +101,7 @@ class Alert:
     labels: dict[str, str]
     source: str
     severity: str
-    state: str
+    state: AlertState
     summary: str = ""
     details: str = ""
     evidence: list[dict[str, Any]] = field(default_factory=list)
@@ -116,6 +116,9 @@ class Alert:
     last_notified_at: dt.datetime | None = None
     held_reason: str | None = None
     last_eval_at: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.state = AlertState(self.state)
 
     @classmethod
     def from_row(cls, row) -> "Alert":
@@ -182,7 +185,7 @@ def _dependency_hold(alert: Alert, roots: Mapping[str, str], states: Mapping[str
     """(held reason, note) for a firing alert's dependencies: suppressed, awaiting or (None, None)."""
     root = _root_cause(alert, roots)
     if root is not None:
-        return "suppressed", f"root cause {root}" + (" (pending)" if states.get(root) == "pending" else "")
+        return "suppressed", f"root cause {root}" + (" (pending)" if states.get(root) == AlertState.pending else "")
     need = _awaited(alert, evals, now) if may_await else None
     if need is not None:
         return "awaiting", f"waiting for {need} to be checked"
@@ -190,7 +193,7 @@ def _dependency_hold(alert: Alert, roots: Mapping[str, str], states: Mapping[str
 
 
 def _episode_start(alert: Alert, now: dt.datetime) -> None:
-    alert.state, alert.bad_streak, alert.good_streak = "pending", 0, 0
+    alert.state, alert.bad_streak, alert.good_streak = AlertState.pending, 0, 0
     alert.started_at, alert.fired_at, alert.resolved_at = now, None, None
     alert.last_notified_at, alert.held_reason = None, None
 
@@ -237,22 +240,22 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
         alert = existing.get(key)
         before = alert.state if alert else "none"
         if alert is None:
-            alert = Alert(key=key, rule=f.rule, labels={}, source=source, severity="info", state="inactive")
+            alert = Alert(key=key, rule=f.rule, labels={}, source=source, severity="info", state=AlertState.inactive)
         cfg = rule_config(f.rule, rules)
         _apply_finding(alert, f, source)
-        if alert.state in ("inactive", "resolved"):
+        if alert.state in (AlertState.inactive, AlertState.resolved):
             _episode_start(alert, now)
         alert.bad_streak += 1
         alert.good_streak = 0
-        if alert.state == "pending" and alert.bad_streak >= cfg.fire_after:
-            alert.state, alert.fired_at = "firing", now
+        if alert.state == AlertState.pending and alert.bad_streak >= cfg.fire_after:
+            alert.state, alert.fired_at = AlertState.firing, now
         if alert.state != before:
             events.append((alert, alert.state, None))
         alert.last_eval_at = now
         touched[key] = (alert, before)
 
     for key, alert in existing.items():
-        if key in findings or alert.state not in ("pending", "firing"):
+        if key in findings or alert.state not in (AlertState.pending, AlertState.firing):
             continue
         # only the check that raised an alert can clear it: a rule such as
         # job_failed{job=X} is shared by every job, and job Y running fine
@@ -263,11 +266,11 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
         cfg = rule_config(alert.rule, rules)
         alert.good_streak += 1
         alert.bad_streak = 0
-        if alert.state == "pending":
-            alert.state = "inactive"
+        if alert.state == AlertState.pending:
+            alert.state = AlertState.inactive
             events.append((alert, "cleared", None))
         elif alert.good_streak >= cfg.resolve_after:
-            alert.state, alert.resolved_at = "resolved", now
+            alert.state, alert.resolved_at = AlertState.resolved, now
             resolved_now.append((alert, now - (alert.started_at or now)))
         alert.last_eval_at = now
         touched[key] = (alert, before)
@@ -280,13 +283,13 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
     # root causes: every alert pending or firing after this evaluation
     roots = {r.key: (r.rule, r.state) for r in _q().root_keys.execute(conn)}
     for key, (alert, _) in touched.items():
-        if alert.state in ("pending", "firing"):
+        if alert.state in (AlertState.pending, AlertState.firing):
             roots[key] = (alert.rule, alert.state)
         else:
             roots.pop(key, None)
     root_rules = {k: rule for k, (rule, _) in roots.items()}
     root_states = {k: st for k, (_, st) in roots.items()}
-    needs = sorted({n for alert, _ in touched.values() if alert.state == "firing" for n in alert.requires})
+    needs = sorted({n for alert, _ in touched.values() if alert.state == AlertState.firing for n in alert.requires})
     evals = {r.rule: r.last_eval_at for r in _q().rule_evaluations.execute(conn, rules=json.dumps(needs))} \
         if needs else {}
     silences = list(_q().active_silences.execute(conn, at=now))
@@ -298,10 +301,10 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
         silence = next((s for s in silences if _matches(s.pattern, alert)), None)
         may_await = (run_failed and key in findings) or alert.held_reason == "awaiting"
         dep_held, dep_note = (_dependency_hold(alert, root_rules, root_states, evals, now, may_await)
-                              if alert.state == "firing" else (None, None))
+                              if alert.state == AlertState.firing else (None, None))
         held = "silenced" if silence else dep_held
         notified = held_now = None
-        if alert.state == "firing":
+        if alert.state == AlertState.firing:
             want = None
             if alert.last_notified_at is None:
                 want = "firing"
@@ -316,7 +319,7 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
                 notified = want
                 alert.last_notified_at = now
             alert.held_reason = held
-        elif alert.state == "resolved" and before == "firing":
+        elif alert.state == AlertState.resolved and before == AlertState.firing:
             if alert.last_notified_at is not None and not silence:
                 notified = "resolved"
             events.append((alert, "resolved", None))

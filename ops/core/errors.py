@@ -19,7 +19,7 @@ the outbox matches on it once, and no layer translates it into another class.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
 class OpsbenchError(Exception):
@@ -54,7 +54,7 @@ class RenderError(UserError):
     """A notebook cannot be rendered as asked (unknown notebook or parameter)."""
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     """What to do with a message whose delivery failed."""
 
     retry_later = "retry later"              # transient (network, 5xx): back off and try again
