@@ -98,14 +98,24 @@ class JobContext:
     clock: Callable[[], dt.datetime] = utc_now
     logger: logging.Logger | logging.LoggerAdapter = field(default_factory=lambda: logging.getLogger("opsbench.job"))
     dry_run: bool = False
+    # the process's engines (ops.data.runtime.Runtime); the runner passes its own,
+    # read-only for a dry run. None: a runtime of `settings` is made on first use.
+    runtime: Any = None
+
+    def __post_init__(self) -> None:
+        if self.runtime is None:
+            from ops.data.runtime import Runtime
+
+            self.runtime = Runtime(self.settings)
+        if self.dry_run:
+            # a dry run is a capability, not a convention: no engine it gets can write
+            self.runtime = self.runtime.read_only()
 
     def now(self) -> dt.datetime:
         return self.clock()
 
     def engine(self, role: str) -> Engine:
-        from ops.data import db
-
-        return db.engine(role, self.settings)
+        return self.runtime.engine(role)
 
     @property
     def analytics(self) -> Engine:

@@ -267,3 +267,23 @@ def test_a_crashed_manual_run_is_closed_after_its_timeout_and_grace(state):
     assert got[alive].status == "running"
     with state.writer.begin() as conn:
         sql.expire_run.execute(conn, run_id=alive, status="failed", at=FAKE_NOW, summary="test", error="cleanup")
+
+
+def test_a_dry_run_cannot_write_even_when_the_job_forgets_to_check(state):
+    """Dry run is a capability of the context: its engines open read-only transactions."""
+    specs = {"careless": spec("careless", "writes_ignoring_dry_run")}
+    runner = Runner(state.settings, specs, state_engine=state.writer, identity="t")
+    exists = "SELECT to_regclass('opsbench.careless_writes') IS NOT NULL"
+
+    dry = runner.run("careless", dry_run=True)
+    assert dry.status == "failed" and "read-only transaction" in (dry.error or "")
+    with state.writer.connect() as conn:
+        assert conn.exec_driver_sql(exists).scalar_one() is False
+
+    real = runner.run("careless")
+    assert real.status == "ok"
+    with state.writer.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM opsbench.careless_writes").scalar_one() == 1
+        conn.exec_driver_sql("DROP TABLE opsbench.careless_writes")
+        conn.commit()
+    runner.runtime.dispose()

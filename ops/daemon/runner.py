@@ -50,6 +50,7 @@ from ops.core import sentry
 from ops.daemon.jobspec import DEFAULT_TIMEOUT_S, JobSpec
 from ops.core.redact import redact
 from ops.core.settings import Settings
+from ops.data.runtime import Runtime
 
 log = logging.getLogger("opsbench.runner")
 
@@ -135,8 +136,10 @@ class Runner:
     def __init__(self, settings: Settings, specs: Mapping[str, JobSpec], *, state_engine: Engine | None = None,
                  clock: Callable[[], dt.datetime] = utc_now, identity: str | None = None,
                  gate: Callable[[], bool] | None = None, alert_sink: AlertSink | None = None,
-                 fenced: bool = False):
+                 fenced: bool = False, runtime: Runtime | None = None):
         self.settings = settings
+        # the engines jobs get through their context (read-only for a dry run)
+        self.runtime = runtime or Runtime(settings)
         self.specs = dict(specs)
         self.clock = clock
         self.identity = identity or manual_identity()
@@ -151,9 +154,7 @@ class Runner:
     @property
     def state_engine(self) -> Engine:
         if self._engine is None:
-            from ops.data import db
-
-            self._engine = db.engine("state", self.settings)
+            self._engine = self.runtime.engine("state")
         return self._engine
 
     def _write(self, what: str, statement: str, **params: Any) -> Any:
@@ -278,7 +279,7 @@ class Runner:
         log.info("job started", extra={**extra, "trigger": active.trigger, "dry_run": dry_run})
 
         ctx = JobContext(settings=self.settings, job_id=job_id, run_id=run_id, args=dict(spec.args),
-                         clock=self.clock, dry_run=dry_run,
+                         clock=self.clock, dry_run=dry_run, runtime=self.runtime,
                          logger=logging.LoggerAdapter(logging.getLogger(f"opsbench.job.{job_id}"), extra))
         outcome: dict[str, Any] = {}
 

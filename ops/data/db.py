@@ -58,10 +58,10 @@ def sqlalchemy_url(dsn: str) -> sa.URL:
     return url.set(drivername="postgresql+psycopg")
 
 
-def _session_options(role: Role, s: Settings) -> str:
+def _session_options(role: Role, s: Settings, read_only: bool = False) -> str:
     stmt_ms = int(s.statement_timeout_s * 1000)
     opts = [f"-c statement_timeout={stmt_ms}"]
-    if role is Role.analytics:
+    if role is Role.analytics or read_only:
         # read-only at the session level: a notebook can never write by accident
         opts.append("-c default_transaction_read_only=on")
     if role is Role.maintenance:
@@ -74,12 +74,13 @@ def application_name(role: Role) -> str:
     return "opsbench" if role is Role.analytics else f"opsbench-{role.value}"
 
 
-def make_engine(role: Role, settings: Settings | None = None, **kwargs) -> Engine:
+def make_engine(role: Role, settings: Settings | None = None, *, read_only: bool = False, **kwargs) -> Engine:
+    """A new engine for `role`; `read_only` makes every transaction read-only (dry runs)."""
     s = settings or get_settings()
     role = Role(role)
     resolved = resolve(role, s)
     connect_args = {
-        "options": _session_options(role, s),
+        "options": _session_options(role, s, read_only),
         "application_name": application_name(role),
         "connect_timeout": 10,
     }

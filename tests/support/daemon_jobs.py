@@ -59,3 +59,11 @@ def slow(ctx: JobContext) -> JobResult:
 
 def returns_nothing(ctx: JobContext):
     return None
+
+
+def writes_ignoring_dry_run(ctx: JobContext) -> JobResult:
+    """A careless job: writes to the state store and the backend without looking at ctx.dry_run."""
+    with ctx.state.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS opsbench.careless_writes (at timestamptz)")
+        conn.exec_driver_sql("INSERT INTO opsbench.careless_writes VALUES (now())")
+    return JobResult("ok", "wrote one row")
