@@ -64,7 +64,7 @@ def test_list_shows_names_parameters_and_descriptions(cli_db):
             assert p.name in line
         assert line.rstrip().endswith(q.description)
     # optional parameters and their defaults are shown, not swallowed
-    assert "[tz:tz=UTC]" in lines["revenue.daily"]
+    assert "[tz:tz=REPORT_TZ]" in lines["revenue.daily"]
     assert "[currency:text=USD]" in lines["revenue.daily"]
     assert "[limit:int=10]" in lines["errors.log_top_codes"]
 
