@@ -26,8 +26,8 @@ from bench import export as export_bench
 from bench import report, rollup_bench, seeds, server, timing
 from bench.seeding import seed_scale
 from ops.data.db import sqlalchemy_url
-from ops.workbench.index_doctor import sample_params
 from ops.data.seed import apply_schema
+from ops.workbench.index_doctor import sample_params
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
 

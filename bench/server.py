@@ -13,8 +13,8 @@ from pathlib import Path
 
 import psycopg
 
-from ops.data import embedded
 from ops.core.settings import Settings, load_settings
+from ops.data import embedded
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_HOME = REPO / ".opsbench" / "bench"

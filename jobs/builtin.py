@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from jobs import args as read
-from ops.contract import JobContext, JobResult
 from ops.alerting import bridge as alert_bridge
 from ops.alerting import heartbeat as outside_monitor
-
+from ops.contract import JobContext, JobResult
 
 # One drain run stops starting new sends after this many seconds (pacing, retry
 # waits included), so it ends well within the job's timeout (jobs/jobs.toml:

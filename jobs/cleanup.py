@@ -32,8 +32,8 @@ import sqlalchemy as sa
 import queries
 from jobs import args as read
 from jobs.args import JobArgError
-from ops.contract import Finding, JobContext, JobResult, Severity
 from jobs.probes import record_state
+from ops.contract import Finding, JobContext, JobResult, Severity
 from ops.core.redact import redact
 
 REFUSED = "cleanup_refused"

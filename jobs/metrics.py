@@ -27,8 +27,9 @@ import queries
 from jobs import args as read
 from jobs.args import JobArgError
 from jobs.evidence import evidence_rows
-from ops.contract import Finding, JobContext, JobResult, Severity
 from jobs.probes import DATABASE_UNREACHABLE
+from ops.contract import Finding, JobContext, JobResult, Severity
+from ops.core.clock import parse_zone
 from ops.core.redact import redact
 
 ERROR_RATE = "job_error_rate"
@@ -234,7 +235,7 @@ def check_purchases_stopped(ctx: JobContext, conn: sa.Connection) -> CheckOutput
     p_crit = _num(a, "critical_probability", 1e-6)
     min_hours = int(_num(a, "min_history_weeks", 2))
     tz_name = str(a.get("tz", ctx.settings.report_tz))
-    tz = ZoneInfo(tz_name)
+    tz = parse_zone(tz_name)
     now = ctx.now()
     m = queries.load("metrics")
 

@@ -18,9 +18,9 @@ import queries
 from jobs import args as read
 from jobs.args import JobArgError
 from jobs.evidence import clean_row
-from ops.contract import Finding, JobContext, JobResult, Severity
 from jobs.metrics import NEGATIVE_BALANCE
 from jobs.probes import DATABASE_UNREACHABLE, record_state
+from ops.contract import Finding, JobContext, JobResult, Severity
 from ops.core.redact import redact
 
 SUBJECT = "reconciliation"

@@ -25,8 +25,8 @@ import pandas as pd
 
 import queries
 from jobs import args as read
-from ops.contract import Finding, JobContext, JobResult, Severity
 from jobs.probes import DATABASE_UNREACHABLE
+from ops.contract import Finding, JobContext, JobResult, Severity
 
 ADMIN_REVIEW = "admin_actions_review"
 ADMIN_NOT_ADMIN = "admin_action_by_non_admin"

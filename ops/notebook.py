@@ -32,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
+from ops.core.clock import parse_zone
 from ops.core.settings import PROJECT_ROOT, Settings, load_settings
 
 PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
@@ -176,9 +177,7 @@ def describe_state(s: Settings | None = None) -> str:
 
 def today(tz: str | None = None) -> dt.date:
     """Today in the report time zone: operations are live, so their window may end today."""
-    from zoneinfo import ZoneInfo
-
-    return dt.datetime.now(ZoneInfo(tz or settings().report_tz)).date()
+    return dt.datetime.now(parse_zone(tz) if tz else settings().tz).date()
 
 
 def describe(s: Settings | None = None) -> str:

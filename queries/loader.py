@@ -26,6 +26,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 import sqlalchemy as sa
+
 from ops.core.clock import parse_zone
 from ops.core.errors import QueryError
 

@@ -17,8 +17,8 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from ops.data import db as ops_db
 from ops.core.settings import Settings, load_settings, reset_settings_cache
+from ops.data import db as ops_db
 
 # fixtures shared across modules live in tests/support and are registered here once:
 # the alerting ones (state, api, clock) and the Sentry envelope receiver (receiver)

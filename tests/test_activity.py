@@ -7,9 +7,9 @@ import uuid
 
 import pandas as pd
 import pytest
+from support.recompute import activity_daily, assert_frames_match, insert_rows, read_table, yesterday
 
 import queries
-from support.recompute import activity_daily, assert_frames_match, insert_rows, read_table, yesterday
 
 UTC = dt.timezone.utc
 D = dt.date

@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from support.botapi import parse_html
-from ops.contract import Finding, JobResult
+
+from ops.alerting import channels, outbox
 from ops.alerting import manager as alerts
-from ops.alerting import channels
-from ops.alerting import outbox
 from ops.alerting.manager import RuleConfig
+from ops.contract import Finding, JobResult
 
 T0 = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.timezone.utc)
 STEP = dt.timedelta(minutes=5)

@@ -9,10 +9,10 @@ import subprocess
 import sys
 
 import pytest
-
 from support.botapi import TOKEN
-from ops.contract import Finding, JobResult
+
 from ops.alerting import manager as alerts
+from ops.contract import Finding, JobResult
 
 
 def run(state, *args, api=None, chat="-100500", token=TOKEN, **env):

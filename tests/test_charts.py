@@ -8,16 +8,16 @@ import datetime as dt
 
 import pandas as pd
 import pytest
+from support.botapi import TOKEN, FakeBotApi, parse_html
 
 import queries
-from support.botapi import TOKEN, FakeBotApi, parse_html
 from jobs.reports import daily_digest  # noqa: F401 - the spec below names it
-from ops.reports import charts
 from ops.alerting import outbox
-from ops.reports import figures as report
 from ops.daemon.jobspec import JobSpec
 from ops.daemon.runner import Runner
 from ops.data.state import migrate
+from ops.reports import charts
+from ops.reports import figures as report
 
 TZ = "America/New_York"
 

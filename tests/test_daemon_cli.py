@@ -8,13 +8,13 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-
 from support.daemon_support import ESSENTIAL_JOBS, runs
-from ops.cli import main
-from ops.daemon.leader import LeaderElector
-from ops.core.settings import reset_settings_cache
-from ops.data.state import migrate
 from support.sentry_receiver import SentryReceiver
+
+from ops.cli import main
+from ops.core.settings import reset_settings_cache
+from ops.daemon.leader import LeaderElector
+from ops.data.state import migrate
 
 JOBS = """
 [jobs.fine]

@@ -7,16 +7,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from support.botapi import TOKEN
+
 from jobs import builtin
-from ops.contract import JobContext
-from ops.alerting import channels
-from ops.alerting import outbox
-from ops.core import sentry as ops_sentry
+from ops.alerting import channels, outbox
 from ops.cli import main
-from ops.daemon.jobspec import load_jobs
+from ops.contract import JobContext
+from ops.core import sentry as ops_sentry
 from ops.core.settings import reset_settings_cache
+from ops.daemon.jobspec import load_jobs
 
 SECRET = TOKEN.split(":", 1)[1]
 

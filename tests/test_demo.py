@@ -86,9 +86,8 @@ def test_demo_shows_the_whole_system(demo_run):
 def test_demo_runs_are_recorded_and_findings_reach_the_alert_manager(demo_run):
     import queries
     from ops.alerting import manager as alerts
-    from ops.data import db
-    from ops.data import embedded
     from ops.daemon.jobspec import load_jobs
+    from ops.data import db, embedded
 
     _, _, settings = demo_run
     embedded.start(settings)                   # attach to the server the demo left running

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from support.daemon_support import ESSENTIAL_JOBS
 
 import queries
-from ops.workbench.doctor import run_checks
 from ops.core.settings import load_settings
 from ops.data.state import migrate
-from support.daemon_support import ESSENTIAL_JOBS
+from ops.workbench.doctor import run_checks
 
 
 @contextmanager

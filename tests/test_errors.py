@@ -8,9 +8,9 @@ import uuid
 import numpy as np
 import pandas as pd
 import pytest
+from support.recompute import assert_frames_match, errors_daily, insert_rows, read_table, wilson, yesterday
 
 import queries
-from support.recompute import assert_frames_match, errors_daily, insert_rows, read_table, wilson, yesterday
 
 UTC = dt.timezone.utc
 D = dt.date

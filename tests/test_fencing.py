@@ -12,9 +12,9 @@ import threading
 import time
 
 import pytest
+from support.daemon_support import runs, wait_until
 
 import queries
-from support.daemon_support import runs, wait_until
 from ops.daemon.jobspec import JobSpec
 from ops.daemon.leader import LEADER_LOCK_KEY
 from ops.daemon.runner import Runner

@@ -7,10 +7,10 @@ import logging
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from ops.daemon.jobspec import JobSpecError, essential_job_problems, load_enabled, load_jobs
-from ops.core.settings import SettingsError, load_settings
 from support.daemon_support import ESSENTIAL_JOBS
+
+from ops.core.settings import SettingsError, load_settings
+from ops.daemon.jobspec import JobSpecError, essential_job_problems, load_enabled, load_jobs
 
 
 def _write(tmp_path, text: str):

@@ -8,8 +8,8 @@ import signal
 import time
 
 import pytest
-
 from support.daemon_support import DaemonProcess, daemon_env, instances, runs, wait_until, write_jobs_file
+
 from ops.daemon.leader import LeaderElector
 from ops.data.state import migrate
 

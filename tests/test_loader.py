@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 import queries
-
 from queries.loader import QueryError, parse_sql_file
 
 SQL = """

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from jobs import metrics
-from ops.contract import JobContext, Severity
 from jobs.probes import DATABASE_UNREACHABLE
+from ops.contract import JobContext, Severity
 from ops.core.settings import load_settings
 
 UTC = dt.timezone.utc

@@ -22,8 +22,8 @@ import pytest
 import sqlalchemy as sa
 
 import queries
-from ops.workbench import notebooks as render
 from ops.notebook import PLOTLY_MIMETYPE
+from ops.workbench import notebooks as render
 
 NOTEBOOKS_DIR = render.NOTEBOOKS_DIR
 # notebook -> figures it must draw on the demo data

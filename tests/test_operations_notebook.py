@@ -23,14 +23,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from support.http_targets import http_server
 
 import queries
-from support.http_targets import http_server
-from ops.workbench import notebooks as render
 from ops.daemon.jobspec import load_jobs
-from ops.notebook import PLOTLY_MIMETYPE
 from ops.daemon.runner import Runner
 from ops.data.state import migrate
+from ops.notebook import PLOTLY_MIMETYPE
+from ops.workbench import notebooks as render
 
 NOTEBOOK = render.NOTEBOOKS_DIR / "operations.ipynb"
 TZ = "Asia/Kolkata"   # +05:30: local hours start at half past the UTC hour

@@ -11,12 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-
 from support.botapi import TOKEN
-from ops.contract import Finding, JobResult
+
+from ops.alerting import channels, outbox
 from ops.alerting import manager as alerts
-from ops.alerting import channels
-from ops.alerting import outbox
+from ops.contract import Finding, JobResult
 
 REPO = Path(__file__).resolve().parents[1]
 

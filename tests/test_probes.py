@@ -9,13 +9,13 @@ from contextlib import contextmanager
 
 import psycopg
 import pytest
+from support.http_targets import http_server, https_server
 
 import queries
 from jobs import probes
 from ops.contract import JobContext, Severity
 from ops.core.settings import load_settings
 from ops.data.state import migrate
-from support.http_targets import http_server, https_server
 
 NOW = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.timezone.utc)
 

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from support.recompute import insert_rows
 
 import queries
-from support.recompute import insert_rows
 
 PYTHON = Path(sys.executable)
 UTC = dt.timezone.utc

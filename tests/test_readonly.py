@@ -11,7 +11,6 @@ import uuid
 import psycopg
 import pytest
 import sqlalchemy as sa
-
 from support.recompute import read_table
 
 
@@ -62,8 +61,8 @@ def test_session_settings(empty_db):
 
 
 def test_statement_timeout_follows_the_setting_and_cancels_long_queries(empty_db):
-    from ops.data.db import make_engine
     from ops.core.settings import load_settings
+    from ops.data.db import make_engine
 
     settings = load_settings(DATABASE_URL=empty_db.url, OPSBENCH_STATE_URL=empty_db.url,
                              OPSBENCH_STATEMENT_TIMEOUT="0.3")

@@ -10,10 +10,10 @@ import uuid
 
 import pandas as pd
 import pytest
+from support.recompute import insert_rows, read_table
 
 import queries
 from queries import QueryError
-from support.recompute import insert_rows, read_table
 
 CHECKS = [
     "balance_vs_ledger",

@@ -10,17 +10,17 @@ import uuid
 
 import pandas as pd
 import pytest
+from support.botapi import parse_html, utf16_len
+from support.recompute import errors_daily, read_table, revenue_daily
 
 import queries
-from support.botapi import parse_html, utf16_len
-from ops.contract import Finding, JobResult, Severity
 from ops.alerting import manager as alerts
 from ops.alerting import telegram_html as messages
-from ops.reports import figures as report
-from ops.reports import message as report_message
+from ops.contract import Finding, JobResult, Severity
 from ops.core.settings import load_settings
 from ops.data.state import migrate
-from support.recompute import errors_daily, read_table, revenue_daily
+from ops.reports import figures as report
+from ops.reports import message as report_message
 
 TZ = "Europe/Istanbul"
 ALLOWED = {"b", "i", "u", "s", "code", "pre", "a"}

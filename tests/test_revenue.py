@@ -7,10 +7,9 @@ import uuid
 
 import pandas as pd
 import pytest
+from support.recompute import assert_frames_match, insert_rows, read_table, revenue_daily, revenue_summary, yesterday
 
 import queries
-from support.recompute import (assert_frames_match, insert_rows, read_table, revenue_daily, revenue_summary,
-                             yesterday)
 
 UTC = dt.timezone.utc
 D = dt.date

@@ -19,14 +19,14 @@ import datetime as dt
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from conftest import settings_for
+from support.recompute import errors_daily, read_table, revenue_daily
 
 import queries
-from conftest import settings_for
 from ops import notebook as nb
-from ops.reports import figures as report
-from ops.data import rollups
 from ops.core.settings import load_settings
-from support.recompute import errors_daily, read_table, revenue_daily
+from ops.data import rollups
+from ops.reports import figures as report
 
 TZ = "Europe/Istanbul"
 ONE = dt.timedelta(days=1)

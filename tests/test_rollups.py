@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from support.recompute import insert_rows
 
 import queries
 from ops.contract import JobContext
 from ops.data import rollups
-from support.recompute import insert_rows
 
 # A zone with a DST change inside the demo window (1 Nov 2026) and day cuts far from UTC midnight.
 TZ = "America/Los_Angeles"

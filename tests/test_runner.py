@@ -7,8 +7,8 @@ import threading
 
 import pytest
 import sqlalchemy as sa
-
 from support import daemon_jobs
+
 import queries
 from ops.contract import JobResult
 from ops.daemon.jobspec import JobSpec
@@ -230,9 +230,9 @@ def test_a_database_outage_pages_once_whichever_job_runs_first(state, pg_home):
 
 def test_a_failure_with_the_database_up_is_announced_when_the_probe_says_so(state):
     """A job_failed held until the probe ran is announced by the probe's evaluation if the database is fine."""
-    from ops.contract import Finding, Severity
     from ops.alerting import manager as alerts
     from ops.alerting import outbox
+    from ops.contract import Finding, Severity
 
     t0 = dt.datetime.now(dt.timezone.utc)
     settings = state.settings

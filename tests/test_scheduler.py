@@ -8,9 +8,9 @@ import threading
 import time
 
 import pytest
-
 from support import daemon_jobs
 from support.daemon_support import DaemonProcess, daemon_env, runs, wait_until, write_jobs_file
+
 from ops.daemon.jobspec import JobSpec
 from ops.daemon.runner import Runner
 from ops.daemon.scheduler import Daemon, jobs_to_catch_up, missed_slot

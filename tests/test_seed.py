@@ -11,13 +11,13 @@ import uuid
 
 import pandas as pd
 import pytest
+from support.recompute import read_table
 
 import queries
+from ops.core.settings import load_settings
 from ops.data import db as ops_db
 from ops.data.embedded import ensure_database
 from ops.data.seed import SeedError, is_seeded, load_manifest, seed_database
-from ops.core.settings import load_settings
-from support.recompute import read_table
 
 TABLES = ["users", "models", "products", "purchases", "quota_log", "video_jobs", "error_log", "rate_limit_log",
           "idempotency_keys", "admin_actions"]

@@ -6,13 +6,13 @@ import logging
 
 import pytest
 import sentry_sdk
-
 from support import daemon_jobs
+
 from ops import __version__
 from ops.core import sentry as ops_sentry
+from ops.core.settings import SettingsError, load_settings
 from ops.daemon.jobspec import JobSpec
 from ops.daemon.runner import Runner
-from ops.core.settings import SettingsError, load_settings
 from ops.data.state import migrate
 
 DSN_SECRET = "dsnsecret0123456789"

@@ -12,12 +12,19 @@ import time
 import traceback
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from support.botapi import TOKEN, parse_html, utf16_len
 
 from ops.alerting import telegram_html as messages
-from ops.alerting.telegram import (TelegramChatUnavailable, TelegramClient, TelegramError, TelegramPermanentError,
-                          TelegramTransientError)
-from support.botapi import TOKEN, parse_html, utf16_len
+from ops.alerting.telegram import (
+    TelegramChatUnavailable,
+    TelegramClient,
+    TelegramError,
+    TelegramPermanentError,
+    TelegramTransientError,
+)
 
 NASTY = "error: _*[]()~`>#+-=|{}.! <b>not bold</b> & &amp; <script>x</script> a<b c>d 1 < 2 > 0 *_bold_* [link](x)"
 

@@ -10,10 +10,9 @@ pings and a dead or stuck scheduler stops the pings.
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
 import httpx
-
-from urllib.parse import urlsplit
 
 from ops.core.redact import redact, register_secret
 

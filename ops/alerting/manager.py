@@ -44,9 +44,9 @@ from typing import Any, Mapping
 from sqlalchemy.engine import Connection, Engine
 
 import queries
-from ops.contract import AlertState, Finding, JobResult, Severity
-from ops.alerting import telegram_html as messages
 from ops.alerting import outbox
+from ops.alerting import telegram_html as messages
+from ops.contract import AlertState, Finding, JobResult, Severity
 from ops.core.settings import Settings
 
 

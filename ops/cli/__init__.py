@@ -12,8 +12,8 @@ import sys
 import click
 import typer
 
-from ops.core.redact import redact
 from ops.core.errors import UserError
+from ops.core.redact import redact
 
 app = typer.Typer(
     name="opsbench",
@@ -32,8 +32,7 @@ def fail(message: str) -> None:
 def _register() -> None:
     # each command module adds its commands to `app`; they import their heavy
     # dependencies inside the commands, so `opsbench --help` stays fast
-    from ops.cli import (alerts_cmd, daemon_cmd, db_cmd, demo_cmd, notebooks_cmd, query_cmd,
-                         report_cmd)
+    from ops.cli import alerts_cmd, daemon_cmd, db_cmd, demo_cmd, notebooks_cmd, query_cmd, report_cmd
 
     for module in (db_cmd, query_cmd, demo_cmd, notebooks_cmd, daemon_cmd, alerts_cmd, report_cmd):
         module.register(app)

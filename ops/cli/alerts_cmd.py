@@ -44,8 +44,8 @@ def _local(ts: dt.datetime | None) -> str:
 def alerts_cmd(limit: int = typer.Option(20, "--limit", min=1, max=1000, help="recent events to show")) -> None:
     """Firing alerts, active silences, outbox backlog and recent alert history."""
     from ops.alerting import manager as alerts
-    from ops.alerting import telegram_html as messages
     from ops.alerting import outbox
+    from ops.alerting import telegram_html as messages
 
     engine = _state_engine()
     now = utc_now()
@@ -73,8 +73,8 @@ def alerts_cmd(limit: int = typer.Option(20, "--limit", min=1, max=1000, help="r
 
 def delivery_lines(problems, now: dt.datetime, when) -> list[str]:
     """What keeps messages from reaching Telegram, in plain words (also used by `opsbench status`)."""
-    from ops.alerting import telegram_html as messages
     from ops.alerting import outbox
+    from ops.alerting import telegram_html as messages
 
     lines = []
     for b in problems.blocked:

@@ -70,11 +70,10 @@ def daemon(
     grace: float = typer.Option(30.0, "--grace", min=0, help="seconds to wait for running jobs when stopping"),
 ) -> None:
     """Run the scheduler in the foreground (for systemd or a terminal); SIGTERM stops it cleanly."""
-    from ops.core import logs
-    from ops.core import sentry
+    from ops.core import logs, sentry
+    from ops.core.settings import get_settings
     from ops.daemon.jobspec import load_enabled
     from ops.daemon.scheduler import Daemon
-    from ops.core.settings import get_settings
 
     settings = get_settings()
     logs.configure(json_lines=None, environment=settings.environment)
@@ -165,11 +164,10 @@ def run(
     dry_run: bool = typer.Option(False, "--dry-run", help="run without recording, alerting or changing data"),
 ) -> None:
     """Run one job now, in this process (recorded in the job history unless --dry-run)."""
-    from ops.core import logs
-    from ops.core import sentry
+    from ops.core import logs, sentry
+    from ops.core.settings import get_settings
     from ops.daemon.jobspec import load_jobs
     from ops.daemon.runner import Runner
-    from ops.core.settings import get_settings
 
     settings = get_settings()
     specs = {s.id: s for s in load_jobs(settings)}
@@ -300,8 +298,8 @@ def doctor(
                                  help="only EXPLAIN every named query and print the CREATE INDEX statements missing"),
 ) -> None:
     """Check settings, jobs file, each database and its privileges, Telegram, Sentry; say what is wrong."""
-    from ops.workbench.doctor import Check, run_checks
     from ops.core.settings import SettingsError, get_settings
+    from ops.workbench.doctor import Check, run_checks
 
     if indexes:
         _doctor_indexes()
@@ -326,9 +324,9 @@ def _doctor_indexes() -> None:
     """`opsbench doctor --indexes`: the indexes the named queries need on the analytics database."""
     import sqlalchemy as sa
 
+    from ops.core.settings import get_settings
     from ops.data import db
     from ops.workbench.index_doctor import check_indexes
-    from ops.core.settings import get_settings
 
     settings = get_settings()
     where = db.resolve("analytics", settings).masked()

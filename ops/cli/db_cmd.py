@@ -6,8 +6,8 @@ from enum import Enum
 
 import typer
 
-from ops.data import embedded
 from ops.core.settings import get_settings
+from ops.data import embedded
 
 db_app = typer.Typer(help="The embedded PostgreSQL used by the demo and the tests.", no_args_is_help=True)
 

@@ -14,12 +14,12 @@ def demo(
     notebooks: bool = typer.Option(True, "--notebooks/--no-notebooks", help="render the notebooks to HTML"),
 ) -> None:
     """Seed the embedded DB if empty, run every job once, show what would be sent, write the HTML outputs."""
-    from ops.data import db
-    from ops.core import logs
     from ops.cli import fail
-    from ops.workbench.demo import Demo
-    from ops.data.seed import seed_embedded
+    from ops.core import logs
     from ops.core.settings import get_settings
+    from ops.data import db
+    from ops.data.seed import seed_embedded
+    from ops.workbench.demo import Demo
 
     if scale not in ("small", "medium", "large"):
         fail(f"--scale: expected small, medium or large, got {scale!r}")

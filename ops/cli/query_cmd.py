@@ -52,15 +52,15 @@ def _param_summary(p) -> str:
 
 def list_queries(name: str | None = None) -> None:
     """All queries (one line each), or one query's parameters with their docs."""
+    # One line per query: on a terminal long descriptions end in an ellipsis
+    # (`--list NAME` shows one whole); piped, lines are as long as they need.
+    import sys
+
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
     import queries
-
-    # One line per query: on a terminal long descriptions end in an ellipsis
-    # (`--list NAME` shows one whole); piped, lines are as long as they need.
-    import sys
 
     console = Console() if sys.stdout.isatty() else Console(width=10_000)
     if name:
@@ -90,8 +90,8 @@ def query(
 ) -> None:
     """Run a named query against the analytics (read-only) connection."""
     import queries
-    from ops.data import db
     from ops.core.settings import get_settings
+    from ops.data import db
 
     if list_:
         list_queries(name)

@@ -59,11 +59,11 @@ def report(
     """Preview a report in the terminal, send it to Telegram, or write it as HTML."""
     from rich.console import Console
 
-    from ops.data import db
     from ops.alerting import telegram_html as messages
+    from ops.core.settings import get_settings
+    from ops.data import db
     from ops.reports import figures as reports
     from ops.reports import message as report_message
-    from ops.core.settings import get_settings
 
     settings = get_settings()
     if send and settings.telegram_bot_token is None:

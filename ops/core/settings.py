@@ -10,10 +10,12 @@ import datetime as dt
 import re
 from functools import lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ops.core.clock import parse_zone
 from ops.core.errors import SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -60,11 +62,7 @@ class Settings(BaseSettings):
     @field_validator("report_tz")
     @classmethod
     def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("expected an IANA time zone name such as Europe/Istanbul or UTC") from None
-        return v
+        return parse_zone(v).key  # ValueError says what is expected
 
     @field_validator("telegram_api_base", "heartbeat_url")
     @classmethod
@@ -96,7 +94,7 @@ class Settings(BaseSettings):
 
     @property
     def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.report_tz)
+        return parse_zone(self.report_tz)
 
     @property
     def quiet_hours_window(self) -> tuple[dt.time, dt.time] | None:

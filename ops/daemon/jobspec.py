@@ -42,13 +42,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from ops.core.settings import Settings
+from ops.core.clock import parse_zone
 from ops.core.errors import JobSpecError
+from ops.core.settings import Settings
 
 log = logging.getLogger("opsbench.jobspec")
 
@@ -93,7 +94,7 @@ class JobSpec:
     # -- when -------------------------------------------------------------
     @property
     def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return parse_zone(self.timezone)
 
     def trigger(self) -> CronTrigger | IntervalTrigger:
         if self.cron is not None:
@@ -248,8 +249,8 @@ def _parse_one(where: str, n: int, table_id: str | None, body: Any, settings: Se
 
     tz = body.get("timezone", settings.report_tz)
     try:
-        ZoneInfo(str(tz))
-    except (ZoneInfoNotFoundError, ValueError):
+        parse_zone(tz)
+    except ValueError:
         raise bad("timezone", "expected an IANA time zone name such as Europe/Istanbul") from None
 
     has_cron, has_interval = "cron" in body, "interval" in body

@@ -54,8 +54,8 @@ import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
 import queries
-from ops.contract import utc_now
 from ops import __version__
+from ops.contract import utc_now
 from ops.core.redact import redact
 
 log = logging.getLogger("opsbench.leader")

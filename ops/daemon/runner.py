@@ -44,12 +44,12 @@ from typing import Any, Callable, Mapping
 from sqlalchemy.engine import Engine
 
 import queries
-from ops.contract import Finding, JobContext, JobResult, Severity, utc_now
 from ops.alerting import bridge as alert_bridge
+from ops.contract import Finding, JobContext, JobResult, Severity, utc_now
 from ops.core import sentry
-from ops.daemon.jobspec import DEFAULT_TIMEOUT_S, JobSpec
 from ops.core.redact import redact
 from ops.core.settings import Settings
+from ops.daemon.jobspec import DEFAULT_TIMEOUT_S, JobSpec
 from ops.data.runtime import Runtime
 
 log = logging.getLogger("opsbench.runner")

@@ -34,21 +34,28 @@ import threading
 from datetime import timedelta
 from typing import Callable, Iterable, Mapping
 
-from apscheduler.events import (EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED,
-                                EVENT_SCHEDULER_STARTED, JobExecutionEvent, JobSubmissionEvent, SchedulerEvent)
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    EVENT_SCHEDULER_STARTED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+    SchedulerEvent,
+)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy.engine import Engine
 
 import queries
-from ops.contract import utc_now
 from ops.alerting import bridge as alert_bridge
+from ops.contract import utc_now
 from ops.core import sentry
+from ops.core.redact import redact
+from ops.core.settings import Settings
 from ops.daemon.jobspec import DEFAULT_TIMEOUT_S, JobSpec
 from ops.daemon.leader import LeaderElector, new_identity
-from ops.core.redact import redact
 from ops.daemon.runner import Runner
-from ops.core.settings import Settings
 
 log = logging.getLogger("opsbench.daemon")
 

@@ -17,9 +17,9 @@ from enum import Enum
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ops.data import embedded
 from ops.core.redact import mask_dsn
 from ops.core.settings import Settings, get_settings
+from ops.data import embedded
 
 
 class Role(str, Enum):

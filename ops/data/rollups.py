@@ -45,10 +45,10 @@ import pandas as pd
 import sqlalchemy as sa
 
 import queries
-from queries.loader import connection
-from ops.data import state as state_store
-from ops.core.redact import redact
 from ops.core.clock import local_date, parse_zone, utc_now
+from ops.core.redact import redact
+from ops.data import state as state_store
+from queries.loader import connection
 
 DEFAULT_DAYS = 3          # closed days recomputed by every refresh (the late-data horizon)
 WINDOW_DAYS = 29          # MAU needs the 29 days before a day

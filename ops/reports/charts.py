@@ -29,8 +29,8 @@ from typing import Callable
 import pandas as pd
 import plotly.graph_objects as go
 
-from ops.core.redact import redact
 from ops.core.errors import ChartsUnavailable
+from ops.core.redact import redact
 
 log = logging.getLogger("opsbench.charts")
 

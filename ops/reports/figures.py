@@ -36,13 +36,12 @@ import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 from sqlalchemy.engine import Engine
 
 import queries
-from ops.core.clock import utc_now
+from ops.core.clock import parse_zone, utc_now
 from ops.core.redact import redact
 from ops.core.settings import Settings
 from ops.data import rollups, seed
@@ -70,7 +69,7 @@ class Window:
 
     def bounds(self) -> tuple[dt.datetime, dt.datetime]:
         """The window as an aware UTC range [since, until): local midnights."""
-        zone = ZoneInfo(self.tz)
+        zone = parse_zone(self.tz)
         since = dt.datetime.combine(self.start, dt.time(), zone)
         until = dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time(), zone)
         return since.astimezone(dt.timezone.utc), until.astimezone(dt.timezone.utc)
@@ -240,7 +239,7 @@ class Report:
         return "Daily digest" if self.kind == "daily" else "Weekly report"
 
     def local_generated_at(self) -> dt.datetime:
-        return self.generated_at.astimezone(ZoneInfo(self.tz))
+        return self.generated_at.astimezone(parse_zone(self.tz))
 
     def value(self, key: str) -> float | None:
         return self.figures[key].value

@@ -13,8 +13,7 @@ from pathlib import Path
 
 from ops.reports import charts
 from ops.reports.figures import Report
-from ops.reports.message import (CHART_TITLES, SECTIONS, WEEKLY_LABELS, WEEKLY_LEGEND, _pct, fmt_change,
-                                fmt_value)
+from ops.reports.message import CHART_TITLES, SECTIONS, WEEKLY_LABELS, WEEKLY_LEGEND, _pct, fmt_change, fmt_value
 
 _CSS = """
 body{font-family:system-ui,-apple-system,sans-serif;margin:1.5rem auto;max-width:1000px;color:#222;padding:0 1rem}

@@ -30,8 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from ops.daemon.jobspec import JobSpec
 from ops.core.settings import Settings
+from ops.daemon.jobspec import JobSpec
 
 log = logging.getLogger("opsbench.demo")
 
@@ -131,12 +131,12 @@ class Demo:
     # -- steps ---------------------------------------------------------------------
     def run(self) -> DemoResult:
         from ops.alerting import manager as alerts
-        from ops.data import db
-        from ops.reports import figures as report
-        from ops.workbench.demo_backend import HealthStandIn
         from ops.daemon.jobspec import load_jobs
         from ops.daemon.runner import Runner
+        from ops.data import db
         from ops.data.state import migrate
+        from ops.reports import figures as report
+        from ops.workbench.demo_backend import HealthStandIn
 
         s = self.settings
         result = DemoResult()

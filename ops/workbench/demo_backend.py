@@ -12,6 +12,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
 from ops.core.clock import utc_now
 
 DEFAULT_CHECKS: dict[str, bool] = {"database": True, "externalApi": False, "memory": True}

@@ -22,8 +22,8 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from ops.core.settings import PROJECT_ROOT
 from ops.core.errors import RenderError
+from ops.core.settings import PROJECT_ROOT
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 PARAMETERS_TAG = "parameters"

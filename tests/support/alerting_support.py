@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 import pytest
 import sqlalchemy as sa
-
-from support.botapi import TOKEN, FakeBotApi, FakeClock
 from conftest import _create_db, _drop_db, settings_for
-from ops.data import db as ops_db
+
 from ops.core.settings import Settings
+from ops.data import db as ops_db
 from ops.data.state import migrate
+from support.botapi import TOKEN, FakeBotApi, FakeClock
 
 _ids = itertools.count()
 
