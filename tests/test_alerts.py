@@ -178,9 +178,10 @@ def test_dependents_that_recover_while_held_send_nothing(state):
     dep = JobResult(findings=[Finding(rule="revenue_gap", severity="warning", summary="x",
                                       requires=("database_unreachable",))], rules={"revenue_gap"})
     alerts.record_result(state.engine, "jobs", dep, T0 + STEP, settings)
-    alerts.record_result(state.engine, "jobs", good("revenue_gap"), T0 + 2 * STEP, settings)
-    (t,) = alerts.record_result(state.engine, "jobs", good("revenue_gap"), T0 + 3 * STEP, settings)
+    # never announced: its own check finding it gone closes it at once, silently
+    (t,) = alerts.record_result(state.engine, "jobs", good("revenue_gap"), T0 + 2 * STEP, settings)
     assert (t.to_state, t.notified) == ("resolved", None)
+    assert alerts.record_result(state.engine, "jobs", good("revenue_gap"), T0 + 3 * STEP, settings) == []
     assert len(sent_messages(state.engine)) == 1
 
 
@@ -286,3 +287,46 @@ def test_quiet_hours_setting_validated(monkeypatch):
     monkeypatch.setenv("OPSBENCH_QUIET_HOURS", "11pm-7am")
     with pytest.raises(SettingsError, match=r"^OPSBENCH_QUIET_HOURS: expected HH:MM-HH:MM"):
         load_settings()
+
+
+def _outage(state, job_recovers: bool):
+    """A backend outage as the alert manager sees it: the probe's root cause, and a job failing behind it."""
+    settings = state.settings()
+    down = bad("database_unreachable", "critical", "backend unreachable", labels={"db": "backend"})
+    job_failed = JobResult(status="failed", rules={"job_failed"}, findings=[Finding(
+        "job_failed", "warning", "job nightly raised OperationalError", labels={"job": "nightly"},
+        requires=("database_unreachable",))])
+    now = T0
+    alerts.record_result(state.engine, "postgres_probe", down, now, settings)
+    now += STEP
+    alerts.record_result(state.engine, "nightly", job_failed, now, settings)   # held behind the root cause
+    for _ in range(2):                                                        # the backend is back
+        now += STEP
+        alerts.record_result(state.engine, "postgres_probe", good("database_unreachable"), now, settings)
+    transitions = []
+    for _ in range(2):                                                        # the job's next runs
+        now += dt.timedelta(hours=24)
+        result = JobResult(rules={"job_failed"}) if job_recovers else job_failed
+        transitions += alerts.record_result(state.engine, "nightly", result, now, settings)
+    return transitions
+
+
+def test_an_outage_pages_its_root_cause_only_and_held_jobs_close_silently(state):
+    """Exactly FIRING and RESOLVED of the root cause; the job that failed behind it is never announced."""
+    transitions = _outage(state, job_recovers=True)
+    bodies = [parse_html(m.body) for m in sent_messages(state.engine)]
+    assert len(bodies) == 2, bodies
+    assert "FIRING" in bodies[0] and "database_unreachable" in bodies[0]
+    assert "RESOLVED" in bodies[1] and "database_unreachable" in bodies[1]
+    assert not any("nightly" in b for b in bodies)
+    assert [(t.key, t.to_state, t.notified) for t in transitions][0] == \
+        ("job_failed{job=nightly}", "resolved", None)
+    assert "job_failed{job=nightly}" not in {a.key for a in alerts.firing(state.engine)}
+
+
+def test_a_held_alert_that_still_holds_after_the_outage_is_announced(state):
+    transitions = _outage(state, job_recovers=False)
+    assert [(t.key, t.notified) for t in transitions][0] == ("job_failed{job=nightly}", "firing")
+    bodies = [parse_html(m.body) for m in sent_messages(state.engine)]
+    assert "nightly" in bodies[2] and "FIRING" in bodies[2]
+    assert not any("nightly" in b for b in bodies[:2])

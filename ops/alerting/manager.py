@@ -269,6 +269,12 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
         if alert.state == AlertState.pending:
             alert.state = AlertState.inactive
             events.append((alert, "cleared", None))
+        elif alert.last_notified_at is None and alert.held_reason in ("suppressed", "awaiting"):
+            # held behind a root cause and never announced: its own check now
+            # finds it gone, so it closes without a word (no FIRING the night
+            # after an outage, no RESOLVED the night after that)
+            alert.state, alert.resolved_at, alert.held_reason = AlertState.resolved, now, None
+            events.append((alert, "closed", "condition gone before its hold ended; never announced"))
         elif alert.good_streak >= cfg.resolve_after:
             alert.state, alert.resolved_at = AlertState.resolved, now
             resolved_now.append((alert, now - (alert.started_at or now)))
