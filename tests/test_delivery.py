@@ -220,3 +220,29 @@ def test_alerts_and_status_show_blocked_chat_and_failed_messages(state, api, clo
     data = json.loads(out)
     assert data["delivery"]["failed"] == 1 and data["delivery"]["blocked"][0]["chat"] == "-100666"
     assert SECRET not in out
+
+
+def test_retry_after_counts_from_the_answer_across_runs_and_processes(state, api, clock):
+    """A 429 that arrives after waits inside the run: the next try is retry_after from the answer,
+    and no drain (this process or a second one) asks the chat anything before then."""
+    settings, channel = telegram(state, api, clock)
+    enqueue_texts(state.engine, ["first", "second"], clock.now())
+    picked = clock.now()
+    api.fail("429", retry_after=40)   # waited out inside the run (within patience and budget)
+    api.fail("429", retry_after=70)   # then more than the 60 s left of the budget
+    assert drain(settings, state, channel, clock, budget_s=100) == 0
+    answered = clock.now()
+    assert answered - picked >= dt.timedelta(seconds=40)
+    head = outbox.recent(state.engine)[-1]
+    assert head.body == "first"
+    assert head.next_attempt_at >= answered + dt.timedelta(seconds=70)   # not picked + 70
+    asked = len(api.requests)
+    # a second process (its own channel and client) and this one, both too early: no request at all
+    _, other = telegram(state, api, clock)
+    for ch in (other, channel):
+        clock.advance(30)
+        assert drain(settings, state, ch, clock, budget_s=100) == 0
+    assert len(api.requests) == asked
+    clock.advance(11)                                                   # 71 s after the answer
+    assert drain(settings, state, other, clock, budget_s=100) == 2
+    assert api.texts() == ["first", "second"]                          # nothing lost, nothing twice
