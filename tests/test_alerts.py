@@ -330,3 +330,40 @@ def test_a_held_alert_that_still_holds_after_the_outage_is_announced(state):
     bodies = [parse_html(m.body) for m in sent_messages(state.engine)]
     assert "nightly" in bodies[2] and "FIRING" in bodies[2]
     assert not any("nightly" in b for b in bodies[:2])
+
+
+def test_flapping_is_announced_once_then_held_until_it_stays_put(state):
+    """A check flipping every few minutes: FIRING/RESOLVED until the flap limit, then one FLAPPING
+    message, nothing while it keeps flipping, and its state once it has been calm for flap_calm."""
+    settings = state.settings()
+    cfg = {"error_rate": RuleConfig(fire_after=1, resolve_after=1, flap_changes=4,
+                                    flap_window=dt.timedelta(hours=1), flap_calm=dt.timedelta(minutes=30))}
+    now = T0
+    for i in range(12):   # bad, good, bad, good ... every 5 minutes for an hour
+        alerts.record_result(state.engine, "probe", bad() if i % 2 == 0 else good(), now, settings, cfg)
+        now += STEP
+    bodies = [parse_html(m.body) for m in sent_messages(state.engine)]
+    kinds = [b.split(" · ")[0].split()[-1] for b in bodies]
+    assert kinds == ["FIRING", "RESOLVED", "FIRING", "FLAPPING"], bodies
+    assert "stays put for 30m" in bodies[-1] or "stays put for 30 min" in bodies[-1]
+    # now it stays bad: nothing until 30 minutes without a change, then FIRING once
+    sent = len(bodies)
+    calm_from = now
+    while now - calm_from < dt.timedelta(minutes=25):
+        alerts.record_result(state.engine, "probe", bad(), now, settings, cfg)
+        now += STEP
+    assert len(sent_messages(state.engine)) == sent
+    for _ in range(3):
+        alerts.record_result(state.engine, "probe", bad(), now, settings, cfg)
+        now += STEP
+    bodies = [parse_html(m.body) for m in sent_messages(state.engine)]
+    assert len(bodies) == sent + 1 and "FIRING" in bodies[-1]
+    assert alerts.firing(state.engine)[0].held_reason is None
+
+
+def test_flap_limit_setting_is_checked():
+    from ops.core.settings import SettingsError, load_settings
+
+    assert load_settings(OPSBENCH_FLAP_CHANGES="0").flap_changes == 0
+    with pytest.raises(SettingsError, match="OPSBENCH_FLAP_CHANGES"):
+        load_settings(OPSBENCH_FLAP_CHANGES="1")

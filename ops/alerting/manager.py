@@ -12,6 +12,13 @@ inhibition). One job run is one evaluation:
   `resolve_after` consecutive good ones (one message saying how long it
   lasted). A firing alert needs several good evaluations in a row to resolve,
   so a flapping check stays firing instead of sending a message per flip;
+- flapping: an alert that fires or resolves `flap_changes` times (default 4,
+  OPSBENCH_FLAP_CHANGES; 0 = off) within `flap_window` (1 h) is announced once
+  as FLAPPING, then its changes are recorded but not announced until it has
+  stayed put for `flap_calm` (30 min); then its state is announced once
+  (Healthchecks' flapping notices, Prometheus' keep_firing_for);
+- an alert held behind a root cause that its own check finds gone before the
+  hold ends closes silently: it was never announced, so nothing is sent;
 - everything that needs a message in one evaluation goes out as ONE message;
 - held back, but tracked: alerts matched by a silence, and alerts whose
   `requires` names a pending or firing alert (by rule, key, or key pattern) -
@@ -61,6 +68,11 @@ class RuleConfig:
     fire_after: int = 1                                  # consecutive bad evaluations to fire
     resolve_after: int = 2                               # consecutive good evaluations to resolve
     repeat_every: dt.timedelta = dt.timedelta(hours=4)   # re-announce while firing
+    # flapping: this many fire/resolve changes within flap_window is announced once
+    # as flapping, then held until the alert stays put for flap_calm (0 = off)
+    flap_changes: int = 4
+    flap_window: dt.timedelta = dt.timedelta(hours=1)
+    flap_calm: dt.timedelta = dt.timedelta(minutes=30)
 
 
 DEFAULT_RULE = RuleConfig()
@@ -68,10 +80,13 @@ DEFAULT_RULE = RuleConfig()
 AWAIT_ROOT_CAUSE = dt.timedelta(minutes=15)
 
 
-def rule_config(rule: str, overrides: Mapping[str, RuleConfig] | None = None) -> RuleConfig:
+def rule_config(rule: str, overrides: Mapping[str, RuleConfig] | None = None,
+                settings: Settings | None = None) -> RuleConfig:
     """Every rule fires on its first bad evaluation and resolves after two good ones, unless overridden."""
     if overrides and rule in overrides:
         return overrides[rule]
+    if settings is not None and settings.flap_changes != DEFAULT_RULE.flap_changes:
+        return replace(DEFAULT_RULE, flap_changes=settings.flap_changes)
     return DEFAULT_RULE
 
 
@@ -193,9 +208,25 @@ def _dependency_hold(alert: Alert, roots: Mapping[str, str], states: Mapping[str
 
 
 def _episode_start(alert: Alert, now: dt.datetime) -> None:
+    flapping = alert.held_reason == FLAPPING and alert.state == AlertState.resolved
     alert.state, alert.bad_streak, alert.good_streak = AlertState.pending, 0, 0
     alert.started_at, alert.fired_at, alert.resolved_at = now, None, None
-    alert.last_notified_at, alert.held_reason = None, None
+    # a flapping alert that fires again stays held (and keeps its last notice time)
+    alert.held_reason = FLAPPING if flapping else None
+    if not flapping:
+        alert.last_notified_at = None
+
+
+FLAPPING = "flapping"
+
+
+def _last_change(alert: Alert) -> dt.datetime | None:
+    return max((t for t in (alert.fired_at, alert.resolved_at) if t is not None), default=None)
+
+
+def _flap_count(conn: Connection, alert: Alert, cfg: RuleConfig, now: dt.datetime) -> int:
+    """Fire/resolve changes in the flap window, this evaluation's one included."""
+    return int(_q().state_changes.execute(conn, key=alert.key, since=now - cfg.flap_window).scalar_one()) + 1
 
 
 def _apply_finding(alert: Alert, f: Finding, source: str) -> None:
@@ -207,6 +238,28 @@ def _apply_finding(alert: Alert, f: Finding, source: str) -> None:
     alert.command = f.command
     alert.requires = list(f.requires)
     alert.labels = dict(f.labels)
+
+
+def _while_flapping(alert: Alert, before: str, cfg: RuleConfig, now: dt.datetime,
+                    events: list) -> str | None:
+    """A flapping alert: changes are recorded but not announced; once it has stayed put for
+    flap_calm, its state is announced once (FIRING or RESOLVED) and the hold ends."""
+    if alert.state == AlertState.resolved and before == AlertState.firing:
+        events.append((alert, "resolved", None))
+        return None
+    if alert.state != before:
+        return None  # the change itself was recorded with the state change
+    last = _last_change(alert)
+    if last is None or now - last < cfg.flap_calm:
+        return None
+    alert.held_reason = None
+    events.append((alert, "stable", f"no change for {messages.human_duration(now - last)}"))
+    if alert.state == AlertState.firing:
+        alert.last_notified_at = now
+        return "firing"
+    if alert.state == AlertState.resolved:
+        return "resolved"
+    return None
 
 
 def record_result(engine: Engine, source: str, result: JobResult, now: dt.datetime, settings: Settings,
@@ -241,7 +294,7 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
         before = alert.state if alert else "none"
         if alert is None:
             alert = Alert(key=key, rule=f.rule, labels={}, source=source, severity="info", state=AlertState.inactive)
-        cfg = rule_config(f.rule, rules)
+        cfg = rule_config(f.rule, rules, settings)
         _apply_finding(alert, f, source)
         if alert.state in (AlertState.inactive, AlertState.resolved):
             _episode_start(alert, now)
@@ -255,7 +308,13 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
         touched[key] = (alert, before)
 
     for key, alert in existing.items():
-        if key in findings or alert.state not in (AlertState.pending, AlertState.firing):
+        if key in findings:
+            continue
+        if alert.state == AlertState.resolved and alert.held_reason == FLAPPING and alert.source == source:
+            alert.last_eval_at = now
+            touched[key] = (alert, alert.state)   # no change; may be released below when calm
+            continue
+        if alert.state not in (AlertState.pending, AlertState.firing):
             continue
         # only the check that raised an alert can clear it: a rule such as
         # job_failed{job=X} is shared by every job, and job Y running fine
@@ -263,7 +322,7 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
         if alert.source != source:
             continue
         before = alert.state
-        cfg = rule_config(alert.rule, rules)
+        cfg = rule_config(alert.rule, rules, settings)
         alert.good_streak += 1
         alert.bad_streak = 0
         if alert.state == AlertState.pending:
@@ -303,14 +362,17 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
     notices: list[tuple[Alert, messages.AlertNotice]] = []
     transitions: dict[str, Transition] = {}
     for key, (alert, before) in touched.items():
-        cfg = rule_config(alert.rule, rules)
+        cfg = rule_config(alert.rule, rules, settings)
         silence = next((s for s in silences if _matches(s.pattern, alert)), None)
         may_await = (run_failed and key in findings) or alert.held_reason == "awaiting"
         dep_held, dep_note = (_dependency_hold(alert, root_rules, root_states, evals, now, may_await)
                               if alert.state == AlertState.firing else (None, None))
         held = "silenced" if silence else dep_held
         notified = held_now = None
-        if alert.state == AlertState.firing:
+        was_flapping = alert.held_reason == FLAPPING and not held
+        if was_flapping:
+            notified = _while_flapping(alert, before, cfg, now, events)
+        elif alert.state == AlertState.firing:
             want = None
             if alert.last_notified_at is None:
                 want = "firing"
@@ -330,10 +392,21 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
                 notified = "resolved"
             events.append((alert, "resolved", None))
             alert.held_reason = None
+        if notified in ("firing", "resolved") and not was_flapping and cfg.flap_changes:
+            changes = _flap_count(conn, alert, cfg, now)
+            if changes >= cfg.flap_changes:
+                notified, alert.held_reason = FLAPPING, FLAPPING
+                alert.last_notified_at = now
+                events.append((alert, FLAPPING, f"{changes} changes in {messages.human_duration(cfg.flap_window)}"))
         if notified:
+            details = alert.details
+            if notified == FLAPPING:
+                details = (f"It fired or resolved {cfg.flap_changes} times or more within "
+                           f"{messages.human_duration(cfg.flap_window)}. Further changes are held until it stays "
+                           f"put for {messages.human_duration(cfg.flap_calm)}; then its state is announced once.")
             notices.append((alert, messages.AlertNotice(
                 kind=notified, key=alert.key, rule=alert.rule, severity=alert.severity, summary=alert.summary,
-                source=alert.source, details=alert.details, evidence=alert.evidence,
+                source=alert.source, details=details, evidence=alert.evidence,
                 evidence_count=alert.evidence_count, command=alert.command, started_at=alert.started_at, now=now)))
             if notified == "repeat":
                 events.append((alert, "repeat", None))
@@ -355,7 +428,7 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
         _q().upsert.execute(conn, **alert.params())
     first_id = outbox_ids[0] if outbox_ids else None
     for alert, kind, note in events:
-        in_message = transitions[alert.key].notified is not None and kind in ("firing", "repeat", "resolved")
+        in_message = transitions[alert.key].notified is not None and kind in ("firing", "repeat", "resolved", FLAPPING, "stable")
         _q().add_event.execute(conn, at=now, key=alert.key, rule=alert.rule, severity=alert.severity, kind=kind,
                                summary=alert.summary, outbox_id=first_id if in_message else None, note=note)
     return [transitions[k] for k in sorted(transitions)]

@@ -262,14 +262,14 @@ def human_duration(delta: dt.timedelta) -> str:
 # -- alert messages ----------------------------------------------------------
 
 SEVERITY_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
-KIND_TITLE = {"firing": "FIRING", "repeat": "STILL FIRING", "resolved": "RESOLVED"}
+KIND_TITLE = {"firing": "FIRING", "repeat": "STILL FIRING", "flapping": "FLAPPING", "resolved": "RESOLVED"}
 
 
 @dataclass
 class AlertNotice:
     """What one alert contributes to a notification message."""
 
-    kind: str                    # firing | repeat | resolved
+    kind: str                    # firing | repeat | flapping | resolved
     key: str
     rule: str
     severity: str
@@ -342,7 +342,7 @@ def alert_message(notices: Sequence[AlertNotice], environment: str) -> str:
     A single alert is its block with the environment; several get a header
     line that counts them by kind, most severe first.
     """
-    order = {"firing": 0, "repeat": 1, "resolved": 2}
+    order = {"firing": 0, "flapping": 1, "repeat": 2, "resolved": 3}
     rank = {"critical": 0, "warning": 1, "info": 2}
     ordered = sorted(notices, key=lambda n: (order[n.kind], rank.get(n.severity, 3), n.key))
     if len(ordered) == 1:

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     jobs_file: Path | None = Field(default=None, alias="OPSBENCH_JOBS_FILE")
     # non-critical alerts are delivered silently in this local window (REPORT_TZ)
     quiet_hours: str | None = Field(default=None, alias="OPSBENCH_QUIET_HOURS")
+    # an alert that fires or resolves this often within an hour is announced once as
+    # flapping and held until it stays put (0 turns flapping detection off)
+    flap_changes: int = Field(default=4, alias="OPSBENCH_FLAP_CHANGES")
 
     @field_validator("database_url", "maintenance_database_url", "state_url")
     @classmethod
@@ -77,6 +80,13 @@ class Settings(BaseSettings):
         if not v.strip():
             raise ValueError("expected a non-empty name such as production")
         return v.strip()
+
+    @field_validator("flap_changes")
+    @classmethod
+    def _flaps(cls, v: int) -> int:
+        if v != 0 and not 2 <= v <= 100:
+            raise ValueError("expected 0 (off) or a whole number of changes from 2 to 100")
+        return v
 
     @field_validator("quiet_hours")
     @classmethod

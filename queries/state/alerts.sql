@@ -147,3 +147,11 @@ WHERE state = 'firing' AND held_reason = 'awaiting'
   AND key NOT IN (SELECT jsonb_array_elements_text(CAST(:keys AS jsonb)))
 ORDER BY key
 FOR UPDATE SKIP LOCKED
+
+-- name: state_changes
+-- How many times one alert fired or resolved since a moment (flapping detection).
+-- :param key text                       alert key
+-- :param since timestamptz              start of the window
+SELECT count(*) AS changes
+FROM opsbench.alert_events
+WHERE key = CAST(:key AS text) AND kind IN ('firing', 'resolved') AND at >= CAST(:since AS timestamptz)
