@@ -47,15 +47,9 @@ def checks() -> list[str]:
 
 
 def run_check(conn, name: str, keep: int) -> tuple[int, list[dict[str, Any]]]:
-    """(offending rows, the first `keep` of them) without holding all rows in memory."""
-    q = getattr(queries.load(SUBJECT), name)
-    count, first = 0, []
-    for columns, rows in q.stream(conn, chunk_rows=5000):
-        for row in rows:
-            if len(first) < keep:
-                first.append(clean_row(dict(zip(columns, row))))
-            count += 1
-    return count, first
+    """(offending rows, the first `keep` of them): one plain statement with count(*) OVER ()."""
+    total, first = getattr(queries.load(SUBJECT), name).count_and_head(conn, keep)
+    return total, [clean_row(r) for r in first]
 
 
 def reconcile(ctx: JobContext) -> JobResult:

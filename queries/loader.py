@@ -200,6 +200,27 @@ class NamedQuery:
             result = c.execute(self.statement, bound)
             return _frame(result)
 
+    def count_and_head(self, conn, limit: int, **values: Any) -> tuple[int, list[dict[str, Any]]]:
+        """(how many rows the query returns, the first `limit` of them as dicts), in one plain statement.
+
+        For a check that needs a count and a few evidence rows. Not a
+        server-side cursor: PostgreSQL plans a cursor for fast first rows and
+        without parallel workers, which turns a whole-table anti-join into one
+        index probe per row.
+        """
+        bound = self.bind(**values)
+        with connection(conn) as c:
+            if limit <= 0:
+                total = c.execute(sa.text(f"SELECT count(*) FROM (\n{self.sql}\n) AS q"), bound).scalar_one()
+                return int(total), []
+            result = c.execute(sa.text(f"SELECT q.*, count(*) OVER () AS opsbench_total FROM (\n{self.sql}\n) AS q "
+                                       f"LIMIT {int(limit)}"), bound)
+            rows = [dict(r._mapping) for r in result]
+        total = int(rows[0].pop("opsbench_total")) if rows else 0
+        for r in rows[1:]:
+            r.pop("opsbench_total", None)
+        return total, rows
+
     def stream(self, conn, chunk_rows: int = 10_000, **values: Any) -> Iterator[tuple[list[str], list[tuple]]]:
         """Yield (columns, rows) chunks through a server-side cursor: flat memory for any size."""
         bound = self.bind(**values)
