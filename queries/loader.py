@@ -22,10 +22,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import pandas as pd
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from ops.core.clock import parse_zone
 from ops.core.errors import QueryError
@@ -50,13 +52,11 @@ def _parse_date(v: Any) -> dt.date:
         return v.date()
     if isinstance(v, dt.date):
         return v
-    if isinstance(v, pd.Timestamp):
-        return v.date()
     return dt.date.fromisoformat(str(v).strip())
 
 
 def _parse_timestamptz(v: Any) -> dt.datetime:
-    if isinstance(v, pd.Timestamp):
+    if isinstance(v, dt.datetime) and hasattr(v, "to_pydatetime"):  # a pandas Timestamp
         v = v.to_pydatetime()
     if not isinstance(v, dt.datetime):
         v = dt.datetime.fromisoformat(str(v).strip())
@@ -106,7 +106,12 @@ def _parse_int(v: Any) -> int:
 
 
 def _parse_interval(v: Any) -> dt.timedelta:
-    td = v if isinstance(v, dt.timedelta) else pd.Timedelta(str(v)).to_pytimedelta()
+    if isinstance(v, dt.timedelta):
+        td = v
+    else:
+        import pandas as pd
+
+        td = pd.Timedelta(str(v)).to_pytimedelta()
     if td < dt.timedelta(0):
         raise ValueError("negative duration")
     return td
@@ -257,6 +262,9 @@ _TIMESTAMPTZ_OID = 1184
 
 
 def _frame(result: sa.CursorResult) -> pd.DataFrame:
+    # pandas is imported here, not at the top: `opsbench query --list` and the CLI's start need no pandas
+    import pandas as pd
+
     description = getattr(result.cursor, "description", None) or ()
     float_cols = [d.name for d in description if getattr(d, "type_code", None) in _FLOAT_OIDS]
     # timestamptz columns are datetime64[UTC] even when every value is NULL, so

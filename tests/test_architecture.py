@@ -124,3 +124,18 @@ def test_the_rules_catch_a_violation(tmp_path, monkeypatch, rule):
     monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
     with pytest.raises(AssertionError):
         globals()[rule]()
+
+
+def test_the_cli_starts_without_the_heavy_libraries():
+    """`opsbench --help` and `query --list` import only what they use (start-up time is measured in the bench)."""
+    import subprocess
+
+    probe = ("import sys; from ops.cli import main; main(sys.argv[1:]); "
+             "print(' '.join(m for m in ('pandas', 'plotly', 'nbclient', 'kaleido', 'psycopg', 'pydantic', "
+             "'sqlalchemy', 'apscheduler') if m in sys.modules), file=sys.stderr)")
+    for argv, allowed in ((["--help"], set()), (["query", "--list"], {"sqlalchemy"})):
+        proc = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, cwd=REPO,
+                              env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "HOME": "/tmp"}, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        loaded = set(proc.stderr.strip().splitlines()[-1].split()) if proc.stderr.strip() else set()
+        assert loaded <= allowed, (argv, loaded)

@@ -25,6 +25,13 @@ app = typer.Typer(
 
 
 
+def current_settings():
+    """The settings, loaded on first use: pydantic costs ~50 ms that `opsbench --help` need not pay."""
+    from ops.core.settings import get_settings
+
+    return get_settings()
+
+
 def fail(message: str) -> None:
     raise UserError(message)
 
@@ -32,7 +39,15 @@ def fail(message: str) -> None:
 def _register() -> None:
     # each command module adds its commands to `app`; they import their heavy
     # dependencies inside the commands, so `opsbench --help` stays fast
-    from ops.cli import alerts_cmd, daemon_cmd, db_cmd, demo_cmd, notebooks_cmd, query_cmd, report_cmd
+    from ops.cli import (
+        alerts_cmd,
+        daemon_cmd,
+        db_cmd,
+        demo_cmd,
+        notebooks_cmd,
+        query_cmd,
+        report_cmd,
+    )
 
     for module in (db_cmd, query_cmd, demo_cmd, notebooks_cmd, daemon_cmd, alerts_cmd, report_cmd):
         module.register(app)

@@ -8,9 +8,9 @@ import re
 
 import typer
 
+from ops.cli import current_settings as get_settings
 from ops.cli import fail
 from ops.core.clock import utc_now
-from ops.core.settings import get_settings
 
 telegram_app = typer.Typer(help="Telegram delivery: check the bot, send what is waiting.", no_args_is_help=True)
 

@@ -6,8 +6,7 @@ from enum import Enum
 
 import typer
 
-from ops.core.settings import get_settings
-from ops.data import embedded
+from ops.cli import current_settings as get_settings
 
 db_app = typer.Typer(help="The embedded PostgreSQL used by the demo and the tests.", no_args_is_help=True)
 
@@ -21,6 +20,8 @@ class Scale(str, Enum):
 @db_app.command("up")
 def up() -> None:
     """Start the embedded server (data under .opsbench/pg) and print its URL."""
+    from ops.data import embedded
+
     url = embedded.start(get_settings())
     typer.echo(url)
 
@@ -28,6 +29,8 @@ def up() -> None:
 @db_app.command("down")
 def down() -> None:
     """Stop the embedded server; its data stays for the next `db up`."""
+    from ops.data import embedded
+
     stopped = embedded.stop(get_settings())
     typer.echo("stopped" if stopped else "not running")
 

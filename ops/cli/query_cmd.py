@@ -9,7 +9,6 @@ import sys
 from decimal import Decimal
 from enum import Enum
 
-import sqlalchemy as sa
 import typer
 
 from ops.cli import fail
@@ -90,12 +89,15 @@ def query(
 ) -> None:
     """Run a named query against the analytics (read-only) connection."""
     import queries
-    from ops.core.settings import get_settings
-    from ops.data import db
 
     if list_:
         list_queries(name)
         return
+    import sqlalchemy
+
+    from ops.core.settings import get_settings
+    from ops.data import db
+
     if not name:
         fail("missing query name: use SUBJECT.NAME or --list")
     q = queries.get(name)
@@ -105,7 +107,7 @@ def query(
     q.bind(**values)  # validate before connecting
     try:
         _run(q, db.analytics(), values, fmt)
-    except sa.exc.DBAPIError as e:
+    except sqlalchemy.exc.DBAPIError as e:
         # the server said no (unreachable, timeout, permission): one line, not a traceback
         reason = str(e.orig or e).strip().splitlines()[0] if str(e.orig or e).strip() else type(e).__name__
         typer.echo(f"opsbench: error: {name}: database error: {redact(reason)}", err=True)
