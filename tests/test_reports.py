@@ -337,3 +337,32 @@ def test_code_lists_and_reconciliation_equal_the_raw_rows_and_manifest(db, daily
                                                                     report.TOP_CODES)
     # the ledger checks look at the whole database: the generator's planted counts
     assert {c.check: c.offending for c in rep.reconciliation} == db.manifest["checks"]
+
+
+def test_the_digest_reads_reconciliation_from_the_nights_job_not_the_ledger(db, settings, day):
+    """The reconcile job already read the whole ledger that night: a report takes its counts (and says when)."""
+    from ops.daemon.jobspec import JobSpec
+    from ops.daemon.runner import Runner
+
+    spec = JobSpec(id="reconcile", callable="jobs.reconcile:reconcile", timezone=TZ, interval_s=86400, timeout_s=120)
+    record = Runner(settings, {"reconcile": spec}, state_engine=db.writer, identity="test").run("reconcile")
+    assert record.status == "ok"
+    rep = report.build(db.analytics, settings, "daily", window=report.Window(day, day, TZ), state=db.writer)
+    assert {c.check: c.offending for c in rep.reconciliation} == db.manifest["checks"]
+    assert any(n.startswith("reconciliation from the reconcile job at ") for n in rep.notes)
+    # what the report shows is the job's stored result, not a recomputation over the ledger
+    with db.writer.begin() as conn:
+        conn.exec_driver_sql("UPDATE opsbench.job_runs SET metrics = metrics || '{\"reconcile_negative_balances\": 99}' "
+                             "WHERE run_id = %(id)s", {"id": record.run_id})
+    try:
+        rep = report.build(db.analytics, settings, "daily", window=report.Window(day, day, TZ), state=db.writer)
+        assert {c.check: c.offending for c in rep.reconciliation}["negative_balances"] == 99
+        # with no run in the last 36 hours it recomputes, and says nothing about a job
+        later = record.finished_at + dt.timedelta(days=3)
+        rep = report.build(db.analytics, settings, "daily", window=report.Window(day, day, TZ), state=db.writer,
+                           now=later)
+        assert {c.check: c.offending for c in rep.reconciliation} == db.manifest["checks"]
+        assert not any(n.startswith("reconciliation from the reconcile job") for n in rep.notes)
+    finally:
+        with db.writer.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM opsbench.job_runs WHERE run_id = %(id)s", {"id": record.run_id})

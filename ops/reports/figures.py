@@ -407,8 +407,9 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
         w = {"start": window.start, "end": window.end, "tz": window.tz}
         failure_codes = _codes(queries.errors.by_code(conn, **w), "failed", TOP_CODES)
         api_codes = _codes(queries.errors.log_top_codes(conn, limit=TOP_CODES, **w), "errors", TOP_CODES)
-        rec = queries.reconciliation.summary(conn)
-        reconciliation = [CheckResult(str(r.check), int(r.offending)) for r in rec.itertuples(index=False)]
+        reconciliation, rec_note = _reconciliation(conn, state, now)
+        if rec_note:
+            notes.append(rec_note)
 
     figures = {
         key: Figure(key, label, unit, values["value"].get(key), {b.key: values[b.key].get(key) for b in bases})
@@ -425,6 +426,32 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
                   currency=currency, figures=figures, error_interval=interval, failure_codes=failure_codes,
                   api_error_codes=api_codes, reconciliation=reconciliation, alerts=alerts, failed_runs=failed,
                   failed_run_total=total, cleanup=volumes, chart_window=chart_window, series=series, notes=notes)
+
+
+# a reconcile result older than this is not "last night's": recompute instead
+RECONCILE_FRESH = dt.timedelta(hours=36)
+
+
+def _reconciliation(conn, state: Engine | None, now: dt.datetime) -> tuple[list[CheckResult], str | None]:
+    """The reconcile job's last result when it is fresh (it already read the whole ledger that night),
+    else the checks run now. Returns the results and a note saying which it is."""
+    if state is not None:
+        try:
+            with state.connect() as sc:
+                row = queries.load("state/reports").last_reconcile.execute(sc, since=now - RECONCILE_FRESH).first()
+        except Exception as e:  # the state store is optional here: fall back to running the checks
+            log.warning("reconcile result not read from the state store: %s", redact(e).splitlines()[0])
+            row = None
+        if row is not None:
+            counts = {k.removeprefix("reconcile_"): v for k, v in (row.metrics or {}).items()
+                      if k.startswith("reconcile_")}
+            at = row.finished_at.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            order = list(queries.load("reconciliation").queries)  # the checks' file order, as when run now
+            names = sorted(counts, key=lambda n: (order.index(n) if n in order else len(order), n))
+            return ([CheckResult(name, int(counts[name])) for name in names],
+                    f"reconciliation from the reconcile job at {at}")
+    rec = queries.reconciliation.summary(conn)
+    return [CheckResult(str(r.check), int(r.offending)) for r in rec.itertuples(index=False)], None
 
 
 # -- the state store ------------------------------------------------------------------

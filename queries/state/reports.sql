@@ -22,3 +22,14 @@ SELECT count(*) AS n
  WHERE status IN ('failed', 'timeout')
    AND started_at >= CAST(:since AS timestamptz) AND started_at < CAST(:until AS timestamptz)
 
+
+-- name: last_reconcile
+-- The newest finished reconcile run that checked everything (status ok), with its per-check counts
+-- (metrics `reconcile_<check>`), so a report reads what the job computed instead of recomputing it.
+-- :param since timestamptz    oldest run worth reading
+SELECT finished_at, metrics
+  FROM opsbench.job_runs
+ WHERE status = 'ok' AND finished_at >= CAST(:since AS timestamptz)
+   AND EXISTS (SELECT 1 FROM jsonb_object_keys(metrics) AS k WHERE k LIKE 'reconcile\_%')
+ ORDER BY finished_at DESC, run_id
+ LIMIT 1
