@@ -22,6 +22,7 @@ import psutil
 import sqlalchemy as sa
 
 import queries
+from bench import experience
 from bench import export as export_bench
 from bench import report, rollup_bench, seeds, server, timing
 from bench.seeding import seed_scale
@@ -89,6 +90,8 @@ def bench_scale(scale: str, runs: int, reseed: bool, skip_export: bool) -> dict:
             results.append({"query": q.qualified_name, "error": reason})
             log(f"{scale}: {q.qualified_name}: FAILED {reason}")
 
+    log(f"{scale}: what the founder waits for")
+    waits = experience.run(scale, anchor, floor_ms, ro, runs, log)
     log(f"{scale}: seeds' SQL side by side")
     seed_cmp = seeds.compare_all(ro, runs)
     log(f"{scale}: rollups")
@@ -103,7 +106,7 @@ def bench_scale(scale: str, runs: int, reseed: bool, skip_export: bool) -> dict:
     ro.dispose()
     return {"scale": scale, "seed": rec, "prepare_seconds": prepare_s, "server": settings, "floors_ms": floor_ms,
             "table_rows": {t: sizes.get(t) for t in timing.FLOOR_TABLES}, "queries": results, "seeds": seed_cmp,
-            "rollups": roll, "export": exp, "runs": runs, "finished_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+            "rollups": roll, "export": exp, "experience": waits, "runs": runs, "finished_at": dt.datetime.now(dt.timezone.utc).isoformat()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -129,6 +129,32 @@ def _goals(results: dict) -> list[str]:
     return out
 
 
+def _experience(results: dict) -> list[str]:
+    """The table docs/performance.md leads with: what the founder waits for, per scale, against floors."""
+    scales = [(n, results["scales"][n].get("experience")) for n in ("small", "medium", "large")
+              if n in results["scales"] and results["scales"][n].get("experience")]
+    if not scales:
+        return []
+    out = ["## What the founder waits for", "",
+           "Median ms of the whole thing as the founder meets it, measured side by side in one run with its "
+           "floor: the CLI against a bare `python -c pass`; reports and jobs against the sum of one sequential "
+           "pass over each table they read; the reconcile job also against its checks run as plain statements.",
+           "", "| scale | what | ms | floor ms | × floor | note |", "|---|---|---:|---:|---:|---|"]
+    for name, e in scales:
+        for label, t in e.get("cli", {}).items():
+            out.append(f"| {name} | `{label}` | {_ms(t['median_ms'])} | {_ms(t['floor_ms'])} | {t['ratio']} | |")
+        for label, t in e.get("pieces", {}).items():
+            note = ""
+            if "plain_checks_ms" in t:
+                plain = t["plain_checks_ms"]
+                note = f"checks as plain statements {_ms(plain)} ms (× {round(t['median_ms'] / plain, 2)})" \
+                    if plain else ""
+            if t.get("status") and t["status"] != "ok":
+                note = (note + "; " if note else "") + f"status {t['status']}"
+            out.append(f"| {name} | {label} | {_ms(t['median_ms'])} | {_ms(t['floor_ms'])} | {t['ratio']} | {note} |")
+    return out + [""]
+
+
 def write(results: dict) -> Path:
     m = results.get("machine", {})
     lines = ["# Performance", "",
@@ -143,7 +169,8 @@ def write(results: dict) -> Path:
         lines.append(f"PostgreSQL {s['server_version']} (embedded, default settings: shared_buffers "
                      f"{s['shared_buffers']}, work_mem {s['work_mem']}, {s['max_parallel_workers_per_gather']} "
                      f"parallel workers per gather, jit {s['jit']}, TimeZone {s['timezone']}).")
-    lines += ["", notes.METHOD, "", notes.SCALE_NOTE, ""]
+    lines += [""] + _experience(results)
+    lines += [notes.METHOD, "", notes.SCALE_NOTE, ""]
     lines += _goals(results)
     for name in ("small", "medium", "large"):
         if name in results["scales"]:
