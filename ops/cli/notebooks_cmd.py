@@ -42,6 +42,7 @@ def render(
     timeout: int = typer.Option(300, min=1, help="seconds one cell may run"),
 ) -> None:
     """Execute the notebooks and write self-contained HTML with interactive charts."""
+    from ops.core.redact import redact
     from ops.workbench.notebooks import RenderError, notebook_paths
     from ops.workbench.notebooks import render as render_all
 
@@ -60,7 +61,10 @@ def render(
             typer.echo(f"{r.name:<16} {r.html}  ({r.seconds:.1f} s)")
         else:
             failed += 1
-            typer.echo(f"{r.name:<16} FAILED: {r.error}", err=True)
+            # one line per notebook: the error's first line (the SQL and the cell's traceback are in the HTML
+            # when it was written, and a re-run with the notebook open shows them)
+            first = (str(r.error or "").strip().splitlines() or ["failed"])[0]
+            typer.echo(f"{r.name:<16} FAILED: {redact(first)[:300]}", err=True)
     if failed:
         raise typer.Exit(1)
 

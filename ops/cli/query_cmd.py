@@ -109,8 +109,10 @@ def query(
         _run(q, db.analytics(), values, fmt)
     except sqlalchemy.exc.DBAPIError as e:
         # the server said no (unreachable, timeout, permission): one line, not a traceback
-        reason = str(e.orig or e).strip().splitlines()[0] if str(e.orig or e).strip() else type(e).__name__
-        typer.echo(f"opsbench: error: {name}: database error: {redact(reason)}", err=True)
+        from ops.cli import _database_error
+
+        reason = _database_error(e) or f"database error: {type(e).__name__}"
+        typer.echo(f"opsbench: error: {name}: {redact(reason)}", err=True)
         raise typer.Exit(1) from None
 
 

@@ -24,7 +24,15 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 
 
 class RedactingFilter(logging.Filter):
-    """Render the message now and scrub it; scrub extras and exception text too."""
+    """Render the message now and scrub it; scrub extras and exception text too.
+
+    With `tracebacks=False` an exception is kept as its one last line
+    ("ProgrammingError: relation ... does not exist"), for a person at a terminal.
+    """
+
+    def __init__(self, tracebacks: bool = True):
+        super().__init__()
+        self.tracebacks = tracebacks
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -34,8 +42,15 @@ class RedactingFilter(logging.Filter):
         record.msg = redact(message)
         record.args = None
         if record.exc_info:
-            formatter = logging.Formatter()
-            record.exc_text = redact(formatter.formatException(record.exc_info))
+            if self.tracebacks:
+                record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            else:
+                import traceback
+
+                exc = record.exc_info[1]
+                lines = traceback.format_exception_only(type(exc), exc) if exc is not None else []
+                first = (" ".join(lines).strip().splitlines() or [""])[0]
+                record.exc_text = redact(first)
             record.exc_info = None
         for key, value in list(vars(record).items()):
             if key not in _STANDARD and isinstance(value, str):
@@ -77,13 +92,15 @@ class ConsoleFormatter(logging.Formatter):
 
 
 def configure(level: int | str = logging.INFO, json_lines: bool | None = None, environment: str = "development",
-              stream=None) -> logging.Handler:
-    """Install one redacting handler on the root logger. Returns it."""
+              stream=None, tracebacks: bool = True) -> logging.Handler:
+    """Install one redacting handler on the root logger. Returns it.
+
+    `tracebacks=False` shortens each logged exception to one line (the CLI's `opsbench run`)."""
     stream = stream or sys.stdout
     if json_lines is None:
         json_lines = not (hasattr(stream, "isatty") and stream.isatty())
     handler = logging.StreamHandler(stream)
-    handler.addFilter(RedactingFilter())
+    handler.addFilter(RedactingFilter(tracebacks))
     handler.setFormatter(JsonFormatter(environment) if json_lines else ConsoleFormatter())
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_opsbench", False)]:
