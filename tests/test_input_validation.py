@@ -196,3 +196,38 @@ def test_random_jobs_file_values_load_or_fail_in_one_line(tmp_path, jobs):
         load_jobs(settings)
     except UserError as e:
         assert "\n" not in str(e).strip(), str(e)
+
+
+# -- paths that cannot be written ------------------------------------------------------------
+
+@pytest.mark.parametrize("out, reason", [("/proc/opsbench-x.html", "cannot write"),
+                                         ("/sys/opsbench-x.html", "cannot write"),
+                                         ("{tmp}/a-file/report.html", "is not a directory"),
+                                         ("{tmp}", "is a directory")])
+def test_report_out_that_cannot_be_written_is_one_line_exit_2(out, reason, tmp_path, capsys):
+    """Checked before any query runs: no database is needed to be told."""
+    from ops.cli import main
+
+    (tmp_path / "a-file").write_text("x")
+    code = main(["report", "daily", "--out", out.replace("{tmp}", str(tmp_path))])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("opsbench: error: --out: ") and reason in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_unwritable_home_stops_the_cli_in_one_line(monkeypatch, capsys):
+    from ops.cli import main
+
+    monkeypatch.setenv("OPSBENCH_HOME", "/proc/opsbench-home")
+    code = main(["alerts"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("opsbench: error: OPSBENCH_HOME: ") and len(err.strip().splitlines()) == 1
+
+
+def test_a_bad_dsn_stops_the_cli_in_one_line_without_the_password(monkeypatch, capsys):
+    from ops.cli import main
+
+    monkeypatch.setenv("OPSBENCH_STATE_URL", "postgresql://ops:hunter2pw@localhost:notaport/state")
+    code = main(["alerts"])
+    err = capsys.readouterr().err
+    assert code == 2 and "OPSBENCH_STATE_URL: the port must be a number" in err and "hunter2pw" not in err
