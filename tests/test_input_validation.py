@@ -256,3 +256,14 @@ def test_a_bad_dsn_stops_the_cli_in_one_line_without_the_password(monkeypatch, c
     code = main(["alerts"])
     err = capsys.readouterr().err
     assert code == 2 and "OPSBENCH_STATE_URL: the port must be a number" in err and "hunter2pw" not in err
+
+
+@pytest.mark.parametrize("out, reason", [("/proc/opsbench-nb", "cannot write to"), ("{tmp}/a-file", "is a file")])
+def test_notebooks_render_out_that_cannot_be_written_is_one_line_exit_2(out, reason, tmp_path, capsys):
+    from ops.cli import main
+
+    (tmp_path / "a-file").write_text("x")
+    code = main(["notebooks", "render", "--only", "overview", "--out", out.replace("{tmp}", str(tmp_path))])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("opsbench: error: --out: ") and reason in err and len(err.strip().splitlines()) == 1

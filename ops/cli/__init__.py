@@ -139,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         code = 2
     except KeyboardInterrupt:
         code = 130
+    except OSError as e:  # a path that cannot be written or read, whichever command met it: one line
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        _err(f"{where}{e.strerror or e}")
+        code = 1
     except Exception as e:
         line = _database_error(e)
         if line is None:

@@ -47,6 +47,7 @@ def render(
     from ops.workbench.notebooks import render as render_all
 
     params = _params(param)
+    _check_out_dir(out)
     try:
         paths = notebook_paths(only=only or None)
         if not paths:
@@ -67,6 +68,20 @@ def render(
             typer.echo(f"{r.name:<16} FAILED: {redact(first)[:300]}", err=True)
     if failed:
         raise typer.Exit(1)
+
+
+def _check_out_dir(out: Path) -> None:
+    """--out must be a directory we can create and write: one line now, not a traceback after the kernels ran."""
+    import tempfile
+
+    if out.exists() and not out.is_dir():
+        fail(f"--out: {out} is a file; give a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".opsbench-", suffix=".probe"):
+            pass
+    except OSError as e:
+        fail(f"--out: cannot write to {out}: {e.strerror or type(e).__name__}")
 
 
 def register(app: typer.Typer) -> None:
