@@ -101,7 +101,7 @@ def _expand(args: list[str], tmp: Path) -> list[str]:
     return [a.replace("{tmp}", str(tmp)) for a in args]
 
 
-def _run_daemon(env: dict[str, str], seconds: float = 4.0) -> tuple[int, str]:
+def _run_daemon(env: dict[str, str], seconds: float = 4.0) -> tuple[int, str, str]:
     """The daemon in a subprocess: it either stops by itself or is stopped with SIGTERM."""
     proc = subprocess.Popen([sys.executable, "-m", "ops", "daemon", "--grace", "1"], env=env, cwd=env["HOME_CWD"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -110,7 +110,10 @@ def _run_daemon(env: dict[str, str], seconds: float = 4.0) -> tuple[int, str]:
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
-    return proc.returncode, err
+    return proc.returncode, err, out
+
+
+daemon_logs: list[str] = []  # the daemon's stdout (its JSON log), last walk last
 
 
 def _walk(env_vars: dict[str, str], tmp_path: Path, monkeypatch, capfd, skip=()) -> dict:
@@ -122,8 +125,9 @@ def _walk(env_vars: dict[str, str], tmp_path: Path, monkeypatch, capfd, skip=())
             continue
         if path == ("daemon",):
             env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'tests'}", "HOME_CWD": str(tmp_path)}
-            code, err = _run_daemon(env)
+            code, err, out = _run_daemon(env)
             results[path] = (code, err)
+            daemon_logs.append(out)
             continue
         reset_settings_cache()
         capfd.readouterr()
@@ -185,6 +189,8 @@ def test_every_command_with_the_state_store_down(demo_db, tmp_path, monkeypatch,
     # the daemon waits as a standby until the state store is back, and stops cleanly on SIGTERM
     code, err = results[("daemon",)]
     assert code == 0 and "Traceback" not in err
+    assert "state database unavailable" in daemon_logs[-1] and "Traceback" not in daemon_logs[-1]
+    assert "walk-pw-123" not in daemon_logs[-1]
 
 
 def test_every_command_with_a_backend_without_tables(bare_db, state_db, tmp_path, monkeypatch, capfd):
@@ -208,3 +214,23 @@ def test_embedded_only_commands_refuse_or_work_with_database_url_set(demo_db, tm
                     skip=set(COMMANDS) - {("db", "seed")})
     code, err = results[("db", "seed")]
     assert not isinstance(code, str) and "Traceback" not in err and len(err.strip().splitlines()) <= 2
+
+
+def test_a_database_error_names_the_connection_it_is_about(monkeypatch):
+    """Backend and state store on different ports: each error names its own; the password never shows."""
+    from ops.cli import _database_error
+
+    backend, state = _closed_port(), _closed_port()
+    monkeypatch.setenv("DATABASE_URL", f"postgresql://ro:pw-backend-1@127.0.0.1:{backend}/app")
+    monkeypatch.setenv("OPSBENCH_STATE_URL", f"postgresql://ops:pw-state-2@127.0.0.1:{state}/state")
+    reset_settings_cache()
+    import sqlalchemy as sa
+
+    for port, label in ((backend, "backend (DATABASE_URL)"), (state, "state store (OPSBENCH_STATE_URL)")):
+        engine = sa.create_engine(f"postgresql+psycopg://u:pw@127.0.0.1:{port}/x")
+        with pytest.raises(sa.exc.OperationalError) as err:
+            engine.connect()
+        line = _database_error(err.value)
+        assert line.startswith(f"database error: {label}: ") and "\n" not in line, line
+        engine.dispose()
+    reset_settings_cache()

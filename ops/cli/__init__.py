@@ -98,9 +98,8 @@ def _which_connection(message: str) -> str | None:
             continue
         if at or sock or db:
             names.append(label)
-    if attr_names := [n for n in names if not n.startswith("maintenance")] if len(names) > 1 else names:
-        names = attr_names
-    return " / ".join(names) or None
+    # several connections on one server and database: name them all rather than guess
+    return " or ".join(names) or None
 
 
 def _database_error(e: BaseException) -> str | None:
