@@ -19,6 +19,9 @@ from ops.core.clock import parse_zone
 from ops.core.errors import SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# set by `opsbench notebooks render` for the kernels it starts: the URL (a file
+# beside the pages) the charts load plotly.js from, instead of embedding it
+PLOTLYJS_SRC_ENV = "OPSBENCH_PLOTLYJS_SRC"
 
 _DSN_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
