@@ -442,3 +442,14 @@ def test_a_rendered_page_draws_its_charts_in_headless_chromium(monkeypatch, demo
     drawn, plotly_type = int(m.group(1)), m.group(2)
     assert plotly_type == "object" and drawn >= EXPECTED_FIGURES["errors"]
     assert "Uncaught" not in proc.stderr and "ERR_FILE_NOT_FOUND" not in proc.stderr
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FIGURES))
+def test_an_executed_notebook_shows_no_warning_or_error(executed, name):
+    """A shared page must look finished: no traceback, no stderr, no pandas/Python warning box."""
+    stderr = [o.get("text", "") for c in executed[name].cells if c.cell_type == "code" for o in c.outputs
+              if o.output_type == "stream" and o.get("name") == "stderr"]
+    assert stderr == [], f"{name}: {stderr[:2]}"
+    texts = [o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for c in executed[name].cells
+             if c.cell_type == "code" for o in c.outputs]
+    assert not any(re.search(r"\b\w*Warning\b:", t) for t in texts), name
