@@ -77,18 +77,9 @@ def state(s: Settings | None = None) -> sa.Engine:
     daemon never set up simply has no tables (see `queries/state/operations.sql`
     `missing_tables`).
     """
-    from ops.data import db
+    from ops.data import runtime
 
-    s = s or settings()
-    if s not in _state_engines:
-        options = (f"-c statement_timeout={int(s.statement_timeout_s * 1000)} "
-                   "-c default_transaction_read_only=on")
-        _state_engines[s] = db.make_engine("state", s, connect_args={"options": options,
-                                                                     "application_name": "opsbench-notebook"})
-    return _state_engines[s]
-
-
-_state_engines: dict[Settings, sa.Engine] = {}
+    return runtime.for_settings(s or settings()).read_only().engine("state")
 
 
 # -- daily series: rollups for closed days, raw tables for the rest -------------------

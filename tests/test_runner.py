@@ -286,4 +286,3 @@ def test_a_dry_run_cannot_write_even_when_the_job_forgets_to_check(state):
         assert conn.exec_driver_sql("SELECT count(*) FROM opsbench.careless_writes").scalar_one() == 1
         conn.exec_driver_sql("DROP TABLE opsbench.careless_writes")
         conn.commit()
-    runner.runtime.dispose()
