@@ -85,11 +85,11 @@ def test_doctor_is_clear_and_queries_run_through_the_compat_views(renamed_backen
 
     done = _opsbench(env, tmp_path, "doctor")
     lines = {ln[6:27].strip(): (ln[:5].strip(), ln[27:].strip()) for ln in done.stdout.splitlines() if len(ln) > 27}
-    for check in ("analytics database", "query privileges", "query columns", "analytics role", "probe visibility",
+    for check in ("analytics database", "query privileges", "query columns", "read-only role", "probe visibility",
                   "maintenance database", "cleanup privileges", "state database", "http probes"):
         assert lines[check][0] == "ok", (check, done.stdout)
     assert "opsbench_ro may SELECT from every table the queries read (9 tables)" in lines["query privileges"][1]
-    assert "opsbench_ro is no superuser and may not write to any table" == lines["analytics role"][1]
+    assert "opsbench_ro is no superuser and may not write to any table" == lines["read-only role"][1]
     assert done.stdout.rstrip().endswith("no problems found"), done.stdout
     assert done.returncode == 0
     assert "pw-opsbench" not in done.stdout + done.stderr

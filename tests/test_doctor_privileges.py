@@ -158,7 +158,7 @@ def test_a_writing_analytics_role_is_warned_about_and_never_told_to_get_delete(e
         settings = load_settings(DATABASE_URL=url["doc_writer"], OPSBENCH_STATE_URL=empty_db.url,
                                  OPSBENCH_HOME=str(pg_home), OPSBENCH_JOBS_FILE=str(jobs))
         c = _by_name(run_checks(settings))
-        role = c["analytics role"]
+        role = c["read-only role"]
         assert role.level == "warn"
         assert "doc_writer may INSERT, UPDATE, DELETE or TRUNCATE public.purchases, public.users" in role.message
         assert "REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON public.purchases, public.users FROM doc_writer" \
@@ -173,7 +173,7 @@ def test_a_writing_analytics_role_is_warned_about_and_never_told_to_get_delete(e
         # a superuser analytics DSN (not the embedded demo) is warned about
         superuser = load_settings(DATABASE_URL=empty_db.url, OPSBENCH_STATE_URL=empty_db.url,
                                   OPSBENCH_HOME=str(pg_home), OPSBENCH_JOBS_FILE=str(jobs))
-        role = _by_name(run_checks(superuser))["analytics role"]
+        role = _by_name(run_checks(superuser))["read-only role"]
         assert role.level == "warn" and "postgres is a superuser" in role.message
 
 

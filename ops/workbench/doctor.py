@@ -180,7 +180,7 @@ def _analytics_columns(rows) -> Check:
 
 
 def _analytics_writes(user: str, row, embedded: bool) -> Check:
-    name = "analytics role"
+    name = "read-only role"
     writable = list(row["writable"] or [])
     if row["is_superuser"]:
         if embedded:
