@@ -123,3 +123,41 @@ def test_doctor_is_clear_and_queries_run_through_the_compat_views(renamed_backen
     assert line.startswith("FAIL")
     assert "purchases.refunded_at (timestamp with time zone)" in line
     assert "purchases.credits is text, expected integer" in line
+
+
+def test_roles_sql_on_a_backend_with_the_expected_names(pg_server, demo_template, tmp_path, pg_home):
+    """Without compat: roles.sql alone grants exactly what doctor checks, on the tables in public."""
+    from ops.core.settings import load_settings
+    from ops.workbench.doctor import run_checks
+
+    name = "t_deploy_plain"
+    _create_db(pg_server.admin_url, name, template=demo_template[0])
+    url = pg_server.url(name)
+    try:
+        _apply(url, REPO / "deploy" / "roles.sql", ro_password="pw-opsbench_ro",
+               maint_password="pw-opsbench_maint", state_password="pw-opsbench_state")
+        jobs = tmp_path / "jobs.toml"
+        jobs.write_text(ESSENTIAL_JOBS + TARGET)
+        settings = load_settings(DATABASE_URL=_as(url, "opsbench_ro"), MAINTENANCE_DATABASE_URL=_as(url, "opsbench_maint"),
+                                 OPSBENCH_STATE_URL=_as(url, "opsbench_state"), OPSBENCH_HOME=str(pg_home),
+                                 OPSBENCH_JOBS_FILE=str(jobs), HEARTBEAT_URL="https://hc.example.com/ping/x")
+        checks = {c.name: c for c in run_checks(settings)}
+        for check in ("analytics database", "query privileges", "query columns", "read-only role",
+                      "probe visibility", "maintenance database", "cleanup privileges", "state database"):
+            assert checks[check].level == "ok", (check, checks[check].message)
+        with psycopg.connect(_as(url, "opsbench_ro")) as ro:
+            # exactly the nine tables: idempotency_keys is cleanup's, not the queries'
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                ro.execute("SELECT 1 FROM idempotency_keys LIMIT 1")
+        with psycopg.connect(_as(url, "opsbench_state")) as state:
+            assert state.execute("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'opsbench'"
+                                 ).fetchone()[0] == "opsbench_state"
+    finally:
+        from ops.data import db as ops_db
+
+        ops_db.dispose_all()
+        _drop_db(pg_server.admin_url, name)
+        with psycopg.connect(pg_server.admin_url, autocommit=True) as admin:
+            for role in ROLES:
+                admin.execute(f"DROP OWNED BY {role}")
+                admin.execute(f"DROP ROLE {role}")
