@@ -11,9 +11,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from support.daemon_support import ESSENTIAL_JOBS, PYTHON, REPO
-
 from conftest import _create_db, _drop_db
+from support.daemon_support import ESSENTIAL_JOBS, PYTHON, REPO
 
 ROLES = ("opsbench_ro", "opsbench_maint", "opsbench_state")
 TARGET = '\n[jobs.http_probes]\ncallable = "jobs.probes:http_probes"\ninterval = "1m"\n' \

@@ -178,8 +178,8 @@ def test_a_writing_analytics_role_is_warned_about_and_never_told_to_get_delete(e
 
 
 def test_no_http_probe_target_is_warned_about(empty_db, tmp_path, pg_home):
-    from ops.workbench.doctor import check_http_probes
     from ops.daemon.jobspec import load_jobs
+    from ops.workbench.doctor import check_http_probes
 
     shipped = load_jobs(load_settings(OPSBENCH_HOME=str(pg_home)))  # jobs/jobs.toml as shipped: targets = []
     check = check_http_probes(shipped)
