@@ -170,6 +170,13 @@ def test_a_writing_analytics_role_is_warned_about_and_never_told_to_get_delete(e
         assert "GRANT" not in cleans.message  # never a write grant for the read-only role
         assert c["query columns"].level == "ok"
 
+        # the analytics role as the state store too: again a role of its own, no GRANT CREATE for it
+        both = load_settings(DATABASE_URL=url["doc_writer"], OPSBENCH_STATE_URL=url["doc_writer"],
+                             OPSBENCH_HOME=str(pg_home), OPSBENCH_JOBS_FILE=str(jobs))
+        state = _by_name(run_checks(both))["state database"]
+        assert state.level == "fail" and "that is the analytics role" in state.message
+        assert "GRANT" not in state.message and "opsbench_state" in state.message
+
         # a superuser analytics DSN (not the embedded demo) is warned about
         superuser = load_settings(DATABASE_URL=empty_db.url, OPSBENCH_STATE_URL=empty_db.url,
                                   OPSBENCH_HOME=str(pg_home), OPSBENCH_JOBS_FILE=str(jobs))

@@ -92,7 +92,7 @@ def database_checks(role: str, settings: Settings) -> list[Check]:
     tools = queries.load("tools/doctor")
     engine = None
     grants = visibility = columns = writes = None
-    analytics_user = _analytics_user(settings) if role == "maintenance" else None
+    analytics_user = _analytics_user(settings) if role in ("maintenance", "state") else None
     try:
         engine = db.make_engine(role, settings, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, poolclass=NullPool)
         with engine.connect() as conn:
@@ -129,6 +129,10 @@ def database_checks(role: str, settings: Settings) -> list[Check]:
         return [Check(name, "ok", f"{who}; may write schema opsbench")]
     if not privileges.schema_exists and privileges.can_create_schema:
         return [Check(name, "ok", f"{who}; schema opsbench will be created on first start")]
+    if info.usr == analytics_user:  # the read-only role: never advise it a write privilege
+        return [Check(name, "fail", f"{who}, but that is the analytics role, which may not create tables in schema "
+                                    "opsbench and should stay read-only: point OPSBENCH_STATE_URL at a role of its "
+                                    "own that owns schema opsbench (deploy/roles.sql creates opsbench_state)")]
     return [Check(name, "fail", f"{who}, but {info.usr} may not create tables in schema opsbench "
                                 f"(GRANT CREATE ON DATABASE {info.db} TO {info.usr}, or make it the schema owner)")]
 
