@@ -353,7 +353,7 @@ class Runner:
         if not timed_out:
             level = logging.INFO if status in ("ok", "skipped") else logging.WARNING
             log.log(level, "job finished", extra={**extra, "duration": round(duration, 3), "status": status,
-                                                  "findings": len(handed.findings)})
+                                                  "findings": len(handed.findings), "summary": record.summary})
         return record
 
     def _result_for_alerts(self, spec: JobSpec, status: str, summary: str, error: str | None,
