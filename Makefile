@@ -23,8 +23,11 @@ demo: venv
 test: venv
 	$(BIN)/python -m pytest
 
+# LAB_ARGS passes options to JupyterLab (e.g. LAB_ARGS="--ip=0.0.0.0 --no-browser");
+# as root (a container, a fresh VM) Jupyter refuses to start without --allow-root
+LAB_ARGS ?=
 lab: venv
-	$(BIN)/jupyter lab --notebook-dir=notebooks
+	$(BIN)/jupyter lab --notebook-dir=notebooks $$(test "$$(id -u)" = 0 && echo --allow-root) $(LAB_ARGS)
 
 bench: venv
 	$(BIN)/python -m bench

@@ -104,9 +104,9 @@ class JobContext:
 
     def __post_init__(self) -> None:
         if self.runtime is None:
-            from ops.data.runtime import Runtime
+            from ops.data import runtime
 
-            self.runtime = Runtime(self.settings)
+            self.runtime = runtime.for_settings(self.settings)
         if self.dry_run:
             # a dry run is a capability, not a convention: no engine it gets can write
             self.runtime = self.runtime.read_only()

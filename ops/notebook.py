@@ -27,13 +27,15 @@ Every notebook starts with::
 from __future__ import annotations
 
 import datetime as dt
+import html
+import os
 from pathlib import Path
 
 import pandas as pd
 import sqlalchemy as sa
 
 from ops.core.clock import parse_zone
-from ops.core.settings import PROJECT_ROOT, Settings, load_settings
+from ops.core.settings import PLOTLYJS_SRC_ENV, PROJECT_ROOT, Settings, load_settings
 
 PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
 RENDERER = "plotly_mimetype+opsbench_html"
@@ -75,18 +77,9 @@ def state(s: Settings | None = None) -> sa.Engine:
     daemon never set up simply has no tables (see `queries/state/operations.sql`
     `missing_tables`).
     """
-    from ops.data import db
+    from ops.data import runtime
 
-    s = s or settings()
-    if s not in _state_engines:
-        options = (f"-c statement_timeout={int(s.statement_timeout_s * 1000)} "
-                   "-c default_transaction_read_only=on")
-        _state_engines[s] = db.make_engine("state", s, connect_args={"options": options,
-                                                                     "application_name": "opsbench-notebook"})
-    return _state_engines[s]
-
-
-_state_engines: dict[Settings, sa.Engine] = {}
+    return runtime.for_settings(s or settings()).read_only().engine("state")
 
 
 # -- daily series: rollups for closed days, raw tables for the rest -------------------
@@ -268,7 +261,23 @@ def _register_renderer() -> None:
     class OfflineNotebookRenderer(NotebookRenderer):
         """plotly's notebook renderer (plotly.js inlined once, on activation),
         but without the per-figure MathJax <script> from a CDN: an exported
-        notebook must draw its charts with no network."""
+        notebook must draw its charts with no network.
+
+        When `opsbench notebooks render` runs the notebook it sets
+        OPSBENCH_PLOTLYJS_SRC: the page then loads plotly.js from that file
+        beside it (one copy for every page in the folder) instead of
+        carrying its own 4.8 MB copy.
+        """
+
+        def activate(self):
+            src = os.environ.get(PLOTLYJS_SRC_ENV)
+            if not src:
+                return super().activate()
+            from IPython.display import display_html
+            from plotly.io._base_renderers import _window_plotly_config
+
+            display_html(f"<script>{_window_plotly_config}</script>"
+                         f'<script src="{html.escape(src, quote=True)}"></script>', raw=True)
 
         def to_mimebundle(self, fig_dict):
             html = pio.to_html(

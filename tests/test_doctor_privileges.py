@@ -128,3 +128,74 @@ def test_role_names_needing_quotes_are_quoted(name):
 
     assert _ident(name) == name
     assert _ident("Ops-RO") == '"Ops-RO"'
+
+
+def test_the_checked_columns_are_the_columns_of_schema_sql(empty_db):
+    """analytics_columns lists every column of the nine tables with the type schema.sql gives it: on the
+    schema itself nothing is missing or of another type, and nothing of those tables is left out."""
+    from sqlalchemy import text
+
+    with empty_db.analytics.connect() as conn:
+        rows = queries.load("tools/doctor").analytics_columns.execute(conn).mappings().all()
+        actual = set(conn.execute(text(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND table_name IN ('admin_actions', 'error_log', 'models', 'products', 'purchases', 'quota_log', "
+            "'rate_limit_log', 'users', 'video_jobs')")).all())
+    assert {(r["table_name"], r["column_name"]) for r in rows} == actual
+    assert all(r["actual_type"] == r["expected_type"] for r in rows), [r for r in rows if r["actual_type"] != r["expected_type"]]
+    types = {(r["table_name"], r["column_name"]): r["expected_type"] for r in rows}
+    assert types["purchases", "price"] == "numeric" and types["rate_limit_log", "ip_address"] == "inet"
+    assert types["users", "created_at"] == "timestamp with time zone" and types["quota_log", "id"] == "bigint"
+
+
+def test_a_writing_analytics_role_is_warned_about_and_never_told_to_get_delete(empty_db, tmp_path, pg_home):
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text(ESSENTIAL_JOBS)
+    with _roles(empty_db, "doc_writer") as url:
+        _grant(empty_db, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO doc_writer",
+               "GRANT INSERT ON purchases TO doc_writer", "GRANT UPDATE ON users TO doc_writer")
+        # no MAINTENANCE_DATABASE_URL: cleanup connects as the analytics role
+        settings = load_settings(DATABASE_URL=url["doc_writer"], OPSBENCH_STATE_URL=empty_db.url,
+                                 OPSBENCH_HOME=str(pg_home), OPSBENCH_JOBS_FILE=str(jobs))
+        c = _by_name(run_checks(settings))
+        role = c["read-only role"]
+        assert role.level == "warn"
+        assert "doc_writer may INSERT, UPDATE, DELETE or TRUNCATE public.purchases, public.users" in role.message
+        assert "REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON public.purchases, public.users FROM doc_writer" \
+            in role.message
+        cleans = c["cleanup privileges"]
+        assert cleans.level == "fail"
+        assert "cleanup connects as the analytics role doc_writer" in cleans.message
+        assert "set MAINTENANCE_DATABASE_URL to a role of its own" in cleans.message
+        assert "GRANT" not in cleans.message  # never a write grant for the read-only role
+        assert c["query columns"].level == "ok"
+
+        # the analytics role as the state store too: again a role of its own, no GRANT CREATE for it
+        both = load_settings(DATABASE_URL=url["doc_writer"], OPSBENCH_STATE_URL=url["doc_writer"],
+                             OPSBENCH_HOME=str(pg_home), OPSBENCH_JOBS_FILE=str(jobs))
+        state = _by_name(run_checks(both))["state database"]
+        assert state.level == "fail" and "that is the analytics role" in state.message
+        assert "GRANT" not in state.message and "opsbench_state" in state.message
+
+        # a superuser analytics DSN (not the embedded demo) is warned about
+        superuser = load_settings(DATABASE_URL=empty_db.url, OPSBENCH_STATE_URL=empty_db.url,
+                                  OPSBENCH_HOME=str(pg_home), OPSBENCH_JOBS_FILE=str(jobs))
+        role = _by_name(run_checks(superuser))["read-only role"]
+        assert role.level == "warn" and "postgres is a superuser" in role.message
+
+
+def test_no_http_probe_target_is_warned_about(empty_db, tmp_path, pg_home):
+    from ops.daemon.jobspec import load_jobs
+    from ops.workbench.doctor import check_http_probes
+
+    shipped = load_jobs(load_settings(OPSBENCH_HOME=str(pg_home)))  # jobs/jobs.toml as shipped: targets = []
+    check = check_http_probes(shipped)
+    assert check.level == "warn" and "job 'http_probes' has no HTTP targets" in check.message
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text(ESSENTIAL_JOBS + '[jobs.http_probes]\ncallable = "jobs.probes:http_probes"\ninterval = "1m"\n'
+                    '[[jobs.http_probes.args.targets]]\nname = "api"\nurl = "https://api.example.com/health"\n')
+    check = check_http_probes(load_jobs(load_settings(OPSBENCH_HOME=str(pg_home), OPSBENCH_JOBS_FILE=str(jobs))))
+    assert check.level == "ok" and check.message == "1 HTTP target(s) probed: api"
+    jobs.write_text(ESSENTIAL_JOBS)
+    check = check_http_probes(load_jobs(load_settings(OPSBENCH_HOME=str(pg_home), OPSBENCH_JOBS_FILE=str(jobs))))
+    assert check.level == "warn" and "no enabled job runs jobs.probes:http_probes" in check.message

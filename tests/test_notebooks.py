@@ -326,15 +326,22 @@ def test_render_writes_offline_html_with_interactive_charts(monkeypatch, demo_db
     code = main(["notebooks", "render", "--out", str(out), "--only", "errors",
                  "-p", f"end={window['end']}", "-p", "days=7", "-p", "tz=UTC"])
     assert code == 0, capsys.readouterr().err
-    assert sorted(p.name for p in out.iterdir()) == ["errors.html"]
+    assert sorted(p.name for p in out.iterdir()) == ["errors.html", "index.html", "plotly.min.js"]
     html = (out / "errors.html").read_text(encoding="utf-8")
-    assert re.search(r"plotly\.js v\d", html), "plotly.js is not inlined"
+    # one copy of plotly.js beside the pages, loaded by a relative path: the folder opens offline
+    assert re.search(r"plotly\.js v\d", (out / "plotly.min.js").read_text(encoding="utf-8"))
+    assert not re.search(r"plotly\.js v\d", html)
+    assert re.findall(r"<script[^>]*\ssrc=\"([^\"]+)\"", html) == ["plotly.min.js"]
+    assert (out / "errors.html").stat().st_size < 500_000
     assert html.count("Plotly.newPlot") >= EXPECTED_FIGURES["errors"]
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert '<a href="errors.html">errors</a>' in index and "days=7" in index and "tz=UTC" in index
+    assert re.search(r"ran \d{4}-\d\d-\d\d \d\d:\d\d UTC", index)
     assert "Daily job error rate with 95 % confidence band" in html
     spike_day = str(demo_db.manifest["spike"]["local_date"])[:10]
     assert f"spike days: {spike_day}" in html
-    # offline: no script is fetched from anywhere
-    assert not re.search(r"<script[^>]*\ssrc=", html)
+    # offline: no script is fetched from anywhere else
+    assert not re.search(r"<script[^>]*\ssrc=\"(https?:)?//", html)
     # the report shows the story and the charts, not the code
     assert "queries.errors.daily(" not in html and "nb.errors_series(" not in html
 
@@ -398,3 +405,51 @@ def test_user_drill_down_queries(demo_db):
                                          {"t": txn}).scalar())
     purchases = queries.users.purchases(eng, user_id=buyer)
     assert purchases.loc[purchases["transaction_id"] == txn, "ledger_credits"].tolist() == [0]
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no Chromium on this machine (CI installs Debian's chromium)")
+def test_a_rendered_page_draws_its_charts_in_headless_chromium(monkeypatch, demo_db, window, tmp_path, capsys):
+    """The folder opens anywhere: a real browser, offline, draws every chart from the shared plotly.js."""
+    import subprocess
+
+    from ops.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", demo_db.url)
+    monkeypatch.setenv("OPSBENCH_STATE_URL", demo_db.url)
+    out = tmp_path / "html"
+    assert main(["notebooks", "render", "--out", str(out), "--only", "errors", "-p", f"end={window['end']}",
+                 "-p", "days=7", "-p", "tz=UTC"]) == 0, capsys.readouterr().err
+    page = (out / "errors.html").read_text(encoding="utf-8")
+    probe = ("<script>window.addEventListener('load', () => setTimeout(() => document.body.setAttribute("
+             "'data-probe', [document.querySelectorAll('.main-svg').length, typeof Plotly].join(' ')), 500));"
+             "</script></body>")
+    (out / "probe.html").write_text(page.replace("</body>", probe), encoding="utf-8")
+    proc = subprocess.run(
+        [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chrome'}",
+         "--window-size=390,844", "--virtual-time-budget=10000", "--enable-logging=stderr", "--v=0",
+         "--dump-dom", (out / "probe.html").as_uri()],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    m = re.search(r'data-probe="(\d+) (\w+)"', proc.stdout)
+    assert m, proc.stdout[-500:]
+    drawn, plotly_type = int(m.group(1)), m.group(2)
+    assert plotly_type == "object" and drawn >= EXPECTED_FIGURES["errors"]
+    assert "Uncaught" not in proc.stderr and "ERR_FILE_NOT_FOUND" not in proc.stderr
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FIGURES))
+def test_an_executed_notebook_shows_no_warning_or_error(executed, name):
+    """A shared page must look finished: no traceback, no stderr, no pandas/Python warning box."""
+    stderr = [o.get("text", "") for c in executed[name].cells if c.cell_type == "code" for o in c.outputs
+              if o.output_type == "stream" and o.get("name") == "stderr"]
+    assert stderr == [], f"{name}: {stderr[:2]}"
+    texts = [o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for c in executed[name].cells
+             if c.cell_type == "code" for o in c.outputs]
+    assert not any(re.search(r"\b\w*Warning\b:", t) for t in texts), name

@@ -134,7 +134,7 @@ def _execute(db, pg_home, params: dict):
 
 @pytest.fixture(scope="module")
 def executed(demo_db, store, pg_home):
-    params = {"start": store["start"].isoformat(), "end": store["end"].isoformat(), "tz": TZ, "bucket": "hour"}
+    params = {"since": store["start"].isoformat(), "until": store["end"].isoformat(), "tz": TZ, "bucket": "hour"}
     return _execute(demo_db, pg_home, params)
 
 
@@ -295,3 +295,17 @@ def test_empty_state_store_says_no_runs_yet(empty_db, pg_home):
     assert [o for o in _outputs(nb) if o.output_type == "error"] == []
     assert _figures(nb) == {}
     assert "**No runs yet.**" in _text(nb)
+
+
+def test_a_shared_end_day_does_not_empty_the_live_window(demo_db, store, pg_home):
+    """`opsbench notebooks render -p end=<a closed day>` is for the business notebooks; the operations
+    window keeps its own default (it ends today), so its charts still show the runs."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATABASE_URL", demo_db.url)
+        mp.setenv("OPSBENCH_STATE_URL", demo_db.url)
+        mp.setenv("OPSBENCH_HOME", str(pg_home))
+        mp.setenv("REPORT_TZ", TZ)
+        nb = render.execute(NOTEBOOK, {"end": "2020-01-31", "start": "2020-01-01", "days": 7}, timeout=120,
+                            ignore_unknown=True)
+    assert "No runs yet" not in _text(nb) and "2020-01" not in _text(nb)
+    assert _figures(nb), "the live window drew nothing"

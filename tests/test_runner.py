@@ -286,4 +286,12 @@ def test_a_dry_run_cannot_write_even_when_the_job_forgets_to_check(state):
         assert conn.exec_driver_sql("SELECT count(*) FROM opsbench.careless_writes").scalar_one() == 1
         conn.exec_driver_sql("DROP TABLE opsbench.careless_writes")
         conn.commit()
-    runner.runtime.dispose()
+
+
+def test_job_finished_log_line_carries_the_summary(state, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="opsbench.runner"):
+        make_runner(state).run("fine", trigger="manual")
+    (line,) = [r for r in caplog.records if r.getMessage() == "job finished"]
+    assert line.summary == "all good" and line.status == "ok"

@@ -123,6 +123,37 @@ def test_daemon_keeps_running_when_jobs_fail_hang_or_overlap(state):
     assert set(runs(state.writer, "fine").status) == {"ok"}
 
 
+
+def test_probes_and_metric_checks_run_once_right_after_start(state, pg_home):
+    """The shipped http_probes, postgres_probe and metric_probes (intervals of minutes) run as soon as the
+    daemon leads, with no history to catch up on; an hourly job beside them waits for its slot."""
+    from ops.core.settings import load_settings
+    from ops.daemon.jobspec import load_jobs
+    from ops.daemon.scheduler import RUN_AT_START
+
+    shipped = {s.id: s for s in load_jobs(load_settings(OPSBENCH_HOME=str(pg_home)))}
+    probes = {k: shipped[k] for k in ("http_probes", "postgres_probe", "metric_probes")}
+    assert {s.callable for s in probes.values()} == RUN_AT_START
+    assert all((s.interval_s or 0) >= 60 for s in probes.values())  # a full interval away otherwise
+    specs = {**probes, "hourly_control": every("hourly_control", 3600)}
+    daemon_jobs.calls.clear()
+    d = Daemon(state.settings, specs, state_engine=state.writer, poll_s=0.2, shutdown_grace_s=5)
+    thread = threading.Thread(target=d.run, daemon=True)
+    started = time.monotonic()
+    thread.start()
+    try:
+        wait_until(lambda: all(len(runs(state.writer, k)) for k in probes), 30, what="the probes' first runs")
+        elapsed = time.monotonic() - started
+        time.sleep(0.5)
+    finally:
+        d.stop("test over")
+        thread.join(10)
+    assert elapsed < 30
+    for job_id in probes:
+        df = runs(state.writer, job_id)
+        assert len(df) == 1 and df.iloc[0].trigger == "schedule" and df.iloc[0].leader == d.identity, (job_id, df)
+    assert len(runs(state.writer, "hourly_control")) == 0 and daemon_jobs.calls == []
+
 # -- SIGTERM on a real process while a job runs -----------------------------------------
 
 JOBS = """
@@ -141,6 +172,9 @@ def test_sigterm_waits_for_the_running_job_records_it_and_exits_0(state, tmp_pat
     proc = DaemonProcess(env, tmp_path, "term")
     try:
         wait_until(lambda: "running" in set(runs(state.writer, "long").status), 30, what="a run in progress")
+        proc.signal(signal.SIGHUP)  # systemctl reload: logged, the daemon and its run carry on
+        wait_until(lambda: "SIGHUP: nothing is reloaded in place" in proc.output(), 10, what="the SIGHUP line")
+        assert proc.proc.poll() is None
         proc.signal(signal.SIGTERM)
         signalled = time.monotonic()
         code = proc.wait(20)

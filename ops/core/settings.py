@@ -21,6 +21,9 @@ from ops.core.clock import parse_zone
 from ops.core.errors import SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# set by `opsbench notebooks render` for the kernels it starts: the URL (a file
+# beside the pages) the charts load plotly.js from, instead of embedding it
+PLOTLYJS_SRC_ENV = "OPSBENCH_PLOTLYJS_SRC"
 
 _DSN_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
@@ -82,6 +85,9 @@ def _check_home(value: Path) -> Path:
     return path
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
 
@@ -107,6 +113,8 @@ class Settings(BaseSettings):
     # an alert that fires or resolves this often within an hour is announced once as
     # flapping and held until it stays put (0 turns flapping detection off)
     flap_changes: int = Field(default=4, alias="OPSBENCH_FLAP_CHANGES")
+    # the daemon's log level (ops/core/logs.py applies it)
+    log_level: str = Field(default="INFO", alias="OPSBENCH_LOG_LEVEL")
 
     @field_validator("database_url", "maintenance_database_url", "state_url")
     @classmethod
@@ -141,6 +149,14 @@ class Settings(BaseSettings):
         if not v.strip():
             raise ValueError("expected a non-empty name such as production")
         return v.strip()
+
+    @field_validator("log_level")
+    @classmethod
+    def _log_level(cls, v: str) -> str:
+        level = v.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError("expected one of DEBUG, INFO, WARNING, ERROR")
+        return level
 
     @field_validator("flap_changes")
     @classmethod

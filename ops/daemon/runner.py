@@ -50,7 +50,7 @@ from ops.core import sentry
 from ops.core.redact import redact
 from ops.core.settings import Settings
 from ops.daemon.jobspec import DEFAULT_TIMEOUT_S, JobSpec
-from ops.data.runtime import Runtime
+from ops.data.runtime import Runtime, for_settings
 
 log = logging.getLogger("opsbench.runner")
 
@@ -139,7 +139,7 @@ class Runner:
                  fenced: bool = False, runtime: Runtime | None = None):
         self.settings = settings
         # the engines jobs get through their context (read-only for a dry run)
-        self.runtime = runtime or Runtime(settings)
+        self.runtime = runtime or for_settings(settings)
         self.specs = dict(specs)
         self.clock = clock
         self.identity = identity or manual_identity()
@@ -353,7 +353,7 @@ class Runner:
         if not timed_out:
             level = logging.INFO if status in ("ok", "skipped") else logging.WARNING
             log.log(level, "job finished", extra={**extra, "duration": round(duration, 3), "status": status,
-                                                  "findings": len(handed.findings)})
+                                                  "findings": len(handed.findings), "summary": record.summary})
         return record
 
     def _result_for_alerts(self, spec: JobSpec, status: str, summary: str, error: str | None,

@@ -12,7 +12,9 @@ Life of a daemon process:
    timeout plus `fence_grace_s`, then mark it `timeout`. Only then add every
    enabled job (coalesce on, one instance at a time), and start once, now,
    each job that missed a scheduled slot while no daemon led (catch-up, per
-   job; a backlog of missed slots coalesces into that one run). So at no
+   job; a backlog of missed slots coalesces into that one run), and the probes
+   and metric checks (RUN_AT_START), so a fresh leader knows the state of
+   things at once rather than a whole interval later. So at no
    instant do two daemons run jobs, and the old run records its own outcome.
 3. On losing the lead: remove every job at once; the runner's gate refuses
    anything already queued, and the runner's term check refuses a run the
@@ -58,6 +60,10 @@ from ops.daemon.leader import LeaderElector, new_identity
 from ops.daemon.runner import Runner
 
 log = logging.getLogger("opsbench.daemon")
+
+# Jobs (by callable) that run once as soon as a daemon leads, then on their schedule:
+# the health probes and metric checks, whose answer is what a restart needs first.
+RUN_AT_START = frozenset({"jobs.probes:http_probes", "jobs.probes:postgres", "jobs.metrics:metric_probes"})
 
 DEFAULT_SHUTDOWN_GRACE_S = 30.0
 DRAIN_AT_EXIT_TIMEOUT_S = 15.0
@@ -183,8 +189,14 @@ class Daemon:
             # stop() takes scheduler locks the interrupted main thread may hold: do it elsewhere
             threading.Thread(target=self.stop, args=(signal.Signals(signum).name,), daemon=True).start()
 
+        def hangup(signum, frame):
+            # `systemctl reload` (ExecReload= sends SIGHUP): settings and the jobs file are read at start
+            threading.Thread(target=log.warning, daemon=True, args=(
+                "SIGHUP: nothing is reloaded in place; restart the daemon to apply new settings or jobs",)).start()
+
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGHUP, hangup)
 
     def _finish(self) -> int:
         idle = self.runner.wait_idle(self.shutdown_grace_s)
@@ -302,10 +314,14 @@ class Daemon:
         now = self.clock()
         due = set(jobs_to_catch_up(self.specs.values(), last_started(self.state_engine), now))
         wall_now = dt.datetime.now(self.settings.tz)
+        at_start = []
         for spec in self.specs.values():
             options = {}
             if spec.id in due:
                 self._catch_up.add(spec.id)
+                options["next_run_time"] = wall_now
+            elif spec.callable in RUN_AT_START:
+                at_start.append(spec.id)
                 options["next_run_time"] = wall_now
             self.scheduler.add_job(
                 self._fire, trigger=spec.trigger(), args=[spec.id], id=spec.id, name=spec.id,
@@ -313,6 +329,8 @@ class Daemon:
                 misfire_grace_time=None if spec.catch_up else NO_CATCH_UP_GRACE_S, **options)
         if due:
             log.info("catching up on missed runs: %s", ", ".join(sorted(due)))
+        if at_start:
+            log.info("first run now, then on schedule: %s", ", ".join(sorted(at_start)))
 
     def _on_lost(self, reason: str) -> None:
         with self._lead_lock:

@@ -94,15 +94,11 @@ def make_engine(role: Role, settings: Settings | None = None, *, read_only: bool
     )
 
 
-_engines: dict[tuple[Role, Settings], Engine] = {}
-
-
 def engine(role: Role | str = Role.analytics, settings: Settings | None = None) -> Engine:
-    """A pooled engine for `role`, shared within the process."""
-    key = (Role(role), settings or get_settings())
-    if key not in _engines:
-        _engines[key] = make_engine(*key)
-    return _engines[key]
+    """The pooled engine for `role` of the process's runtime for these settings (ops.data.runtime)."""
+    from ops.data import runtime
+
+    return runtime.for_settings(settings or get_settings()).engine(role)
 
 
 def analytics(settings: Settings | None = None) -> Engine:
@@ -118,6 +114,7 @@ def state(settings: Settings | None = None) -> Engine:
 
 
 def dispose_all() -> None:
-    for eng in _engines.values():
-        eng.dispose()
-    _engines.clear()
+    """Close every pool this process opened (tests between databases, forks)."""
+    from ops.data import runtime
+
+    runtime.dispose_all()

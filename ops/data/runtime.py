@@ -1,7 +1,7 @@
 """What one process works with: its settings and one pooled engine per role.
 
-The CLI and the daemon build one `Runtime` and hand it to every job through
-its `JobContext`, so engines are shared where they should be and disposed in
+`for_settings()` gives the process's runtime for a set of settings (the
+only engine cache); the runner hands it to every job through its `JobContext`, so engines are shared where they should be and disposed in
 one place. `Runtime.read_only()` is the dry-run view of the same settings:
 every engine it gives opens read-only transactions, so a job run with
 `--dry-run` cannot write to any database, whatever it forgets to check.
@@ -30,8 +30,7 @@ class Runtime:
         role = db.Role(role)
         with self._lock:
             if role not in self._engines:
-                self._engines[role] = (db.make_engine(role, self.settings, read_only=True) if self.is_read_only
-                                       else db.engine(role, self.settings))
+                self._engines[role] = db.make_engine(role, self.settings, read_only=self.is_read_only)
             return self._engines[role]
 
     def read_only(self) -> "Runtime":
@@ -44,13 +43,33 @@ class Runtime:
             return self._read_only_view
 
     def dispose(self) -> None:
-        """Close the read-only view's pools (the writable engines are the process's shared ones)."""
+        """Close this runtime's pools, and its read-only view's."""
         with self._lock:
             view, self._read_only_view = self._read_only_view, None
-            owned = list(self._engines.values()) if self.is_read_only else []
-            if self.is_read_only:
-                self._engines.clear()
+            owned, self._engines = list(self._engines.values()), {}
         for eng in owned:
             eng.dispose()
         if view is not None:
             view.dispose()
+
+
+# The process's runtimes, one per settings: what `ops.data.db.engine()` and the
+# notebooks use when no runtime is handed to them. The CLI and the daemon build
+# theirs through here too, so a command and the jobs it runs share one pool.
+_runtimes: dict[Settings, Runtime] = {}
+_runtimes_lock = threading.Lock()
+
+
+def for_settings(settings: Settings) -> Runtime:
+    with _runtimes_lock:
+        if settings not in _runtimes:
+            _runtimes[settings] = Runtime(settings)
+        return _runtimes[settings]
+
+
+def dispose_all() -> None:
+    with _runtimes_lock:
+        found = list(_runtimes.values())
+        _runtimes.clear()
+    for rt in found:
+        rt.dispose()

@@ -37,7 +37,7 @@ def run_checks(settings: Settings) -> list[Check]:
     for role in ("analytics", "maintenance", "state"):
         checks += database_checks(role, settings)
     checks += [check_telegram(settings), check_sentry(settings), check_heartbeat(settings, specs),
-               check_outbox_drain(specs)]
+               check_outbox_drain(specs), check_http_probes(specs)]
     return checks
 
 
@@ -91,7 +91,8 @@ def database_checks(role: str, settings: Settings) -> list[Check]:
     sql = queries.load("state/daemon")
     tools = queries.load("tools/doctor")
     engine = None
-    grants = visibility = None
+    grants = visibility = columns = writes = None
+    analytics_user = _analytics_user(settings) if role in ("maintenance", "state") else None
     try:
         engine = db.make_engine(role, settings, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, poolclass=NullPool)
         with engine.connect() as conn:
@@ -100,6 +101,8 @@ def database_checks(role: str, settings: Settings) -> list[Check]:
             if role == "analytics":
                 grants = tools.analytics_privileges.execute(conn).mappings().all()
                 visibility = queries.load("probes").stats_visibility.execute(conn).mappings().one()
+                columns = tools.analytics_columns.execute(conn).mappings().all()
+                writes = tools.analytics_write_access.execute(conn).mappings().one()
             elif role == "maintenance":
                 grants = tools.maintenance_privileges.execute(conn).mappings().all()
     except Exception as e:
@@ -110,21 +113,26 @@ def database_checks(role: str, settings: Settings) -> list[Check]:
 
     who = f"connected as {info.usr} to {info.db} (PostgreSQL {info.server_version})"
     if role == "analytics":
-        assert grants is not None and visibility is not None
+        assert grants is not None and visibility is not None and columns is not None and writes is not None
         if info.read_only != "on":
             first = Check(name, "fail", f"{who}, but the session is not read-only")
         else:
             first = Check(name, "ok", f"{who}; read-only session, statement_timeout {info.statement_timeout}")
-        return [first, _analytics_grants(info.usr, grants), _probe_visibility(info.usr, visibility)]
+        return [first, _analytics_grants(info.usr, grants), _analytics_columns(columns),
+                _analytics_writes(info.usr, writes, resolved.embedded), _probe_visibility(info.usr, visibility)]
     if role == "maintenance":
         assert grants is not None
         return [Check(name, "ok", f"{who}; lock_timeout {info.lock_timeout}, statement_timeout {info.statement_timeout}"),
-                _maintenance_grants(info.usr, grants)]
+                _maintenance_grants(info.usr, grants, shared=info.usr == analytics_user)]
     assert privileges is not None
     if privileges.schema_exists and privileges.can_write_schema:
         return [Check(name, "ok", f"{who}; may write schema opsbench")]
     if not privileges.schema_exists and privileges.can_create_schema:
         return [Check(name, "ok", f"{who}; schema opsbench will be created on first start")]
+    if info.usr == analytics_user:  # the read-only role: never advise it a write privilege
+        return [Check(name, "fail", f"{who}, but that is the analytics role, which may not create tables in schema "
+                                    "opsbench and should stay read-only: point OPSBENCH_STATE_URL at a role of its "
+                                    "own that owns schema opsbench (deploy/roles.sql creates opsbench_state)")]
     return [Check(name, "fail", f"{who}, but {info.usr} may not create tables in schema opsbench "
                                 f"(GRANT CREATE ON DATABASE {info.db} TO {info.usr}, or make it the schema owner)")]
 
@@ -145,7 +153,56 @@ def _analytics_grants(user: str, rows) -> Check:
     return Check(name, "ok", f"{user} may SELECT from every table the queries read ({len(rows)} tables)")
 
 
-def _maintenance_grants(user: str, rows) -> Check:
+def _analytics_user(settings: Settings) -> str | None:
+    """The user name of the analytics DSN, when it names one (the maintenance check compares)."""
+    import sqlalchemy as sa
+
+    from ops.data import db
+
+    try:
+        return sa.make_url(db.resolve("analytics", settings).dsn).username
+    except Exception:
+        return None
+
+
+def _analytics_columns(rows) -> Check:
+    name = "query columns"
+    missing = [f"{r['table_name']}.{r['column_name']} ({r['expected_type']})" for r in rows if r["actual_type"] is None]
+    wrong = [f"{r['table_name']}.{r['column_name']} is {r['actual_type']}, expected {r['expected_type']}"
+             for r in rows if r["actual_type"] is not None and r["actual_type"] != r["expected_type"]]
+    problems = []
+    if missing:
+        problems.append(f"column(s) missing: {_names(missing)}")
+    if wrong:
+        problems.append(f"wrong type: {_names(wrong)}")
+    if problems:
+        return Check(name, "fail", "; ".join(problems) + " (the queries that read them fail or miscount: rename or "
+                                   "cast them in a view, see deploy/compat_views.sql)")
+    tables = len({r["table_name"] for r in rows})
+    return Check(name, "ok", f"every column the queries expect is there with its type ({len(rows)} columns "
+                             f"in {tables} tables)")
+
+
+def _analytics_writes(user: str, row, embedded: bool) -> Check:
+    name = "read-only role"
+    writable = list(row["writable"] or [])
+    if row["is_superuser"]:
+        if embedded:
+            return Check(name, "ok", f"{user} is the embedded demo server's superuser (the session is read-only)")
+        return Check(name, "warn", f"{user} is a superuser: only the read-only session keeps queries and notebooks "
+                                   "from writing to production; give DATABASE_URL a role with SELECT only "
+                                   "(deploy/roles.sql creates opsbench_ro)")
+    if writable:
+        shown = _names(writable[:5]) + (f" and {len(writable) - 5} more" if len(writable) > 5 else "")
+        return Check(name, "warn", f"{user} may INSERT, UPDATE, DELETE or TRUNCATE {shown}: only the read-only "
+                                   f"session keeps it from writing (REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON "
+                                   f"{_names(writable)} FROM {_ident(user)})")
+    return Check(name, "ok", f"{user} is no superuser and may not write to any table")
+
+
+def _maintenance_grants(user: str, rows, shared: bool = False) -> Check:
+    """`shared`: the maintenance DSN connects as the analytics role (MAINTENANCE_DATABASE_URL unset or the
+    same user), which must stay read-only, so the advice is a role of its own, never a write GRANT."""
     name = "cleanup privileges"
     missing = [r["table_name"] for r in rows if not r["table_exists"]]
     no_delete = [r["table_name"] for r in rows if r["table_exists"] and r["needs_delete"]
@@ -154,6 +211,13 @@ def _maintenance_grants(user: str, rows) -> Check:
     problems = []
     if missing:
         problems.append(f"table(s) {_names(missing)} not found on {user}'s search_path")
+    if shared and (no_delete or no_select):
+        needs = _names(no_delete or no_select)
+        problems.append(f"cleanup connects as the analytics role {user}, which may not delete from {needs} and "
+                        "should stay read-only: set MAINTENANCE_DATABASE_URL to a role of its own with SELECT, "
+                        "DELETE on rate_limit_log, idempotency_keys, error_log and SELECT on video_jobs "
+                        "(deploy/roles.sql creates opsbench_maint)")
+        no_delete = no_select = []
     if no_delete:
         problems.append(f"{user} may not SELECT and DELETE on {_names(no_delete)}: the cleanup job fails on "
                         f"them every run (GRANT SELECT, DELETE ON {_names(no_delete)} TO {_ident(user)})")
@@ -264,3 +328,19 @@ def check_outbox_drain(specs: list[JobSpec] | None) -> Check:
         return Check("outbox drain", "fail", f"{problem} (add a job with callable = \"{DRAIN_OUTBOX_CALLABLE}\", "
                                              "interval = \"30s\" as in the shipped jobs/jobs.toml)")
     return Check("outbox drain", "ok", f"job {job.id!r} delivers queued alerts and reports {job.schedule_words()}")
+
+
+def check_http_probes(specs: list[JobSpec] | None) -> Check:
+    """The shipped http_probes job has no targets: without one, nobody probes the backend's /health."""
+    name = "http probes"
+    if specs is None:
+        return Check(name, "warn", "cannot tell what is probed: the jobs file does not load")
+    jobs = [s for s in specs if s.enabled and s.callable == "jobs.probes:http_probes"]
+    targets = [t for s in jobs for t in (s.args.get("targets") or [])]
+    if not targets:
+        where = f"job {jobs[0].id!r} has" if jobs else "no enabled job runs jobs.probes:http_probes, so there are"
+        return Check(name, "warn", f"{where} no HTTP targets: nothing checks the backend's health endpoint "
+                                   "(add [[jobs.http_probes.args.targets]] with name and url to a copy of "
+                                   "jobs/jobs.toml and point OPSBENCH_JOBS_FILE at it)")
+    names = [str(t.get("name", "?")) if isinstance(t, dict) else "?" for t in targets]
+    return Check(name, "ok", f"{len(targets)} HTTP target(s) probed: {_names(names)}")

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-from dataclasses import dataclass
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from ops.core.errors import RenderError
-from ops.core.settings import PROJECT_ROOT
+from ops.core.settings import PLOTLYJS_SRC_ENV, PROJECT_ROOT
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 PARAMETERS_TAG = "parameters"
@@ -37,12 +39,29 @@ _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 """
 
 
+PLOTLYJS_FILE = "plotly.min.js"   # beside the pages, shared by all of them
+
+_INDEX = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>opsbench notebooks</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:1rem auto;padding:0 1rem;line-height:1.5}}
+li{{margin:.6rem 0}} small{{color:#555}}</style></head>
+<body><h1>opsbench notebooks</h1>
+<ul>
+{items}
+</ul></body></html>
+"""
+
+
 @dataclass(frozen=True)
 class Rendered:
     name: str
     html: Path | None
     error: str | None = None
     seconds: float = 0.0
+    ran_at: dt.datetime | None = None
+    params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -138,6 +157,21 @@ def _kernel_manager():
     return km
 
 
+@contextmanager
+def _kernel_env(extra: dict[str, str]):
+    """Environment variables for the kernel this block starts (it inherits ours at launch)."""
+    saved = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _error_line(exc: Exception) -> str:
     """The last line of a cell's traceback: `ValueError: ...`."""
     ename = getattr(exc, "ename", None)
@@ -153,12 +187,15 @@ def execute(
     *,
     timeout: int = 300,
     ignore_unknown: bool = False,
+    plotlyjs_src: str | None = None,
 ) -> NotebookNode:
     """Run the notebook in a fresh kernel; the working directory is the notebook's folder.
 
     Raises RenderError naming the notebook and the failing cell's error.
     `ignore_unknown` drops parameters this notebook does not declare (for
-    rendering several notebooks with one set of -p values).
+    rendering several notebooks with one set of -p values). `plotlyjs_src`:
+    the charts load plotly.js from this URL (a file beside the page) instead
+    of embedding it.
     """
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -181,7 +218,8 @@ def execute(
         resources={"metadata": {"path": str(path.parent)}},
     )
     try:
-        client.execute()
+        with _kernel_env({PLOTLYJS_SRC_ENV: plotlyjs_src} if plotlyjs_src else {}):
+            client.execute()
     except CellTimeoutError:
         raise RenderError(f"{path.name}: a cell ran longer than {timeout} s") from None
     except DeadKernelError as e:
@@ -231,15 +269,48 @@ def render(
             )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    _write_plotlyjs(out_dir)
     results: list[Rendered] = []
     for path in paths:
         began = time.monotonic()
+        ran_at = dt.datetime.now(dt.timezone.utc)
+        used = {k: v for k, v in params.items() if k in set(parameter_names(read(path)))}
         try:
-            nb = execute(path, params, timeout=timeout, ignore_unknown=True)
+            nb = execute(path, params, timeout=timeout, ignore_unknown=True, plotlyjs_src=PLOTLYJS_FILE)
         except RenderError as e:
-            results.append(Rendered(path.stem, None, str(e), time.monotonic() - began))
+            results.append(Rendered(path.stem, None, str(e), time.monotonic() - began, ran_at, used))
             continue
         target = out_dir / f"{path.stem}.html"
         target.write_text(to_html(nb, title=f"opsbench · {path.stem}"), encoding="utf-8")
-        results.append(Rendered(path.stem, target, None, time.monotonic() - began))
+        results.append(Rendered(path.stem, target, None, time.monotonic() - began, ran_at, used))
+    write_index(out_dir, results)
     return results
+
+
+def _write_plotlyjs(out_dir: Path) -> Path:
+    """One copy of plotly.js for every page in the folder (written again only when it differs)."""
+    from plotly.offline import get_plotlyjs
+
+    target = out_dir / PLOTLYJS_FILE
+    js = get_plotlyjs()
+    if not target.exists() or target.stat().st_size != len(js.encode("utf-8")):
+        target.write_text(js, encoding="utf-8")
+    return target
+
+
+def write_index(out_dir: Path, results: list[Rendered]) -> Path:
+    """index.html: a link to each rendered notebook with its parameters and when it ran."""
+    import html
+
+    rows = []
+    for r in results:
+        params = ", ".join(f"{k}={v}" for k, v in sorted(r.params.items())) or "defaults"
+        when = r.ran_at.strftime("%Y-%m-%d %H:%M UTC") if r.ran_at else ""
+        name = (f'<a href="{html.escape(r.html.name, quote=True)}">{html.escape(r.name)}</a>' if r.ok and r.html
+                else f"{html.escape(r.name)} <em>(failed: {html.escape(r.error or '')})</em>")
+        rows.append(f"<li>{name}<br><small>{html.escape(params)} · ran {html.escape(when)} · "
+                    f"{r.seconds:.1f} s</small></li>")
+    page = _INDEX.format(items="\n".join(rows))
+    target = out_dir / "index.html"
+    target.write_text(page, encoding="utf-8")
+    return target
