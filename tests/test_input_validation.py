@@ -13,7 +13,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from ops.core.errors import JobSpecError, SettingsError, UserError
 from ops.core.settings import load_settings

@@ -60,7 +60,7 @@ def _check_dsn(value: str | None) -> str | None:
         raise ValueError(port_msg)
     try:
         make_url(value)
-    except Exception:  # sqlalchemy.exc.ArgumentError and friends: never echo the value
+    except Exception:  # noqa: BLE001 — sqlalchemy.exc.ArgumentError and friends: never echo the value
         raise ValueError(f"not a parseable URL; {_DSN_EXPECTED}") from None
     return value
 
