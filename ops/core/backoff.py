@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from typing import Callable
 
 
 def delay(attempt: int, base: float, cap: float, *, jitter: tuple[float, float] = (0.5, 1.0),

@@ -11,7 +11,7 @@ ZONE_EXPECTED = "expected an IANA time zone name such as Europe/Istanbul or UTC"
 
 def utc_now() -> dt.datetime:
     """Now, timezone-aware in UTC. Code takes a `clock` defaulting to this, so tests can move time."""
-    return dt.datetime.now(dt.UTC)
+    return dt.datetime.now(dt.timezone.utc)
 
 
 def parse_zone(value: Any) -> ZoneInfo:

@@ -38,11 +38,10 @@ import logging
 import math
 import re
 import tomllib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
