@@ -155,3 +155,13 @@ FOR UPDATE SKIP LOCKED
 SELECT count(*) AS changes
 FROM opsbench.alert_events
 WHERE key = CAST(:key AS text) AND kind IN ('firing', 'resolved') AND at >= CAST(:since AS timestamptz)
+
+-- name: held_behind
+-- Firing alerts held back ('suppressed') whose `requires` names this rule or key: what an
+-- outage kept quiet, listed when its root cause resolves.
+-- :param rule text                      the root cause's rule
+-- :param key text                       the root cause's key
+SELECT key FROM opsbench.alerts
+WHERE state = 'firing' AND held_reason = 'suppressed'
+  AND (CAST(:rule AS text) = ANY (requires) OR CAST(:key AS text) = ANY (requires))
+ORDER BY key
