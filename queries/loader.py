@@ -35,6 +35,8 @@ from ops.core.errors import QueryError
 QUERIES_DIR = Path(__file__).resolve().parent
 # Files that are not named-query subjects exposed to users.
 _NOT_SUBJECTS = {"schema"}
+# The subject that also holds every shipped check file as a query of its own.
+CHECKS_SUBJECT = "reconciliation"
 
 _NAME = re.compile(r"^--\s*name:\s*(?P<name>[a-z_][a-z0-9_]*)\s*$")
 _PARAM = re.compile(
@@ -151,6 +153,10 @@ class Param:
             raise QueryError(f"parameter {self.name!r}: expected {expected}, got {str(value)[:60]!r}") from None
 
 
+# count_and_head wraps a query in this (a check's error position is mapped back through it)
+HEAD_PREFIX = "SELECT q.*, count(*) OVER () AS opsbench_total FROM (\n"
+
+
 @dataclass(frozen=True)
 class NamedQuery:
     subject: str
@@ -218,8 +224,7 @@ class NamedQuery:
             if limit <= 0:
                 total = c.execute(sa.text(f"SELECT count(*) FROM (\n{self.sql}\n) AS q"), bound).scalar_one()
                 return int(total), []
-            result = c.execute(sa.text(f"SELECT q.*, count(*) OVER () AS opsbench_total FROM (\n{self.sql}\n) AS q "
-                                       f"LIMIT {int(limit)}"), bound)
+            result = c.execute(sa.text(f"{HEAD_PREFIX}{self.sql}\n) AS q LIMIT {int(limit)}"), bound)
             rows = [dict(r._mapping) for r in result]
         total = int(rows[0].pop("opsbench_total")) if rows else 0
         for r in rows[1:]:
@@ -363,7 +368,17 @@ def load(subject: str) -> Subject:
     path = QUERIES_DIR / f"{subject}.sql"
     if not path.is_file():
         raise QueryError(f"unknown query subject {subject!r}")
-    return Subject(subject, parse_sql_file(path, subject))
+    own = parse_sql_file(path, subject)
+    if subject == CHECKS_SUBJECT:
+        # the shipped checks (queries/checks/*.sql) are this subject's queries too, before its own
+        from queries import checkfile
+
+        checks = {c.name: NamedQuery(subject, c.name, c.description, (), c.sql) for c in checkfile.shipped()}
+        clash = sorted(set(checks) & set(own))
+        if clash:
+            raise ValueError(f"{path.name}: query {clash[0]!r} is also a check file")
+        own = {**checks, **own}
+    return Subject(subject, own)
 
 
 def subjects() -> list[str]:
