@@ -16,7 +16,6 @@ naming the file and line; the other checks run all the same.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import sqlalchemy as sa
@@ -60,10 +59,6 @@ def run_check(conn, check: checkfile.Check, keep: int) -> tuple[int, list[dict[s
     return total, [clean_row(r) for r in first]
 
 
-def _problem_name(problem: checkfile.Problem) -> str:
-    return re.sub(r"[^a-z0-9_]+", "_", problem.name.lower()).strip("_") or "check"
-
-
 def _broken(name: str, problem: checkfile.Problem) -> Finding:
     return Finding(
         rule=rule_for(name), severity=BROKEN_SEVERITY, labels={"check": name},
@@ -81,7 +76,7 @@ def reconcile(ctx: JobContext) -> JobResult:
     critical|warning|info overriding the check file's own).
     """
     catalogue = _catalogue(ctx.settings)
-    broken_files = {_problem_name(p): p for p in catalogue.problems}
+    broken_files = {p.key: p for p in catalogue.problems}
     names = ctx.args.get("checks") or [*catalogue.names(), *broken_files]
     unknown = [n for n in names if n not in catalogue.checks and n not in broken_files]
     if unknown:

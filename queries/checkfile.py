@@ -71,6 +71,11 @@ class Problem:
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"
 
+    @property
+    def key(self) -> str:
+        """The name its alert goes by (a file name that is not a valid check name, made into one)."""
+        return re.sub(r"[^a-z0-9_]+", "_", self.name.lower()).strip("_") or "check"
+
 
 def _strip_code(sql: str) -> str:
     """The statement with comments and quoted text blanked (newlines kept), for the lexical checks."""
@@ -219,7 +224,8 @@ def discover(checks_dir: Path | None) -> Catalogue:
         if isinstance(c, Problem):
             problems.append(c)
         elif c.name in checks:
-            problems.append(Problem(c.name, path, 1, f"the name {c.name!r} is taken by "
+            # reported under a name of its own: the shipped check's alert stays the shipped check's
+            problems.append(Problem(f"{c.name}_duplicate_name", path, 1, f"the name {c.name!r} is taken by "
                                     f"{'a shipped check' if checks[c.name].shipped else checks[c.name].path}: "
                                     "rename the file"))
         else:
@@ -241,7 +247,7 @@ def readonly(conn):
     return conn.execution_options(postgresql_readonly=True)
 
 
-def error_line(check: Check, exc: BaseException) -> Problem:
+def error_line(check: Check, exc: BaseException, *, wrapped: bool = True) -> Problem:
     """A failed run as a Problem at the line PostgreSQL points at (or the statement's first line)."""
     orig = getattr(exc, "orig", None) or exc
     text = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
@@ -249,10 +255,11 @@ def error_line(check: Check, exc: BaseException) -> Problem:
     diag = getattr(orig, "diag", None)
     pos = getattr(diag, "statement_position", None) if diag is not None else None
     if pos:
-        # run() sends the check wrapped by count_and_head: one line before the check's own SQL
-        server_text = HEAD_PREFIX + check.sql.replace("\\:", ":")
+        # run() sends the check wrapped by count_and_head (`wrapped`), lines before the check's own SQL
+        prefix = HEAD_PREFIX if wrapped else ""
+        server_text = prefix + check.sql.replace("\\:", ":")
         try:
-            line = check.line + server_text[: int(pos) - 1].count("\n") - HEAD_PREFIX.count("\n")
+            line = check.line + server_text[: int(pos) - 1].count("\n") - prefix.count("\n")
         except (ValueError, TypeError):
             pass
     from ops.core.redact import redact

@@ -70,7 +70,7 @@ def run(name: str = typer.Argument(..., help="the check's name (its file name wi
     except ValueError:
         fail(f"--format {fmt!r}: expected table, csv or json")
     cat = _catalogue()
-    broken = next((p for p in cat.problems if p.name == name), None)
+    broken = next((p for p in cat.problems if p.key == name), None)
     if broken is not None:
         fail(f"check {name} is broken: {broken}")
     check = cat.checks.get(name)
@@ -83,7 +83,7 @@ def run(name: str = typer.Argument(..., help="the check's name (its file name wi
         except sqlalchemy.exc.DBAPIError as e:
             if e.connection_invalidated:
                 raise
-            fail(f"check {name} is broken: {checkfile.error_line(check, e)}")
+            fail(f"check {name} is broken: {checkfile.error_line(check, e, wrapped=False)}")
         finally:
             conn.rollback()
     missing = [c for c in check.offender if c not in frame.columns]
