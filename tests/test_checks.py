@@ -246,3 +246,12 @@ def test_jobs_file_args_may_name_the_founders_checks(tmp_path, monkeypatch):
     reconcile.validate_args({"checks": ["big_balances", "negative_balances"], "severity": {"big_balances": "info"}})
     with pytest.raises(JobArgError, match="no such check"):
         reconcile.validate_args({"severity": {"nope": "info"}})
+
+
+def test_doctor_counts_the_checks_and_names_a_broken_file(demo_db, broken_dir, tmp_path):
+    from ops.workbench.doctor import check_check_files
+
+    ok = check_check_files(_settings(demo_db, None))
+    assert (ok.level, ok.message) == ("ok", "10 shipped, OPSBENCH_CHECKS_DIR not set")
+    broken = check_check_files(_settings(demo_db, broken_dir))
+    assert broken.level == "warn" and f"{broken_dir / 'Bad-Name.sql'}:1:" in broken.message
