@@ -118,6 +118,11 @@ def test_readme_example_runs_through_the_cli_and_the_reconcile_job(demo_db, tmp_
                               {**demo_db.manifest["checks"], name: len(expected)}.items()}
     assert f"reconcile_{name}" in result.rules
 
+    # the README's word on a typo: the check's own finding, at the file and line it names
+    (checks_dir / file_name).write_text(sql.replace("q.reason", "q.reson"), encoding="utf-8")
+    typo = {f.labels["check"]: f for f in _run_job(demo_db, checks_dir).findings}[name]
+    assert f"{checks_dir / file_name}:10: column q.reson does not exist" in typo.summary
+
 
 # -- broken check files --------------------------------------------------------------------------------
 
