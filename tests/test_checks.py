@@ -20,7 +20,7 @@ from ops.core.settings import load_settings
 from queries import checkfile
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-NOW = dt.datetime(2026, 7, 1, 4, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 7, 1, 4, 0, tzinfo=dt.UTC)
 
 
 def _readme_example() -> tuple[str, str]:
@@ -29,7 +29,7 @@ def _readme_example() -> tuple[str, str]:
     section = text[text.index("### Adding your own check"):]
     section = section[: section.index("\n## ")]
     name = re.search(r"For example, `([a-z0-9_]+\.sql)`:", section).group(1)
-    sql = re.search(r"```sql\n(.*?)```", section, re.S).group(1)
+    sql = re.search(r"```sql\n(.*?)```", section, re.DOTALL).group(1)
     return name, sql
 
 
@@ -111,7 +111,7 @@ def test_readme_example_runs_through_the_cli_and_the_reconcile_job(demo_db, tmp_
     assert (mine.rule, mine.severity, mine.evidence_count) == (f"reconcile_{name}", Severity.info, len(expected))
     assert mine.command == f"opsbench checks run {name}"
     assert [r["user_id"] for r in mine.evidence] == [u[:8] for u in expected]
-    assert list(mine.evidence[0])[0] == "user_id" and "email" not in mine.evidence[0]
+    assert next(iter(mine.evidence[0])) == "user_id" and "email" not in mine.evidence[0]
     assert mine.requires == ("database_unreachable",)
     # the shipped checks are unchanged by it, and it is counted like them
     assert result.metrics == {f"reconcile_{c}": float(n) for c, n in
@@ -231,7 +231,7 @@ def test_new_writes_a_template_that_is_a_valid_check_and_never_overwrites(demo_d
 
 
 def test_new_without_a_checks_dir_says_which_setting(demo_db, monkeypatch, capsys):
-    code, out, err = _cli(monkeypatch, capsys, demo_db, None, "checks", "new", "x")
+    code, _, err = _cli(monkeypatch, capsys, demo_db, None, "checks", "new", "x")
     assert code == 2 and "OPSBENCH_CHECKS_DIR" in err
 
 

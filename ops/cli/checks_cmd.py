@@ -38,10 +38,11 @@ def _catalogue():
 
 def list_checks() -> None:
     """Every check (shipped, then yours from OPSBENCH_CHECKS_DIR) and every file that cannot run."""
+    import sys
+
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
-    import sys
 
     cat = _catalogue()
     console = Console() if sys.stdout.isatty() else Console(width=10_000)
