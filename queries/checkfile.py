@@ -271,13 +271,11 @@ def run(conn, check: Check, keep: int) -> tuple[int, list[dict[str, Any]]]:
     """(offending rows, the first `keep` of them with the offender columns first), one plain statement.
 
     Raises what the database raises; the caller rolls back. A result that lacks
-    an offender column raises ValueError naming it.
+    an offender column raises ValueError naming it, whether or not it has rows.
     """
-    total, first = check.query.count_and_head(conn, max(keep, 1))
-    if first:
-        missing = [c for c in check.offender if c not in first[0]]
-        if missing:
-            raise ValueError(f"offender column {missing[0]!r} is not in the result "
-                             f"(columns: {', '.join(first[0])})")
-        first = [{**{c: r[c] for c in check.offender}, **r} for r in first]
+    total, first, columns = check.query.count_head_and_columns(conn, max(keep, 1))
+    missing = [c for c in check.offender if c not in columns]
+    if missing:  # checked on every run, not only once rows turn up
+        raise ValueError(f"offender column {missing[0]!r} is not in the result (columns: {', '.join(columns)})")
+    first = [{**{c: r[c] for c in check.offender}, **r} for r in first]
     return total, first[:keep]

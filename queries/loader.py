@@ -219,17 +219,23 @@ class NamedQuery:
         without parallel workers, which turns a whole-table anti-join into one
         index probe per row.
         """
+        total, rows, _ = self.count_head_and_columns(conn, limit, **values)
+        return total, rows
+
+    def count_head_and_columns(self, conn, limit: int, **values: Any) -> tuple[int, list[dict[str, Any]], list[str]]:
+        """`count_and_head` plus the result's column names (known even when it has no rows; [] when limit <= 0)."""
         bound = self.bind(**values)
         with connection(conn) as c:
             if limit <= 0:
                 total = c.execute(sa.text(f"SELECT count(*) FROM (\n{self.sql}\n) AS q"), bound).scalar_one()
-                return int(total), []
+                return int(total), [], []
             result = c.execute(sa.text(f"{HEAD_PREFIX}{self.sql}\n) AS q LIMIT {int(limit)}"), bound)
+            columns = [k for k in result.keys() if k != "opsbench_total"]
             rows = [dict(r._mapping) for r in result]
         total = int(rows[0].pop("opsbench_total")) if rows else 0
         for r in rows[1:]:
             r.pop("opsbench_total", None)
-        return total, rows
+        return total, rows, columns
 
     def stream(self, conn, chunk_rows: int = 10_000, **values: Any) -> Iterator[tuple[list[str], list[tuple]]]:
         """Yield (columns, rows) chunks through a server-side cursor: flat memory for any size."""

@@ -149,6 +149,9 @@ BROKEN = {
                        "UPDATE users SET credits_remaining = 0\n", 4, "more than one statement"),
     "wrong_offender": ("-- description: d\n-- severity: info\n-- offender: user_id\nSELECT id FROM users\n", 4,
                        "offender column 'user_id'"),
+    # found before it ever returns a row
+    "wrong_offender_empty": ("-- description: d\n-- severity: info\n-- offender: user_id\n"
+                             "SELECT id FROM users WHERE false\n", 4, "offender column 'user_id'"),
     # writes the static reading cannot see: the read-only transaction refuses them
     "sneaky_write": ("-- description: d\n-- severity: info\n-- offender: id\nSELECT nextval('purchases_id_seq') AS id\n",
                      4, "read-only transaction"),
