@@ -42,6 +42,7 @@ def _register() -> None:
     # dependencies inside the commands, so `opsbench --help` stays fast
     from ops.cli import (
         alerts_cmd,
+        checks_cmd,
         daemon_cmd,
         db_cmd,
         demo_cmd,
@@ -50,7 +51,7 @@ def _register() -> None:
         report_cmd,
     )
 
-    for module in (db_cmd, query_cmd, demo_cmd, notebooks_cmd, daemon_cmd, alerts_cmd, report_cmd):
+    for module in (db_cmd, query_cmd, checks_cmd, demo_cmd, notebooks_cmd, daemon_cmd, alerts_cmd, report_cmd):
         module.register(app)
 
 

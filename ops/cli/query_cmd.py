@@ -129,7 +129,14 @@ def _run(q, engine, values: dict, fmt: Format) -> None:
             with engine.connect() as c:
                 writer.writerow(list(q.execute(c, **values).keys()))
         return
-    df = q(engine, **values)
+    print_frame(q(engine, **values), fmt)
+
+
+def print_frame(df, fmt: Format) -> None:
+    """A result frame as a table (terminal), JSON or CSV on stdout; the row count on stderr for a table."""
+    if fmt is Format.csv:
+        df.to_csv(sys.stdout, index=False, lineterminator="\n")
+        return
     if fmt is Format.json:
         records = [{k: _jsonable(v) for k, v in row.items()} for row in df.astype(object).to_dict("records")]
         typer.echo(json.dumps(records, indent=2))

@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     sentry_dsn: SecretStr | None = Field(default=None, alias="SENTRY_DSN")
     heartbeat_url: str | None = Field(default=None, alias="HEARTBEAT_URL")
     jobs_file: Path | None = Field(default=None, alias="OPSBENCH_JOBS_FILE")
+    # the founder's own checks (one SQL file each, see `opsbench checks new`), run with the shipped ones
+    checks_dir: Path | None = Field(default=None, alias="OPSBENCH_CHECKS_DIR")
     # non-critical alerts are delivered silently in this local window (REPORT_TZ)
     quiet_hours: str | None = Field(default=None, alias="OPSBENCH_QUIET_HOURS")
     # an alert that fires or resolves this often within an hour is announced once as
