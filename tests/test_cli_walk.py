@@ -48,9 +48,12 @@ COMMANDS: dict[tuple[str, ...], list[str]] = {
     ("notebooks", "render"): ["--only", "overview", "--only", "operations", "--out", "{tmp}/nb", "--timeout", "60"],
     ("telegram", "test"): [],
     ("telegram", "drain"): [],
+    ("checks", "list"): [],
+    ("checks", "run"): ["negative_balances"],
+    ("checks", "new"): ["walk_check"],
 }
 # commands that legitimately need neither database and succeed
-NO_DATABASE = {("db", "url"), ("db", "down"), ("notebooks", "list"), ("jobs",)}
+NO_DATABASE = {("db", "url"), ("db", "down"), ("notebooks", "list"), ("jobs",), ("checks", "list")}
 # acting on the embedded server only: with DATABASE_URL set they refuse or manage the embedded one
 EMBEDDED_ONLY = {("db", "up"), ("db", "seed")}
 
