@@ -105,6 +105,8 @@ def rollup_state(tz: str | None = None, s: Settings | None = None) -> sa.Engine 
     if failed_at is not None and time.monotonic() - failed_at < _UNREACHABLE_RETRY_S:
         return None
     engine = state(s)
+    if rollups.other_backend(connect(s), engine) is not None:
+        return None                  # rollups of another backend: never read (series_source says so)
     _, problem = rollups.readable(engine, tz or s.report_tz)
     if problem is not None:
         _unreachable[s] = time.monotonic()
@@ -119,6 +121,9 @@ def series_source(tz: str | None = None, s: Settings | None = None) -> str:
 
     s = s or settings()
     tz = tz or s.report_tz
+    other = rollups.other_backend(connect(s), state(s))
+    if other is not None:
+        return f"daily series: raw tables ({other.split(';')[0]})"
     engine = rollup_state(tz, s)
     if engine is None:
         return "daily series: raw tables (state store not reachable)"

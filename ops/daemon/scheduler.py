@@ -55,6 +55,7 @@ from ops.contract import utc_now
 from ops.core import sentry
 from ops.core.redact import redact
 from ops.core.settings import Settings
+from ops.daemon import checks
 from ops.daemon.jobspec import DEFAULT_TIMEOUT_S, JobSpec
 from ops.daemon.leader import LeaderElector, new_identity
 from ops.daemon.runner import Runner
@@ -110,6 +111,7 @@ class Daemon:
         from ops.data import db
 
         self.settings = settings
+        self.all_specs = dict(specs)
         self.specs = {k: v for k, v in specs.items() if v.enabled}
         self.clock = clock
         self.identity = identity or new_identity()
@@ -307,8 +309,18 @@ class Daemon:
         with self._lead_lock:
             if not self._still_leading(mine):
                 return
+            self._bind_and_close()
             self._schedule_all()
             self._fenced.set()
+
+    def _bind_and_close(self) -> None:
+        """Before scheduling: bind the state to the live backend (ops/alerting/rebind.py) and close
+        the alerts whose check the jobs file no longer has (ops/daemon/checks.py). Never raises."""
+        self.runner.check_backend()
+        try:
+            checks.close_removed(self.state_engine, self.all_specs, self.clock())
+        except Exception as e:
+            log.error("could not close the alerts of removed checks: %s", redact(e))
 
     def _schedule_all(self) -> None:
         now = self.clock()
