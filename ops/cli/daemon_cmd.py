@@ -139,10 +139,15 @@ def jobs_rows(settings, now: dt.datetime | None = None) -> tuple[list[dict[str, 
     return out, warning
 
 
-def jobs(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
+def jobs(fmt: Format = typer.Option(Format.table, "--format", "-f"),
+         explain: bool = typer.Option(False, "--explain", help="every job value and where it came from "
+                                      "(default / override file / env)")) -> None:
     """Every job: schedule in words, next fire time, last result."""
     from ops.core.settings import get_settings
 
+    if explain:
+        _explain(get_settings(), fmt)
+        return
     rows, warning = jobs_rows(get_settings())
     if warning:
         typer.echo(f"opsbench: warning: {warning}", err=True)
@@ -155,6 +160,23 @@ def jobs(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
         [[r["id"] + ("" if r["enabled"] else " (disabled)"), r["schedule"], r["next_run"] or "-",
           r["last_status"] or "-", _ago(dt.datetime.fromisoformat(r["last_run"]), now) if r["last_run"] else "-",
           (r["last_summary"] or "")[:60]] for r in rows])
+
+
+def _explain(settings, fmt: Format) -> None:
+    from ops.core.redact import redact
+    from ops.daemon.jobspec import explain, jobs_file, load_jobs
+
+    load_jobs(settings)                      # a bad file is reported as usual, naming job and key
+    rows = [{"job": j, "key": k, "value": redact(json.dumps(v, default=str)), "origin": o}
+            for j, k, v, o in explain(settings)]
+    if fmt is Format.json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    typer.echo(f"jobs file: {jobs_file(settings)}")
+    from rich.markup import escape  # "args.targets[api]" is no markup tag
+
+    _print_table(["job", "key", "value", "from"],
+                 [[r["job"], escape(r["key"]), escape(r["value"][:70]), r["origin"]] for r in rows])
 
 
 # -- run ----------------------------------------------------------------------------
