@@ -79,7 +79,15 @@ def daemon(
     logs.configure(json_lines=None, settings=settings)  # OPSBENCH_LOG_LEVEL, journal priorities under systemd
     specs = load_enabled(settings)          # a bad jobs file stops us here, naming job and key
     sentry.init(settings)                   # off and silent without SENTRY_DSN
-    d = Daemon(settings, specs, shutdown_grace_s=grace)
+    def reread() -> dict:
+        # the jobs file and OPSBENCH_HEALTH_URLS (from .env too) as they are now; the connections stay
+        from ops.core.settings import load_settings
+
+        fresh = load_settings()
+        return load_enabled(settings.model_copy(update={"jobs_file": fresh.jobs_file,
+                                                        "health_urls": fresh.health_urls}))
+
+    d = Daemon(settings, specs, shutdown_grace_s=grace, load_specs=reread)
     d.install_signal_handlers()
     code = d.run()
     stuck = d.runner.running_jobs()
