@@ -172,3 +172,41 @@ def test_the_runner_switches_once_closing_alerts_and_forgetting_rollups(switched
     assert rep.figures["gross"].value == pytest.approx(float(raw["revenue"]["gross"].iloc[0]))
     assert not any("another backend" in n for n in rep.notes)
     assert rep.alerts == []
+
+
+def test_state_reset_and_rollups_rebuild_by_hand(switched_world, a, b_url, monkeypatch, capsys):
+    import io
+
+    from ops.cli import main
+    from ops.core.settings import reset_settings_cache
+
+    _, settings_b, state = switched_world
+    monkeypatch.setenv("DATABASE_URL", b_url)
+    monkeypatch.setenv("OPSBENCH_STATE_URL", a.url)
+    monkeypatch.setenv("REPORT_TZ", TZ)
+    reset_settings_cache()
+    alerts.record_result(state, "http_probes", JobResult(findings=[
+        Finding("health_check_failing", Severity.critical, "b unhealthy", labels={"probe": "b"})]),
+        dt.datetime.now(dt.timezone.utc), settings_b)
+    assert _count(state, "SELECT count(*) FROM opsbench.alerts WHERE state = 'firing'") == 1
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))        # the prompt, answered no: nothing changes
+    assert main(["state", "reset"]) == 130
+    assert _count(state, "SELECT count(*) FROM opsbench.alerts WHERE state = 'firing'") == 1
+
+    before = _count(state, "SELECT count(*) FROM opsbench.outbox")
+    assert main(["state", "reset", "--yes"]) == 0
+    assert _count(state, "SELECT count(*) FROM opsbench.alerts WHERE state = 'firing'") == 0
+    assert rollups.watermark(state, TZ) is None
+    assert _count(state, "SELECT count(*) FROM opsbench.outbox") == before + 1
+    assert "1 alerts closed" in capsys.readouterr().out
+
+    assert main(["rollups", "rebuild", "--tz", TZ, "--yes"]) == 0
+    wm = rollups.watermark(state, TZ)
+    assert wm is not None
+    with state.connect() as c:
+        gross = c.execute(sa.text("SELECT sum(gross) FROM opsbench.rollup_revenue_daily WHERE tz = :tz"),
+                          {"tz": TZ}).scalar_one()
+    raw = queries.revenue.daily(ops_db.analytics(settings_b), start=wm.complete_from, end=wm.refreshed_through, tz=TZ)
+    assert float(gross) == pytest.approx(float(raw["gross"].sum()))
+    assert main(["rollups", "rebuild", "--tz", "Not/AZone", "--yes"]) == 2
