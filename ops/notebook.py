@@ -121,11 +121,11 @@ def series_source(tz: str | None = None, s: Settings | None = None) -> str:
 
     s = s or settings()
     tz = tz or s.report_tz
-    other = rollups.other_backend(connect(s), state(s))
-    if other is not None:
-        return f"daily series: raw tables ({other.split(';')[0]})"
     engine = rollup_state(tz, s)
     if engine is None:
+        other = None if s in _unreachable else rollups.other_backend(connect(s), state(s))
+        if other is not None:
+            return f"daily series: raw tables ({other.split(';')[0]})"
         return "daily series: raw tables (state store not reachable)"
     wm = rollups.watermark(engine, tz)
     if wm is None:
