@@ -21,11 +21,11 @@ import sqlalchemy as sa
 from conftest import _create_db, _drop_db, settings_for
 
 import queries
-from ops.core.settings import load_settings
 from ops import notebook as nb
 from ops.alerting import manager as alerts
 from ops.alerting import rebind
 from ops.contract import Finding, JobResult, Severity
+from ops.core.settings import load_settings
 from ops.daemon.runner import Runner
 from ops.data import backend, rollups
 from ops.data import db as ops_db
