@@ -24,7 +24,7 @@ from ops.alerting import manager as alerts
 from ops.cli import main
 from ops.contract import Finding, JobResult, Severity
 from ops.core.settings import reset_settings_cache
-from ops.daemon import checks
+from ops.daemon import removed_checks
 from ops.daemon.jobspec import JobSpec
 from ops.data.state import migrate
 
@@ -74,7 +74,7 @@ def test_removed_disabled_and_untargeted_checks_close_without_a_page(state):
         "reconcile": JobSpec(id="reconcile", callable="jobs.reconcile:reconcile", timezone="UTC", interval_s=60,
                                enabled=False),
     }
-    closed = checks.close_removed(state.writer, specs, dt.datetime.now(UTC))
+    closed = removed_checks.close_removed(state.writer, specs, dt.datetime.now(UTC))
     assert sorted(closed) == sorted([gone, off, old_target])
     for key in closed:
         assert _state_of(state, key) == "resolved"
@@ -82,7 +82,7 @@ def test_removed_disabled_and_untargeted_checks_close_without_a_page(state):
         assert (ev.kind, ev.note, ev.outbox_id) == ("closed", "check removed", None)
     assert _state_of(state, kept_target) == "firing"
     assert _outbox_count(state) == outbox_before                       # no RESOLVED page
-    assert checks.close_removed(state.writer, specs, dt.datetime.now(UTC)) == []
+    assert removed_checks.close_removed(state.writer, specs, dt.datetime.now(UTC)) == []
 
 
 def test_alerts_resolve_by_hand_records_who_and_why(state, capsys, monkeypatch):

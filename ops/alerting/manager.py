@@ -400,6 +400,13 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
                 events.append((alert, FLAPPING, f"{changes} changes in {messages.human_duration(cfg.flap_window)}"))
         if notified:
             details = alert.details
+            if notified == "resolved":
+                details = ""  # a RESOLVED message names what it kept quiet, not the old finding's details
+                held_keys = [r.key for r in _q().held_behind.execute(conn, rule=alert.rule, key=alert.key)]
+                if held_keys:
+                    details = (f"Held back while it lasted (each closes silently when its next check is fine): "
+                               f"{', '.join(held_keys[:10])}" + (f" and {len(held_keys) - 10} more"
+                                                                 if len(held_keys) > 10 else ""))
             if notified == FLAPPING:
                 details = (f"It fired or resolved {cfg.flap_changes} times or more within "
                            f"{messages.human_duration(cfg.flap_window)}. Further changes are held until it stays "

@@ -203,7 +203,9 @@ def run(
     specs = {s.id: s for s in load_jobs(settings)}
     if job not in specs:
         fail(f"unknown job {job!r} (jobs: {', '.join(specs) or 'none'})")
-    logs.configure(level=logging.WARNING, json_lines=None, environment=settings.environment, stream=sys.stderr)
+    # a person is watching: each exception a job logs is one line, the traceback goes to Sentry
+    logs.configure(level=logging.WARNING, json_lines=None, environment=settings.environment, stream=sys.stderr,
+                   tracebacks=False)
     sentry.init(settings)
     try:
         engine = _state_engine(settings, migrate=not dry_run)

@@ -109,8 +109,10 @@ def query(
         _run(q, db.analytics(), values, fmt)
     except sqlalchemy.exc.DBAPIError as e:
         # the server said no (unreachable, timeout, permission): one line, not a traceback
-        reason = str(e.orig or e).strip().splitlines()[0] if str(e.orig or e).strip() else type(e).__name__
-        typer.echo(f"opsbench: error: {name}: database error: {redact(reason)}", err=True)
+        from ops.cli import _database_error
+
+        reason = _database_error(e) or f"database error: {type(e).__name__}"
+        typer.echo(f"opsbench: error: {name}: {redact(reason)}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -127,7 +129,14 @@ def _run(q, engine, values: dict, fmt: Format) -> None:
             with engine.connect() as c:
                 writer.writerow(list(q.execute(c, **values).keys()))
         return
-    df = q(engine, **values)
+    print_frame(q(engine, **values), fmt)
+
+
+def print_frame(df, fmt: Format) -> None:
+    """A result frame as a table (terminal), JSON or CSV on stdout; the row count on stderr for a table."""
+    if fmt is Format.csv:
+        df.to_csv(sys.stdout, index=False, lineterminator="\n")
+        return
     if fmt is Format.json:
         records = [{k: _jsonable(v) for k, v in row.items()} for row in df.astype(object).to_dict("records")]
         typer.echo(json.dumps(records, indent=2))

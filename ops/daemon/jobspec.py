@@ -403,12 +403,13 @@ def _parse_one(where: str, n: int, table_id: str | None, body: Any, settings: Se
         cron = _parse_cron(body["cron"], bad)
     else:
         interval_s = _parse_duration(body["interval"])
-        if interval_s is None or interval_s <= 0:
-            raise bad("interval", 'expected a positive duration: seconds or "30s", "5m", "2h", "1d"')
+        if not _sane_seconds(interval_s):
+            raise bad("interval", 'expected a finite, positive duration of at most 366 days: '
+                                  'seconds or "30s", "5m", "2h", "1d"')
 
     timeout = _parse_duration(body.get("timeout", DEFAULT_TIMEOUT_S))
-    if timeout is None or timeout <= 0:
-        raise bad("timeout", 'expected a positive number of seconds (or "90s", "5m")')
+    if not _sane_seconds(timeout):
+        raise bad("timeout", 'expected a finite, positive number of seconds of at most 366 days (or "90s", "5m")')
 
     for key in ("enabled", "catch_up"):
         if key in body and not isinstance(body[key], bool):
@@ -434,6 +435,14 @@ def _parse_one(where: str, n: int, table_id: str | None, body: Any, settings: Se
         if problem:
             raise JobSpecError(f"{where}: job {label}: {problem}")
     return spec
+
+
+_MAX_SECONDS = 366 * 86400.0
+
+
+def _sane_seconds(value: float | None) -> bool:
+    """Finite, positive and at most a year: nan, inf and 1e300 never reach APScheduler's timedelta."""
+    return value is not None and math.isfinite(value) and 0 < value <= _MAX_SECONDS
 
 
 def _parse_duration(value: Any) -> float | None:

@@ -156,6 +156,16 @@ SELECT count(*) AS changes
 FROM opsbench.alert_events
 WHERE key = CAST(:key AS text) AND kind IN ('firing', 'resolved') AND at >= CAST(:since AS timestamptz)
 
+-- name: held_behind
+-- Firing alerts held back ('suppressed') whose `requires` names this rule or key: what an
+-- outage kept quiet, listed when its root cause resolves.
+-- :param rule text                      the root cause's rule
+-- :param key text                       the root cause's key
+SELECT key FROM opsbench.alerts
+WHERE state = 'firing' AND held_reason = 'suppressed'
+  AND (CAST(:rule AS text) = ANY (requires) OR CAST(:key AS text) = ANY (requires))
+ORDER BY key
+
 -- name: close_open
 -- Close pending/firing alerts without a RESOLVED page (backend changed, check removed, by hand),
 -- one 'closed' history row each with the note. keys NULL: every open alert; else only those keys.
