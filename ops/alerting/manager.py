@@ -481,3 +481,30 @@ def active_silences(engine: Engine, now: dt.datetime) -> list:
     with engine.connect() as conn:
         return list(_q().active_silences.execute(conn, at=now))
 
+
+
+# -- closing without a RESOLVED page ---------------------------------------------
+
+def close(conn: Connection, note: str, now: dt.datetime, keys: list[str] | None = None) -> list:
+    """Close pending/firing alerts (all, or only `keys`) inside the caller's transaction.
+
+    No RESOLVED message is queued: the condition was not seen to end (the
+    backend changed, the check was removed, someone closed it by hand). Each
+    closed alert gets one 'closed' history row carrying `note`. Returns the
+    closed rows (key, rule, severity, summary, source).
+    """
+    if keys is not None and not keys:
+        return []
+    return list(_q().close_open.execute(conn, keys=json.dumps(keys) if keys is not None else None,
+                                        note=note, at=now))
+
+
+def close_keys(engine: Engine, keys: list[str], note: str, now: dt.datetime) -> list:
+    with engine.begin() as conn:
+        return close(conn, note, now, keys)
+
+
+def open_alerts(engine: Engine) -> list:
+    """Pending or firing alerts (key, rule, source, state)."""
+    with engine.connect() as conn:
+        return list(_q().open_by_source.execute(conn))

@@ -49,9 +49,11 @@ def _register() -> None:
         notebooks_cmd,
         query_cmd,
         report_cmd,
+        state_cmd,
     )
 
-    for module in (db_cmd, query_cmd, checks_cmd, demo_cmd, notebooks_cmd, daemon_cmd, alerts_cmd, report_cmd):
+    for module in (db_cmd, query_cmd, checks_cmd, demo_cmd, notebooks_cmd, daemon_cmd, alerts_cmd, report_cmd,
+                   state_cmd):
         module.register(app)
 
 

@@ -79,7 +79,15 @@ def daemon(
     logs.configure(json_lines=None, settings=settings)  # OPSBENCH_LOG_LEVEL, journal priorities under systemd
     specs = load_enabled(settings)          # a bad jobs file stops us here, naming job and key
     sentry.init(settings)                   # off and silent without SENTRY_DSN
-    d = Daemon(settings, specs, shutdown_grace_s=grace)
+    def reread() -> dict:
+        # the jobs file and OPSBENCH_HEALTH_URLS (from .env too) as they are now; the connections stay
+        from ops.core.settings import load_settings
+
+        fresh = load_settings()
+        return load_enabled(settings.model_copy(update={"jobs_file": fresh.jobs_file,
+                                                        "health_urls": fresh.health_urls}))
+
+    d = Daemon(settings, specs, shutdown_grace_s=grace, load_specs=reread)
     d.install_signal_handlers()
     code = d.run()
     stuck = d.runner.running_jobs()
@@ -139,10 +147,15 @@ def jobs_rows(settings, now: dt.datetime | None = None) -> tuple[list[dict[str, 
     return out, warning
 
 
-def jobs(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
+def jobs(fmt: Format = typer.Option(Format.table, "--format", "-f"),
+         explain: bool = typer.Option(False, "--explain", help="every job value and where it came from "
+                                      "(default / override file / env)")) -> None:
     """Every job: schedule in words, next fire time, last result."""
     from ops.core.settings import get_settings
 
+    if explain:
+        _explain(get_settings(), fmt)
+        return
     rows, warning = jobs_rows(get_settings())
     if warning:
         typer.echo(f"opsbench: warning: {warning}", err=True)
@@ -155,6 +168,23 @@ def jobs(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
         [[r["id"] + ("" if r["enabled"] else " (disabled)"), r["schedule"], r["next_run"] or "-",
           r["last_status"] or "-", _ago(dt.datetime.fromisoformat(r["last_run"]), now) if r["last_run"] else "-",
           (r["last_summary"] or "")[:60]] for r in rows])
+
+
+def _explain(settings, fmt: Format) -> None:
+    from ops.core.redact import redact
+    from ops.daemon.jobspec import explain, jobs_file, load_jobs
+
+    load_jobs(settings)                      # a bad file is reported as usual, naming job and key
+    rows = [{"job": j, "key": k, "value": redact(json.dumps(v, default=str)), "origin": o}
+            for j, k, v, o in explain(settings)]
+    if fmt is Format.json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    typer.echo(f"jobs file: {jobs_file(settings)}")
+    from rich.markup import escape  # "args.targets[api]" is no markup tag
+
+    _print_table(["job", "key", "value", "from"],
+                 [[r["job"], escape(r["key"]), escape(r["value"][:70]), r["origin"]] for r in rows])
 
 
 # -- run ----------------------------------------------------------------------------

@@ -117,6 +117,8 @@ class Settings(BaseSettings):
     flap_changes: int = Field(default=4, alias="OPSBENCH_FLAP_CHANGES")
     # the daemon's log level (ops/core/logs.py applies it)
     log_level: str = Field(default="INFO", alias="OPSBENCH_LOG_LEVEL")
+    # extra HTTP probe targets, comma-separated, each `URL` or `name=URL` (jobs/probes.py http_probes)
+    health_urls: str | None = Field(default=None, alias="OPSBENCH_HEALTH_URLS")
 
     @field_validator("database_url", "maintenance_database_url", "state_url")
     @classmethod
@@ -176,7 +178,20 @@ class Settings(BaseSettings):
             raise ValueError("expected HH:MM-HH:MM such as 23:00-07:00")
         return v.strip()
 
+    @field_validator("health_urls")
+    @classmethod
+    def _health_urls(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        parse_health_urls(v)  # ValueError says what is expected
+        return v.strip()
+
     # -- derived ---------------------------------------------------------
+    @property
+    def health_targets(self) -> list[tuple[str, str]]:
+        """OPSBENCH_HEALTH_URLS as (name, url) pairs, in order."""
+        return parse_health_urls(self.health_urls) if self.health_urls else []
+
     @property
     def uses_embedded(self) -> bool:
         return self.database_url is None
@@ -188,6 +203,43 @@ class Settings(BaseSettings):
     @property
     def quiet_hours_window(self) -> tuple[dt.time, dt.time] | None:
         return _parse_quiet_hours(self.quiet_hours) if self.quiet_hours else None
+
+
+_TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def parse_health_urls(value: str) -> list[tuple[str, str]]:
+    """"api=https://a/health, https://b/health" -> [("api", ...), ("b", ...)] (name defaults to the host).
+
+    Raises ValueError (without echoing the value: a URL may carry a token) when
+    an item is empty, not an http(s) URL with a host, has a bad name, or a name repeats.
+    """
+    from urllib.parse import urlsplit
+
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for n, item in enumerate(value.split(","), start=1):
+        item = item.strip()
+        if not item:
+            raise ValueError(f"item {n} is empty: expected comma-separated URL or name=URL")
+        name, sep, url = item.partition("=")
+        if not sep or name.lower().startswith(("http://", "https://")):
+            name, url = "", item
+        name, url = name.strip(), url.strip()
+        try:
+            host = urlsplit(url).hostname if url.lower().startswith(("http://", "https://")) else None
+        except ValueError:
+            host = None
+        if not host:
+            raise ValueError(f"item {n}: expected an http:// or https:// URL, optionally as name=URL")
+        name = name or host
+        if not _TARGET_NAME.match(name):
+            raise ValueError(f"item {n}: the name must be letters, digits, '_', '.' or '-'")
+        if name in seen:
+            raise ValueError(f"item {n}: the name {name!r} is used twice; give each target its own name")
+        seen.add(name)
+        out.append((name, url))
+    return out
 
 
 def _parse_quiet_hours(value: str) -> tuple[dt.time, dt.time] | None:
