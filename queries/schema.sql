@@ -140,6 +140,9 @@ CREATE INDEX IF NOT EXISTS idx_quota_log_job_id         ON quota_log (job_id) WH
 -- purchase credits recorded without a transaction id (reconciliation): normally none, so the index is empty
 CREATE INDEX IF NOT EXISTS idx_quota_log_iap_without_txn ON quota_log (user_id)
     WHERE reason = 'iap_purchase' AND transaction_id IS NULL;
+-- App Store refund debits without a transaction id (reconciliation): normally none too
+CREATE INDEX IF NOT EXISTS idx_quota_log_iap_refund_without_txn ON quota_log (user_id)
+    WHERE reason = 'iap_refund' AND transaction_id IS NULL;
 CREATE INDEX IF NOT EXISTS idx_quota_log_created_at     ON quota_log (created_at);
 CREATE INDEX IF NOT EXISTS idx_video_jobs_created_at    ON video_jobs (created_at);
 CREATE INDEX IF NOT EXISTS idx_video_jobs_user          ON video_jobs (user_id, created_at);
