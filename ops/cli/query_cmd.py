@@ -62,7 +62,16 @@ def _jsonable(v):
     return str(v)
 
 
-def _cell(v, oid) -> str:
+def _decimals(values: list) -> int:
+    """Decimals for a fractional column, one for the whole column: 4 for ratios below 1, else 2."""
+    if values and all(isinstance(v, Decimal) and v.is_finite() and v.as_tuple().exponent >= 0
+                      for v in values if v is not None):
+        return 0  # a numeric column of whole values (sum of integers): printed whole
+    finite = [abs(float(v)) for v in values if v is not None and float(v) == float(v)]
+    return 4 if finite and max(finite) < 1 else 2
+
+
+def _cell(v, oid, decimals: int = 2) -> str:
     """One table cell: numbers rounded by the column's type, everything else whole."""
     if v is None:
         return ""
@@ -72,9 +81,7 @@ def _cell(v, oid) -> str:
         f = float(v)
         if f != f:
             return ""
-        if isinstance(v, Decimal) and v.as_tuple().exponent >= 0:
-            return f"{int(v)}"
-        return f"{f:.2f}" if abs(f) >= 1 or f == 0 else f"{f:.4g}"
+        return f"{f:.{decimals}f}"
     if isinstance(v, dt.datetime):
         return v.isoformat(sep=" ", timespec="seconds")
     if isinstance(v, dt.timedelta):
@@ -218,8 +225,10 @@ def _print_table(cols: list[str], oids: list, rows: list[tuple], total: int) -> 
             table.add_column(escape(str(col)), no_wrap=True, min_width=36 if oid == _UUID_OID else None)
         else:
             table.add_column(escape(str(col)), overflow="ellipsis", no_wrap=True)
+    places = [_decimals([r[i] for r in rows]) if oid in _FLOAT_OIDS or oid == _NUMERIC_OID else 2
+              for i, oid in enumerate(oids)]
     for row in rows:
-        table.add_row(*[escape(_cell(v, oid)) for v, oid in zip(row, oids)])
+        table.add_row(*[escape(_cell(v, oid, d)) for v, oid, d in zip(row, oids, places)])
     left_out = total - len(rows)
     footer = f"({total} rows" + (f", {left_out} not shown; --limit 0 for all)" if left_out else ")")
     if tty and len(rows) + 2 > console.size.height:
