@@ -254,7 +254,7 @@ WITH win AS NOT MATERIALIZED (
     SELECT CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
 ),
-first_rows AS (
+first_rows AS NOT MATERIALIZED (
     SELECT p.*
     FROM purchases p
     WHERE p.environment = 'Production'
