@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -132,3 +133,43 @@ def test_table_rounds_aligns_keeps_ids_whole_and_stops_at_the_limit(cli, demo_db
     for r in rows:
         rate = r.split()[4]
         assert len(rate.split(".")[1]) == 4, r  # a ratio: four decimals, not 0.01579952380952381
+
+
+def test_on_a_narrow_terminal_ids_stay_whole_and_the_pager_is_used(demo_db):
+    """stdout a TTY 80 columns wide: the table is wider than that, so it goes through $PAGER, ids uncut."""
+    import os
+    import pty
+    import re
+    import subprocess
+    import sys
+
+    anchor = dt.datetime.fromisoformat(demo_db.manifest["anchor"])
+    day = (anchor - dt.timedelta(days=3)).date().isoformat()
+    with demo_db.analytics.connect() as c:
+        ids = [str(r) for r in c.execute(sa.text(
+            "SELECT id FROM video_jobs WHERE created_at >= CAST(:d AS date) AND created_at < CAST(:d AS date) + 1 "
+            "ORDER BY created_at, id LIMIT 3"), {"d": day}).scalars()]
+    main_fd, sub_fd = pty.openpty()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
+           "DATABASE_URL": demo_db.url, "OPSBENCH_STATE_URL": demo_db.url, "REPORT_TZ": "UTC",
+           "COLUMNS": "80", "LINES": "40", "PAGER": "cat > pager-was-used.txt; cat pager-was-used.txt",
+           "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "ops", "query", "export.jobs", "-p", f"start={day}",
+                             "-p", f"end={day}", "--limit", "3"], stdin=sub_fd, stdout=sub_fd, stderr=subprocess.PIPE, env=env)
+    os.close(sub_fd)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main_fd, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    os.close(main_fd)
+    out = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", b"".join(chunks).decode())
+    for i in ids:
+        assert i in out, out  # whole, not 60433eee-1939…
+    assert "…" not in out.splitlines()[1]
+    assert os.path.exists("pager-was-used.txt")  # the cwd is the test's tmp_path (conftest)

@@ -218,20 +218,34 @@ def _print_table(cols: list[str], oids: list, rows: list[tuple], total: int) -> 
     console = Console() if tty else Console(width=10_000, no_color=True, highlight=False)
     table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="bold" if tty else "")
     numeric = {_NUMERIC_OID} | _INT_OIDS | _FLOAT_OIDS
-    for col, oid in zip(cols, oids):
-        if oid in numeric:
-            table.add_column(escape(str(col)), justify="right", no_wrap=True)
-        elif oid == _UUID_OID or isinstance(oid, int) and oid in (1082, 1114, 1184):  # ids, dates: whole
-            table.add_column(escape(str(col)), no_wrap=True, min_width=36 if oid == _UUID_OID else None)
-        else:
-            table.add_column(escape(str(col)), overflow="ellipsis", no_wrap=True)
     places = [_decimals([r[i] for r in rows]) if oid in _FLOAT_OIDS or oid == _NUMERIC_OID else 2
               for i, oid in enumerate(oids)]
-    for row in rows:
-        table.add_row(*[escape(_cell(v, oid, d)) for v, oid, d in zip(row, oids, places)])
+    cells = [[_cell(v, oid, d) for v, oid, d in zip(row, oids, places)] for row in rows]
+    for i, (col, oid) in enumerate(zip(cols, oids)):
+        # numbers, ids and times are printed whole (min_width = their widest value); free text gives way
+        whole = max([len(str(col))] + [len(r[i]) for r in cells])
+        if oid in numeric:
+            table.add_column(escape(str(col)), justify="right", no_wrap=True, min_width=whole)
+        elif oid in (_UUID_OID, 1082, 1083, 1114, 1184, 1186, 16):  # uuid, date, time, timestamp(tz), interval, bool
+            table.add_column(escape(str(col)), no_wrap=True, min_width=whole)
+        else:
+            table.add_column(escape(str(col)), overflow="ellipsis", no_wrap=True,
+                             min_width=min(whole, max(len(str(col)), 12)))
+    for row in cells:
+        table.add_row(*[escape(c) for c in row])
+    if tty:
+        # never cut an id to fit: a table whose whole columns are wider than the terminal is printed at
+        # the width it needs and read through the pager (less -S scrolls sideways)
+        need = console.measure(table, options=console.options.update_width(100_000)).minimum
+        if need > console.width:
+            console = Console(width=need)
     left_out = total - len(rows)
     footer = f"({total} rows" + (f", {left_out} not shown; --limit 0 for all)" if left_out else ")")
-    if tty and len(rows) + 2 > console.size.height:
+    term = Console() if tty else None
+    if tty and (len(rows) + 2 > term.size.height or console.width > term.width):
+        import os
+
+        os.environ.setdefault("LESS", "-FRSX")  # colours, no wrapping, quit when it fits one screen
         with console.pager(styles=True):
             console.print(table)
             console.print(footer)
