@@ -48,8 +48,9 @@ WHY: dict[str, str] = {
     "rollups.revenue_days": _ETL + " " + _REVENUE,
     "rollups.dau_days": ("meant for one day (today's row of a DAU series, ~5 ms); timed here over 30 days it "
                          "de-duplicates a month of user-days with UNION. " + _SPILL),
-    "reconciliation.summary": ("all six checks in one statement: quota_log is read three times (sum by user, "
-                               "credits by transaction, refunds by job) plus users, purchases and video_jobs whole; "
+    "reconciliation.summary": ("every shipped check in one statement: quota_log is read once per aggregate (sum by "
+                               "user, credits and App Store debits by transaction, refunds by job) plus users, "
+                               "purchases and video_jobs whole; "
                                "one pass over the largest table cannot be its floor - the sum of its checks is. "
                                + _SPILL),
     "reconciliation.balance_vs_ledger": ("aggregates every ledger row by user (a hash with one entry per user: a "

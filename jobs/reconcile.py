@@ -1,68 +1,92 @@
-"""Daily ledger reconciliation: every check of `queries/reconciliation.sql`.
+"""Business invariants, checked nightly: every check file, shipped and the founder's own.
 
-A check is a named query of that file with no required parameters (the
-`summary` roll-up aside); it returns the offending rows, none meaning pass. A
-failing check becomes a finding carrying its first rows and the command that
-lists them all; every check's count is stored each run
-(`opsbench.reconciliation_counts`) so drift can be drawn over time.
+A check is one SQL file (`queries/checks/*.sql`, and `OPSBENCH_CHECKS_DIR/*.sql`;
+format in `queries.checkfile`) whose query returns the offending rows, none
+meaning pass. Each runs as one plain read-only statement returning its count
+and first rows; a failing check becomes a finding carrying those rows and the
+command that lists them all (`opsbench checks run NAME`); every check's count
+is stored each run (`opsbench.reconciliation_counts`) so drift can be drawn
+over time.
 
 Each check has a rule of its own (`reconcile_<check>`), so a check that could
-not run this time does not resolve its alert by omission.
+not run this time does not resolve its alert by omission. A broken check file
+(bad header, not a read-only query, an SQL error) is that check's own finding,
+naming the file and line; the other checks run all the same.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import queries
+import sqlalchemy as sa
+
 from jobs import args as read
 from jobs.args import JobArgError
 from jobs.evidence import clean_row
-from jobs.metrics import NEGATIVE_BALANCE
 from jobs.probes import DATABASE_UNREACHABLE, record_state
 from ops.contract import Finding, JobContext, JobResult, Severity
-from ops.core.redact import redact
+from ops.core.errors import SettingsError
+from queries import checkfile
 
 SUBJECT = "reconciliation"
-_NOT_CHECKS = {"summary"}
-# Money owed to a customer or credits out of thin air page; the rest is a warning.
-DEFAULT_SEVERITY = {
-    "negative_balances": Severity.critical,
-    "purchase_credit_mismatch": Severity.critical,
-}
-# Checks that a live metric probe also watches: while the probe's alert fires,
-# the daily check's alert is held back so the founder hears about it once.
-_COVERED_BY = {"negative_balances": NEGATIVE_BALANCE}
+# a broken check cannot vouch for its invariant: look today, but it is not money going wrong
+BROKEN_SEVERITY = Severity.warning
 
 
 def rule_for(check: str) -> str:
     return f"reconcile_{check}"
 
 
-def checks() -> list[str]:
-    """Names of the reconciliation checks, in file order."""
-    subject = queries.load(SUBJECT)
-    return [name for name, q in subject.queries.items()
-            if name not in _NOT_CHECKS and not any(p.required for p in q.params)]
+def _catalogue(settings=None) -> checkfile.Catalogue:
+    if settings is None:
+        try:
+            checks_dir = checkfile.settings_dir()
+        except SettingsError:
+            checks_dir = None
+    else:
+        checks_dir = settings.checks_dir
+    return checkfile.discover(checks_dir)
 
 
-def run_check(conn, name: str, keep: int) -> tuple[int, list[dict[str, Any]]]:
-    """(offending rows, the first `keep` of them): one plain statement with count(*) OVER ()."""
-    total, first = getattr(queries.load(SUBJECT), name).count_and_head(conn, keep)
+def checks(settings=None) -> list[str]:
+    """Names of the runnable checks: the shipped ones, then the founder's (OPSBENCH_CHECKS_DIR), by name."""
+    return _catalogue(settings).names()
+
+
+def run_check(conn, check: checkfile.Check, keep: int) -> tuple[int, list[dict[str, Any]]]:
+    """(offending rows, the first `keep` of them cleaned for a chat): one plain statement with count(*) OVER ()."""
+    total, first = checkfile.run(conn, check, keep)
     return total, [clean_row(r) for r in first]
 
 
+# undefined table / column: a shipped check that hits these says the backend's schema
+# is not the one queries/schema.sql describes (doctor names what is missing)
+_SCHEMA_MISSING = {"42P01", "42703"}
+
+
+def _broken(name: str, problem: checkfile.Problem) -> Finding:
+    return Finding(
+        rule=rule_for(name), severity=BROKEN_SEVERITY, labels={"check": name},
+        summary=f"reconciliation {name}: the check is broken - {problem}",
+        details="Fix the file; until then this invariant is not checked.",
+        command=f"opsbench checks run {name}",
+        requires=(DATABASE_UNREACHABLE,),
+    )
+
+
 def reconcile(ctx: JobContext) -> JobResult:
-    """Job: run every reconciliation check.
+    """Job: run every check.
 
     args: checks (default all), evidence_rows (5), severity (a table check ->
-    critical|warning|info overriding the defaults).
+    critical|warning|info overriding the check file's own).
     """
-    names = ctx.args.get("checks") or checks()
-    known = set(checks())
-    unknown = [n for n in names if n not in known]
+    catalogue = _catalogue(ctx.settings)
+    broken_files = {p.key: p for p in catalogue.problems}
+    names = ctx.args.get("checks") or [*catalogue.names(), *broken_files]
+    unknown = [n for n in names if n not in catalogue.checks and n not in broken_files]
     if unknown:
-        raise JobArgError(f"args.checks: unknown check {unknown[0]!r} (expected: {', '.join(sorted(known))})")
+        raise JobArgError(f"args.checks: unknown check {unknown[0]!r} "
+                          f"(expected: {', '.join(sorted(catalogue.checks))})")
     keep = int(ctx.args.get("evidence_rows", 5))
     overrides = {k: Severity(v) for k, v in (ctx.args.get("severity") or {}).items()}
     now = ctx.now()
@@ -70,46 +94,68 @@ def reconcile(ctx: JobContext) -> JobResult:
     findings: list[Finding] = []
     rules: set[str] = set()
     counts: dict[str, int] = {}
-    failed: list[str] = []
-    with ctx.analytics.connect() as conn:
-        for name in names:
-            try:
-                count, first = run_check(conn, name, keep)
-            except Exception as exc:  # noqa: BLE001 - one broken check must not hide the others
-                conn.rollback()
-                ctx.logger.exception("reconciliation check %s failed", name)
-                failed.append(f"{name}: {redact(exc).splitlines()[0][:200]}")
-                continue
-            counts[name] = count
+    broken: list[str] = []
+    for name in names:
+        if name in broken_files:
+            findings.append(_broken(name, broken_files[name]))
             rules.add(rule_for(name))
-            if count:
-                description = getattr(queries.load(SUBJECT), name).description
-                findings.append(Finding(
-                    rule=rule_for(name),
-                    severity=overrides.get(name, DEFAULT_SEVERITY.get(name, Severity.warning)),
-                    labels={"check": name},
-                    summary=f"reconciliation {name}: {count} row(s) - {description}",
-                    evidence=first, evidence_count=count,
-                    command=f"opsbench query {SUBJECT}.{name}",
-                    requires=(DATABASE_UNREACHABLE,) + ((_COVERED_BY[name],) if name in _COVERED_BY else ()),
-                ))
+            broken.append(name)
+    runnable = [n for n in names if n in catalogue.checks]
+    if runnable:
+        with ctx.analytics.connect() as raw:
+            conn = checkfile.readonly(raw)
+            for name in runnable:
+                check = catalogue.checks[name]
+                try:
+                    count, first = run_check(conn, check, keep)
+                except sa.exc.DBAPIError as exc:
+                    if exc.connection_invalidated:
+                        raise  # the database went away: the job fails, the outage alert speaks
+                    if check.shipped and getattr(exc.orig, "sqlstate", None) in _SCHEMA_MISSING:
+                        raise  # the backend lacks the app's tables or columns: not this check's fault
+                    problem = checkfile.error_line(check, exc)
+                except ValueError as exc:  # the result lacks an offender column
+                    problem = checkfile.Problem(name, check.path, check.line, str(exc))
+                else:
+                    problem = None
+                finally:
+                    conn.rollback()  # nothing a check did outlives it, not even a set_config()
+                rules.add(rule_for(name))
+                if problem is not None:
+                    ctx.logger.warning("check %s is broken: %s", name, problem)
+                    findings.append(_broken(name, problem))
+                    broken.append(name)
+                    continue
+                counts[name] = count
+                if count:
+                    findings.append(Finding(
+                        rule=rule_for(name),
+                        severity=overrides.get(name, Severity(check.severity)),
+                        labels={"check": name},
+                        summary=f"reconciliation {name}: {count} row(s) - {check.description}",
+                        details=f"One row per offender, named by {', '.join(check.offender)}.",
+                        evidence=first, evidence_count=count,
+                        command=f"opsbench checks run {name}",
+                        requires=(DATABASE_UNREACHABLE, *check.requires),
+                    ))
 
     record_state(ctx, "insert_reconciliation_count", (
         {"at": now, "job_id": ctx.job_id, "run_id": ctx.run_id, "check_name": name, "rows_found": n}
         for name, n in counts.items()
     ))
     parts = [f"{name} {'ok' if n == 0 else n}" for name, n in counts.items()]
-    parts += [f"FAILED {f}" for f in failed]
+    parts += [f"BROKEN {name}" for name in broken]
+    total = len(counts) + len(broken)
     return JobResult(
-        status="failed" if failed else "ok",
-        summary=f"{sum(1 for n in counts.values() if n == 0)}/{len(counts)} checks pass: " + ", ".join(parts),
+        status="ok",
+        summary=f"{sum(1 for n in counts.values() if n == 0)}/{total} checks pass: " + ", ".join(parts),
         metrics={f"reconcile_{k}": float(v) for k, v in counts.items()},
         findings=findings, rules=rules,
     )
 
 
 def validate_args(args: dict[str, Any]) -> None:
-    """For the jobs-file loader: checks, evidence_rows and severity, checked against the SQL file."""
+    """For the jobs-file loader: checks, evidence_rows and severity, checked against the check files."""
     allowed = {"checks", "evidence_rows", "severity"}
     read.known_keys(args, allowed)
     known = checks()

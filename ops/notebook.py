@@ -105,6 +105,8 @@ def rollup_state(tz: str | None = None, s: Settings | None = None) -> sa.Engine 
     if failed_at is not None and time.monotonic() - failed_at < _UNREACHABLE_RETRY_S:
         return None
     engine = state(s)
+    if rollups.other_backend(connect(s), engine) is not None:
+        return None                  # rollups of another backend: never read (series_source says so)
     _, problem = rollups.readable(engine, tz or s.report_tz)
     if problem is not None:
         _unreachable[s] = time.monotonic()
@@ -121,6 +123,9 @@ def series_source(tz: str | None = None, s: Settings | None = None) -> str:
     tz = tz or s.report_tz
     engine = rollup_state(tz, s)
     if engine is None:
+        other = None if s in _unreachable else rollups.other_backend(connect(s), state(s))
+        if other is not None:
+            return f"daily series: raw tables ({other.split(';')[0]})"
         return "daily series: raw tables (state store not reachable)"
     wm = rollups.watermark(engine, tz)
     if wm is None:

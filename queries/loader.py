@@ -35,6 +35,8 @@ from ops.core.errors import QueryError
 QUERIES_DIR = Path(__file__).resolve().parent
 # Files that are not named-query subjects exposed to users.
 _NOT_SUBJECTS = {"schema"}
+# The subject that also holds every shipped check file as a query of its own.
+CHECKS_SUBJECT = "reconciliation"
 
 _NAME = re.compile(r"^--\s*name:\s*(?P<name>[a-z_][a-z0-9_]*)\s*$")
 _PARAM = re.compile(
@@ -151,6 +153,10 @@ class Param:
             raise QueryError(f"parameter {self.name!r}: expected {expected}, got {str(value)[:60]!r}") from None
 
 
+# count_and_head wraps a query in this (a check's error position is mapped back through it)
+HEAD_PREFIX = "SELECT q.*, count(*) OVER () AS opsbench_total FROM (\n"
+
+
 @dataclass(frozen=True)
 class NamedQuery:
     subject: str
@@ -213,18 +219,23 @@ class NamedQuery:
         without parallel workers, which turns a whole-table anti-join into one
         index probe per row.
         """
+        total, rows, _ = self.count_head_and_columns(conn, limit, **values)
+        return total, rows
+
+    def count_head_and_columns(self, conn, limit: int, **values: Any) -> tuple[int, list[dict[str, Any]], list[str]]:
+        """`count_and_head` plus the result's column names (known even when it has no rows; [] when limit <= 0)."""
         bound = self.bind(**values)
         with connection(conn) as c:
             if limit <= 0:
                 total = c.execute(sa.text(f"SELECT count(*) FROM (\n{self.sql}\n) AS q"), bound).scalar_one()
-                return int(total), []
-            result = c.execute(sa.text(f"SELECT q.*, count(*) OVER () AS opsbench_total FROM (\n{self.sql}\n) AS q "
-                                       f"LIMIT {int(limit)}"), bound)
+                return int(total), [], []
+            result = c.execute(sa.text(f"{HEAD_PREFIX}{self.sql}\n) AS q LIMIT {int(limit)}"), bound)
+            columns = [k for k in result.keys() if k != "opsbench_total"]
             rows = [dict(r._mapping) for r in result]
         total = int(rows[0].pop("opsbench_total")) if rows else 0
         for r in rows[1:]:
             r.pop("opsbench_total", None)
-        return total, rows
+        return total, rows, columns
 
     def stream(self, conn, chunk_rows: int = 10_000, **values: Any) -> Iterator[tuple[list[str], list[tuple]]]:
         """Yield (columns, rows) chunks through a server-side cursor: flat memory for any size."""
@@ -363,7 +374,17 @@ def load(subject: str) -> Subject:
     path = QUERIES_DIR / f"{subject}.sql"
     if not path.is_file():
         raise QueryError(f"unknown query subject {subject!r}")
-    return Subject(subject, parse_sql_file(path, subject))
+    own = parse_sql_file(path, subject)
+    if subject == CHECKS_SUBJECT:
+        # the shipped checks (queries/checks/*.sql) are this subject's queries too, before its own
+        from queries import checkfile
+
+        checks = {c.name: NamedQuery(subject, c.name, c.description, (), c.sql) for c in checkfile.shipped()}
+        clash = sorted(set(checks) & set(own))
+        if clash:
+            raise ValueError(f"{path.name}: query {clash[0]!r} is also a check file")
+        own = {**checks, **own}
+    return Subject(subject, own)
 
 
 def subjects() -> list[str]:

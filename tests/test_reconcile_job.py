@@ -15,9 +15,11 @@ def _ctx(db, run_id="r1", at=NOW, **args) -> JobContext:
     return JobContext(settings=db.settings, job_id="reconcile", run_id=run_id, args=args, clock=lambda: at)
 
 
-def test_checks_come_from_the_sql_file():
-    assert reconcile.checks() == ["balance_vs_ledger", "negative_balances", "duplicate_transactions",
-                                  "purchase_credit_mismatch", "failed_jobs_without_refund", "ledger_missing_jobs"]
+def test_checks_come_from_the_check_files():
+    assert reconcile.checks() == ["balance_vs_ledger", "completed_job_refunded", "duplicate_transactions",
+                                  "failed_jobs_without_refund", "generation_refund_mismatch", "iap_refund_mismatch",
+                                  "ledger_missing_jobs", "negative_balances", "purchase_credit_mismatch",
+                                  "purchase_credited_to_other_user"]
 
 
 def test_every_planted_fault_is_found_with_its_count(demo_db):
@@ -29,7 +31,7 @@ def test_every_planted_fault_is_found_with_its_count(demo_db):
     assert {c: f.evidence_count for c, f in by_check.items()} == {c: n for c, n in expected.items() if n}
     for check, f in by_check.items():
         assert f.rule == reconcile.rule_for(check)
-        assert f.command == f"opsbench query reconciliation.{check}"
+        assert f.command == f"opsbench checks run {check}"
         assert len(f.evidence) == min(3, expected[check])
         assert all("email" not in row for row in f.evidence)
     assert by_check["negative_balances"].severity is Severity.critical
@@ -54,7 +56,7 @@ def test_clean_backend_passes_every_check(empty_db):
     result = reconcile.reconcile(_ctx(empty_db))
     assert result.findings == [] and result.status == "ok"
     assert result.rules == {reconcile.rule_for(c) for c in reconcile.checks()}
-    assert result.summary.startswith("6/6 checks pass")
+    assert result.summary.startswith("10/10 checks pass")
 
 
 def test_default_jobs_file_runs_every_job_of_this_issue_on_the_demo(demo_db):

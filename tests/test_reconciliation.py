@@ -17,11 +17,15 @@ from queries import QueryError
 
 CHECKS = [
     "balance_vs_ledger",
-    "negative_balances",
+    "completed_job_refunded",
     "duplicate_transactions",
-    "purchase_credit_mismatch",
     "failed_jobs_without_refund",
+    "generation_refund_mismatch",
+    "iap_refund_mismatch",
     "ledger_missing_jobs",
+    "negative_balances",
+    "purchase_credit_mismatch",
+    "purchase_credited_to_other_user",
 ]
 
 recon = queries.load("reconciliation")
@@ -120,6 +124,54 @@ def test_ledger_missing_jobs_points_at_deleted_jobs(results, demo_db):
     assert set(df["reason"]) == {"video_generation"}
 
 
+def test_purchase_credited_to_other_user_names_payer_and_recipient(results, demo_db):
+    ids = demo_db.manifest["fault_ids"]
+    df = results["purchase_credited_to_other_user"]
+    assert sorted(df["transaction_id"]) == ids["credited_other_user_transaction_ids"]
+    assert sorted(df["paid_by_user_id"].astype(str)) == ids["credited_other_user_payers"]
+    assert sorted(df["credited_user_id"].astype(str)) == ids["credited_other_user_recipients"]
+    # recomputed from the raw rows: credits whose account is not the payer's
+    purchases = read_table(demo_db.writer, "purchases").drop_duplicates("transaction_id")
+    ledger = read_table(demo_db.writer, "quota_log")
+    credits = ledger[ledger["reason"] == "iap_purchase"].merge(purchases[["transaction_id", "user_id"]],
+                                                              on="transaction_id", suffixes=("", "_paid"))
+    assert sorted(credits.loc[credits["user_id"] != credits["user_id_paid"], "transaction_id"]) == \
+        sorted(df["transaction_id"])
+
+
+def test_generation_refund_mismatch_partial_and_excessive(results, demo_db):
+    ids = demo_db.manifest["fault_ids"]
+    df = results["generation_refund_mismatch"].set_index(results["generation_refund_mismatch"]["job_id"].astype(str))
+    assert sorted(df.index) == sorted(ids["partial_refund_jobs"] + ids["double_refund_jobs"])
+    assert set(df.loc[ids["partial_refund_jobs"], "problem"]) == {"partial"}
+    assert set(df.loc[ids["double_refund_jobs"], "problem"]) == {"excessive"}
+    assert (df.loc[ids["double_refund_jobs"], "refund_rows"] == 2).all()
+    assert (df["difference"] == df["refunded"] - df["credits_used"]).all()
+
+
+def test_completed_job_refunded_is_exactly_the_planted_jobs(results, demo_db):
+    df = results["completed_job_refunded"]
+    assert sorted(df["job_id"].astype(str)) == demo_db.manifest["fault_ids"]["completed_refund_jobs"]
+    jobs = read_table(demo_db.writer, "video_jobs")
+    ledger = read_table(demo_db.writer, "quota_log")
+    refunded = set(ledger.loc[ledger["reason"] == "generation_refund", "job_id"].dropna())
+    assert set(jobs.loc[(jobs["status"] == "completed") & jobs["id"].isin(refunded), "id"]) == set(df["job_id"])
+
+
+def test_iap_refund_mismatch_names_each_problem(results, demo_db):
+    ids = demo_db.manifest["fault_ids"]
+    df = results["iap_refund_mismatch"]
+    assert dict(zip(df["transaction_id"], df["problem"])) == {
+        **{t: "missing_debit" for t in ids["iap_missing_debit_transaction_ids"]},
+        **{t: "wrong_amount" for t in ids["iap_wrong_debit_transaction_ids"]},
+        **{t: "debit_without_refund" for t in ids["iap_debit_without_refund_transaction_ids"]},
+    }
+    wrong = df[df["problem"] == "wrong_amount"].iloc[0]
+    assert 0 < wrong["debited"] < wrong["credited"]
+    missing = df[df["problem"] == "missing_debit"].iloc[0]
+    assert (missing["debit_rows"], missing["debited"]) == (0, 0) and missing["credited"] > 0
+
+
 def test_user_ledger_rows_and_running_balance(demo_db):
     ledger = read_table(demo_db.writer, "quota_log")
     user_id = ledger["user_id"].value_counts().index[0]  # the busiest user
@@ -191,3 +243,13 @@ def test_expected_credits_are_the_purchase_rows_not_todays_catalogue(empty_db):
     # the module's database holds earlier tests' rows: exactly one more mismatch, no balance drift
     assert after["purchase_credit_mismatch"] == counted["purchase_credit_mismatch"] + 1
     assert after["balance_vs_ledger"] == counted["balance_vs_ledger"]
+
+
+def test_iap_refund_debit_without_any_transaction_id(empty_db):
+    user = uuid.uuid4()
+    insert_rows(empty_db.writer, "users", [{"id": user, "credits_remaining": -100}])
+    insert_rows(empty_db.writer, "quota_log", [{"user_id": user, "change": -100, "reason": "iap_refund",
+                                                "transaction_id": None}])
+    df = recon.iap_refund_mismatch(empty_db.analytics)
+    df = df[df["user_id"].astype(str) == str(user)]
+    assert df["problem"].tolist() == ["debit_without_transaction_id"] and int(df["debited"].iloc[0]) == 100

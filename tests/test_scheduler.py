@@ -172,8 +172,8 @@ def test_sigterm_waits_for_the_running_job_records_it_and_exits_0(state, tmp_pat
     proc = DaemonProcess(env, tmp_path, "term")
     try:
         wait_until(lambda: "running" in set(runs(state.writer, "long").status), 30, what="a run in progress")
-        proc.signal(signal.SIGHUP)  # systemctl reload: logged, the daemon and its run carry on
-        wait_until(lambda: "SIGHUP: nothing is reloaded in place" in proc.output(), 10, what="the SIGHUP line")
+        proc.signal(signal.SIGHUP)  # systemctl reload: the jobs file is re-read, the daemon and its run carry on
+        wait_until(lambda: "SIGHUP: jobs file reloaded" in proc.output(), 10, what="the SIGHUP line")
         assert proc.proc.poll() is None
         proc.signal(signal.SIGTERM)
         signalled = time.monotonic()

@@ -124,3 +124,53 @@ def test_scrub_shortens_user_ids_and_filters_secret_fields():
     assert out["extra"]["user_id"] == "01234567"
     assert out["extra"]["api_token"] == "[Filtered]"
     assert "pw123456" not in out["extra"]["note"]
+
+
+def test_settings_secrets_in_a_failing_jobs_locals_never_reach_sentry(receiver, state, pg_server, tmp_path):
+    """Every secret the settings hold is registered when Sentry starts; frame locals are not sent."""
+    import sqlalchemy as sa
+
+    ping_id = "5f1c0a2e-9d3b-4c7a-8e6f-1b2c3d4e5f60"
+    heartbeat = f"https://hc-ping.example.com/ping/{ping_id}"
+    token = "987654321:AAsettingsTokenValue_abcdefghijklmnopq"
+    backend_pw, maint_pw, state_pw, dsn_secret = "backendPW-5551", "maintPW-5552", "statePW-5553", "sentrySecret5554"
+    url = sa.make_url(state.url)
+
+    def with_pw(pw):
+        return url.set(username="ops", password=pw).render_as_string(hide_password=False)
+
+    settings = load_settings(SENTRY_DSN=receiver.dsn(secret=dsn_secret), TELEGRAM_BOT_TOKEN=token,
+                             HEARTBEAT_URL=heartbeat, DATABASE_URL=with_pw(backend_pw),
+                             MAINTENANCE_DATABASE_URL=with_pw(maint_pw), OPSBENCH_STATE_URL=with_pw(state_pw),
+                             OPSBENCH_HOME=str(tmp_path))
+    assert ops_sentry.init(settings) is True
+    try:
+        specs = {"leaky": JobSpec(id="leaky", callable="support.daemon_jobs:raising_with_settings_secrets",
+                                  timezone="UTC", interval_s=300, timeout_s=30)}
+        runner = Runner(settings, specs, state_engine=state.writer, identity="sentry-test",
+                        alert_sink=lambda *a: None)
+        assert runner.run("leaky").status == "failed"
+        ops_sentry.flush()
+        assert receiver.wait_for(lambda: len(receiver.events()) >= 1)
+        ops_sentry.flush()
+    finally:
+        ops_sentry.close()
+    (event,) = receiver.events()
+    (exc,) = event["exception"]["values"]
+    assert exc["type"] == "RuntimeError" and "failed: ping" in exc["value"]
+    frames = exc["stacktrace"]["frames"]
+    assert any(f.get("function") == "raising_with_settings_secrets" for f in frames)  # the trace is there
+    assert not any(f.get("vars") for f in frames)  # ... without the frames' locals
+    raw = receiver.raw_everything()
+    for secret in (ping_id, token, token.split(":")[1], backend_pw, maint_pw, state_pw, dsn_secret):
+        assert secret.encode() not in raw, secret
+    assert b"<redacted>" in raw  # the exception text is there, scrubbed
+
+
+def test_secrets_of_lists_every_secret_setting():
+    settings = load_settings(SENTRY_DSN="https://pub@o1.ingest.sentry.io/1".replace("pub", "pub:sec123456"),
+                             TELEGRAM_BOT_TOKEN="123456:AAtok", HEARTBEAT_URL="https://hc.example.com/ping/abcdefabcdefabcdef12",
+                             DATABASE_URL="postgresql://u:pw-one1@h/db", OPSBENCH_STATE_URL="postgresql://u:pw-two2@h/db")
+    found = set(ops_sentry.secrets_of(settings))
+    assert {"123456:AAtok", "pw-one1", "pw-two2", "sec123456", "ping/abcdefabcdefabcdef12",
+            "abcdefabcdefabcdef12"} <= found

@@ -400,6 +400,13 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
                 events.append((alert, FLAPPING, f"{changes} changes in {messages.human_duration(cfg.flap_window)}"))
         if notified:
             details = alert.details
+            if notified == "resolved":
+                details = ""  # a RESOLVED message names what it kept quiet, not the old finding's details
+                held_keys = [r.key for r in _q().held_behind.execute(conn, rule=alert.rule, key=alert.key)]
+                if held_keys:
+                    details = (f"Held back while it lasted (each closes silently when its next check is fine): "
+                               f"{', '.join(held_keys[:10])}" + (f" and {len(held_keys) - 10} more"
+                                                                 if len(held_keys) > 10 else ""))
             if notified == FLAPPING:
                 details = (f"It fired or resolved {cfg.flap_changes} times or more within "
                            f"{messages.human_duration(cfg.flap_window)}. Further changes are held until it stays "
@@ -474,3 +481,30 @@ def active_silences(engine: Engine, now: dt.datetime) -> list:
     with engine.connect() as conn:
         return list(_q().active_silences.execute(conn, at=now))
 
+
+
+# -- closing without a RESOLVED page ---------------------------------------------
+
+def close(conn: Connection, note: str, now: dt.datetime, keys: list[str] | None = None) -> list:
+    """Close pending/firing alerts (all, or only `keys`) inside the caller's transaction.
+
+    No RESOLVED message is queued: the condition was not seen to end (the
+    backend changed, the check was removed, someone closed it by hand). Each
+    closed alert gets one 'closed' history row carrying `note`. Returns the
+    closed rows (key, rule, severity, summary, source).
+    """
+    if keys is not None and not keys:
+        return []
+    return list(_q().close_open.execute(conn, keys=json.dumps(keys) if keys is not None else None,
+                                        note=note, at=now))
+
+
+def close_keys(engine: Engine, keys: list[str], note: str, now: dt.datetime) -> list:
+    with engine.begin() as conn:
+        return close(conn, note, now, keys)
+
+
+def open_alerts(engine: Engine) -> list:
+    """Pending or firing alerts (key, rule, source, state)."""
+    with engine.connect() as conn:
+        return list(_q().open_by_source.execute(conn))

@@ -311,6 +311,8 @@ def alert_block(n: AlertNotice, environment: str | None = None) -> str:
     if n.kind == "resolved":
         lines.append(f"Resolved after {since}." if since else "Resolved.")
         lines.append(escape(n.summary))
+        if n.details:
+            lines.append(f"<i>{escape(n.details)}</i>")
         if environment:
             lines.append(f"<i>{escape(environment)}</i>")
         return "\n".join(lines)

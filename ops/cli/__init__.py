@@ -7,6 +7,7 @@ argument) into one line on stderr and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import re
 import sys
 
 import click
@@ -57,20 +58,67 @@ def _register() -> None:
     # dependencies inside the commands, so `opsbench --help` stays fast
     from ops.cli import (
         alerts_cmd,
+        checks_cmd,
         daemon_cmd,
         db_cmd,
         demo_cmd,
         notebooks_cmd,
         query_cmd,
         report_cmd,
+        state_cmd,
     )
 
-    for module in (db_cmd, query_cmd, demo_cmd, notebooks_cmd, daemon_cmd, alerts_cmd, report_cmd):
+    for module in (db_cmd, query_cmd, checks_cmd, demo_cmd, notebooks_cmd, daemon_cmd, alerts_cmd, report_cmd,
+                   state_cmd):
         module.register(app)
 
 
 def _err(message: str) -> None:
     click.echo(f"opsbench: error: {redact(message)}", err=True)
+
+
+_CONNECTIONS = (  # settings attribute, what to call it
+    ("database_url", "backend (DATABASE_URL)"),
+    ("maintenance_database_url", "maintenance (MAINTENANCE_DATABASE_URL)"),
+    ("state_url", "state store (OPSBENCH_STATE_URL)"),
+)
+_SERVER_AT = re.compile(r'connection to server at "(?P<host>[^"]*)"(?: \([^)]*\))?, port (?P<port>\d+)')
+_SERVER_SOCKET = re.compile(r'connection to server on socket "(?P<sock>[^"]*)"')
+_DATABASE = re.compile(r'database "(?P<db>[^"]+)" does not exist')
+_RELATION = re.compile(r'relation "(?P<rel>[^"]+)" does not exist')
+
+
+def _which_connection(message: str) -> str | None:
+    """Which configured connection an error message is about, when the message says (host, port, database)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        from ops.core.settings import get_settings
+
+        settings = get_settings()
+    except Exception:  # noqa: BLE001 — naming the connection is a courtesy, never a second failure
+        return None
+    at, sock, db = _SERVER_AT.search(message), _SERVER_SOCKET.search(message), _DATABASE.search(message)
+    names = []
+    for attr, label in _CONNECTIONS:
+        dsn = getattr(settings, attr)
+        if not dsn:
+            continue
+        try:
+            url = make_url(dsn)
+        except Exception:  # noqa: BLE001
+            continue
+        host = url.host or str(url.query.get("host") or "")
+        if at and not (host == at["host"] and int(url.port or 5432) == int(at["port"])):
+            continue
+        if sock and not (host and sock["sock"].startswith(host.rstrip("/") + "/")):
+            continue
+        if db and url.database != db["db"]:
+            continue
+        if at or sock or db:
+            names.append(label)
+    # several connections on one server and database: name them all rather than guess
+    return " or ".join(names) or None
 
 
 def _database_error(e: BaseException) -> str | None:
@@ -80,7 +128,14 @@ def _database_error(e: BaseException) -> str | None:
         return None
     cause = getattr(e, "orig", None) or e
     first = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-    return f"database error: {first}"
+    missing = _RELATION.search(first)
+    if missing:
+        table = missing["rel"]
+        if table.startswith("opsbench."):
+            return f"the state store has no table {table} (opsbench migrates it on first use): {first}"
+        return f"the backend database has no table {table} (see queries/schema.sql): {first}"
+    where = _which_connection(first)
+    return f"database error: {where}: {first}" if where else f"database error: {first}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         code = 2
     except KeyboardInterrupt:
         code = 130
+    except OSError as e:  # a path that cannot be written or read, whichever command met it: one line
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        _err(f"{where}{e.strerror or e}")
+        code = 1
     except Exception as e:
         line = _database_error(e)
         if line is None:

@@ -51,7 +51,13 @@ def _iso(ts: dt.datetime | None) -> str | None:
     return ts.isoformat(timespec="seconds") if ts else None
 
 
+alerts_app = typer.Typer(help="Firing alerts, active silences, outbox backlog and recent alert history.",
+                         invoke_without_command=True)
+
+
+@alerts_app.callback()
 def alerts_cmd(
+    ctx: typer.Context,
     limit: int = typer.Option(20, "--limit", min=1, max=1000, help="recent events to show"),
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
 ) -> None:
@@ -59,6 +65,8 @@ def alerts_cmd(
 
     Exit code: 0 nothing critical, 1 critical alerts firing or messages undeliverable, 2 usage error.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from ops.alerting import manager as alerts
     from ops.alerting import outbox
     from ops.alerting import telegram_html as messages
@@ -164,6 +172,25 @@ def silence_cmd(
     typer.echo(f"silence #{sid}: {pattern} until {_local(now + length)} ({reason})")
 
 
+@alerts_app.command("resolve")
+def resolve_cmd(
+    key: str = typer.Argument(..., help="alert key, as `opsbench alerts` shows it"),
+    reason: str = typer.Option("", "--reason", help="why (recorded with your user name)"),
+) -> None:
+    """Close one pending or firing alert by hand. No RESOLVED message is sent: you already know."""
+    from ops.alerting import manager as alerts
+
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = "unknown"
+    note = f"resolved by hand by {user}" + (f": {reason.strip()}" if reason.strip() else "")
+    closed = alerts.close_keys(_state_engine(), [key], note, utc_now())
+    if not closed:
+        fail(f"no pending or firing alert {key!r} (see `opsbench alerts`)")
+    typer.echo(f"closed {key} ({note})")
+
+
 def unsilence_cmd(silence_id: int = typer.Argument(..., help="silence id from `opsbench alerts`")) -> None:
     """End a silence now."""
     from ops.alerting import manager as alerts
@@ -214,7 +241,7 @@ def telegram_drain(max_messages: int | None = typer.Option(None, "--max", min=1,
 
 
 def register(app: typer.Typer) -> None:
-    app.command("alerts")(alerts_cmd)
+    app.add_typer(alerts_app, name="alerts")
     app.command("silence")(silence_cmd)
     app.command("unsilence")(unsilence_cmd)
     app.add_typer(telegram_app, name="telegram")

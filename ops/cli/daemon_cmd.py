@@ -106,7 +106,15 @@ def daemon(
     logs.configure(json_lines=None, settings=settings)  # OPSBENCH_LOG_LEVEL, journal priorities under systemd
     specs = load_enabled(settings)          # a bad jobs file stops us here, naming job and key
     sentry.init(settings)                   # off and silent without SENTRY_DSN
-    d = Daemon(settings, specs, shutdown_grace_s=grace)
+    def reread() -> dict:
+        # the jobs file and OPSBENCH_HEALTH_URLS (from .env too) as they are now; the connections stay
+        from ops.core.settings import load_settings
+
+        fresh = load_settings()
+        return load_enabled(settings.model_copy(update={"jobs_file": fresh.jobs_file,
+                                                        "health_urls": fresh.health_urls}))
+
+    d = Daemon(settings, specs, shutdown_grace_s=grace, load_specs=reread)
     d.install_signal_handlers()
     code = d.run()
     stuck = d.runner.running_jobs()
@@ -167,10 +175,15 @@ def jobs_rows(settings, now: dt.datetime | None = None) -> tuple[list[dict[str, 
     return out, warning
 
 
-def jobs(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
+def jobs(fmt: Format = typer.Option(Format.table, "--format", "-f"),
+         explain: bool = typer.Option(False, "--explain", help="every job value and where it came from "
+                                      "(default / override file / env)")) -> None:
     """Every job: schedule in words, next fire time, last result."""
     from ops.core.settings import get_settings
 
+    if explain:
+        _explain(get_settings(), fmt)
+        return
     rows, warning = jobs_rows(get_settings())
     if warning:
         typer.echo(f"opsbench: warning: {warning}", err=True)
@@ -199,6 +212,23 @@ def jobs(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
     console.print(table)
 
 
+def _explain(settings, fmt: Format) -> None:
+    from ops.core.redact import redact
+    from ops.daemon.jobspec import explain, jobs_file, load_jobs
+
+    load_jobs(settings)                      # a bad file is reported as usual, naming job and key
+    rows = [{"job": j, "key": k, "value": redact(json.dumps(v, default=str)), "origin": o}
+            for j, k, v, o in explain(settings)]
+    if fmt is Format.json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    typer.echo(f"jobs file: {jobs_file(settings)}")
+    from rich.markup import escape  # "args.targets[api]" is no markup tag
+
+    _print_table(["job", "key", "value", "from"],
+                 [[r["job"], escape(r["key"]), escape(r["value"][:70]), r["origin"]] for r in rows])
+
+
 # -- run ----------------------------------------------------------------------------
 
 def run(
@@ -215,7 +245,9 @@ def run(
     specs = {s.id: s for s in load_jobs(settings)}
     if job not in specs:
         fail(f"unknown job {job!r} (jobs: {', '.join(specs) or 'none'})")
-    logs.configure(level=logging.WARNING, json_lines=None, environment=settings.environment, stream=sys.stderr)
+    # a person is watching: each exception a job logs is one line, the traceback goes to Sentry
+    logs.configure(level=logging.WARNING, json_lines=None, environment=settings.environment, stream=sys.stderr,
+                   tracebacks=False)
     sentry.init(settings)
     try:
         engine = _state_engine(settings, migrate=not dry_run)

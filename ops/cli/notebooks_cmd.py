@@ -42,10 +42,12 @@ def render(
     timeout: int = typer.Option(300, min=1, help="seconds one cell may run"),
 ) -> None:
     """Execute the notebooks and write self-contained HTML with interactive charts."""
+    from ops.core.redact import redact
     from ops.workbench.notebooks import RenderError, notebook_paths
     from ops.workbench.notebooks import render as render_all
 
     params = _params(param)
+    _check_out_dir(out)
     try:
         paths = notebook_paths(only=only or None)
         if not paths:
@@ -60,9 +62,26 @@ def render(
             typer.echo(f"{r.name:<16} {r.html}  ({r.seconds:.1f} s)")
         else:
             failed += 1
-            typer.echo(f"{r.name:<16} FAILED: {r.error}", err=True)
+            # one line per notebook: the error's first line (the SQL and the cell's traceback are in the HTML
+            # when it was written, and a re-run with the notebook open shows them)
+            first = (str(r.error or "").strip().splitlines() or ["failed"])[0]
+            typer.echo(f"{r.name:<16} FAILED: {redact(first)[:300]}", err=True)
     if failed:
         raise typer.Exit(1)
+
+
+def _check_out_dir(out: Path) -> None:
+    """--out must be a directory we can create and write: one line now, not a traceback after the kernels ran."""
+    import tempfile
+
+    if out.exists() and not out.is_dir():
+        fail(f"--out: {out} is a file; give a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".opsbench-", suffix=".probe"):
+            pass
+    except OSError as e:
+        fail(f"--out: cannot write to {out}: {e.strerror or type(e).__name__}")
 
 
 def register(app: typer.Typer) -> None:

@@ -176,8 +176,10 @@ def query(
         _run(q, db.analytics(), values, fmt, limit or None)
     except sqlalchemy.exc.DBAPIError as e:
         # the server said no (unreachable, timeout, permission): one line, not a traceback
-        reason = str(e.orig or e).strip().splitlines()[0] if str(e.orig or e).strip() else type(e).__name__
-        typer.echo(f"opsbench: error: {name}: database error: {redact(reason)}", err=True)
+        from ops.cli import _database_error
+
+        reason = _database_error(e) or f"database error: {type(e).__name__}"
+        typer.echo(f"opsbench: error: {name}: {redact(reason)}", err=True)
         raise typer.Exit(1) from None
 
 
@@ -252,6 +254,42 @@ def _print_table(cols: list[str], oids: list, rows: list[tuple], total: int) -> 
         return
     console.print(table)
     typer.echo(footer, err=True)
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and v != v) or type(v).__name__ in ("NaTType", "NAType")
+
+
+def _plain(v):
+    """A frame's cell as the value the database would have given: numpy scalars unwrapped, NaN/NaT as None."""
+    if _missing(v):
+        return None
+    item = getattr(v, "item", None)
+    if item is not None and type(v).__module__ == "numpy":
+        return item()
+    return v
+
+
+def _frame_oids(df) -> list:
+    """Type OIDs for a frame's columns (from their dtypes), so a frame prints like a query result."""
+    out = []
+    for c in df.columns:
+        kind = df[c].dtype.kind
+        out.append({"i": 20, "u": 20, "f": 701, "b": 16, "M": 1184}.get(kind))
+    return out
+
+
+def print_frame(df, fmt: Format) -> None:
+    """A result frame as a table (terminal), JSON or CSV on stdout; the row count on stderr for a table."""
+    if fmt is Format.csv:
+        df.to_csv(sys.stdout, index=False, lineterminator="\n")
+        return
+    cols = [str(c) for c in df.columns]
+    rows = [tuple(_plain(v) for v in r) for r in df.astype(object).itertuples(index=False)]
+    if fmt is Format.json:
+        typer.echo(json.dumps([{k: _jsonable(v) for k, v in zip(cols, row)} for row in rows], indent=2))
+        return
+    _print_table(cols, _frame_oids(df), rows, len(rows))
 
 
 def register(app: typer.Typer) -> None:

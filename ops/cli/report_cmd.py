@@ -37,6 +37,29 @@ def _parse_day(text: str | None, settings, kind: str = "daily") -> dt.date | Non
     return day
 
 
+def _check_writable(out: Path) -> None:
+    """Fail now, in one line, if the page could not be written (before minutes of queries)."""
+    import os
+    import tempfile
+
+    if out.exists() and out.is_dir():
+        fail(f"--out: {out} is a directory; give a file name such as report.html")
+    parent = out.parent if str(out.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        fail(f"--out: cannot write {out}: {parent} is not a directory")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        if out.exists():
+            if not os.access(out, os.W_OK):
+                raise PermissionError(13, "Permission denied")
+        else:
+            # a real probe: os.access says yes to root on read-only mounts and /proc
+            with tempfile.NamedTemporaryFile(dir=parent, prefix=".opsbench-", suffix=".probe"):
+                pass
+    except OSError as e:
+        fail(f"--out: cannot write {out}: {e.strerror or type(e).__name__}")
+
+
 def _state_engine(settings):
     """The state store, migrated; None (with a note) when it cannot be reached."""
     from ops.core.redact import redact
@@ -46,6 +69,23 @@ def _state_engine(settings):
         return state_engine(settings), None
     except Exception as e:
         return None, f"state store unavailable: {redact(str(e)).splitlines()[0][:160]}"
+
+
+def _bind_backend(settings, state) -> None:
+    """A backend other than the one the state describes: switch first (ops/alerting/rebind.py), so the
+    report shows no alert of the old backend. Never raises; the report then reads raw by itself."""
+    import logging
+
+    from ops.alerting import rebind
+    from ops.data import db
+
+    try:
+        switched = rebind.ensure(db.analytics(settings), state)
+    except Exception as e:  # the report's own queries say what is wrong with the databases
+        logging.getLogger(__name__).debug("backend not checked: %s", e)
+        return
+    if switched is not None:
+        typer.echo(f"note: {switched.text}", err=True)
 
 
 def report(
@@ -68,8 +108,8 @@ def report(
     settings = get_settings()
     if send and settings.telegram_bot_token is None:
         fail("--send: TELEGRAM_BOT_TOKEN is not set (without --send the report is shown here)")
-    if out is not None and out.exists() and out.is_dir():
-        fail(f"--out: {out} is a directory; give a file name such as report.html")
+    if out is not None:
+        _check_writable(out)
     day = _parse_day(date, settings, kind.value)
     if settings.uses_embedded:
         from ops.data.seed import seed_embedded
@@ -77,6 +117,8 @@ def report(
         seed_embedded(settings)
     window = reports.window_for(kind.value, day, settings.report_tz) if day else None
     state, note = _state_engine(settings)
+    if state is not None:
+        _bind_backend(settings, state)
     rep = reports.build(db.analytics(settings), settings, kind.value, window=window, state=state)
     if note:
         rep.notes.append(note)
@@ -86,7 +128,10 @@ def report(
     if out is not None:
         from ops.reports import page as report_page
 
-        path = report_page.write(rep, out)
+        try:
+            path = report_page.write(rep, out)
+        except OSError as e:
+            fail(f"--out: cannot write {out}: {e.strerror or type(e).__name__}")
         console.print(f"[dim]wrote {path} ({path.stat().st_size / 1e6:.1f} MB, interactive charts, opens offline)[/dim]")
 
     if not send:

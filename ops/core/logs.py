@@ -38,7 +38,15 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 
 
 class RedactingFilter(logging.Filter):
-    """Render the message now and scrub it; scrub extras and exception text too."""
+    """Render the message now and scrub it; scrub extras and exception text too.
+
+    With `tracebacks=False` an exception is kept as one line, its type and message
+    ("ProgrammingError: relation ... does not exist"), for a person at a terminal.
+    """
+
+    def __init__(self, tracebacks: bool = True):
+        super().__init__()
+        self.tracebacks = tracebacks
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -48,8 +56,15 @@ class RedactingFilter(logging.Filter):
         record.msg = redact(message)
         record.args = None
         if record.exc_info:
-            formatter = logging.Formatter()
-            record.exc_text = redact(formatter.formatException(record.exc_info))
+            if self.tracebacks:
+                record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            else:
+                import traceback
+
+                exc = record.exc_info[1]
+                lines = traceback.format_exception_only(type(exc), exc) if exc is not None else []
+                first = (" ".join(lines).strip().splitlines() or [""])[0]
+                record.exc_text = redact(first)
             record.exc_info = None
         for key, value in list(vars(record).items()):
             if key not in _STANDARD and isinstance(value, str):
@@ -120,8 +135,10 @@ def writes_to_journal(stream) -> bool:
 
 
 def configure(level: int | str | None = None, json_lines: bool | None = None, environment: str | None = None,
-              stream=None, settings: Settings | None = None) -> logging.Handler:
+              stream=None, settings: Settings | None = None, tracebacks: bool = True) -> logging.Handler:
     """Install one redacting handler on the root logger. Returns it.
+
+    `tracebacks=False` shortens each logged exception to one line (the CLI's `opsbench run`).
 
     `level` defaults to `settings.log_level` (OPSBENCH_LOG_LEVEL) when settings are given, else INFO.
     """
@@ -133,7 +150,7 @@ def configure(level: int | str | None = None, json_lines: bool | None = None, en
     if json_lines is None:
         json_lines = not (hasattr(stream, "isatty") and stream.isatty())
     handler = logging.StreamHandler(stream)
-    handler.addFilter(RedactingFilter())
+    handler.addFilter(RedactingFilter(tracebacks))
     formatter: logging.Formatter = JsonFormatter(environment) if json_lines else ConsoleFormatter()
     if writes_to_journal(stream):
         formatter = JournalPrefix(formatter)

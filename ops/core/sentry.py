@@ -6,6 +6,9 @@
 - Exceptions are captured once, by the runner, with the job id as a tag. The
   logging integration is installed with `event_level=None`, so an error log
   line becomes a breadcrumb, not a second event for the same failure.
+- Every secret in the settings (bot token, DSN passwords, the Sentry secret
+  key, the heartbeat URL's path) is registered with the redactor when Sentry
+  starts, and stack frames go without their local variables.
 - `before_send` and `before_breadcrumb` scrub every string in the event
   (bot tokens, DSN passwords, the Sentry secret itself, anything in a field
   named like a password or token) and shorten user ids to 8 characters, as
@@ -68,6 +71,9 @@ def init(settings: Settings) -> bool:
         release=__version__,
         before_send=before_send,
         before_breadcrumb=before_breadcrumb,
+        # a frame's local variables are not sent: a job's locals may hold any secret, in any shape
+        # (a cut-off repr would slip past the redactor); the stack trace itself still is
+        include_local_variables=False,
         # breadcrumbs from INFO up, but no events from log records: the runner
         # captures each exception itself, exactly once
         integrations=[LoggingIntegration(level=logging.INFO, event_level=None)],
@@ -83,15 +89,43 @@ def enabled() -> bool:
 
 
 def _register_secrets(settings: Settings, dsn: Dsn) -> None:
-    """Teach the redactor the literal secrets we know, whatever shape they appear in."""
+    """Teach the redactor every literal secret in the settings, whatever shape it appears in.
+
+    Done when Sentry starts, in every process that reports to it (the daemon, `opsbench run`), not only
+    in the one that pings or sends: an exception or a breadcrumb from any job may carry any of them.
+    """
+    for secret in secrets_of(settings):
+        register_secret(secret)
     register_secret(dsn.secret_key)
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """The literal secrets the settings hold: bot token, DSN passwords, Sentry keys, the heartbeat path."""
+    from urllib.parse import urlsplit
+
+    from sqlalchemy.engine import make_url
+
+    out: list[str] = []
     if settings.telegram_bot_token:
-        register_secret(settings.telegram_bot_token.get_secret_value())
+        out.append(settings.telegram_bot_token.get_secret_value())
     for url in (settings.database_url, settings.maintenance_database_url, settings.state_url):
         if url:
-            from sqlalchemy.engine import make_url
-
-            register_secret(make_url(url).password)
+            password = make_url(url).password
+            if password:
+                out.append(str(password))
+    if settings.sentry_dsn:
+        try:
+            parsed = Dsn(settings.sentry_dsn.get_secret_value())
+            out += [k for k in (parsed.secret_key,) if k]
+        except BadDsn:
+            pass
+    if settings.heartbeat_url:
+        # Healthchecks-style URLs carry their secret in the path (/ping/<uuid>): the whole path, the query
+        # and each long segment of it, so a local holding just the uuid is scrubbed too
+        parts = urlsplit(settings.heartbeat_url)
+        path = parts.path.strip("/")
+        out += [path, parts.query] + [seg for seg in path.split("/") if len(seg) >= 16]
+    return [s for s in out if s]
 
 
 # -- scrubbing -------------------------------------------------------------------

@@ -7,6 +7,8 @@ message is one line naming the variable and what was expected.
 from __future__ import annotations
 
 import datetime as dt
+import math
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -26,12 +28,61 @@ PLOTLYJS_SRC_ENV = "OPSBENCH_PLOTLYJS_SRC"
 _DSN_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
 
 
+_DSN_EXPECTED = "expected a PostgreSQL URL such as postgresql://user:password@host:5432/dbname"
+
+
 def _check_dsn(value: str | None) -> str | None:
+    """The DSN parsed completely now, so a bad port or host is a settings error, not a traceback later.
+
+    The message never repeats the value: it may hold a password.
+    """
     if value in (None, ""):
         return None
     if not value.startswith(_DSN_SCHEMES):
-        raise ValueError("expected a PostgreSQL URL such as postgresql://user:password@host:5432/dbname")
+        raise ValueError(_DSN_EXPECTED)
+    from urllib.parse import urlsplit
+
+    from sqlalchemy.engine import make_url
+
+    port_msg = f"the port must be a number from 1 to 65535; {_DSN_EXPECTED}"
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # "Invalid IPv6 URL"
+        raise ValueError(f"the host has an unbalanced IPv6 bracket (write [::1]:5432); {_DSN_EXPECTED}") from None
+    hostport = parts.netloc.rsplit("@", 1)[-1]
+    if hostport.count("[") != hostport.count("]"):
+        raise ValueError(f"the host has an unbalanced IPv6 bracket (write [::1]:5432); {_DSN_EXPECTED}")
+    try:
+        port = parts.port  # ValueError on a non-numeric or out-of-range port
+    except ValueError:
+        raise ValueError(port_msg) from None
+    if port == 0:
+        raise ValueError(port_msg)
+    try:
+        make_url(value)
+    except Exception:  # noqa: BLE001 — sqlalchemy.exc.ArgumentError and friends: never echo the value
+        raise ValueError(f"not a parseable URL; {_DSN_EXPECTED}") from None
     return value
+
+
+def _check_seconds(value: float, *, upper: float) -> float:
+    if not math.isfinite(value) or value <= 0 or value > upper:
+        raise ValueError(f"expected a finite number of seconds greater than 0 and at most {upper:g}")
+    return value
+
+
+def _check_home(value: Path) -> Path:
+    """OPSBENCH_HOME must exist or be creatable, and be a writable directory."""
+    path = Path(value).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"expected a directory opsbench can create and write ({e.strerror})") from None
+    if not path.is_dir():
+        raise ValueError("expected a directory, not a file")
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError("expected a directory opsbench can write (permission denied)")
+    return path
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -46,8 +97,8 @@ class Settings(BaseSettings):
     report_tz: str = Field(default="UTC", alias="REPORT_TZ")
     environment: str = Field(default="development", alias="ENVIRONMENT")
     home: Path = Field(default=PROJECT_ROOT / ".opsbench", alias="OPSBENCH_HOME")
-    statement_timeout_s: float = Field(default=60.0, gt=0, alias="OPSBENCH_STATEMENT_TIMEOUT")
-    lock_timeout_s: float = Field(default=5.0, gt=0, alias="OPSBENCH_LOCK_TIMEOUT")
+    statement_timeout_s: float = Field(default=60.0, alias="OPSBENCH_STATEMENT_TIMEOUT")
+    lock_timeout_s: float = Field(default=5.0, alias="OPSBENCH_LOCK_TIMEOUT")
 
     telegram_bot_token: SecretStr | None = Field(default=None, alias="TELEGRAM_BOT_TOKEN")
     telegram_chat_id: str | None = Field(default=None, alias="TELEGRAM_CHAT_ID")
@@ -57,6 +108,8 @@ class Settings(BaseSettings):
     sentry_dsn: SecretStr | None = Field(default=None, alias="SENTRY_DSN")
     heartbeat_url: str | None = Field(default=None, alias="HEARTBEAT_URL")
     jobs_file: Path | None = Field(default=None, alias="OPSBENCH_JOBS_FILE")
+    # the founder's own checks (one SQL file each, see `opsbench checks new`), run with the shipped ones
+    checks_dir: Path | None = Field(default=None, alias="OPSBENCH_CHECKS_DIR")
     # non-critical alerts are delivered silently in this local window (REPORT_TZ)
     quiet_hours: str | None = Field(default=None, alias="OPSBENCH_QUIET_HOURS")
     # an alert that fires or resolves this often within an hour is announced once as
@@ -64,11 +117,23 @@ class Settings(BaseSettings):
     flap_changes: int = Field(default=4, alias="OPSBENCH_FLAP_CHANGES")
     # the daemon's log level (ops/core/logs.py applies it)
     log_level: str = Field(default="INFO", alias="OPSBENCH_LOG_LEVEL")
+    # extra HTTP probe targets, comma-separated, each `URL` or `name=URL` (jobs/probes.py http_probes)
+    health_urls: str | None = Field(default=None, alias="OPSBENCH_HEALTH_URLS")
 
     @field_validator("database_url", "maintenance_database_url", "state_url")
     @classmethod
     def _dsn(cls, v: str | None) -> str | None:
         return _check_dsn(v)
+
+    @field_validator("statement_timeout_s", "lock_timeout_s")
+    @classmethod
+    def _seconds(cls, v: float) -> float:
+        return _check_seconds(v, upper=86400.0)
+
+    @field_validator("home")
+    @classmethod
+    def _home(cls, v: Path) -> Path:
+        return _check_home(v)
 
     @field_validator("report_tz")
     @classmethod
@@ -113,7 +178,20 @@ class Settings(BaseSettings):
             raise ValueError("expected HH:MM-HH:MM such as 23:00-07:00")
         return v.strip()
 
+    @field_validator("health_urls")
+    @classmethod
+    def _health_urls(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        parse_health_urls(v)  # ValueError says what is expected
+        return v.strip()
+
     # -- derived ---------------------------------------------------------
+    @property
+    def health_targets(self) -> list[tuple[str, str]]:
+        """OPSBENCH_HEALTH_URLS as (name, url) pairs, in order."""
+        return parse_health_urls(self.health_urls) if self.health_urls else []
+
     @property
     def uses_embedded(self) -> bool:
         return self.database_url is None
@@ -125,6 +203,43 @@ class Settings(BaseSettings):
     @property
     def quiet_hours_window(self) -> tuple[dt.time, dt.time] | None:
         return _parse_quiet_hours(self.quiet_hours) if self.quiet_hours else None
+
+
+_TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+def parse_health_urls(value: str) -> list[tuple[str, str]]:
+    """"api=https://a/health, https://b/health" -> [("api", ...), ("b", ...)] (name defaults to the host).
+
+    Raises ValueError (without echoing the value: a URL may carry a token) when
+    an item is empty, not an http(s) URL with a host, has a bad name, or a name repeats.
+    """
+    from urllib.parse import urlsplit
+
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for n, item in enumerate(value.split(","), start=1):
+        item = item.strip()
+        if not item:
+            raise ValueError(f"item {n} is empty: expected comma-separated URL or name=URL")
+        name, sep, url = item.partition("=")
+        if not sep or name.lower().startswith(("http://", "https://")):
+            name, url = "", item
+        name, url = name.strip(), url.strip()
+        try:
+            host = urlsplit(url).hostname if url.lower().startswith(("http://", "https://")) else None
+        except ValueError:
+            host = None
+        if not host:
+            raise ValueError(f"item {n}: expected an http:// or https:// URL, optionally as name=URL")
+        name = name or host
+        if not _TARGET_NAME.match(name):
+            raise ValueError(f"item {n}: the name must be letters, digits, '_', '.' or '-'")
+        if name in seen:
+            raise ValueError(f"item {n}: the name {name!r} is used twice; give each target its own name")
+        seen.add(name)
+        out.append((name, url))
+    return out
 
 
 def _parse_quiet_hours(value: str) -> tuple[dt.time, dt.time] | None:

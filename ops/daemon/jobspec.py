@@ -149,14 +149,7 @@ def load_jobs(settings: Settings, path: Path | None = None, *, check_callables: 
     """Read and validate the jobs file. Raises JobSpecError naming the job and key."""
     path = Path(path) if path else jobs_file(settings)
     where = path.name if path == DEFAULT_JOBS_FILE else str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise JobSpecError(f"OPSBENCH_JOBS_FILE: {path} does not exist") from None
-    except OSError as e:
-        raise JobSpecError(f"OPSBENCH_JOBS_FILE: cannot read {path}: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise JobSpecError(f"{where}: not valid TOML: {e}") from None
+    data, _ = jobs_data(settings, path)
 
     unknown_top = sorted(set(data) - {"job", "jobs"})
     if unknown_top:
@@ -180,6 +173,155 @@ def load_jobs(settings: Settings, path: Path | None = None, *, check_callables: 
         seen.add(spec.id)
         specs.append(spec)
     return specs
+
+
+# -- the override file and OPSBENCH_HEALTH_URLS: merged over the shipped defaults ----------
+
+ORIGIN_DEFAULT = "default"
+ORIGIN_OVERRIDE = "override file"
+ORIGIN_ENV = "env OPSBENCH_HEALTH_URLS"
+EXTENDS_KEY = "extends"
+HTTP_PROBES_CALLABLE = "jobs.probes:http_probes"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    where = path.name if path == DEFAULT_JOBS_FILE else str(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise JobSpecError(f"OPSBENCH_JOBS_FILE: {path} does not exist") from None
+    except OSError as e:
+        raise JobSpecError(f"OPSBENCH_JOBS_FILE: cannot read {path}: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise JobSpecError(f"{where}: not valid TOML: {e}") from None
+
+
+def _leaves(table: dict[str, Any], prefix: str, origin: str, origins: dict[str, str]) -> None:
+    for key, value in table.items():
+        if isinstance(value, dict) and key in ("args", "cron") and prefix.count(".") == 0:
+            _leaves(value, f"{prefix}.{key}", origin, origins)
+        else:
+            origins[f"{prefix}.{key}"] = origin
+
+
+def merge_jobs(defaults: dict[str, Any], override: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The shipped jobs with `override` merged key by key: (data, origin of every job key).
+
+    `[jobs.<id>]` of a default job changes only the keys it names (`args` key
+    by key; a list such as `args.targets` is replaced whole); an id the
+    defaults lack is a new job (it needs its own `callable`). Origins are
+    keyed "<id>.<key>" and "<id>.args.<key>": ORIGIN_DEFAULT or ORIGIN_OVERRIDE.
+    """
+    unknown = sorted(set(override) - {"jobs", EXTENDS_KEY})
+    if unknown:
+        raise JobSpecError(f"{where}: unknown top-level key {unknown[0]!r} in an override file "
+                           "(expected extends = \"defaults\" and [jobs.<id>] tables)")
+    jobs_over = override.get("jobs", {})
+    if not isinstance(jobs_over, dict):
+        raise JobSpecError(f"{where}: 'jobs' must be a table of [jobs.<id>] tables")
+    base = {k: v for k, v in defaults.get("jobs", {}).items()}
+    origins: dict[str, str] = {}
+    for job_id, body in base.items():
+        _leaves(body, job_id, ORIGIN_DEFAULT, origins)
+    merged: dict[str, Any] = {}
+    for job_id, body in base.items():
+        merged[job_id] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in body.items()}
+    for job_id, body in jobs_over.items():
+        if not isinstance(body, dict):
+            raise JobSpecError(f"{where}: job {job_id!r}: expected a table of settings")
+        target = merged.setdefault(job_id, {})
+        for key, value in body.items():
+            if key == "args" and isinstance(value, dict) and isinstance(target.get("args"), dict):
+                target["args"] = {**target["args"], **value}
+                _leaves(value, f"{job_id}.args", ORIGIN_OVERRIDE, origins)
+                continue
+            if key in ("cron", "interval"):       # one schedule: naming one drops the default's other
+                for other in ("cron", "interval"):
+                    if other != key and other in target:
+                        del target[other]
+                        for o in [o for o in origins if o == f"{job_id}.{other}" or o.startswith(f"{job_id}.{other}.")]:
+                            del origins[o]
+            target[key] = value
+            for o in [o for o in origins if o.startswith(f"{job_id}.{key}.")]:
+                del origins[o]
+            origins[f"{job_id}.{key}"] = ORIGIN_OVERRIDE
+    return {"jobs": merged}, origins
+
+
+def _add_health_urls(data: dict[str, Any], settings: Settings, origins: dict[str, str]) -> None:
+    """OPSBENCH_HEALTH_URLS: each (name, url) appended to `args.targets` of every http_probes job."""
+    extra = settings.health_targets
+    if not extra:
+        return
+    for job_id, body in data.get("jobs", {}).items():
+        if not isinstance(body, dict) or body.get("callable") != HTTP_PROBES_CALLABLE:
+            continue
+        args = body.setdefault("args", {})
+        if not isinstance(args, dict):
+            continue
+        targets = list(args.get("targets") or [])
+        have = {str(t.get("name")) for t in targets if isinstance(t, dict) and t.get("name")}
+        for name, url in extra:
+            if name in have:
+                raise JobSpecError(f"OPSBENCH_HEALTH_URLS: target {name!r} is also in job {job_id!r}'s "
+                                   "args.targets; give it another name")
+            targets.append({"name": name, "url": url})
+            origins[f"{job_id}.args.targets[{name}]"] = ORIGIN_ENV
+        args["targets"] = targets
+
+
+def jobs_data(settings: Settings, path: Path | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """The jobs file's TOML as the loader sees it, and where each job key came from.
+
+    OPSBENCH_JOBS_FILE with top-level `extends = "defaults"` is an override
+    file, merged key by key over the shipped jobs/jobs.toml (`merge_jobs`);
+    without it the file stands alone, as it always did (a copy of the
+    defaults with a job deleted keeps that job deleted). OPSBENCH_HEALTH_URLS
+    then adds targets to the http_probes jobs.
+    """
+    path = Path(path) if path else jobs_file(settings)
+    where = path.name if path == DEFAULT_JOBS_FILE else str(path)
+    data = _read_toml(path)
+    origins: dict[str, str] = {}
+    if path != DEFAULT_JOBS_FILE and EXTENDS_KEY in data:
+        if data[EXTENDS_KEY] != "defaults":
+            raise JobSpecError(f"{where}: extends: expected \"defaults\" (the shipped jobs/jobs.toml)")
+        data, origins = merge_jobs(_read_toml(DEFAULT_JOBS_FILE), data, where)
+    else:
+        origin = ORIGIN_DEFAULT if path == DEFAULT_JOBS_FILE else ORIGIN_OVERRIDE
+        jobs_table = data.get("jobs", {})
+        if isinstance(jobs_table, dict):
+            for job_id, body in jobs_table.items():
+                if isinstance(body, dict):
+                    _leaves(body, job_id, origin, origins)
+    _add_health_urls(data, settings, origins)
+    return data, origins
+
+
+def explain(settings: Settings) -> list[tuple[str, str, Any, str]]:
+    """(job, key, value, origin) for every value of every [jobs.<id>] table, for `opsbench jobs --explain`."""
+    data, origins = jobs_data(settings)
+    rows: list[tuple[str, str, Any, str]] = []
+    for job_id, body in data.get("jobs", {}).items():
+        if not isinstance(body, dict):
+            continue
+        for key, value in body.items():
+            if key == "args" and isinstance(value, dict):
+                for akey, avalue in value.items():
+                    if akey == "targets" and isinstance(avalue, list):
+                        for t in avalue:
+                            name = t.get("name") if isinstance(t, dict) else None
+                            origin = origins.get(f"{job_id}.args.targets[{name}]") or origins.get(
+                                f"{job_id}.args.targets", ORIGIN_DEFAULT)
+                            rows.append((job_id, f"args.targets[{name or '?'}]", t.get("url") if isinstance(t, dict) else t, origin))
+                        if not avalue:
+                            rows.append((job_id, "args.targets", [], origins.get(f"{job_id}.args.targets", ORIGIN_DEFAULT)))
+                        continue
+                    rows.append((job_id, f"args.{akey}", avalue,
+                                 origins.get(f"{job_id}.args.{akey}", ORIGIN_DEFAULT)))
+                continue
+            rows.append((job_id, key, value, origins.get(f"{job_id}.{key}", ORIGIN_DEFAULT)))
+    return rows
 
 
 def load_enabled(settings: Settings) -> dict[str, JobSpec]:
@@ -261,12 +403,13 @@ def _parse_one(where: str, n: int, table_id: str | None, body: Any, settings: Se
         cron = _parse_cron(body["cron"], bad)
     else:
         interval_s = _parse_duration(body["interval"])
-        if interval_s is None or interval_s <= 0:
-            raise bad("interval", 'expected a positive duration: seconds or "30s", "5m", "2h", "1d"')
+        if not _sane_seconds(interval_s):
+            raise bad("interval", 'expected a finite, positive duration of at most 366 days: '
+                                  'seconds or "30s", "5m", "2h", "1d"')
 
     timeout = _parse_duration(body.get("timeout", DEFAULT_TIMEOUT_S))
-    if timeout is None or timeout <= 0:
-        raise bad("timeout", 'expected a positive number of seconds (or "90s", "5m")')
+    if not _sane_seconds(timeout):
+        raise bad("timeout", 'expected a finite, positive number of seconds of at most 366 days (or "90s", "5m")')
 
     for key in ("enabled", "catch_up"):
         if key in body and not isinstance(body[key], bool):
@@ -292,6 +435,14 @@ def _parse_one(where: str, n: int, table_id: str | None, body: Any, settings: Se
         if problem:
             raise JobSpecError(f"{where}: job {label}: {problem}")
     return spec
+
+
+_MAX_SECONDS = 366 * 86400.0
+
+
+def _sane_seconds(value: float | None) -> bool:
+    """Finite, positive and at most a year: nan, inf and 1e300 never reach APScheduler's timedelta."""
+    return value is not None and math.isfinite(value) and 0 < value <= _MAX_SECONDS
 
 
 def _parse_duration(value: Any) -> float | None:

@@ -45,6 +45,7 @@ from sqlalchemy.engine import Engine
 
 import queries
 from ops.alerting import bridge as alert_bridge
+from ops.alerting import rebind
 from ops.contract import Finding, JobContext, JobResult, Severity, utc_now
 from ops.core import sentry
 from ops.core.redact import redact
@@ -179,6 +180,15 @@ class Runner:
             log.error("alert hand-off failed: %s", redact(e), extra={"job": source})
             sentry.capture_exception(e, tags={"component": "alerts", "job": source})
 
+    def check_backend(self) -> "rebind.Switch | None":
+        """Bind the state store to the live backend; on a change close its alerts, forget its rollups
+        (ops/alerting/rebind.py). Never raises: an unreachable database is the probes' business."""
+        try:
+            return rebind.ensure(self.runtime.engine("analytics"), self.state_engine, self.clock())
+        except Exception as e:
+            log.warning("backend identity not checked: %s: %s", type(e).__name__, redact(e))
+            return None
+
     # -- state the daemon asks about -------------------------------------------
     def running_jobs(self) -> list[str]:
         with self._cond:
@@ -236,6 +246,8 @@ class Runner:
                 job_id, f"previous run {current.run_id[:8]} {state} running since {current.started_at:%H:%M:%S}",
                 trigger)
         try:
+            if not dry_run:
+                self.check_backend()
             if not dry_run and not self._start_row(spec, active):
                 return None
             return self._run(spec, active)

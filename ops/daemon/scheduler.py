@@ -55,6 +55,7 @@ from ops.contract import utc_now
 from ops.core import sentry
 from ops.core.redact import redact
 from ops.core.settings import Settings
+from ops.daemon import removed_checks
 from ops.daemon.jobspec import DEFAULT_TIMEOUT_S, JobSpec
 from ops.daemon.leader import LeaderElector, new_identity
 from ops.daemon.runner import Runner
@@ -106,10 +107,14 @@ class Daemon:
     def __init__(self, settings: Settings, specs: Mapping[str, JobSpec], *, state_engine: Engine | None = None,
                  clock: Callable[[], dt.datetime] = utc_now, identity: str | None = None,
                  poll_s: float = 1.0, lease_s: float = 5.0, shutdown_grace_s: float = DEFAULT_SHUTDOWN_GRACE_S,
-                 fence_grace_s: float | None = None):
+                 fence_grace_s: float | None = None,
+                 load_specs: Callable[[], Mapping[str, JobSpec]] | None = None):
         from ops.data import db
 
+        self.load_specs = load_specs   # SIGHUP re-reads the jobs file through it (None: SIGHUP only logs)
+
         self.settings = settings
+        self.all_specs = dict(specs)
         self.specs = {k: v for k, v in specs.items() if v.enabled}
         self.clock = clock
         self.identity = identity or new_identity()
@@ -190,9 +195,12 @@ class Daemon:
             threading.Thread(target=self.stop, args=(signal.Signals(signum).name,), daemon=True).start()
 
         def hangup(signum, frame):
-            # `systemctl reload` (ExecReload= sends SIGHUP): settings and the jobs file are read at start
-            threading.Thread(target=log.warning, daemon=True, args=(
-                "SIGHUP: nothing is reloaded in place; restart the daemon to apply new settings or jobs",)).start()
+            # `systemctl reload` (ExecReload= sends SIGHUP): the jobs file (and OPSBENCH_HEALTH_URLS) again
+            if self.load_specs is None:
+                threading.Thread(target=log.warning, daemon=True, args=(
+                    "SIGHUP: nothing is reloaded in place; restart the daemon to apply new settings or jobs",)).start()
+                return
+            threading.Thread(target=self.reload, name="reload", daemon=True).start()
 
         signal.signal(signal.SIGTERM, handler)
         signal.signal(signal.SIGINT, handler)
@@ -307,8 +315,55 @@ class Daemon:
         with self._lead_lock:
             if not self._still_leading(mine):
                 return
+            self._bind_and_close()
             self._schedule_all()
             self._fenced.set()
+
+    def reload(self) -> bool:
+        """Re-read the jobs file (SIGHUP): reschedule what changed, drop what is gone, close the alerts of
+        removed checks. A bad file changes nothing (logged). True when the new jobs are in place."""
+        if self.load_specs is None:
+            return False
+        try:
+            specs = dict(self.load_specs())
+        except Exception as e:
+            log.error("SIGHUP: jobs file not reloaded, the running jobs stay as they are: %s", redact(e))
+            return False
+        with self._lead_lock:
+            old = self.specs
+            self.all_specs = specs
+            self.specs = {k: v for k, v in specs.items() if v.enabled}
+            self.runner.specs = dict(self.specs)
+            if self._fenced.is_set():
+                for job_id in set(old) - set(self.specs):
+                    try:
+                        self.scheduler.remove_job(job_id)
+                    except Exception as e:
+                        log.debug("remove %s: %s", job_id, e)
+                for spec in self.specs.values():
+                    if old.get(spec.id) != spec:
+                        self.scheduler.add_job(
+                            self._fire, trigger=spec.trigger(), args=[spec.id], id=spec.id, name=spec.id,
+                            replace_existing=True, coalesce=True, max_instances=1,
+                            misfire_grace_time=None if spec.catch_up else NO_CATCH_UP_GRACE_S)
+        closed: list[str] = []
+        if self._fenced.is_set():
+            try:
+                closed = removed_checks.close_removed(self.state_engine, self.all_specs, self.clock())
+            except Exception as e:
+                log.error("could not close the alerts of removed checks: %s", redact(e))
+        log.info("SIGHUP: jobs file reloaded: %d job(s); %d alert(s) of removed checks closed",
+                 len(self.specs), len(closed))
+        return True
+
+    def _bind_and_close(self) -> None:
+        """Before scheduling: bind the state to the live backend (ops/alerting/rebind.py) and close
+        the alerts whose check the jobs file no longer has (ops/daemon/removed_checks.py). Never raises."""
+        self.runner.check_backend()
+        try:
+            removed_checks.close_removed(self.state_engine, self.all_specs, self.clock())
+        except Exception as e:
+            log.error("could not close the alerts of removed checks: %s", redact(e))
 
     def _schedule_all(self) -> None:
         now = self.clock()

@@ -47,6 +47,7 @@ import sqlalchemy as sa
 import queries
 from ops.core.clock import local_date, parse_zone, utc_now
 from ops.core.redact import redact
+from ops.data import backend
 from ops.data import state as state_store
 from queries.loader import connection
 
@@ -104,17 +105,33 @@ def watermark(state: sa.Engine | sa.Connection, tz: ZoneInfo | str) -> Watermark
     return Watermark(**row) if row else None
 
 
-def readable(state: sa.Engine | sa.Connection | None, tz: str) -> tuple[Watermark | None, str | None]:
+OTHER_BACKEND = "the state store describes another backend ({old}); daily series read from the raw tables"
+
+
+def other_backend(analytics: sa.Engine | sa.Connection | None, state: sa.Engine | sa.Connection | None) -> str | None:
+    """A one-line note when the state store's rollups were made from another backend than `analytics`, else None."""
+    if analytics is None or state is None:
+        return None
+    old = backend.describes_other(analytics, state)
+    return OTHER_BACKEND.format(old=old) if old is not None else None
+
+
+def readable(state: sa.Engine | sa.Connection | None, tz: str,
+             analytics: sa.Engine | sa.Connection | None = None) -> tuple[Watermark | None, str | None]:
     """(watermark of zone `tz`, problem): never raises.
 
     problem is None when the state store could be read (the watermark is None
     when the zone was never refreshed or the tables do not exist yet), else a
     one-line reason; either way a series reader then gives the raw answers
-    when handed `state=None`.
+    when handed `state=None`. With `analytics`, rollups made from another
+    backend (ops/data/backend.py) are a problem too: they are never read.
     """
     if state is None:
         return None, "no state store"
     try:
+        other = other_backend(analytics, state)
+        if other is not None:
+            return None, other
         return watermark(state, tz), None
     except sa.exc.SQLAlchemyError as e:
         text = str(getattr(e, "orig", None) or e).strip()
@@ -263,7 +280,7 @@ def _series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: 
             today: dt.date | None, *, raw: Reader, rolled: Reader) -> pd.DataFrame:
     """[start, end]: the watermark's closed days from the rollups, every other day from the raw query.
 
-    state None: all raw. A zone never refreshed, or a state store without the
+    state None, or a state store describing another backend: all raw. A zone never refreshed, or a state store without the
     rollup tables (never migrated): all raw too, so a fresh database answers
     correctly before the daemon ever ran.
     """
@@ -272,6 +289,8 @@ def _series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: 
     if end < start:
         raise queries.QueryError(f"'end' ({end}) is before 'start' ({start})")
     today = today or local_today(tz)
+    if state is not None and backend.describes_other(analytics, state) is not None:
+        state = None          # another backend's rollups are never read (ops/data/backend.py)
     span = rolled_range(watermark(state, tz), start, end, today) if state is not None else None
     if span is None:
         return raw(analytics, start, end)

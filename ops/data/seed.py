@@ -206,6 +206,13 @@ def _manifest(conn: sa.Connection, scale: str, cfg: Scale) -> dict:
         "old_rate_limit_rows": int(retention["rate_limit_older_than_7_days"]),
         "expired_idempotency_keys": int(retention["expired_idempotency_keys"]),
         "old_error_log_rows": int(retention["error_log_older_than_90_days"]),
+        "credited_to_other_user": n("credited_other_user"),
+        "partial_refund": n("partial_refund"),
+        "double_refund": n("double_refund"),
+        "completed_job_refunded": n("completed_refund"),
+        "iap_missing_debit": n("iap_missing_debit"),
+        "iap_wrong_debit": n("iap_wrong_debit"),
+        "iap_debit_without_refund": n("iap_debit_without_refund"),
     }
     # Which check must report how many rows: several faults may feed one check.
     checks = {
@@ -215,6 +222,11 @@ def _manifest(conn: sa.Connection, scale: str, cfg: Scale) -> dict:
         "purchase_credit_mismatch": faults["missing_credit"] + faults["wrong_credit_amount"],
         "failed_jobs_without_refund": faults["failed_without_refund"],
         "ledger_missing_jobs": faults["ledger_missing_jobs"],
+        "purchase_credited_to_other_user": faults["credited_to_other_user"],
+        "generation_refund_mismatch": faults["partial_refund"] + faults["double_refund"],
+        "completed_job_refunded": faults["completed_job_refunded"],
+        "iap_refund_mismatch": faults["iap_missing_debit"] + faults["iap_wrong_debit"]
+                               + faults["iap_debit_without_refund"],
     }
     empty_unfinished = {"n": 0, "job_ids": [], "statuses": [], "min_age_minutes": None, "max_age_minutes": None}
     stuck = unfinished.get("stuck_job", empty_unfinished)
@@ -247,6 +259,15 @@ def _manifest(conn: sa.Connection, scale: str, cfg: Scale) -> dict:
             "failed_without_refund_jobs": ids("failed_without_refund", "job_ids"),
             "negative_balance_users": ids("negative_balance", "user_ids"),
             "missing_job_ids": ids("ledger_missing_job", "job_ids"),
+            "credited_other_user_transaction_ids": ids("credited_other_user", "transaction_ids"),
+            "credited_other_user_payers": ids("credited_other_user", "user_ids"),
+            "credited_other_user_recipients": ids("credited_other_user_recipient", "user_ids"),
+            "partial_refund_jobs": ids("partial_refund", "job_ids"),
+            "double_refund_jobs": ids("double_refund", "job_ids"),
+            "completed_refund_jobs": ids("completed_refund", "job_ids"),
+            "iap_missing_debit_transaction_ids": ids("iap_missing_debit", "transaction_ids"),
+            "iap_wrong_debit_transaction_ids": ids("iap_wrong_debit", "transaction_ids"),
+            "iap_debit_without_refund_transaction_ids": ids("iap_debit_without_refund", "transaction_ids"),
         },
     }
 

@@ -396,9 +396,11 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
     chart_window = Window(chart_start, window.end, window.tz)
     notes: list[str] = []
     # the rollups are read only when the state store answers (else the state sections below say so)
-    _, problem = rollups.readable(state, window.tz)
+    _, problem = rollups.readable(state, window.tz, analytics)
     if problem and state is not None:
         log.warning("rollups not readable, the report reads the raw tables: %s", problem)
+        if problem.startswith("the state store describes another backend"):
+            notes.append(problem)
     rollup_state = state if problem is None else None
 
     with analytics.connect() as conn:

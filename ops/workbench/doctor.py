@@ -36,9 +36,27 @@ def run_checks(settings: Settings) -> list[Check]:
     checks = [jobs_check]
     for role in ("analytics", "maintenance", "state"):
         checks += database_checks(role, settings)
-    checks += [check_telegram(settings), check_sentry(settings), check_heartbeat(settings, specs),
-               check_outbox_drain(specs), check_http_probes(specs)]
+    checks += [check_check_files(settings), check_telegram(settings), check_sentry(settings),
+               check_heartbeat(settings, specs), check_outbox_drain(specs), check_http_probes(specs)]
     return checks
+
+
+def check_check_files(settings: Settings) -> Check:
+    """The business checks: how many, from where, and every file that cannot run (named by file and line)."""
+    from queries import checkfile
+
+    try:
+        cat = checkfile.discover(settings.checks_dir)
+    except Exception as e:  # noqa: BLE001 - a broken shipped file is a bug, but doctor never raises
+        return Check("checks", "fail", redact(e))
+    shipped = sum(c.shipped for c in cat.checks.values())
+    own = len(cat.checks) - shipped
+    where = f"{own} of yours from {settings.checks_dir}" if settings.checks_dir else "OPSBENCH_CHECKS_DIR not set"
+    if cat.problems:
+        more = f" (and {len(cat.problems) - 1} more)" if len(cat.problems) > 1 else ""
+        return Check("checks", "warn", f"{len(cat.problems)} broken check file(s): {cat.problems[0]}{more}; "
+                                       "see `opsbench checks list`")
+    return Check("checks", "ok", f"{shipped} shipped, {where}")
 
 
 def _jobs(settings: Settings) -> tuple[Check, list[JobSpec] | None]:

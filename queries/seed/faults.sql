@@ -218,6 +218,166 @@ UPDATE users u SET credits_remaining = u.credits_remaining + f.amount
 FROM gen_faults f
 WHERE f.kind = 'wrong_credit_amount' AND f.user_id = u.id
 
+-- name: other_user_pick
+-- Two payers whose purchase (production, not refunded, recorded once) was credited to someone else.
+INSERT INTO gen_faults (kind, user_id, transaction_id, amount)
+SELECT 'credited_other_user', user_id, transaction_id, credits
+FROM (
+    SELECT DISTINCT ON (pu.user_id) pu.user_id, pu.transaction_id, pu.credits,
+           pg_temp.pick(p.seed, 'f_other_user', pu.transaction_id) AS h
+    FROM purchases pu
+    JOIN users u ON u.id = pu.user_id AND NOT u.is_admin AND u.credits_remaining >= pu.credits
+    CROSS JOIN seed_params p
+    WHERE pu.environment = 'Production' AND pu.refunded_at IS NULL
+      AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = pu.transaction_id AND d.id <> pu.id)
+      AND NOT EXISTS (SELECT 1 FROM gen_faults f WHERE f.user_id = pu.user_id)
+    ORDER BY pu.user_id, h
+) c
+ORDER BY h
+LIMIT 2
+
+-- name: other_user_recipients
+-- Who got those credits instead: one other user each.
+INSERT INTO gen_faults (kind, user_id, transaction_id, amount)
+SELECT 'credited_other_user_recipient', r.id, f.transaction_id, f.amount
+FROM (SELECT transaction_id, amount, row_number() OVER (ORDER BY transaction_id) AS rn
+      FROM gen_faults WHERE kind = 'credited_other_user') f
+JOIN (SELECT u.id, row_number() OVER (ORDER BY pg_temp.pick(p.seed, 'f_other_recipient', u.id::text)) AS rn
+      FROM users u CROSS JOIN seed_params p
+      WHERE NOT u.is_admin AND NOT EXISTS (SELECT 1 FROM gen_faults g WHERE g.user_id = u.id)) r ON r.rn = f.rn
+
+-- name: other_user_ledger
+-- The credit row lands on the other account.
+UPDATE quota_log q SET user_id = r.user_id
+FROM gen_faults r
+WHERE r.kind = 'credited_other_user_recipient' AND q.transaction_id = r.transaction_id AND q.reason = 'iap_purchase'
+
+-- name: other_user_balance
+-- Balances follow the ledger: the payer never got the credits, the other user did.
+UPDATE users u SET credits_remaining = u.credits_remaining
+                   + CASE f.kind WHEN 'credited_other_user' THEN -f.amount ELSE f.amount END
+FROM gen_faults f
+WHERE f.kind IN ('credited_other_user', 'credited_other_user_recipient') AND f.user_id = u.id
+
+-- name: refund_amount_pick
+-- Two refunded failed jobs whose refund is wrong: one refunds half, one is refunded twice.
+INSERT INTO gen_faults (kind, user_id, job_id, amount)
+SELECT CASE WHEN row_number() OVER (ORDER BY h) = 1 THEN 'partial_refund' ELSE 'double_refund' END,
+       user_id, id, credits_used
+FROM (
+    SELECT DISTINCT ON (j.user_id) j.user_id, j.id, j.credits_used, pg_temp.pick(p.seed, 'f_refund_amount', j.id::text) AS h
+    FROM video_jobs j
+    JOIN users u ON u.id = j.user_id AND NOT u.is_admin AND u.credits_remaining >= j.credits_used
+    CROSS JOIN seed_params p
+    WHERE j.status = 'failed' AND j.credits_used > 0
+      AND EXISTS (SELECT 1 FROM quota_log q WHERE q.job_id = j.id AND q.reason = 'generation_refund')
+      AND NOT EXISTS (SELECT 1 FROM gen_faults f WHERE f.user_id = j.user_id)
+    ORDER BY j.user_id, h
+) c
+ORDER BY h
+LIMIT 2
+
+-- name: refund_partial
+-- Half the charge given back (rounded down).
+UPDATE quota_log q SET change = f.amount / 2
+FROM gen_faults f
+WHERE f.kind = 'partial_refund' AND q.job_id = f.job_id AND q.reason = 'generation_refund'
+
+-- name: refund_double
+-- A retried refund: the same refund written again half a minute later.
+INSERT INTO quota_log (user_id, change, reason, job_id, created_at)
+SELECT j.user_id, j.credits_used, 'generation_refund', j.id, j.completed_at + interval '30 seconds'
+FROM video_jobs j
+JOIN gen_faults f ON f.job_id = j.id AND f.kind = 'double_refund'
+
+-- name: completed_refund_pick
+-- Two completed, charged jobs that support refunded anyway.
+INSERT INTO gen_faults (kind, user_id, job_id, amount)
+SELECT 'completed_refund', user_id, id, credits_used
+FROM (
+    SELECT DISTINCT ON (j.user_id) j.user_id, j.id, j.credits_used, pg_temp.pick(p.seed, 'f_completed_refund', j.id::text) AS h
+    FROM video_jobs j
+    JOIN users u ON u.id = j.user_id AND NOT u.is_admin
+    CROSS JOIN seed_params p
+    WHERE j.status = 'completed' AND j.credits_used > 0 AND j.completed_at < p.anchor - interval '1 day'
+      AND NOT EXISTS (SELECT 1 FROM gen_faults f WHERE f.user_id = j.user_id)
+    ORDER BY j.user_id, h
+) c
+ORDER BY h
+LIMIT 2
+
+-- name: completed_refund_ledger
+-- The refund of a job that worked.
+INSERT INTO quota_log (user_id, change, reason, job_id, created_at)
+SELECT j.user_id, j.credits_used, 'generation_refund', j.id, j.completed_at + interval '10 minutes'
+FROM video_jobs j
+JOIN gen_faults f ON f.job_id = j.id AND f.kind = 'completed_refund'
+
+-- name: iap_refund_pick
+-- Two App Store refunds the ledger got wrong: one never taken back, one taken back only in half.
+INSERT INTO gen_faults (kind, user_id, transaction_id, amount)
+SELECT CASE WHEN row_number() OVER (ORDER BY h) = 1 THEN 'iap_missing_debit' ELSE 'iap_wrong_debit' END,
+       user_id, transaction_id, credits
+FROM (
+    SELECT DISTINCT ON (pu.user_id) pu.user_id, pu.transaction_id, pu.credits,
+           pg_temp.pick(p.seed, 'f_iap_refund', pu.transaction_id) AS h
+    FROM purchases pu
+    JOIN users u ON u.id = pu.user_id AND NOT u.is_admin
+    CROSS JOIN seed_params p
+    WHERE pu.refunded_at IS NOT NULL
+      AND EXISTS (SELECT 1 FROM quota_log q WHERE q.transaction_id = pu.transaction_id AND q.reason = 'iap_refund')
+      AND NOT EXISTS (SELECT 1 FROM gen_faults f WHERE f.user_id = pu.user_id)
+    ORDER BY pu.user_id, h
+) c
+ORDER BY h
+LIMIT 2
+
+-- name: iap_refund_missing
+-- The debit that never happened.
+DELETE FROM quota_log q
+USING gen_faults f
+WHERE f.kind = 'iap_missing_debit' AND q.transaction_id = f.transaction_id AND q.reason = 'iap_refund'
+
+-- name: iap_refund_half
+-- Half the credits taken back.
+UPDATE quota_log q SET change = -(f.amount / 2)
+FROM gen_faults f
+WHERE f.kind = 'iap_wrong_debit' AND q.transaction_id = f.transaction_id AND q.reason = 'iap_refund'
+
+-- name: iap_debit_pick
+-- A purchase the App Store never refunded (production, recorded once, at least two days old) debited anyway.
+INSERT INTO gen_faults (kind, user_id, transaction_id, amount)
+SELECT 'iap_debit_without_refund', pu.user_id, pu.transaction_id, pu.credits
+FROM purchases pu
+JOIN users u ON u.id = pu.user_id AND NOT u.is_admin AND u.credits_remaining >= pu.credits
+CROSS JOIN seed_params p
+WHERE pu.environment = 'Production' AND pu.refunded_at IS NULL AND pu.purchased_at < p.anchor - interval '2 days'
+  AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = pu.transaction_id AND d.id <> pu.id)
+  AND NOT EXISTS (SELECT 1 FROM gen_faults f WHERE f.user_id = pu.user_id)
+ORDER BY pg_temp.pick(p.seed, 'f_iap_debit', pu.transaction_id)
+LIMIT 1
+
+-- name: iap_debit_ledger
+-- The stray debit, a day after the purchase.
+INSERT INTO quota_log (user_id, change, reason, transaction_id, created_at)
+SELECT pu.user_id, -pu.credits, 'iap_refund', pu.transaction_id, pu.purchased_at + interval '1 day'
+FROM purchases pu
+JOIN gen_faults f ON f.transaction_id = pu.transaction_id AND f.kind = 'iap_debit_without_refund'
+
+-- name: refund_faults_balance
+-- Balances follow the ledger for every refund fault above, so only their own checks see them.
+UPDATE users u SET credits_remaining = u.credits_remaining + CASE f.kind
+        WHEN 'partial_refund' THEN -(f.amount - f.amount / 2)
+        WHEN 'double_refund' THEN f.amount
+        WHEN 'completed_refund' THEN f.amount
+        WHEN 'iap_missing_debit' THEN f.amount
+        WHEN 'iap_wrong_debit' THEN f.amount - f.amount / 2
+        WHEN 'iap_debit_without_refund' THEN -f.amount END
+FROM gen_faults f
+WHERE f.kind IN ('partial_refund', 'double_refund', 'completed_refund', 'iap_missing_debit', 'iap_wrong_debit',
+                 'iap_debit_without_refund')
+  AND f.user_id = u.id
+
 -- name: no_ledger_user
 -- A user imported from the old system: a balance and not a single ledger row.
 INSERT INTO users (id, email, credits_remaining, is_admin, created_at)

@@ -155,3 +155,36 @@ FOR UPDATE SKIP LOCKED
 SELECT count(*) AS changes
 FROM opsbench.alert_events
 WHERE key = CAST(:key AS text) AND kind IN ('firing', 'resolved') AND at >= CAST(:since AS timestamptz)
+
+-- name: held_behind
+-- Firing alerts held back ('suppressed') whose `requires` names this rule or key: what an
+-- outage kept quiet, listed when its root cause resolves.
+-- :param rule text                      the root cause's rule
+-- :param key text                       the root cause's key
+SELECT key FROM opsbench.alerts
+WHERE state = 'firing' AND held_reason = 'suppressed'
+  AND (CAST(:rule AS text) = ANY (requires) OR CAST(:key AS text) = ANY (requires))
+ORDER BY key
+
+-- name: close_open
+-- Close pending/firing alerts without a RESOLVED page (backend changed, check removed, by hand),
+-- one 'closed' history row each with the note. keys NULL: every open alert; else only those keys.
+-- :param keys text = null               JSON array of alert keys, or null for all
+-- :param note text                      why
+-- :param at timestamptz                 when
+WITH closed AS (
+    UPDATE opsbench.alerts
+    SET state = 'resolved', resolved_at = CAST(:at AS timestamptz), bad_streak = 0, good_streak = 0,
+        held_reason = NULL, last_eval_at = CAST(:at AS timestamptz)
+    WHERE state IN ('pending', 'firing')
+      AND (CAST(:keys AS jsonb) IS NULL OR key IN (SELECT jsonb_array_elements_text(CAST(:keys AS jsonb))))
+    RETURNING key, rule, severity, summary, source
+), ev AS (
+    INSERT INTO opsbench.alert_events (at, key, rule, severity, kind, summary, note)
+    SELECT CAST(:at AS timestamptz), key, rule, severity, 'closed', summary, CAST(:note AS text) FROM closed
+)
+SELECT key, rule, severity, summary, source FROM closed ORDER BY key
+
+-- name: open_by_source
+-- Pending or firing alerts with the job that raised them.
+SELECT key, rule, labels, source, state FROM opsbench.alerts WHERE state IN ('pending', 'firing') ORDER BY key

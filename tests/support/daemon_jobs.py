@@ -47,6 +47,20 @@ def raising(ctx: JobContext) -> JobResult:
     raise RuntimeError(f"boom while calling https://api.telegram.org/{token}/getMe via {dsn}")
 
 
+def raising_with_settings_secrets(ctx: JobContext) -> JobResult:
+    """Raises with every secret of the settings in its locals, bare (not in a shape a regex knows)."""
+    from sqlalchemy.engine import make_url
+
+    s = ctx.settings
+    heartbeat = s.heartbeat_url
+    ping_id = heartbeat.rsplit("/", 1)[-1] if heartbeat else None
+    token = s.telegram_bot_token.get_secret_value() if s.telegram_bot_token else None
+    passwords = [make_url(u).password for u in (s.database_url, s.maintenance_database_url, s.state_url) if u]
+    sentry_dsn = s.sentry_dsn.get_secret_value() if s.sentry_dsn else None
+    ctx.logger.info("pinging %s with id %s", heartbeat, ping_id)
+    raise RuntimeError(f"failed: ping {ping_id} token {token} passwords {passwords} sentry {sentry_dsn}")
+
+
 def hanging(ctx: JobContext) -> JobResult:
     release.wait(30)
     return JobResult("ok", "released")

@@ -1,0 +1,212 @@
+"""The state store is bound to the backend it describes.
+
+Two databases on the embedded server: A, the demo (seed 1), and B, the same
+generator with seed 2 (other numbers), both anchored at the same instant. The
+state store lives in A (as after `make demo` with OPSBENCH_STATE_URL unset)
+and holds A's rollups, A's identity and one firing alert of A. Then
+DATABASE_URL points at B: the digest's figures and the notebook series must be
+B's raw named queries (never A's rollups, which cover the very same days),
+the report says why, and once the daemon (runner) notices, A's alert is closed
+as "backend changed" with no RESOLVED page, A's rollups are gone and exactly
+one message in the outbox says what happened. Expected numbers are the raw
+named queries on B, never the readers under test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import sqlalchemy as sa
+from conftest import _create_db, _drop_db, settings_for
+
+import queries
+from ops import notebook as nb
+from ops.alerting import manager as alerts
+from ops.alerting import rebind
+from ops.contract import Finding, JobResult, Severity
+from ops.core.settings import load_settings
+from ops.daemon.runner import Runner
+from ops.data import backend, rollups
+from ops.data import db as ops_db
+from ops.data.seed import seed_database
+from ops.reports import figures as report
+
+TZ = "UTC"
+ONE = dt.timedelta(days=1)
+KEY = "health_check_failing{probe=backend}"
+
+
+@pytest.fixture(scope="module")
+def a(demo_db):
+    return demo_db
+
+
+@pytest.fixture(scope="module")
+def anchor(a) -> dt.datetime:
+    return dt.datetime.fromisoformat(a.manifest["anchor"])
+
+
+@pytest.fixture(scope="module")
+def b_url(pg_server, schema_template, anchor):
+    name = "backend_switch_b"
+    _create_db(pg_server.admin_url, name, template=schema_template)
+    url = pg_server.url(name)
+    seed_database(url, scale="small", seed=2, anchor=anchor)
+    yield url
+    _drop_db(pg_server.admin_url, name)
+
+
+@pytest.fixture(scope="module")
+def day(anchor) -> dt.date:
+    return rollups.local_today(TZ, anchor) - 2 * ONE
+
+
+def _count(engine: sa.Engine, sql: str) -> int:
+    with engine.connect() as c:
+        return int(c.execute(sa.text(sql)).scalar_one())
+
+
+@pytest.fixture(scope="module")
+def switched_world(a, b_url, pg_home, anchor, day):
+    """State in A describing A (rollups, identity, one firing alert); settings for B reading that state."""
+    settings_a = settings_for(pg_home, a.url, REPORT_TZ=TZ)
+    state = ops_db.engine("state", settings_a)
+    rollups.refresh(ops_db.analytics(settings_a), state, TZ, now=anchor)
+    assert rebind.ensure(ops_db.analytics(settings_a), state) is None          # first sight: recorded, no switch
+    assert backend.stored(state) == backend.current(ops_db.analytics(settings_a))
+    alerts.record_result(state, "http_probes", JobResult(findings=[
+        Finding("health_check_failing", Severity.critical, "backend unhealthy", labels={"probe": "backend"})]),
+        dt.datetime.now(dt.timezone.utc), settings_a)
+    assert [r.key for r in alerts.firing(state)] == [KEY]
+    wm = rollups.watermark(state, TZ)
+    assert wm is not None and wm.complete_from <= day <= wm.refreshed_through   # A's rollups cover the day
+    settings_b = load_settings(DATABASE_URL=b_url, OPSBENCH_STATE_URL=a.url, OPSBENCH_HOME=str(pg_home),
+                               REPORT_TZ=TZ)
+    return settings_a, settings_b, state
+
+
+def _raw_b(settings_b, start, end) -> dict:
+    b = ops_db.analytics(settings_b)
+    w = {"start": start, "end": end, "tz": TZ}
+    return {"revenue": queries.revenue.daily(b, **w), "activity": queries.activity.daily(b, **w),
+            "errors": queries.errors.daily(b, **w)}
+
+
+def test_identities_differ_between_the_two_databases(switched_world):
+    settings_a, settings_b, state = switched_world
+    ida, idb = backend.current(ops_db.analytics(settings_a)), backend.current(ops_db.analytics(settings_b))
+    assert ida != idb and ida.system_identifier == idb.system_identifier   # one server, two databases
+    with ops_db.analytics(settings_a).connect() as c:
+        sysid = c.execute(sa.text("SELECT system_identifier::text FROM pg_control_system()")).scalar_one()
+    assert ida.system_identifier == sysid and ida.database == a_name(settings_a)
+
+
+def a_name(settings) -> str:
+    with ops_db.analytics(settings).connect() as c:
+        return c.execute(sa.text("SELECT current_database()")).scalar_one()
+
+
+def test_digest_after_the_switch_shows_the_new_backends_raw_numbers(switched_world, day, anchor):
+    settings_a, settings_b, state = switched_world
+    raw_a = _raw_b(settings_a, day, day)
+    raw = _raw_b(settings_b, day, day)
+    assert float(raw["revenue"]["gross"].iloc[0]) != float(raw_a["revenue"]["gross"].iloc[0])  # data differ
+    rep = report.build(ops_db.analytics(settings_b), settings_b, "daily", window=report.Window(day, day, TZ),
+                       state=state, now=anchor)
+    f = rep.figures
+    assert f["gross"].value == pytest.approx(float(raw["revenue"]["gross"].iloc[0]))
+    assert f["net"].value == pytest.approx(float(raw["revenue"]["net"].iloc[0]))
+    assert f["dau"].value == int(raw["activity"]["dau"].iloc[0])
+    assert f["jobs"].value == int(raw["errors"]["jobs"].iloc[0])
+    assert f["failed"].value == int(raw["errors"]["failed"].iloc[0])
+    assert any("describes another backend" in n for n in rep.notes)
+
+
+def test_notebook_series_after_the_switch_equal_the_raw_queries(switched_world, day, monkeypatch):
+    _, settings_b, state = switched_world
+    monkeypatch.setattr(nb, "_settings", settings_b)
+    monkeypatch.setattr(nb, "_unreachable", {})
+    start = day - 6 * ONE
+    raw = _raw_b(settings_b, start, day)
+    got = nb.revenue_series(start, day, TZ)
+    assert list(got["gross"].astype(float)) == pytest.approx(list(raw["revenue"]["gross"].astype(float)))
+    assert list(nb.errors_series(start, day, TZ)["failed"]) == list(raw["errors"]["failed"])
+    assert list(nb.activity_series(start, day, TZ)["dau"]) == list(raw["activity"]["dau"])
+    assert "another backend" in nb.series_source(TZ)
+    # and the direct reader, handed the state engine, does not read A's rollups either
+    direct = rollups.revenue_series(ops_db.analytics(settings_b), state, start, day, tz=TZ, today=day + 2 * ONE)
+    assert list(direct["gross"].astype(float)) == pytest.approx(list(raw["revenue"]["gross"].astype(float)))
+
+
+def test_the_runner_switches_once_closing_alerts_and_forgetting_rollups(switched_world, day, anchor):
+    settings_a, settings_b, state = switched_world
+    old = backend.current(ops_db.analytics(settings_a))
+    new = backend.current(ops_db.analytics(settings_b))
+    outbox_before = _count(state, "SELECT count(*) FROM opsbench.outbox")
+    runner = Runner(settings_b, {}, state_engine=state)
+    switch = runner.check_backend()
+    assert switch is not None and switch.alerts_closed == 1 and TZ in switch.zones_forgotten
+
+    assert _count(state, "SELECT count(*) FROM opsbench.alerts WHERE state IN ('firing', 'pending')") == 0
+    with state.connect() as c:
+        ev = c.execute(sa.text("SELECT kind, note FROM opsbench.alert_events WHERE key = :k ORDER BY id DESC LIMIT 1"),
+                       {"k": KEY}).one()
+        bodies = [r[0] for r in c.execute(sa.text("SELECT body FROM opsbench.outbox ORDER BY id OFFSET :n"),
+                                          {"n": outbox_before})]
+    assert (ev.kind, ev.note) == ("closed", "backend changed")
+    assert len(bodies) == 1
+    assert f"backend changed from {old} to {new}: 1 alerts closed, rollups rebuilding" in bodies[0]
+    assert "RESOLVED" not in bodies[0].upper()
+    assert rollups.watermark(state, TZ) is None
+    assert backend.stored(state) == new
+
+    assert runner.check_backend() is None                                  # once only
+    assert _count(state, "SELECT count(*) FROM opsbench.outbox") == outbox_before + 1
+
+    # the next rollups run rebuilds from B; the readers then read B's rollups = B's raw numbers
+    rollups.refresh(ops_db.analytics(settings_b), state, TZ, now=anchor)
+    raw = _raw_b(settings_b, day, day)
+    rep = report.build(ops_db.analytics(settings_b), settings_b, "daily", window=report.Window(day, day, TZ),
+                       state=state, now=anchor)
+    assert rep.figures["gross"].value == pytest.approx(float(raw["revenue"]["gross"].iloc[0]))
+    assert not any("another backend" in n for n in rep.notes)
+    assert rep.alerts == []
+
+
+def test_state_reset_and_rollups_rebuild_by_hand(switched_world, a, b_url, monkeypatch, capsys):
+    import io
+
+    from ops.cli import main
+    from ops.core.settings import reset_settings_cache
+
+    _, settings_b, state = switched_world
+    monkeypatch.setenv("DATABASE_URL", b_url)
+    monkeypatch.setenv("OPSBENCH_STATE_URL", a.url)
+    monkeypatch.setenv("REPORT_TZ", TZ)
+    reset_settings_cache()
+    alerts.record_result(state, "http_probes", JobResult(findings=[
+        Finding("health_check_failing", Severity.critical, "b unhealthy", labels={"probe": "b"})]),
+        dt.datetime.now(dt.timezone.utc), settings_b)
+    assert _count(state, "SELECT count(*) FROM opsbench.alerts WHERE state = 'firing'") == 1
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))        # the prompt, answered no: nothing changes
+    assert main(["state", "reset"]) == 130
+    assert _count(state, "SELECT count(*) FROM opsbench.alerts WHERE state = 'firing'") == 1
+
+    before = _count(state, "SELECT count(*) FROM opsbench.outbox")
+    assert main(["state", "reset", "--yes"]) == 0
+    assert _count(state, "SELECT count(*) FROM opsbench.alerts WHERE state = 'firing'") == 0
+    assert rollups.watermark(state, TZ) is None
+    assert _count(state, "SELECT count(*) FROM opsbench.outbox") == before + 1
+    assert "1 alerts closed" in capsys.readouterr().out
+
+    assert main(["rollups", "rebuild", "--tz", TZ, "--yes"]) == 0
+    wm = rollups.watermark(state, TZ)
+    assert wm is not None
+    with state.connect() as c:
+        gross = c.execute(sa.text("SELECT sum(gross) FROM opsbench.rollup_revenue_daily WHERE tz = :tz"),
+                          {"tz": TZ}).scalar_one()
+    raw = queries.revenue.daily(ops_db.analytics(settings_b), start=wm.complete_from, end=wm.refreshed_through, tz=TZ)
+    assert float(gross) == pytest.approx(float(raw["gross"].sum()))
+    assert main(["rollups", "rebuild", "--tz", "Not/AZone", "--yes"]) == 2

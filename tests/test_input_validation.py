@@ -1,0 +1,271 @@
+"""Every input checked at the door: settings, jobs-file numbers, random jobs-file values.
+
+A malformed value is a one-line UserError naming what is wrong (never echoing a
+secret), never a traceback from deeper down.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from ops.core.errors import JobSpecError, SettingsError, UserError
+from ops.core.settings import load_settings
+from ops.daemon.jobspec import DEFAULT_JOBS_FILE, load_jobs
+
+# -- settings -----------------------------------------------------------------------
+
+DSN_VARS = ("DATABASE_URL", "MAINTENANCE_DATABASE_URL", "OPSBENCH_STATE_URL")
+
+
+@pytest.mark.parametrize("var", DSN_VARS)
+@pytest.mark.parametrize("dsn, expected", [
+    ("postgresql://u:s3cretpw@localhost:notaport/db", "port"),
+    ("postgresql://u:s3cretpw@localhost:70000/db", "port"),
+    ("postgresql://u:s3cretpw@localhost:0/db", "port"),
+    ("postgresql://u:s3cretpw@[::1/db", "IPv6"),
+    ("postgresql://u:s3cretpw@::1]:5432/db", "IPv6"),
+    ("mysql://u:s3cretpw@localhost/db", "PostgreSQL URL"),
+])
+def test_a_malformed_dsn_is_one_line_naming_the_variable_never_the_password(var, dsn, expected):
+    with pytest.raises(SettingsError) as err:
+        load_settings(**{var: dsn})
+    msg = str(err.value)
+    assert msg.startswith(f"{var}: ") and expected in msg
+    assert "s3cretpw" not in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("dsn", ["postgresql://u:pw@[::1]:5432/db", "postgresql://u@localhost/db",
+                                 "postgresql+psycopg://u:pw@db.example.com:6543/app"])
+def test_good_dsns_still_load(dsn):
+    assert load_settings(DATABASE_URL=dsn).database_url == dsn
+
+
+@pytest.mark.parametrize("var", ["OPSBENCH_STATEMENT_TIMEOUT", "OPSBENCH_LOCK_TIMEOUT"])
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "0", "-5", "1e12", "soon"])
+def test_number_settings_must_be_finite_and_in_range(var, value, monkeypatch):
+    monkeypatch.setenv(var, value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert str(err.value).startswith(f"{var}: ") and "\n" not in str(err.value)
+
+
+def test_every_float_setting_is_checked_for_finiteness(monkeypatch):
+    from ops.core.settings import Settings
+
+    floats = [f.alias for f in Settings.model_fields.values() if f.annotation is float]
+    assert floats, "no float settings found"
+    for var in floats:
+        monkeypatch.setenv(var, "nan")
+        with pytest.raises(SettingsError, match=f"^{var}: "):
+            load_settings()
+        monkeypatch.delenv(var)
+
+
+@pytest.mark.parametrize("home", ["/proc/opsbench-home", "/dev/null"])
+def test_an_unwritable_home_is_one_line(home):
+    with pytest.raises(SettingsError) as err:
+        load_settings(OPSBENCH_HOME=home)
+    assert str(err.value).startswith("OPSBENCH_HOME: expected a directory")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write a read-only directory")
+def test_a_read_only_home_is_refused(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(SettingsError, match="^OPSBENCH_HOME: "):
+            load_settings(OPSBENCH_HOME=str(ro / "home"))
+    finally:
+        ro.chmod(0o700)
+
+
+def test_a_missing_home_is_created(tmp_path):
+    assert load_settings(OPSBENCH_HOME=str(tmp_path / "a" / "b")).home.is_dir()
+
+
+# -- jobs file numbers ------------------------------------------------------------------
+
+@pytest.mark.parametrize("line", ["timeout = nan", "timeout = inf", "timeout = -1", "timeout = 0",
+                                  "interval = inf", "interval = nan", "interval = -60", "interval = 1e300",
+                                  'interval = "99999999999999d"', "timeout = 1e308"])
+def test_jobs_file_numbers_must_be_finite_and_positive(tmp_path, line):
+    key = line.split()[0]
+    schedule = "" if key == "interval" else 'interval = "5m"\n'
+    path = tmp_path / "jobs.toml"
+    path.write_text(f'[jobs.x]\ncallable = "support.daemon_jobs:ok"\n{schedule}{line}\n')
+    with pytest.raises(JobSpecError) as err:
+        load_jobs(load_settings(OPSBENCH_JOBS_FILE=str(path)))
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: job 'x': key '{key}': ") and "finite" in msg and "\n" not in msg
+
+
+# -- property: random values anywhere in the shipped jobs file ------------------------------
+
+SHIPPED = tomllib.loads(DEFAULT_JOBS_FILE.read_text())["jobs"]
+JOB_KEYS = ["id", "callable", "cron", "interval", "timezone", "enabled", "timeout", "catch_up", "args", "description"]
+
+
+def _str(text: str) -> str:
+    """A TOML basic string: quotes, backslashes and control characters escaped, the rest as is."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml(value) -> str:
+    """A TOML inline value (enough of TOML for the property test; no datetimes)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return _str(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_str(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+    raise TypeError(value)
+
+
+def _dump(jobs: dict) -> str:
+    out = []
+    for job_id, body in jobs.items():
+        out.append(f"[jobs.{job_id}]")
+        out += [f"{_str(k)} = {_toml(v)}" for k, v in body.items()]
+        out.append("")
+    return "\n".join(out)
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+_scalar = st.one_of(
+    st.integers(min_value=-2**63, max_value=2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([math.nan, math.inf, -math.inf, 0, -1, 1e300, 2**63 - 1, "", "5m", "0 9 * * *", "UTC"]),
+    _text, st.booleans(),
+)
+_value = st.recursive(_scalar, lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                                      st.dictionaries(_text, inner, max_size=3)), max_leaves=6)
+
+
+def _paths(table: dict, prefix=()):
+    """Every key path inside a job's args (nested tables included)."""
+    for k, v in table.items():
+        yield prefix + (k,)
+        if isinstance(v, dict):
+            yield from _paths(v, prefix + (k,))
+
+
+@st.composite
+def _mutation(draw):
+    job_id = draw(st.sampled_from(sorted(SHIPPED)))
+    body = json.loads(json.dumps(SHIPPED[job_id]))  # a deep copy (the shipped file has no datetimes)
+    where = draw(st.sampled_from(["key", "arg", "new_arg"]))
+    value = draw(_value)
+    if where == "key":
+        body[draw(st.sampled_from(JOB_KEYS))] = value
+    else:
+        args = body.setdefault("args", {})
+        paths = list(_paths(args))
+        if where == "arg" and paths:
+            path = draw(st.sampled_from(paths))
+            target = args
+            for k in path[:-1]:
+                target = target[k]
+            target[path[-1]] = value
+        else:
+            args[draw(_text.filter(bool))] = value
+    jobs = dict(SHIPPED)
+    jobs[job_id] = body
+    return jobs
+
+
+@hsettings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(jobs=_mutation())
+def test_random_jobs_file_values_load_or_fail_in_one_line(tmp_path, jobs):
+    path = Path(tmp_path) / "jobs.toml"
+    path.write_text(_dump(jobs), encoding="utf-8")
+    settings = load_settings(OPSBENCH_JOBS_FILE=str(path))
+    text = path.read_text(encoding="utf-8")
+    assert tomllib.loads(text) == {"jobs": jobs} or _has_nan(jobs)  # the file says what the example meant
+    try:
+        load_jobs(settings)
+    except UserError as e:
+        assert "\n" not in str(e).strip(), str(e)
+
+
+def _has_nan(value) -> bool:
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, dict):
+        return any(_has_nan(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_nan(v) for v in value)
+    return False
+
+
+# -- paths that cannot be written ------------------------------------------------------------
+
+@pytest.mark.parametrize("out, reason", [("/proc/opsbench-x.html", "cannot write"),
+                                         ("/sys/opsbench-x.html", "cannot write"),
+                                         ("{tmp}/a-file/report.html", "is not a directory"),
+                                         ("{tmp}", "is a directory")])
+def test_report_out_that_cannot_be_written_is_one_line_exit_2(out, reason, tmp_path, capsys):
+    """Checked before any query runs: no database is needed to be told."""
+    from ops.cli import main
+
+    (tmp_path / "a-file").write_text("x")
+    code = main(["report", "daily", "--out", out.replace("{tmp}", str(tmp_path))])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("opsbench: error: --out: ") and reason in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_unwritable_home_stops_the_cli_in_one_line(monkeypatch, capsys):
+    from ops.cli import main
+
+    monkeypatch.setenv("OPSBENCH_HOME", "/proc/opsbench-home")
+    code = main(["alerts"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("opsbench: error: OPSBENCH_HOME: ") and len(err.strip().splitlines()) == 1
+
+
+def test_a_bad_dsn_stops_the_cli_in_one_line_without_the_password(monkeypatch, capsys):
+    from ops.cli import main
+
+    monkeypatch.setenv("OPSBENCH_STATE_URL", "postgresql://ops:hunter2pw@localhost:notaport/state")
+    code = main(["alerts"])
+    err = capsys.readouterr().err
+    assert code == 2 and "OPSBENCH_STATE_URL: the port must be a number" in err and "hunter2pw" not in err
+
+
+@pytest.mark.parametrize("out, reason", [("/proc/opsbench-nb", "cannot write to"), ("{tmp}/a-file", "is a file")])
+def test_notebooks_render_out_that_cannot_be_written_is_one_line_exit_2(out, reason, tmp_path, capsys):
+    from ops.cli import main
+
+    (tmp_path / "a-file").write_text("x")
+    code = main(["notebooks", "render", "--only", "overview", "--out", out.replace("{tmp}", str(tmp_path))])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("opsbench: error: --out: ") and reason in err and len(err.strip().splitlines()) == 1
