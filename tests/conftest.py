@@ -13,6 +13,8 @@ import re
 import warnings
 from pathlib import Path
 
+import hypothesis  # noqa: F401  (imported at collection: its plugin otherwise imports it lazily at session
+#                    end, where CPython 3.11.7 can fail ast.parse inside a garbage-collected __del__)
 import psycopg
 import pytest
 import sqlalchemy as sa

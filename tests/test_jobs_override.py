@@ -64,6 +64,16 @@ def test_override_file_changes_only_what_it_names(override):
         assert specs[job_id] == shipped_specs[job_id], job_id
 
 
+def test_a_partial_file_merges_without_the_marker(tmp_path):
+    """Only what differs: a shipped job named without its callable can only mean a change to it."""
+    path = tmp_path / "partial.toml"
+    path.write_text(OVERRIDE.replace('extends = "defaults"\n', ""), encoding="utf-8")
+    specs = _by_id(load_settings(OPSBENCH_JOBS_FILE=str(path)))
+    assert set(specs) == set(SHIPPED) | {"my_ping"}
+    assert specs["daily_digest"].cron == "0 8 * * *" and specs["cleanup"].enabled is False
+    assert specs["http_probes"].args["latency_warn_ms"] == 1500
+
+
 def test_a_file_without_extends_still_stands_alone(tmp_path):
     path = tmp_path / "alone.toml"
     path.write_text('[jobs.only]\ncallable = "jobs.builtin:heartbeat"\ninterval = "1m"\n', encoding="utf-8")

@@ -273,18 +273,20 @@ def _add_health_urls(data: dict[str, Any], settings: Settings, origins: dict[str
 def jobs_data(settings: Settings, path: Path | None = None) -> tuple[dict[str, Any], dict[str, str]]:
     """The jobs file's TOML as the loader sees it, and where each job key came from.
 
-    OPSBENCH_JOBS_FILE with top-level `extends = "defaults"` is an override
-    file, merged key by key over the shipped jobs/jobs.toml (`merge_jobs`);
-    without it the file stands alone, as it always did (a copy of the
-    defaults with a job deleted keeps that job deleted). OPSBENCH_HEALTH_URLS
-    then adds targets to the http_probes jobs.
+    OPSBENCH_JOBS_FILE is an override file, merged key by key over the
+    shipped jobs/jobs.toml (`merge_jobs`), when it says so (top-level
+    `extends = "defaults"`) or when it is partial: it names a shipped job
+    without a `callable`, which only makes sense as a change to that job.
+    A file of complete job definitions without the marker stands alone, as
+    it always did (a copy of the defaults with a job deleted keeps that job
+    deleted). OPSBENCH_HEALTH_URLS then adds targets to the http_probes jobs.
     """
     path = Path(path) if path else jobs_file(settings)
     where = path.name if path == DEFAULT_JOBS_FILE else str(path)
     data = _read_toml(path)
     origins: dict[str, str] = {}
-    if path != DEFAULT_JOBS_FILE and EXTENDS_KEY in data:
-        if data[EXTENDS_KEY] != "defaults":
+    if path != DEFAULT_JOBS_FILE and (EXTENDS_KEY in data or _is_partial(data)):
+        if data.setdefault(EXTENDS_KEY, "defaults") != "defaults":
             raise JobSpecError(f"{where}: extends: expected \"defaults\" (the shipped jobs/jobs.toml)")
         data, origins = merge_jobs(_read_toml(DEFAULT_JOBS_FILE), data, where)
     else:
@@ -296,6 +298,16 @@ def jobs_data(settings: Settings, path: Path | None = None) -> tuple[dict[str, A
                     _leaves(body, job_id, origin, origins)
     _add_health_urls(data, settings, origins)
     return data, origins
+
+
+def _is_partial(data: dict[str, Any]) -> bool:
+    """A jobs file that changes a shipped job without restating it (no `callable`)."""
+    jobs_table = data.get("jobs")
+    if not isinstance(jobs_table, dict):
+        return False
+    shipped = _read_toml(DEFAULT_JOBS_FILE).get("jobs", {})
+    return any(isinstance(body, dict) and job_id in shipped and "callable" not in body
+               for job_id, body in jobs_table.items())
 
 
 def explain(settings: Settings) -> list[tuple[str, str, Any, str]]:
