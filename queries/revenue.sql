@@ -241,3 +241,40 @@ JOIN purchases p ON p.purchased_at >= w.lo AND p.purchased_at < w.hi
 WHERE NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = p.transaction_id AND d.id < p.id)
 GROUP BY p.currency
 ORDER BY purchases DESC, p.currency;
+
+-- name: by_currency
+-- Production revenue over the window per currency present (one row each, largest gross first): the digest
+-- shows every currency on its own line rather than letting non-default ones vanish.
+-- :param start date           first local day (inclusive)
+-- :param end date             last local day (inclusive)
+-- :param tz tz = REPORT_TZ          IANA zone the days are cut in
+--
+-- Columns: currency, gross (numeric), refunds (numeric), net (numeric), purchases (bigint), paying_users (bigint).
+WITH win AS NOT MATERIALIZED (
+    SELECT CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
+           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
+),
+first_rows AS NOT MATERIALIZED (
+    SELECT p.*
+    FROM purchases p
+    WHERE p.environment = 'Production'
+      AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = p.transaction_id AND d.id < p.id)
+),
+bought AS (
+    SELECT p.currency, count(*) AS purchases, sum(p.price) AS gross, count(DISTINCT p.user_id) AS paying_users
+    FROM win w JOIN first_rows p ON p.purchased_at >= w.lo AND p.purchased_at < w.hi
+    GROUP BY p.currency
+),
+refunded AS (
+    SELECT p.currency, sum(p.price) AS refunds
+    FROM win w JOIN first_rows p ON p.refunded_at >= w.lo AND p.refunded_at < w.hi
+    GROUP BY p.currency
+)
+SELECT COALESCE(b.currency, r.currency)                       AS currency,
+       COALESCE(b.gross, 0)                                   AS gross,
+       COALESCE(r.refunds, 0)                                 AS refunds,
+       COALESCE(b.gross, 0) - COALESCE(r.refunds, 0)          AS net,
+       COALESCE(b.purchases, 0)                               AS purchases,
+       COALESCE(b.paying_users, 0)                            AS paying_users
+FROM bought b FULL JOIN refunded r ON r.currency = b.currency
+ORDER BY COALESCE(b.gross, 0) DESC, 1

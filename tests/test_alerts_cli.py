@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import subprocess
@@ -52,12 +53,20 @@ def test_silence_alerts_unsilence(state):
     assert dt.timedelta(minutes=119) < active.ends_at - active.starts_at <= dt.timedelta(hours=2)
 
     p = run(state, "alerts")
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == 1, p.stderr  # a critical alert is firing: a script sees it in the exit code
     assert "Firing (2):" in p.stdout
     assert "critical credit_drift" in p.stdout and "reproduce: opsbench run reconcile" in p.stdout
     assert f"#{sid} credit_*" in p.stdout and "ledger migration" in p.stdout
     assert "Outbox: 1 pending" in p.stdout
     assert "firing" in p.stdout.split("Recent")[1]
+
+    p = run(state, "alerts", "--format", "json")
+    assert p.returncode == 1, p.stderr
+    data = json.loads(p.stdout)
+    assert {(a["key"], a["severity"]) for a in data["firing"]} == {("credit_drift", "critical"),
+                                                                  ("error_rate", "warning")}
+    assert [s["id"] for s in data["silences"]] == [sid] and data["outbox_depth"] == 1
+    assert data["problems"] == ["1 critical alert(s) firing"]
 
     p = run(state, "unsilence", str(sid))
     assert p.returncode == 0 and f"silence #{sid} ended" in p.stdout

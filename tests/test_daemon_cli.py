@@ -116,12 +116,59 @@ def test_status_shows_the_leader_alerts_and_outbox(env, state, capsys):
         (me,) = [i for i in data["instances"] if i["instance"] == "host-x:4242:abc123"]
         assert me["is_leader"] is True and me["state"] == "leader" and me["last_seen_ago_s"] < 30
         assert data["outbox_depth"] is not None
+        assert data["healthy"] is True and data["problems"] == []
         code, out, _ = cli(capsys, "status")
+        assert code == 0 and out.rstrip().endswith("healthy")
         assert "host-x:4242:abc123" in out and ": leader" in out and "outbox:" in out
     finally:
         elector._shutdown()
     code, out, _ = cli(capsys, "status")
-    assert "no daemon is leading" in out
+    assert code == 1 and "no daemon is leading" in out
+    code, out, _ = cli(capsys, "status", "-f", "json")
+    assert code == 1 and json.loads(out)["problems"] == ["no daemon is leading"]
+
+
+def test_status_exits_1_while_a_critical_alert_fires_and_0_for_warnings(env, state, capsys):
+    from ops.alerting import manager as alerts
+    from ops.contract import Finding, JobResult
+    from ops.core.settings import get_settings
+
+    elector = LeaderElector(state.writer.url, identity="host-y:4243:def456")
+    now = dt.datetime.now(dt.timezone.utc)
+    try:
+        assert elector.poll_once()
+        alerts.record_result(state.writer, "status_test", JobResult(findings=[
+            Finding(rule="status_warn", severity="warning", summary="a warning")]), now, get_settings())
+        code, out, err = cli(capsys, "status", "-f", "json")
+        assert code == 0, (out, err)  # a warning alone is not a failure for a script
+        alerts.record_result(state.writer, "status_test", JobResult(findings=[
+            Finding(rule="status_warn", severity="warning", summary="a warning"),
+            Finding(rule="status_crit", severity="critical", summary="money is wrong")]), now, get_settings())
+        code, out, _ = cli(capsys, "status", "-f", "json")
+        assert code == 1 and json.loads(out)["problems"] == ["1 critical alert(s) firing"]
+        code, out, _ = cli(capsys, "status")
+        assert code == 1 and out.rstrip().endswith("problems: 1 critical alert(s) firing")
+    finally:
+        elector._shutdown()
+
+
+def test_jobs_table_shows_next_run_relative_and_findings_not_plain_ok(env, state, capsys):
+    import sqlalchemy as sa
+
+    now = dt.datetime.now(dt.timezone.utc)
+    with state.writer.begin() as c:
+        c.execute(sa.text("INSERT INTO opsbench.job_runs (run_id, job, trigger, status, started_at, finished_at, "
+                          "duration_s, summary, metrics, findings, leader) VALUES "
+                          "(gen_random_uuid(), 'fine', 'manual', 'ok', :t, :t, 0.1, '0/6 checks pass', '{}', 6, 'manual')"),
+                  {"t": now + dt.timedelta(seconds=5)})
+    code, out, err = cli(capsys, "jobs")
+    assert code == 0, err
+    lines = {line.split()[0]: line for line in out.splitlines()[1:] if line.strip()}
+    assert "ok, 6 findings" in lines["fine"]
+    assert "in 5 min" in lines["fine"] or "in 4 min" in lines["fine"]  # interval 5m from the last run
+    assert " in " in lines["daily"] and "never run" in lines["daily"]
+    code, out, _ = cli(capsys, "jobs", "-f", "json")
+    assert {r["id"]: r["last_findings"] for r in json.loads(out)}["fine"] == 6
 
 
 def test_doctor_names_each_problem_in_plain_words(env, capsys):
@@ -234,5 +281,5 @@ def test_builtin_jobs_heartbeat_pings_and_outbox_drain(env, state, capsys):
 def test_status_with_the_state_db_down_is_one_line(env, capsys):
     env.setenv("OPSBENCH_STATE_URL", "postgresql://ops:pw-654321x@127.0.0.1:1/state")
     code, out, err = cli(capsys, "status")
-    assert code == 2 and "state database unavailable" in err and "Traceback" not in err
+    assert code == 1 and "state database unavailable" in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "pw-654321x" not in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import datetime as dt
 import math
 import re
@@ -366,3 +367,114 @@ def test_the_digest_reads_reconciliation_from_the_nights_job_not_the_ledger(db, 
     finally:
         with db.writer.begin() as conn:
             conn.exec_driver_sql("DELETE FROM opsbench.job_runs WHERE run_id = %(id)s", {"id": record.run_id})
+
+
+# -- the digest, phone first ----------------------------------------------------------------
+
+def _alert(key: str, severity: str, summary: str) -> report.AlertLine:
+    return report.AlertLine(key, severity, summary, None)
+
+
+def _visible_lines(text: str) -> list[str]:
+    return parse_html(text).splitlines()
+
+
+def test_the_first_lines_say_what_needs_the_founder(daily):
+    rep = dataclasses.replace(daily, alerts=[
+        _alert("stuck_jobs", "warning", "6 video jobs stuck"),
+        _alert("negative_balance", "critical", "1 user with a negative balance"),
+        _alert("reconcile_negative_balances{check=negative_balances}", "critical", "reconciliation negative rows"),
+        _alert("health_check_failing{probe=backend}", "critical", "backend unhealthy"),
+        _alert("admin_actions_review", "info", "1 admin action this week"),
+    ])
+    lines = _visible_lines(report_message.telegram_message(rep))
+    # title, then the verdict: two faults are critical (negative balance counted once), one warning
+    assert "Needs you: 2 critical, 1 warning" in lines[1]
+    top = lines[2:5]
+    assert [line.lstrip("• ") for line in top] == ["1 user with a negative balance", "backend unhealthy",
+                                                    "6 video jobs stuck"]
+    text = "\n".join(lines)
+    assert "Alerts firing: 3 (2 critical, 1 warning)" in text  # the echo and the info note are not firing
+    assert "negative_balance 1 user with a negative balance (+1 echo)" in text
+    assert "reconciliation negative rows" not in text
+    notes = text.split("Notes (1)")[1]
+    assert "1 admin action this week" in notes and "1 admin action this week" not in text.split("Notes (1)")[0]
+
+
+def test_all_clear_when_only_info_notes(daily):
+    rep = dataclasses.replace(daily, alerts=[_alert("admin_actions_review", "info", "weekly review")])
+    lines = _visible_lines(report_message.telegram_message(rep))
+    assert "All clear" in lines[1]
+    assert "Alerts: none firing" in "\n".join(lines)
+
+
+def _fig(key: str, unit: str, value: float, before: float) -> report.Figure:
+    return report.Figure(key, key, unit, value, {"avg7": before, "last_week": before})
+
+
+@pytest.mark.parametrize("key, unit, value, before, mark", [
+    ("refunds", "money", 200.0, 100.0, "🔴"),        # refunds up is bad
+    ("refunds", "money", 50.0, 100.0, "🟢"),
+    ("gross", "money", 200.0, 100.0, "🟢"),          # revenue up is good
+    ("net", "money", 50.0, 100.0, "🔴"),
+    ("error_rate", "rate", 0.01, 0.02, "🟢"),        # fewer failures: better
+    ("p95_seconds", "seconds", 300.0, 200.0, "🔴"),
+    ("dau", "count", 100.0, 100.0, "⚪"),            # no change: neither
+])
+def test_each_change_is_marked_better_or_worse_by_the_metrics_direction(key, unit, value, before, mark):
+    fig = _fig(key, unit, value, before)
+    assert report_message.change_mark(fig, "avg7") == mark
+
+
+def _pre_rows(text: str) -> list[list[str]]:
+    return [block.splitlines() for block in re.findall(r"<pre>(.*?)</pre>", text, re.S)]
+
+
+def test_table_columns_never_touch_even_with_huge_changes(daily):
+    figures = dict(daily.figures)
+    figures["gross"] = _fig("gross", "money", 123_456_789.0, 1.0)        # ▲ 12345678800%
+    figures["refunds"] = _fig("refunds", "money", 0.0, 5.0)
+    figures["arppu"] = report.Figure("arppu", "ARPPU", "money", None, {})
+    figures["error_rate"] = _fig("error_rate", "rate", 1.0, 0.0)          # ▲ 100.0pp
+    figures["stickiness"] = _fig("stickiness", "ratio", 0.0, 1.0)        # ▼ 100.0pp
+    rep = dataclasses.replace(daily, figures=figures)
+    text = report_message.telegram_message(rep)
+    marks = "🟢🔴⚪"
+    for table in _pre_rows(html.unescape(text)):
+        head, *rows = table
+        assert len(rows) >= 4
+        for row in rows:
+            # label, value, then per baseline a mark+arrow (or –/=) and a size, every part apart
+            cells = re.findall(rf"[{marks}]\S*(?: \S+)?", row)
+            assert len(cells) == len(rep.baselines), row
+            before_first = row[: row.index(cells[0])]
+            assert before_first.endswith(" ") and before_first.strip(), row  # value and change apart
+            for cell in cells[1:]:
+                assert row[row.index(cell) - 1] == " ", row  # one change never pushes into the next
+        # all change columns end together: right-aligned
+        assert len({len(r) for r in rows}) == 1, rows
+    assert "▲ 100.0pp" in text and "▼ 100.0pp" in text
+
+
+def test_every_currency_of_the_day_is_mentioned_with_its_own_line(db, settings, day):
+    import sqlalchemy as sa
+
+    start = dt.datetime.combine(day, dt.time(12), tzinfo=pd.Timestamp.now(tz=TZ).tzinfo)
+    with db.writer.connect() as c:
+        user, product = c.execute(sa.text("SELECT user_id, product_id FROM purchases LIMIT 1")).one()
+    rows = [("T-EUR-1", 7.50, "EUR"), ("T-EUR-2", 12.25, "EUR"), ("T-TRY-1", 199.99, "TRY")]
+    with db.writer.begin() as c:
+        for tid, price, cur in rows:
+            c.execute(sa.text("INSERT INTO purchases (transaction_id, user_id, product_id, credits, price, currency, "
+                              "environment, purchased_at) VALUES (:t, :u, :p, 10, :price, :cur, 'Production', :at)"),
+                      {"t": tid, "u": user, "p": product, "price": price, "cur": cur, "at": start})
+    try:
+        rep = report.build(db.analytics, settings, "daily", window=report.Window(day, day, TZ), state=db.writer)
+        text = parse_html(report_message.telegram_message(rep))
+        revenue = text.split("Revenue (USD)")[1].split("Users")[0]
+        assert "EUR gross 19.75, net 19.75, 2 purchases" in revenue  # 7.50 + 12.25, from the rows above
+        assert "TRY gross 199.99, net 199.99, 1 purchases" in revenue
+        assert revenue.index("TRY") < revenue.index("EUR")  # largest gross first
+    finally:
+        with db.writer.begin() as c:
+            c.execute(sa.text("DELETE FROM purchases WHERE transaction_id LIKE 'T-EUR-%' OR transaction_id = 'T-TRY-1'"))

@@ -20,10 +20,26 @@ app = typer.Typer(
     name="opsbench",
     help="Operations and analytics workbench: queries, notebooks, alerts and the daemon.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every subcommand
 )
 
+
+def _version(value: bool) -> None:
+    if value:
+        from ops import __version__
+
+        typer.echo(f"opsbench {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                 help="Show the version and exit."),
+) -> None:
+    """Operations and analytics workbench: queries, notebooks, alerts and the daemon."""
 
 
 def current_settings():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import re
+from enum import Enum
 
 import typer
 
@@ -41,14 +42,29 @@ def _local(ts: dt.datetime | None) -> str:
     return ts.astimezone(get_settings().tz).strftime("%Y-%m-%d %H:%M")
 
 
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+def _iso(ts: dt.datetime | None) -> str | None:
+    return ts.isoformat(timespec="seconds") if ts else None
+
+
 alerts_app = typer.Typer(help="Firing alerts, active silences, outbox backlog and recent alert history.",
                          invoke_without_command=True)
 
 
 @alerts_app.callback()
-def alerts_cmd(ctx: typer.Context,
-               limit: int = typer.Option(20, "--limit", min=1, max=1000, help="recent events to show")) -> None:
-    """Firing alerts, active silences, outbox backlog and recent alert history."""
+def alerts_cmd(
+    ctx: typer.Context,
+    limit: int = typer.Option(20, "--limit", min=1, max=1000, help="recent events to show"),
+    fmt: Format = typer.Option(Format.table, "--format", "-f"),
+) -> None:
+    """Firing alerts, active silences, outbox backlog and recent alert history.
+
+    Exit code: 0 nothing critical, 1 critical alerts firing or messages undeliverable, 2 usage error.
+    """
     if ctx.invoked_subcommand is not None:
         return
     from ops.alerting import manager as alerts
@@ -58,6 +74,37 @@ def alerts_cmd(ctx: typer.Context,
     engine = _state_engine()
     now = utc_now()
     rows = alerts.firing(engine)
+    silences = alerts.active_silences(engine, now)
+    depth = outbox.depth(engine)
+    delivery = outbox.delivery_problems(engine)
+    events = alerts.recent(engine, limit)
+    critical = sum(1 for r in rows if r.severity == "critical")
+    problems = []
+    if critical:
+        problems.append(f"{critical} critical alert(s) firing")
+    if delivery.blocked:
+        problems.append(f"{len(delivery.blocked)} Telegram chat(s) refuse messages")
+    if delivery.failed:
+        problems.append(f"{delivery.failed} message(s) undeliverable")
+    code = 1 if problems else 0
+    if fmt is Format.json:
+        import json
+
+        typer.echo(json.dumps({
+            "firing": [{"key": r.key, "severity": r.severity, "summary": r.summary, "since": _iso(r.started_at),
+                        "held_reason": r.held_reason, "command": r.command} for r in rows],
+            "silences": [{"id": s.id, "pattern": s.pattern, "until": _iso(s.ends_at), "reason": s.reason}
+                         for s in silences],
+            "outbox_depth": depth,
+            "delivery": {"blocked": [{"chat": b.configured_chat_id, "chat_id": b.chat_id,
+                                      "reason": b.blocked_reason, "since": _iso(b.blocked_at)}
+                                     for b in delivery.blocked],
+                         "failed": delivery.failed},
+            "recent": [{"at": _iso(e.at), "kind": e.kind, "severity": e.severity, "key": e.key,
+                        "summary": e.summary, "note": e.note} for e in events],
+            "problems": problems,
+        }, indent=2))
+        raise typer.Exit(code)
     typer.echo(f"Firing ({len(rows)}):")
     for r in rows:
         held = f"  [held: {r.held_reason}]" if r.held_reason else ""
@@ -65,18 +112,17 @@ def alerts_cmd(ctx: typer.Context,
         typer.echo(f"  {r.severity:<8} {r.key}  for {since}  {r.summary}{held}")
         if r.command:
             typer.echo(f"           reproduce: {r.command}")
-    silences = alerts.active_silences(engine, now)
     typer.echo(f"Silences ({len(silences)}):")
     for s in silences:
         typer.echo(f"  #{s.id} {s.pattern}  until {_local(s.ends_at)}  {s.reason}")
-    typer.echo(f"Outbox: {outbox.depth(engine)} pending")
-    for line in delivery_lines(outbox.delivery_problems(engine), now, _local):
+    typer.echo(f"Outbox: {depth} pending")
+    for line in delivery_lines(delivery, now, _local):
         typer.echo(f"  {line}")
-    events = alerts.recent(engine, limit)
     typer.echo(f"Recent ({len(events)}):")
     for e in events:
         note = f"  ({e.note})" if e.note else ""
         typer.echo(f"  {_local(e.at)}  {e.kind:<10} {e.severity:<8} {e.key}  {e.summary}{note}")
+    raise typer.Exit(code)
 
 
 def delivery_lines(problems, now: dt.datetime, when) -> list[str]:

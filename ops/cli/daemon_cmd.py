@@ -42,6 +42,33 @@ def _ago(v: dt.datetime | None, now: dt.datetime) -> str:
     return f"{secs // 86400}d ago"
 
 
+def _in(v: dt.datetime | None, now: dt.datetime) -> str:
+    """A future time relative to now: 'in 13 h', 'in 5 min', 'due now'."""
+    if v is None:
+        return "-"
+    secs = int((v - now).total_seconds())
+    if secs < 60:
+        return "due now" if secs <= 0 else f"in {secs} s"
+    if secs < 5400:
+        return f"in {round(secs / 60)} min"
+    if secs < 172800:
+        return f"in {round(secs / 3600)} h"
+    return f"in {round(secs / 86400)} d"
+
+
+def result_word(status: str | None, findings: int | None) -> tuple[str, str]:
+    """(words, rich style) for a job's last result: a run that found problems never reads as plain 'ok'."""
+    if status is None:
+        return "never run", "dim"
+    n = findings or 0
+    found = f", {n} finding{'s' if n != 1 else ''}" if n else ""
+    if status == "ok":
+        return (f"ok{found}", "yellow") if n else ("ok", "green")
+    if status == "skipped":
+        return f"skipped{found}", "dim"
+    return f"{status}{found}", "bold red"
+
+
 def _state_engine(settings, *, migrate: bool = True):
     from ops.data.state import state_engine
 
@@ -137,6 +164,7 @@ def jobs_rows(settings, now: dt.datetime | None = None) -> tuple[list[dict[str, 
             "schedule": spec.schedule_words(),
             "next_run": _iso(next_run),
             "last_status": run.status if run else None,
+            "last_findings": int(run.findings or 0) if run else None,
             "last_run": _iso(run.started_at) if run else None,
             "last_duration_s": round(run.duration_s, 3) if run and run.duration_s is not None else None,
             "last_summary": run.summary if run else None,
@@ -162,12 +190,26 @@ def jobs(fmt: Format = typer.Option(Format.table, "--format", "-f"),
     if fmt is Format.json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
     now = utc_now()
-    _print_table(
-        ["job", "schedule", "next run", "last", "when", "summary"],
-        [[r["id"] + ("" if r["enabled"] else " (disabled)"), r["schedule"], r["next_run"] or "-",
-          r["last_status"] or "-", _ago(dt.datetime.fromisoformat(r["last_run"]), now) if r["last_run"] else "-",
-          (r["last_summary"] or "")[:60]] for r in rows])
+    console = Console() if sys.stdout.isatty() else Console(width=200, no_color=True)
+    table = Table("job", "schedule", "next run", "last result", "when", "summary", box=None, pad_edge=False)
+    table.columns[-1].overflow = "ellipsis"
+    table.columns[-1].no_wrap = True
+    for r in rows:
+        words, style = result_word(r["last_status"], r["last_findings"])
+        if warning and r["last_status"] is None:
+            words, style = "unknown", "dim"  # the history could not be read, not "never run"
+        table.add_row(escape(r["id"] + ("" if r["enabled"] else " (disabled)")), escape(r["schedule"]),
+                      _in(dt.datetime.fromisoformat(r["next_run"]), now) if r["next_run"] else "-",
+                      Text(words, style=style),
+                      _ago(dt.datetime.fromisoformat(r["last_run"]), now) if r["last_run"] else "-",
+                      escape((r["last_summary"] or "")[:80]))
+    console.print(table)
 
 
 def _explain(settings, fmt: Format) -> None:
@@ -235,7 +277,7 @@ def status_data(settings, now: dt.datetime | None = None) -> dict[str, Any]:
     with engine.connect() as conn:
         instances = _sql().instances.execute(conn, since=now - INSTANCE_WINDOW).fetchall()
     firing = alert_bridge.firing(engine)
-    return {
+    data = {
         "instances": [{
             "instance": r.instance, "host": r.host, "pid": r.pid, "version": r.version,
             "is_leader": bool(r.is_leader) and r.stopped_at is None and now - r.last_seen < STALE_AFTER,
@@ -245,9 +287,29 @@ def status_data(settings, now: dt.datetime | None = None) -> dict[str, Any]:
             "last_seen_ago_s": round((now - r.last_seen).total_seconds(), 1),
         } for r in instances],
         "firing": None if firing is None else [_alert_text(a) for a in firing],
+        "firing_critical": None if firing is None else sum(
+            1 for a in firing if str(getattr(a, "severity", "")) in ("critical", "Severity.critical")),
         "outbox_depth": alert_bridge.depth(engine),
         "delivery": _delivery(engine),
     }
+    data["problems"] = problems(data)
+    data["healthy"] = not data["problems"]
+    return data
+
+
+def problems(data: dict[str, Any]) -> list[str]:
+    """Why `opsbench status` exits 1: no daemon leading, critical alerts firing, undeliverable messages."""
+    out = []
+    if not any(i["is_leader"] for i in data["instances"]):
+        out.append("no daemon is leading")
+    if data.get("firing_critical"):
+        out.append(f"{data['firing_critical']} critical alert(s) firing")
+    delivery = data.get("delivery") or {}
+    if delivery.get("blocked"):
+        out.append(f"{len(delivery['blocked'])} Telegram chat(s) refuse messages")
+    if delivery.get("failed"):
+        out.append(f"{delivery['failed']} message(s) undeliverable")
+    return out
 
 
 def _delivery(engine) -> dict[str, Any] | None:
@@ -276,7 +338,11 @@ def _alert_text(alert: Any) -> str:
 
 
 def status(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
-    """Which daemon leads, its last heartbeat, firing alerts and the outbox depth."""
+    """Which daemon leads, its last heartbeat, firing alerts and the outbox depth.
+
+    Exit code: 0 healthy, 1 problems (no daemon leading, critical alerts firing,
+    undeliverable messages), 2 usage or settings error.
+    """
     import socket
 
     from ops.core.settings import get_settings
@@ -290,10 +356,13 @@ def status(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
 
         if not isinstance(e, sa.exc.SQLAlchemyError):
             raise
-        fail(f"state database unavailable: {redact(getattr(e, 'orig', None) or e).splitlines()[0]}")
+        # not a usage error: the state store being down is a problem a script acts on (exit 1)
+        typer.echo(f"opsbench: error: state database unavailable: "
+                   f"{redact(getattr(e, 'orig', None) or e).splitlines()[0]}", err=True)
+        raise typer.Exit(1) from None
     if fmt is Format.json:
         typer.echo(json.dumps(data, indent=2))
-        return
+        raise typer.Exit(1 if data["problems"] else 0)
     here = socket.gethostname()
     if not data["instances"]:
         typer.echo("daemon: none seen in the last 10 minutes (is `opsbench daemon` running?)")
@@ -321,6 +390,8 @@ def status(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
         last = delivery["recent_failed"][0] if delivery["recent_failed"] else None
         detail = f" (last #{last['id']}: {last['error']})" if last else ""
         typer.echo(f"delivery FAILED: {delivery['failed']} message(s) rejected by Telegram for good{detail}")
+    typer.echo("problems: " + "; ".join(data["problems"]) if data["problems"] else "healthy")
+    raise typer.Exit(1 if data["problems"] else 0)
 
 
 # -- doctor -----------------------------------------------------------------------------

@@ -31,18 +31,81 @@ def _parse_params(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+# PostgreSQL type OIDs, for aligning and rounding by column type rather than by value
+_INT_OIDS = {20, 21, 23, 26}  # int8, int2, int4, oid
+_FLOAT_OIDS = {700, 701}  # float4, float8
+_NUMERIC_OID = 1700
+_UUID_OID = 2950
+TABLE_LIMIT = 50
+
+
 def _jsonable(v):
-    if isinstance(v, (dt.date, dt.datetime)):
+    """A JSON value for one raw database value: None stays null, whole numbers stay whole."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (dt.date, dt.datetime, dt.time)):
         return v.isoformat()
     if isinstance(v, Decimal):
+        if not v.is_finite():
+            return None
+        if v == v.to_integral_value() and v.as_tuple().exponent >= 0:
+            return int(v)
         return float(v)
+    if isinstance(v, float):
+        return None if v != v or v in (float("inf"), float("-inf")) else v
     if isinstance(v, dt.timedelta):
         return v.total_seconds()
-    if v is not None and not isinstance(v, (int, float, str, bool, list, dict)):
+    if isinstance(v, (int, str, list, dict)):
+        return v
+    return str(v)
+
+
+def _decimals(values: list) -> int:
+    """Decimals for a fractional column, one for the whole column: 4 for ratios below 1, else 2."""
+    if values and all(isinstance(v, Decimal) and v.is_finite() and v.as_tuple().exponent >= 0
+                      for v in values if v is not None):
+        return 0  # a numeric column of whole values (sum of integers): printed whole
+    finite = [abs(float(v)) for v in values if v is not None and float(v) == float(v)]
+    return 4 if finite and max(finite) < 1 else 2
+
+
+def _cell(v, oid, decimals: int = 2) -> str:
+    """One table cell: numbers rounded by the column's type, everything else whole."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if oid in _FLOAT_OIDS or (oid == _NUMERIC_OID and isinstance(v, Decimal)):
+        f = float(v)
+        if f != f:
+            return ""
+        return f"{f:.{decimals}f}"
+    if isinstance(v, dt.datetime):
+        return v.isoformat(sep=" ", timespec="seconds")
+    if isinstance(v, dt.timedelta):
         return str(v)
-    if isinstance(v, float) and v != v:  # NaN
-        return None
-    return v
+    return str(v)
+
+
+def _fetch(q, engine, values: dict, limit: int | None):
+    """(columns, type OIDs, the first `limit` rows, how many rows there were) through a server-side cursor."""
+    from queries.loader import connection
+
+    bound = q.bind(**values)
+    with connection(engine) as c:
+        result = c.execution_options(stream_results=True, yield_per=1000).execute(q.statement, bound)
+        cols = list(result.keys())
+        oids = [getattr(d, "type_code", None) for d in (result.cursor.description or ())]
+        kept: list[tuple] = []
+        total = 0
+        for part in result.partitions(1000):
+            for r in part:
+                total += 1
+                if limit is None or len(kept) < limit:
+                    kept.append(tuple(r))
+    return cols, oids, kept, total
 
 
 def _param_summary(p) -> str:
@@ -85,6 +148,8 @@ def query(
     name: str = typer.Argument(None, help="SUBJECT.NAME, e.g. revenue.daily"),
     param: list[str] = typer.Option([], "--param", "-p", help="key=value, repeatable"),
     fmt: Format = typer.Option(Format.table, "--format", "-f"),
+    limit: int = typer.Option(None, "--limit", "-n", min=0,
+                              help=f"rows to show; default {TABLE_LIMIT} for table, all for csv/json; 0 = all"),
     list_: bool = typer.Option(False, "--list", help="list named queries; with NAME, that query's parameters"),
 ) -> None:
     """Run a named query against the analytics (read-only) connection."""
@@ -105,8 +170,10 @@ def query(
     if q.param("tz") is not None and "tz" not in values:
         values["tz"] = get_settings().report_tz
     q.bind(**values)  # validate before connecting
+    if limit is None:
+        limit = TABLE_LIMIT if fmt is Format.table else 0
     try:
-        _run(q, db.analytics(), values, fmt)
+        _run(q, db.analytics(), values, fmt, limit or None)
     except sqlalchemy.exc.DBAPIError as e:
         # the server said no (unreachable, timeout, permission): one line, not a traceback
         from ops.cli import _database_error
@@ -116,20 +183,100 @@ def query(
         raise typer.Exit(1) from None
 
 
-def _run(q, engine, values: dict, fmt: Format) -> None:
+def _run(q, engine, values: dict, fmt: Format, limit: int | None) -> None:
     if fmt is Format.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         header_written = False
+        shown = 0
         for cols, rows in q.stream(engine, **values):
             if not header_written:
                 writer.writerow(cols)
                 header_written = True
+            if limit is not None:
+                rows = rows[: max(0, limit - shown)]
             writer.writerows(rows)
+            shown += len(rows)
         if not header_written:
             with engine.connect() as c:
                 writer.writerow(list(q.execute(c, **values).keys()))
         return
-    print_frame(q(engine, **values), fmt)
+    cols, oids, rows, total = _fetch(q, engine, values, limit)
+    if fmt is Format.json:
+        records = [{k: _jsonable(v) for k, v in zip(cols, row)} for row in rows]
+        typer.echo(json.dumps(records, indent=2))
+        if total > len(rows):
+            typer.echo(f"({total - len(rows)} more rows not shown; --limit 0 for all)", err=True)
+        return
+    _print_table(cols, oids, rows, total)
+
+
+def _print_table(cols: list[str], oids: list, rows: list[tuple], total: int) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    tty = sys.stdout.isatty()
+    # on a terminal: its width, long text cut with an ellipsis; piped: lines as long as they need
+    console = Console() if tty else Console(width=10_000, no_color=True, highlight=False)
+    table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="bold" if tty else "")
+    numeric = {_NUMERIC_OID} | _INT_OIDS | _FLOAT_OIDS
+    places = [_decimals([r[i] for r in rows]) if oid in _FLOAT_OIDS or oid == _NUMERIC_OID else 2
+              for i, oid in enumerate(oids)]
+    cells = [[_cell(v, oid, d) for v, oid, d in zip(row, oids, places)] for row in rows]
+    for i, (col, oid) in enumerate(zip(cols, oids)):
+        # numbers, ids and times are printed whole (min_width = their widest value); free text gives way
+        whole = max([len(str(col))] + [len(r[i]) for r in cells])
+        if oid in numeric:
+            table.add_column(escape(str(col)), justify="right", no_wrap=True, min_width=whole)
+        elif oid in (_UUID_OID, 1082, 1083, 1114, 1184, 1186, 16):  # uuid, date, time, timestamp(tz), interval, bool
+            table.add_column(escape(str(col)), no_wrap=True, min_width=whole)
+        else:
+            table.add_column(escape(str(col)), overflow="ellipsis", no_wrap=True,
+                             min_width=min(whole, max(len(str(col)), 12)))
+    for row in cells:
+        table.add_row(*[escape(c) for c in row])
+    if tty:
+        # never cut an id to fit: a table whose whole columns are wider than the terminal is printed at
+        # the width it needs and read through the pager (less -S scrolls sideways)
+        need = console.measure(table, options=console.options.update_width(100_000)).minimum
+        if need > console.width:
+            console = Console(width=need)
+    left_out = total - len(rows)
+    footer = f"({total} rows" + (f", {left_out} not shown; --limit 0 for all)" if left_out else ")")
+    term = Console() if tty else None
+    if tty and (len(rows) + 2 > term.size.height or console.width > term.width):
+        import os
+
+        os.environ.setdefault("LESS", "-FRSX")  # colours, no wrapping, quit when it fits one screen
+        with console.pager(styles=True):
+            console.print(table)
+            console.print(footer)
+        return
+    console.print(table)
+    typer.echo(footer, err=True)
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and v != v) or type(v).__name__ in ("NaTType", "NAType")
+
+
+def _plain(v):
+    """A frame's cell as the value the database would have given: numpy scalars unwrapped, NaN/NaT as None."""
+    if _missing(v):
+        return None
+    item = getattr(v, "item", None)
+    if item is not None and type(v).__module__ == "numpy":
+        return item()
+    return v
+
+
+def _frame_oids(df) -> list:
+    """Type OIDs for a frame's columns (from their dtypes), so a frame prints like a query result."""
+    out = []
+    for c in df.columns:
+        kind = df[c].dtype.kind
+        out.append({"i": 20, "u": 20, "f": 701, "b": 16, "M": 1184}.get(kind))
+    return out
 
 
 def print_frame(df, fmt: Format) -> None:
@@ -137,20 +284,12 @@ def print_frame(df, fmt: Format) -> None:
     if fmt is Format.csv:
         df.to_csv(sys.stdout, index=False, lineterminator="\n")
         return
+    cols = [str(c) for c in df.columns]
+    rows = [tuple(_plain(v) for v in r) for r in df.astype(object).itertuples(index=False)]
     if fmt is Format.json:
-        records = [{k: _jsonable(v) for k, v in row.items()} for row in df.astype(object).to_dict("records")]
-        typer.echo(json.dumps(records, indent=2))
+        typer.echo(json.dumps([{k: _jsonable(v) for k, v in zip(cols, row)} for row in rows], indent=2))
         return
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table(*[escape(str(c)) for c in df.columns], box=None)
-    for row in df.astype(object).itertuples(index=False):
-        table.add_row(*["" if v is None or (isinstance(v, float) and v != v) else escape(str(_jsonable(v)))
-                        for v in row])
-    Console(width=max(120, 14 * len(df.columns))).print(table)
-    typer.echo(f"({len(df)} rows)", err=True)
+    _print_table(cols, _frame_oids(df), rows, len(rows))
 
 
 def register(app: typer.Typer) -> None:

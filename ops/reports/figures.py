@@ -210,6 +210,15 @@ class Volume:
 
 
 @dataclass
+class CurrencyRevenue:
+    currency: str
+    gross: float
+    refunds: float
+    net: float
+    purchases: int
+
+
+@dataclass
 class Report:
     kind: str
     window: Window
@@ -229,6 +238,8 @@ class Report:
     chart_window: Window
     series: dict[str, pd.DataFrame]      # revenue, activity, errors, durations over chart_window
     notes: list[str] = field(default_factory=list)
+    # every currency with production revenue in the window (queries.revenue.by_currency), the report's first
+    currencies: list[CurrencyRevenue] = field(default_factory=list)
 
     @property
     def tz(self) -> str:
@@ -410,6 +421,9 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
         failure_codes = _codes(queries.errors.by_code(conn, **w), "failed", TOP_CODES)
         api_codes = _codes(queries.errors.log_top_codes(conn, limit=TOP_CODES, **w), "errors", TOP_CODES)
         reconciliation, rec_note = _reconciliation(conn, state, now)
+        currencies = [CurrencyRevenue(str(r.currency), float(r.gross), float(r.refunds), float(r.net),
+                                      int(r.purchases))
+                      for r in queries.revenue.by_currency(conn, **w).itertuples(index=False)]
         if rec_note:
             notes.append(rec_note)
 
@@ -427,7 +441,8 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
     return Report(kind=kind, window=window, baselines=bases, generated_at=now, environment=settings.environment,
                   currency=currency, figures=figures, error_interval=interval, failure_codes=failure_codes,
                   api_error_codes=api_codes, reconciliation=reconciliation, alerts=alerts, failed_runs=failed,
-                  failed_run_total=total, cleanup=volumes, chart_window=chart_window, series=series, notes=notes)
+                  failed_run_total=total, cleanup=volumes, chart_window=chart_window, series=series, notes=notes,
+                  currencies=currencies)
 
 
 # a reconcile result older than this is not "last night's": recompute instead

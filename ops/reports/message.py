@@ -18,7 +18,7 @@ from ops.reports.figures import Baseline, Figure, Report
 
 MAX_ALERTS = 6
 MAX_RUNS = 5
-LABEL_W, VALUE_W, CHANGE_W = 10, 9, 8
+LABEL_W = 10
 
 SECTIONS = (
     ("💰", "Revenue", ("gross", "refunds", "net", "purchases", "paying_users", "arppu")),
@@ -89,17 +89,54 @@ def _baseline_heading(b: Baseline) -> str:
     return "vs prev"
 
 
+# Which way is good for each figure: a change is marked 🟢 (better) or 🔴 (worse) so the
+# digest reads without a legend; ⚪ is no change or nothing to compare with.
+UP_IS_GOOD = {"gross", "net", "purchases", "paying_users", "arppu", "dau", "wau", "mau", "stickiness",
+              "new_users", "jobs"}
+UP_IS_BAD = {"refunds", "failed", "error_rate", "p95_seconds"}
+BETTER, WORSE, NEUTRAL = "🟢", "🔴", "⚪"
+
+
+def change_mark(fig: Figure, baseline: str) -> str:
+    """🟢 when the change is good for the business, 🔴 when bad, ⚪ when none (or no direction)."""
+    text = fmt_change(fig, baseline)
+    change = fig.change(baseline)
+    if change is None or text.startswith(("=", "–")):
+        return NEUTRAL
+    if fig.key in UP_IS_GOOD:
+        return BETTER if change > 0 else WORSE
+    if fig.key in UP_IS_BAD:
+        return WORSE if change > 0 else BETTER
+    return NEUTRAL
+
+
 def figure_table(report: Report, keys: tuple[str, ...]) -> str:
-    head = " " * LABEL_W + _column_heading(report).rjust(VALUE_W)
-    head += "".join(_baseline_heading(b).rjust(CHANGE_W) for b in report.baselines)
-    lines = [head.rstrip()]
+    """A monospace table sized to its content; columns always apart by at least one space.
+
+    Every change cell starts with exactly one mark emoji, so however wide a phone
+    draws the emoji, the cells of a column stay aligned with each other.
+    """
+    rows: list[list[str]] = []
     for key in keys:
         fig = report.figures[key]
         label = WEEKLY_LABELS.get(key, fig.label) if report.kind == "weekly" else fig.label
-        row = label.ljust(LABEL_W)[:LABEL_W] + fmt_value(fig).rjust(VALUE_W)
-        row += "".join(fmt_change(fig, b.key).rjust(CHANGE_W) for b in report.baselines)
-        lines.append(row.rstrip())
-    return "<pre>" + escape("\n".join(lines)) + "</pre>"
+        rows.append([label[:LABEL_W], fmt_value(fig),
+                     *(f"{change_mark(fig, b.key)}{fmt_change(fig, b.key)}" for b in report.baselines)])
+    head = ["", _column_heading(report), *(_baseline_heading(b) for b in report.baselines)]
+
+    def width(cell: str) -> int:  # a mark emoji takes about two cells on a phone
+        return len(cell) + (1 if cell[:1] in (BETTER, WORSE, NEUTRAL) else 0)
+
+    widths = [max(width(r[i]) for r in rows + [head]) for i in range(len(head))]
+    widths[0] = max(len(r[0]) for r in rows)
+
+    def line(cells: list[str]) -> str:
+        out = cells[0].ljust(widths[0])
+        for i, c in enumerate(cells[1:], start=1):
+            out += " " + " " * (widths[i] - width(c)) + c
+        return out.rstrip()
+
+    return "<pre>" + escape("\n".join([line(head), *(line(r) for r in rows)])) + "</pre>"
 
 
 def header(report: Report) -> list[str]:
@@ -144,24 +181,100 @@ def reconciliation_line(report: Report) -> str:
     return f"🧾 <b>Reconciliation</b>: ⚠️ {len(failing)} of {len(checks)} checks failing: {parts}"
 
 
+# One fault seen by two jobs: the echo's rule -> the root's rule. The metric probe and the
+# nightly reconciliation both see a negative balance; the founder has one problem, not two.
+ECHO_OF = {
+    "reconcile_negative_balances": "negative_balance",
+}
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+TOP_ATTENTION = 3
+
+
+def _rule(key: str) -> str:
+    return key.split("{", 1)[0]
+
+
+def root_alerts(alerts: list) -> list[tuple[object, int]]:
+    """(alert, echoes folded into it) per fault, most severe first; info-level alerts left out."""
+    groups: dict[str, list] = {}
+    for a in alerts:
+        if a.severity == "info":
+            continue
+        rule = _rule(a.key)
+        root = ECHO_OF.get(rule)
+        groups.setdefault(root if root else a.key, []).append(a)
+    out = []
+    for members in groups.values():
+        members.sort(key=lambda a: (SEVERITY_RANK.get(a.severity, 9), _rule(a.key) in ECHO_OF))
+        out.append((members[0], len(members) - 1))
+    out.sort(key=lambda pair: SEVERITY_RANK.get(pair[0].severity, 9))
+    return out
+
+
+def _alert_line(report: Report, a, echoes: int = 0) -> str:
+    since = ""
+    if a.fired_at is not None and report.generated_at - a.fired_at >= dt.timedelta(minutes=1):
+        since = f" · for {human_duration(report.generated_at - a.fired_at)}"
+    echo = f" (+{echoes} echo{'es' if echoes > 1 else ''})" if echoes else ""
+    return (f"{SEVERITY_ICON.get(a.severity, '⚪')} <code>{escape(a.key)}</code> "
+            f"{escape(_short(a.summary, 90))}{echo}{since}")
+
+
+def attention_lines(report: Report) -> list[str]:
+    """The first thing on the phone: what needs the founder, or all clear."""
+    if report.alerts is None:
+        return ["❔ <b>Alerts unknown</b>: the state store was not read"]
+    roots = root_alerts(report.alerts)
+    crit = sum(1 for a, _ in roots if a.severity == "critical")
+    warn = sum(1 for a, _ in roots if a.severity == "warning")
+    if not roots:
+        return ["✅ <b>All clear</b>: nothing needs you"]
+    parts = [f"{n} {word}" for n, word in ((crit, "critical"), (warn, "warning")) if n]
+    lines = [f"{'🔴' if crit else '🟠'} <b>Needs you: {', '.join(parts)}</b>"]
+    for a, _ in roots[:TOP_ATTENTION]:
+        lines.append(f"• {escape(_short(a.summary, 70))}")
+    return lines
+
+
 def alert_lines(report: Report) -> list[str]:
     if report.alerts is None:
         return ["🚨 <b>Alerts</b>: unknown (state store not read)"]
-    if not report.alerts:
+    roots = root_alerts(report.alerts)
+    if not roots:
         return ["🚨 <b>Alerts</b>: none firing"]
     counts: dict[str, int] = {}
-    for a in report.alerts:
+    for a, _ in roots:
         counts[a.severity] = counts.get(a.severity, 0) + 1
     by_severity = ", ".join(f"{n} {escape(sev)}" for sev, n in counts.items())
-    lines = [f"🚨 <b>Alerts firing</b>: {len(report.alerts)} ({by_severity})"]
-    for a in report.alerts[:MAX_ALERTS]:
-        since = ""
-        if a.fired_at is not None and report.generated_at - a.fired_at >= dt.timedelta(minutes=1):
-            since = f" · for {human_duration(report.generated_at - a.fired_at)}"
-        lines.append(f"{SEVERITY_ICON.get(a.severity, '⚪')} <code>{escape(a.key)}</code> "
-                     f"{escape(_short(a.summary, 90))}{since}")
-    if len(report.alerts) > MAX_ALERTS:
-        lines.append(f"… and {len(report.alerts) - MAX_ALERTS} more (<code>opsbench alerts</code>)")
+    lines = [f"🚨 <b>Alerts firing</b>: {len(roots)} ({by_severity})"]
+    for a, echoes in roots[:MAX_ALERTS]:
+        lines.append(_alert_line(report, a, echoes))
+    if len(roots) > MAX_ALERTS:
+        lines.append(f"… and {len(roots) - MAX_ALERTS} more (<code>opsbench alerts</code>)")
+    return lines
+
+
+def notes_lines(report: Report) -> list[str]:
+    """Info-level alerts (weekly reviews): worth reading, not firing."""
+    infos = [a for a in (report.alerts or []) if a.severity == "info"]
+    if not infos:
+        return []
+    lines = [f"📝 <b>Notes</b> ({len(infos)})"]
+    for a in infos[:MAX_ALERTS]:
+        lines.append(f"• {escape(_short(a.summary, 110))}")
+    if len(infos) > MAX_ALERTS:
+        lines.append(f"… and {len(infos) - MAX_ALERTS} more (<code>opsbench alerts</code>)")
+    return lines
+
+
+def currency_lines(report: Report) -> list[str]:
+    """Revenue of every currency present, one line each; the table above is the report's currency only."""
+    others = [c for c in report.currencies if c.currency.upper() != report.currency.upper()]
+    if not others:
+        return []
+    lines = ["Other currencies (not converted, not in the table):"]
+    for c in others:
+        lines.append(f"• {escape(c.currency)} gross {c.gross:,.2f}, net {c.net:,.2f}, {c.purchases:,} purchases")
     return lines
 
 
@@ -205,11 +318,14 @@ def _short(text: str, limit: int) -> str:
 
 
 def telegram_message(report: Report) -> str:
-    """The whole report as Telegram HTML."""
-    blocks: list[str] = ["\n".join(header(report))]
+    """The whole report as Telegram HTML: what needs the founder first, then the numbers."""
+    head = header(report)
+    blocks: list[str] = ["\n".join([head[0], *attention_lines(report), *head[1:]])]
     for icon, title, keys in SECTIONS:
         extra = f" ({escape(report.currency)})" if title == "Revenue" else ""
         block = f"{icon} <b>{title}</b>{extra}\n{figure_table(report, keys)}"
+        if title == "Revenue" and currency_lines(report):
+            block += "\n" + "\n".join(currency_lines(report))
         if title == "Users" and report.kind == "weekly":
             block += f"\n<i>{escape(WEEKLY_LEGEND)}</i>"
         if title == "Video jobs":
@@ -217,6 +333,8 @@ def telegram_message(report: Report) -> str:
         blocks.append(block.rstrip())
     ops_lines = [reconciliation_line(report), *alert_lines(report), *runs_lines(report), *cleanup_lines(report)]
     blocks.append("\n".join(ops_lines))
+    if notes_lines(report):
+        blocks.append("\n".join(notes_lines(report)))
     for note in report.notes:
         blocks.append(f"<i>Note: {escape(note)}</i>")
     blocks.append(footer(report))

@@ -125,8 +125,8 @@ UPDATE opsbench.job_runs
 RETURNING run_id, job, leader
 
 -- name: last_runs
--- The latest run of each job (any status).
-SELECT DISTINCT ON (job) job, run_id, trigger, status, started_at, finished_at, duration_s, summary, error
+-- The latest run of each job (any status), with the number of findings it handed to the alert manager.
+SELECT DISTINCT ON (job) job, run_id, trigger, status, started_at, finished_at, duration_s, summary, error, findings
   FROM opsbench.job_runs
  ORDER BY job, started_at DESC, run_id
 

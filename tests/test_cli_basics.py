@@ -1,0 +1,34 @@
+"""What every command line tool is expected to have: --version, -h, shell completion."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import ops
+from ops.cli import main
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"opsbench {ops.__version__}"
+
+
+@pytest.mark.parametrize("argv", [[], ["query"], ["jobs"], ["status"], ["alerts"], ["report"], ["db"],
+                                  ["db", "up"], ["telegram"],
+                                  ["telegram", "test"], ["notebooks"]])
+def test_short_h_is_help_everywhere(capsys, argv):
+    assert main([*argv, "-h"]) == 0
+    out = capsys.readouterr().out
+    assert "Usage: opsbench" in out and "--help" in out and "-h" in out
+
+
+def test_shell_completion_is_offered():
+    env = {**os.environ, "_OPSBENCH_COMPLETE": "", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([sys.executable, "-m", "ops", "--show-completion", "bash"], capture_output=True,
+                          text=True, env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "complete" in proc.stdout and "opsbench" in proc.stdout.lower()
