@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-WIDTH = 560
+WIDTH = 390   # a phone: the digest is read there first
 
 _PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><style>
 body{{margin:0;background:#c6d7b5;font:15px/1.38 -apple-system,"Segoe UI",Roboto,"Liberation Sans","DejaVu Sans",sans-serif,"Noto Color Emoji"}}

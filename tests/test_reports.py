@@ -402,10 +402,22 @@ def test_the_first_lines_say_what_needs_the_founder(daily):
 
 
 def test_all_clear_when_only_info_notes(daily):
-    rep = dataclasses.replace(daily, alerts=[_alert("admin_actions_review", "info", "weekly review")])
+    passing = [report.CheckResult(c.check, 0) for c in daily.reconciliation]
+    rep = dataclasses.replace(daily, alerts=[_alert("admin_actions_review", "info", "weekly review")],
+                              reconciliation=passing)
     lines = _visible_lines(report_message.telegram_message(rep))
     assert "All clear" in lines[1]
     assert "Alerts: none firing" in "\n".join(lines)
+
+
+def test_failing_checks_without_an_alert_are_not_all_clear(daily, db):
+    """No daemon recorded the night's checks (a report from the CLI): the failing ones still need the founder."""
+    rep = dataclasses.replace(daily, alerts=[])
+    lines = _visible_lines(report_message.telegram_message(rep))
+    failing = sum(1 for n in db.manifest["checks"].values() if n)
+    assert "All clear" not in "\n".join(lines)
+    assert f"Needs you: {failing} reconciliation checks failing" in lines[1]
+    assert lines[2].startswith("• reconciliation ")
 
 
 def _fig(key: str, unit: str, value: float, before: float) -> report.Figure:

@@ -220,19 +220,38 @@ def _alert_line(report: Report, a, echoes: int = 0) -> str:
             f"{escape(_short(a.summary, 90))}{echo}{since}")
 
 
+def _unalerted_checks(report: Report) -> list:
+    """Failing reconciliation checks that no firing alert stands for (e.g. no daemon recorded them)."""
+    alerted = {_rule(a.key) for a in (report.alerts or [])}
+    out = []
+    for c in report.reconciliation or []:
+        rule = f"reconcile_{c.check}"
+        if c.offending and rule not in alerted and ECHO_OF.get(rule) not in alerted:
+            out.append(c)
+    return out
+
+
 def attention_lines(report: Report) -> list[str]:
     """The first thing on the phone: what needs the founder, or all clear."""
+    unalerted = _unalerted_checks(report)
     if report.alerts is None:
-        return ["❔ <b>Alerts unknown</b>: the state store was not read"]
+        lines = ["❔ <b>Alerts unknown</b>: the state store was not read"]
+        if unalerted:
+            lines.append(f"🟠 <b>Needs you: {len(unalerted)} reconciliation check(s) failing</b>")
+        return lines
     roots = root_alerts(report.alerts)
     crit = sum(1 for a, _ in roots if a.severity == "critical")
     warn = sum(1 for a, _ in roots if a.severity == "warning")
-    if not roots:
+    if not roots and not unalerted:
         return ["✅ <b>All clear</b>: nothing needs you"]
     parts = [f"{n} {word}" for n, word in ((crit, "critical"), (warn, "warning")) if n]
+    if unalerted:
+        parts.append(f"{len(unalerted)} reconciliation check{'s' if len(unalerted) > 1 else ''} failing")
     lines = [f"{'🔴' if crit else '🟠'} <b>Needs you: {', '.join(parts)}</b>"]
     for a, _ in roots[:TOP_ATTENTION]:
         lines.append(f"• {escape(_short(a.summary, 70))}")
+    for c in unalerted[:max(0, TOP_ATTENTION - len(roots))]:
+        lines.append(f"• reconciliation {escape(c.check)}: {c.offending:,} row(s)")
     return lines
 
 
