@@ -32,3 +32,15 @@ def test_shell_completion_is_offered():
                           text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "complete" in proc.stdout and "opsbench" in proc.stdout.lower()
+
+
+def test_main_called_again_does_not_stack_commands(capsys):
+    """Tests and scripts call main() many times: the commands are registered once per process."""
+    from ops.cli import app, main
+
+    main(["--help"])
+    before = (len(app.registered_commands), len(app.registered_groups))
+    for _ in range(3):
+        main(["--help"])
+    assert (len(app.registered_commands), len(app.registered_groups)) == before
+    capsys.readouterr()

@@ -53,9 +53,18 @@ def fail(message: str) -> None:
     raise UserError(message)
 
 
+_registered = False
+
+
 def _register() -> None:
     # each command module adds its commands to `app`; they import their heavy
-    # dependencies inside the commands, so `opsbench --help` stays fast
+    # dependencies inside the commands, so `opsbench --help` stays fast. Once per
+    # process: `main()` called again (tests, scripts) must not stack copies of every
+    # command, which made each later call slower than the one before.
+    global _registered
+    if _registered:
+        return
+    _registered = True
     from ops.cli import (
         alerts_cmd,
         checks_cmd,
