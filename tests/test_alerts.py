@@ -25,7 +25,9 @@ def good(*rules) -> JobResult:
 
 
 def sent_messages(engine) -> list:
-    return list(reversed(outbox.recent(engine, 1000)))
+    """What arrives in the chat as a message, oldest first: edits of an incident message are not new messages
+    (test_incident_messages.py checks those)."""
+    return [m for m in reversed(outbox.recent(engine, 1000)) if m.kind != "edit"]
 
 
 def test_lifecycle_pending_firing_repeat_resolved(state):
@@ -141,8 +143,10 @@ def test_same_evaluation_grouped_in_one_message(state):
     assert sorted(t.notified for t in ts) == ["repeat", "repeat", "resolved"]
     msgs = sent_messages(state.engine)
     assert len(msgs) == 2
-    assert "3 alerts</b>: 2 still firing, 1 resolved" in msgs[1].body
-    assert msgs[1].body.index("credit_drift") < msgs[1].body.index("RESOLVED") < msgs[1].body.index("stuck_jobs")
+    # one short reply to the incident's message: what resolved, then what still fires
+    assert msgs[1].kind == "reply" and msgs[1].body.count("STILL FIRING") == 2
+    assert msgs[1].body.index("RESOLVED") < msgs[1].body.index("stuck_jobs") < msgs[1].body.index("STILL FIRING")
+    assert "credit_drift" in msgs[1].body and "failed_without_refund" in msgs[1].body
 
 
 def test_dependency_suppression(state):

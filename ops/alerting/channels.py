@@ -31,12 +31,16 @@ log = logging.getLogger("opsbench.channels")
 class OutgoingMessage:
     """One outbox row as a channel sees it."""
 
-    kind: str = "text"                 # text | photo | document
-    body: str = ""                     # HTML text, or caption
+    kind: str = "text"                 # text | photo | document | edit | reply | answer
+    body: str = ""                     # HTML text, or caption (answer: the toast text)
     payload: bytes | None = None
     payload_path: str | None = None
     filename: str | None = None
     silent: bool = False
+    reply_markup: dict | None = None   # inline keyboard under the message
+    reply_to: int | None = None        # reply (and edit): the message id it refers to
+    edit_chat_id: str | None = None    # edit: the chat of the message to edit
+    callback_query_id: str | None = None   # answer: the button press
 
     def data(self) -> bytes:
         if self.payload is not None:
@@ -46,10 +50,18 @@ class OutgoingMessage:
         raise DeliveryError(f"{self.kind} message has neither payload nor file", outcome=Outcome.never)
 
 
+@dataclass(frozen=True)
+class Sent:
+    """Where a delivered message landed (None from send() when there is nothing to point at)."""
+
+    chat_id: str
+    message_id: int
+
+
 class Channel(Protocol):
     key: str  # names the destination, e.g. "telegram:-100123" or "console"
 
-    def send(self, message: OutgoingMessage) -> None: ...
+    def send(self, message: OutgoingMessage) -> "Sent | None": ...
 
     # optional: `set_deadline(seconds_left | None)`, so waits inside send() keep a time budget
 
@@ -62,15 +74,24 @@ class ConsoleChannel:
     def __init__(self, stream: TextIO | None = None):
         self.stream = stream
 
-    def send(self, message: OutgoingMessage) -> None:
+    def send(self, message: OutgoingMessage) -> Sent | None:
         out = self.stream or sys.stdout
+        if message.kind == "answer":
+            print(f"── telegram button answer: {message.body}", file=out, flush=True)
+            return None
         flag = " (silent)" if message.silent else ""
-        rule = f"── telegram message{flag} " + "─" * 20
+        what = {"edit": f"edit of message {message.reply_to}", "reply": f"reply to message {message.reply_to}"}
+        rule = f"── telegram {what.get(message.kind, 'message')}{flag} " + "─" * 20
         print(rule, file=out)
-        if message.kind != "text":
+        if message.kind in ("photo", "document"):
             size = len(message.data())
             print(f"[{message.kind} {message.filename or ''} {size} bytes]", file=out)
-        print(messages.to_plain(message.body), file=out, flush=True)
+        print(messages.to_plain(message.body), file=out)
+        if message.reply_markup and message.reply_markup.get("inline_keyboard"):
+            buttons = [b.get("text", "") for row in message.reply_markup["inline_keyboard"] for b in row]
+            print("[" + "] [".join(buttons) + "]", file=out)
+        out.flush()
+        return None
 
 
 class TelegramChannel:
@@ -88,19 +109,45 @@ class TelegramChannel:
         """No wait inside send() may end more than `seconds_left` from now (None: no limit)."""
         self.client.deadline = None if seconds_left is None else self.client.clock() + max(0.0, seconds_left)
 
-    def send(self, message: OutgoingMessage) -> None:
+    def send(self, message: OutgoingMessage) -> Sent | None:
+        from ops.alerting.telegram import TelegramMessageGone
+
         # the client's errors are DeliveryErrors already; only a lost payload file needs saying
         try:
-            data = message.data() if message.kind != "text" else b""
+            data = message.data() if message.kind in ("photo", "document") else b""
         except OSError as err:
             raise DeliveryError(f"cannot read {message.payload_path}: {err.strerror}", outcome=Outcome.never) from None
+        if message.kind == "answer":
+            self.client.answer_callback_query(message.callback_query_id or "", messages.to_plain(message.body))
+            return None  # a press too old to answer is let go: the edit shows the result anyway
         if message.kind == "photo":
-            self.client.send_photo(data, message.body, disable_notification=message.silent)
-        elif message.kind == "document":
-            self.client.send_document(data, message.filename or "report.html", message.body,
-                                      disable_notification=message.silent)
+            return _landed(self.client.send_photo(data, message.body, disable_notification=message.silent))
+        if message.kind == "document":
+            return _landed(self.client.send_document(data, message.filename or "report.html", message.body,
+                                                     disable_notification=message.silent))
+        if message.kind == "edit" and message.reply_to is not None:
+            try:
+                self.client.edit_message_text(message.edit_chat_id or self.client.chat_id, message.reply_to,
+                                              message.body, message.reply_markup)
+                return None
+            except TelegramMessageGone as err:
+                # deleted, or too old to edit: the news goes out as a new message (with the buttons)
+                log.info("Telegram message %s cannot be edited (%s); sending the update as a new message",
+                         message.reply_to, err.description)
+        if message.reply_to is not None and message.kind in ("reply", "text"):
+            sent = self.client.reply_to(message.reply_to, message.body, disable_notification=message.silent,
+                                        reply_markup=message.reply_markup)
         else:
-            self.client.send_message(message.body, disable_notification=message.silent)
+            sent = self.client.send_with_markup(message.body, message.reply_markup,
+                                                disable_notification=message.silent)
+        return _landed(sent[0] if sent else None)
+
+
+def _landed(result) -> Sent | None:
+    if not isinstance(result, dict) or "message_id" not in result:
+        return None
+    chat = (result.get("chat") or {}).get("id")
+    return Sent(str(chat) if chat is not None else "", int(result["message_id"]))
 
 
 def current_chat_id(engine: Engine | None, configured: str) -> str:

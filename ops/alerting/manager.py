@@ -51,7 +51,7 @@ from typing import Any, Mapping
 from sqlalchemy.engine import Connection, Engine
 
 import queries
-from ops.alerting import outbox
+from ops.alerting import incidents, outbox
 from ops.alerting import telegram_html as messages
 from ops.contract import AlertState, Finding, JobResult, Severity
 from ops.core.settings import Settings
@@ -131,6 +131,9 @@ class Alert:
     last_notified_at: dt.datetime | None = None
     held_reason: str | None = None
     last_eval_at: dt.datetime | None = None
+    incident_id: int | None = None          # the Telegram message announcing this episode
+    acked_by: str | None = None             # acknowledged (from Telegram): no repeats this episode
+    acked_at: dt.datetime | None = None
 
     def __post_init__(self) -> None:
         self.state = AlertState(self.state)
@@ -211,6 +214,7 @@ def _episode_start(alert: Alert, now: dt.datetime) -> None:
     flapping = alert.held_reason == FLAPPING and alert.state == AlertState.resolved
     alert.state, alert.bad_streak, alert.good_streak = AlertState.pending, 0, 0
     alert.started_at, alert.fired_at, alert.resolved_at = now, None, None
+    alert.incident_id, alert.acked_by, alert.acked_at = None, None, None
     # a flapping alert that fires again stays held (and keeps its last notice time)
     alert.held_reason = FLAPPING if flapping else None
     if not flapping:
@@ -376,8 +380,8 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
             want = None
             if alert.last_notified_at is None:
                 want = "firing"
-            elif key in findings and now - alert.last_notified_at >= cfg.repeat_every:
-                want = "repeat"
+            elif key in findings and alert.acked_at is None and now - alert.last_notified_at >= cfg.repeat_every:
+                want = "repeat"  # an acked alert is not repeated: someone is on it
             if want and held:
                 held_now = held
                 if alert.held_reason != held:  # note the hold once, not every evaluation
@@ -421,24 +425,86 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
         transitions[key] = Transition(key, alert.rule, alert.severity, before, alert.state, notified, held_now,
                                       duration)
 
-    outbox_ids: list[int] = []
-    if notices:
-        text = messages.alert_message([n for _, n in notices], settings.environment)
-        critical = any(n.severity == "critical" and n.kind != "resolved" for _, n in notices)
-        silent = in_quiet_hours(settings, now) and not critical
-        outbox_ids = outbox.enqueue(conn, text, silent=silent, source=f"alerts:{source}", now=now)
-        for alert, _ in notices:
-            t = transitions[alert.key]
-            transitions[alert.key] = replace(t, outbox_ids=tuple(outbox_ids))
+    sent_for = _announce(conn, notices, touched, settings, now, source)
+    for key, ids in sent_for.items():
+        transitions[key] = replace(transitions[key], outbox_ids=tuple(ids))
 
     for alert, _ in touched.values():
         _q().upsert.execute(conn, **alert.params())
-    first_id = outbox_ids[0] if outbox_ids else None
     for alert, kind, note in events:
         in_message = transitions[alert.key].notified is not None and kind in ("firing", "repeat", "resolved", FLAPPING, "stable")
+        ids = sent_for.get(alert.key) or [None]
         _q().add_event.execute(conn, at=now, key=alert.key, rule=alert.rule, severity=alert.severity, kind=kind,
-                               summary=alert.summary, outbox_id=first_id if in_message else None, note=note)
+                               summary=alert.summary, outbox_id=ids[0] if in_message else None, note=note)
     return [transitions[k] for k in sorted(transitions)]
+
+
+def _announce(conn: Connection, notices: list[tuple[Alert, messages.AlertNotice]],
+              touched: Mapping[str, tuple[Alert, str]], settings: Settings, now: dt.datetime,
+              source: str) -> dict[str, list[int]]:
+    """Queue what this evaluation tells the founder; returns the outbox ids per alert key.
+
+    - new FIRING (and FLAPPING) alerts: one new incident message with buttons;
+    - a repeat of an alert with an incident message: a short reply to it;
+    - a resolution: the incident message is edited in place, and a short reply
+      (with what the outage held back) makes the phone notice; a silenced
+      alert's resolution edits the message without a reply;
+    - alerts announced before incident messages existed: one plain message.
+    """
+    quiet = in_quiet_hours(settings, now)
+    sent_for: dict[str, list[int]] = {}
+    fresh = [(a, n) for a, n in notices if n.kind in ("firing", FLAPPING)]
+    repeats = [(a, n) for a, n in notices if n.kind == "repeat" and a.incident_id is not None]
+    resolved = [(a, n) for a, n in notices if n.kind == "resolved" and a.incident_id is not None]
+    placed = {id(n) for _, n in fresh + repeats + resolved}
+    legacy = [(a, n) for a, n in notices if id(n) not in placed]
+    if fresh:
+        text = messages.alert_message([n for _, n in fresh], settings.environment)
+        critical = any(n.severity == "critical" for _, n in fresh)
+        opened = incidents.open_incident(conn, [a for a, _ in fresh], text, settings, now,
+                                         silent=quiet and not critical, source=f"alerts:{source}")
+        for a, _ in fresh:
+            a.incident_id = opened.incident_id
+            sent_for[a.key] = list(opened.outbox_ids)
+    by_incident: dict[int, dict[str, list]] = {}
+    for a, n in repeats:
+        by_incident.setdefault(a.incident_id, {"repeat": [], "resolved": []})["repeat"].append((a, n))
+    for a, n in resolved:
+        by_incident.setdefault(a.incident_id, {"repeat": [], "resolved": []})["resolved"].append((a, n))
+    # silenced (or flapping-held) resolutions: the message still shows it, quietly
+    announced = {a.key for a, _ in notices}
+    for key, (a, before) in touched.items():
+        if a.incident_id is not None and before == AlertState.firing and a.state == AlertState.resolved \
+                and key not in announced:
+            by_incident.setdefault(a.incident_id, {"repeat": [], "resolved": []})
+    for incident_id, kinds in sorted(by_incident.items()):
+        # the rows must show this evaluation's state when the edit is rendered
+        for a, _ in touched.values():
+            if a.incident_id == incident_id:
+                _q().upsert.execute(conn, **a.params())
+        ids: list[int] = []
+        ended = [a for a, before in touched.values()
+                 if a.incident_id == incident_id and before == AlertState.firing and a.state == AlertState.resolved]
+        reply = incidents.update_reply([(a, n.details) for a, n in kinds["resolved"]],
+                                       [a for a, _ in kinds["repeat"]], now) \
+            if kinds["repeat"] or kinds["resolved"] else None
+        critical = any(n.severity == "critical" for _, n in kinds["repeat"])
+        silent = quiet and not critical
+        if ended:  # the message shows what ended; a repeat alone changes nothing it shows
+            ids += incidents.refresh(conn, incident_id, settings, now, reply=reply, silent=silent,
+                                     source=f"alerts:{source}")
+        elif reply:
+            ids += outbox.enqueue(conn, reply, kind="reply", incident_id=incident_id, silent=silent,
+                                  source=f"alerts:{source}", now=now)
+        for a, _ in kinds["repeat"] + kinds["resolved"]:
+            sent_for[a.key] = ids
+    if legacy:
+        text = messages.alert_message([n for _, n in legacy], settings.environment)
+        critical = any(n.severity == "critical" and n.kind != "resolved" for _, n in legacy)
+        ids = outbox.enqueue(conn, text, silent=quiet and not critical, source=f"alerts:{source}", now=now)
+        for a, _ in legacy:
+            sent_for[a.key] = ids
+    return sent_for
 
 
 # -- reading -------------------------------------------------------------------
@@ -485,23 +551,29 @@ def active_silences(engine: Engine, now: dt.datetime) -> list:
 
 # -- closing without a RESOLVED page ---------------------------------------------
 
-def close(conn: Connection, note: str, now: dt.datetime, keys: list[str] | None = None) -> list:
+def close(conn: Connection, note: str, now: dt.datetime, keys: list[str] | None = None,
+          settings: Settings | None = None) -> list:
     """Close pending/firing alerts (all, or only `keys`) inside the caller's transaction.
 
     No RESOLVED message is queued: the condition was not seen to end (the
     backend changed, the check was removed, someone closed it by hand). Each
-    closed alert gets one 'closed' history row carrying `note`. Returns the
-    closed rows (key, rule, severity, summary, source).
+    closed alert gets one 'closed' history row carrying `note`. With
+    `settings`, their incident messages are edited (quietly) to say so.
+    Returns the closed rows (key, rule, severity, summary, source).
     """
     if keys is not None and not keys:
         return []
-    return list(_q().close_open.execute(conn, keys=json.dumps(keys) if keys is not None else None,
+    rows = list(_q().close_open.execute(conn, keys=json.dumps(keys) if keys is not None else None,
                                         note=note, at=now))
+    if settings is not None and rows:
+        incidents.refresh_for_keys(conn, [r.key for r in rows], settings, now)
+    return rows
 
 
-def close_keys(engine: Engine, keys: list[str], note: str, now: dt.datetime) -> list:
+def close_keys(engine: Engine, keys: list[str], note: str, now: dt.datetime,
+               settings: Settings | None = None) -> list:
     with engine.begin() as conn:
-        return close(conn, note, now, keys)
+        return close(conn, note, now, keys, settings)
 
 
 def open_alerts(engine: Engine) -> list:

@@ -31,16 +31,17 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from sqlalchemy.engine import Connection, Engine
 
 import queries
 from ops.alerting import telegram_html as messages
-from ops.alerting.channels import Channel, OutgoingMessage, TelegramChannel
+from ops.alerting.channels import Channel, OutgoingMessage, Sent, TelegramChannel
 from ops.core import backoff
 from ops.core.clock import utc_now
 from ops.core.errors import DeliveryError, Outcome
@@ -61,18 +62,36 @@ def _q():
 
 def enqueue(conn: Connection, text: str, *, kind: str = "text", payload: bytes | None = None,
             payload_path: str | None = None, filename: str | None = None, silent: bool = False,
-            source: str | None = None, now: dt.datetime | None = None) -> list[int]:
+            source: str | None = None, now: dt.datetime | None = None, incident_id: int | None = None,
+            reply_to: int | None = None, reply_markup: dict | None = None,
+            callback_query_id: str | None = None) -> list[int]:
     """Queue a message inside the caller's transaction. Returns the outbox ids.
 
     Text longer than one Telegram message becomes several rows (split at line
     boundaries, tags whole), so a retry never resends a part already delivered;
     a text that shows nothing (empty, whitespace) stores no row and returns [].
     For photo/document `text` is the caption (kept within 1,024).
+
+    Two-way Telegram (ops.alerting.incidents, ops.alerting.bot): `incident_id`
+    ties a text (the incident's message, with `reply_markup` buttons), an
+    `edit` of it or a `reply` to it to the incident, whose Telegram message id
+    is looked up when the row is sent; `reply_to` replies to a command's
+    message; an `answer` (to `callback_query_id`) goes in its own lane, so a
+    button press is answered even while the chat's queue waits on a 429.
     """
-    if kind not in ("text", "photo", "document"):
+    if kind not in ("text", "photo", "document", "edit", "reply", "answer"):
         raise ValueError(f"unknown outbox kind {kind!r}")
     now = now or utc_now()
-    if kind == "text":
+    markup = json.dumps(reply_markup) if reply_markup is not None else None
+    if kind == "answer":
+        row = _q().enqueue.execute(conn, created_at=now, kind=kind, body=text[:200], source=source,
+                                   callback_query_id=callback_query_id, lane="answer").one()
+        return [int(row.id)]
+    if kind in ("edit", "reply"):
+        if incident_id is None:
+            raise ValueError(f"an {kind} needs the incident it refers to")
+        bodies = [text] if kind == "edit" else messages.split_html(text)
+    elif kind == "text":
         bodies = messages.split_html(text)  # nothing for a text that shows nothing: Telegram would refuse it
     else:
         if payload is None and not payload_path:
@@ -80,10 +99,13 @@ def enqueue(conn: Connection, text: str, *, kind: str = "text", payload: bytes |
         bodies = [messages.caption(text)]
     b64 = base64.b64encode(payload).decode("ascii") if payload is not None else None
     ids = []
-    for body in bodies:
+    for i, body in enumerate(bodies):
+        last = i == len(bodies) - 1
         row = _q().enqueue.execute(conn, created_at=now, kind=kind, body=body, payload_b64=b64,
                                    payload_path=payload_path, filename=filename, silent=silent,
-                                   source=source).one()
+                                   source=source, incident_id=incident_id if (i == 0 or kind == "reply") else None,
+                                   reply_to=reply_to if i == 0 else None,
+                                   reply_markup=markup if last else None).one()
         ids.append(int(row.id))
     return ids
 
@@ -143,12 +165,12 @@ def drain(settings: Settings, engine: Engine, channel: Channel | None = None,
     """
     if channel is None:
         channel = _channel_for(settings, engine, sleep)
+    delivered = _drain_answers(engine, channel, clock)
     blocked_until = _blocked_until(engine, channel)
     if blocked_until is not None and clock() < blocked_until:
-        return 0
+        return delivered
     deadline = None if budget_s is None else clock() + dt.timedelta(seconds=budget_s)
     set_deadline = getattr(channel, "set_deadline", None)
-    delivered = 0
     first = True
     try:
         while max_messages is None or delivered < max_messages:
@@ -165,24 +187,24 @@ def drain(settings: Settings, engine: Engine, channel: Channel | None = None,
                 first = False
                 if set_deadline is not None:
                     set_deadline(None if deadline is None else (deadline - now).total_seconds())
-                body = row.body
-                outgoing = OutgoingMessage(row.kind, body, row.payload, row.payload_path, row.filename, row.silent)
+                outgoing = _outgoing(row)
                 try:
-                    if notice and row.kind == "text" and \
-                            messages.utf16_len(notice + "\n\n" + body) <= messages.MESSAGE_LIMIT:
-                        outgoing = OutgoingMessage("text", notice + "\n\n" + body, silent=row.silent)
+                    if notice and outgoing.kind == "text" and \
+                            messages.utf16_len(notice + "\n\n" + row.body) <= messages.MESSAGE_LIMIT:
+                        outgoing = replace(outgoing, body=notice + "\n\n" + row.body)
                     elif notice:
                         channel.send(OutgoingMessage("text", notice, silent=row.silent))
                         # told: whatever happens to the head now, no later drain repeats it
                         _q().mark_noticed.execute(conn)
                         notice = None
-                    channel.send(outgoing)
+                    landed = channel.send(outgoing)
                 except DeliveryError as err:
                     if not _failed(conn, channel, row, err, clock()):
                         break
                     continue
                 if notice:
                     _q().mark_noticed.execute(conn)
+                _remember_incident_message(conn, row, landed)
                 _q().mark_sent.execute(conn, id=row.id, sent_at=now, channel=channel.key)
                 if blocked_until is not None and isinstance(channel, TelegramChannel):
                     _q().chat_unblocked.execute(conn, configured_chat_id=channel.configured_chat_id, at=now)
@@ -192,6 +214,50 @@ def drain(settings: Settings, engine: Engine, channel: Channel | None = None,
         if set_deadline is not None:
             set_deadline(None)  # the channel outlives this call
     return delivered
+
+
+def _outgoing(row: Any) -> OutgoingMessage:
+    """The head row as the channel sees it: edits and replies point at the incident's message."""
+    kind, target = row.kind, row.reply_to
+    if row.incident_id is not None and kind in ("edit", "reply"):
+        target = row.incident_message_id
+        if target is None:
+            kind = "text"  # the incident's message never went out: this one stands in for it
+    return OutgoingMessage(kind, row.body, row.payload, row.payload_path, row.filename, row.silent,
+                           reply_markup=row.reply_markup, reply_to=target, edit_chat_id=row.incident_chat_id)
+
+
+def _remember_incident_message(conn: Connection, row: Any, landed: Sent | None) -> None:
+    """The incident's message (or the new message an edit had to become) is where later edits go."""
+    if landed is None or row.incident_id is None or row.kind == "reply":
+        return
+    if row.kind == "text" and row.incident_message_id is not None:
+        return  # a later part of a long text: the first part is the incident's message
+    _q().incident_delivered.execute(conn, id=row.incident_id, chat_id=landed.chat_id, message_id=landed.message_id)
+
+
+def _drain_answers(engine: Engine, channel: Channel, clock: Callable[[], dt.datetime]) -> int:
+    """Answer button presses first: Telegram shows a spinner until then, and they do not wait
+    behind the chat's queue (a 429 for the chat says nothing about answerCallbackQuery)."""
+    done = 0
+    with engine.begin() as conn:
+        for row in _q().due_answers.execute(conn, now=clock()).fetchall():
+            try:
+                channel.send(OutgoingMessage("answer", row.body, callback_query_id=row.callback_query_id))
+            except DeliveryError as err:
+                answered = clock()
+                if err.outcome is Outcome.never or not err.attempted or row.attempts >= 5:
+                    # too old now, or refused: the press's effect shows in the edited message anyway
+                    _q().mark_failed.execute(conn, id=row.id, error=redact(err)[:1000], failed_at=answered)
+                    log.info("outbox: button answer %s not delivered: %s", row.id, redact(err))
+                    continue
+                # a short wait: an answer is worth nothing a minute after the press
+                _q().mark_retry.execute(conn, id=row.id, error=redact(err)[:1000],
+                                        next_attempt_at=answered + dt.timedelta(seconds=err.retry_after or 2))
+                continue
+            _q().mark_sent.execute(conn, id=row.id, sent_at=clock(), channel=channel.key)
+            done += 1
+    return done
 
 
 def _failed(conn: Connection, channel: Channel, row: Any, err: DeliveryError, answered: dt.datetime) -> bool:

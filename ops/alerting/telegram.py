@@ -48,6 +48,13 @@ _CHAT_GONE = ("chat not found", "bot was blocked", "bot was kicked", "user is de
               "message thread not found", "bot can't initiate conversation")
 
 
+# Descriptions that mean "that message (or button press) cannot be acted on any more".
+_MESSAGE_GONE = ("message to edit not found", "message can't be edited", "message to reply not found",
+                 "message_id_invalid", "query is too old", "query id is invalid")
+# editMessage* said "message is not modified": the message already reads so
+_UNMODIFIED = object()
+
+
 class TelegramError(DeliveryError):
     """A Bot API call failed. `str()` is redacted and safe to log or show; `outcome` says what next."""
 
@@ -87,9 +94,14 @@ class _ParseError(TelegramPermanentError):
     """400 can't parse entities (handled inside send_message)."""
 
 
+class TelegramMessageGone(TelegramPermanentError):
+    """The message to edit or reply to is gone (deleted, too old to edit) or the button's query
+    expired: the caller falls back (a new message) or lets it go; retrying cannot help."""
+
+
 @dataclass(frozen=True)
 class _Failure:
-    kind: str                 # transient | rate | migrate | parse | chat | permanent
+    kind: str                 # transient | rate | migrate | parse | chat | gone | unmodified | permanent
     message: str
     error_code: int | None = None
     description: str = ""
@@ -189,6 +201,83 @@ class TelegramClient:
             sent.append(self._send_text_part(part, disable_notification))
         return sent
 
+    def reply_to(self, message_id: int, text: str, disable_notification: bool = False,
+                 reply_markup: dict | None = None) -> list[dict[str, Any]]:
+        """Send HTML text as a reply to one of our messages (the phone shows the quote); a reply to a
+        message that is gone is sent without the quote. `reply_markup` goes on the last part."""
+        parts = messages.split_html(text)
+        sent = []
+        for i, part in enumerate(parts):
+            extra: dict[str, Any] = {}
+            if i == 0:
+                extra["reply_parameters"] = {"message_id": int(message_id), "allow_sending_without_reply": True}
+            if reply_markup and i == len(parts) - 1:
+                extra["reply_markup"] = reply_markup
+            sent.append(self._send_text_part(part, disable_notification, extra))
+        return sent
+
+    def send_with_markup(self, text: str, reply_markup: dict | None,
+                         disable_notification: bool = False) -> list[dict[str, Any]]:
+        """Send HTML text with an inline keyboard under its last part."""
+        parts = messages.split_html(text)
+        return [self._send_text_part(part, disable_notification,
+                                     {"reply_markup": reply_markup} if reply_markup and i == len(parts) - 1 else {})
+                for i, part in enumerate(parts)]
+
+    def edit_message_text(self, chat_id: str | int, message_id: int, text: str,
+                          reply_markup: dict | None = None) -> bool:
+        """Replace the text (and keyboard) of one of our messages. True when edited, False when it
+        already read so ("message is not modified" is not an error); TelegramMessageGone when the
+        message cannot be edited any more. A text over one message is cut at a line boundary."""
+        part = messages.split_html(text)[0] if messages.shows_text(text) else "…"
+        params: dict[str, Any] = {"chat_id": str(chat_id), "message_id": int(message_id), "text": part,
+                                  "parse_mode": "HTML", "link_preview_options": {"is_disabled": True}}
+        # an empty keyboard removes the buttons; Telegram wants the field present for that
+        params["reply_markup"] = reply_markup or {"inline_keyboard": []}
+        try:
+            return self._call("editMessageText", params) is not _UNMODIFIED
+        except _ParseError as err:
+            log.warning("Telegram could not parse the edited HTML (%s); editing as plain text", err.description)
+        plain = {k: v for k, v in params.items() if k != "parse_mode"}
+        plain["text"] = messages.to_plain(part)
+        return self._call("editMessageText", plain) is not _UNMODIFIED
+
+    def edit_message_reply_markup(self, chat_id: str | int, message_id: int, reply_markup: dict | None) -> bool:
+        params = {"chat_id": str(chat_id), "message_id": int(message_id),
+                  "reply_markup": reply_markup or {"inline_keyboard": []}}
+        return self._call("editMessageReplyMarkup", params) is not _UNMODIFIED
+
+    def answer_callback_query(self, callback_query_id: str, text: str = "", show_alert: bool = False) -> bool:
+        """The visible answer to a button press (a toast, or an alert box). False when the query is too
+        old to answer (Telegram takes answers only for a short while after the press)."""
+        params: dict[str, Any] = {"callback_query_id": callback_query_id}
+        if text:
+            params["text"] = text[:200]  # Telegram shows at most 200 characters
+        if show_alert:
+            params["show_alert"] = True
+        try:
+            self._call("answerCallbackQuery", params, paced=False)
+            return True
+        except TelegramMessageGone:
+            return False
+
+    def get_updates(self, offset: int | None = None, timeout: int = 25, limit: int = 50,
+                    allowed_updates: tuple[str, ...] = ("message", "callback_query")) -> list[dict[str, Any]]:
+        """Long-poll for updates. Passing `offset` confirms every update before it to Telegram."""
+        params: dict[str, Any] = {"timeout": int(timeout), "limit": int(limit),
+                                  "allowed_updates": list(allowed_updates)}
+        if offset is not None:
+            params["offset"] = int(offset)
+        result = self._call("getUpdates", params, paced=False, request_timeout=float(timeout) + 10.0, retry=False)
+        return list(result or [])
+
+    def set_my_commands(self, commands: list[tuple[str, str]]) -> None:
+        self._call("setMyCommands", {"commands": [{"command": c, "description": d} for c, d in commands]},
+                   paced=False)
+
+    def get_my_commands(self) -> list[dict[str, Any]]:
+        return list(self._call("getMyCommands", {}, paced=False) or [])
+
     def send_photo(self, data: bytes, caption: str = "", disable_notification: bool = False) -> dict[str, Any]:
         return self._send_file("sendPhoto", "photo", data, "chart.png", caption, disable_notification)
 
@@ -208,14 +297,15 @@ class TelegramClient:
             params["disable_notification"] = True
         return params
 
-    def _send_text_part(self, part: str, disable_notification: bool) -> dict[str, Any]:
+    def _send_text_part(self, part: str, disable_notification: bool,
+                        extra: dict[str, Any] | None = None) -> dict[str, Any]:
         params = {**self._target(disable_notification), "text": part, "parse_mode": "HTML",
-                  "link_preview_options": {"is_disabled": True}}
+                  "link_preview_options": {"is_disabled": True}, **(extra or {})}
         try:
             return self._call("sendMessage", params)
         except _ParseError as err:
             log.warning("Telegram could not parse the HTML (%s); resending as plain text", err.description)
-        plain = {**self._target(disable_notification), "text": messages.to_plain(part)}
+        plain = {**self._target(disable_notification), "text": messages.to_plain(part), **(extra or {})}
         return self._call("sendMessage", plain)
 
     def _send_file(self, method: str, field: str, data: bytes, filename: str, caption: str,
@@ -235,16 +325,20 @@ class TelegramClient:
         return backoff.delay(attempt, self.backoff_base, self.backoff_cap, jitter=(0.5, 1.0), rng=self.rng)
 
     def _call(self, method: str, params: dict[str, Any], files: dict | None = None,
-              paced: bool = True) -> Any:
+              paced: bool = True, request_timeout: float | None = None, retry: bool = True) -> Any:
         transient_failures = 0
         rate_waits = 0
         migrations = 0
         while True:
             if paced:
                 self.pacer.wait(params.get("chat_id", ""), self.deadline)
-            failure, result = self._attempt(method, params, files)
+            failure, result = self._attempt(method, params, files, request_timeout)
             if failure is None:
                 return result
+            if failure.kind == "unmodified":
+                return _UNMODIFIED
+            if not retry:
+                raise self._error(method, failure)
             if failure.kind == "migrate" and migrations < 3:
                 migrations += 1
                 old, new = self.chat_id, str(failure.migrate_to)
@@ -281,19 +375,23 @@ class TelegramClient:
             return _ParseError(text, **kw)
         if f.kind == "chat":
             return TelegramChatUnavailable(text, **kw)
+        if f.kind == "gone":
+            return TelegramMessageGone(text, **kw)
         if f.kind in ("permanent", "migrate"):
             return TelegramPermanentError(text, **kw)
         return TelegramTransientError(text, **kw)
 
-    def _attempt(self, method: str, params: dict[str, Any], files: dict | None) -> tuple[_Failure | None, Any]:
+    def _attempt(self, method: str, params: dict[str, Any], files: dict | None,
+                 request_timeout: float | None = None) -> tuple[_Failure | None, Any]:
         url = f"{self.api_base}/bot{self._token}/{method}"
         log.debug("Telegram %s to chat %s", method, params.get("chat_id", "-"))
+        extra = {"timeout": httpx.Timeout(request_timeout)} if request_timeout else {}
         try:
             if files:
                 form = {k: (v if isinstance(v, str) else _form_value(v)) for k, v in params.items()}
-                response = self._http.post(url, data=form, files=files)
+                response = self._http.post(url, data=form, files=files, **extra)
             else:
-                response = self._http.post(url, json=params)
+                response = self._http.post(url, json=params, **extra)
         except httpx.TimeoutException as exc:
             return _Failure("transient", f"timed out ({type(exc).__name__})"), None
         except httpx.TransportError as exc:
@@ -329,6 +427,10 @@ class TelegramClient:
         lowered = desc.lower()
         if code == 400 and "can't parse entities" in lowered:
             return _Failure("parse", msg, code, desc), None
+        if code == 400 and "message is not modified" in lowered:
+            return _Failure("unmodified", msg, code, desc), None
+        if code == 400 and any(s in lowered for s in _MESSAGE_GONE):
+            return _Failure("gone", msg, code, desc), None
         if code in (401, 403, 404) or any(s in lowered for s in _CHAT_GONE):
             return _Failure("chat", msg, code, desc), None
         return _Failure("permanent", msg, code, desc), None

@@ -283,7 +283,8 @@ class AlertNotice:
     now: dt.datetime | None = None
 
 
-def _evidence_row(row: dict[str, Any]) -> str:
+def evidence_row(row: dict[str, Any]) -> str:
+    """One evidence row as `k=v, ...`, cut at EVIDENCE_ROW_CHARS, escaped."""
     text = ", ".join(f"{k}={_scalar(v)}" for k, v in row.items())
     if len(text) > EVIDENCE_ROW_CHARS:
         text = text[: EVIDENCE_ROW_CHARS - 1] + "…"
@@ -325,7 +326,7 @@ def alert_block(n: AlertNotice, environment: str | None = None) -> str:
         shown = list(n.evidence)[:EVIDENCE_ROWS]
         total = n.evidence_count if n.evidence_count is not None else len(n.evidence)
         lines.append(f"Evidence ({len(shown)} of {total} rows):")
-        lines.append("<pre>" + "\n".join(_evidence_row(r) for r in shown) + "</pre>")
+        lines.append("<pre>" + "\n".join(evidence_row(r) for r in shown) + "</pre>")
     elif n.evidence_count:
         lines.append(f"Evidence: {n.evidence_count} rows.")
     if n.command:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import re
 from enum import Enum
 
 import typer
@@ -15,19 +14,14 @@ from ops.core.clock import utc_now
 
 telegram_app = typer.Typer(help="Telegram delivery: check the bot, send what is waiting.", no_args_is_help=True)
 
-_DURATION = re.compile(r"(\d+)\s*([wdhms])")
-_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-
-
 def parse_duration(text: str) -> dt.timedelta:
-    """'2h', '90m', '1h30m', '3d' -> timedelta. Raises ValueError with a readable message."""
-    compact = text.strip().lower().replace(" ", "")
-    if not compact or _DURATION.sub("", compact):
-        raise ValueError(f"--for: expected a duration such as 2h, 90m, 1h30m or 3d, got {text[:40]!r}")
-    seconds = sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(compact))
-    if seconds <= 0:
-        raise ValueError("--for: the duration must be longer than zero")
-    return dt.timedelta(seconds=seconds)
+    """--for as a timedelta; ValueError naming the option."""
+    from ops.core.clock import parse_duration as parse
+
+    try:
+        return parse(text)
+    except ValueError as err:
+        raise ValueError(f"--for: {err}") from None
 
 
 def _state_engine():
@@ -185,7 +179,7 @@ def resolve_cmd(
     except Exception:
         user = "unknown"
     note = f"resolved by hand by {user}" + (f": {reason.strip()}" if reason.strip() else "")
-    closed = alerts.close_keys(_state_engine(), [key], note, utc_now())
+    closed = alerts.close_keys(_state_engine(), [key], note, utc_now(), get_settings())
     if not closed:
         fail(f"no pending or firing alert {key!r} (see `opsbench alerts`)")
     typer.echo(f"closed {key} ({note})")

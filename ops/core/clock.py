@@ -1,8 +1,9 @@
-"""Time: the one `utc_now`, and the one way to read a time zone name."""
+"""Time: the one `utc_now`, the one way to read a time zone name, and silence-style durations."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -30,3 +31,35 @@ def parse_zone(value: Any) -> ZoneInfo:
 def local_date(moment: dt.datetime, zone: ZoneInfo) -> dt.date:
     """The calendar day `moment` falls on in `zone` (days are cut in the founder's zone)."""
     return moment.astimezone(zone).date()
+
+
+_DURATION = re.compile(r"(\d+)\s*([wdhms])")
+_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+DURATION_EXPECTED = "expected a duration such as 2h, 90m, 1h30m or 3d"
+LONGEST_SILENCE = dt.timedelta(days=366)
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """'2h', '90m', '1h30m', '3d' -> timedelta (the CLI's --for and the bot's /silence).
+
+    ValueError with DURATION_EXPECTED (and what was given) otherwise."""
+    compact = str(text).strip().lower().replace(" ", "")
+    if not compact or _DURATION.sub("", compact):
+        raise ValueError(f"{DURATION_EXPECTED}, got {str(text)[:40]!r}")
+    seconds = sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(compact))
+    if seconds <= 0:
+        raise ValueError("the duration must be longer than zero")
+    if seconds > LONGEST_SILENCE.total_seconds():
+        raise ValueError("the duration must be at most a year (366d)")
+    return dt.timedelta(seconds=seconds)
+
+
+def next_local_time(now: dt.datetime, zone: ZoneInfo, hour: int, minute: int = 0) -> dt.datetime:
+    """The next moment after `now` that reads hour:minute on the clock in `zone` (as UTC)."""
+    local = now.astimezone(zone)
+    target = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    if target <= local:
+        target = (local + dt.timedelta(days=1)).replace(hour=hour, minute=minute, second=0, microsecond=0)
+    # replace() on an aware datetime keeps the old offset across a DST change: rebuild in the zone
+    target = dt.datetime(target.year, target.month, target.day, hour, minute, tzinfo=zone)
+    return target.astimezone(dt.timezone.utc)

@@ -88,6 +88,22 @@ def _check_home(value: Path) -> Path:
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
+def parse_admin_ids(text: str) -> frozenset[int]:
+    """'123, 456' -> {123, 456}; ValueError saying what is expected."""
+    ids = set()
+    for part in text.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit() or len(part) > 15:
+            raise ValueError("expected Telegram user ids (whole numbers) separated by commas, such as "
+                             "123456789,987654321 (`opsbench telegram setup` prints them)")
+        ids.add(int(part))
+    if not ids:
+        raise ValueError("expected at least one Telegram user id")
+    return frozenset(ids)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True)
 
@@ -104,6 +120,13 @@ class Settings(BaseSettings):
     telegram_chat_id: str | None = Field(default=None, alias="TELEGRAM_CHAT_ID")
     telegram_thread_id: int | None = Field(default=None, alias="TELEGRAM_THREAD_ID")
     telegram_api_base: str = Field(default="https://api.telegram.org", alias="TELEGRAM_API_BASE")
+    # Telegram user ids (comma-separated) whose buttons and commands may change anything;
+    # anyone else in the chat may only read (/status, /alerts, Details)
+    telegram_admin_ids: str | None = Field(default=None, alias="TELEGRAM_ADMIN_IDS")
+    # the leader daemon long-polls getUpdates for button presses and commands (off: send only)
+    telegram_poll: bool = Field(default=True, alias="TELEGRAM_POLL")
+    # seconds one getUpdates long poll waits for an update
+    telegram_poll_timeout_s: int = Field(default=25, alias="TELEGRAM_POLL_TIMEOUT")
 
     sentry_dsn: SecretStr | None = Field(default=None, alias="SENTRY_DSN")
     heartbeat_url: str | None = Field(default=None, alias="HEARTBEAT_URL")
@@ -147,6 +170,21 @@ class Settings(BaseSettings):
             raise ValueError("expected an http:// or https:// URL")
         return v.rstrip("/") if v else v
 
+    @field_validator("telegram_admin_ids")
+    @classmethod
+    def _admins(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        parse_admin_ids(v)  # ValueError says what is expected
+        return v.strip()
+
+    @field_validator("telegram_poll_timeout_s")
+    @classmethod
+    def _poll_timeout(cls, v: int) -> int:
+        if not 0 <= v <= 50:
+            raise ValueError("expected a whole number of seconds from 0 to 50")
+        return v
+
     @field_validator("environment")
     @classmethod
     def _env(cls, v: str) -> str:
@@ -187,6 +225,11 @@ class Settings(BaseSettings):
         return v.strip()
 
     # -- derived ---------------------------------------------------------
+    @property
+    def admin_ids(self) -> frozenset[int]:
+        """TELEGRAM_ADMIN_IDS as a set of Telegram user ids (empty: nobody may change anything)."""
+        return parse_admin_ids(self.telegram_admin_ids) if self.telegram_admin_ids else frozenset()
+
     @property
     def health_targets(self) -> list[tuple[str, str]]:
         """OPSBENCH_HEALTH_URLS as (name, url) pairs, in order."""

@@ -4,7 +4,8 @@
 -- Current rows of the evaluated rules, locked until the evaluation commits.
 -- :param rules text                     JSON array of rule names
 SELECT key, rule, labels, source, severity, state, summary, details, evidence, evidence_count, command, requires,
-       bad_streak, good_streak, started_at, fired_at, resolved_at, last_notified_at, held_reason, last_eval_at
+       bad_streak, good_streak, started_at, fired_at, resolved_at, last_notified_at, held_reason, last_eval_at,
+       incident_id, acked_by, acked_at
 FROM opsbench.alerts
 WHERE rule IN (SELECT jsonb_array_elements_text(CAST(:rules AS jsonb)))
 ORDER BY key
@@ -36,23 +37,28 @@ SELECT key, rule, started_at FROM opsbench.alerts WHERE state = 'firing'
 -- :param last_notified_at timestamptz = null  last firing/repeat message
 -- :param held_reason text = null        silenced or suppressed
 -- :param last_eval_at timestamptz       this evaluation
+-- :param incident_id int = null         the incident message announcing this episode
+-- :param acked_by text = null           who acknowledged this episode
+-- :param acked_at timestamptz = null    when
 INSERT INTO opsbench.alerts (key, rule, labels, source, severity, state, summary, details, evidence, evidence_count,
                              command, requires, bad_streak, good_streak, started_at, fired_at, resolved_at,
-                             last_notified_at, held_reason, last_eval_at)
+                             last_notified_at, held_reason, last_eval_at, incident_id, acked_by, acked_at)
 VALUES (CAST(:key AS text), CAST(:rule AS text), CAST(:labels AS jsonb), CAST(:source AS text),
         CAST(:severity AS text), CAST(:state AS text), CAST(:summary AS text), CAST(:details AS text),
         CAST(:evidence AS jsonb), CAST(:evidence_count AS integer), CAST(:command AS text),
         ARRAY(SELECT jsonb_array_elements_text(CAST(:requires AS jsonb))),
         CAST(:bad_streak AS integer), CAST(:good_streak AS integer), CAST(:started_at AS timestamptz),
         CAST(:fired_at AS timestamptz), CAST(:resolved_at AS timestamptz), CAST(:last_notified_at AS timestamptz),
-        CAST(:held_reason AS text), CAST(:last_eval_at AS timestamptz))
+        CAST(:held_reason AS text), CAST(:last_eval_at AS timestamptz), CAST(:incident_id AS bigint),
+        CAST(:acked_by AS text), CAST(:acked_at AS timestamptz))
 ON CONFLICT (key) DO UPDATE SET
     rule = EXCLUDED.rule, labels = EXCLUDED.labels, source = EXCLUDED.source, severity = EXCLUDED.severity,
     state = EXCLUDED.state, summary = EXCLUDED.summary, details = EXCLUDED.details, evidence = EXCLUDED.evidence,
     evidence_count = EXCLUDED.evidence_count, command = EXCLUDED.command, requires = EXCLUDED.requires,
     bad_streak = EXCLUDED.bad_streak, good_streak = EXCLUDED.good_streak, started_at = EXCLUDED.started_at,
     fired_at = EXCLUDED.fired_at, resolved_at = EXCLUDED.resolved_at, last_notified_at = EXCLUDED.last_notified_at,
-    held_reason = EXCLUDED.held_reason, last_eval_at = EXCLUDED.last_eval_at
+    held_reason = EXCLUDED.held_reason, last_eval_at = EXCLUDED.last_eval_at, incident_id = EXCLUDED.incident_id,
+    acked_by = EXCLUDED.acked_by, acked_at = EXCLUDED.acked_at
 
 -- name: add_event
 -- Append one history row.
@@ -71,7 +77,7 @@ VALUES (CAST(:at AS timestamptz), CAST(:key AS text), CAST(:rule AS text), CAST(
 -- name: firing
 -- Alerts firing now, most severe first.
 SELECT key, rule, severity, summary, source, started_at, fired_at, last_notified_at, held_reason, evidence_count,
-       command
+       command, acked_by, acked_at, incident_id
 FROM opsbench.alerts
 WHERE state = 'firing'
 ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, fired_at, key
@@ -141,7 +147,8 @@ SELECT rule, last_eval_at FROM opsbench.rule_evaluations
 -- evaluation holds are skipped (it will see them).
 -- :param keys text                      JSON array of keys to leave out
 SELECT key, rule, labels, source, severity, state, summary, details, evidence, evidence_count, command, requires,
-       bad_streak, good_streak, started_at, fired_at, resolved_at, last_notified_at, held_reason, last_eval_at
+       bad_streak, good_streak, started_at, fired_at, resolved_at, last_notified_at, held_reason, last_eval_at,
+       incident_id, acked_by, acked_at
 FROM opsbench.alerts
 WHERE state = 'firing' AND held_reason = 'awaiting'
   AND key NOT IN (SELECT jsonb_array_elements_text(CAST(:keys AS jsonb)))

@@ -10,10 +10,18 @@
 -- :param filename text = null          document file name
 -- :param silent bool = false           deliver without a notification sound
 -- :param source text = null            who produced it (alerts, report)
-INSERT INTO opsbench.outbox (created_at, kind, body, payload, payload_path, filename, silent, source, next_attempt_at)
+-- :param incident_id int = null         the incident message this row sends, edits or replies to
+-- :param reply_to int = null            a Telegram message id to reply to (a command)
+-- :param reply_markup text = null       inline keyboard, JSON
+-- :param callback_query_id text = null  the button press an 'answer' row answers
+-- :param lane text = chat               chat (in order) or answer (button answers, not queued behind the chat)
+INSERT INTO opsbench.outbox (created_at, kind, body, payload, payload_path, filename, silent, source, next_attempt_at,
+                             incident_id, reply_to, reply_markup, callback_query_id, lane)
 VALUES (CAST(:created_at AS timestamptz), CAST(:kind AS text), CAST(:body AS text),
         decode(CAST(:payload_b64 AS text), 'base64'), CAST(:payload_path AS text), CAST(:filename AS text),
-        CAST(:silent AS boolean), CAST(:source AS text), CAST(:created_at AS timestamptz))
+        CAST(:silent AS boolean), CAST(:source AS text), CAST(:created_at AS timestamptz),
+        CAST(:incident_id AS bigint), CAST(:reply_to AS bigint), CAST(:reply_markup AS jsonb),
+        CAST(:callback_query_id AS text), CAST(:lane AS text))
 RETURNING id
 
 -- name: try_sender_lock
@@ -21,20 +29,41 @@ RETURNING id
 SELECT pg_try_advisory_xact_lock(7302415) AS locked
 
 -- name: head
--- The oldest pending message, locked for this transaction (skipped if another holds it).
-SELECT id, created_at, kind, body, payload, payload_path, filename, silent, source, attempts, next_attempt_at,
-       backlog_noticed
-FROM opsbench.outbox
-WHERE status = 'pending'
-ORDER BY id
+-- The oldest pending message of the chat lane, locked for this transaction (skipped if another holds it),
+-- with the incident message it edits or replies to.
+SELECT o.id, o.created_at, o.kind, o.body, o.payload, o.payload_path, o.filename, o.silent, o.source, o.attempts,
+       o.next_attempt_at, o.backlog_noticed, o.incident_id, o.reply_to, o.reply_markup,
+       i.chat_id AS incident_chat_id, i.message_id AS incident_message_id
+FROM opsbench.outbox o
+LEFT JOIN opsbench.incidents i ON i.id = o.incident_id
+WHERE o.status = 'pending' AND o.lane = 'chat'
+ORDER BY o.id
 LIMIT 1
+FOR UPDATE OF o SKIP LOCKED
+
+-- name: due_answers
+-- Button answers due now, oldest first (their own lane: not behind the chat's queue).
+-- :param now timestamptz                now
+SELECT id, body, callback_query_id, attempts
+FROM opsbench.outbox
+WHERE status = 'pending' AND lane = 'answer' AND next_attempt_at <= CAST(:now AS timestamptz)
+ORDER BY id
+LIMIT 20
 FOR UPDATE SKIP LOCKED
+
+-- name: incident_delivered
+-- The outbox delivered an incident's message: edits and replies go to it from now on.
+-- :param id int                         incident id
+-- :param chat_id text                   chat it went to
+-- :param message_id int                 its Telegram message id
+UPDATE opsbench.incidents SET chat_id = CAST(:chat_id AS text), message_id = CAST(:message_id AS bigint)
+WHERE id = CAST(:id AS bigint)
 
 -- name: backlog
 -- How many messages are pending and since when the oldest has waited.
 SELECT count(*) AS pending, min(created_at) AS oldest
 FROM opsbench.outbox
-WHERE status = 'pending'
+WHERE status = 'pending' AND lane = 'chat'
 
 -- name: mark_noticed
 -- The backlog notice went out: no later drain repeats it for the messages now pending.
@@ -76,14 +105,14 @@ WHERE id = CAST(:id AS bigint)
 
 -- name: failed_count
 -- How many messages were given up on (kept for inspection).
-SELECT count(*) AS failed FROM opsbench.outbox WHERE status = 'failed'
+SELECT count(*) AS failed FROM opsbench.outbox WHERE status = 'failed' AND lane = 'chat'
 
 -- name: failed_recent
 -- The latest messages given up on, newest first.
 -- :param limit int = 3                  how many
 SELECT id, created_at, failed_at, kind, source, last_error
 FROM opsbench.outbox
-WHERE status = 'failed'
+WHERE status = 'failed' AND lane = 'chat'
 ORDER BY id DESC
 LIMIT CAST(:limit AS integer)
 
