@@ -85,16 +85,26 @@ def test_bad_input_is_one_line(state, args, needle):
     one_line_error(run(state, *args), needle)
 
 
-def test_telegram_test_sends_getme_then_message(state, api):
+def test_telegram_test_sends_edits_and_registers_commands(state, api):
     p = run(state, "telegram", "test", api=api, chat="-100500", TELEGRAM_THREAD_ID="9")
     assert p.returncode == 0, p.stderr
-    assert [r.method for r in api.requests] == ["getMe", "sendMessage"]
-    msg = api.requests[1]
+    assert [r.method for r in api.control] == ["getMe", "getMyCommands", "setMyCommands"]
+    assert [r.method for r in api.requests] == ["sendMessage", "editMessageText"]
+    msg, edit = api.requests
     assert msg.params["chat_id"] == "-100500" and msg.params["message_thread_id"] == 9
     assert "opsbench test message" in msg.params["text"]
+    (kept,) = api.messages.values()
+    assert kept.edits == 1 and "can update its alert messages in place" in kept.text
+    assert [c["command"] for c in api.commands] == ["status", "alerts", "silence", "unsilence", "ack", "digest", "help"]
     assert "@opsbench_test_bot" in p.stdout and "chat -100500 topic 9" in p.stdout
+    assert "registered the bot's commands (7)" in p.stdout and "admins: none" in p.stdout
     secret = TOKEN.split(":", 1)[1]
     assert secret not in p.stdout + p.stderr
+    # a second run finds the commands in place and does not register them again
+    p = run(state, "telegram", "test", api=api, chat="-100500", TELEGRAM_ADMIN_IDS="42,7")
+    assert p.returncode == 0, p.stderr
+    assert [r.method for r in api.control].count("setMyCommands") == 1
+    assert "commands registered (7)" in p.stdout and "admins (TELEGRAM_ADMIN_IDS): 7, 42" in p.stdout
 
 
 def test_telegram_test_without_token(state):
@@ -126,3 +136,23 @@ def test_telegram_drain_without_token_prints(state):
     assert "FIRING · critical · health_failing" in p.stdout
     assert "health <check> & db failing" in p.stdout
     assert "delivered 1, 0 pending" in p.stdout
+
+
+def test_telegram_setup_prints_chats_threads_and_user_ids_without_consuming_updates(state, api):
+    p = run(state, "telegram", "setup", api=api)
+    assert p.returncode == 0, p.stderr
+    assert "no messages yet: write something to @opsbench_test_bot" in p.stdout
+    api.say("hello bot", chat_id="-100777", user_id=4242, username="ayla", thread_id=12)
+    api.say("/status", chat_id="-100777", user_id=99, username="deniz")
+    p = run(state, "telegram", "setup", api=api)
+    assert p.returncode == 0, p.stderr
+    assert "TELEGRAM_CHAT_ID=-100777" in p.stdout and "TELEGRAM_THREAD_ID=12" in p.stdout
+    assert "TELEGRAM_ADMIN_IDS=99,4242" in p.stdout and "@ayla (4242)" in p.stdout
+    # read, not consumed: no offset was passed, so the daemon still gets both updates
+    assert all(r.params.get("offset") is None for r in api.control if r.method == "getUpdates")
+    assert len(api.updates) == 2
+    assert TOKEN.split(":", 1)[1] not in p.stdout + p.stderr
+
+
+def test_bad_admin_ids_name_the_variable(state, api):
+    one_line_error(run(state, "telegram", "test", api=api, TELEGRAM_ADMIN_IDS="42,@ayla"), "TELEGRAM_ADMIN_IDS")

@@ -524,23 +524,34 @@ def recent(engine: Engine, limit: int = 20) -> list:
 
 # -- silences ------------------------------------------------------------------
 
-def add_silence(engine: Engine, pattern: str, until: dt.datetime, reason: str, now: dt.datetime,
-                created_by: str | None = None) -> int:
+def add_silence_in(conn: Connection, pattern: str, until: dt.datetime, reason: str, now: dt.datetime,
+                   created_by: str | None = None) -> int:
+    """Create a silence inside the caller's transaction; returns its id."""
     if not pattern.strip():
         raise ValueError("a silence needs a non-empty pattern")
     if not reason.strip():
         raise ValueError("a silence needs a reason")
     if until <= now:
         raise ValueError("a silence must end in the future")
+    return int(_q().add_silence.execute(conn, pattern=pattern.strip(), reason=reason.strip(),
+                                        created_by=created_by, starts_at=now, ends_at=until).scalar_one())
+
+
+def add_silence(engine: Engine, pattern: str, until: dt.datetime, reason: str, now: dt.datetime,
+                created_by: str | None = None) -> int:
     with engine.begin() as conn:
-        return int(_q().add_silence.execute(conn, pattern=pattern.strip(), reason=reason.strip(),
-                                            created_by=created_by, starts_at=now, ends_at=until).scalar_one())
+        return add_silence_in(conn, pattern, until, reason, now, created_by)
+
+
+def remove_silence_in(conn: Connection, silence_id: int, now: dt.datetime) -> bool:
+    """End a silence now, inside the caller's transaction. False when there is no such silence in force."""
+    return _q().cancel_silence.execute(conn, id=silence_id, at=now).first() is not None
 
 
 def remove_silence(engine: Engine, silence_id: int, now: dt.datetime) -> bool:
     """End a silence now. False when there is no such silence in force."""
     with engine.begin() as conn:
-        return _q().cancel_silence.execute(conn, id=silence_id, at=now).first() is not None
+        return remove_silence_in(conn, silence_id, now)
 
 
 def active_silences(engine: Engine, now: dt.datetime) -> list:

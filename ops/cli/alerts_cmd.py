@@ -72,6 +72,7 @@ def alerts_cmd(
     depth = outbox.depth(engine)
     delivery = outbox.delivery_problems(engine)
     events = alerts.recent(engine, limit)
+    actions = _recent_actions(engine, min(limit, 10))
     critical = sum(1 for r in rows if r.severity == "critical")
     problems = []
     if critical:
@@ -86,7 +87,8 @@ def alerts_cmd(
 
         typer.echo(json.dumps({
             "firing": [{"key": r.key, "severity": r.severity, "summary": r.summary, "since": _iso(r.started_at),
-                        "held_reason": r.held_reason, "command": r.command} for r in rows],
+                        "held_reason": r.held_reason, "command": r.command, "acked_by": r.acked_by,
+                        "acked_at": _iso(r.acked_at)} for r in rows],
             "silences": [{"id": s.id, "pattern": s.pattern, "until": _iso(s.ends_at), "reason": s.reason}
                          for s in silences],
             "outbox_depth": depth,
@@ -96,12 +98,17 @@ def alerts_cmd(
                          "failed": delivery.failed},
             "recent": [{"at": _iso(e.at), "kind": e.kind, "severity": e.severity, "key": e.key,
                         "summary": e.summary, "note": e.note} for e in events],
+            "telegram_actions": [{"at": _iso(a.at), "user_id": a.user_id, "user": a.user_name, "action": a.action,
+                                  "target": a.target, "outcome": a.outcome, "detail": a.detail,
+                                  "message_id": a.message_id} for a in actions],
             "problems": problems,
         }, indent=2))
         raise typer.Exit(code)
     typer.echo(f"Firing ({len(rows)}):")
     for r in rows:
         held = f"  [held: {r.held_reason}]" if r.held_reason else ""
+        if r.acked_by:
+            held += f"  [acked by {r.acked_by} {_local(r.acked_at)}]"
         since = messages.human_duration(now - r.started_at) if r.started_at else "?"
         typer.echo(f"  {r.severity:<8} {r.key}  for {since}  {r.summary}{held}")
         if r.command:
@@ -116,7 +123,22 @@ def alerts_cmd(
     for e in events:
         note = f"  ({e.note})" if e.note else ""
         typer.echo(f"  {_local(e.at)}  {e.kind:<10} {e.severity:<8} {e.key}  {e.summary}{note}")
+    if actions:
+        typer.echo(f"From Telegram ({len(actions)}):")
+        for a in actions:
+            who = f"{a.user_name or '?'} ({a.user_id})" if a.user_id is not None else (a.user_name or "?")
+            target = f" {a.target}" if a.target else ""
+            typer.echo(f"  {_local(a.at)}  {a.outcome:<8} {a.action}{target}  by {who}"
+                       + (f"  message {a.message_id}" if a.message_id else "") + (f"  ({a.detail})" if a.detail else ""))
     raise typer.Exit(code)
+
+
+def _recent_actions(engine, limit: int) -> list:
+    """Actions (and refusals) from Telegram buttons and commands, newest first."""
+    import queries
+
+    with engine.connect() as conn:
+        return list(queries.load("state/incidents").recent_actions.execute(conn, limit=limit))
 
 
 def delivery_lines(problems, now: dt.datetime, when) -> list[str]:
@@ -196,8 +218,9 @@ def unsilence_cmd(silence_id: int = typer.Argument(..., help="silence id from `o
 
 @telegram_app.command("test")
 def telegram_test() -> None:
-    """Check the bot token (getMe), then send one test message to TELEGRAM_CHAT_ID."""
-    from ops.alerting import channels
+    """Check the bot token (getMe), send one test message to TELEGRAM_CHAT_ID, edit it (as alerts are edited
+    when they resolve), and check that the bot's commands are registered (registering them if not)."""
+    from ops.alerting import bot, channels
     from ops.alerting import telegram_html as messages
     from ops.alerting.telegram import TelegramError
 
@@ -209,19 +232,89 @@ def telegram_test() -> None:
         typer.echo(f"bot: @{me.get('username')} (id {me.get('id')})")
         text = (f"✅ <b>opsbench test message</b>\nenvironment <i>{messages.escape(settings.environment)}</i>, "
                 f"{messages.escape(_local(utc_now()))} {messages.escape(settings.report_tz)}")
-        client.send_message(text)
+        sent = client.send_message(text)
+        typer.echo(f"sent a test message to chat {client.chat_id}"
+                   + (f" topic {client.thread_id}" if client.thread_id is not None else ""))
+        first = sent[0] if sent else {}
+        if "message_id" in first:
+            client.edit_message_text(client.chat_id, first["message_id"],
+                                     text + "\n<i>edited: the bot can update its alert messages in place</i>")
+            typer.echo("edited it: alert messages can be updated in place")
+        wanted = [{"command": c, "description": d} for c, d in bot.COMMANDS]
+        have = [{"command": c.get("command"), "description": c.get("description")} for c in client.get_my_commands()]
+        if have != wanted:
+            client.set_my_commands(bot.COMMANDS)
+            typer.echo(f"registered the bot's commands ({len(wanted)}): " + " ".join(f"/{c}" for c, _ in bot.COMMANDS))
+        else:
+            typer.echo(f"commands registered ({len(wanted)}): " + " ".join(f"/{c}" for c, _ in bot.COMMANDS))
+        admins = settings.admin_ids
+        typer.echo(f"admins (TELEGRAM_ADMIN_IDS): {', '.join(map(str, sorted(admins)))}" if admins else
+                   "admins: none; buttons and commands can only read until TELEGRAM_ADMIN_IDS is set "
+                   "(`opsbench telegram setup` shows the ids)")
     except TelegramError as err:
         fail(str(err))
     finally:
         client.close()
-    typer.echo(f"sent a test message to chat {client.chat_id}"
-               + (f" topic {client.thread_id}" if client.thread_id is not None else ""))
     # the chat works again: let the outbox stop waiting for it
     import queries
 
     with engine.begin() as conn:
         queries.load("state/outbox").chat_unblocked.execute(conn, configured_chat_id=str(settings.telegram_chat_id),
                                                              at=utc_now())
+
+
+@telegram_app.command("setup")
+def telegram_setup() -> None:
+    """Find TELEGRAM_CHAT_ID, TELEGRAM_THREAD_ID and TELEGRAM_ADMIN_IDS: write to the bot (or in the group
+    with it), then run this. It reads the bot's pending updates without consuming them."""
+    from ops.alerting import telegram_html as messages
+    from ops.alerting.telegram import TelegramClient, TelegramError
+
+    settings = get_settings()
+    if settings.telegram_bot_token is None:
+        fail("TELEGRAM_BOT_TOKEN: not set (create a bot with @BotFather and export its token)")
+    client = TelegramClient(settings.telegram_bot_token.get_secret_value(), settings.telegram_api_base,
+                            max_attempts=2)
+    try:
+        me = client.get_me()
+        updates = client.get_updates(offset=None, timeout=0, limit=100)
+    except TelegramError as err:
+        if getattr(err, "error_code", None) == 409:
+            fail("Telegram: another getUpdates is running (the daemon polls for buttons) or a webhook is set; "
+                 "stop the daemon for a moment and run this again")
+        fail(str(err))
+    finally:
+        client.close()
+    typer.echo(f"bot: @{me.get('username')} (id {me.get('id')})")
+    chats: dict[str, dict] = {}
+    for u in updates:
+        msg = u.get("message") or u.get("edited_message") or u.get("channel_post") or \
+            (u.get("callback_query") or {}).get("message") or (u.get("my_chat_member") or {})
+        chat = msg.get("chat") or {}
+        if "id" not in chat:
+            continue
+        entry = chats.setdefault(str(chat["id"]), {"chat": chat, "threads": set(), "users": {}})
+        if msg.get("message_thread_id") is not None:
+            entry["threads"].add(int(msg["message_thread_id"]))
+        who = (u.get("message") or u.get("callback_query") or u.get("my_chat_member") or {}).get("from") or {}
+        if who.get("id") is not None and not who.get("is_bot"):
+            entry["users"][int(who["id"])] = f"@{who['username']}" if who.get("username") else \
+                who.get("first_name", "?")
+    if not chats:
+        typer.echo(f"no messages yet: write something to @{me.get('username')} (or add it to your group and write "
+                   "there), then run `opsbench telegram setup` again")
+        return
+    for chat_id, entry in chats.items():
+        chat = entry["chat"]
+        title = chat.get("title") or " ".join(p for p in (chat.get("first_name"), chat.get("last_name")) if p)
+        typer.echo(f"\nchat {chat_id} ({chat.get('type', '?')}: {messages.to_plain(title) or '-'})")
+        typer.echo(f"  TELEGRAM_CHAT_ID={chat_id}")
+        for t in sorted(entry["threads"]):
+            typer.echo(f"  TELEGRAM_THREAD_ID={t}    # a forum topic someone wrote in")
+        if entry["users"]:
+            typer.echo("  TELEGRAM_ADMIN_IDS=" + ",".join(str(u) for u in sorted(entry["users"]))
+                       + "    # " + ", ".join(f"{n} ({u})" for u, n in sorted(entry["users"].items())))
+    typer.echo("\nput the lines you want in .env, then `opsbench telegram test`")
 
 
 @telegram_app.command("drain")

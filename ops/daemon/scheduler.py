@@ -318,6 +318,25 @@ class Daemon:
             self._bind_and_close()
             self._schedule_all()
             self._fenced.set()
+        self._start_telegram_poller(mine)
+
+    def _start_telegram_poller(self, mine: int) -> None:
+        """Buttons and commands: the leader long-polls getUpdates (ops/daemon/telegram_poller.py)."""
+        if self.settings.telegram_bot_token is None or not self.settings.telegram_poll:
+            return
+        from ops.daemon.telegram_poller import TelegramPoller
+
+        def run_job(job_id: str) -> None:
+            if job_id not in self.specs:
+                log.warning("Telegram asked for %s, which the jobs file does not enable", job_id)
+                return
+            self.runner.run(job_id, trigger="manual")
+            alert_bridge.drain(self.settings, self.state_engine, budget_s=30.0)
+
+        poller = TelegramPoller(self.settings, self.state_engine,
+                                leading=lambda: self._still_leading(mine) and self._fenced.is_set(),
+                                run_job=run_job, clock=self.clock, wait=self._stopping.wait)
+        threading.Thread(target=poller.run, name="telegram-updates", daemon=True).start()
 
     def reload(self) -> bool:
         """Re-read the jobs file (SIGHUP): reschedule what changed, drop what is gone, close the alerts of

@@ -9,6 +9,18 @@ entities"), 4,096 / 1,024 character limits, migrated chats (400 with
 429 with retry_after, 5xx, hang, or dropped connections; and it can be taken
 down (connection refused) and brought back on the same port.
 Every request is recorded; successful sends are kept in `delivered`.
+
+Two-way, as the real one: `getUpdates` long polling (`offset` confirms and
+drops what is before it, `timeout` waits for the next update), callback
+queries and commands injected with `press()` and `say()`, `editMessageText`
+and `editMessageReplyMarkup` on the messages it keeps (400 "message is not
+modified" for the same text and keyboard, 400 "message to edit not found"
+for an unknown or `delete()`d message), `answerCallbackQuery` (kept in
+`answers`; 400 "query is too old" once `expire_queries` is set),
+`setMyCommands` / `getMyCommands`. The bot's own bookkeeping calls (getMe,
+getUpdates, setMyCommands, getMyCommands) go to `control`, not `requests`,
+and scripted failures skip them unless `fail(..., method=...)` names one, so
+a test that counts what reaches the chat counts sends only.
 """
 
 from __future__ import annotations
@@ -79,9 +91,31 @@ class Request:
     answered: int | None = None  # HTTP status sent back (None: hung or dropped)
 
 
+CONTROL = {"getMe", "getUpdates", "setMyCommands", "getMyCommands", "deleteWebhook", "getWebhookInfo"}
+
+
+@dataclass
+class Kept:
+    """A message the bot sent, as the chat shows it now."""
+
+    chat_id: str
+    text: str
+    reply_markup: dict | None
+    reply_to: int | None = None
+    edits: int = 0
+
+
 class FakeBotApi:
     def __init__(self, token: str = TOKEN):
         self.token = token
+        self.control: list[Request] = []
+        self.messages: dict[int, Kept] = {}
+        self.updates: list[dict] = []
+        self.answers: list[dict] = []
+        self.commands: list[dict] = []
+        self.expire_queries = False
+        self._update_id = 1000
+        self._updates_cond = threading.Condition()
         self.requests: list[Request] = []
         self.delivered: list[Request] = []
         self.plan: deque[tuple[str, dict]] = deque()
@@ -100,9 +134,67 @@ class FakeBotApi:
         return f"http://127.0.0.1:{self.port}"
 
     def fail(self, kind: str, times: int = 1, **kw) -> None:
-        """Answer the next `times` requests with a failure: 429, 500, 502, parse, 400, hang, drop."""
+        """Answer the next `times` requests with a failure: 429, 500, 502, parse, 400, hang, drop.
+        `method=` limits it to that method (the only way to fail a control call such as getUpdates)."""
         for _ in range(times):
             self.plan.append((kind, kw))
+
+    # -- the other side of the chat ------------------------------------------------
+    def _push(self, update: dict) -> int:
+        with self._updates_cond:
+            self._update_id += 1
+            update = {"update_id": self._update_id, **update}
+            self.updates.append(update)
+            self._updates_cond.notify_all()
+            return self._update_id
+
+    def press(self, message_id: int, text: str, user_id: int = 42, username: str = "founder",
+              chat_id: str | None = None, data: str | None = None) -> int:
+        """Press the button labelled `text` (or send `data`) under one of our messages; returns the update id."""
+        kept = self.messages[message_id]
+        if data is None:
+            buttons = [b for row in (kept.reply_markup or {}).get("inline_keyboard", []) for b in row]
+            (button,) = [b for b in buttons if b["text"] == text] or [None]
+            if button is None:
+                raise AssertionError(f"no button {text!r} under message {message_id}: "
+                                     f"{[b['text'] for b in buttons]}")
+            data = button["callback_data"]
+        chat = chat_id or kept.chat_id
+        return self._push({"callback_query": {
+            "id": f"cq{self._update_id + 1}", "from": {"id": user_id, "is_bot": False, "first_name": username,
+                                                      "username": username},
+            "message": {"message_id": message_id, "chat": {"id": int(chat), "type": "supergroup"},
+                        "text": kept.text},
+            "chat_instance": "1", "data": data}})
+
+    def say(self, text: str, chat_id: str, user_id: int = 42, username: str = "founder",
+            thread_id: int | None = None) -> int:
+        """Someone writes `text` in `chat_id` (a command when it starts with /); returns the update id."""
+        with self.lock:
+            self._message_id += 1
+            mid = self._message_id
+        msg = {"message_id": mid, "from": {"id": user_id, "is_bot": False, "first_name": username,
+                                           "username": username},
+               "chat": {"id": int(chat_id), "type": "supergroup", "title": "ops"}, "date": int(time.time()),
+               "text": text}
+        if thread_id is not None:
+            msg["message_thread_id"] = thread_id
+        if text.startswith("/"):
+            msg["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        return self._push({"message": msg})
+
+    def delete(self, message_id: int) -> None:
+        """The founder deleted one of our messages: edits of it fail from now on."""
+        self.messages.pop(message_id, None)
+
+    def replies_to(self, message_id: int) -> list[str]:
+        return [k.text for k in self.messages.values() if k.reply_to == message_id]
+
+    def confirmed_offset(self) -> int:
+        """The highest offset a getUpdates call passed (what Telegram considers confirmed)."""
+        offsets = [int(r.params["offset"]) for r in self.control if r.method == "getUpdates" and
+                   r.params.get("offset") is not None]
+        return max(offsets, default=0)
 
     def start(self) -> "FakeBotApi":
         self.up()
@@ -133,9 +225,14 @@ class FakeBotApi:
 
     # -- behaviour ---------------------------------------------------------
     def answer(self, req: Request) -> tuple[int, dict] | str:
+        control = req.method in CONTROL
         with self.lock:
-            self.requests.append(req)
-            planned = self.plan.popleft() if self.plan else None
+            (self.control if control else self.requests).append(req)
+            planned = None
+            if self.plan:
+                wanted = self.plan[0][1].get("method")
+                if (wanted is None and not control) or wanted == req.method:
+                    planned = self.plan.popleft()
         if req.token != self.token:
             return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
         if planned:
@@ -157,6 +254,21 @@ class FakeBotApi:
         if req.method == "getMe":
             return 200, {"ok": True, "result": {"id": 123456789, "is_bot": True, "first_name": "opsbench test",
                                                 "username": "opsbench_test_bot"}}
+        if req.method == "getUpdates":
+            return 200, {"ok": True, "result": _get_updates_impl(self, req.params)}
+        if req.method == "setMyCommands":
+            self.commands = list(req.params.get("commands") or [])
+            return 200, {"ok": True, "result": True}
+        if req.method == "getMyCommands":
+            return 200, {"ok": True, "result": self.commands}
+        if req.method == "answerCallbackQuery":
+            if self.expire_queries:
+                return 400, {"ok": False, "error_code": 400, "description":
+                             "Bad Request: query is too old and response timeout expired or query ID is invalid"}
+            self.answers.append(dict(req.params))
+            return 200, {"ok": True, "result": True}
+        if req.method in ("editMessageText", "editMessageReplyMarkup"):
+            return _edit_impl(self, req)
         chat = str(req.params.get("chat_id", ""))
         if chat in self.migrations:
             return 400, {"ok": False, "error_code": 400,
@@ -181,12 +293,84 @@ class FakeBotApi:
         if utf16_len(visible) > limit:
             what = "message is too long" if field_name == "text" else "message caption is too long"
             return 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {what}"}
+        try:
+            markup = _markup(req.params.get("reply_markup"))
+        except ValueError as err:
+            return 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {err}"}
         with self.lock:
             self._message_id += 1
             self.delivered.append(req)
             mid = self._message_id
+            reply = (req.params.get("reply_parameters") or {}).get("message_id")
+            self.messages[mid] = Kept(chat, visible, markup, int(reply) if reply is not None else None)
         return 200, {"ok": True, "result": {"message_id": mid, "chat": {"id": int(chat)}, "date": int(time.time()),
                                             "text": visible}}
+
+
+def _markup(value: Any) -> dict | None:
+    if isinstance(value, str):  # multipart bodies carry JSON fields as strings
+        value = json.loads(value)
+    if not value or not value.get("inline_keyboard"):
+        return None
+    for row in value["inline_keyboard"]:
+        for button in row:
+            if len(button.get("callback_data", "").encode()) > 64:
+                raise ValueError("BUTTON_DATA_INVALID")
+    return value
+
+
+def _get_updates_impl(api: "FakeBotApi", params: dict) -> list[dict]:
+    offset = params.get("offset")
+    timeout = float(params.get("timeout") or 0)
+    deadline = time.monotonic() + timeout
+    with api._updates_cond:
+        if offset is not None:
+            # an offset confirms every update before it: Telegram forgets them
+            api.updates = [u for u in api.updates if u["update_id"] >= int(offset)]
+        while not api.updates and time.monotonic() < deadline and not api.release.is_set():
+            api._updates_cond.wait(min(0.05, max(0.0, deadline - time.monotonic())))
+            if offset is not None:
+                api.updates = [u for u in api.updates if u["update_id"] >= int(offset)]
+        return [dict(u) for u in api.updates[: int(params.get("limit") or 100)]]
+
+
+
+def _edit_impl(api: "FakeBotApi", req: Request) -> tuple[int, dict]:
+    try:
+        mid = int(req.params.get("message_id"))
+    except (TypeError, ValueError):
+        return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message identifier is not specified"}
+    with api.lock:
+        kept = api.messages.get(mid)
+        if kept is None or kept.chat_id != str(req.params.get("chat_id")):
+            return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message to edit not found"}
+        try:
+            markup = _markup(req.params.get("reply_markup"))
+        except ValueError as err:
+            return 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {err}"}
+        text = kept.text
+        if req.method == "editMessageText":
+            value = str(req.params.get("text", ""))
+            if req.params.get("parse_mode") == "HTML":
+                try:
+                    value = parse_html(value)
+                except ValueError as err:
+                    return 400, {"ok": False, "error_code": 400,
+                                 "description": f"Bad Request: can't parse entities: {err}"}
+            if not value.strip():
+                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"}
+            if utf16_len(value) > 4096:
+                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: MESSAGE_TOO_LONG"}
+            text = value
+        if text == kept.text and markup == kept.reply_markup:
+            return 400, {"ok": False, "error_code": 400, "description":
+                         "Bad Request: message is not modified: specified new message content and reply markup "
+                         "are exactly the same as a current content and reply markup of the message"}
+        kept.text, kept.reply_markup = text, markup
+        kept.edits += 1
+        api.delivered.append(req)
+    return 200, {"ok": True, "result": {"message_id": mid, "chat": {"id": int(kept.chat_id)}, "text": text}}
+
 
 
 def _handler_for(api: FakeBotApi):
