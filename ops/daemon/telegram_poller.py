@@ -124,7 +124,7 @@ class TelegramPoller:
             for job in outcome.run_jobs:
                 threading.Thread(target=self.run_job, args=(job,), name=f"telegram-{job}", daemon=True).start()
         if acted:
-            bridge.drain(self.settings, self.engine, budget_s=ANSWER_DRAIN_BUDGET_S)
+            bridge.drain(self.settings, self.engine, clock=self.clock, budget_s=ANSWER_DRAIN_BUDGET_S)
         return acted
 
     def run(self) -> None:

@@ -114,6 +114,7 @@ class FakeBotApi:
         self.answers: list[dict] = []
         self.commands: list[dict] = []
         self.expire_queries = False
+        self.served: list[int] = []   # update ids handed out by getUpdates, in order (repeats included)
         self._update_id = 1000
         self._updates_cond = threading.Condition()
         self.requests: list[Request] = []
@@ -331,7 +332,9 @@ def _get_updates_impl(api: "FakeBotApi", params: dict) -> list[dict]:
             api._updates_cond.wait(min(0.05, max(0.0, deadline - time.monotonic())))
             if offset is not None:
                 api.updates = [u for u in api.updates if u["update_id"] >= int(offset)]
-        return [dict(u) for u in api.updates[: int(params.get("limit") or 100)]]
+        batch = [dict(u) for u in api.updates[: int(params.get("limit") or 100)]]
+        api.served.extend(u["update_id"] for u in batch)
+        return batch
 
 
 

@@ -81,3 +81,14 @@ def writes_ignoring_dry_run(ctx: JobContext) -> JobResult:
         conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS opsbench.careless_writes (at timestamptz)")
         conn.exec_driver_sql("INSERT INTO opsbench.careless_writes VALUES (now())")
     return JobResult("ok", "wrote one row")
+
+
+def flag_check(ctx: JobContext) -> JobResult:
+    """A check whose fault is a file: it exists -> one critical finding `flag_up`; gone -> fine."""
+    from pathlib import Path
+
+    if Path(ctx.args["flag_file"]).exists():
+        return JobResult("ok", "flag up", findings=[Finding("flag_up", Severity.critical, "the flag is up",
+                                                            evidence=[{"flag": "up"}], evidence_count=1)],
+                         rules={"flag_up"})
+    return JobResult("ok", "flag down", rules={"flag_up"})
