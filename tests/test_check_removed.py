@@ -57,8 +57,11 @@ def _last_event(state, key: str):
                         "ORDER BY id DESC LIMIT 1", k=key)[0]
 
 
-def _outbox_count(state) -> int:
-    return _rows(state, "SELECT count(*) AS n FROM opsbench.outbox")[0].n
+def _outbox_count(state, kind: str | None = None) -> int:
+    """Outbox rows that arrive as messages (kind None: every row but edits of an incident message)."""
+    if kind is None:
+        return _rows(state, "SELECT count(*) AS n FROM opsbench.outbox WHERE kind <> 'edit'")[0].n
+    return _rows(state, f"SELECT count(*) AS n FROM opsbench.outbox WHERE kind = '{kind}'")[0].n
 
 
 def test_removed_disabled_and_untargeted_checks_close_without_a_page(state):
@@ -95,7 +98,8 @@ def test_alerts_resolve_by_hand_records_who_and_why(state, capsys, monkeypatch):
     assert _state_of(state, key) == "resolved"
     ev = _last_event(state, key)
     assert ev.kind == "closed" and ev.note == f"resolved by hand by {getpass.getuser()}: provider fixed it"
-    assert _outbox_count(state) == outbox_before
+    assert _outbox_count(state) == outbox_before          # no RESOLVED page ...
+    assert _outbox_count(state, "edit") == 1              # ... but its Telegram message now says it is over
     assert main(["alerts", "resolve", key]) == 2                        # no longer open: one line, exit 2
     assert "no pending or firing alert" in capsys.readouterr().err
 

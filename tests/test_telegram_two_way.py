@@ -274,3 +274,50 @@ def test_updates_from_another_topic_are_not_acted_on(state, api, clock):
     tg.poll()
     assert [(a, o) for a, o, _ in tg.actions()] == [("/status", "ignored"), ("/status", "done")]
     assert len([k for k in api.messages.values() if k.reply_to is not None]) == 1
+
+
+def test_an_admin_resolves_by_hand_and_the_message_says_who(tg):
+    api = tg.api
+    tg.evaluate(bad=True)
+    mid = tg.incident_message()
+    api.press(mid, "✅ Resolve", user_id=ADMIN, username="ayla")
+    tg.poll()
+    assert "Resolved" in api.answers[-1]["text"]
+    assert alerts.firing(tg.state.engine) == []
+    text = api.messages[mid].text
+    assert text.startswith("✅ RESOLVED") and "✋ Resolved by @ayla" in text
+    assert buttons(api, mid) == ["🔎 Details"]
+    kinds = [e.kind for e in alerts.recent(tg.state.engine)]
+    assert "closed" in kinds
+    # the check still finds it: a new episode, a new message (the hand resolve did not hide it)
+    tg.clock.advance(300)
+    tg.evaluate(bad=True)
+    assert len([k for k in api.messages.values() if k.reply_markup and k.reply_to is None]) == 2
+
+
+def test_opsbench_alerts_shows_who_did_what_from_telegram(tg, monkeypatch, capsys):
+    from ops.cli import main
+    from ops.core.settings import reset_settings_cache
+
+    api = tg.api
+    tg.evaluate(bad=True)
+    mid = tg.incident_message()
+    api.press(mid, "👀 Ack", user_id=ADMIN, username="ayla")
+    api.press(mid, "✅ Resolve", user_id=STRANGER, username="mallory")
+    tg.poll()
+    for k, v in {"DATABASE_URL": tg.state.url, "OPSBENCH_STATE_URL": tg.state.url,
+                 "OPSBENCH_HOME": str(tg.state.home)}.items():
+        monkeypatch.setenv(k, v)
+    reset_settings_cache()
+    capsys.readouterr()
+    main(["alerts"])
+    out = capsys.readouterr().out
+    assert "[acked by @ayla" in out
+    section = out[out.index("From Telegram (2):"):]
+    assert "refused  resolve incident" in section and f"by @mallory ({STRANGER})" in section
+    assert "done     ack incident" in section and f"by @ayla ({ADMIN})" in section and f"message {mid}" in section
+    main(["alerts", "--format", "json"])
+    data = json.loads(capsys.readouterr().out)
+    assert [(a["action"], a["outcome"], a["user_id"]) for a in data["telegram_actions"]] == \
+        [("resolve", "refused", STRANGER), ("ack", "done", ADMIN)]
+    assert data["firing"][0]["acked_by"] == "@ayla"

@@ -123,8 +123,9 @@ def _callback(conn: Connection, update_id: int, cq: dict[str, Any], settings: Se
         return Outcome(action, outcome)
 
     if not _ours(settings, chat, message.get("message_thread_id")):
-        _audit(conn, update_id, actor, chat.get("id"), message_id, "button", None, "ignored", "another chat", now)
-        return Outcome("button", "ignored")
+        # answered (a press must not spin forever), recorded, not acted on
+        return answer("This bot acts only in the chat it was set up for. Nothing done.", "ignored",
+                      detail="another chat")
     row = _q().button.execute(conn, token=token).first() if token else None
     if row is None:
         return answer("This button is not one of mine (or it expired). Nothing done.", "unknown",
@@ -144,7 +145,7 @@ def _callback(conn: Connection, update_id: int, cq: dict[str, Any], settings: Se
     episodes = dict(row.episodes or {})
     alerts = list(_q().alerts_of.execute(conn, keys=json.dumps(list(row.keys))))
     current = [a for a in alerts if a.state in ("pending", "firing") and
-               (a.started_at.isoformat() if a.started_at else None) == episodes.get(a.key)]
+               incidents.same_episode(a.started_at, episodes.get(a.key))]
     if not current:
         states = ", ".join(f"{a.key} is {a.state}" for a in alerts) or "its alerts are gone"
         return answer(f"Changed meanwhile: {states}. Nothing done.", "stale", action, target)

@@ -50,6 +50,14 @@ def _iso(ts: dt.datetime | None) -> str | None:
     return ts.isoformat() if ts else None
 
 
+def same_episode(started_at: dt.datetime | None, stored: str | None) -> bool:
+    """Is this alert row still in the episode the message announced? (Compared as instants: the
+    database hands timestamps back in its session's zone.)"""
+    if started_at is None or stored is None:
+        return started_at is None and stored is None
+    return started_at == dt.datetime.fromisoformat(stored)
+
+
 @dataclass(frozen=True)
 class Opened:
     incident_id: int
@@ -117,17 +125,21 @@ def render(conn: Connection, incident_id: int, settings: Settings, now: dt.datet
     over = 0
     for key in inc.keys:
         r = rows.get(key)
-        current = r is not None and _iso(r.started_at) == episodes.get(key) and r.state in ("pending", "firing")
-        if current:
+        same = r is not None and same_episode(r.started_at, episodes.get(key))
+        if same and r.state in ("pending", "firing"):
             continue
         over += 1
-        if r is not None and _iso(r.started_at) == episodes.get(key) and r.resolved_at and r.started_at:
+        if same and r.resolved_at and r.started_at:
             lasted = messages.human_duration(r.resolved_at - r.started_at)
             lines.append(f"✅ <b>RESOLVED</b> after {lasted} · {_local(r.resolved_at, settings)} · "
                          f"<code>{messages.escape(key)}</code>")
         else:
             lines.append(f"✅ <b>RESOLVED</b> · <code>{messages.escape(key)}</code>")
     closed = over == len(inc.keys)
+    used = {b.action: b for b in _q().buttons.execute(conn, incident_id=incident_id)}
+    if "resolve" in used and used["resolve"].used_at is not None:
+        b = used["resolve"]
+        lines.append(f"✋ Resolved by {messages.escape(b.used_by or 'someone')} at {_local(b.used_at, settings)}")
     if inc.acked_by and inc.acked_at:
         lines.append(f"👀 Acked by {messages.escape(inc.acked_by)} at {_local(inc.acked_at, settings)}")
     if not closed:

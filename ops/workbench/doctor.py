@@ -278,7 +278,11 @@ def check_telegram(settings: Settings) -> Check:
             return Check("telegram", "fail", "Telegram rejected TELEGRAM_BOT_TOKEN (getMe: unauthorized)")
         return Check("telegram", "fail", f"getMe failed: {text}")
     username = me.get("username") if isinstance(me, dict) else None
-    return Check("telegram", "ok", f"bot @{username or '?'} answers getMe; alerts go to chat {settings.telegram_chat_id}")
+    where = f"bot @{username or '?'} answers getMe; alerts go to chat {settings.telegram_chat_id}"
+    if settings.telegram_poll and not settings.admin_ids:
+        return Check("telegram", "warn", f"{where}; TELEGRAM_ADMIN_IDS is not set, so the alert buttons and "
+                                         "commands can only read (`opsbench telegram setup` prints the ids)")
+    return Check("telegram", "ok", where)
 
 
 def check_sentry(settings: Settings) -> Check:

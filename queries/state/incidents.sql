@@ -20,9 +20,9 @@ INSERT INTO opsbench.telegram_buttons (token, incident_id, action, created_at)
 VALUES (CAST(:token AS text), CAST(:incident_id AS bigint), CAST(:action AS text), CAST(:created_at AS timestamptz))
 
 -- name: buttons
--- The buttons of an incident message, action -> token.
+-- The buttons of an incident message: action, token, and who used a one-time one.
 -- :param incident_id int                incident
-SELECT action, token FROM opsbench.telegram_buttons WHERE incident_id = CAST(:incident_id AS bigint)
+SELECT action, token, used_by, used_at FROM opsbench.telegram_buttons WHERE incident_id = CAST(:incident_id AS bigint)
 
 -- name: get
 -- One incident, locked for the caller's transaction.
