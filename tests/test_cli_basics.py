@@ -28,7 +28,8 @@ def test_short_h_is_help_everywhere(capsys, argv):
 
 def test_shell_completion_is_offered():
     env = {**os.environ, "_OPSBENCH_COMPLETE": "", "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.run([sys.executable, "-m", "ops", "--show-completion", "bash"], capture_output=True,
+    # typer finds the shell among the parent processes: run it from bash, as a user would
+    proc = subprocess.run(["bash", "-c", f"'{sys.executable}' -m ops --show-completion; exit $?"], capture_output=True,
                           text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "complete" in proc.stdout and "opsbench" in proc.stdout.lower()

@@ -321,3 +321,20 @@ def test_opsbench_alerts_shows_who_did_what_from_telegram(tg, monkeypatch, capsy
     assert [(a["action"], a["outcome"], a["user_id"]) for a in data["telegram_actions"]] == \
         [("resolve", "refused", STRANGER), ("ack", "done", ADMIN)]
     assert data["firing"][0]["acked_by"] == "@ayla"
+
+
+def test_many_alerts_firing_together_are_all_shown_in_as_few_messages_as_fit(tg):
+    from support.botapi import utf16_len
+
+    rows = [{"user_id": f"user-{i:03d}", "balance": -i, "note": "x" * 200} for i in range(5)]
+    findings = [Finding(rule=f"check_{i:02d}", severity="critical" if i % 3 == 0 else "warning",
+                        summary=f"check {i:02d} finds rows", evidence=rows, evidence_count=40,
+                        command=f"opsbench checks run check_{i:02d}") for i in range(30)]
+    alerts.record_result(tg.state.engine, "reconcile", JobResult(findings=findings), tg.clock.now(), tg.settings)
+    tg.drain()
+    sent = [k for k in tg.api.messages.values() if k.reply_to is None]
+    assert 2 <= len(sent) < 30                    # grouped, but split where one message would not hold them
+    assert all(utf16_len(k.text) <= 4096 and k.reply_markup for k in sent)
+    shown = "\n".join(k.text for k in sent)
+    assert all(f"check_{i:02d}" in shown for i in range(30)) and "cut to fit" not in shown
+    assert sent[0].text.startswith("🔴") and "· critical ·" in sent[0].text   # the most severe come first

@@ -25,7 +25,7 @@ import datetime as dt
 import json
 import secrets
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from sqlalchemy.engine import Connection
 
@@ -82,6 +82,21 @@ def open_incident(conn: Connection, alerts: Iterable[Any], body: str, settings: 
     ids = outbox.enqueue(conn, body, silent=silent, source=source, now=now, incident_id=incident_id,
                          reply_markup=markup)
     return Opened(incident_id, ids)
+
+
+def pack(pairs: list[tuple[Any, Any]], render: Callable[[list[Any]], str],
+         limit: int = BODY_LIMIT) -> list[list[tuple[Any, Any]]]:
+    """(alert, notice) pairs in groups whose message (`render` of the notices) fits one Telegram
+    message with room for edits: every alert is shown, most severe first, none cut away."""
+    rank = {"critical": 0, "warning": 1, "info": 2}
+    ordered = sorted(pairs, key=lambda p: (rank.get(p[1].severity, 3), p[1].key))
+    groups: list[list[tuple[Any, Any]]] = []
+    for pair in ordered:
+        if groups and messages.utf16_len(render([n for _, n in groups[-1]] + [pair[1]])) <= limit:
+            groups[-1].append(pair)
+        else:
+            groups.append([pair])
+    return groups
 
 
 def keyboard(conn: Connection, incident_id: int, settings: Settings, *, acked: bool, closed: bool) -> dict:

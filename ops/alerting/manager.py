@@ -458,12 +458,13 @@ def _announce(conn: Connection, notices: list[tuple[Alert, messages.AlertNotice]
     resolved = [(a, n) for a, n in notices if n.kind == "resolved" and a.incident_id is not None]
     placed = {id(n) for _, n in fresh + repeats + resolved}
     legacy = [(a, n) for a, n in notices if id(n) not in placed]
-    if fresh:
-        text = messages.alert_message([n for _, n in fresh], settings.environment)
-        critical = any(n.severity == "critical" for _, n in fresh)
-        opened = incidents.open_incident(conn, [a for a, _ in fresh], text, settings, now,
+    # alerts that fire together share one message; as many messages as it takes to show every one
+    for group in incidents.pack(fresh, lambda ns: messages.alert_message(ns, settings.environment)):
+        text = messages.alert_message([n for _, n in group], settings.environment)
+        critical = any(n.severity == "critical" for _, n in group)
+        opened = incidents.open_incident(conn, [a for a, _ in group], text, settings, now,
                                          silent=quiet and not critical, source=f"alerts:{source}")
-        for a, _ in fresh:
+        for a, _ in group:
             a.incident_id = opened.incident_id
             sent_for[a.key] = list(opened.outbox_ids)
     by_incident: dict[int, dict[str, list]] = {}

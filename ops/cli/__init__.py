@@ -168,7 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         code = 130
     except OSError as e:  # a path that cannot be written or read, whichever command met it: one line
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-        _err(f"{where}{e.strerror or e}")
+        if type(e).__name__ == "ShellDetectionFailure":  # shellingham (completion): no shell among our parents
+            _err("could not tell which shell runs opsbench; run it from bash, zsh or fish (or set SHELL)")
+        else:
+            _err(f"{where}{e.strerror or e or type(e).__name__}")
         code = 1
     except Exception as e:
         line = _database_error(e)

@@ -24,7 +24,7 @@ def parse_zone(value: Any) -> ZoneInfo:
         raise ValueError(ZONE_EXPECTED)
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):  # ZoneInfoNotFoundError is a KeyError
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):  # a KeyError; OSError: a name too long for a path
         raise ValueError(ZONE_EXPECTED) from None
 
 

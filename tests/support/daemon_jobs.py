@@ -92,3 +92,12 @@ def flag_check(ctx: JobContext) -> JobResult:
                                                             evidence=[{"flag": "up"}], evidence_count=1)],
                          rules={"flag_up"})
     return JobResult("ok", "flag down", rules={"flag_up"})
+
+
+def fake_digest(ctx: JobContext) -> JobResult:
+    """Stands in for the daily digest (which needs a backend): queues one recognisable message."""
+    from ops.alerting import outbox
+
+    with ctx.state.begin() as conn:
+        outbox.enqueue(conn, f"📊 digest stand-in ({ctx.job_id})", source=ctx.job_id, now=ctx.now())
+    return JobResult("ok", "digest queued")
