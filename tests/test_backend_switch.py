@@ -89,8 +89,8 @@ def switched_world(a, b_url, pg_home, anchor, day):
 def _raw_b(settings_b, start, end) -> dict:
     b = ops_db.analytics(settings_b)
     w = {"start": start, "end": end, "tz": TZ}
-    return {"revenue": queries.revenue.daily(b, **w), "activity": queries.activity.daily(b, **w),
-            "errors": queries.errors.daily(b, **w)}
+    return {"revenue": queries.revenue.daily.raw(b, **w), "activity": queries.activity.daily.raw(b, **w),
+            "errors": queries.errors.daily.raw(b, **w)}
 
 
 def test_identities_differ_between_the_two_databases(switched_world):
@@ -207,6 +207,6 @@ def test_state_reset_and_rollups_rebuild_by_hand(switched_world, a, b_url, monke
     with state.connect() as c:
         gross = c.execute(sa.text("SELECT sum(gross) FROM opsbench.rollup_revenue_daily WHERE tz = :tz"),
                           {"tz": TZ}).scalar_one()
-    raw = queries.revenue.daily(ops_db.analytics(settings_b), start=wm.complete_from, end=wm.refreshed_through, tz=TZ)
+    raw = queries.revenue.daily.raw(ops_db.analytics(settings_b), start=wm.complete_from, end=wm.refreshed_through, tz=TZ)
     assert float(gross) == pytest.approx(float(raw["gross"].sum()))
     assert main(["rollups", "rebuild", "--tz", "Not/AZone", "--yes"]) == 2

@@ -70,9 +70,9 @@ def notebook_settings(monkeypatch, settings):
 
 def _daily(db, window: report.Window) -> dict[str, pd.DataFrame]:
     w = {"start": window.start, "end": window.end, "tz": window.tz}
-    return {"revenue": queries.revenue.daily(db.analytics, **w),
-            "activity": queries.activity.daily(db.analytics, **w),
-            "errors": queries.errors.daily(db.analytics, **w)}
+    return {"revenue": queries.revenue.daily.raw(db.analytics, **w),
+            "activity": queries.activity.daily.raw(db.analytics, **w),
+            "errors": queries.errors.daily.raw(db.analytics, **w)}
 
 
 def _same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
@@ -95,11 +95,11 @@ def _assert_report_is_raw(db, rep: report.Report) -> None:
 
 def _assert_helpers_are_raw(db, start: dt.date, end: dt.date) -> None:
     w = {"start": start, "end": end, "tz": TZ}
-    _same(nb.revenue_series(start, end, TZ), queries.revenue.daily(db.analytics, **w))
-    _same(nb.activity_series(start, end, TZ), queries.activity.daily(db.analytics, **w))
-    _same(nb.dau_series(start, end, TZ), queries.activity.daily(db.analytics, **w)[
+    _same(nb.revenue_series(start, end, TZ), queries.revenue.daily.raw(db.analytics, **w))
+    _same(nb.activity_series(start, end, TZ), queries.activity.daily.raw(db.analytics, **w))
+    _same(nb.dau_series(start, end, TZ), queries.activity.daily.raw(db.analytics, **w)[
         ["day", "dau", "new_users", "new_active", "returning_active"]])
-    _same(nb.errors_series(start, end, TZ), queries.errors.daily(db.analytics, **w))
+    _same(nb.errors_series(start, end, TZ), queries.errors.daily.raw(db.analytics, **w))
 
 
 # -- before any refresh: raw answers -----------------------------------------------------------
@@ -221,8 +221,8 @@ def test_the_notebook_helpers_read_the_rollups_for_closed_days_and_raw_for_today
         db, notebook_settings, falsified, expected, day, today):
     start = day - 5 * ONE
     w = {"start": start, "end": today, "tz": TZ}
-    raw_rev, raw_act = queries.revenue.daily(db.analytics, **w), queries.activity.daily(db.analytics, **w)
-    raw_err = queries.errors.daily(db.analytics, **w)
+    raw_rev, raw_act = queries.revenue.daily.raw(db.analytics, **w), queries.activity.daily.raw(db.analytics, **w)
+    raw_err = queries.errors.daily.raw(db.analytics, **w)
 
     revenue = nb.revenue_series(start, today, TZ)
     assert _row(revenue, day)["gross"] == pytest.approx(expected["revenue"]["gross"] + GROSS_BUMP)
