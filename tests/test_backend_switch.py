@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from conftest import _create_db, _drop_db, settings_for
@@ -137,6 +138,22 @@ def test_notebook_series_after_the_switch_equal_the_raw_queries(switched_world, 
     # and the direct reader, handed the state engine, does not read A's rollups either
     direct = rollups.revenue_series(ops_db.analytics(settings_b), state, start, day, tz=TZ, today=day + 2 * ONE)
     assert list(direct["gross"].astype(float)) == pytest.approx(list(raw["revenue"]["gross"].astype(float)))
+
+
+def test_the_default_query_api_reads_rollups_only_of_its_own_backend(switched_world, day):
+    """queries.<series>(engine) is rollup-aware for opsbench's engines, but never reads A's rollups for B."""
+    settings_a, settings_b, _ = switched_world
+    w = {"start": day - 6 * ONE, "end": day, "tz": TZ}
+    for settings in (settings_a, settings_b):
+        engine = ops_db.analytics(settings)
+        for q in (queries.revenue.daily, queries.activity.daily, queries.errors.daily, queries.errors.durations,
+                  queries.errors.by_code, queries.activity.summary):
+            pd.testing.assert_frame_equal(q(engine, **w), q.raw(engine, **w), check_exact=False, rtol=1e-12)
+    from ops.data import series
+    assert series.covered(ops_db.analytics(settings_a), "revenue.daily",
+                          queries.revenue.daily.bind(**w)) is not None      # A's own rollups: read
+    assert series.covered(ops_db.analytics(settings_b), "revenue.daily",
+                          queries.revenue.daily.bind(**w)) is None          # another backend's: never
 
 
 def test_the_runner_switches_once_closing_alerts_and_forgetting_rollups(switched_world, day, anchor):
