@@ -11,20 +11,29 @@ Where the data lives
     the per-user-per-day table, with the same spans method as activity.daily.
 
 What is stored
-    Closed local days only, keyed by the zone `tz` the days were cut in. A
-    series read (`revenue_series`, `dau_series`, `activity_series`, `errors_series`) takes
-    the days in the zone's complete range [complete_from, refreshed_through]
-    from the rollups and every other day (today, days the daemon has not
-    caught up with, a zone never rolled up) from the raw named query, so the
-    answer is always the raw answer. Changing REPORT_TZ starts a new zone:
+    Closed local days only, keyed by the zone `tz` the days were cut in
+    (040_rollups.sql; durations and failure codes 090_rollup_durations_codes.sql).
+    A series read (`revenue_series`, `dau_series`, `activity_series`,
+    `errors_series`, `durations_series`) takes the days in the zone's complete
+    range [complete_from, refreshed_through] from the rollups and every other
+    day (today, days the daemon has not caught up with, a zone never rolled
+    up) from the raw named query, so the answer is always the raw answer.
+    `activity_series` reads only the open days' own user-days raw: their
+    WAU/MAU look-back comes from the stored user-days (`activity_tail`).
+    Window readers sum the stored days: `failure_codes` (errors.by_code) and
+    `activity_summary` (activity.summary, when the whole window is closed and
+    rolled up). Changing REPORT_TZ starts a new zone:
     its first refresh backfills, until then reads fall back to raw. With no
     state engine (`state=None`: none configured, or `readable` found it
     unreadable) a series is read from the raw tables only.
 
 Who reads them
-    ops/reports/figures.py (`load_series`: the report's daily series and charts) and
-    the notebooks (ops/notebook.py `revenue_series`, `activity_series`,
-    `dau_series`, `errors_series`), both through the series readers here.
+    ops/reports/figures.py (`load_series`: the report's daily series and charts,
+    failure codes, the weekly active users), the notebooks (ops/notebook.py
+    `revenue_series`, `activity_series`, `dau_series`, `errors_series`), and
+    every `queries.<series>(engine)` call and `opsbench query` of a series on
+    an engine opsbench made (ops/data/series.py), all through the readers here.
+    The raw side is always read with `NamedQuery.raw` (never routed back here).
 
 Late data
     Each refresh recomputes the last `days` closed days (and everything since
