@@ -89,10 +89,45 @@ SERIES_WHY: dict[str, str] = {
     "dau": ("The closed days take 1.5 ms from the rollups; today's row (rollups.dau_days: one day of jobs and "
             "purchases, ~45 000 job rows at large read through the created_at index) is the rest. Missed by a "
             "few ms at large; an index on video_jobs (created_at, user_id) would make today's read index-only."),
-    "activity (with WAU/MAU)": ("The closed days come from the rollups in milliseconds; today's WAU/MAU need the "
-                                "29 days before today in the raw tables (the raw activity.daily for one day). The DAU "
-                                "series (the goal) reads today alone."),
+    "activity (with WAU/MAU)": ("The closed days come from the rollups in milliseconds; today's row reads today's "
+                                "user-days from the raw tables and hands them to the state store, which adds the "
+                                "stored user-days of the 29 days before (no raw look-back any more); what is left "
+                                "is today's raw read and the spans pass over a month of stored user-days."),
+    "durations": ("The closed days come from the rollups; today's row is errors.durations of one day from the raw "
+                  "tables (a sort of the day's completed jobs)."),
 }
+
+LARGE_NOT_RUN = (
+    "large was not re-run: seeding it took 1046 s in the earlier run and medium took 131 s on this shared "
+    "2-core box today (3× its earlier 43 s under the other sessions' load), so large would need well over "
+    "15 minutes to generate, before a bench run of about 1.5 hours at that scale")
+DIGEST_WHY = ("What is left after the rollups is the digest's fixed work: the reconcile result and the alert, "
+              "run and cleanup sections from the state store, today's raw rows for the 30-day charts, the "
+              "error_log codes of the day (raw: their distinct users and endpoints do not add up across days), "
+              "and building the message.")
+ACTIVITY_WHY = ("Today's row reads today's user-days raw and the spans pass runs over a month of stored "
+                "user-days on the state side; the closed days take milliseconds.")
+RECONCILE_FLOOR_WHY = ("Its six checks each read whole tables (the ledger three times) with hashes and sorts; "
+                       "their sum, not one pass, is what any runner of them pays.")
+SEEDS_SLOWER_WHY: dict[str, str] = {
+    "daily active users": ("activity.daily does more than the seeds' DAU: 59 days of jobs and purchases (the first "
+                           "day's MAU), WAU, MAU, stickiness, new vs returning users."),
+    "error rate": ("errors.daily also counts unfinished jobs apart and computes the Wilson interval; through the "
+                   "rollups only today is read raw."),
+    "daily revenue": "revenue.daily applies the duplicate-transaction rule and refunds, which the seeds skip.",
+}
+AWARE_WHY: dict[str, str] = {
+    "activity.daily": ("today's row reads today's raw user-days and runs the spans pass over the 29 stored days "
+                       "before it; a floor of one count(*) pass is below what any WAU/MAU of today can cost."),
+    "errors.durations": "today's percentiles sort today's completed jobs from the raw tables.",
+    "errors.by_code": "today's failures are read raw; the rest is summing stored rows in Python.",
+    "revenue.daily": ("purchases is a small table (a floor of a few ms), and today's raw row still probes it for "
+                      "duplicate transaction ids."),
+    "errors.daily": "today's jobs are read raw through the created_at index.",
+    "activity.summary": ("distinct users over 30 days of stored user-days (count(DISTINCT) four ways) on the "
+                         "state side."),
+}
+CLI_WHY = "Python's start and the CLI's imports (typer, rich) make most of it."
 SEEDS_EXTRA: dict[str, str] = {
     "daily active users": ("Speed: opsbench's activity.daily is slower here because it does more - it reads "
                            "purchases too, 59 days instead of 30 (the first day's MAU), and computes WAU, MAU, "
