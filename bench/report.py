@@ -193,15 +193,15 @@ def _experience_goals(r: dict) -> list[str]:
     slower = [s for s in r["seeds"]
               if min(v for v in (s["opsbench_ms"], s.get("opsbench_rollups_ms")) if v is not None) > s["seeds_ms"]]
     out.append("- **Every opsbench query at least as fast as the founder's SQL for the same figure** (fastest "
-               "opsbench path, raw or via rollups): " + ("met." if not slower else "missed for " + "; ".join(
+               "opsbench path, raw or via rollups): " + ("met" if not slower else "missed for " + "; ".join(
                    f"{s['opsbench_query']} ({_ms(min(v for v in (s['opsbench_ms'], s.get('opsbench_rollups_ms')) if v is not None))} "
-                   f"vs {_ms(s['seeds_ms'])} ms): {notes.SEEDS_SLOWER_WHY.get(s['analysis'], '')}" for s in slower)))
+                   f"vs {_ms(s['seeds_ms'])} ms): {notes.SEEDS_SLOWER_WHY.get(s['analysis'], '').rstrip('.')}" for s in slower)) + ".")
     aware = r["rollups"].get("aware_30_days", {})
     over = {n: a for n, a in aware.items() if a["ratio"] is not None and a["ratio"] > RATIO_GOAL}
     out.append(f"- **Every 30-day series query ≤ 2× its floor through the rollup-aware path**: "
-               f"{len(aware) - len(over)} of {len(aware)}" + ("." if not over else "; missed by " + "; ".join(
+               f"{len(aware) - len(over)} of {len(aware)}" + ("" if not over else "; missed by " + "; ".join(
                    f"`{n}` {a['ratio']}× ({_ms(a['aware_ms'])} vs {_ms(a['floor_ms'])} ms): "
-                   f"{notes.AWARE_WHY.get(n, '')}" for n, a in over.items())))
+                   f"{notes.AWARE_WHY.get(n, '').rstrip('.')}" for n, a in over.items())) + ".")
     cli = e.get("cli", {}).get("opsbench --help")
     goal("`opsbench --help`", cli and cli["median_ms"], 300.0, notes.CLI_WHY)
     return out
@@ -243,8 +243,8 @@ def _experience(results: dict) -> list[str]:
     stale = [n for n, _ in scales if not current(results["scales"][n])]
     out.append("")
     if stale:
-        out.append(f"Rows of {', '.join(stale)} are from an earlier run, before the rollup-aware readers "
-                   f"({notes.LARGE_NOT_RUN}).")
+        out.append(f"Rows of {', '.join(stale)} are from an earlier run, before the rollup-aware readers (not "
+                   "re-run with this change set" + ("; " + notes.LARGE_NOT_RUN if "large" in stale else "") + ").")
         out.append("")
     return out
 
@@ -271,8 +271,9 @@ def write(results: dict) -> Path:
             section = _scale_section(name, results["scales"][name])
             if not current(results["scales"][name]):
                 section[0] += " (earlier run, before the rollup-aware readers)"
-                section.insert(2, f"{notes.LARGE_NOT_RUN.capitalize()}; the figures below are that earlier run's "
-                               "and show the state before this change set.\n")
+                why = notes.LARGE_NOT_RUN if name == "large" else f"{name} was not re-run with this change set"
+                section.insert(2, f"{why[0].upper()}{why[1:]}; the figures below are that earlier run's and show "
+                               "the state before this change set.\n")
             lines += section
     lines += ["## Changes made from these measurements", "", notes.CHANGES, ""]
     DOC.parent.mkdir(parents=True, exist_ok=True)
