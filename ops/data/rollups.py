@@ -195,6 +195,8 @@ def refresh(analytics: sa.Engine, state: sa.Engine, tz: ZoneInfo | str, *, days:
         changed += sql.merge_activity.execute(sc, tz=tz, start=start, end=yesterday).scalar_one()
         sql.set_watermark.execute(sc, tz=tz, complete_from=complete_from, refreshed_through=yesterday,
                                   last_from=start, changed=changed, at=now or utc_now())
+        if wm is None:
+            sql.analyze_rollups.execute(sc)   # the tables just grew from nothing: plan the next merges for it
     return RefreshResult(tz, start, yesterday, read, changed, wm is None)
 
 
@@ -225,6 +227,7 @@ def _load(analytics: sa.Engine, sc: sa.Connection, target: str, tz: str, start: 
                 copy.write_row((tz, *row))
             read += len(rows)
     cursor.close()
+    getattr(sql, f"analyze_{staging}").execute(sc)
     changed = getattr(sql, merge_name).execute(sc, tz=tz, start=start, end=end).scalar_one()
     return read, int(changed)
 
