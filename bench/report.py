@@ -111,6 +111,11 @@ def _scale_section(name: str, r: dict) -> list[str]:
             out.append(f"| {name} | {_ms(a['aware_ms'])} | {_ms(a['raw_ms'])} | {_ms(a['floor_ms'])} | "
                        f"{a['floor_table']} | {a['ratio']} | {ok} | {'yes' if a['equals_raw'] else 'NO'} |")
         out.append("")
+        for name, a in aware.items():
+            if a["aware_ms"] > a["raw_ms"]:
+                out.append(f"- `{name}` through the rollups is slower than raw here ({_ms(a['aware_ms'])} vs "
+                           f"{_ms(a['raw_ms'])} ms): {notes.AWARE_WHY.get(name, '')}")
+                out.append("")
     e = r.get("export")
     if e:
         out.append("### Streaming CSV export")
