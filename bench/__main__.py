@@ -92,10 +92,10 @@ def bench_scale(scale: str, runs: int, reseed: bool, skip_export: bool) -> dict:
 
     log(f"{scale}: what the founder waits for")
     waits = experience.run(scale, anchor, floor_ms, ro, runs, log)
-    log(f"{scale}: seeds' SQL side by side")
-    seed_cmp = seeds.compare_all(ro, runs)
     log(f"{scale}: rollups")
     roll = rollup_bench.run(ro, rw, anchor, runs)
+    log(f"{scale}: seeds' SQL side by side")
+    seed_cmp = seeds.compare_all(ro, runs, state=rw)
     exp = None
     if not skip_export:
         log(f"{scale}: CSV export")

@@ -20,11 +20,11 @@ import sqlalchemy as sa
 
 import queries
 from bench import server
-from bench.timing import median_ms
+from bench.timing import interleaved_ms, median_ms
 from ops.core.settings import load_settings
 from ops.daemon.jobspec import load_jobs
 from ops.daemon.runner import Runner
-from ops.data import db
+from ops.data import db, rollups
 from ops.data.state import migrate
 from ops.reports import figures, message
 
@@ -93,6 +93,16 @@ def run(scale: str, anchor: dt.datetime, floors_ms: dict[str, float], ro: sa.Eng
     def floor(piece: str) -> float:
         return round(sum(floors_ms.get(t, 0.0) for t in READS[piece]), 2)
 
+    specs = {s.id: s for s in load_jobs(settings)}
+    runner = Runner(settings, specs, state_engine=state, identity="bench", clock=lambda: anchor)
+    for piece, job in (("reconcile job", "reconcile"), ("rollups job (refresh)", "rollups"),
+                       ("metric_probes job", "metric_probes")):
+        if job not in specs:
+            continue
+        ms, status = _job_ms(runner, job, runs)
+        out["pieces"][piece] = {"median_ms": ms, "floor_ms": floor(piece), "status": status}
+        log(f"{scale}: {piece}: {ms} ms ({status})")
+    # the digests after the jobs, as at 09:00: the reconcile job's result and the rollups are there to reuse
     for piece, kind in (("daily digest", "daily"), ("weekly report", "weekly")):
         window = figures.window_for(kind, day, TZ)
 
@@ -103,15 +113,22 @@ def run(scale: str, anchor: dt.datetime, floors_ms: dict[str, float], ro: sa.Eng
         out["pieces"][piece] = {"median_ms": ms, "floor_ms": floor(piece)}
         log(f"{scale}: {piece}: {ms} ms")
 
-    specs = {s.id: s for s in load_jobs(settings)}
-    runner = Runner(settings, specs, state_engine=state, identity="bench", clock=lambda: anchor)
-    for piece, job in (("reconcile job", "reconcile"), ("rollups job (refresh)", "rollups"),
-                       ("metric_probes job", "metric_probes")):
-        if job not in specs:
-            continue
-        ms, status = _job_ms(runner, job, runs)
-        out["pieces"][piece] = {"median_ms": ms, "floor_ms": floor(piece), "status": status}
-        log(f"{scale}: {piece}: {ms} ms ({status})")
+    # what the rollups changed in the digest, side by side in one run: its series (30 days of revenue,
+    # activity, errors, durations) and failure codes read raw (as before) and through the rollups
+    window = figures.window_for("daily", day, TZ)
+    chart = figures.Window(window.end - dt.timedelta(days=figures.CHART_DAYS["daily"] - 1), window.end, TZ)
+    today = rollups.local_today(TZ, anchor)
+
+    def digest_data(st) -> Callable[[], None]:
+        def once() -> None:
+            with analytics.connect() as conn:
+                figures.load_series(conn, chart, state=st, today=today)
+                rollups.failure_codes(conn, st, window.start, window.end, tz=TZ, today=today)
+        return once
+    both = interleaved_ms({"raw": digest_data(None), "rollups": digest_data(state)}, runs)
+    out["digest_data"] = {"raw_ms": both["raw"], "rollups_ms": both["rollups"]}
+    log(f"{scale}: digest series + codes: raw {both['raw']} ms, rollups {both['rollups']} ms")
+
     plain = _plain_checks_ms(ro, runs)
     out["pieces"]["reconcile job"]["plain_checks_ms"] = plain
     log(f"{scale}: reconcile checks as plain statements: {plain} ms")

@@ -52,11 +52,21 @@ def _scale_section(name: str, r: dict) -> list[str]:
     out.append("")
     out.append("### The seeds' SQL side by side")
     out.append("")
-    out.append("| analysis | opsbench query | seeds ms | opsbench ms | seeds ÷ opsbench | days/users compared | agree |")
-    out.append("|---|---|---:|---:|---:|---:|---:|")
+    if any(s.get("interleaved") for s in r["seeds"]):
+        out.append("Timed interleaved in one block (seeds, opsbench, opsbench through the rollups; and again), "
+                   "every session with TimeZone and `tz` spelled `UTC`. *via rollups* is the same query through "
+                   "the rollup-aware path `opsbench query` and the notebooks use (closed days from the rollups, "
+                   "today raw; same numbers: *equal* compares the frames).")
+        out.append("")
+    out.append("| analysis | opsbench query | seeds ms | opsbench raw ms | seeds ÷ raw | opsbench via rollups ms | "
+               "seeds ÷ via rollups | equal | days/users compared | agree |")
+    out.append("|---|---|---:|---:|---:|---:|---:|:-:|---:|---:|")
     for s in r["seeds"]:
+        rolled = s.get("opsbench_rollups_ms")
+        eq = "-" if rolled is None else ("yes" if s.get("rollups_equal_raw") else "NO")
         out.append(f"| {s['analysis']} | {s['opsbench_query']} | {_ms(s['seeds_ms'])} | {_ms(s['opsbench_ms'])} | "
-                   f"{s['speedup']} | {s['compared']} | {s['agree']} |")
+                   f"{s['speedup']} | {_ms(rolled)} | {s.get('speedup_rollups') or '-'} | {eq} | "
+                   f"{s['compared']} | {s['agree']} |")
     out.append("")
     for s in r["seeds"]:
         details = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in s["details"].items())
@@ -79,6 +89,33 @@ def _scale_section(name: str, r: dict) -> list[str]:
                    f"{_ms(s['today_from_raw_ms'])} | {_ms(s['raw_365_days_ms'])} | {'yes' if s['equals_raw'] else 'NO'} "
                    f"| {goal} |")
     out.append("")
+    if ro.get("activity_today_raw_lookback_ms") is not None and "activity (with WAU/MAU)" in ro["series"]:
+        out.append(f"Today's activity row: {_ms(ro['series']['activity (with WAU/MAU)']['today_from_raw_ms'])} ms "
+                   f"from today's raw user-days plus the stored user-days of the 29 days before, against "
+                   f"{_ms(ro['activity_today_raw_lookback_ms'])} ms for activity.daily of one day (29 days of "
+                   "raw look-back), in the same run.")
+        out.append("")
+    aware = ro.get("aware_30_days")
+    if aware:
+        out.append("### Series queries through the rollup-aware path (30 days ending today)")
+        out.append("")
+        out.append("What `opsbench query NAME` and `queries.NAME(engine)` run by default (ops/data/series.py): "
+                   "the closed days from the rollups, today from the raw tables; timed interleaved with the raw "
+                   "query and the floor (activity.summary: the 30 closed days before today, the window the "
+                   "rollups answer).")
+        out.append("")
+        out.append("| query | rollup-aware ms | raw ms | floor ms | floor table | × floor | ≤ 2× | equals raw |")
+        out.append("|---|---:|---:|---:|---|---:|:-:|:-:|")
+        for name, a in aware.items():
+            ok = "-" if a["ratio"] is None else ("yes" if a["ratio"] <= RATIO_GOAL else "**no**")
+            out.append(f"| {name} | {_ms(a['aware_ms'])} | {_ms(a['raw_ms'])} | {_ms(a['floor_ms'])} | "
+                       f"{a['floor_table']} | {a['ratio']} | {ok} | {'yes' if a['equals_raw'] else 'NO'} |")
+        out.append("")
+        for name, a in aware.items():
+            if a["aware_ms"] > a["raw_ms"]:
+                out.append(f"- `{name}` through the rollups is slower than raw here ({_ms(a['aware_ms'])} vs "
+                           f"{_ms(a['raw_ms'])} ms): {notes.AWARE_WHY.get(name, '')}")
+                out.append("")
     e = r.get("export")
     if e:
         out.append("### Streaming CSV export")
@@ -91,14 +128,20 @@ def _scale_section(name: str, r: dict) -> list[str]:
     return out
 
 
+def current(r: dict | None) -> bool:
+    """Whether a scale's results come from the current harness (the rollup-aware readers measured)."""
+    return bool(r and r.get("rollups", {}).get("aware_30_days"))
+
+
 def _goals(results: dict) -> list[str]:
     out = ["## Goals", ""]
     for name in ("large", "medium"):
         r = results["scales"].get(name)
-        if not r:
+        if not current(r):
             continue
-        out.append(f"Measured at `{name}`" + ("" if name == "large" else " (large was not run to the end)") + ":")
+        out.append(f"Measured at `{name}`" + ("" if name == "large" else f" ({notes.LARGE_NOT_RUN})") + ":")
         out.append("")
+        out += _experience_goals(r)
         missed = [q for q in r["queries"] if "error" not in q and q["ratio"] is not None and q["ratio"] > RATIO_GOAL]
         timed = [q for q in r["queries"] if "error" not in q and q["ratio"] is not None]
         out.append(f"- **Each named query within 2× its floor**: {len(timed) - len(missed)} of {len(timed)} "
@@ -129,6 +172,46 @@ def _goals(results: dict) -> list[str]:
     return out
 
 
+def _experience_goals(r: dict) -> list[str]:
+    """The issue's goals for what the founder waits for, met or missed by how much."""
+    out = []
+    e = r.get("experience") or {}
+    pieces = e.get("pieces", {})
+
+    def goal(label: str, ms: float | None, limit: float, why: str) -> None:
+        if ms is None:
+            return
+        met = ms <= limit
+        state = "met" if met else f"missed by {_ms(round(ms - limit, 1))} ms ({round(ms / limit, 2)}× the goal)"
+        out.append(f"- **{label} ≤ {_ms(limit)} ms**: {_ms(ms)} ms ({state})." + ("" if met else f" {why}"))
+
+    goal("Daily digest build", pieces.get("daily digest", {}).get("median_ms"), 1000.0, notes.DIGEST_WHY)
+    act = r["rollups"]["series"].get("activity (with WAU/MAU)")
+    goal("365-day activity series with today's WAU/MAU", act and act["series_ms"], 500.0, notes.ACTIVITY_WHY)
+    rec = pieces.get("reconcile job")
+    if rec and rec.get("plain_checks_ms"):
+        x = round(rec["median_ms"] / rec["plain_checks_ms"], 2)
+        out.append(f"- **Reconcile job ≤ 2× its checks as plain statements**: {x}× "
+                   f"({'met' if x <= 2 else 'missed'}); ≤ 10× the floors of the tables it reads: {rec['ratio']}× "
+                   f"({'met' if rec['ratio'] and rec['ratio'] <= 10 else 'missed'})." +
+                   ("" if rec["ratio"] and rec["ratio"] <= 10 else f" {notes.RECONCILE_FLOOR_WHY}"))
+    slower = [s for s in r["seeds"]
+              if min(v for v in (s["opsbench_ms"], s.get("opsbench_rollups_ms")) if v is not None) > s["seeds_ms"]]
+    out.append("- **Every opsbench query at least as fast as the founder's SQL for the same figure** (fastest "
+               "opsbench path, raw or via rollups): " + ("met" if not slower else "missed for " + "; ".join(
+                   f"{s['opsbench_query']} ({_ms(min(v for v in (s['opsbench_ms'], s.get('opsbench_rollups_ms')) if v is not None))} "
+                   f"vs {_ms(s['seeds_ms'])} ms): {notes.SEEDS_SLOWER_WHY.get(s['analysis'], '').rstrip('.')}" for s in slower)) + ".")
+    aware = r["rollups"].get("aware_30_days", {})
+    over = {n: a for n, a in aware.items() if a["ratio"] is not None and a["ratio"] > RATIO_GOAL}
+    out.append(f"- **Every 30-day series query ≤ 2× its floor through the rollup-aware path**: "
+               f"{len(aware) - len(over)} of {len(aware)}" + ("" if not over else "; missed by " + "; ".join(
+                   f"`{n}` {a['ratio']}× ({_ms(a['aware_ms'])} vs {_ms(a['floor_ms'])} ms): "
+                   f"{notes.AWARE_WHY.get(n, '').rstrip('.')}" for n, a in over.items())) + ".")
+    cli = e.get("cli", {}).get("opsbench --help")
+    goal("`opsbench --help`", cli and cli["median_ms"], 300.0, notes.CLI_WHY)
+    return out
+
+
 def _experience(results: dict) -> list[str]:
     """The table docs/performance.md leads with: what the founder waits for, per scale, against floors."""
     scales = [(n, results["scales"][n].get("experience")) for n in ("small", "medium", "large")
@@ -152,7 +235,23 @@ def _experience(results: dict) -> list[str]:
             if t.get("status") and t["status"] != "ok":
                 note = (note + "; " if note else "") + f"status {t['status']}"
             out.append(f"| {name} | {label} | {_ms(t['median_ms'])} | {_ms(t['floor_ms'])} | {t['ratio']} | {note} |")
-    return out + [""]
+        d = e.get("digest_data")
+        if d:
+            out.append(f"| {name} | digest's 30-day series + failure codes | {_ms(d['rollups_ms'])} | | | "
+                       f"read raw as before: {_ms(d['raw_ms'])} ms (same run, interleaved) |")
+        r = results["scales"][name]
+        act = r.get("rollups", {}).get("series", {}).get("activity (with WAU/MAU)")
+        if current(r) and act:
+            out.append(f"| {name} | 365-day activity series with today's WAU/MAU | {_ms(act['series_ms'])} | | | "
+                       f"today's row {_ms(act['today_from_raw_ms'])} ms; with 29 days of raw look-back "
+                       f"{_ms(r['rollups'].get('activity_today_raw_lookback_ms'))} ms |")
+    stale = [n for n, _ in scales if not current(results["scales"][n])]
+    out.append("")
+    if stale:
+        out.append(f"Rows of {', '.join(stale)} are from an earlier run, before the rollup-aware readers (not "
+                   "re-run with this change set" + ("; " + notes.LARGE_NOT_RUN if "large" in stale else "") + ").")
+        out.append("")
+    return out
 
 
 def write(results: dict) -> Path:
@@ -174,7 +273,13 @@ def write(results: dict) -> Path:
     lines += _goals(results)
     for name in ("small", "medium", "large"):
         if name in results["scales"]:
-            lines += _scale_section(name, results["scales"][name])
+            section = _scale_section(name, results["scales"][name])
+            if not current(results["scales"][name]):
+                section[0] += " (earlier run, before the rollup-aware readers)"
+                why = notes.LARGE_NOT_RUN if name == "large" else f"{name} was not re-run with this change set"
+                section.insert(2, f"{why[0].upper()}{why[1:]}; the figures below are that earlier run's and show "
+                               "the state before this change set.\n")
+            lines += section
     lines += ["## Changes made from these measurements", "", notes.CHANGES, ""]
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text("\n".join(lines) + "\n", encoding="utf-8")

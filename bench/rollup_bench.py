@@ -46,14 +46,22 @@ def run(analytics: sa.Engine, state: sa.Engine, anchor: dt.datetime, runs: int) 
         "series": {}, "goal_ms": GOAL_MS,
     }
     dau_cols = ["day", "dau", "new_users", "new_active", "returning_active"]
+
+    def activity_today(c, **kw):   # today's row as the reader makes it: today's raw user-days + stored look-back
+        return rollups.activity_tail(c, state, kw["start"], kw["end"], tz=kw["tz"])
     cases = (
         # name, whole reader, closed days from the state tables, today's raw part, the raw query for the window
-        ("revenue", rollups.revenue_series, sql.revenue_series, queries.revenue.daily, queries.revenue.daily),
-        ("dau", rollups.dau_series, sql.dau_series, queries.rollups.dau_days,
-         lambda c, **kw: queries.activity.daily(c, **kw)[dau_cols]),
-        ("activity (with WAU/MAU)", rollups.activity_series, sql.activity_series, queries.activity.daily,
-         queries.activity.daily),
+        ("revenue", rollups.revenue_series, sql.revenue_series, queries.revenue.daily.raw, queries.revenue.daily.raw),
+        ("dau", rollups.dau_series, sql.dau_series, queries.rollups.dau_days.raw,
+         lambda c, **kw: queries.activity.daily.raw(c, **kw)[dau_cols]),
+        ("activity (with WAU/MAU)", rollups.activity_series, sql.activity_series, activity_today,
+         queries.activity.daily.raw),
+        ("durations", rollups.durations_series, sql.durations_series, queries.errors.durations.raw,
+         queries.errors.durations.raw),
     )
+    # today's activity row as before (activity.daily of one day: 29 days of raw look-back), for comparison
+    out["activity_today_raw_lookback_ms"], _ = median_ms(
+        lambda: queries.activity.daily.raw(analytics, start=today, end=today, tz=TZ), runs)
     for name, reader, rolled, raw_today, raw in cases:
         whole_ms, _ = median_ms(lambda: reader(analytics, state, start, today, tz=TZ, today=today), runs)
         closed_ms, _ = median_ms(lambda: rolled(state, start=start, end=today - dt.timedelta(days=1), tz=TZ), runs)
@@ -67,6 +75,33 @@ def run(analytics: sa.Engine, state: sa.Engine, anchor: dt.datetime, runs: int) 
             "equals_raw": _same(got, want),
             "goal_met_closed_days": closed_ms < GOAL_MS, "goal_met_with_today": whole_ms < GOAL_MS,
         }
+    out["aware_30_days"] = aware_30_days(analytics, state, today, runs)
+    return out
+
+
+def aware_30_days(analytics: sa.Engine, state: sa.Engine, today: dt.date, runs: int) -> dict:
+    """Each rollup-aware series query over the 30 days ending today (ops/data/series.py, as `opsbench query`
+    and the notebooks read it) against the raw query, interleaved, and against its floor."""
+    from bench.timing import interleaved_ms
+    from ops.data import series
+
+    table = {"revenue.daily": "purchases"}
+    bench_sql = queries.load("bench/bench")
+    out = {}
+    for name in series.SERIES:
+        q = queries.get(name)
+        closed = name == "activity.summary"          # a closed window: the one the rollups answer
+        end = today - dt.timedelta(days=1) if closed else today
+        params = {"start": end - dt.timedelta(days=29), "end": end, "tz": TZ}
+        bound = q.bind(**params)
+        ft = table.get(name, "video_jobs")
+        floor_q = getattr(bench_sql, f"floor_{ft}")
+        ms = interleaved_ms({"aware": lambda: series.read(analytics, name, bound, state=state),
+                             "raw": lambda: q.raw(analytics, **params), "floor": lambda: floor_q(analytics)}, runs)
+        out[name] = {"window": [str(params["start"]), str(end)], "aware_ms": ms["aware"], "raw_ms": ms["raw"],
+                     "floor_table": ft, "floor_ms": ms["floor"],
+                     "ratio": round(ms["aware"] / ms["floor"], 2) if ms["floor"] else None,
+                     "equals_raw": _same(series.read(analytics, name, bound, state=state), q.raw(analytics, **params))}
     return out
 
 

@@ -36,6 +36,21 @@ def median_ms(fn: Callable[[], Any], runs: int, warmup: int = 1) -> tuple[float,
     return round(statistics.median(times), 2), [round(t, 2) for t in times]
 
 
+def interleaved_ms(fns: dict[str, Callable[[], Any]], runs: int, warmup: int = 1) -> dict[str, float]:
+    """Median ms of each function, timed in turn within every round (A B C, A B C, ...): under a shared,
+    noisy machine the load of any moment falls on all of them alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(runs):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append((time.perf_counter() - t0) * 1000)
+    return {k: round(statistics.median(v), 2) for k, v in times.items()}
+
+
 def _bench_sql() -> queries.Subject:
     return queries.load("bench/bench")
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import sqlalchemy as sa
 
@@ -40,7 +40,7 @@ CHECKS_SUBJECT = "reconciliation"
 
 _NAME = re.compile(r"^--\s*name:\s*(?P<name>[a-z_][a-z0-9_]*)\s*$")
 _PARAM = re.compile(
-    r"^--\s*:param\s+(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>\w+)"
+    r"^--\s*:param\s+(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>\w+(?:\[\])?)"
     r"(?:\s*=\s*(?P<default>\S+))?\s*(?P<doc>.*)$"
 )
 
@@ -132,6 +132,22 @@ _TYPES: dict[str, tuple[Any, str]] = {
 }
 
 
+def _type(name: str) -> tuple[Any, str] | None:
+    """(parser, what is expected) of a parameter type; `T[]` is a list of T (bound as an array)."""
+    if name.endswith("[]"):
+        inner = _TYPES.get(name[:-2])
+        if inner is None:
+            return None
+        parse, expected = inner
+        return (lambda v: [parse(x) for x in v] if isinstance(v, (list, tuple)) else _not_a_list(v),
+                f"a list of {expected}")
+    return _TYPES.get(name)
+
+
+def _not_a_list(v: Any):
+    raise ValueError("expected a list")
+
+
 @dataclass(frozen=True)
 class Param:
     name: str
@@ -144,13 +160,27 @@ class Param:
         return self.default is None
 
     def coerce(self, value: Any) -> Any:
-        parse, expected = _TYPES[self.type]
+        parse, expected = _type(self.type)
         if value is None:
             raise QueryError(f"parameter {self.name!r}: expected {expected}, got nothing")
         try:
             return parse(value)
         except (ValueError, TypeError, OverflowError):
             raise QueryError(f"parameter {self.name!r}: expected {expected}, got {str(value)[:60]!r}") from None
+
+
+# Rollup-aware readers by qualified name, registered from above (ops/data/series.py; the
+# loader may not import it): reader(conn, bound params) -> DataFrame, or None to read raw.
+_readers: dict[str, Callable[[Any, dict[str, Any]], "pd.DataFrame | None"]] = {}
+
+
+def register_reader(qualified: str, reader: Callable[[Any, dict[str, Any]], "pd.DataFrame | None"]) -> None:
+    _readers[qualified] = reader
+
+
+def reader_for(qualified: str) -> Callable[[Any, dict[str, Any]], "pd.DataFrame | None"] | None:
+    """The rollup-aware reader registered for a query, None for a query that only reads raw."""
+    return _readers.get(qualified)
 
 
 # count_and_head wraps a query in this (a check's error position is mapped back through it)
@@ -206,7 +236,28 @@ class NamedQuery:
         return conn.execute(self.statement, bound)
 
     def __call__(self, conn, **values: Any) -> pd.DataFrame:
+        """The query's rows as a DataFrame.
+
+        A daily-series query (revenue.daily, activity.daily, errors.daily,
+        errors.durations, errors.by_code, activity.summary) called with an
+        engine opsbench made from its settings is rollup-aware: the closed days
+        the state store's rollups hold for this backend are read from them,
+        the rest from the raw tables, with the same numbers (ops/data/series.py
+        registers the readers; see `reader_for`). `raw()` always reads the raw tables.
+        """
         bound = self.bind(**values)
+        reader = _readers.get(self.qualified_name)
+        if reader is not None:
+            df = reader(conn, bound)
+            if df is not None:
+                return df
+        return self._frame_of(conn, bound)
+
+    def raw(self, conn, **values: Any) -> pd.DataFrame:
+        """The query on the raw tables, never through the rollups: the reference every rollup reader equals."""
+        return self._frame_of(conn, self.bind(**values))
+
+    def _frame_of(self, conn, bound: dict[str, Any]) -> pd.DataFrame:
         with connection(conn) as c:
             result = c.execute(self.statement, bound)
             return _frame(result)
@@ -337,7 +388,7 @@ def parse_sql_file(path: Path, subject: str | None = None) -> dict[str, NamedQue
         if header and stripped.startswith("--"):
             pm = _PARAM.match(stripped)
             if pm:
-                if pm["type"] not in _TYPES:
+                if _type(pm["type"]) is None:
                     raise ValueError(f"{path.name}:{current}: unknown parameter type {pm['type']!r}")
                 params.append(Param(pm["name"], pm["type"], pm["default"], pm["doc"].strip()))
             else:

@@ -190,3 +190,52 @@ FROM days d
 LEFT JOIN daily_active da ON da.day = d.day
 LEFT JOIN signups s ON s.day = d.day
 ORDER BY d.day;
+
+
+-- name: durations_days
+-- Completed jobs' duration percentiles per local day (days with a completed job only), as in errors.durations.
+-- :param start date       first local day (inclusive)
+-- :param end date         last local day (inclusive)
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
+--
+-- Columns: day, completed, p50_seconds, p95_seconds, max_seconds (completed_at - created_at, completed jobs).
+WITH win AS NOT MATERIALIZED (
+    SELECT CAST(:tz AS text)                                                        AS tz,
+           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
+           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
+),
+done AS (
+    SELECT (j.created_at AT TIME ZONE w.tz)::date                            AS day,
+           CAST(EXTRACT(EPOCH FROM j.completed_at - j.created_at) AS float8) AS seconds
+    FROM win w
+    JOIN video_jobs j ON j.created_at >= w.lo AND j.created_at < w.hi
+    WHERE j.status = 'completed' AND j.completed_at IS NOT NULL
+)
+SELECT day, count(*) AS completed,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds)  AS p50_seconds,
+       percentile_cont(0.95) WITHIN GROUP (ORDER BY seconds) AS p95_seconds,
+       max(seconds)                                          AS max_seconds
+FROM done
+GROUP BY day
+ORDER BY day;
+
+
+-- name: failure_codes_days
+-- Failed jobs per local day, provider and error_code (NULL kept as its own code), as in errors.by_code.
+-- :param start date       first local day (inclusive)
+-- :param end date         last local day (inclusive)
+-- :param tz tz = REPORT_TZ      IANA zone the days are cut in
+--
+-- Columns: day, provider, error_code, failed, last_seen (created_at of the latest such job).
+WITH win AS NOT MATERIALIZED (
+    SELECT CAST(:tz AS text)                                                        AS tz,
+           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
+           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
+)
+SELECT (j.created_at AT TIME ZONE w.tz)::date AS day, j.provider, j.error_code,
+       count(*) AS failed, max(j.created_at) AS last_seen
+FROM win w
+JOIN video_jobs j ON j.created_at >= w.lo AND j.created_at < w.hi
+WHERE j.status = 'failed'
+GROUP BY 1, 2, 3
+ORDER BY 1, 2, 3;

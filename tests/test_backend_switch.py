@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from conftest import _create_db, _drop_db, settings_for
@@ -89,8 +90,8 @@ def switched_world(a, b_url, pg_home, anchor, day):
 def _raw_b(settings_b, start, end) -> dict:
     b = ops_db.analytics(settings_b)
     w = {"start": start, "end": end, "tz": TZ}
-    return {"revenue": queries.revenue.daily(b, **w), "activity": queries.activity.daily(b, **w),
-            "errors": queries.errors.daily(b, **w)}
+    return {"revenue": queries.revenue.daily.raw(b, **w), "activity": queries.activity.daily.raw(b, **w),
+            "errors": queries.errors.daily.raw(b, **w)}
 
 
 def test_identities_differ_between_the_two_databases(switched_world):
@@ -137,6 +138,22 @@ def test_notebook_series_after_the_switch_equal_the_raw_queries(switched_world, 
     # and the direct reader, handed the state engine, does not read A's rollups either
     direct = rollups.revenue_series(ops_db.analytics(settings_b), state, start, day, tz=TZ, today=day + 2 * ONE)
     assert list(direct["gross"].astype(float)) == pytest.approx(list(raw["revenue"]["gross"].astype(float)))
+
+
+def test_the_default_query_api_reads_rollups_only_of_its_own_backend(switched_world, day):
+    """queries.<series>(engine) is rollup-aware for opsbench's engines, but never reads A's rollups for B."""
+    settings_a, settings_b, _ = switched_world
+    w = {"start": day - 6 * ONE, "end": day, "tz": TZ}
+    for settings in (settings_a, settings_b):
+        engine = ops_db.analytics(settings)
+        for q in (queries.revenue.daily, queries.activity.daily, queries.errors.daily, queries.errors.durations,
+                  queries.errors.by_code, queries.activity.summary):
+            pd.testing.assert_frame_equal(q(engine, **w), q.raw(engine, **w), check_exact=False, rtol=1e-12)
+    from ops.data import series
+    assert series.covered(ops_db.analytics(settings_a), "revenue.daily",
+                          queries.revenue.daily.bind(**w)) is not None      # A's own rollups: read
+    assert series.covered(ops_db.analytics(settings_b), "revenue.daily",
+                          queries.revenue.daily.bind(**w)) is None          # another backend's: never
 
 
 def test_the_runner_switches_once_closing_alerts_and_forgetting_rollups(switched_world, day, anchor):
@@ -207,6 +224,6 @@ def test_state_reset_and_rollups_rebuild_by_hand(switched_world, a, b_url, monke
     with state.connect() as c:
         gross = c.execute(sa.text("SELECT sum(gross) FROM opsbench.rollup_revenue_daily WHERE tz = :tz"),
                           {"tz": TZ}).scalar_one()
-    raw = queries.revenue.daily(ops_db.analytics(settings_b), start=wm.complete_from, end=wm.refreshed_through, tz=TZ)
+    raw = queries.revenue.daily.raw(ops_db.analytics(settings_b), start=wm.complete_from, end=wm.refreshed_through, tz=TZ)
     assert float(gross) == pytest.approx(float(raw["gross"].sum()))
     assert main(["rollups", "rebuild", "--tz", "Not/AZone", "--yes"]) == 2

@@ -176,3 +176,29 @@ def test_sql_in_a_value_is_rejected_or_bound_never_executed(cli_db):
     [row] = json.loads(proc.stdout)
     assert row["purchases"] == 0 and row["currency"] == "USD'; DROP TABLE USERS; --"
     assert _users_count(cli_db) == before == 1
+
+
+def test_daily_series_read_the_rollups_by_default_and_raw_with_the_flag(cli_db):
+    """Closed days come from this backend's rollups (the output is the raw query's, to the character); --raw
+    reads only the raw tables (shown by a rollup row made wrong on purpose)."""
+    from ops.data import rollups
+
+    tz = "Europe/Istanbul"
+    args = ("revenue.daily", "-p", "start=2026-04-01", "-p", "end=2026-04-06", "-p", f"tz={tz}")
+    before = {fmt: run(cli_db, *args, "--format", fmt).stdout for fmt in ("table", "csv", "json")}
+    rollups.refresh(cli_db.analytics, cli_db.writer, tz, now=dt.datetime(2026, 4, 10, tzinfo=UTC))
+    try:
+        for fmt, text in before.items():
+            proc = run(cli_db, *args, "--format", fmt)
+            assert proc.returncode == 0, proc.stderr
+            assert proc.stdout == text, fmt
+        with cli_db.writer.begin() as c:
+            c.execute(sa.text("UPDATE opsbench.rollup_revenue_daily SET gross = gross + 1000 "
+                              "WHERE tz = :tz AND day = '2026-04-03'"), {"tz": tz})
+        rolled = json.loads(run(cli_db, *args, "--format", "json").stdout)
+        raw = json.loads(run(cli_db, *args, "--format", "json", "--raw").stdout)
+        assert [r["gross"] for r in rolled] == [0, 0, 1000 + 2 * 9.99, 2 * 9.99, 9.99, 0]
+        assert [r["gross"] for r in raw] == [0, 0, 2 * 9.99, 2 * 9.99, 9.99, 0]
+        assert json.loads(before["json"]) == raw
+    finally:
+        rollups.forget(cli_db.writer, tz)

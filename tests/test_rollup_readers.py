@@ -30,7 +30,7 @@ from ops.reports import figures as report
 
 TZ = "Europe/Istanbul"
 ONE = dt.timedelta(days=1)
-GROSS_BUMP, DAU_BUMP, FAILED_BUMP = 1000, 7, 5
+GROSS_BUMP, DAU_BUMP, FAILED_BUMP, P95_BUMP = 1000, 7, 5, 600.0
 BROKEN_URL = "postgresql://nobody@127.0.0.1:1/nothing"
 
 
@@ -70,9 +70,9 @@ def notebook_settings(monkeypatch, settings):
 
 def _daily(db, window: report.Window) -> dict[str, pd.DataFrame]:
     w = {"start": window.start, "end": window.end, "tz": window.tz}
-    return {"revenue": queries.revenue.daily(db.analytics, **w),
-            "activity": queries.activity.daily(db.analytics, **w),
-            "errors": queries.errors.daily(db.analytics, **w)}
+    return {"revenue": queries.revenue.daily.raw(db.analytics, **w),
+            "activity": queries.activity.daily.raw(db.analytics, **w),
+            "errors": queries.errors.daily.raw(db.analytics, **w)}
 
 
 def _same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
@@ -95,11 +95,11 @@ def _assert_report_is_raw(db, rep: report.Report) -> None:
 
 def _assert_helpers_are_raw(db, start: dt.date, end: dt.date) -> None:
     w = {"start": start, "end": end, "tz": TZ}
-    _same(nb.revenue_series(start, end, TZ), queries.revenue.daily(db.analytics, **w))
-    _same(nb.activity_series(start, end, TZ), queries.activity.daily(db.analytics, **w))
-    _same(nb.dau_series(start, end, TZ), queries.activity.daily(db.analytics, **w)[
+    _same(nb.revenue_series(start, end, TZ), queries.revenue.daily.raw(db.analytics, **w))
+    _same(nb.activity_series(start, end, TZ), queries.activity.daily.raw(db.analytics, **w))
+    _same(nb.dau_series(start, end, TZ), queries.activity.daily.raw(db.analytics, **w)[
         ["day", "dau", "new_users", "new_active", "returning_active"]])
-    _same(nb.errors_series(start, end, TZ), queries.errors.daily(db.analytics, **w))
+    _same(nb.errors_series(start, end, TZ), queries.errors.daily.raw(db.analytics, **w))
 
 
 # -- before any refresh: raw answers -----------------------------------------------------------
@@ -146,7 +146,8 @@ def test_after_a_refresh_the_answers_are_still_the_raw_answers(db, settings, not
 def _tables(db) -> dict[str, sa.Table]:
     meta = sa.MetaData()
     return {name: sa.Table(name, meta, schema="opsbench", autoload_with=db.writer)
-            for name in ("rollup_revenue_daily", "rollup_activity_daily", "rollup_jobs_daily")}
+            for name in ("rollup_revenue_daily", "rollup_activity_daily", "rollup_jobs_daily",
+                         "rollup_durations_daily", "rollup_failure_codes_daily")}
 
 
 @pytest.fixture
@@ -168,6 +169,14 @@ def falsified(db, refreshed, anchor, day, today):
         assert c.execute(jobs.update().where(jobs.c.tz == TZ, jobs.c.day == day, jobs.c.provider == one.provider,
                                              jobs.c.model_id == one.model_id)
                          .values(jobs=jobs.c.jobs + FAILED_BUMP, failed=jobs.c.failed + FAILED_BUMP)).rowcount == 1
+        dur, codes = t["rollup_durations_daily"], t["rollup_failure_codes_daily"]
+        assert c.execute(dur.update().where(dur.c.tz == TZ, dur.c.day == day)
+                         .values(p95_seconds=dur.c.p95_seconds + P95_BUMP)).rowcount == 1
+        top = c.execute(sa.select(codes.c.provider, codes.c.error_code).where(codes.c.tz == TZ, codes.c.day == day)
+                        .order_by(codes.c.failed.desc()).limit(1)).one()
+        assert c.execute(codes.update().where(codes.c.tz == TZ, codes.c.day == day, codes.c.provider == top.provider,
+                                              codes.c.error_code.is_not_distinct_from(top.error_code))
+                         .values(failed=codes.c.failed + 10 * FAILED_BUMP)).rowcount == 1
         # a row the rollups must never hold (today is open): readers ignore it
         c.execute(rev.insert().values(tz=TZ, day=today, currency="USD", gross=99999, refunds=0, purchases=1,
                                       refunded_purchases=0, paying_users=1, credits_sold=1))
@@ -204,6 +213,11 @@ def test_the_report_reads_the_rollups_for_closed_days(db, settings, falsified, e
     assert rep.figures["jobs"].value == err["jobs"] + FAILED_BUMP
     raw = _daily(db, rep.chart_window)
     assert rep.figures["dau"].value == _row(raw["activity"], day)["dau"] + DAU_BUMP
+    w = {"start": day, "end": day, "tz": TZ}
+    raw_p95 = queries.errors.durations.raw(db.analytics, **w)["p95_seconds"].iloc[0]
+    assert rep.figures["p95_seconds"].value == pytest.approx(raw_p95 + P95_BUMP)
+    raw_codes = queries.errors.by_code.raw(db.analytics, **w)
+    assert rep.failure_codes[0].count == raw_codes["failed"].iloc[0] + 10 * FAILED_BUMP
     # every other day of the chart window is the raw answer
     for name in ("revenue", "activity", "errors"):
         _same(_others(rep.series[name], day), _others(raw[name], day))
@@ -214,15 +228,40 @@ def test_the_report_reads_the_rollups_for_closed_days(db, settings, falsified, e
     unreachable = _build(db, settings, day, now=anchor, state=broken)
     assert unreachable.figures["gross"].value == pytest.approx(rev["gross"])
     assert unreachable.figures["failed"].value == err["failed"]
+    assert unreachable.figures["p95_seconds"].value == pytest.approx(raw_p95)
+    assert unreachable.failure_codes[0].count == raw_codes["failed"].iloc[0]
     _assert_report_is_raw(db, unreachable)
+
+
+def test_the_default_query_api_reads_the_rollups_for_closed_days(db, falsified, day, today):
+    """queries.<series>(engine) with an engine opsbench made reads closed days from the rollups, today raw;
+    through a Connection, or .raw(), it reads the raw tables."""
+    start = day - 3 * ONE
+    w = {"start": start, "end": today, "tz": TZ}
+    raw_act = queries.activity.daily.raw(db.analytics, **w)
+    act = queries.activity.daily(db.analytics, **w)
+    assert _row(act, day)["dau"] == _row(raw_act, day)["dau"] + DAU_BUMP
+    _same(_others(act, day), _others(raw_act, day))                 # today too (its WAU/MAU from stored days)
+    dur = queries.errors.durations(db.analytics, **w)
+    raw_dur = queries.errors.durations.raw(db.analytics, **w)
+    assert _row(dur, day)["p95_seconds"] == pytest.approx(_row(raw_dur, day)["p95_seconds"] + P95_BUMP)
+    _same(_others(dur, day), _others(raw_dur, day))
+    rev = queries.revenue.daily(db.analytics, **w)
+    assert _row(rev, today)["gross"] == pytest.approx(_row(queries.revenue.daily.raw(db.analytics, **w), today)["gross"])
+    with db.analytics.connect() as c:
+        _same(queries.activity.daily(c, **w), raw_act)
+    # a window without the falsified day is the raw answer, whole
+    later = {"start": day + ONE, "end": today, "tz": TZ}
+    for q in (queries.revenue.daily, queries.errors.daily, queries.errors.durations, queries.errors.by_code):
+        _same(q(db.analytics, **later), q.raw(db.analytics, **later))
 
 
 def test_the_notebook_helpers_read_the_rollups_for_closed_days_and_raw_for_today(
         db, notebook_settings, falsified, expected, day, today):
     start = day - 5 * ONE
     w = {"start": start, "end": today, "tz": TZ}
-    raw_rev, raw_act = queries.revenue.daily(db.analytics, **w), queries.activity.daily(db.analytics, **w)
-    raw_err = queries.errors.daily(db.analytics, **w)
+    raw_rev, raw_act = queries.revenue.daily.raw(db.analytics, **w), queries.activity.daily.raw(db.analytics, **w)
+    raw_err = queries.errors.daily.raw(db.analytics, **w)
 
     revenue = nb.revenue_series(start, today, TZ)
     assert _row(revenue, day)["gross"] == pytest.approx(expected["revenue"]["gross"] + GROSS_BUMP)

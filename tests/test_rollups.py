@@ -62,8 +62,31 @@ DAU_COLUMNS = ["day", "dau", "new_users", "new_active", "returning_active"]
 
 def _raw(name: str, db, start: dt.date, end: dt.date) -> pd.DataFrame:
     if name == "dau":  # the DAU columns of activity.daily
-        return queries.activity.daily(db.analytics, start=start, end=end, tz=TZ)[DAU_COLUMNS]
-    return getattr(queries.load(name), "daily")(db.analytics, start=start, end=end, tz=TZ)
+        return queries.activity.daily.raw(db.analytics, start=start, end=end, tz=TZ)[DAU_COLUMNS]
+    if name == "durations":
+        return queries.errors.durations.raw(db.analytics, start=start, end=end, tz=TZ)
+    return getattr(queries.load(name), "daily").raw(db.analytics, start=start, end=end, tz=TZ)
+
+
+SERIES = ["revenue", "activity", "dau", "errors", "durations"]
+
+
+def _windows(first_day: dt.date, today: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """Windows for the window-wide readers: the whole history, a week, one day, one quiet day before the data."""
+    closed = today - ONE
+    return [(first_day, closed), (closed - 6 * ONE, closed), (closed, closed), (today - 3 * ONE, today),
+            (first_day, first_day)]
+
+
+def _assert_window_readers_equal_raw(db, first_day: dt.date, today: dt.date) -> None:
+    """errors.by_code and activity.summary through the rollups equal the raw queries on every window."""
+    for start, end in _windows(first_day, today):
+        w = {"start": start, "end": end, "tz": TZ}
+        codes = rollups.failure_codes(db.analytics, db.writer, start, end, tz=TZ, today=today)
+        raw_codes = queries.errors.by_code.raw(db.analytics, **w)
+        pd.testing.assert_frame_equal(codes, raw_codes, check_exact=False, rtol=1e-12)
+        summary = rollups.activity_summary(db.analytics, db.writer, start, end, tz=TZ, today=today)
+        pd.testing.assert_frame_equal(summary, queries.activity.summary.raw(db.analytics, **w))
 
 
 def _assert_same(rolled: pd.DataFrame, raw: pd.DataFrame) -> None:
@@ -74,7 +97,7 @@ def _assert_same(rolled: pd.DataFrame, raw: pd.DataFrame) -> None:
 
 def _snapshot(db) -> dict[str, pd.DataFrame]:
     tables = ["rollup_revenue_daily", "rollup_jobs_daily", "rollup_user_days", "rollup_signups_daily",
-              "rollup_activity_daily"]
+              "rollup_activity_daily", "rollup_durations_daily", "rollup_failure_codes_daily"]
     out = {}
     with db.writer.connect() as c:
         for t in tables:
@@ -95,22 +118,60 @@ def test_backfill_covers_every_closed_day_and_records_the_watermark(db, backfill
     assert wm.last_rows_changed == backfilled.rows_changed
 
 
-@pytest.mark.parametrize("name", ["revenue", "activity", "dau", "errors"])
+@pytest.mark.parametrize("name", SERIES)
 def test_rollups_equal_raw_for_every_day(db, backfilled, name, first_day, today):
     closed = today - ONE
     _assert_same(_rolled(name, db, first_day, closed), _raw(name, db, first_day, closed))
 
 
-@pytest.mark.parametrize("name", ["revenue", "activity", "dau", "errors"])
+@pytest.mark.parametrize("name", SERIES)
 def test_series_combine_rollups_and_today(db, backfilled, name, first_day, today):
     series = getattr(rollups, f"{name}_series")(db.analytics, db.writer, first_day, today, tz=TZ, today=today)
     _assert_same(series, _raw(name, db, first_day, today))
     assert series["day"].iloc[-1] == today
 
 
+def test_failure_codes_and_summary_from_rollups_equal_raw(db, backfilled, first_day, today):
+    codes = rollups.failure_codes(db.analytics, db.writer, first_day, today - ONE, tz=TZ, today=today)
+    assert len(codes) > 1 and codes["failed"].sum() > 0
+    _assert_window_readers_equal_raw(db, first_day, today)
+
+
+def test_todays_wau_mau_from_stored_user_days_read_only_todays_raw_rows(db, backfilled, today):
+    """activity_series' open day: its own user-days from raw, the 29-day look-back from the rollups."""
+    seen: list[tuple[str, dict]] = []
+
+    def spy(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    start = today - 40 * ONE
+    sa.event.listen(db.analytics, "before_cursor_execute", spy)
+    try:
+        series = rollups.activity_series(db.analytics, db.writer, start, today, tz=TZ, today=today)
+    finally:
+        sa.event.remove(db.analytics, "before_cursor_execute", spy)
+    raw_reads = [(sql, p) for sql, p in seen if "video_jobs" in sql]
+    assert raw_reads and all("lo_ext" not in sql for sql, _ in raw_reads)       # not activity.daily's 29-day read
+    assert all(p["start"] == today and p["end"] == today for _, p in raw_reads)  # today's rows only
+    _assert_same(series, _raw("activity", db, start, today))
+    assert series["wau"].iloc[-1] > series["dau"].iloc[-1] > 0
+
+
+def test_several_open_days_after_downtime_lean_on_the_stored_user_days(db, backfilled, anchor, first_day):
+    """A zone refreshed 4 days ago: its last 4 days and today are read raw, their WAU/MAU from the rollups."""
+    zone = "Europe/Berlin"
+    rollups.refresh(db.analytics, db.writer, zone, now=anchor - 4 * ONE)
+    today = rollups.local_today(zone, anchor)
+    assert rollups.watermark(db.writer, zone).refreshed_through == today - 5 * ONE
+    series = rollups.activity_series(db.analytics, db.writer, first_day, today, tz=zone, today=today)
+    raw = queries.activity.daily.raw(db.analytics, start=first_day, end=today, tz=zone)
+    _assert_same(series, raw)
+    rollups.forget(db.writer, zone)
+
+
 def test_series_fall_back_to_raw_for_a_zone_never_rolled_up(db, backfilled, today):
     series = rollups.revenue_series(db.analytics, db.writer, today - 10 * ONE, today, tz="Asia/Tokyo", today=today)
-    raw = queries.revenue.daily(db.analytics, start=today - 10 * ONE, end=today, tz="Asia/Tokyo")
+    raw = queries.revenue.daily.raw(db.analytics, start=today - 10 * ONE, end=today, tz="Asia/Tokyo")
     _assert_same(series, raw)
 
 
@@ -158,13 +219,20 @@ def test_late_rows_for_closed_days_land_after_a_refresh(db, backfilled, anchor, 
 
     closed = today - ONE
     # the rollups are stale now: proves the comparison below can fail
-    for name in ("revenue", "activity", "dau", "errors"):
+    for name in SERIES:
         assert not _rolled(name, db, first_day, closed).equals(_raw(name, db, first_day, closed)), name
+    w = {"start": late_day, "end": late_day, "tz": TZ}
+    stale = rollups.failure_codes(db.analytics, db.writer, late_day, late_day, tz=TZ, today=today)
+    assert not stale.equals(queries.errors.by_code.raw(db.analytics, **w))
+    assert queries.errors.by_code.raw(db.analytics, **w)["error_code"].isna().any()   # the late failure has no code
+    stale = rollups.activity_summary(db.analytics, db.writer, late_day, late_day, tz=TZ, today=today)
+    assert not stale.equals(queries.activity.summary.raw(db.analytics, **w))
 
     result = rollups.refresh(db.analytics, db.writer, TZ, now=anchor, days=3)
     assert result.start == today - 3 * ONE and result.rows_changed > 0
-    for name in ("revenue", "activity", "dau", "errors"):
+    for name in SERIES:
         _assert_same(_rolled(name, db, first_day, closed), _raw(name, db, first_day, closed))
+    _assert_window_readers_equal_raw(db, first_day, today)
     assert rollups.refresh(db.analytics, db.writer, TZ, now=anchor, days=3).rows_changed == 0
 
 

@@ -11,20 +11,29 @@ Where the data lives
     the per-user-per-day table, with the same spans method as activity.daily.
 
 What is stored
-    Closed local days only, keyed by the zone `tz` the days were cut in. A
-    series read (`revenue_series`, `dau_series`, `activity_series`, `errors_series`) takes
-    the days in the zone's complete range [complete_from, refreshed_through]
-    from the rollups and every other day (today, days the daemon has not
-    caught up with, a zone never rolled up) from the raw named query, so the
-    answer is always the raw answer. Changing REPORT_TZ starts a new zone:
+    Closed local days only, keyed by the zone `tz` the days were cut in
+    (040_rollups.sql; durations and failure codes 090_rollup_durations_codes.sql).
+    A series read (`revenue_series`, `dau_series`, `activity_series`,
+    `errors_series`, `durations_series`) takes the days in the zone's complete
+    range [complete_from, refreshed_through] from the rollups and every other
+    day (today, days the daemon has not caught up with, a zone never rolled
+    up) from the raw named query, so the answer is always the raw answer.
+    `activity_series` reads only the open days' own user-days raw: their
+    WAU/MAU look-back comes from the stored user-days (`activity_tail`).
+    Window readers sum the stored days: `failure_codes` (errors.by_code) and
+    `activity_summary` (activity.summary, when the whole window is closed and
+    rolled up). Changing REPORT_TZ starts a new zone:
     its first refresh backfills, until then reads fall back to raw. With no
     state engine (`state=None`: none configured, or `readable` found it
     unreadable) a series is read from the raw tables only.
 
 Who reads them
-    ops/reports/figures.py (`load_series`: the report's daily series and charts) and
-    the notebooks (ops/notebook.py `revenue_series`, `activity_series`,
-    `dau_series`, `errors_series`), both through the series readers here.
+    ops/reports/figures.py (`load_series`: the report's daily series and charts,
+    failure codes, the weekly active users), the notebooks (ops/notebook.py
+    `revenue_series`, `activity_series`, `dau_series`, `errors_series`), and
+    every `queries.<series>(engine)` call and `opsbench query` of a series on
+    an engine opsbench made (ops/data/series.py), all through the readers here.
+    The raw side is always read with `NamedQuery.raw` (never routed back here).
 
 Late data
     Each refresh recomputes the last `days` closed days (and everything since
@@ -176,7 +185,8 @@ def refresh(analytics: sa.Engine, state: sa.Engine, tz: ZoneInfo | str, *, days:
             return RefreshResult(tz, None, None, 0, 0, wm is None)
 
         read = changed = 0
-        for name, lo in (("revenue", start), ("jobs", start), ("user_days", user_days_from), ("signups", start)):
+        for name, lo in (("revenue", start), ("jobs", start), ("user_days", user_days_from), ("signups", start),
+                         ("durations", start), ("failure_codes", start)):
             n_read, n_changed = _load(analytics, sc, name, tz, lo, yesterday)
             read += n_read
             changed += n_changed
@@ -185,6 +195,8 @@ def refresh(analytics: sa.Engine, state: sa.Engine, tz: ZoneInfo | str, *, days:
         changed += sql.merge_activity.execute(sc, tz=tz, start=start, end=yesterday).scalar_one()
         sql.set_watermark.execute(sc, tz=tz, complete_from=complete_from, refreshed_through=yesterday,
                                   last_from=start, changed=changed, at=now or utc_now())
+        if wm is None:
+            sql.analyze_rollups.execute(sc)   # the tables just grew from nothing: plan the next merges for it
     return RefreshResult(tz, start, yesterday, read, changed, wm is None)
 
 
@@ -194,6 +206,8 @@ _TARGETS: dict[str, tuple[str, str, str, str]] = {
     "jobs": ("jobs_days", "incoming_jobs", "copy_jobs", "merge_jobs"),
     "user_days": ("user_days", "incoming_user_days", "copy_user_days", "merge_user_days"),
     "signups": ("signups_days", "incoming_signups", "copy_signups", "merge_signups"),
+    "durations": ("durations_days", "incoming_durations", "copy_durations", "merge_durations"),
+    "failure_codes": ("failure_codes_days", "incoming_failure_codes", "copy_failure_codes", "merge_failure_codes"),
 }
 
 
@@ -213,6 +227,7 @@ def _load(analytics: sa.Engine, sc: sa.Connection, target: str, tz: str, start: 
                 copy.write_row((tz, *row))
             read += len(rows)
     cursor.close()
+    getattr(sql, f"analyze_{staging}").execute(sc)
     changed = getattr(sql, merge_name).execute(sc, tz=tz, start=start, end=end).scalar_one()
     return read, int(changed)
 
@@ -232,16 +247,41 @@ def revenue_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date
                    currency: str = "USD", today: dt.date | None = None) -> pd.DataFrame:
     """revenue.daily for [start, end]: closed days from the rollups, the rest from the raw tables."""
     return _series(analytics, state, start, end, tz, today,
-                   raw=lambda c, lo, hi: queries.revenue.daily(c, start=lo, end=hi, tz=tz, currency=currency),
+                   raw=lambda c, lo, hi: queries.revenue.daily.raw(c, start=lo, end=hi, tz=tz, currency=currency),
                    rolled=lambda c, lo, hi: _sql().revenue_series(c, start=lo, end=hi, tz=tz, currency=currency))
 
 
 def activity_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: ZoneInfo | str,
                     today: dt.date | None = None) -> pd.DataFrame:
-    """activity.daily for [start, end]: closed days from the rollups, the rest from the raw tables."""
+    """activity.daily for [start, end]: closed days from the rollups, the rest from the raw tables.
+
+    The days after the rolled-up ones (today; days the daemon has not caught
+    up with) read only their own user-days from the raw tables: their WAU/MAU
+    look-back of 29 days comes from the stored user-days (`activity_tail`),
+    not from 29 days of raw jobs and purchases.
+    """
+    zone = parse_zone(tz).key
     return _series(analytics, state, start, end, tz, today,
-                   raw=lambda c, lo, hi: queries.activity.daily(c, start=lo, end=hi, tz=tz),
-                   rolled=lambda c, lo, hi: _sql().activity_series(c, start=lo, end=hi, tz=tz))
+                   raw=lambda c, lo, hi: queries.activity.daily.raw(c, start=lo, end=hi, tz=tz),
+                   rolled=lambda c, lo, hi: _sql().activity_series(c, start=lo, end=hi, tz=tz),
+                   tail=lambda lo, hi: activity_tail(analytics, state, lo, hi, tz=zone))
+
+
+def activity_tail(analytics: sa.Engine | sa.Connection, state: sa.Engine | sa.Connection, start: dt.date,
+                  end: dt.date, *, tz: str) -> pd.DataFrame:
+    """activity.daily of [start, end] when the rollups hold the user-days of the 29 days before `start`.
+
+    Only [start, end]'s own user-days and signups are read from the raw tables
+    (by the created_at / purchased_at indexes) and handed to the state store,
+    which adds the stored user-days of the look-back.
+    """
+    ud = _raw().user_days.raw(analytics, start=start, end=end, tz=tz)
+    su = _raw().signups_days.raw(analytics, start=start, end=end, tz=tz)
+    return _sql().activity_tail(
+        state, start=start, end=end, tz=tz,
+        user_ids=[str(u) for u in ud["user_id"]], days=[pd.Timestamp(d).date() for d in ud["day"]],
+        signup=[bool(b) for b in ud["signup_day"]],
+        signup_days=[pd.Timestamp(d).date() for d in su["day"]], signup_counts=[int(n) for n in su["new_users"]])
 
 
 def dau_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: ZoneInfo | str,
@@ -252,7 +292,7 @@ def dau_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, en
     tables (rollups.dau_days reads today only), so a long series stays cheap.
     """
     return _series(analytics, state, start, end, tz, today,
-                   raw=lambda c, lo, hi: _raw().dau_days(c, start=lo, end=hi, tz=tz),
+                   raw=lambda c, lo, hi: _raw().dau_days.raw(c, start=lo, end=hi, tz=tz),
                    rolled=lambda c, lo, hi: _sql().dau_series(c, start=lo, end=hi, tz=tz))
 
 
@@ -260,8 +300,85 @@ def errors_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date,
                   today: dt.date | None = None) -> pd.DataFrame:
     """errors.daily for [start, end]: closed days from the rollups, the rest from the raw tables."""
     return _series(analytics, state, start, end, tz, today,
-                   raw=lambda c, lo, hi: queries.errors.daily(c, start=lo, end=hi, tz=tz),
+                   raw=lambda c, lo, hi: queries.errors.daily.raw(c, start=lo, end=hi, tz=tz),
                    rolled=lambda c, lo, hi: _sql().errors_series(c, start=lo, end=hi, tz=tz))
+
+
+def durations_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *,
+                     tz: ZoneInfo | str, today: dt.date | None = None) -> pd.DataFrame:
+    """errors.durations (p50/p95/max of completed jobs) for [start, end]: closed days from the rollups."""
+    return _series(analytics, state, start, end, tz, today,
+                   raw=lambda c, lo, hi: queries.errors.durations.raw(c, start=lo, end=hi, tz=tz),
+                   rolled=lambda c, lo, hi: _sql().durations_series(c, start=lo, end=hi, tz=tz))
+
+
+CODE_COLUMNS = ["error_code", "failed", "share", "providers", "last_seen"]
+
+
+def failure_codes(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *,
+                  tz: ZoneInfo | str, today: dt.date | None = None) -> pd.DataFrame:
+    """errors.by_code over [start, end]: the per day, provider and code counts of the closed days from the
+    rollups, the other days' from the raw tables, summed over the window as errors.by_code sums them."""
+    tz = parse_zone(tz).key
+    start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
+    if end < start:
+        raise queries.QueryError(f"'end' ({end}) is before 'start' ({start})")
+    span = _span(analytics, state, start, end, tz, today)
+    if span is None:
+        return queries.errors.by_code.raw(analytics, start=start, end=end, tz=tz)
+    parts = [_sql().failure_codes_rows(state, start=span[0], end=span[1], tz=tz)]
+    for lo, hi in _outside(start, end, span):
+        parts.append(_raw().failure_codes_days.raw(analytics, start=lo, end=hi, tz=tz))
+    rows = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+    if not len(rows):
+        return queries.errors.by_code.raw(analytics, start=start, end=end, tz=tz)   # no failures: nothing to sum
+    # NULL codes are one group (as GROUP BY makes them); shares add up to 1; ties ordered as the SQL orders
+    # them (failed DESC, error_code NULLS LAST); built like the loader builds a result, so the dtypes match
+    groups: dict[str | None, list] = {}
+    for code, provider, failed, seen in zip(rows["error_code"], rows["provider"], rows["failed"], rows["last_seen"]):
+        code = None if code is None or code != code else str(code)
+        g = groups.setdefault(code, [0, set(), None])
+        g[0] += int(failed)
+        g[1].add(provider)
+        g[2] = seen if g[2] is None or seen > g[2] else g[2]
+    total = sum(g[0] for g in groups.values())
+    ordered = sorted(groups.items(), key=lambda kv: (-kv[1][0], kv[0] is None, kv[0] or ""))
+    out = pd.DataFrame.from_records([(code, g[0], g[0] / total, len(g[1]), g[2]) for code, g in ordered],
+                                    columns=CODE_COLUMNS)
+    out["share"] = out["share"].astype("float64")
+    out["last_seen"] = pd.to_datetime(out["last_seen"], utc=True)
+    return out
+
+
+def activity_summary(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *,
+                     tz: ZoneInfo | str, today: dt.date | None = None) -> pd.DataFrame:
+    """activity.summary of [start, end]: from the stored user-days and signups when the rollups hold the
+    whole window (closed days), else from the raw tables."""
+    tz = parse_zone(tz).key
+    start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
+    span = _span(analytics, state, start, end, tz, today) if end >= start else None
+    if span != (start, end):
+        return queries.activity.summary.raw(analytics, start=start, end=end, tz=tz)
+    # the user-days of the 29 days before `end` are stored from complete_from - 29 on (see `refresh`)
+    return _sql().activity_summary(state, start=start, end=end, tz=tz)
+
+
+def _span(analytics, state, start: dt.date, end: dt.date, tz: str,
+          today: dt.date | None) -> tuple[dt.date, dt.date] | None:
+    """The part of [start, end] the rollups of this backend answer, None when none."""
+    if state is None or backend.describes_other(analytics, state) is not None:
+        return None
+    return rolled_range(watermark(state, tz), start, end, today or local_today(tz))
+
+
+def _outside(start: dt.date, end: dt.date, span: tuple[dt.date, dt.date]) -> list[tuple[dt.date, dt.date]]:
+    one_day = dt.timedelta(days=1)
+    out = []
+    if start < span[0]:
+        out.append((start, span[0] - one_day))
+    if span[1] < end:
+        out.append((span[1] + one_day, end))
+    return out
 
 
 Reader = Callable[[sa.Engine, dt.date, dt.date], pd.DataFrame]
@@ -277,7 +394,8 @@ def rolled_range(wm: Watermark | None, start: dt.date, end: dt.date, today: dt.d
 
 
 def _series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, tz: ZoneInfo | str,
-            today: dt.date | None, *, raw: Reader, rolled: Reader) -> pd.DataFrame:
+            today: dt.date | None, *, raw: Reader, rolled: Reader,
+            tail: Callable[[dt.date, dt.date], pd.DataFrame] | None = None) -> pd.DataFrame:
     """[start, end]: the watermark's closed days from the rollups, every other day from the raw query.
 
     state None, or a state store describing another backend: all raw. A zone never refreshed, or a state store without the
@@ -300,7 +418,8 @@ def _series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: 
         parts.append(raw(analytics, start, span[0] - one_day))
     parts.append(rolled(state, *span))
     if span[1] < end:
-        parts.append(raw(analytics, span[1] + one_day, end))
+        # the days after the rollups: `tail` when given (it may lean on the stored days before them)
+        parts.append((tail or (lambda lo, hi: raw(analytics, lo, hi)))(span[1] + one_day, end))
     return _concat(parts)
 
 

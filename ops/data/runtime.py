@@ -61,10 +61,24 @@ _runtimes_lock = threading.Lock()
 
 
 def for_settings(settings: Settings) -> Runtime:
+    from ops.data import series
+
+    series.install()      # the series queries become rollup-aware for this process's engines
     with _runtimes_lock:
         if settings not in _runtimes:
             _runtimes[settings] = Runtime(settings)
         return _runtimes[settings]
+
+
+def owner_of(engine: Engine) -> Runtime | None:
+    """The runtime whose analytics engine `engine` is (also a read-only view's), None for an engine made elsewhere."""
+    with _runtimes_lock:
+        found = list(_runtimes.values())
+    for rt in found:
+        for candidate in (rt, rt._read_only_view):
+            if candidate is not None and candidate._engines.get(db.Role.analytics) is engine:
+                return candidate
+    return None
 
 
 def dispose_all() -> None:

@@ -19,10 +19,12 @@ average of them), so a report can always be checked against
 | jobs, failed, error rate + 95 % interval | errors.daily | sums; rate = failed / jobs | errors.window over the week   |
 | p95 duration      | errors.durations          | mean of daily p95              | worst daily p95 of the week     |
 
-The daily series (revenue, activity, errors; the charts and the daily figures)
-are read through ops/data/rollups.py: closed days from the daily rollups when the
-state store holds them for the report's zone, today and every day they do not
-cover from the raw tables, so the numbers are the raw queries' numbers.
+The daily series (revenue, activity, errors, durations; the charts and the
+daily figures), the failure codes (errors.by_code) and the weekly active users
+(activity.summary) are read through ops/data/rollups.py: closed days from the
+daily rollups when the state store holds them for the report's zone, today and
+every day they do not cover from the raw tables, so the numbers are the raw
+queries' numbers.
 
 State-store sections (firing alerts, failed runs in the 24 hours before the
 report was made, the maintenance jobs' last recorded volumes) are read when a
@@ -329,11 +331,12 @@ def _daily_values(series: dict[str, pd.DataFrame], window: Window) -> dict[str, 
     return out
 
 
-def _weekly_values(conn, series: dict[str, pd.DataFrame], window: Window,
-                   currency: str) -> tuple[dict[str, float | None], tuple[float | None, float | None]]:
+def _weekly_values(conn, series: dict[str, pd.DataFrame], window: Window, currency: str, *,
+                   state: Engine | None = None,
+                   today: dt.date | None = None) -> tuple[dict[str, float | None], tuple[float | None, float | None]]:
     w = {"start": window.start, "end": window.end, "tz": window.tz}
     rev = _one(queries.revenue.summary(conn, currency=currency, **w))
-    act = _one(queries.activity.summary(conn, **w))
+    act = _one(rollups.activity_summary(conn, state, window.start, window.end, tz=window.tz, today=today))
     since, until = window.bounds()
     err = _one(queries.errors.window(conn, since=since, until=until))
     days = _rows(series["activity"], window)
@@ -370,16 +373,15 @@ def load_series(conn, window: Window, currency: str = "USD", *, state: Engine | 
     activity.daily and errors.daily. With a readable `state` store, the closed
     days its rollups hold (ops/data/rollups.py, zone window.tz, before `today`) are
     read from them and every other day from the raw tables; without one, all
-    from the raw tables. Same numbers either way. durations (percentiles)
-    always come from the raw tables.
+    from the raw tables. Same numbers either way. durations has the columns of
+    errors.durations (each closed day's percentiles as stored by the rollups).
     """
-    w = {"start": window.start, "end": window.end, "tz": window.tz}
     args = {"tz": window.tz, "today": today}
     return {
         "revenue": rollups.revenue_series(conn, state, window.start, window.end, currency=currency, **args),
         "activity": rollups.activity_series(conn, state, window.start, window.end, **args),
         "errors": rollups.errors_series(conn, state, window.start, window.end, **args),
-        "durations": queries.errors.durations(conn, **w),
+        "durations": rollups.durations_series(conn, state, window.start, window.end, **args),
     }
 
 
@@ -403,9 +405,9 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
             notes.append(problem)
     rollup_state = state if problem is None else None
 
+    today = rollups.local_today(window.tz, now)
     with analytics.connect() as conn:
-        series = load_series(conn, chart_window, currency, state=rollup_state,
-                             today=rollups.local_today(window.tz, now))
+        series = load_series(conn, chart_window, currency, state=rollup_state, today=today)
         values: dict[str, dict[str, float | None]] = {}
         if kind == "daily":
             values["value"] = _daily_values(series, window)
@@ -414,11 +416,13 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
             err_day = _one(_rows(series["errors"], window))
             interval = (_num(err_day.get("wilson_low")), _num(err_day.get("wilson_high")))
         else:
-            values["value"], interval = _weekly_values(conn, series, window, currency)
+            values["value"], interval = _weekly_values(conn, series, window, currency, state=rollup_state,
+                                                       today=today)
             for b in bases:
-                values[b.key], _ = _weekly_values(conn, series, b.window, currency)
+                values[b.key], _ = _weekly_values(conn, series, b.window, currency, state=rollup_state, today=today)
         w = {"start": window.start, "end": window.end, "tz": window.tz}
-        failure_codes = _codes(queries.errors.by_code(conn, **w), "failed", TOP_CODES)
+        failure_codes = _codes(rollups.failure_codes(conn, rollup_state, window.start, window.end, tz=window.tz,
+                                                     today=today), "failed", TOP_CODES)
         api_codes = _codes(queries.errors.log_top_codes(conn, limit=TOP_CODES, **w), "errors", TOP_CODES)
         reconciliation, rec_note = _reconciliation(conn, state, now)
         currencies = [CurrencyRevenue(str(r.currency), float(r.gross), float(r.refunds), float(r.net),
