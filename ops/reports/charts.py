@@ -31,13 +31,16 @@ import plotly.graph_objects as go
 
 from ops.core.errors import ChartsUnavailable
 from ops.core.redact import redact
+from ops.reports import palette
 
 log = logging.getLogger("opsbench.charts")
 
 WIDTH, HEIGHT, SCALE = 900, 420, 2
 RENDER_TIMEOUT_S = 90.0
-COLORS = {"gross": "#9ecae1", "net": "#08519c", "dau": "#31a354", "new": "#bae4b3", "rate": "#de2d26",
-          "band": "rgba(222,45,38,0.18)", "window": "rgba(255,200,0,0.18)", "target": "#636363"}
+# the one mapping every chart uses (ops/reports/palette.py), so the notebooks draw the same colours
+COLORS = {"gross": palette.FIGURES["gross"], "net": palette.FIGURES["net"], "dau": palette.FIGURES["dau"],
+          "new": palette.FIGURES["new"], "rate": palette.FIGURES["error_rate"], "band": palette.FIGURES["band"],
+          "window": palette.FIGURES["window"], "target": palette.FIGURES["target"]}
 ERROR_RATE_TARGET = 0.01   # the backend's reliability target: error rate < 1 %
 
 
@@ -115,6 +118,13 @@ def error_rate_figure(report) -> go.Figure:
                   annotation_text="target 1%", annotation_position="top left")
     return _layout(fig, "Video job error rate (failed / finished)", report,
                    {"title": "% of finished jobs", "rangemode": "tozero"})
+
+
+def fit_screen(fig: go.Figure) -> go.Figure:
+    """For a page: as wide as its container (a 390 px phone too) instead of the PNG's fixed 900 px."""
+    fig.update_layout(width=None, autosize=True, margin={"l": 45, "r": 10, "t": 70, "b": 40},
+                      legend={"orientation": "h", "y": -0.15})
+    return fig
 
 
 # Chart name -> builder, in the order they are sent.
