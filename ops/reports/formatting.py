@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from numbers import Number
 
@@ -117,6 +118,9 @@ def column_kind(name: str, series: pd.Series) -> str:
     numeric = pd.api.types.is_numeric_dtype(series) or (
         len(values) and all(isinstance(v, (Number, Decimal)) and not isinstance(v, bool) for v in values))
     if numeric:
+        fixed = re.search(r"\bin ([A-Z]{3})$", str(name))
+        if fixed:   # "net in USD": converted amounts, all in one currency whatever the row's
+            return f"money:{fixed.group(1)}"
         if key in PERCENT_COLUMNS or key.endswith(("_rate", "_share")):
             return "percent"
         if key in MONEY_COLUMNS or key.startswith(("gross_", "net_", "refunds_")):
@@ -141,8 +145,21 @@ _FORMATTERS = {
     "number": number,
     "when": when,
     "duration": duration,
-    "text": lambda v: MISSING if _missing(v) else str(v),
+    "text": lambda v: anything(v),
 }
+
+
+def anything(v) -> str:
+    """A cell of a column with mixed values (a transposed row): each value by its own type."""
+    if _missing(v):
+        return MISSING
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, (dt.date, pd.Timestamp)):
+        return when(v)
+    if isinstance(v, (Number, Decimal)):
+        return whole(v) if float(v).is_integer() else number(v)
+    return str(v)
 
 
 def table(df: pd.DataFrame, currency: str | None = None, *, kinds: dict[str, str] | None = None):
@@ -156,7 +173,9 @@ def table(df: pd.DataFrame, currency: str | None = None, *, kinds: dict[str, str
     for col, kind in kinds.items():
         if col not in df.columns:
             continue
-        if kind == "money":
+        if kind.startswith("money:"):
+            styler = styler.format(lambda v, c=kind.split(":", 1)[1]: money(v, c), subset=[col])
+        elif kind == "money":
             if per_row:
                 for cur in df["currency"].dropna().unique():
                     rows = df.index[df["currency"] == cur]
@@ -168,6 +187,14 @@ def table(df: pd.DataFrame, currency: str | None = None, *, kinds: dict[str, str
                 styler = styler.format(lambda v: money(v, currency), subset=[col])
         else:
             styler = styler.format(_FORMATTERS[kind], subset=[col])
+    # a phone-width table: no wrapped numbers, tight cells, text on the left; a plain 0..n index is not shown
+    styles = [{"selector": "th, td", "props": [("white-space", "nowrap"), ("padding", "0.25em 0.55em")]}]
+    for i, col in enumerate(df.columns):
+        if kinds.get(col) == "text":
+            styles.append({"selector": f"td.col{i}, th.col_heading.col{i}", "props": [("text-align", "left")]})
+    styler = styler.set_table_styles(styles, overwrite=False)
+    if isinstance(df.index, pd.RangeIndex):
+        styler = styler.hide(axis="index")
     if df.index.nlevels == 1 and len(df.index):
         index_kind = column_kind(df.index.name or "", df.index.to_series())
         if index_kind == "when":

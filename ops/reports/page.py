@@ -22,11 +22,11 @@ from ops.reports.message import (BETTER, CHART_TITLES, SECTIONS, WEEKLY_LABELS, 
 
 _CSS = """
 body{font-family:system-ui,-apple-system,sans-serif;margin:1.5rem auto;max-width:1000px;color:#222;padding:0 1rem;
-overflow-wrap:anywhere}
+overflow-wrap:break-word}
 h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:1.6rem;border-bottom:1px solid #ddd}
 .meta{color:#555;margin:.2rem 0}table{border-collapse:collapse;margin:.5rem 0}
 td,th{padding:.25rem .8rem;text-align:right;border-bottom:1px solid #eee}td:first-child,th:first-child{text-align:left}
-th{font-weight:600}.fail{color:#b42318;font-weight:600}.ok{color:#1a7f37}.good{color:#1a7f37}.bad{color:#b42318}
+th{font-weight:600}td{white-space:nowrap}.fail{color:#b42318;font-weight:600}.ok{color:#1a7f37}.good{color:#1a7f37}.bad{color:#b42318}
 code{background:#f4f4f4;padding:0 .25rem;border-radius:3px}.note{color:#8a6d00}
 .scroll{max-width:100%;overflow-x:auto}.chart{width:100%}
 @media (max-width:600px){body{margin:.5rem auto;padding:0 .5rem;font-size:15px}h1{font-size:1.2rem}
@@ -75,7 +75,9 @@ def _currency_section(report: Report) -> str:
     if conv is None:
         parts.append('<p class="meta">Each currency on its own; nothing is converted '
                      "(set OPSBENCH_FX_RATES to a file of rates to see a total).</p>" if len(df) > 1 else "")
-    parts.append('<div class="scroll">' + fmt.table(df).hide(axis="index").to_html() + "</div>")
+    # each amount carries its currency code, so the code needs no column of its own on a narrow screen
+    shown = fmt.table(df).hide(axis="index").hide(["currency"], axis="columns")
+    parts.append('<div class="scroll">' + shown.to_html() + "</div>")
     for line in message.conversion_lines(report):
         parts.append(f"<p>{line}</p>")
     return "\n".join(parts)
