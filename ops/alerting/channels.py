@@ -31,7 +31,7 @@ log = logging.getLogger("opsbench.channels")
 class OutgoingMessage:
     """One outbox row as a channel sees it."""
 
-    kind: str = "text"                 # text | photo | document
+    kind: str = "text"                 # text | photo | document | media_group
     body: str = ""                     # HTML text, or caption
     payload: bytes | None = None
     payload_path: str | None = None
@@ -67,7 +67,13 @@ class ConsoleChannel:
         flag = " (silent)" if message.silent else ""
         rule = f"── telegram message{flag} " + "─" * 20
         print(rule, file=out)
-        if message.kind != "text":
+        if message.kind == "media_group":
+            from ops.alerting.outbox import unpack_album
+
+            photos = unpack_album(message.data())
+            print(f"[media group: {len(photos)} photos, {sum(len(d) for _, d in photos)} bytes: "
+                  f"{', '.join(n for n, _ in photos)}]", file=out)
+        elif message.kind != "text":
             size = len(message.data())
             print(f"[{message.kind} {message.filename or ''} {size} bytes]", file=out)
         print(messages.to_plain(message.body), file=out, flush=True)
@@ -94,7 +100,11 @@ class TelegramChannel:
             data = message.data() if message.kind != "text" else b""
         except OSError as err:
             raise DeliveryError(f"cannot read {message.payload_path}: {err.strerror}", outcome=Outcome.never) from None
-        if message.kind == "photo":
+        if message.kind == "media_group":
+            from ops.alerting.outbox import unpack_album
+
+            self.client.send_media_group(unpack_album(data), message.body, disable_notification=message.silent)
+        elif message.kind == "photo":
             self.client.send_photo(data, message.body, disable_notification=message.silent)
         elif message.kind == "document":
             self.client.send_document(data, message.filename or "report.html", message.body,

@@ -55,8 +55,25 @@ RETRY_CAP = dt.timedelta(minutes=5)       # a long outage is probed every ~5 min
 BLOCKED_RETRY = dt.timedelta(minutes=5)   # a blocked chat is probed again this often (one request)
 
 
+KINDS = ("text", "photo", "document", "media_group")
+
+
 def _q():
     return queries.load("state/outbox")
+
+
+def pack_album(files: list[tuple[str, bytes]]) -> bytes:
+    """Several photos as one outbox payload (a media group is one row: delivered, or retried, whole)."""
+    import json
+
+    return json.dumps({"files": [{"filename": name, "data": base64.b64encode(data).decode("ascii")}
+                                 for name, data in files]}).encode("utf-8")
+
+
+def unpack_album(payload: bytes) -> list[tuple[str, bytes]]:
+    import json
+
+    return [(f["filename"], base64.b64decode(f["data"])) for f in json.loads(bytes(payload))["files"]]
 
 
 def enqueue(conn: Connection, text: str, *, kind: str = "text", payload: bytes | None = None,
@@ -67,9 +84,10 @@ def enqueue(conn: Connection, text: str, *, kind: str = "text", payload: bytes |
     Text longer than one Telegram message becomes several rows (split at line
     boundaries, tags whole), so a retry never resends a part already delivered;
     a text that shows nothing (empty, whitespace) stores no row and returns [].
-    For photo/document `text` is the caption (kept within 1,024).
+    For photo/document `text` is the caption (kept within 1,024); a media_group's payload
+    is `pack_album(...)`, its text the album's caption.
     """
-    if kind not in ("text", "photo", "document"):
+    if kind not in KINDS:
         raise ValueError(f"unknown outbox kind {kind!r}")
     now = now or utc_now()
     if kind == "text":

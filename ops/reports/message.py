@@ -394,7 +394,16 @@ def chart_caption(report: Report, chart: str) -> str:
             f"({escape(report.tz)})")
 
 
+def album_caption(report: Report, charts: list[str]) -> str:
+    """The caption under a report's album of charts: what each photo is, over which days (well under 1,024)."""
+    cw = report.chart_window
+    names = " · ".join(escape(CHART_TITLES.get(c, c)) for c in charts)
+    return (f"{'📊' if report.kind == 'daily' else '📈'} <b>{escape(report.title)} charts</b>: {names}\n"
+            f"<i>{cw.days} days to {escape(cw.end.strftime('%a %d %b %Y'))} ({escape(report.tz)}); shaded: the "
+            f"reported {'day' if report.kind == 'daily' else 'week'}</i>")
+
+
 def charts_document_caption(report: Report, charts: list[str], reason: str) -> str:
     names = ", ".join(CHART_TITLES.get(c, c).lower() for c in charts)
-    return (f"📎 Charts as interactive HTML ({escape(names)}); {escape(reason)} · "
+    return (f"📎 Charts as one small HTML page ({escape(names)}; tap a point for its value); {escape(reason)} · "
             f"{report.chart_window.days} days to {escape(report.chart_window.end.isoformat())} ({escape(report.tz)})")
