@@ -170,7 +170,7 @@ def test_with_rates_the_report_converts_and_says_at_what_rate(db, pg_home, day, 
     purchases = read_table(db.analytics, "purchases")
     for cur in ("EUR", "JPY", "USD"):      # each row in its own money
         s = revenue_summary(purchases, rep.window.start, rep.window.end, TZ, currency=cur)
-        assert f"{cur} {s['gross']:,.2f} {cur} {s['refunds']:,.2f} {cur} {s['net']:,.2f} {cur}" in page
+        assert f"{s['gross']:,.2f} {cur} {s['refunds']:,.2f} {cur} {s['net']:,.2f} {cur} {s['purchases']}" in page
 
 
 def test_a_window_with_only_the_base_currency_converts_nothing(db, pg_home, day, tmp_path):
@@ -179,3 +179,38 @@ def test_a_window_with_only_the_base_currency_converts_nothing(db, pg_home, day,
     rep = build(db, pg_home, earlier, OPSBENCH_FX_RATES=str(tmp_path / "fx.toml"))
     assert [c.currency for c in rep.currencies] == ["USD"] and rep.converted is None
     assert "All currencies" not in parse_html(report_message.telegram_message(rep))
+
+
+def test_the_overview_notebook_lists_every_currency_and_converts_at_the_founders_rates(
+        db, pg_home, day, foreign, tmp_path, monkeypatch):
+    """`nb.by_currency`, what the overview's "Revenue in every currency" shows, against the raw purchases."""
+    import ops.notebook as nb
+
+    (tmp_path / "fx.csv").write_text("currency,base,rate\nEUR,USD,1.0825\nTRY,USD,0.0291\n", encoding="utf-8")
+    monkeypatch.setenv("DATABASE_URL", db.url)
+    monkeypatch.setenv("OPSBENCH_HOME", str(pg_home))
+    monkeypatch.setattr(nb, "_settings", None)
+    shown, line = nb.by_currency(day, day, TZ, engine=db.analytics)
+    assert set(shown["currency"]) == {"USD", "EUR", "TRY", "JPY"} and "net in USD" not in shown
+    assert line.startswith("Each currency on its own: nothing converted")
+
+    monkeypatch.setenv("OPSBENCH_FX_RATES", str(tmp_path / "fx.csv"))
+    monkeypatch.setattr(nb, "_settings", None)
+    shown, line = nb.by_currency(day, day, TZ, engine=db.analytics)
+    purchases = read_table(db.analytics, "purchases")
+    for row in shown.itertuples(index=False):
+        s = revenue_summary(purchases, day, day, TZ, currency=row.currency)
+        rate = Decimal(1) if row.currency == "USD" else RATES.get(row.currency)
+        converted = getattr(row, "_6")          # "net in USD"
+        if rate is None:
+            assert converted is None or pd.isna(converted)
+        else:
+            assert converted == (Decimal(str(s["net"])) * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    want = expected_totals(db, day, RATES)
+    assert line.startswith(f"All currencies in USD: gross {money(want['gross'])} USD, net {money(want['net'])} USD; "
+                           "converted EUR at 1.0825, TRY at 0.0291 USD (rates from fx.csv)")
+    assert line.endswith("left out, no rate: JPY")
+    table = nb.table(shown).to_html()
+    eur = revenue_summary(purchases, day, day, TZ, currency="EUR")
+    assert "980.00 JPY" in table and f">{eur['net']:,.2f} EUR<" in table   # each row in its own money
+    assert f">{money((Decimal(str(eur['net'])) * RATES['EUR']).quantize(Decimal('0.01'), ROUND_HALF_UP))} USD<" in table
