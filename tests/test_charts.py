@@ -78,7 +78,8 @@ def test_png_charts_go_as_one_album_after_the_text(db, day, api, tg_settings):
     for i in range(3):
         name, data = album.files[f"photo{i}"]
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
-    assert [n.split("-")[1] for n, _ in (album.files[f"photo{i}"] for i in range(3))] == ["revenue", "dau", "error_rate"]
+    names = [album.files[f"photo{i}"][0] for i in range(3)]
+    assert [n.split("-")[1] for n in names] == ["revenue", "dau", "error_rate"]
     caption = media[0]["caption"]
     assert media[0]["parse_mode"] == "HTML" and all("caption" not in m for m in media[1:])
     assert len(caption) <= 1024

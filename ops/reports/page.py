@@ -26,7 +26,8 @@ overflow-wrap:break-word}
 h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:1.6rem;border-bottom:1px solid #ddd}
 .meta{color:#555;margin:.2rem 0}table{border-collapse:collapse;margin:.5rem 0}
 td,th{padding:.25rem .8rem;text-align:right;border-bottom:1px solid #eee}td:first-child,th:first-child{text-align:left}
-th{font-weight:600}td{white-space:nowrap}.fail{color:#b42318;font-weight:600}.ok{color:#1a7f37}.good{color:#1a7f37}.bad{color:#b42318}
+th{font-weight:600}td{white-space:nowrap}.fail{color:#b42318;font-weight:600}.ok{color:#1a7f37}
+.good{color:#1a7f37}.bad{color:#b42318}
 code{background:#f4f4f4;padding:0 .25rem;border-radius:3px}.note{color:#8a6d00}
 .scroll{max-width:100%;overflow-x:auto}.chart{width:100%}
 @media (max-width:600px){body{margin:.5rem auto;padding:0 .5rem;font-size:15px}h1{font-size:1.2rem}

@@ -62,7 +62,8 @@ _MEASURE = """(() => {
     }
   }
   return JSON.stringify({doc: document.documentElement.scrollWidth, vw: vw, inner: window.innerWidth,
-                         charts: [...document.querySelectorAll('.js-plotly-plot')].filter(d => d.querySelector('.main-svg')).length, wide: wide.slice(0, 10)});
+                         charts: [...document.querySelectorAll('.js-plotly-plot')]
+                           .filter(d => d.querySelector('.main-svg')).length, wide: wide.slice(0, 10)});
 })()""" % WIDTH
 
 
