@@ -34,8 +34,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from decimal import Decimal
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd

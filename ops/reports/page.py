@@ -76,8 +76,9 @@ def _currency_section(report: Report) -> str:
     if conv is None:
         parts.append('<p class="meta">Each currency on its own; nothing is converted '
                      "(set OPSBENCH_FX_RATES to a file of rates to see a total).</p>" if len(df) > 1 else "")
-    # each amount carries its currency code, so the code needs no column of its own on a narrow screen
-    shown = fmt.table(df).hide(axis="index").hide(["currency"], axis="columns")
+    # one row per currency, its code first and its amounts in it: narrow enough for a phone
+    df = df.set_index("currency").rename_axis(None).rename(columns={"purchases": "sales"})
+    shown = fmt.table(df, kinds={"gross": "number", "refunds": "number", "net": "number"})
     parts.append('<div class="scroll">' + shown.to_html() + "</div>")
     for line in message.conversion_lines(report):
         parts.append(f"<p>{line}</p>")
