@@ -2,8 +2,9 @@
 
 A report job gathers the figures (`ops.reports.figures`), writes the Telegram text
 (`ops.reports.message`) and the charts (`ops.reports.charts`), and puts them in the
-outbox in one transaction: text first, then the charts as silent photos (or
-one HTML document when there is no browser). It never talks to Telegram; the
+outbox in one transaction: text first, then the charts as one silent album of
+PNG photos (a Telegram media group), or one small HTML document when there is
+no browser. It never talks to Telegram; the
 outbox drain delivers, retries and keeps the order.
 
 The text is queued even when every chart fails: charts are extras.
@@ -56,9 +57,10 @@ def run_report(ctx: JobContext, kind: str) -> JobResult:
     for problem in chart_set.problems:
         ctx.logger.warning("report charts: %s", problem)
     what = f"{rep.title.lower()} for {rep.window.describe()} ({rep.tz})"
-    charts_word = {"png": f"{len(chart_set.attachments)} PNG chart(s)", "html": "charts as one HTML document",
+    album = " as one album" if chart_set.charts > 1 else ""
+    charts_word = {"png": f"{chart_set.charts} PNG chart(s){album}", "html": "charts as one HTML document",
                    "none": "no charts"}[chart_set.mode]
-    metrics = {"charts": float(len(chart_set.attachments)), "chars": float(len(text)),
+    metrics = {"charts": float(chart_set.charts), "chars": float(len(text)),
                "chart_problems": float(len(chart_set.problems))}
     if ctx.dry_run:
         return JobResult("ok", f"dry run: {what} with {charts_word} not queued", metrics)

@@ -36,6 +36,8 @@ import sqlalchemy as sa
 
 from ops.core.clock import parse_zone
 from ops.core.settings import PLOTLYJS_SRC_ENV, PROJECT_ROOT, Settings, load_settings
+from ops.reports import formatting as fmt
+from ops.reports import palette
 
 PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
 RENDERER = "plotly_mimetype+opsbench_html"
@@ -318,17 +320,58 @@ def setup_plotly() -> None:
         _register_renderer()
 
 
-def pct(x: float | None, digits: int = 1) -> str:
-    """0.0123 -> '1.2 %'; None/NaN -> '–'."""
-    if x is None or pd.isna(x):
-        return "–"
-    return f"{x * 100:.{digits}f} %"
+# -- how numbers look: one module for the notebooks and the reports (ops/reports/formatting.py) --------
+
+pct = fmt.percent                 # 0.0123 -> '1.2%'
+signed_pct = fmt.signed_percent   # a relative change: '+25.0%'
+points = fmt.points               # the difference of two rates: '+1.06 pp'
+money = fmt.money                 # '1,234.50 USD'
+whole = fmt.whole                 # '1,234'; missing: '–'
+when = fmt.when                   # a time without microseconds
 
 
-def signed_pct(x: float | None) -> str:
-    if x is None or pd.isna(x):
-        return "–"
-    return f"{x * 100:+.1f} %"
+def table(df: pd.DataFrame, currency: str | None = None, **kw):
+    """A DataFrame as the notebooks show it: percent, money, whole numbers and times written alike
+    (a pandas Styler, see ops/reports/formatting.py `table`)."""
+    return fmt.table(df, currency, **kw)
+
+
+# -- colours: one per provider, model and figure in every chart (ops/reports/palette.py) -------------
+colors = palette
+
+
+# -- money in several currencies ---------------------------------------------------------------------
+
+def fx():
+    """The founder's conversion rates (OPSBENCH_FX_RATES, ops/core/fx.py), or None: nothing is converted."""
+    return settings().fx
+
+
+def by_currency(start, end, tz: str | None = None, engine: sa.Engine | None = None) -> tuple[pd.DataFrame, str]:
+    """Revenue per currency over [start, end] (queries.revenue.by_currency), and one line about conversion.
+
+    With rates, a column `net in <base>` per currency and the line gives the total of every currency in
+    the base, which currencies were converted at what rate, and which have no rate; without rates the
+    line says nothing was converted.
+    """
+    import queries
+    from ops.core.fx import convert
+
+    tz = tz or settings().report_tz
+    df = queries.revenue.by_currency(engine or connect(), start=as_date(start), end=as_date(end), tz=tz)
+    rates = fx()
+    if rates is None or df.empty:
+        return df, ("" if len(df) <= 1 else "Each currency on its own: nothing converted "
+                    "(set OPSBENCH_FX_RATES to a file of rates for a total).")
+    rows = df.to_dict("records")
+    df[f"net in {rates.base}"] = [
+        (c.amounts["net"] if (c := convert([r], rates, ("net",))) and not c.missing else None) for r in rows]
+    total = convert(rows, rates)
+    line = (f"All currencies in {total.base}: gross {fmt.money(total.amounts['gross'], total.base)}, "
+            f"net {fmt.money(total.amounts['net'], total.base)}; "
+            + (f"converted {total.rates_text()}" if total.used else "nothing converted")
+            + f" ({total.describe})" + (f"; left out, no rate: {', '.join(total.missing)}" if total.missing else ""))
+    return df, line
 
 
 setup_plotly()

@@ -5,6 +5,7 @@ fails never keeps the text from going out."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pandas as pd
 import pytest
@@ -59,22 +60,32 @@ def digest_text(api: FakeBotApi) -> str:
     return texts[0]
 
 
-def test_png_charts_go_as_photos_after_the_text(db, day, api, tg_settings):
+def test_png_charts_go_as_one_album_after_the_text(db, day, api, tg_settings):
     if charts.find_browser() is None:
         pytest.skip("no Chrome/Chromium on this machine: kaleido cannot render PNG (CI installs chromium)")
     record, delivered = run_digest(tg_settings, db, day)
     assert record.status == "ok" and "3 PNG chart(s)" in record.summary
-    assert [r.method for r in api.delivered] == ["sendMessage", "sendPhoto", "sendPhoto", "sendPhoto"]
-    assert delivered == 4
+    # the text, then the three charts together as one media group with one caption
+    assert [r.method for r in api.delivered] == ["sendMessage", "sendMediaGroup"]
+    assert delivered == 2
     visible = parse_html(digest_text(api))
     assert f"Daily digest · {day:%a %d %b %Y}" in visible and TZ in visible
-    for req in api.delivered[1:]:
-        name, data = req.files["photo"]
+    album = api.delivered[1]
+    assert album.params.get("disable_notification") is True        # the text already notified
+    media = json.loads(album.params["media"])
+    assert [m["type"] for m in media] == ["photo"] * 3
+    assert [m["media"] for m in media] == [f"attach://photo{i}" for i in range(3)]
+    for i in range(3):
+        name, data = album.files[f"photo{i}"]
         assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
-        assert req.params.get("disable_notification") is True        # the text already notified
-        assert f"to {day:%a %d %b %Y} ({TZ})" in parse_html(req.params["caption"])
-    captions = [r.params["caption"] for r in api.delivered[1:]]
-    assert [c.split(" · ")[0] for c in captions] == ["Revenue", "Active users", "Job error rate with 95% interval"]
+    names = [album.files[f"photo{i}"][0] for i in range(3)]
+    assert [n.split("-")[1] for n in names] == ["revenue", "dau", "error_rate"]
+    caption = media[0]["caption"]
+    assert media[0]["parse_mode"] == "HTML" and all("caption" not in m for m in media[1:])
+    assert len(caption) <= 1024
+    shown = parse_html(caption)
+    assert "Revenue · Active users · Job error rate with 95% interval" in shown
+    assert f"to {day:%a %d %b %Y} ({TZ})" in shown
 
 
 def test_without_a_browser_the_charts_go_as_one_html_document(db, day, api, tg_settings, monkeypatch):
@@ -87,9 +98,15 @@ def test_without_a_browser_the_charts_go_as_one_html_document(db, day, api, tg_s
     name, data = api.delivered[1].files["document"]
     page = data.decode("utf-8")
     assert name == f"daily-charts-{day.isoformat()}.html"
+    assert len(data) < 1_000_000           # small: SVG, not 4.8 MB of plotly.js
     for chart in ("revenue", "dau", "error_rate"):
         assert f'id="chart-{chart}"' in page
-    assert page.count("plotly.js v") == 1 and "<script src" not in page    # opens offline
+    assert "<script" not in page and page.count("<svg") == 3     # opens offline, anywhere
+    # every day's value is in the drawing (its tooltip), as the query module returns it
+    rev = queries.revenue.daily(db.analytics, start=day - dt.timedelta(days=29), end=day, tz=TZ)
+    for d, gross in zip(rev["day"], rev["gross"]):
+        if gross:
+            assert f"<title>{d.isoformat()} gross: {float(gross):,.2f}</title>" in page
     assert "no Chrome/Chromium found" in parse_html(api.delivered[1].params["caption"])
 
 

@@ -73,7 +73,9 @@ def test_demo_shows_the_whole_system(demo_run):
     assert expected <= deleted <= expected * 1.01 + 5, (deleted, expected)
     assert "Alerts firing: " in digest and "health_check_failing{probe=backend}" in digest
     if charts.find_browser() is not None:
-        assert "[photo daily-revenue-" in out and "[photo daily-error_rate-" in out
+        # the three charts as one album under the digest
+        assert re.search(r"\[media group: 3 photos, \d+ bytes: daily-revenue-\S+, daily-dau-\S+, "
+                         r"daily-error_rate-", out)
     else:
         assert "[document daily-charts-" in out
     assert "📈 Weekly report · " in out

@@ -208,6 +208,35 @@ def test_caption_within_limit(api, clock):
     assert utf16_len(photo.params["caption"]) <= 1024
 
 
+def test_media_group_is_one_album_with_one_caption(api, clock):
+    """Charts go as one sendMediaGroup: each photo attached by name, the caption (<= 1,024) on the first only;
+    a caption Telegram cannot parse is sent again as plain text; one photo alone goes as sendPhoto."""
+    import json
+
+    cap = "<b>Daily digest charts</b>: Revenue · DAU\n" + messages.escape(NASTY * 40)
+    photos = [("daily-revenue.png", b"\x89PNG one"), ("daily-dau.png", b"\x89PNG two")]
+    client = client_for(api, clock)
+    client.send_media_group(photos, cap, disable_notification=True)
+    (album,) = api.delivered
+    media = json.loads(album.params["media"])
+    assert album.method == "sendMediaGroup" and album.params["disable_notification"] is True
+    assert [m["media"] for m in media] == ["attach://photo0", "attach://photo1"]
+    assert album.files == {"photo0": photos[0], "photo1": photos[1]}
+    assert media[0]["parse_mode"] == "HTML" and utf16_len(media[0]["caption"]) <= 1024
+    parse_html(media[0]["caption"])
+    assert "caption" not in media[1]
+    api.delivered.clear()
+    api.requests.clear()
+    api.fail("parse")
+    client.send_media_group(photos, "<b>Revenue</b> &amp; DAU")
+    assert [r.answered for r in api.requests] == [400, 200]
+    assert json.loads(api.delivered[-1].params["media"])[0] == {"type": "photo", "media": "attach://photo0",
+                                                                 "caption": "Revenue & DAU"}
+    api.delivered.clear()
+    client.send_media_group(photos[:1], "one chart")
+    assert [r.method for r in api.delivered] == ["sendPhoto"]
+
+
 # -- failures and retries ----------------------------------------------------------
 
 def test_retry_after_respected(api, clock):

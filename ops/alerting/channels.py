@@ -31,7 +31,7 @@ log = logging.getLogger("opsbench.channels")
 class OutgoingMessage:
     """One outbox row as a channel sees it."""
 
-    kind: str = "text"                 # text | photo | document | edit | reply | answer
+    kind: str = "text"                 # text | photo | document | media_group | edit | reply | answer
     body: str = ""                     # HTML text, or caption (answer: the toast text)
     payload: bytes | None = None
     payload_path: str | None = None
@@ -83,7 +83,13 @@ class ConsoleChannel:
         what = {"edit": f"edit of message {message.reply_to}", "reply": f"reply to message {message.reply_to}"}
         rule = f"── telegram {what.get(message.kind, 'message')}{flag} " + "─" * 20
         print(rule, file=out)
-        if message.kind in ("photo", "document"):
+        if message.kind == "media_group":
+            from ops.alerting.outbox import unpack_album
+
+            photos = unpack_album(message.data())
+            print(f"[media group: {len(photos)} photos, {sum(len(d) for _, d in photos)} bytes: "
+                  f"{', '.join(n for n, _ in photos)}]", file=out)
+        elif message.kind in ("photo", "document"):
             size = len(message.data())
             print(f"[{message.kind} {message.filename or ''} {size} bytes]", file=out)
         print(messages.to_plain(message.body), file=out)
@@ -114,12 +120,18 @@ class TelegramChannel:
 
         # the client's errors are DeliveryErrors already; only a lost payload file needs saying
         try:
-            data = message.data() if message.kind in ("photo", "document") else b""
+            data = message.data() if message.kind in ("photo", "document", "media_group") else b""
         except OSError as err:
             raise DeliveryError(f"cannot read {message.payload_path}: {err.strerror}", outcome=Outcome.never) from None
         if message.kind == "answer":
             self.client.answer_callback_query(message.callback_query_id or "", messages.to_plain(message.body))
             return None  # a press too old to answer is let go: the edit shows the result anyway
+        if message.kind == "media_group":
+            from ops.alerting.outbox import unpack_album
+
+            sent = self.client.send_media_group(unpack_album(data), message.body,
+                                                disable_notification=message.silent)
+            return _landed(sent[0] if isinstance(sent, list) and sent else sent)
         if message.kind == "photo":
             return _landed(self.client.send_photo(data, message.body, disable_notification=message.silent))
         if message.kind == "document":

@@ -56,8 +56,25 @@ RETRY_CAP = dt.timedelta(minutes=5)       # a long outage is probed every ~5 min
 BLOCKED_RETRY = dt.timedelta(minutes=5)   # a blocked chat is probed again this often (one request)
 
 
+KINDS = ("text", "photo", "document", "media_group", "edit", "reply", "answer")
+
+
 def _q():
     return queries.load("state/outbox")
+
+
+def pack_album(files: list[tuple[str, bytes]]) -> bytes:
+    """Several photos as one outbox payload (a media group is one row: delivered, or retried, whole)."""
+    import json
+
+    return json.dumps({"files": [{"filename": name, "data": base64.b64encode(data).decode("ascii")}
+                                 for name, data in files]}).encode("utf-8")
+
+
+def unpack_album(payload: bytes) -> list[tuple[str, bytes]]:
+    import json
+
+    return [(f["filename"], base64.b64decode(f["data"])) for f in json.loads(bytes(payload))["files"]]
 
 
 def enqueue(conn: Connection, text: str, *, kind: str = "text", payload: bytes | None = None,
@@ -70,7 +87,8 @@ def enqueue(conn: Connection, text: str, *, kind: str = "text", payload: bytes |
     Text longer than one Telegram message becomes several rows (split at line
     boundaries, tags whole), so a retry never resends a part already delivered;
     a text that shows nothing (empty, whitespace) stores no row and returns [].
-    For photo/document `text` is the caption (kept within 1,024).
+    For photo/document `text` is the caption (kept within 1,024); a media_group's payload
+    is `pack_album(...)`, its text the album's caption.
 
     Two-way Telegram (ops.alerting.incidents, ops.alerting.bot): `incident_id`
     ties a text (the incident's message, with `reply_markup` buttons), an
@@ -79,7 +97,7 @@ def enqueue(conn: Connection, text: str, *, kind: str = "text", payload: bytes |
     message; an `answer` (to `callback_query_id`) goes in its own lane, so a
     button press is answered even while the chat's queue waits on a 429.
     """
-    if kind not in ("text", "photo", "document", "edit", "reply", "answer"):
+    if kind not in KINDS:
         raise ValueError(f"unknown outbox kind {kind!r}")
     now = now or utc_now()
     markup = json.dumps(reply_markup) if reply_markup is not None else None

@@ -25,6 +25,7 @@ that still holds the URL).
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -284,6 +285,31 @@ class TelegramClient:
     def send_document(self, data: bytes, filename: str, caption: str = "",
                       disable_notification: bool = False) -> dict[str, Any]:
         return self._send_file("sendDocument", "document", data, filename, caption, disable_notification)
+
+    def send_media_group(self, photos: list[tuple[str, bytes]], caption: str = "",
+                         disable_notification: bool = False) -> Any:
+        """Photos as one album (2 to 10; one goes as a plain photo); the caption, under the first, fits 1,024."""
+        if len(photos) == 1:
+            return self._send_file("sendPhoto", "photo", photos[0][1], photos[0][0], caption, disable_notification)
+        if not 2 <= len(photos) <= 10:
+            raise TelegramPermanentError(f"a media group holds 2 to 10 photos, not {len(photos)}")
+        cap = messages.caption(caption) if caption else ""
+        files = {f"photo{i}": (name, data) for i, (name, data) in enumerate(photos)}
+
+        def media(first: dict) -> str:
+            items = [{"type": "photo", "media": f"attach://photo{i}"} for i in range(len(photos))]
+            items[0].update(first)
+            return json.dumps(items)
+
+        params = {**self._target(disable_notification)}
+        try:
+            return self._call("sendMediaGroup", {**params, "media": media(
+                {"caption": cap, "parse_mode": "HTML"} if cap else {})}, files=files)
+        except _ParseError as err:
+            log.warning("Telegram could not parse the album caption (%s); resending it as plain text",
+                        err.description)
+        return self._call("sendMediaGroup", {**params, "media": media({"caption": messages.to_plain(cap)})},
+                          files=files)
 
     # -- internals ---------------------------------------------------------
 

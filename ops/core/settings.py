@@ -142,6 +142,8 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", alias="OPSBENCH_LOG_LEVEL")
     # extra HTTP probe targets, comma-separated, each `URL` or `name=URL` (jobs/probes.py http_probes)
     health_urls: str | None = Field(default=None, alias="OPSBENCH_HEALTH_URLS")
+    # conversion rates the founder keeps (TOML or CSV, see ops/core/fx.py); none: every currency on its own line
+    fx_rates: Path | None = Field(default=None, alias="OPSBENCH_FX_RATES")
 
     @field_validator("database_url", "maintenance_database_url", "state_url")
     @classmethod
@@ -224,11 +226,31 @@ class Settings(BaseSettings):
         parse_health_urls(v)  # ValueError says what is expected
         return v.strip()
 
+    @field_validator("fx_rates", mode="before")
+    @classmethod
+    def _fx_rates(cls, v):
+        if v is None or not str(v).strip():
+            return None
+        from ops.core import fx
+
+        path = Path(str(v).strip()).expanduser()
+        fx.load(path)  # ValueError says what is expected
+        return path
+
     # -- derived ---------------------------------------------------------
     @property
     def admin_ids(self) -> frozenset[int]:
         """TELEGRAM_ADMIN_IDS as a set of Telegram user ids (empty: nobody may change anything)."""
         return parse_admin_ids(self.telegram_admin_ids) if self.telegram_admin_ids else frozenset()
+
+    @property
+    def fx(self):
+        """The founder's conversion rates (ops.core.fx.FxRates), or None when OPSBENCH_FX_RATES is not set."""
+        if self.fx_rates is None:
+            return None
+        from ops.core import fx
+
+        return fx.load(self.fx_rates)
 
     @property
     def health_targets(self) -> list[tuple[str, str]]:

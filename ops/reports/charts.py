@@ -9,10 +9,11 @@
   fetched with `kaleido_get_chrome`, or BROWSER_PATH). choreographer starts it
   with --no-sandbox unless asked otherwise, which is what lets it run as root
   in a container. No browser: `ChartsUnavailable`.
-- `attachments(report)`: what a report sends with its text: PNG photos, or,
-  without a browser, the same charts as one self-contained HTML document
-  (plotly.js inlined once, opens offline). It never raises: a chart problem
-  must not keep the text from going out.
+- `attachments(report)`: what a report sends with its text: the PNGs as one
+  Telegram album (a media group, one caption), or, without a browser, the same
+  charts as one small self-contained HTML document drawn in SVG (no script,
+  opens offline, kilobytes). It never raises: a chart problem must not keep
+  the text from going out.
 """
 
 from __future__ import annotations
@@ -29,21 +30,25 @@ from typing import Callable
 import pandas as pd
 import plotly.graph_objects as go
 
+from ops.alerting import outbox
 from ops.core.errors import ChartsUnavailable
 from ops.core.redact import redact
+from ops.reports import palette
 
 log = logging.getLogger("opsbench.charts")
 
 WIDTH, HEIGHT, SCALE = 900, 420, 2
 RENDER_TIMEOUT_S = 90.0
-COLORS = {"gross": "#9ecae1", "net": "#08519c", "dau": "#31a354", "new": "#bae4b3", "rate": "#de2d26",
-          "band": "rgba(222,45,38,0.18)", "window": "rgba(255,200,0,0.18)", "target": "#636363"}
+# the one mapping every chart uses (ops/reports/palette.py), so the notebooks draw the same colours
+COLORS = {"gross": palette.FIGURES["gross"], "net": palette.FIGURES["net"], "dau": palette.FIGURES["dau"],
+          "new": palette.FIGURES["new"], "rate": palette.FIGURES["error_rate"], "band": palette.FIGURES["band"],
+          "window": palette.FIGURES["window"], "target": palette.FIGURES["target"]}
 ERROR_RATE_TARGET = 0.01   # the backend's reliability target: error rate < 1 %
 
 
 @dataclass
 class Attachment:
-    kind: str           # photo | document
+    kind: str           # photo | media_group (several photos, ops.alerting.outbox.pack_album) | document
     name: str           # chart name, or "charts" for the HTML document
     data: bytes
     filename: str
@@ -55,6 +60,7 @@ class ChartSet:
     attachments: list[Attachment] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)   # one line each: what failed and why
     mode: str = "none"                                  # png | html | none
+    charts: int = 0                                     # charts delivered (an album holds several)
 
 
 # -- figures ----------------------------------------------------------------------------
@@ -115,6 +121,13 @@ def error_rate_figure(report) -> go.Figure:
                   annotation_text="target 1%", annotation_position="top left")
     return _layout(fig, "Video job error rate (failed / finished)", report,
                    {"title": "% of finished jobs", "rangemode": "tozero"})
+
+
+def fit_screen(fig: go.Figure) -> go.Figure:
+    """For a page: as wide as its container (a 390 px phone too) instead of the PNG's fixed 900 px."""
+    fig.update_layout(width=None, autosize=True, margin={"l": 45, "r": 10, "t": 70, "b": 40},
+                      legend={"orientation": "h", "y": -0.15})
+    return fig
 
 
 # Chart name -> builder, in the order they are sent.
@@ -222,15 +235,21 @@ def html_fragments(figs: dict[str, go.Figure]) -> dict[str, str]:
 
 
 def html_document(figs: dict[str, go.Figure], title: str, subtitle: str = "") -> str:
-    """The charts as one self-contained HTML page."""
-    body = "\n".join(f'<section class="chart">{frag}</section>' for frag in html_fragments(figs).values())
+    """The charts as one small self-contained HTML page: drawn as SVG (ops/reports/svg.py), no script,
+    so it opens offline on a phone and weighs kilobytes, not the 4.8 MB of plotly.js inlined."""
+    from ops.reports import svg
+
+    body = "\n".join(f'<section class="chart" id="chart-{html.escape(name)}">{svg.figure_svg(fig)}</section>'
+                     for name, fig in figs.items())
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}}h1{{font-size:1.3rem}}
-.sub{{color:#666}}.chart{{margin:1rem 0}}</style></head>
+<style>body{{font-family:system-ui,sans-serif;margin:1rem auto;max-width:680px;padding:0 .6rem;color:#222}}
+h1{{font-size:1.2rem}}.sub{{color:#666}}.chart{{margin:1.2rem 0}}figure{{margin:0}}figcaption{{margin:.3rem 0}}
+.legend{{font-size:.85rem;color:#333}}</style></head>
 <body><h1>{html.escape(title)}</h1><p class="sub">{html.escape(subtitle)}</p>
 {body}
+<p class="sub">Hover or long-press a bar or point for its day and value.</p>
 </body></html>
 """
 
@@ -257,15 +276,24 @@ def attachments(report, *, allow_png: bool = True) -> ChartSet:
                 result.problems.append(f"PNG charts: {e}")
                 pngs = None
             if pngs is not None:
+                photos: list[tuple[str, str, bytes]] = []
                 for name, png in pngs.items():
                     if isinstance(png, bytes) and png.startswith(b"\x89PNG"):
-                        result.attachments.append(Attachment(
-                            "photo", name, png, f"{report.kind}-{name}-{stamp}.png",
-                            report_message.chart_caption(report, name)))
+                        photos.append((name, f"{report.kind}-{name}-{stamp}.png", png))
                     else:
                         result.problems.append(f"chart {name}: PNG rendering failed: {redact(str(png))[:200]}")
+                if len(photos) == 1:
+                    name, filename, png = photos[0]
+                    result.attachments.append(Attachment("photo", name, png, filename,
+                                                         report_message.chart_caption(report, name)))
+                elif photos:
+                    # one album under the text: the charts arrive together, with one caption (<= 1,024)
+                    result.attachments.append(Attachment(
+                        "media_group", "charts", outbox.pack_album([(f, png) for _, f, png in photos]),
+                        f"{report.kind}-charts-{stamp}",
+                        report_message.album_caption(report, [n for n, _, _ in photos])))
                 if result.attachments:
-                    result.mode = "png"
+                    result.mode, result.charts = "png", len(photos)
                     return result
                 reason = "PNG rendering failed"
         title = f"opsbench {report.title.lower()} charts · {report.window.describe()}"
@@ -275,7 +303,7 @@ def attachments(report, *, allow_png: bool = True) -> ChartSet:
         result.attachments.append(Attachment(
             "document", "charts", doc, f"{report.kind}-charts-{stamp}.html",
             report_message.charts_document_caption(report, list(figs), reason)))
-        result.mode = "html"
+        result.mode, result.charts = "html", len(figs)
     except Exception as e:  # the text goes out whatever happens here
         result.problems.append(f"charts: {type(e).__name__}: {redact(str(e))[:200]}")
         log.warning("charts failed: %s", redact(e), exc_info=True)

@@ -37,6 +37,7 @@ import datetime as dt
 import logging
 import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -44,6 +45,7 @@ from sqlalchemy.engine import Engine
 
 import queries
 from ops.core.clock import parse_zone, utc_now
+from ops.core.fx import Converted, FxRates, convert
 from ops.core.redact import redact
 from ops.core.settings import Settings
 from ops.data import rollups, seed
@@ -214,9 +216,9 @@ class Volume:
 @dataclass
 class CurrencyRevenue:
     currency: str
-    gross: float
-    refunds: float
-    net: float
+    gross: Decimal          # numeric from the query, exact: sums of prices
+    refunds: Decimal
+    net: Decimal
     purchases: int
 
 
@@ -242,6 +244,19 @@ class Report:
     notes: list[str] = field(default_factory=list)
     # every currency with production revenue in the window (queries.revenue.by_currency), the report's first
     currencies: list[CurrencyRevenue] = field(default_factory=list)
+    # the founder's conversion rates (OPSBENCH_FX_RATES), None: no currency is converted
+    fx: FxRates | None = None
+
+    @property
+    def converted(self) -> Converted | None:
+        """Every currency's revenue in the rates' base currency (ops.core.fx.convert), or None without rates.
+
+        None too when the window has no currency but the base: there is nothing to convert.
+        """
+        if self.fx is None or all(c.currency.upper() == self.fx.base for c in self.currencies):
+            return None
+        return convert([{"currency": c.currency, "gross": c.gross, "refunds": c.refunds, "net": c.net}
+                        for c in self.currencies], self.fx)
 
     @property
     def tz(self) -> str:
@@ -425,8 +440,8 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
                                                      today=today), "failed", TOP_CODES)
         api_codes = _codes(queries.errors.log_top_codes(conn, limit=TOP_CODES, **w), "errors", TOP_CODES)
         reconciliation, rec_note = _reconciliation(conn, state, now)
-        currencies = [CurrencyRevenue(str(r.currency), float(r.gross), float(r.refunds), float(r.net),
-                                      int(r.purchases))
+        currencies = [CurrencyRevenue(str(r.currency), Decimal(str(r.gross)), Decimal(str(r.refunds)),
+                                      Decimal(str(r.net)), int(r.purchases))
                       for r in queries.revenue.by_currency(conn, **w).itertuples(index=False)]
         if rec_note:
             notes.append(rec_note)
@@ -435,6 +450,11 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
         key: Figure(key, label, unit, values["value"].get(key), {b.key: values[b.key].get(key) for b in bases})
         for key, label, unit in FIGURES
     }
+    try:
+        fx_rates = settings.fx
+    except ValueError as e:  # the file changed since the settings were read: say so, convert nothing
+        fx_rates = None
+        notes.append(f"OPSBENCH_FX_RATES not read, nothing converted: {e}")
     alerts = failed = volumes = total = None
     if state is not None:
         alerts, failed, total, volumes, note = _state_sections(state, now)
@@ -446,7 +466,7 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
                   currency=currency, figures=figures, error_interval=interval, failure_codes=failure_codes,
                   api_error_codes=api_codes, reconciliation=reconciliation, alerts=alerts, failed_runs=failed,
                   failed_run_total=total, cleanup=volumes, chart_window=chart_window, series=series, notes=notes,
-                  currencies=currencies)
+                  currencies=currencies, fx=fx_rates)
 
 
 # a reconcile result older than this is not "last night's": recompute instead

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ops.alerting.telegram_html import SEVERITY_ICON, escape, human_duration
+from ops.reports import formatting as fmt
 from ops.reports.figures import Baseline, Figure, Report
 
 MAX_ALERTS = 6
@@ -36,15 +37,15 @@ WEEKLY_LEGEND = ("avg DAU and DAU/MAU: daily averages; WAU: distinct users of th
 def fmt_value(fig: Figure) -> str:
     v = fig.value
     if v is None:
-        return "–"
+        return fmt.MISSING
     if fig.unit == "money":
-        return f"{v:,.2f}"
+        return fmt.money(v)
     if fig.unit == "count":
-        return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
+        return fmt.whole(v)
     if fig.unit in ("rate", "ratio"):
-        return f"{100 * v:.2f}%" if fig.unit == "rate" else f"{100 * v:.1f}%"
+        return fmt.percent(v, 2 if fig.unit == "rate" else 1)
     if fig.unit == "seconds":
-        return f"{v:,.0f} s"
+        return fmt.seconds(v, 0)
     return f"{v:g}"
 
 
@@ -66,7 +67,7 @@ def fmt_change(fig: Figure, baseline: str) -> str:
 
 
 def _pct(v: float | None, digits: int = 2) -> str:
-    return "–" if v is None else f"{100 * v:.{digits}f}%"
+    return fmt.percent(v, digits)
 
 
 def _local(ts: dt.datetime | None, report: Report, fmt: str = "%H:%M") -> str:
@@ -287,13 +288,36 @@ def notes_lines(report: Report) -> list[str]:
 
 
 def currency_lines(report: Report) -> list[str]:
-    """Revenue of every currency present, one line each; the table above is the report's currency only."""
+    """Revenue of every currency present, one line each; the table above is the report's currency only.
+
+    With the founder's rates (OPSBENCH_FX_RATES), a total of all currencies in the rates' base follows,
+    saying which currencies it converted and at what rate; without them nothing is converted.
+    """
     others = [c for c in report.currencies if c.currency.upper() != report.currency.upper()]
     if not others:
         return []
-    lines = ["Other currencies (not converted, not in the table):"]
+    conv = report.converted
+    lines = ["Other currencies (not in the table):" if conv else
+             "Other currencies (not converted, not in the table):"]
     for c in others:
-        lines.append(f"• {escape(c.currency)} gross {c.gross:,.2f}, net {c.net:,.2f}, {c.purchases:,} purchases")
+        lines.append(f"• {escape(c.currency)} gross {fmt.money(c.gross)}, net {fmt.money(c.net)}, "
+                     f"{c.purchases:,} purchases")
+    lines += conversion_lines(report)
+    return lines
+
+
+def conversion_lines(report: Report) -> list[str]:
+    """'All currencies in USD: ...' and the rates used; [] without rates."""
+    conv = report.converted
+    if conv is None:
+        return []
+    a = conv.amounts
+    lines = [f"<b>All currencies in {escape(conv.base)}</b>: gross {fmt.money(a['gross'])}, "
+             f"refunds {fmt.money(a['refunds'])}, net {fmt.money(a['net'])}"]
+    said = f"converted {escape(conv.rates_text())}" if conv.used else "nothing converted"
+    lines.append(f"<i>{said}; {escape(conv.describe)}</i>")
+    if conv.missing:
+        lines.append(f"<i>left out, no rate: {escape(', '.join(conv.missing))}</i>")
     return lines
 
 
@@ -370,7 +394,16 @@ def chart_caption(report: Report, chart: str) -> str:
             f"({escape(report.tz)})")
 
 
+def album_caption(report: Report, charts: list[str]) -> str:
+    """The caption under a report's album of charts: what each photo is, over which days (well under 1,024)."""
+    cw = report.chart_window
+    names = " · ".join(escape(CHART_TITLES.get(c, c)) for c in charts)
+    return (f"{'📊' if report.kind == 'daily' else '📈'} <b>{escape(report.title)} charts</b>: {names}\n"
+            f"<i>{cw.days} days to {escape(cw.end.strftime('%a %d %b %Y'))} ({escape(report.tz)}); shaded: the "
+            f"reported {'day' if report.kind == 'daily' else 'week'}</i>")
+
+
 def charts_document_caption(report: Report, charts: list[str], reason: str) -> str:
     names = ", ".join(CHART_TITLES.get(c, c).lower() for c in charts)
-    return (f"📎 Charts as interactive HTML ({escape(names)}); {escape(reason)} · "
+    return (f"📎 Charts as one small HTML page ({escape(names)}; tap a point for its value); {escape(reason)} · "
             f"{report.chart_window.days} days to {escape(report.chart_window.end.isoformat())} ({escape(report.tz)})")

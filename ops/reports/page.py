@@ -13,15 +13,25 @@ from pathlib import Path
 
 from ops.reports import charts
 from ops.reports.figures import Report
-from ops.reports.message import CHART_TITLES, SECTIONS, WEEKLY_LABELS, WEEKLY_LEGEND, _pct, fmt_change, fmt_value
+import pandas as pd
+
+from ops.reports import formatting as fmt
+from ops.reports import message
+from ops.reports.message import (BETTER, CHART_TITLES, SECTIONS, WEEKLY_LABELS, WEEKLY_LEGEND, WORSE,
+                                 _baseline_heading, _pct, change_mark, fmt_change, fmt_value)
 
 _CSS = """
-body{font-family:system-ui,-apple-system,sans-serif;margin:1.5rem auto;max-width:1000px;color:#222;padding:0 1rem}
+body{font-family:system-ui,-apple-system,sans-serif;margin:1.5rem auto;max-width:1000px;color:#222;padding:0 1rem;
+overflow-wrap:break-word}
 h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.15rem;margin-top:1.6rem;border-bottom:1px solid #ddd}
 .meta{color:#555;margin:.2rem 0}table{border-collapse:collapse;margin:.5rem 0}
 td,th{padding:.25rem .8rem;text-align:right;border-bottom:1px solid #eee}td:first-child,th:first-child{text-align:left}
-.fail{color:#b42318;font-weight:600}.ok{color:#1a7f37}
+th{font-weight:600}td{white-space:nowrap}.fail{color:#b42318;font-weight:600}.ok{color:#1a7f37}
+.good{color:#1a7f37}.bad{color:#b42318}
 code{background:#f4f4f4;padding:0 .25rem;border-radius:3px}.note{color:#8a6d00}
+.scroll{max-width:100%;overflow-x:auto}.chart{width:100%}
+@media (max-width:600px){body{margin:.5rem auto;padding:0 .5rem;font-size:15px}h1{font-size:1.2rem}
+td,th{padding:.2rem .35rem}.base{display:none}th small{display:none}}
 """
 
 
@@ -29,15 +39,19 @@ def _e(v: object) -> str:
     return html.escape(str(v))
 
 
-def _change_cell(text: str) -> str:
-    # no red/green: up is good for revenue and bad for refunds or failures
-    return f"<td>{_e(text)}</td>"
+def _change_cell(fig, baseline: str) -> str:
+    # coloured by the figure's direction (up is good for revenue, bad for refunds or failures), as in the digest
+    mark = change_mark(fig, baseline)
+    cls = {BETTER: "good", WORSE: "bad"}.get(mark, "")
+    return f"<td class=\"{cls}\">{_e(fmt_change(fig, baseline))}</td>"
 
 
 def _figures_table(report: Report, keys: tuple[str, ...]) -> str:
+    """Figures against each baseline; on a phone the baselines' own values hide and the changes stay."""
     head = "<tr><th></th><th>" + ("day" if report.kind == "daily" else "week") + "</th>"
     for b in report.baselines:
-        head += f"<th>{_e(b.title)}<br><small>{_e(b.window.describe())}</small></th><th>vs</th>"
+        head += (f"<th class=\"base\">{_e(b.title)}<br><small>{_e(b.window.describe())}</small></th>"
+                 f"<th>{_e(_baseline_heading(b))}</th>")
     rows = [head + "</tr>"]
     for key in keys:
         fig = report.figures[key]
@@ -46,9 +60,29 @@ def _figures_table(report: Report, keys: tuple[str, ...]) -> str:
         for b in report.baselines:
             base = fig.base.get(b.key)
             shown = fmt_value(replace(fig, value=base))
-            row += f"<td>{_e(shown)}</td>{_change_cell(fmt_change(fig, b.key))}"
+            row += f"<td class=\"base\">{_e(shown)}</td>{_change_cell(fig, b.key)}"
         rows.append(row + "</tr>")
-    return "<table>" + "".join(rows) + "</table>"
+    return "<div class=\"scroll\"><table>" + "".join(rows) + "</table></div>"
+
+
+def _currency_section(report: Report) -> str:
+    """Revenue per currency, each in its own money (formatting.table), and the conversion when rates are set."""
+    if not report.currencies:
+        return ""
+    df = pd.DataFrame([{"currency": c.currency, "gross": c.gross, "refunds": c.refunds, "net": c.net,
+                        "purchases": c.purchases} for c in report.currencies])
+    conv = report.converted
+    parts = ["<h3>Revenue by currency</h3>"]
+    if conv is None:
+        parts.append('<p class="meta">Each currency on its own; nothing is converted '
+                     "(set OPSBENCH_FX_RATES to a file of rates to see a total).</p>" if len(df) > 1 else "")
+    # one row per currency, its code first and its amounts in it: narrow enough for a phone
+    df = df.set_index("currency").rename_axis(None).rename(columns={"purchases": "sales"})
+    shown = fmt.table(df, kinds={"gross": "number", "refunds": "number", "net": "number"})
+    parts.append('<div class="scroll">' + shown.to_html() + "</div>")
+    for line in message.conversion_lines(report):
+        parts.append(f"<p>{line}</p>")
+    return "\n".join(parts)
 
 
 def _list(items: list[str]) -> str:
@@ -71,10 +105,10 @@ def _ops_sections(report: Report) -> str:
     if report.reconciliation is None:
         parts.append("<p>not checked</p>")
     else:
-        parts.append("<table><tr><th>check</th><th>offending rows</th><th></th></tr>" + "".join(
-            f"<tr><td>{_e(c.check)}</td><td>{c.offending:,}</td>"
+        parts.append("<div class=\"scroll\"><table><tr><th>check</th><th>rows</th><th></th></tr>" + "".join(
+            f"<tr><td>{_e(c.check)}</td><td>{fmt.whole(c.offending)}</td>"
             f"<td class=\"{'ok' if c.passed else 'fail'}\">{'ok' if c.passed else 'FAIL'}</td></tr>"
-            for c in report.reconciliation) + "</table>")
+            for c in report.reconciliation) + "</table></div>")
     parts.append("<h2>Operations</h2>")
     if report.alerts is None:
         parts.append("<p>Alerts: unknown (state store not read)</p>")
@@ -99,6 +133,8 @@ def render(report: Report) -> str:
     """The whole page."""
     w = report.window
     figs, problems = charts.figures(report)
+    for fig in figs.values():   # as wide as the screen, a phone's too
+        charts.fit_screen(fig)
     fragments = charts.html_fragments(figs)
     made = report.local_generated_at().strftime("%Y-%m-%d %H:%M")
     head = (f"<h1>opsbench {_e(report.title.lower())} · {_e(w.describe())}</h1>"
@@ -109,14 +145,17 @@ def render(report: Report) -> str:
                 f"{_e(b.title)} ({_e(b.window.describe())})" for b in report.baselines) + "</p>")
     body = [head]
     for _icon, title, keys in SECTIONS:
-        body.append(f"<h2>{_e(title)}</h2>{_figures_table(report, keys)}")
+        extra = f" ({_e(report.currency)})" if title == "Revenue" else ""
+        body.append(f"<h2>{_e(title)}{extra}</h2>{_figures_table(report, keys)}")
+        if title == "Revenue":
+            body.append(_currency_section(report))
         if title == "Users" and report.kind == "weekly":
             body.append(f"<p class=\"meta\">{_e(WEEKLY_LEGEND)}</p>")
     body.append(_ops_sections(report))
     body.append(f"<h2>Charts</h2><p class=\"meta\">{report.chart_window.days} days to "
                 f"{_e(w.end.isoformat())}; the reported {'day' if report.kind == 'daily' else 'week'} is shaded.</p>")
     for name, frag in fragments.items():
-        body.append(f"<h3>{_e(CHART_TITLES.get(name, name))}</h3>{frag}")
+        body.append(f"<h3>{_e(CHART_TITLES.get(name, name))}</h3><div class=\"chart\">{frag}</div>")
     for p in problems:
         body.append(f'<p class="note">{_e(p)}</p>')
     return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -46,10 +46,10 @@ ALTER TABLE opsbench.outbox ADD COLUMN IF NOT EXISTS callback_query_id text;
 ALTER TABLE opsbench.outbox ADD COLUMN IF NOT EXISTS lane text NOT NULL DEFAULT 'chat';
 ALTER TABLE opsbench.outbox DROP CONSTRAINT IF EXISTS outbox_kind_check;
 ALTER TABLE opsbench.outbox ADD CONSTRAINT outbox_kind_check
-    CHECK (kind IN ('text', 'photo', 'document', 'edit', 'reply', 'answer'));
+    CHECK (kind IN ('text', 'photo', 'document', 'media_group', 'edit', 'reply', 'answer'));
 ALTER TABLE opsbench.outbox DROP CONSTRAINT IF EXISTS outbox_check;
 ALTER TABLE opsbench.outbox ADD CONSTRAINT outbox_check
-    CHECK (kind NOT IN ('photo', 'document') OR payload IS NOT NULL OR payload_path IS NOT NULL);
+    CHECK (kind NOT IN ('photo', 'document', 'media_group') OR payload IS NOT NULL OR payload_path IS NOT NULL);
 CREATE INDEX IF NOT EXISTS outbox_answer_idx ON opsbench.outbox (id) WHERE status = 'pending' AND lane = 'answer';
 
 -- The getUpdates offset (one row per bot): an update is acted on in the same

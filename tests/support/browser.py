@@ -1,0 +1,150 @@
+"""Open local pages in real headless Chromium at a phone's width and report what went wrong.
+
+One browser (Debian's /usr/bin/chromium, driven over the DevTools protocol by
+choreographer, the library kaleido already uses) opens each page in its own
+tab with a 390 x 844 mobile viewport and records:
+
+* console errors (`console.error`, uncaught exceptions, the browser's own error log entries);
+* failed requests (a file that is not there, a blocked or refused fetch, an HTTP status >= 400);
+* the document's width (`scrollWidth` of the root element) against the viewport's, and the widest
+  elements that stick out, so a failure says what to fix;
+* how many plotly charts were drawn (a `.js-plotly-plot` with its `.main-svg` inside);
+* optionally a full-page PNG screenshot, to look at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+WIDTH, HEIGHT = 390, 844
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@dataclass
+class PageCheck:
+    path: Path
+    console_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+    document_width: int = 0
+    viewport_width: int = 0
+    too_wide: list[str] = field(default_factory=list)    # the elements wider than the viewport
+    charts: int = 0
+    screenshot: Path | None = None
+
+    @property
+    def problems(self) -> list[str]:
+        out = [f"console: {e}" for e in self.console_errors] + [f"request: {r}" for r in self.failed_requests]
+        if self.document_width > self.viewport_width:
+            out.append(f"document {self.document_width} px wide in a {self.viewport_width} px viewport; "
+                       f"wide: {'; '.join(self.too_wide[:5])}")
+        return out
+
+
+_MEASURE = """(() => {
+  const vw = %d;   // the phone's width: a mobile viewport grows to fit a page that is too wide
+  const wide = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const r = el.getBoundingClientRect();
+    if (r.right > vw + 1 && r.width > 0) {
+      const parent = el.parentElement;
+      const pr = parent ? parent.getBoundingClientRect() : null;
+      if (!pr || pr.right <= vw + 1) {   // the outermost element that sticks out, not all its children
+        wide.push(el.tagName.toLowerCase() + (el.className && typeof el.className === 'string' ?
+          '.' + el.className.trim().split(/\\s+/).slice(0, 2).join('.') : '') + ' ' + Math.round(r.right) + 'px');
+      }
+    }
+  }
+  return JSON.stringify({doc: document.documentElement.scrollWidth, vw: vw, inner: window.innerWidth,
+                         charts: [...document.querySelectorAll('.js-plotly-plot')]
+                           .filter(d => d.querySelector('.main-svg')).length, wide: wide.slice(0, 10)});
+})()""" % WIDTH
+
+
+async def _check(browser, path: Path, screenshot_dir: Path | None, settle_s: float, segment_px: int = 0) -> PageCheck:
+    import json
+
+    result = PageCheck(path)
+    tab = await browser.create_tab("about:blank")
+    session = tab.get_session()
+
+    async def on_console(msg):
+        p = msg.get("params", {})
+        if p.get("type") in ("error", "assert"):
+            args = " ".join(str(a.get("value", a.get("description", ""))) for a in p.get("args", []))
+            result.console_errors.append(args[:300])
+
+    async def on_exception(msg):
+        d = msg.get("params", {}).get("exceptionDetails", {})
+        result.console_errors.append((d.get("exception", {}).get("description") or d.get("text", ""))[:300])
+
+    async def on_log(msg):
+        e = msg.get("params", {}).get("entry", {})
+        if e.get("level") == "error":
+            result.console_errors.append(f"{e.get('source')}: {e.get('text', '')[:250]} {e.get('url', '')}")
+
+    urls: dict[str, str] = {}
+
+    async def on_request(msg):
+        p = msg.get("params", {})
+        urls[p.get("requestId", "")] = p.get("request", {}).get("url", "")
+
+    async def on_failed(msg):
+        p = msg.get("params", {})
+        result.failed_requests.append(f"{p.get('errorText')} {urls.get(p.get('requestId', ''), '')}")
+
+    async def on_response(msg):
+        r = msg.get("params", {}).get("response", {})
+        if int(r.get("status") or 0) >= 400:
+            result.failed_requests.append(f"HTTP {r.get('status')} {r.get('url')}")
+
+    for event, cb in (("Runtime.consoleAPICalled", on_console), ("Runtime.exceptionThrown", on_exception),
+                      ("Log.entryAdded", on_log), ("Network.requestWillBeSent", on_request),
+                      ("Network.loadingFailed", on_failed), ("Network.responseReceived", on_response)):
+        session.subscribe(event, cb)
+    for domain in ("Runtime", "Log", "Network", "Page"):
+        await session.send_command(f"{domain}.enable")
+    await session.send_command("Emulation.setDeviceMetricsOverride",
+                               params={"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 2, "mobile": True})
+    loaded = session.subscribe_once("Page.loadEventFired")
+    await session.send_command("Page.navigate", params={"url": path.resolve().as_uri()})
+    await asyncio.wait_for(loaded, 60)
+    await asyncio.sleep(settle_s)      # plotly draws after load; responsive charts resize once
+    answer = await session.send_command("Runtime.evaluate", params={"expression": _MEASURE, "returnByValue": True})
+    measured = json.loads(answer["result"]["result"]["value"])
+    result.document_width, result.viewport_width = measured["doc"], measured["vw"]
+    result.charts, result.too_wide = measured["charts"], measured["wide"]
+    if screenshot_dir is not None:
+        shot = await session.send_command("Page.captureScreenshot",
+                                          params={"format": "png", "captureBeyondViewport": True})
+        result.screenshot = screenshot_dir / f"{path.stem}.png"
+        result.screenshot.write_bytes(base64.b64decode(shot["result"]["data"]))
+        if segment_px:   # phone-screen-sized pieces, easier to look at than one long strip
+            height = (await session.send_command("Runtime.evaluate", params={
+                "expression": "document.documentElement.scrollHeight", "returnByValue": True}))
+            height = int(height["result"]["result"]["value"])
+            for k, top in enumerate(range(0, height, segment_px)):
+                clip = {"x": 0, "y": top, "width": WIDTH, "height": min(segment_px, height - top), "scale": 1}
+                piece = await session.send_command("Page.captureScreenshot", params={
+                    "format": "png", "captureBeyondViewport": True, "clip": clip})
+                (screenshot_dir / f"{path.stem}-{k}.png").write_bytes(base64.b64decode(piece["result"]["data"]))
+    await browser.close_tab(tab.target_id)
+    return result
+
+
+def check_pages(paths: list[Path], *, screenshot_dir: Path | None = None, settle_s: float = 1.5,
+                timeout_s: float = 240, segment_px: int = 0) -> list[PageCheck]:
+    """Open each page in one headless Chromium at 390 px; a PageCheck per page, in order."""
+    from choreographer import Browser
+
+    async def run() -> list[PageCheck]:
+        async with Browser(path=chromium(), headless=True) as browser:
+            return [await _check(browser, p, screenshot_dir, settle_s, segment_px) for p in paths]
+
+    return asyncio.run(asyncio.wait_for(run(), timeout_s))
