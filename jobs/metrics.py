@@ -188,7 +188,7 @@ def check_stuck_jobs(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
 
 
 def check_negative_balances(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
-    df = queries.load("metrics").negative_balances(conn)
+    df = queries.load("metrics").negative_balances(conn, now=ctx.now())
     out = CheckOutput(rules={NEGATIVE_BALANCE}, metrics={"negative_balances": float(len(df))})
     if len(df):
         df = df.assign(user=df["user_id"].map(_short)).drop(columns=["user_id"])

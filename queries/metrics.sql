@@ -34,26 +34,48 @@ ORDER BY (j.provider IS NULL) DESC, j.provider
 -- Jobs still pending or processing longer than a threshold, oldest first (ids for the founder to look at).
 -- :param older_than interval = 30min   how long a job may stay unfinished
 -- :param now timestamptz = null        the moment to judge at; default now
+--
+-- "Unfinished at `now`" also covers a job that finished only after `now`, so a
+-- look back (the backtest) sees the job as it was then; generation jobs finish
+-- within a day, which bounds that part of the scan.
 SELECT j.id                                                                               AS job_id,
        j.user_id,
        j.provider,
-       j.status,
+       CASE WHEN j.completed_at IS NULL THEN j.status
+            WHEN j.started_at <= COALESCE(CAST(:now AS timestamptz), now()) THEN 'processing'
+            ELSE 'pending' END                                                            AS status,
        j.created_at,
        j.started_at,
        round(CAST(EXTRACT(epoch FROM COALESCE(CAST(:now AS timestamptz), now()) - j.created_at) / 60 AS numeric), 1)
                                                                                           AS age_minutes
 FROM video_jobs j
-WHERE j.status IN ('pending', 'processing')
-  AND j.created_at < COALESCE(CAST(:now AS timestamptz), now()) - CAST(:older_than AS interval)
+WHERE j.created_at < COALESCE(CAST(:now AS timestamptz), now()) - CAST(:older_than AS interval)
+  AND (j.status IN ('pending', 'processing')
+       OR (j.status IN ('completed', 'failed')
+           AND j.created_at >= COALESCE(CAST(:now AS timestamptz), now()) - interval '1 day'
+           AND j.completed_at > COALESCE(CAST(:now AS timestamptz), now())))
 ORDER BY j.created_at, j.id
 
 
 -- name: negative_balances
 -- Users whose credit balance is below zero, most negative first.
-SELECT u.id AS user_id, u.credits_remaining, u.created_at
+-- :param now timestamptz = null    the moment to judge at; default now
+--
+-- The balance at `now` is the stored balance less the ledger changes after
+-- `now` (none, for the live probe), and only users who existed then count:
+-- a look back (the backtest) sees the balance as it was.
+WITH later AS (
+    SELECT q.user_id, sum(q.change) AS change
+    FROM quota_log q
+    WHERE q.created_at > COALESCE(CAST(:now AS timestamptz), now())
+    GROUP BY q.user_id
+)
+SELECT u.id AS user_id, CAST(u.credits_remaining - COALESCE(l.change, 0) AS int) AS credits_remaining, u.created_at
 FROM users u
-WHERE u.credits_remaining < 0
-ORDER BY u.credits_remaining, u.id
+LEFT JOIN later l ON l.user_id = u.id
+WHERE u.created_at <= COALESCE(CAST(:now AS timestamptz), now())
+  AND u.credits_remaining - COALESCE(l.change, 0) < 0
+ORDER BY 2, u.id
 
 
 -- name: last_purchase
