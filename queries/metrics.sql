@@ -61,21 +61,28 @@ ORDER BY j.created_at, j.id
 -- Users whose credit balance is below zero, most negative first.
 -- :param now timestamptz = null    the moment to judge at; default now
 --
--- The balance at `now` is the stored balance less the ledger changes after
--- `now` (none, for the live probe), and only users who existed then count:
--- a look back (the backtest) sees the balance as it was.
-WITH later AS (
+-- For a look back (the backtest) a user counts when the balance is below zero
+-- now and already was at `now`: the stored balance less the ledger changes
+-- after `now`. (Rebuilding every past balance from the ledger alone would
+-- also flag users whose purchase row landed after the jobs it paid for.)
+-- For the live probe nothing is later than now, so this is the stored balance.
+WITH neg AS (
+    SELECT u.id, u.credits_remaining, u.created_at
+    FROM users u
+    WHERE u.credits_remaining < 0
+      AND u.created_at <= COALESCE(CAST(:now AS timestamptz), now())
+), later AS (
     SELECT q.user_id, sum(q.change) AS change
     FROM quota_log q
+    JOIN neg ON neg.id = q.user_id
     WHERE q.created_at > COALESCE(CAST(:now AS timestamptz), now())
     GROUP BY q.user_id
 )
-SELECT u.id AS user_id, CAST(u.credits_remaining - COALESCE(l.change, 0) AS int) AS credits_remaining, u.created_at
-FROM users u
-LEFT JOIN later l ON l.user_id = u.id
-WHERE u.created_at <= COALESCE(CAST(:now AS timestamptz), now())
-  AND u.credits_remaining - COALESCE(l.change, 0) < 0
-ORDER BY 2, u.id
+SELECT n.id AS user_id, CAST(n.credits_remaining - COALESCE(l.change, 0) AS int) AS credits_remaining, n.created_at
+FROM neg n
+LEFT JOIN later l ON l.user_id = n.id
+WHERE n.credits_remaining - COALESCE(l.change, 0) < 0
+ORDER BY 2, n.id
 
 
 -- name: last_purchase

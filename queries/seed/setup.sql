@@ -181,10 +181,10 @@ SET spike_provider = (ARRAY['runway', 'luma', 'kling', 'pika'])[1 + floor(pg_tem
     spike_start    = (date_trunc('day', p.anchor AT TIME ZONE 'UTC') - interval '3 days') AT TIME ZONE 'UTC',
     spike_outage_end = (date_trunc('day', p.anchor AT TIME ZONE 'UTC') - interval '3 days' + interval '2 hours')
                        AT TIME ZONE 'UTC',
-    -- a broken paywall release: six hours without a purchase, nine days before the anchor's day
-    gap_start      = (date_trunc('day', p.anchor AT TIME ZONE 'UTC') - interval '9 days' + interval '10 hours')
+    -- a broken paywall release: twelve hours without a purchase (08:00-20:00 UTC), nine days before the anchor's day
+    gap_start      = (date_trunc('day', p.anchor AT TIME ZONE 'UTC') - interval '9 days' + interval '8 hours')
                      AT TIME ZONE 'UTC',
-    gap_end        = (date_trunc('day', p.anchor AT TIME ZONE 'UTC') - interval '9 days' + interval '16 hours')
+    gap_end        = (date_trunc('day', p.anchor AT TIME ZONE 'UTC') - interval '9 days' + interval '20 hours')
                      AT TIME ZONE 'UTC',
     -- a script hammering generate-video from one address (inside the 7 days rate_limit_log keeps)
     abuse_start    = (date_trunc('day', p.anchor AT TIME ZONE 'UTC') - interval '2 days' + interval '15 hours 7 minutes')
