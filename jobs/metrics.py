@@ -119,10 +119,12 @@ def check_error_rate(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
     jobs succeed), as in the Google SRE workbook, judged on the
     (continuity-corrected) Wilson lower bound so a handful of jobs proves nothing:
     - fast burn, CRITICAL: in a short window (`windows`, 15 min and 1 h) even the
-      optimistic end of the interval is above `critical_pct` (5 %, the seeds' P1);
-    - slow burn, WARNING: over a long window (`slow_windows`, 6 h) it is above
-      `slow_burn` times the budget (3 %). The long window also keeps an incident's
-      alert firing while its short windows dip (keep_firing_for-style hysteresis).
+      optimistic end of the interval is above `critical_pct` (14.4 %: the
+      workbook's 14.4x burn, 2 % of a 30-day budget in an hour);
+    - slow burn over a long window (`slow_windows`, 6 h): CRITICAL above
+      `slow_critical_burn` times the budget (6 %), WARNING above `slow_burn` times
+      it (3 %). The long window also keeps an incident's alert firing while its
+      short windows dip (keep_firing_for-style hysteresis), so it does not flap.
     A window is judged on at least `min_jobs` finished jobs and `min_failures`
     failures. The interval's z is corrected for multiple testing (Bonferroni over
     every scope and window: 5 scopes x 3 windows at `confidence` 95 % together give
@@ -133,14 +135,17 @@ def check_error_rate(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
     """
     a = ctx.args
     warn = _num(a, "warn_pct", 1.0) / 100.0
-    crit = _num(a, "critical_pct", 5.0) / 100.0
+    crit = _num(a, "critical_pct", 14.4) / 100.0
     slow_burn = _num(a, "slow_burn", 3.0)
+    slow_critical_burn = _num(a, "slow_critical_burn", 6.0)
     min_jobs = int(_num(a, "min_jobs", 3))
     min_failures = int(_num(a, "min_failures", 3))
     confidence = _num(a, "confidence", 0.95)
     fast = [_span({"windows": w}, "windows", "1h") for w in a.get("windows", ["15min", "1h"])]
     slow = [_span({"slow_windows": w}, "slow_windows", "6h") for w in a.get("slow_windows", ["6h"])]
-    spans = [(w, Severity.critical, crit) for w in fast] + [(w, Severity.warning, slow_burn * warn) for w in slow]
+    spans = ([(w, Severity.critical, crit) for w in fast]
+             + [(w, Severity.critical, slow_critical_burn * warn) for w in slow]
+             + [(w, Severity.warning, slow_burn * warn) for w in slow])
     now = ctx.now()
     q = queries.load("metrics").job_outcomes
 
@@ -150,7 +155,7 @@ def check_error_rate(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
             df = q(conn, span=span, now=now)
             counts[_words(span)] = {r.provider: (int(r.finished), int(r.failed)) for r in df.itertuples(index=False)}
     providers = sorted({p for c in counts.values() for p in c if p != "*"})
-    z = _num(a, "z", 0.0) if "z" in a else bonferroni_z(confidence, (len(providers) + 1) * len(spans))
+    z = _num(a, "z", 0.0) if "z" in a else bonferroni_z(confidence, (len(providers) + 1) * len(counts))
 
     def row(span: dt.timedelta, severity: Severity, limit: float, n: int, f: int) -> dict[str, Any]:
         return {"window": _words(span), "finished": n, "failed": f,
@@ -428,7 +433,7 @@ def metric_probes(ctx: JobContext) -> JobResult:
 
 
 def error_rate(ctx: JobContext) -> JobResult:
-    """Job: job error rate, fast and slow burn (warn_pct, critical_pct, slow_burn, windows, slow_windows,
+    """Job: job error rate, fast and slow burn (warn_pct, critical_pct, slow_burn, slow_critical_burn, windows, slow_windows,
     min_jobs, min_failures, confidence or z)."""
     return run_checks(ctx, ["error_rate"])
 
@@ -455,7 +460,7 @@ def abuse(ctx: JobContext) -> JobResult:
 
 # -- argument check for the jobs-file loader ------------------------------------------
 
-_NUMBERS = ("warn_pct", "critical_pct", "min_jobs", "z", "slow_burn", "min_failures", "confidence", "weeks", "warn_probability", "critical_probability",
+_NUMBERS = ("warn_pct", "critical_pct", "min_jobs", "z", "slow_burn", "slow_critical_burn", "min_failures", "confidence", "weeks", "warn_probability", "critical_probability",
             "min_history_weeks", "min_requests", "multiple_of_median", "robust_z", "rate_limit_near_pct")
 _SPANS = ("stuck_after", "min_gap", "usage_window")
 _ARG_KEYS = {*_NUMBERS, *_SPANS, "windows", "slow_windows", "tz", "rate_limits", "checks"}
@@ -471,7 +476,7 @@ def validate_args(args: dict[str, Any], *, allow_checks: bool = True) -> None:
     for key in _SPANS:
         if key in args:
             _span(args, key, "1h")
-    if _num(args, "critical_pct", 5.0) < _num(args, "warn_pct", 1.0):
+    if _num(args, "critical_pct", 14.4) < _num(args, "warn_pct", 1.0):
         raise JobArgError("args.critical_pct: must be >= warn_pct")
     if _num(args, "critical_probability", 1e-6) > _num(args, "warn_probability", 1e-3):
         raise JobArgError("args.critical_probability: must be <= warn_probability (a smaller chance is worse)")

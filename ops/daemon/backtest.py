@@ -236,6 +236,7 @@ class ScratchState:
                                        poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 10})
         try:
             with self._admin.connect() as conn:
+                _drop_stale(conn)
                 conn.exec_driver_sql(f'CREATE DATABASE "{self.name}"')
         except sa.exc.ProgrammingError as e:
             self._admin.dispose()
@@ -257,6 +258,19 @@ class ScratchState:
             log.warning("could not drop the backtest's scratch database %s: %s", self.name, redact(e))
         finally:
             self._admin.dispose()
+
+
+def _drop_stale(conn: sa.Connection) -> None:
+    """Scratch databases of backtests that were killed: dropped without FORCE, so one still in use by a
+    backtest running elsewhere refuses and stays."""
+    import queries
+
+    for name in queries.load("backtest").scratch_databases.execute(conn).scalars().all():
+        try:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+            log.info("dropped the scratch database %s of an earlier backtest", name)
+        except sa.exc.DBAPIError:
+            pass  # in use: another backtest is running
 
 
 # -- the replay ------------------------------------------------------------------------------
