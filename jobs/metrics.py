@@ -203,7 +203,7 @@ def check_error_rate(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
 
 
 def check_stuck_jobs(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
-    older = _span(ctx.args, "stuck_after", "30min")
+    older = _span(ctx.args, "stuck_after", "15min")
     df = queries.load("metrics").stuck_jobs(conn, older_than=older, now=ctx.now())
     out = CheckOutput(rules={STUCK_JOBS}, metrics={"stuck_jobs": float(len(df))})
     if len(df):
@@ -326,13 +326,13 @@ def _outliers(values: dict[str, int], min_count: float, multiple: float, z_limit
 
 
 def check_abuse(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
-    """Users far above the usual usage ("high usage"), and IPs close to their rate limit (> 80 %)."""
+    """Users far above the usual usage ("high usage"), and IPs past their rate limit (`rate_limit_near_pct`, 100 %)."""
     a = ctx.args
     span = _span(a, "usage_window", "1h")
     min_count = _num(a, "min_requests", 20)
     multiple = _num(a, "multiple_of_median", 10)
     z_limit = _num(a, "robust_z", 5)
-    near = _num(a, "rate_limit_near_pct", 80) / 100.0
+    near = _num(a, "rate_limit_near_pct", 100) / 100.0
     limits = a.get("rate_limits", {"video_generation": {"max": 10, "window": "1h"}})
     now = ctx.now()
     m = queries.load("metrics")
@@ -439,7 +439,7 @@ def error_rate(ctx: JobContext) -> JobResult:
 
 
 def stuck_jobs(ctx: JobContext) -> JobResult:
-    """Job: jobs pending/processing longer than `stuck_after` (default 30min)."""
+    """Job: jobs pending/processing longer than `stuck_after` (default 15min)."""
     return run_checks(ctx, ["stuck_jobs"])
 
 
