@@ -58,8 +58,9 @@ INCIDENT_RULES: dict[str, tuple[tuple[str, dict[str, str]], ...]] = {
     "purchases_stopped": (("purchases_stopped", {}),),
     "abuse": (("high_usage", {"who": "ip"}), ("rate_limit_near", {"ip": "ip"})),
 }
-# how long after an incident ends its alerts still count as its own (windows still see it, RESOLVED follows)
-AFTERGLOW = dt.timedelta(hours=2)
+# how long after an incident ends its alerts still count as its own: the error rate's 6 h window still
+# sees it, and its RESOLVED follows
+AFTERGLOW = dt.timedelta(hours=8)
 # announcements that reach the phone about a new or continuing problem
 PAGE_KINDS = ("firing", "repeat", manager.FLAPPING)
 
