@@ -34,26 +34,55 @@ ORDER BY (j.provider IS NULL) DESC, j.provider
 -- Jobs still pending or processing longer than a threshold, oldest first (ids for the founder to look at).
 -- :param older_than interval = 30min   how long a job may stay unfinished
 -- :param now timestamptz = null        the moment to judge at; default now
+--
+-- "Unfinished at `now`" also covers a job that finished only after `now`, so a
+-- look back (the backtest) sees the job as it was then; generation jobs finish
+-- within a day, which bounds that part of the scan.
 SELECT j.id                                                                               AS job_id,
        j.user_id,
        j.provider,
-       j.status,
+       CASE WHEN j.completed_at IS NULL THEN j.status
+            WHEN j.started_at <= COALESCE(CAST(:now AS timestamptz), now()) THEN 'processing'
+            ELSE 'pending' END                                                            AS status,
        j.created_at,
        j.started_at,
        round(CAST(EXTRACT(epoch FROM COALESCE(CAST(:now AS timestamptz), now()) - j.created_at) / 60 AS numeric), 1)
                                                                                           AS age_minutes
 FROM video_jobs j
-WHERE j.status IN ('pending', 'processing')
-  AND j.created_at < COALESCE(CAST(:now AS timestamptz), now()) - CAST(:older_than AS interval)
+WHERE j.created_at < COALESCE(CAST(:now AS timestamptz), now()) - CAST(:older_than AS interval)
+  AND (j.status IN ('pending', 'processing')
+       OR (j.status IN ('completed', 'failed')
+           AND j.created_at >= COALESCE(CAST(:now AS timestamptz), now()) - interval '1 day'
+           AND j.completed_at > COALESCE(CAST(:now AS timestamptz), now())))
 ORDER BY j.created_at, j.id
 
 
 -- name: negative_balances
 -- Users whose credit balance is below zero, most negative first.
-SELECT u.id AS user_id, u.credits_remaining, u.created_at
-FROM users u
-WHERE u.credits_remaining < 0
-ORDER BY u.credits_remaining, u.id
+-- :param now timestamptz = null    the moment to judge at; default now
+--
+-- For a look back (the backtest) a user counts when the balance is below zero
+-- now and already was at `now`: the stored balance less the ledger changes
+-- after `now`. (Rebuilding every past balance from the ledger alone would
+-- also flag users whose purchase row landed after the jobs it paid for.)
+-- For the live probe nothing is later than now, so this is the stored balance.
+WITH neg AS (
+    SELECT u.id, u.credits_remaining, u.created_at
+    FROM users u
+    WHERE u.credits_remaining < 0
+      AND u.created_at <= COALESCE(CAST(:now AS timestamptz), now())
+), later AS (
+    SELECT q.user_id, sum(q.change) AS change
+    FROM quota_log q
+    JOIN neg ON neg.id = q.user_id
+    WHERE q.created_at > COALESCE(CAST(:now AS timestamptz), now())
+    GROUP BY q.user_id
+)
+SELECT n.id AS user_id, CAST(n.credits_remaining - COALESCE(l.change, 0) AS int) AS credits_remaining, n.created_at
+FROM neg n
+LEFT JOIN later l ON l.user_id = n.id
+WHERE n.credits_remaining - COALESCE(l.change, 0) < 0
+ORDER BY 2, n.id
 
 
 -- name: last_purchase

@@ -373,3 +373,19 @@ def test_flap_limit_setting_is_checked():
     assert load_settings(OPSBENCH_FLAP_CHANGES="0").flap_changes == 0
     with pytest.raises(SettingsError, match="OPSBENCH_FLAP_CHANGES"):
         load_settings(OPSBENCH_FLAP_CHANGES="1")
+
+
+def test_error_rate_keeps_firing_for_30_minutes(state):
+    # keep_firing_for: the job error rate (judged on sampled counts) needs six good evaluations, not two
+    settings = state.settings()
+    now = T0 + dt.timedelta(days=30)
+    (t,) = alerts.record_result(state.engine, "metric_probes", bad(rule="job_error_rate"), now, settings)
+    assert t.notified == "firing"
+    for i in range(5):
+        now += STEP
+        (t,) = alerts.record_result(state.engine, "metric_probes", good("job_error_rate"), now, settings)
+        assert (t.to_state, t.notified) == ("firing", None), i
+    now += STEP
+    (t,) = alerts.record_result(state.engine, "metric_probes", good("job_error_rate"), now, settings)
+    assert (t.to_state, t.notified) == ("resolved", "resolved")
+    assert alerts.rule_config("error_rate").resolve_after == 2

@@ -55,6 +55,7 @@ COMMANDS: dict[tuple[str, ...], list[str]] = {
     ("checks", "list"): [],
     ("checks", "run"): ["negative_balances"],
     ("checks", "new"): ["walk_check"],
+    ("backtest",): ["--days", "0.02"],
 }
 # commands that legitimately need neither database and succeed
 NO_DATABASE = {("db", "url"), ("db", "down"), ("notebooks", "list"), ("jobs",), ("checks", "list")}

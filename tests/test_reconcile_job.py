@@ -85,10 +85,12 @@ def test_negative_balance_is_announced_once_while_the_live_probe_fires(demo_db):
     from ops.data import state
 
     state.migrate(demo_db.writer)
-    probe_ctx = JobContext(settings=demo_db.settings, job_id="negative_balances", run_id="p1", clock=lambda: NOW)
-    alerts.record_result(demo_db.writer, "negative_balances", metrics.negative_balances(probe_ctx), NOW,
+    # the probe judges balances as of its clock: at the data's own "now", when the race has happened
+    at = dt.datetime.fromisoformat(demo_db.manifest["anchor"])
+    probe_ctx = JobContext(settings=demo_db.settings, job_id="negative_balances", run_id="p1", clock=lambda: at)
+    alerts.record_result(demo_db.writer, "negative_balances", metrics.negative_balances(probe_ctx), at,
                          demo_db.settings)
-    transitions = alerts.record_result(demo_db.writer, "reconcile", reconcile.reconcile(_ctx(demo_db)), NOW,
+    transitions = alerts.record_result(demo_db.writer, "reconcile", reconcile.reconcile(_ctx(demo_db, at=at)), at,
                                        demo_db.settings)
     held = {t.key: t.held for t in transitions}
     assert held["reconcile_negative_balances{check=negative_balances}"] == "suppressed"

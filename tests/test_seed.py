@@ -206,7 +206,11 @@ def test_retention_counts_are_stable_around_their_boundaries(raw, demo_db, ancho
     assert int((keys["expires_at"] < anchor).sum()) == m["faults"]["expired_idempotency_keys"] > 0
     assert int((errors["created_at"] < quarter).sum()) == m["faults"]["old_error_log_rows"] > 0
     assert (rl["created_at"] >= week).sum() > 0 and (keys["expires_at"] > anchor).sum() > 0
-    assert rl["ip_address"].astype(str).str.startswith("100.").all()
+    # every address is a user's (100.64.0.0/10), but the planted abuse incident's
+    (abuse,) = [i for i in m["incidents"] if i["kind"] == "abuse"]
+    rogue = rl["ip_address"].astype(str) == abuse["ip"]
+    assert int(rogue.sum()) == abuse["requests"] == 240
+    assert rl.loc[~rogue, "ip_address"].astype(str).str.startswith("100.").all()
     assert set(rl["action"]) == {"video_generation", "credit_purchase"}
     assert errors["user_id"].isna().any() and errors["user_id"].notna().any()
 

@@ -76,18 +76,26 @@ class RuleConfig:
 
 
 DEFAULT_RULE = RuleConfig()
+# keep_firing_for (Prometheus) for rules judged on sampled counts: a provider whose error rate hovers
+# at its line would otherwise resolve and fire again within the hour. Six good evaluations (30 min
+# at the metric probes' 5 minutes) close it; tuned with `opsbench backtest` (docs/backtest.md).
+RULE_DEFAULTS: dict[str, RuleConfig] = {
+    "job_error_rate": RuleConfig(resolve_after=6),
+}
 # the longest a dependent waits for its root-cause check to run (see the module docstring)
 AWAIT_ROOT_CAUSE = dt.timedelta(minutes=15)
 
 
 def rule_config(rule: str, overrides: Mapping[str, RuleConfig] | None = None,
                 settings: Settings | None = None) -> RuleConfig:
-    """Every rule fires on its first bad evaluation and resolves after two good ones, unless overridden."""
+    """Every rule fires on its first bad evaluation and resolves after two good ones (job_error_rate: six,
+    see RULE_DEFAULTS), unless overridden."""
     if overrides and rule in overrides:
         return overrides[rule]
-    if settings is not None and settings.flap_changes != DEFAULT_RULE.flap_changes:
-        return replace(DEFAULT_RULE, flap_changes=settings.flap_changes)
-    return DEFAULT_RULE
+    base = RULE_DEFAULTS.get(rule, DEFAULT_RULE)
+    if settings is not None and settings.flap_changes != base.flap_changes:
+        return replace(base, flap_changes=settings.flap_changes)
+    return base
 
 
 # -- results -------------------------------------------------------------------

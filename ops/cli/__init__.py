@@ -67,6 +67,7 @@ def _register() -> None:
     _registered = True
     from ops.cli import (
         alerts_cmd,
+        backtest_cmd,
         checks_cmd,
         daemon_cmd,
         db_cmd,
@@ -78,7 +79,7 @@ def _register() -> None:
     )
 
     for module in (db_cmd, query_cmd, checks_cmd, demo_cmd, notebooks_cmd, daemon_cmd, alerts_cmd, report_cmd,
-                   state_cmd):
+                   state_cmd, backtest_cmd):
         module.register(app)
 
 

@@ -185,6 +185,8 @@ def _manifest(conn: sa.Connection, scale: str, cfg: Scale) -> dict:
     spike = _one(conn, _MANIFEST, "spike")
     unfinished = {r.pop("kind"): r for r in _all(conn, _MANIFEST, "unfinished")}
     retention = _one(conn, _MANIFEST, "retention")
+    incidents = [{"kind": r["kind"], "start": r["start_at"], "end": r["end_at"], **(r["detail"] or {})}
+                 for r in _all(conn, _MANIFEST, "incidents")]
 
     def n(kind: str) -> int:
         return int(planted[kind]["n"]) if kind in planted else 0
@@ -250,6 +252,8 @@ def _manifest(conn: sa.Connection, scale: str, cfg: Scale) -> dict:
         "inflight_jobs": {"count": int(inflight["n"]), "job_ids": inflight["job_ids"],
                           "statuses": inflight["statuses"], "max_age_minutes": inflight["max_age_minutes"]},
         "retention": retention,
+        # the planted incidents with the moment each began: what a backtest must page for
+        "incidents": incidents,
         "fault_ids": {
             "balance_drift_users": ids("balance_drift", "user_ids"),
             "no_ledger_user": ids("no_ledger_user", "user_ids"),

@@ -36,7 +36,10 @@ FROM (
     CROSS JOIN LATERAL generate_series(1, u.n_purchases) AS k
 ) x
 JOIN gen_products pr ON pr.n = x.product_n
+CROSS JOIN seed_params p
 WHERE x.purchased_at < x.end_at
+  -- the planted purchase gap: these purchases never happened (so the credit budget below never had them)
+  AND NOT (x.purchased_at >= p.gap_start AND x.purchased_at < p.gap_end)
 
 -- name: purchases_insert
 -- The backend's purchases (created_at: receipt verified two seconds later).
@@ -48,7 +51,8 @@ FROM gen_purchases
 ORDER BY purchased_at, transaction_id
 
 -- name: jobs_plan
--- Jobs: activity decays after signup (none after the window), busier weekends, provider failure rates, the spike,
+-- Jobs: activity decays after signup (none after the window), busier weekends, provider failure rates, the spike
+-- (every job fails for its first two hours, then 35 % more of them for the rest of the day),
 -- and a credit budget (signup bonus + kept purchases) so no healthy balance goes negative.
 -- :param lo int   first user index of the chunk
 -- :param hi int   one past the last user index
@@ -76,7 +80,7 @@ WITH cand AS (
            c.r_fail < m.fail_rate AS base_failed,
            c.r_fail >= m.fail_rate AND m.provider = p.spike_provider
                AND c.created_at >= p.spike_start AND c.created_at < p.spike_start + interval '1 day'
-               AND c.r_spike < 0.35 AS spiked
+               AND (c.r_spike < 0.35 OR c.created_at < p.spike_outage_end) AS spiked
     FROM cand c
     JOIN gen_models m ON m.n = c.model_n
     CROSS JOIN seed_params p

@@ -66,6 +66,10 @@ FROM users u
 CROSS JOIN seed_params p
 WHERE NOT u.is_admin AND u.credits_remaining >= 0 AND u.credits_remaining < (SELECT max(cost) FROM gen_models)
   AND EXISTS (SELECT 1 FROM video_jobs j WHERE j.user_id = u.id AND j.status = 'completed')
+  -- the race happens just after the user's last job: between 20 and 3 days before the anchor, so a
+  -- 30-day backtest sees the balance go below zero at a known moment
+  AND (SELECT max(j.created_at) FROM video_jobs j WHERE j.user_id = u.id)
+      BETWEEN p.anchor - interval '20 days' AND p.anchor - interval '3 days'
   AND NOT EXISTS (SELECT 1 FROM gen_faults f WHERE f.user_id = u.id)
 ORDER BY pg_temp.pick(p.seed, 'f_negative', u.id::text)
 LIMIT 1
@@ -412,3 +416,25 @@ LIMIT (SELECT n_drift FROM seed_params)
 UPDATE users u SET credits_remaining = u.credits_remaining + f.amount
 FROM gen_faults f
 WHERE f.kind = 'balance_drift' AND f.user_id = u.id
+
+-- name: abuse_pick
+-- The abuse burst's account: a leaked session token of one ordinary user, victim of nothing else.
+INSERT INTO gen_faults (kind, user_id)
+SELECT 'abuse', u.id
+FROM users u
+CROSS JOIN seed_params p
+WHERE NOT u.is_admin AND u.created_at < p.abuse_start - interval '1 day'
+  AND NOT EXISTS (SELECT 1 FROM gen_faults f WHERE f.user_id = u.id)
+ORDER BY pg_temp.pick(p.seed, 'f_abuse', u.id::text)
+LIMIT 1
+
+-- name: abuse_requests
+-- A script on one address asks for a video every 15 seconds for an hour (240 requests); the rate
+-- limiter turns them away, so no job, charge or ledger row comes of them: only rate_limit_log sees it.
+INSERT INTO rate_limit_log (ip_address, action, user_id, created_at)
+SELECT p.abuse_ip, 'video_generation', f.user_id, p.abuse_start + i * interval '15 seconds'
+FROM seed_params p
+CROSS JOIN gen_faults f
+CROSS JOIN generate_series(0, 239) AS i
+WHERE f.kind = 'abuse'
+ORDER BY i

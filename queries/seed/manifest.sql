@@ -73,3 +73,34 @@ SELECT (SELECT count(*) FROM rate_limit_log WHERE created_at < p.anchor - interv
        (SELECT count(*) FROM idempotency_keys WHERE expires_at < p.anchor) AS expired_idempotency_keys,
        (SELECT count(*) FROM error_log WHERE created_at < p.anchor - interval '90 days') AS error_log_older_than_90_days
 FROM seed_params p
+
+-- name: incidents
+-- The planted incidents a backtest must page for, each with the moment it began (and ended, when it did).
+--   failure_spike      the spike provider fails every job from UTC midnight for two hours, then a third
+--   stuck_jobs         the oldest planted stuck job is overdue: older than the longest healthy job took
+--   negative_balance   the double-spend race's charge puts the balance below zero
+--   purchases_stopped  no purchase in [start, end) (a broken paywall)
+--   abuse              one address hammers video generation for an hour
+SELECT kind, start_at, end_at, detail
+FROM (
+    SELECT 1 AS n, 'failure_spike' AS kind, p.spike_start AS start_at, p.spike_start + interval '1 day' AS end_at,
+           jsonb_build_object('provider', p.spike_provider, 'outage_end', p.spike_outage_end) AS detail
+    FROM seed_params p
+    UNION ALL
+    SELECT 2, 'stuck_jobs', min(j.created_at) + (SELECT max(h.completed_at - h.created_at) FROM video_jobs h
+                                                  WHERE h.status IN ('completed', 'failed')),
+           NULL, jsonb_build_object('jobs', count(*))
+    FROM gen_faults f JOIN video_jobs j ON j.id = f.job_id
+    WHERE f.kind = 'stuck_job'
+    UNION ALL
+    SELECT 3, 'negative_balance', j.created_at, NULL, jsonb_build_object('user_id', f.user_id)
+    FROM gen_faults f JOIN video_jobs j ON j.id = f.job_id
+    WHERE f.kind = 'negative_balance'
+    UNION ALL
+    SELECT 4, 'purchases_stopped', p.gap_start, p.gap_end, '{}'::jsonb FROM seed_params p
+    UNION ALL
+    SELECT 5, 'abuse', p.abuse_start, p.abuse_end, jsonb_build_object('ip', host(p.abuse_ip), 'requests', count(*))
+    FROM seed_params p JOIN rate_limit_log r ON r.ip_address = p.abuse_ip
+    GROUP BY p.abuse_start, p.abuse_end, p.abuse_ip
+) i
+ORDER BY n

@@ -59,6 +59,12 @@ CREATE TEMP TABLE seed_params (
     n_admin_actions  int NOT NULL,
     spike_provider   text,
     spike_start      timestamptz,           -- UTC midnight of the spike day
+    spike_outage_end timestamptz,           -- the spike opens with the provider down for every job
+    gap_start        timestamptz,           -- purchases stopped: no purchase in [gap_start, gap_end)
+    gap_end          timestamptz,
+    abuse_start      timestamptz,           -- abuse: one IP hammers video generation for an hour
+    abuse_end        timestamptz,
+    abuse_ip         inet,
     model_cuts       float8[],              -- cumulative popularity, for width_bucket
     product_cuts     float8[]
 ) ON COMMIT DROP
@@ -168,10 +174,24 @@ FROM gen_products
 ORDER BY n
 
 -- name: params_derived
--- The failure spike (one provider, one UTC day three days before the anchor) and the lookup arrays.
+-- The planted incidents (a failure spike on one provider, one UTC day three days before the anchor, opening
+-- with a two-hour outage; a purchase gap; an abuse burst) and the lookup arrays.
 UPDATE seed_params p
 SET spike_provider = (ARRAY['runway', 'luma', 'kling', 'pika'])[1 + floor(pg_temp.rnd(p.seed, 'spike_provider', 0) * 4)::int],
     spike_start    = (date_trunc('day', p.anchor AT TIME ZONE 'UTC') - interval '3 days') AT TIME ZONE 'UTC',
+    spike_outage_end = (date_trunc('day', p.anchor AT TIME ZONE 'UTC') - interval '3 days' + interval '2 hours')
+                       AT TIME ZONE 'UTC',
+    -- a broken paywall release: twelve hours without a purchase (08:00-20:00 UTC), nine days before the anchor's day
+    gap_start      = (date_trunc('day', p.anchor AT TIME ZONE 'UTC') - interval '9 days' + interval '8 hours')
+                     AT TIME ZONE 'UTC',
+    gap_end        = (date_trunc('day', p.anchor AT TIME ZONE 'UTC') - interval '9 days' + interval '20 hours')
+                     AT TIME ZONE 'UTC',
+    -- a script hammering generate-video from one address (inside the 7 days rate_limit_log keeps)
+    abuse_start    = (date_trunc('day', p.anchor AT TIME ZONE 'UTC') - interval '2 days' + interval '15 hours 7 minutes')
+                     AT TIME ZONE 'UTC',
+    abuse_end      = (date_trunc('day', p.anchor AT TIME ZONE 'UTC') - interval '2 days' + interval '16 hours 7 minutes')
+                     AT TIME ZONE 'UTC',
+    abuse_ip       = inet '203.0.113.66',
     model_cuts     = (SELECT array_agg(cut ORDER BY n) FROM gen_models),
     product_cuts   = (SELECT array_agg(cut ORDER BY n) FROM gen_products)
 
