@@ -9,6 +9,7 @@ embedded server (no backend tables, the state store fine).
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import socket
@@ -138,6 +139,10 @@ def _walk(env_vars: dict[str, str], tmp_path: Path, monkeypatch, capfd, skip=())
             daemon_logs.append(out)
             continue
         reset_settings_cache()
+        # a Jupyter kernel client left by an earlier command or test (notebooks render) can be garbage
+        # collected in the middle of the next command, and its __del__ logs "Could not destroy zmq
+        # context" with a traceback to a closed stream: collect it before this command's stderr is read
+        gc.collect()
         capfd.readouterr()
         try:
             code = main([*path, *_expand(args, tmp_path)])
