@@ -27,6 +27,7 @@ class Setup:
         env.setdefault("TELEGRAM_ADMIN_IDS", str(ADMIN))
         self.settings = state.telegram_settings(api, CHAT, TELEGRAM_POLL_TIMEOUT="0", **env)
         self.channel = channels.from_settings(self.settings, state.engine, clock=clock.monotonic, sleep=clock.sleep)
+        self.jobs: list[str] = []   # jobs a command asked the daemon to run
 
     def drain(self):
         return outbox.drain(self.settings, self.state.engine, self.channel, clock=self.clock.now,
@@ -51,8 +52,6 @@ class Setup:
         self.drain()
         return acted
 
-    jobs: list = []
-
     def incident_message(self):
         (mid,) = [m for m, k in self.api.messages.items() if k.reply_markup and k.reply_to is None] or [None]
         return mid
@@ -65,9 +64,7 @@ class Setup:
 
 @pytest.fixture
 def tg(state, api, clock):
-    s = Setup(state, api, clock)
-    s.jobs = []
-    return s
+    return Setup(state, api, clock)
 
 
 def buttons(api, mid):
@@ -106,7 +103,7 @@ def test_an_edit_of_a_deleted_message_becomes_a_new_message_and_unmodified_is_fi
     api.delete(mid)
     tg.clock.advance(300)
     tg.evaluate(bad=False)
-    assert tg.state.engine and outbox.depth(tg.state.engine) == 0
+    assert outbox.depth(tg.state.engine) == 0
     (new_mid,) = [m for m, k in api.messages.items() if k.reply_to is None]
     assert new_mid != mid and api.messages[new_mid].text.startswith("✅ RESOLVED")
     with tg.state.engine.connect() as c:
@@ -268,7 +265,6 @@ def test_a_press_is_answered_while_the_chat_is_throttled(tg):
 
 def test_updates_from_another_topic_are_not_acted_on(state, api, clock):
     tg = Setup(state, api, clock, TELEGRAM_THREAD_ID="5")
-    tg.jobs = []
     api.say("/status", CHAT, user_id=ADMIN, thread_id=6)
     api.say("/status", CHAT, user_id=ADMIN, thread_id=5)
     tg.poll()

@@ -146,12 +146,10 @@ class TelegramChannel:
                 # deleted, or too old to edit: the news goes out as a new message (with the buttons)
                 log.info("Telegram message %s cannot be edited (%s); sending the update as a new message",
                          message.reply_to, err.description)
-        if message.reply_to is not None and message.kind in ("reply", "text"):
-            sent = self.client.reply_to(message.reply_to, message.body, disable_notification=message.silent,
+        # an edit that fell back goes out as a new message, not as a reply to the one it could not edit
+        reply_to = message.reply_to if message.kind in ("reply", "text") else None
+        sent = self.client.send_message(message.body, disable_notification=message.silent, reply_to=reply_to,
                                         reply_markup=message.reply_markup)
-        else:
-            sent = self.client.send_with_markup(message.body, message.reply_markup,
-                                                disable_notification=message.silent)
         return _landed(sent[0] if sent else None)
 
 

@@ -32,6 +32,7 @@ from sqlalchemy.engine import Connection
 import queries
 from ops.alerting import outbox
 from ops.alerting import telegram_html as messages
+from ops.contract import Severity
 from ops.core.settings import Settings
 
 # callback actions: ack, three silences, resolve by hand, details (read-only)
@@ -64,7 +65,7 @@ class Opened:
     outbox_ids: list[int]
 
 
-def open_incident(conn: Connection, alerts: Iterable[Any], body: str, settings: Settings, now: dt.datetime,
+def open_incident(conn: Connection, alerts: Iterable[Any], body: str, now: dt.datetime,
                   *, silent: bool, source: str) -> Opened:
     """Queue the FIRING message of a new incident (with its buttons) for `alerts` (objects with
     key and started_at). The caller sets each alert's incident_id to the returned id."""
@@ -75,10 +76,10 @@ def open_incident(conn: Connection, alerts: Iterable[Any], body: str, settings: 
     episodes = {a.key: _iso(a.started_at) for a in alerts}
     incident_id = int(_q().create.execute(conn, created_at=now, keys=json.dumps([a.key for a in alerts]),
                                           episodes=json.dumps(episodes), body=body).scalar_one())
-    for action in ACTIONS:
-        _q().add_button.execute(conn, token=secrets.token_urlsafe(9), incident_id=incident_id, action=action,
-                                created_at=now)
-    markup = keyboard(conn, incident_id, settings, acked=False, closed=False)
+    tokens = {action: secrets.token_urlsafe(9) for action in ACTIONS}
+    for action, token in tokens.items():
+        _q().add_button.execute(conn, token=token, incident_id=incident_id, action=action, created_at=now)
+    markup = keyboard(tokens, acked=False, closed=False)
     ids = outbox.enqueue(conn, body, silent=silent, source=source, now=now, incident_id=incident_id,
                          reply_markup=markup)
     return Opened(incident_id, ids)
@@ -88,8 +89,7 @@ def pack(pairs: list[tuple[Any, Any]], render: Callable[[list[Any]], str],
          limit: int = BODY_LIMIT) -> list[list[tuple[Any, Any]]]:
     """(alert, notice) pairs in groups whose message (`render` of the notices) fits one Telegram
     message with room for edits: every alert is shown, most severe first, none cut away."""
-    rank = {"critical": 0, "warning": 1, "info": 2}
-    ordered = sorted(pairs, key=lambda p: (rank.get(p[1].severity, 3), p[1].key))
+    ordered = sorted(pairs, key=lambda p: (Severity(p[1].severity).rank, p[1].key))
     groups: list[list[tuple[Any, Any]]] = []
     for pair in ordered:
         if groups and messages.utf16_len(render([n for _, n in groups[-1]] + [pair[1]])) <= limit:
@@ -99,8 +99,8 @@ def pack(pairs: list[tuple[Any, Any]], render: Callable[[list[Any]], str],
     return groups
 
 
-def keyboard(conn: Connection, incident_id: int, settings: Settings, *, acked: bool, closed: bool) -> dict:
-    tokens = {r.action: r.token for r in _q().buttons.execute(conn, incident_id=incident_id)}
+def keyboard(tokens: Mapping[str, str], *, acked: bool, closed: bool) -> dict:
+    """The inline keyboard for an incident message, from its button tokens (action -> callback_data)."""
     morning = f"{MORNING[0]:02d}:{MORNING[1]:02d}"
     if closed:
         rows = [[("🔎 Details", "details")]]
@@ -123,7 +123,6 @@ def silence_end(action: str, settings: Settings, now: dt.datetime) -> dt.datetim
 def exact_pattern(key: str) -> str:
     """A silence pattern that matches exactly this key (fnmatch's special characters escaped)."""
     return "".join(f"[{c}]" if c in "*?[" else c for c in key)
-
 
 
 def _local(ts: dt.datetime, settings: Settings) -> str:
@@ -151,9 +150,9 @@ def render(conn: Connection, incident_id: int, settings: Settings, now: dt.datet
         else:
             lines.append(f"✅ <b>RESOLVED</b> · <code>{messages.escape(key)}</code>")
     closed = over == len(inc.keys)
-    used = {b.action: b for b in _q().buttons.execute(conn, incident_id=incident_id)}
-    if "resolve" in used and used["resolve"].used_at is not None:
-        b = used["resolve"]
+    buttons = {b.action: b for b in _q().buttons.execute(conn, incident_id=incident_id)}
+    if "resolve" in buttons and buttons["resolve"].used_at is not None:
+        b = buttons["resolve"]
         lines.append(f"✋ Resolved by {messages.escape(b.used_by or 'someone')} at {_local(b.used_at, settings)}")
     if inc.acked_by and inc.acked_at:
         lines.append(f"👀 Acked by {messages.escape(inc.acked_by)} at {_local(inc.acked_at, settings)}")
@@ -169,7 +168,8 @@ def render(conn: Connection, incident_id: int, settings: Settings, now: dt.datet
         text = messages.split_html(text)[0]
     if closed:
         _q().close.execute(conn, id=incident_id, at=now)
-    return text, keyboard(conn, incident_id, settings, acked=bool(inc.acked_at), closed=closed), closed
+    markup = keyboard({a: b.token for a, b in buttons.items()}, acked=bool(inc.acked_at), closed=closed)
+    return text, markup, closed
 
 
 def refresh(conn: Connection, incident_id: int, settings: Settings, now: dt.datetime, *,
@@ -232,10 +232,3 @@ def update_reply(resolved: Iterable[tuple[Any, str]], repeats: Iterable[Any], no
                       f"\n<i>Firing for {since}.</i>")
     return "\n\n".join(blocks)
 
-
-def group_by_incident(items: Iterable[Any], incident_of: Mapping[str, int | None]) -> dict[int | None, list]:
-    out: dict[int | None, list] = {}
-    for item in items:
-        key = item[0].key if isinstance(item, tuple) else item.key
-        out.setdefault(incident_of.get(key), []).append(item)
-    return out

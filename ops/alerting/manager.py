@@ -433,12 +433,16 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
         transitions[key] = Transition(key, alert.rule, alert.severity, before, alert.state, notified, held_now,
                                       duration)
 
+    # written before the messages: an incident's edit renders the rows as this evaluation left them
+    for alert, _ in touched.values():
+        _q().upsert.execute(conn, **alert.params())
+    incident_before = {key: alert.incident_id for key, (alert, _) in touched.items()}
     sent_for = _announce(conn, notices, touched, settings, now, source)
     for key, ids in sent_for.items():
         transitions[key] = replace(transitions[key], outbox_ids=tuple(ids))
-
-    for alert, _ in touched.values():
-        _q().upsert.execute(conn, **alert.params())
+    for key, (alert, _) in touched.items():
+        if alert.incident_id != incident_before[key]:  # announced in a new incident message
+            _q().upsert.execute(conn, **alert.params())
     for alert, kind, note in events:
         in_message = transitions[alert.key].notified is not None and kind in ("firing", "repeat", "resolved", FLAPPING, "stable")
         ids = sent_for.get(alert.key) or [None]
@@ -470,7 +474,7 @@ def _announce(conn: Connection, notices: list[tuple[Alert, messages.AlertNotice]
     for group in incidents.pack(fresh, lambda ns: messages.alert_message(ns, settings.environment)):
         text = messages.alert_message([n for _, n in group], settings.environment)
         critical = any(n.severity == "critical" for _, n in group)
-        opened = incidents.open_incident(conn, [a for a, _ in group], text, settings, now,
+        opened = incidents.open_incident(conn, [a for a, _ in group], text, now,
                                          silent=quiet and not critical, source=f"alerts:{source}")
         for a, _ in group:
             a.incident_id = opened.incident_id
@@ -487,10 +491,6 @@ def _announce(conn: Connection, notices: list[tuple[Alert, messages.AlertNotice]
                 and key not in announced:
             by_incident.setdefault(a.incident_id, {"repeat": [], "resolved": []})
     for incident_id, kinds in sorted(by_incident.items()):
-        # the rows must show this evaluation's state when the edit is rendered
-        for a, _ in touched.values():
-            if a.incident_id == incident_id:
-                _q().upsert.execute(conn, **a.params())
         ids: list[int] = []
         ended = [a for a, before in touched.values()
                  if a.incident_id == incident_id and before == AlertState.firing and a.state == AlertState.resolved]

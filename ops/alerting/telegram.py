@@ -195,35 +195,22 @@ class TelegramClient:
         """The bot's own user object; proves the token works."""
         return self._call("getMe", {}, paced=False)
 
-    def send_message(self, text: str, disable_notification: bool = False) -> list[dict[str, Any]]:
-        """Send HTML text (split when long). Returns the Message objects sent."""
-        sent = []
-        for part in messages.split_html(text):
-            sent.append(self._send_text_part(part, disable_notification))
-        return sent
+    def send_message(self, text: str, disable_notification: bool = False, *, reply_to: int | None = None,
+                     reply_markup: dict | None = None) -> list[dict[str, Any]]:
+        """Send HTML text (split when long). Returns the Message objects sent.
 
-    def reply_to(self, message_id: int, text: str, disable_notification: bool = False,
-                 reply_markup: dict | None = None) -> list[dict[str, Any]]:
-        """Send HTML text as a reply to one of our messages (the phone shows the quote); a reply to a
-        message that is gone is sent without the quote. `reply_markup` goes on the last part."""
+        `reply_to`: the first part replies to that message of ours (the phone shows the quote; one
+        that is gone is sent without it). `reply_markup`: an inline keyboard under the last part."""
         parts = messages.split_html(text)
         sent = []
         for i, part in enumerate(parts):
             extra: dict[str, Any] = {}
-            if i == 0:
-                extra["reply_parameters"] = {"message_id": int(message_id), "allow_sending_without_reply": True}
+            if reply_to is not None and i == 0:
+                extra["reply_parameters"] = {"message_id": int(reply_to), "allow_sending_without_reply": True}
             if reply_markup and i == len(parts) - 1:
                 extra["reply_markup"] = reply_markup
             sent.append(self._send_text_part(part, disable_notification, extra))
         return sent
-
-    def send_with_markup(self, text: str, reply_markup: dict | None,
-                         disable_notification: bool = False) -> list[dict[str, Any]]:
-        """Send HTML text with an inline keyboard under its last part."""
-        parts = messages.split_html(text)
-        return [self._send_text_part(part, disable_notification,
-                                     {"reply_markup": reply_markup} if reply_markup and i == len(parts) - 1 else {})
-                for i, part in enumerate(parts)]
 
     def edit_message_text(self, chat_id: str | int, message_id: int, text: str,
                           reply_markup: dict | None = None) -> bool:

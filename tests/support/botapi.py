@@ -280,15 +280,9 @@ class FakeBotApi:
         if chat in self.unknown or not chat:
             return 400, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}
         field_name, limit = ("text", 4096) if req.method == "sendMessage" else ("caption", 1024)
-        value = str(req.params.get(field_name, ""))
-        if req.params.get("parse_mode") == "HTML":
-            try:
-                visible = parse_html(value)
-            except ValueError as err:
-                return 400, {"ok": False, "error_code": 400,
-                             "description": f"Bad Request: can't parse entities: {err}"}
-        else:
-            visible = value
+        visible, refused = _visible(req.params, field_name)
+        if refused:
+            return refused
         if req.method == "sendMessage" and not visible.strip():
             return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"}
         if utf16_len(visible) > limit:
@@ -306,6 +300,17 @@ class FakeBotApi:
             self.messages[mid] = Kept(chat, visible, markup, int(reply) if reply is not None else None)
         return 200, {"ok": True, "result": {"message_id": mid, "chat": {"id": int(chat)}, "date": int(time.time()),
                                             "text": visible}}
+
+
+def _visible(params: dict, field_name: str) -> tuple[str, tuple[int, dict] | None]:
+    """The text a chat shows for a text or caption field, or the 400 Telegram gives for bad HTML."""
+    value = str(params.get(field_name, ""))
+    if params.get("parse_mode") != "HTML":
+        return value, None
+    try:
+        return parse_html(value), None
+    except ValueError as err:
+        return "", (400, {"ok": False, "error_code": 400, "description": f"Bad Request: can't parse entities: {err}"})
 
 
 def _markup(value: Any) -> dict | None:
@@ -353,13 +358,9 @@ def _edit_impl(api: "FakeBotApi", req: Request) -> tuple[int, dict]:
             return 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {err}"}
         text = kept.text
         if req.method == "editMessageText":
-            value = str(req.params.get("text", ""))
-            if req.params.get("parse_mode") == "HTML":
-                try:
-                    value = parse_html(value)
-                except ValueError as err:
-                    return 400, {"ok": False, "error_code": 400,
-                                 "description": f"Bad Request: can't parse entities: {err}"}
+            value, refused = _visible(req.params, "text")
+            if refused:
+                return refused
             if not value.strip():
                 return 400, {"ok": False, "error_code": 400, "description": "Bad Request: message text is empty"}
             if utf16_len(value) > 4096:
