@@ -18,7 +18,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 import queries
-from bench.timing import median_ms
+from bench.timing import median_ms, same_frame
 from ops.data import rollups
 
 GOAL_MS = 50.0
@@ -72,7 +72,7 @@ def run(analytics: sa.Engine, state: sa.Engine, anchor: dt.datetime, runs: int) 
         out["series"][name] = {
             "series_ms": whole_ms, "closed_days_from_rollups_ms": closed_ms, "today_from_raw_ms": today_ms,
             "raw_365_days_ms": raw_ms, "speedup_vs_raw": round(raw_ms / whole_ms, 1) if whole_ms else None,
-            "equals_raw": _same(got, want),
+            "equals_raw": same_frame(got, want),
             "goal_met_closed_days": closed_ms < GOAL_MS, "goal_met_with_today": whole_ms < GOAL_MS,
         }
     out["aware_30_days"] = aware_30_days(analytics, state, today, runs)
@@ -101,16 +101,6 @@ def aware_30_days(analytics: sa.Engine, state: sa.Engine, today: dt.date, runs: 
         out[name] = {"window": [str(params["start"]), str(end)], "aware_ms": ms["aware"], "raw_ms": ms["raw"],
                      "floor_table": ft, "floor_ms": ms["floor"],
                      "ratio": round(ms["aware"] / ms["floor"], 2) if ms["floor"] else None,
-                     "equals_raw": _same(series.read(analytics, name, bound, state=state), q.raw(analytics, **params))}
+                     "equals_raw": same_frame(series.read(analytics, name, bound, state=state), q.raw(analytics, **params))}
     return out
 
-
-def _same(a, b) -> bool:
-    import pandas as pd
-
-    try:
-        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=False,
-                                      rtol=1e-12)
-        return True
-    except AssertionError:
-        return False

@@ -26,7 +26,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 import queries
-from bench.timing import interleaved_ms
+from bench.timing import interleaved_ms, same_frame
 from queries.loader import parse_sql_file
 
 SEEDS_DIR = Path(__file__).resolve().parent / "seeds_sql"
@@ -90,17 +90,9 @@ def _timed(engine: sa.Engine, runs: int, seeds_name: str, ours: queries.NamedQue
     ours_frame = ours.raw(engine, **params)
     if state is not None:
         rolled = series.read(engine, ours.qualified_name, bound, state=state)
-        ms["rolled_equals_raw"] = _same(rolled, ours_frame)
+        ms["rolled_equals_raw"] = same_frame(rolled, ours_frame)
     return theirs_q(engine), ours_frame, ms["seeds"], ms["ours"], ms
 
-
-def _same(a: pd.DataFrame, b: pd.DataFrame) -> bool:
-    try:
-        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=False,
-                                      rtol=1e-12)
-        return True
-    except AssertionError:
-        return False
 
 
 def _result(analysis: str, ours_name: str, theirs_ms: float, ours_ms: float, compared: int, agree: int,

@@ -125,3 +125,15 @@ def time_query(engine: sa.Engine, q: queries.NamedQuery, params: dict[str, Any],
 
 def as_dict(t: QueryTiming) -> dict:
     return asdict(t)
+
+
+def same_frame(a, b) -> bool:
+    """Do two query results hold the same rows (floats to 1e-12)? The bench's raw-vs-rollups check."""
+    import pandas as pd
+
+    try:
+        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=False,
+                                      rtol=1e-12)
+        return True
+    except AssertionError:
+        return False
