@@ -7,8 +7,17 @@
 SELECT pg_advisory_xact_lock(CAST(:key AS bigint))
 
 -- name: ensure_schema
--- The schema opsbench owns in the state database.
-CREATE SCHEMA IF NOT EXISTS opsbench
+-- The schema opsbench owns in the state database. Created only when missing:
+-- CREATE SCHEMA IF NOT EXISTS checks the database's CREATE privilege even when
+-- the schema exists, and the state role of deploy/roles.sql owns the schema
+-- without that privilege.
+DO $$
+BEGIN
+    IF to_regnamespace('opsbench') IS NULL THEN
+        CREATE SCHEMA opsbench;
+    END IF;
+END
+$$
 
 -- name: ensure_migrations_table
 -- One row per applied migration file.
