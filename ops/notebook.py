@@ -131,6 +131,10 @@ def series_source(tz: str | None = None, s: Settings | None = None) -> str:
         return "daily series: raw tables (state store not reachable)"
     wm = rollups.watermark(engine, tz)
     if wm is None:
+        from ops.data import backend
+
+        if backend.switched_at(engine) is not None:
+            return f"daily series: raw tables (rollups for {tz} rebuilding after the backend changed)"
         return f"daily series: raw tables (no rollups for {tz} yet)"
     return (f"daily series: rollups for {wm.complete_from} .. {wm.refreshed_through} ({tz}), "
             "raw tables for other days")

@@ -227,3 +227,160 @@ def test_state_reset_and_rollups_rebuild_by_hand(switched_world, a, b_url, monke
     raw = queries.revenue.daily.raw(ops_db.analytics(settings_b), start=wm.complete_from, end=wm.refreshed_through, tz=TZ)
     assert float(gross) == pytest.approx(float(raw["gross"].sum()))
     assert main(["rollups", "rebuild", "--tz", "Not/AZone", "--yes"]) == 2
+
+
+def _numbers(rep) -> dict:
+    """Every figure of a report with its baselines, as plain numbers."""
+    return {k: (f.value, dict(sorted(f.base.items()))) for k, f in rep.figures.items()}
+
+
+def _assert_same_numbers(got: dict, want: dict) -> None:
+    assert got.keys() == want.keys()
+    for key in want:
+        (gv, gb), (wv, wb) = got[key], want[key]
+        assert (gv is None) == (wv is None), key
+        if wv is not None:
+            assert gv == pytest.approx(wv, rel=1e-9, abs=1e-9), key
+        assert gb.keys() == wb.keys(), key
+        for b in wb:
+            assert (gb[b] is None) == (wb[b] is None), (key, b)
+            if wb[b] is not None:
+                assert gb[b] == pytest.approx(wb[b], rel=1e-9, abs=1e-9), (key, b)
+
+
+def test_nothing_derived_from_the_old_backend_is_read_after_a_switch(switched_world, a, b_url, anchor, monkeypatch):
+    """B's job history (a reconcile result, cleanup volumes, rule evaluations) stays in the store but is
+    never read for A: after switching back to A, the daily and weekly digest's figures, its reconciliation
+    and its cleanup section are A's own, before and after the rollups job, and no alert of B is firing."""
+    from ops.daemon.jobspec import load_jobs
+
+    settings_a, settings_b, state = switched_world
+    rebind.ensure(ops_db.analytics(settings_b), state)               # the store describes B (as left above)
+    assert backend.stored(state) == backend.current(ops_db.analytics(settings_b))
+    # one more fault in B than in A (the generator plants the same faults whatever the seed)
+    import psycopg
+
+    with psycopg.connect(b_url, autocommit=True) as c:
+        c.execute("UPDATE users SET credits_remaining = credits_remaining + 7 "
+                  "WHERE id = (SELECT id FROM users ORDER BY created_at, id LIMIT 1)")
+    specs_b = {s.id: s for s in load_jobs(settings_b)}
+    runner_b = Runner(settings_b, specs_b, state_engine=state, clock=lambda: anchor)
+    rec_b = runner_b.run("reconcile", trigger="manual")
+    assert rec_b.status == "ok"
+    assert runner_b.run("cleanup", trigger="manual").status == "ok"
+    alerts.record_result(state, "reconcile", JobResult(findings=[
+        Finding("reconcile_orphan", Severity.critical, "b's ledger", labels={"check": "b"})],
+        rules={"reconcile_orphan"}), anchor, settings_b)
+    assert _count(state, "SELECT count(*) FROM opsbench.rule_evaluations") > 0
+
+    raw_rec_a = queries.reconciliation.summary(ops_db.analytics(settings_a))
+    want_rec = {str(r.check): int(r.offending) for r in raw_rec_a.itertuples(index=False)}
+    b_counts = {k.removeprefix("reconcile_"): int(v) for k, v in rec_b.metrics.items() if k.startswith("reconcile_")}
+    assert b_counts and b_counts != want_rec                       # B's result would be visibly wrong for A
+
+    runner_a = Runner(settings_a, {s.id: s for s in load_jobs(settings_a)}, state_engine=state,
+                      clock=lambda: anchor + dt.timedelta(minutes=5))
+    outbox_before = _count(state, "SELECT count(*) FROM opsbench.outbox")
+    switch = runner_a.check_backend()
+    assert switch is not None and switch.alerts_closed >= 1
+    assert alerts.firing(state) == []
+    assert _count(state, "SELECT count(*) FROM opsbench.rule_evaluations") == 0
+    assert _count(state, "SELECT count(*) FROM opsbench.outbox") == outbox_before + 1
+
+    now = anchor + dt.timedelta(minutes=10)
+    analytics_a = ops_db.analytics(settings_a)
+    for kind in ("daily", "weekly"):
+        window = report.default_window(kind, settings_a, anchor)
+        raw_rep = report.build(analytics_a, settings_a, kind, window=window, state=None, now=now)
+        rep = report.build(analytics_a, settings_a, kind, window=window, state=state, now=now)
+        _assert_same_numbers(_numbers(rep), _numbers(raw_rep))
+        assert {c.check: c.offending for c in rep.reconciliation} == want_rec
+        assert rep.cleanup == []                                   # B's cleanup volumes are not A's
+        assert rep.alerts == [] and rep.failed_runs == []
+        assert any("rollups are rebuilding" in n for n in rep.notes), rep.notes
+    monkeypatch.setattr(nb, "_settings", settings_a)
+    monkeypatch.setattr(nb, "_unreachable", {})
+    assert "rebuilding after the backend changed" in nb.series_source(TZ)
+
+    # the rollups job (as the daemon runs it at once after a switch), then the same numbers from A's rollups
+    assert runner_a.run("rollups", trigger="manual").status == "ok"
+    assert rollups.watermark(state, TZ) is not None
+    for kind in ("daily", "weekly"):
+        window = report.default_window(kind, settings_a, anchor)
+        raw_rep = report.build(analytics_a, settings_a, kind, window=window, state=None, now=now)
+        rep = report.build(analytics_a, settings_a, kind, window=window, state=state, now=now)
+        _assert_same_numbers(_numbers(rep), _numbers(raw_rep))
+        assert not any("rollups are rebuilding" in n for n in rep.notes), rep.notes
+
+    # the operations notebook's view: B's runs are history, not A's
+    day = report.default_window("daily", settings_a, anchor).start
+    with state.connect() as c:
+        totals = queries.load("state/operations").totals.execute(c, start=day - 7 * ONE, end=day + 2 * ONE,
+                                                                 tz=TZ).one()
+    assert totals.cleanup_runs == 0 and totals.reconcile_runs == 0
+    assert totals.all_runs == 1                                    # A's rollups run only
+
+
+def test_a_store_made_before_backend_binding_is_treated_as_another_backends(empty_db):
+    """A state store from before backend binding has rollups and alerts but no recorded backend: nobody
+    knows which backend they describe, so the first look switches (old backend "unknown"). A store made
+    with binding that has no identity yet (its first look) just records the backend and keeps its alerts."""
+    from ops.data.state import migrate
+
+    state = empty_db.writer
+    migrate(state)
+    analytics = ops_db.analytics(empty_db.settings)
+    fire = JobResult(findings=[Finding("stuck_jobs", Severity.warning, "3 stuck", labels={"db": "x"})])
+    alerts.record_result(state, "metric_probes", fire, dt.datetime.now(dt.timezone.utc), empty_db.settings)
+    assert rebind.ensure(analytics, state) is None                       # made with binding: recorded
+    assert [r.key for r in alerts.firing(state)] == ["stuck_jobs{db=x}"]
+
+    with state.begin() as c:                                             # now as if made before 080
+        c.execute(sa.text("DELETE FROM opsbench.backend_identity"))
+        c.execute(sa.text("UPDATE opsbench.schema_migrations SET applied_at = applied_at + interval '1 day' "
+                          "WHERE name >= '080'"))
+    switch = rebind.ensure(analytics, state)
+    assert switch is not None and switch.old is None and switch.alerts_closed == 1
+    assert switch.text.startswith("backend changed from unknown to ")
+    assert alerts.firing(state) == []
+    assert backend.stored(state) == backend.current(analytics)
+    assert backend.switched_at(state) is not None
+    assert rebind.ensure(analytics, state) is None                       # once
+
+
+def test_the_daemon_rebuilds_rollups_at_once_after_a_switch_at_start(switched_world, b_url):
+    """A daemon started with DATABASE_URL at B while the store describes A switches before scheduling and
+    runs the (hourly) rollups job at once, not an hour later: B's rollups are there within seconds."""
+    import threading
+    import time
+
+    from support.daemon_support import runs, wait_until
+
+    from ops.daemon.jobspec import load_jobs
+    from ops.daemon.scheduler import Daemon
+
+    settings_a, settings_b, state = switched_world
+    rebind.ensure(ops_db.analytics(settings_a), state)
+    assert backend.stored(state) == backend.current(ops_db.analytics(settings_a))   # left describing A
+    spec = {s.id: s for s in load_jobs(settings_b)}["rollups"]
+    assert (spec.interval_s or 0) >= 3600 or spec.cron
+    before = int((runs(state, "rollups").status == "ok").sum())
+    d = Daemon(settings_b, {spec.id: spec}, state_engine=state, poll_s=0.2, shutdown_grace_s=10)
+    thread = threading.Thread(target=d.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: int((runs(state, "rollups").status == "ok").sum()) > before, 60,
+                   what="the rollups run after the switch")
+        time.sleep(0.2)
+    finally:
+        d.stop("test over")
+        thread.join(15)
+    assert backend.stored(state) == backend.current(ops_db.analytics(settings_b))
+    wm = rollups.watermark(state, TZ)
+    assert wm is not None
+    with state.connect() as c:
+        gross = c.execute(sa.text("SELECT sum(gross) FROM opsbench.rollup_revenue_daily WHERE tz = :tz"),
+                          {"tz": TZ}).scalar_one()
+    raw = queries.revenue.daily.raw(ops_db.analytics(settings_b), start=wm.complete_from, end=wm.refreshed_through,
+                                    tz=TZ)
+    assert float(gross) == pytest.approx(float(raw["gross"].sum()))

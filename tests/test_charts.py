@@ -171,8 +171,10 @@ def test_report_cli_send_delivers_text_and_charts(db, day, api, monkeypatch, cap
                        "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_CHAT_ID": "-100888", "TELEGRAM_API_BASE": api.url,
                        "BROWSER_PATH": "/nonexistent/chromium"}.items():
         monkeypatch.setenv(key, value)
-    assert main(["report", "weekly", "--date", day.isoformat(), "--send"]) == 0
+    # a day of a week that is over whatever the weekday today (--date refuses the current week)
+    in_past_week = day - dt.timedelta(days=7)
+    assert main(["report", "weekly", "--date", in_past_week.isoformat(), "--send"]) == 0
     assert [r.method for r in api.delivered] == ["sendMessage", "sendDocument"]
-    week = report.window_for("weekly", day, TZ)
+    week = report.window_for("weekly", in_past_week, TZ)
     assert f"Weekly report · {week.describe()}" in parse_html(digest_text(api))
     assert "delivered 2, 0 waiting" in capsys.readouterr().out

@@ -88,6 +88,31 @@ def test_removed_disabled_and_untargeted_checks_close_without_a_page(state):
     assert removed_checks.close_removed(state.writer, specs, dt.datetime.now(UTC)) == []
 
 
+def test_a_rule_its_job_no_longer_evaluates_closes_after_three_good_runs(state):
+    """A check file deleted while its alert fires: the reconcile job keeps running (ok) without that rule.
+    One or two such runs may be chance; after three the alert closes as "check removed", without a page."""
+    from ops.daemon.runner import Runner
+
+    key = _fire(state, "reconcile", "reconcile_deleted_check", {"check": "deleted_check"})
+    spec = JobSpec(id="reconcile", callable="jobs.reconcile:reconcile", timezone="UTC", interval_s=60)
+    runner = Runner(state.settings, {spec.id: spec}, state_engine=state.writer)
+    # the open alerts of other jobs stay open: their jobs are in the file and evaluate their rules
+    specs = {spec.id: spec, **{a.source: JobSpec(id=a.source, callable="jobs.probes:postgres", timezone="UTC",
+                                                 interval_s=60)
+                               for a in alerts.open_alerts(state.writer) if a.source != spec.id}}
+    outbox_before = _outbox_count(state)
+    for n in range(1, removed_checks.UNEVALUATED_RUNS + 1):
+        record = runner.run("reconcile", trigger="manual")
+        assert record.status == "ok", record.summary
+        assert any(k.startswith("reconcile_") for k in record.metrics) and "reconcile_deleted_check" not in record.metrics
+        closed = removed_checks.close_removed(state.writer, specs, dt.datetime.now(UTC))
+        if n < removed_checks.UNEVALUATED_RUNS:
+            assert closed == [] and _state_of(state, key) == "firing"
+    assert closed == [key]
+    assert _last_event(state, key)[:3] == ("closed", "check removed", None)
+    assert _outbox_count(state) == outbox_before
+
+
 def test_alerts_resolve_by_hand_records_who_and_why(state, capsys, monkeypatch):
     key = _fire(state, "metric_probes", "error_rate_high", {"provider": "x"})
     outbox_before = _outbox_count(state)

@@ -6,9 +6,16 @@ what a change means, in one state transaction:
 * every pending/firing alert of the old backend closes with note
   "backend changed" (no RESOLVED page: nothing was seen to recover);
 * every zone's rollups are forgotten (the readers already read raw on a
-  mismatch; the next `rollups` job run backfills from the new backend);
+  mismatch; the daemon runs the `rollups` job at once to backfill from the new
+  backend) and so are the rule evaluations;
+* job runs, probe samples, cleanup and reconciliation history stay, but no
+  reader looks at rows from before the switch (opsbench.backend_since());
 * exactly one outbox message says what happened;
 * the new identity is stored.
+
+A store made before backend binding that already holds derived state counts
+as another backend ("unknown"): nobody recorded which backend that state is
+about.
 
 The daemon calls `ensure` when it starts and before each job run (runner);
 `opsbench state reset` calls `reset` by hand.
@@ -63,7 +70,10 @@ def _switch(conn: sa.Connection, old: backend.Identity | None, new: backend.Iden
             note: str, message: bool = True) -> Switch:
     closed = manager.close(conn, note, now)
     zones, rows = _forget_all(conn)
-    backend.record(conn, new, now)
+    backend.forget_evaluations(conn)
+    # job runs, probe samples, cleanup and reconciliation history stay as a record, but every reader
+    # leaves out what is older than `since` (opsbench.backend_since())
+    backend.record(conn, new, now, since=now)
     result = Switch(old, new, len(closed), zones, rows)
     if message:
         outbox.enqueue(conn, f"⚠️ opsbench: {messages.escape(result.text)}", source="backend", now=now)
@@ -82,8 +92,8 @@ def ensure(analytics: sa.Engine, state: sa.Engine, now: dt.datetime | None = Non
         old = backend.stored(conn)                    # again under the lock: another process may have switched
         if old == live:
             return None
-        if old is None:
-            backend.record(conn, live, now)
+        if old is None and not backend.predates_binding(conn):
+            backend.record(conn, live, now)           # a fresh store: whatever it holds is this backend's
             return None
         result = _switch(conn, old, live, now, NOTE)
     log.warning("%s", result.text)

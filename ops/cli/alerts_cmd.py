@@ -65,7 +65,10 @@ def alerts_cmd(
     from ops.alerting import outbox
     from ops.alerting import telegram_html as messages
 
+    from ops.cli.backend_binding import bind_backend
+
     engine = _state_engine()
+    bind_backend(get_settings(), engine)   # no alert of a backend DATABASE_URL no longer names
     now = utc_now()
     rows = alerts.firing(engine)
     silences = alerts.active_silences(engine, now)

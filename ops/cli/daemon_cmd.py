@@ -347,8 +347,12 @@ def status(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
 
     from ops.core.settings import get_settings
 
+    from ops.cli.backend_binding import bind_backend
+
     try:
-        data = status_data(get_settings())
+        settings = get_settings()
+        bind_backend(settings, _state_engine(settings))   # no alert of a backend DATABASE_URL no longer names
+        data = status_data(settings)
     except Exception as e:
         import sqlalchemy as sa
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from ops.cli import fail
+from ops.cli.backend_binding import bind_backend
 
 
 class Kind(str, Enum):
@@ -71,23 +72,6 @@ def _state_engine(settings):
         return None, f"state store unavailable: {redact(str(e)).splitlines()[0][:160]}"
 
 
-def _bind_backend(settings, state) -> None:
-    """A backend other than the one the state describes: switch first (ops/alerting/rebind.py), so the
-    report shows no alert of the old backend. Never raises; the report then reads raw by itself."""
-    import logging
-
-    from ops.alerting import rebind
-    from ops.data import db
-
-    try:
-        switched = rebind.ensure(db.analytics(settings), state)
-    except Exception as e:  # the report's own queries say what is wrong with the databases
-        logging.getLogger(__name__).debug("backend not checked: %s", e)
-        return
-    if switched is not None:
-        typer.echo(f"note: {switched.text}", err=True)
-
-
 def report(
     kind: Kind = typer.Argument(..., help="daily (one day) or weekly (a Monday-Sunday week)"),
     date: str = typer.Option(None, "--date", help="the day to report, or a day in the week to report "
@@ -118,7 +102,7 @@ def report(
     window = reports.window_for(kind.value, day, settings.report_tz) if day else None
     state, note = _state_engine(settings)
     if state is not None:
-        _bind_backend(settings, state)
+        bind_backend(settings, state)
     rep = reports.build(db.analytics(settings), settings, kind.value, window=window, state=state)
     if note:
         rep.notes.append(note)

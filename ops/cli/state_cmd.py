@@ -47,7 +47,10 @@ def rebuild(
         fail(f"--tz: expected an IANA time zone name such as Europe/Istanbul or UTC, got {tz!r}")
     if not yes:
         typer.confirm(f"forget the {zone} rollups and rebuild them from the raw tables?", abort=True)
+    from ops.cli.backend_binding import bind_backend
+
     state = state_engine(settings)
+    bind_backend(settings, state)          # another backend's rollups of the other zones go too
     forgotten = rollups.forget(state, zone)
     result = rollups.refresh(db.analytics(settings), state, zone)
     typer.echo(f"{forgotten} rollup rows forgotten; {result.summary}")

@@ -3,9 +3,12 @@
 A check is gone when the job that raised the alert (the alert's `source`) is
 no longer an enabled job of the jobs file, or, for the HTTP probes, when the
 alert's `probe` label names a target the job no longer has (a target removed
-from `args.targets` or from OPSBENCH_HEALTH_URLS). Such alerts close with
-note "check removed" and no RESOLVED page: nothing was seen to recover, the
-check just stopped looking.
+from `args.targets` or from OPSBENCH_HEALTH_URLS), or when the job still
+runs but no longer evaluates the alert's rule (a check file deleted, a metric
+check dropped from `args.checks`): UNEVALUATED_RUNS successful runs of the job
+have started since the rule was last evaluated. Such alerts close with note
+"check removed" and no RESOLVED page: nothing was seen to recover, the check
+just stopped looking.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ log = logging.getLogger(__name__)
 
 NOTE = "check removed"
 HTTP_PROBES_CALLABLE = "jobs.probes:http_probes"
+# successful runs of the source job without the rule before it counts as gone: one run may skip a
+# rule for a reason of its own (no https target this time, no baseline weeks yet); three in a row do not
+UNEVALUATED_RUNS = 3
 
 
 def _target_names(spec: JobSpec) -> set[str] | None:
@@ -59,6 +65,8 @@ def removed(open_alerts: Iterable[Any], specs: Mapping[str, JobSpec]) -> list[st
         targets = _target_names(spec)
         probe = _labels(a).get("probe")
         if targets is not None and probe is not None and probe not in targets:
+            gone.append(a.key)
+        elif int(getattr(a, "runs_without_rule", 0) or 0) >= UNEVALUATED_RUNS:
             gone.append(a.key)
     return gone
 

@@ -150,6 +150,8 @@ class Runner:
         self._fenced = fenced
         self._active: dict[str, _Active] = {}
         self._cond = threading.Condition()
+        # told when check_backend switched the state to another backend (the daemon rebuilds rollups at once)
+        self.on_backend_switch: Callable[[rebind.Switch], None] | None = None
 
     # -- plumbing --------------------------------------------------------------
     @property
@@ -184,10 +186,16 @@ class Runner:
         """Bind the state store to the live backend; on a change close its alerts, forget its rollups
         (ops/alerting/rebind.py). Never raises: an unreachable database is the probes' business."""
         try:
-            return rebind.ensure(self.runtime.engine("analytics"), self.state_engine, self.clock())
+            switch = rebind.ensure(self.runtime.engine("analytics"), self.state_engine, self.clock())
         except Exception as e:
             log.warning("backend identity not checked: %s: %s", type(e).__name__, redact(e))
             return None
+        if switch is not None and self.on_backend_switch is not None:
+            try:
+                self.on_backend_switch(switch)
+            except Exception as e:
+                log.error("after the backend switch: %s", redact(e))
+        return switch
 
     # -- state the daemon asks about -------------------------------------------
     def running_jobs(self) -> list[str]:
@@ -246,8 +254,9 @@ class Runner:
                 job_id, f"previous run {current.run_id[:8]} {state} running since {current.started_at:%H:%M:%S}",
                 trigger)
         try:
-            if not dry_run:
-                self.check_backend()
+            if not dry_run and self.check_backend() is not None:
+                # the run that noticed the switch is the new backend's: date it after the switch
+                active.started_at = self.clock()
             if not dry_run and not self._start_row(spec, active):
                 return None
             return self._run(spec, active)

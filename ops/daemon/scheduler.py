@@ -65,6 +65,8 @@ log = logging.getLogger("opsbench.daemon")
 # Jobs (by callable) that run once as soon as a daemon leads, then on their schedule:
 # the health probes and metric checks, whose answer is what a restart needs first.
 RUN_AT_START = frozenset({"jobs.probes:http_probes", "jobs.probes:postgres", "jobs.metrics:metric_probes"})
+# run at once after the state switched to another backend (its rollups were forgotten)
+ROLLUPS_CALLABLE = "jobs.rollups:refresh"
 
 DEFAULT_SHUTDOWN_GRACE_S = 30.0
 DRAIN_AT_EXIT_TIMEOUT_S = 15.0
@@ -112,6 +114,7 @@ class Daemon:
         from ops.data import db
 
         self.load_specs = load_specs   # SIGHUP re-reads the jobs file through it (None: SIGHUP only logs)
+        self._rebuild_pending = False  # a backend switch before scheduling: the rollups job runs at start
 
         self.settings = settings
         self.all_specs = dict(specs)
@@ -378,6 +381,7 @@ class Daemon:
     def _bind_and_close(self) -> None:
         """Before scheduling: bind the state to the live backend (ops/alerting/rebind.py) and close
         the alerts whose check the jobs file no longer has (ops/daemon/removed_checks.py). Never raises."""
+        self.runner.on_backend_switch = self._rebuild_rollups
         self.runner.check_backend()
         try:
             removed_checks.close_removed(self.state_engine, self.all_specs, self.clock())
@@ -394,17 +398,34 @@ class Daemon:
             if spec.id in due:
                 self._catch_up.add(spec.id)
                 options["next_run_time"] = wall_now
-            elif spec.callable in RUN_AT_START:
+            elif spec.callable in RUN_AT_START or (self._rebuild_pending and spec.callable == ROLLUPS_CALLABLE):
                 at_start.append(spec.id)
                 options["next_run_time"] = wall_now
             self.scheduler.add_job(
                 self._fire, trigger=spec.trigger(), args=[spec.id], id=spec.id, name=spec.id,
                 replace_existing=True, coalesce=True, max_instances=1,
                 misfire_grace_time=None if spec.catch_up else NO_CATCH_UP_GRACE_S, **options)
+        self._rebuild_pending = False
         if due:
             log.info("catching up on missed runs: %s", ", ".join(sorted(due)))
         if at_start:
             log.info("first run now, then on schedule: %s", ", ".join(sorted(at_start)))
+
+    def _rebuild_rollups(self, switch) -> None:
+        """The state now describes another backend and its rollups are gone: rebuild them now, not at the
+        next hourly run (readers read the raw tables meanwhile). At start, _schedule_all does it."""
+        self._rebuild_pending = True
+        if not self._fenced.is_set():
+            return
+        now = dt.datetime.now(self.settings.tz)
+        for spec in self.specs.values():
+            if spec.callable == ROLLUPS_CALLABLE:
+                try:
+                    self.scheduler.modify_job(spec.id, next_run_time=now)
+                    log.info("rollups rebuilding for the new backend: %s runs now", spec.id)
+                except Exception as e:
+                    log.warning("could not run %s now: %s", spec.id, e)
+        self._rebuild_pending = False
 
     def _on_lost(self, reason: str) -> None:
         with self._lead_lock:

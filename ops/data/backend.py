@@ -1,6 +1,7 @@
 """Which backend the state store describes.
 
-The state store's derived state (rollups, alerts) is about one analytics
+The state store's derived state (rollups, alerts, rule evaluations, job runs,
+probe samples, cleanup and reconciliation history) is about one analytics
 database. `current(analytics)` reads the live backend's identity (the cluster's
 `system_identifier` from pg_control_system(), plus current_database()), and
 `stored(state)` the one recorded in `opsbench.backend_identity`
@@ -83,10 +84,38 @@ def lock(conn: sa.Connection) -> None:
     _sql().lock.execute(conn)
 
 
-def record(conn: sa.Connection, identity: Identity, now: dt.datetime | None = None) -> None:
-    """Store `identity` as the backend the state describes (inside the caller's transaction)."""
+def record(conn: sa.Connection, identity: Identity, now: dt.datetime | None = None, *,
+           since: dt.datetime | None = None) -> None:
+    """Store `identity` as the backend the state describes (inside the caller's transaction).
+
+    `since`: derived rows older than this belong to another backend and are no longer read
+    (opsbench.backend_since(), 110_backend_since.sql); None when the store never described another.
+    """
     _sql().put.execute(conn, system_identifier=identity.system_identifier, database=identity.database,
-                       at=now or utc_now())
+                       at=now or utc_now(), since=since)
+
+
+def predates_binding(conn: sa.Connection) -> bool:
+    """The store was made before backend binding and holds derived state of a backend nobody recorded."""
+    sql = _sql()
+    return bool(sql.predates_binding.execute(conn).scalar_one()) and \
+        bool(sql.has_derived_state.execute(conn).scalar_one())
+
+
+def switched_at(state: sa.Engine | sa.Connection) -> dt.datetime | None:
+    """When the store last switched to the backend it describes now; None if it never did (or is unreadable)."""
+    try:
+        with connection(state) as c:
+            if not _sql().has_table.execute(c).scalar_one():
+                return None
+            at = _sql().switched_at.execute(c).scalar_one_or_none()
+    except sa.exc.SQLAlchemyError:
+        return None
+    return at
+
+
+def forget_evaluations(conn: sa.Connection) -> None:
+    _sql().forget_evaluations.execute(conn)
 
 
 def clear(conn: sa.Connection) -> None:

@@ -48,7 +48,7 @@ from ops.core.clock import parse_zone, utc_now
 from ops.core.fx import Converted, FxRates, convert
 from ops.core.redact import redact
 from ops.core.settings import Settings
-from ops.data import rollups, seed
+from ops.data import backend, rollups, seed
 
 log = logging.getLogger("opsbench.report")
 
@@ -413,11 +413,14 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
     chart_window = Window(chart_start, window.end, window.tz)
     notes: list[str] = []
     # the rollups are read only when the state store answers (else the state sections below say so)
-    _, problem = rollups.readable(state, window.tz, analytics)
+    mark, problem = rollups.readable(state, window.tz, analytics)
+    other_backend = bool(problem) and problem.startswith("the state store describes another backend")
     if problem and state is not None:
         log.warning("rollups not readable, the report reads the raw tables: %s", problem)
-        if problem.startswith("the state store describes another backend"):
+        if other_backend:
             notes.append(problem)
+    elif state is not None and mark is None and backend.switched_at(state) is not None:
+        notes.append("rollups are rebuilding after the backend changed: figures read from the raw tables")
     rollup_state = state if problem is None else None
 
     today = rollups.local_today(window.tz, now)
@@ -439,7 +442,8 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
         failure_codes = _codes(rollups.failure_codes(conn, rollup_state, window.start, window.end, tz=window.tz,
                                                      today=today), "failed", TOP_CODES)
         api_codes = _codes(queries.errors.log_top_codes(conn, limit=TOP_CODES, **w), "errors", TOP_CODES)
-        reconciliation, rec_note = _reconciliation(conn, state, now)
+        # nothing derived from another backend: its reconcile result, alerts and runs are not this one's
+        reconciliation, rec_note = _reconciliation(conn, None if other_backend else state, now)
         currencies = [CurrencyRevenue(str(r.currency), Decimal(str(r.gross)), Decimal(str(r.refunds)),
                                       Decimal(str(r.net)), int(r.purchases))
                       for r in queries.revenue.by_currency(conn, **w).itertuples(index=False)]
@@ -456,7 +460,9 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
         fx_rates = None
         notes.append(f"OPSBENCH_FX_RATES not read, nothing converted: {e}")
     alerts = failed = volumes = total = None
-    if state is not None:
+    if state is not None and other_backend:
+        notes.append("alerts, job runs and cleanup volumes left out: they are another backend's")
+    elif state is not None:
         alerts, failed, total, volumes, note = _state_sections(state, now)
         if note:
             notes.append(note)

@@ -193,5 +193,14 @@ WITH closed AS (
 SELECT key, rule, severity, summary, source FROM closed ORDER BY key
 
 -- name: open_by_source
--- Pending or firing alerts with the job that raised them.
-SELECT key, rule, labels, source, state FROM opsbench.alerts WHERE state IN ('pending', 'firing') ORDER BY key
+-- Pending or firing alerts with the job that raised them, and how many successful runs of that job
+-- started after the alert's rule was last evaluated (by any job): a rule its job keeps running
+-- without evaluating is a check that is gone (ops/daemon/removed_checks.py).
+SELECT a.key, a.rule, a.labels, a.source, a.state,
+       (SELECT count(*) FROM opsbench.job_runs r
+         WHERE r.job = a.source AND r.status = 'ok'
+           AND r.started_at > COALESCE(e.last_eval_at, a.last_eval_at, a.started_at)) AS runs_without_rule
+  FROM opsbench.alerts a
+  LEFT JOIN opsbench.rule_evaluations e ON e.rule = a.rule
+ WHERE a.state IN ('pending', 'firing')
+ ORDER BY a.key

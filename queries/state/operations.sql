@@ -13,6 +13,8 @@
 --   * Skipped runs never started: they count as runs, but not in durations
 --     or failure rates. `running` rows have no outcome yet.
 --   * Only reads. Every query here is safe on a read-only session.
+--   * Nothing from before opsbench.backend_since() (110_backend_since.sql):
+--     those rows were derived from another backend.
 
 
 -- name: missing_tables
@@ -41,7 +43,7 @@ ORDER BY t.n
 --   reconcile_runs    reconciliation runs (distinct run ids) in the window
 --   all_runs          job runs ever recorded (0: the daemon never ran a job here)
 WITH win AS (
-    SELECT CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)     AS lo,
+    SELECT greatest(CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text), opsbench.backend_since()) AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
 ),
 runs AS (
@@ -67,7 +69,7 @@ SELECT runs.*,
                      ON c.at >= w.lo AND c.at < w.hi)                                       AS cleanup_runs,
        (SELECT count(DISTINCT c.run_id) FROM win w JOIN opsbench.reconciliation_counts c
                      ON c.at >= w.lo AND c.at < w.hi)                                       AS reconcile_runs,
-       (SELECT count(*) FROM opsbench.job_runs)                                             AS all_runs
+       (SELECT count(*) FROM opsbench.job_runs WHERE started_at >= opsbench.backend_since()) AS all_runs
 FROM runs
 
 
@@ -87,7 +89,7 @@ FROM runs
 --   findings          findings the runs handed to the alert manager
 WITH win AS (
     SELECT CAST(:tz AS text)                                                          AS tz,
-           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)     AS lo,
+           greatest(CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text), opsbench.backend_since()) AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
 )
 SELECT r.job,
@@ -123,7 +125,7 @@ ORDER BY 2, 1
 --   p50_duration_s, p95_duration_s, max_duration_s   wall time of runs that started
 --   last_started_at, last_status, last_summary       the latest run in the window
 WITH win AS (
-    SELECT CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)     AS lo,
+    SELECT greatest(CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text), opsbench.backend_since()) AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
 ),
 runs AS (
@@ -162,7 +164,7 @@ ORDER BY r.job
 -- :param end date              last local day (inclusive)
 -- :param tz tz = REPORT_TZ           IANA zone the days are cut in
 WITH win AS (
-    SELECT CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)     AS lo,
+    SELECT greatest(CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text), opsbench.backend_since()) AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
 )
 SELECT r.started_at, r.job, r.status, r.trigger, r.duration_s, r.summary, r.error, r.run_id
@@ -186,7 +188,7 @@ ORDER BY r.started_at, r.run_id
 --   p50_ms, p95_ms        latency percentiles of samples that got an answer; NULL when none did
 WITH win AS (
     SELECT CAST(:tz AS text)                                                          AS tz,
-           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)     AS lo,
+           greatest(CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text), opsbench.backend_since()) AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
 )
 SELECT p.probe,
@@ -209,7 +211,7 @@ ORDER BY 3, 1
 -- :param end date              last local day (inclusive)
 -- :param tz tz = REPORT_TZ           IANA zone the days are cut in
 WITH win AS (
-    SELECT CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)     AS lo,
+    SELECT greatest(CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text), opsbench.backend_since()) AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
 ),
 samples AS (
@@ -253,13 +255,13 @@ ORDER BY s.probe, s.kind
 --   state                          firing | resolved
 --   repeats                        reminders sent during the episode
 WITH win AS (
-    SELECT CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)     AS lo,
+    SELECT greatest(CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text), opsbench.backend_since()) AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
 ),
 fired AS (
     SELECT e.id, e.key, e.rule, e.severity, e.summary, e.at AS fired_at
     FROM win w
-    JOIN opsbench.alert_events e ON e.kind = 'firing' AND e.at < w.hi
+    JOIN opsbench.alert_events e ON e.kind = 'firing' AND e.at < w.hi AND e.at >= opsbench.backend_since()
 ),
 episodes AS (
     SELECT f.*, r.at AS resolved_at
@@ -295,7 +297,7 @@ ORDER BY ep.fired_at, ep.key
 --   deleted, batches                 rows removed (0 in a dry run), delete batches committed
 --   dry_run, outcome, note           done | capped | dry_run | refused | failed, and why
 WITH win AS (
-    SELECT CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)     AS lo,
+    SELECT greatest(CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text), opsbench.backend_since()) AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
 )
 SELECT c.at, c.run_id, c.job_id, c.table_name, c.candidates, c.table_rows, c.deleted, c.batches,
@@ -311,7 +313,7 @@ ORDER BY c.at, c.run_id, c.table_name
 -- :param end date              last local day (inclusive)
 -- :param tz tz = REPORT_TZ           IANA zone the days are cut in
 WITH win AS (
-    SELECT CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)     AS lo,
+    SELECT greatest(CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text), opsbench.backend_since()) AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
 )
 SELECT c.at, c.run_id, c.job_id, c.check_name, c.rows_found

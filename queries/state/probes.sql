@@ -1,5 +1,6 @@
 -- State-store statements of the probe, reconciliation and cleanup jobs.
--- Tables: queries/state/migrations/030_probes.sql.
+-- Tables: queries/state/migrations/030_probes.sql. Readers leave out rows from before
+-- opsbench.backend_since() (another backend's, 110_backend_since.sql).
 
 
 -- name: insert_sample
@@ -24,7 +25,7 @@ VALUES (:at, :job_id, :run_id, :kind, :probe, :ok, :status_code, :latency_ms, :t
 -- :param until timestamptz = null  end of the window (exclusive); default now
 SELECT at, job_id, run_id, kind, probe, ok, status_code, latency_ms, tls_days_left, error
 FROM opsbench.probe_samples
-WHERE at >= CAST(:since AS timestamptz)
+WHERE at >= CAST(:since AS timestamptz) AND at >= opsbench.backend_since()
   AND at < COALESCE(CAST(:until AS timestamptz), now())
 ORDER BY at DESC, id DESC
 
@@ -42,7 +43,7 @@ SELECT probe,
        percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms)           AS p95_ms,
        max(at)                                                            AS last_at
 FROM opsbench.probe_samples
-WHERE at >= CAST(:since AS timestamptz)
+WHERE at >= CAST(:since AS timestamptz) AND at >= opsbench.backend_since()
   AND at < COALESCE(CAST(:until AS timestamptz), now())
 GROUP BY probe, kind
 ORDER BY probe
@@ -65,7 +66,7 @@ VALUES (:at, :job_id, :run_id, :check_name, :rows_found)
 -- :param until timestamptz = null  end of the window (exclusive); default now
 SELECT at, run_id, check_name, rows_found
 FROM opsbench.reconciliation_counts
-WHERE at >= CAST(:since AS timestamptz)
+WHERE at >= CAST(:since AS timestamptz) AND at >= opsbench.backend_since()
   AND at < COALESCE(CAST(:until AS timestamptz), now())
 ORDER BY at, check_name
 
@@ -96,6 +97,6 @@ VALUES (:at, :job_id, :run_id, :table_name, :cutoff, :candidates, :table_rows, :
 -- :param until timestamptz = null  end of the window (exclusive); default now
 SELECT at, run_id, table_name, cutoff, candidates, table_rows, deleted, batches, dry_run, outcome, note
 FROM opsbench.cleanup_runs
-WHERE at >= CAST(:since AS timestamptz)
+WHERE at >= CAST(:since AS timestamptz) AND at >= opsbench.backend_since()
   AND at < COALESCE(CAST(:until AS timestamptz), now())
 ORDER BY at, table_name

@@ -1,5 +1,6 @@
 -- What the scheduled reports read from the state store about job runs that
--- went wrong (cleanup volumes come from state/probes.cleanup_runs).
+-- went wrong (cleanup volumes come from state/probes.cleanup_runs). Runs from
+-- before opsbench.backend_since() were about another backend and are left out.
 
 -- name: failed_runs
 -- Runs that failed or timed out and started in [since, until), newest first.
@@ -10,6 +11,7 @@ SELECT run_id, job, trigger, status, started_at, finished_at, duration_s, summar
   FROM opsbench.job_runs
  WHERE status IN ('failed', 'timeout')
    AND started_at >= CAST(:since AS timestamptz) AND started_at < CAST(:until AS timestamptz)
+   AND started_at >= opsbench.backend_since()
  ORDER BY started_at DESC, run_id
  LIMIT CAST(:limit AS int)
 
@@ -21,6 +23,7 @@ SELECT count(*) AS n
   FROM opsbench.job_runs
  WHERE status IN ('failed', 'timeout')
    AND started_at >= CAST(:since AS timestamptz) AND started_at < CAST(:until AS timestamptz)
+   AND started_at >= opsbench.backend_since()
 
 
 -- name: last_reconcile
@@ -30,6 +33,7 @@ SELECT count(*) AS n
 SELECT finished_at, metrics
   FROM opsbench.job_runs
  WHERE status = 'ok' AND finished_at >= CAST(:since AS timestamptz)
+   AND started_at >= opsbench.backend_since()
    AND EXISTS (SELECT 1 FROM jsonb_object_keys(metrics) AS k WHERE k LIKE 'reconcile\_%')
  ORDER BY finished_at DESC, run_id
  LIMIT 1
