@@ -125,9 +125,11 @@ UPDATE opsbench.job_runs
 RETURNING run_id, job, leader
 
 -- name: last_runs
--- The latest run of each job (any status), with the number of findings it handed to the alert manager.
+-- The latest run of each job (any status) against the backend the store describes now (none from before
+-- a backend switch, opsbench.backend_since()), with the number of findings it handed to the alert manager.
 SELECT DISTINCT ON (job) job, run_id, trigger, status, started_at, finished_at, duration_s, summary, error, findings
   FROM opsbench.job_runs
+ WHERE started_at >= opsbench.backend_since()
  ORDER BY job, started_at DESC, run_id
 
 -- name: last_started
