@@ -24,7 +24,6 @@ The daemon calls `ensure` when it starts and before each job run (runner);
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -36,7 +35,6 @@ from ops.core.clock import utc_now
 from ops.data import backend
 from ops.data import state as state_store
 
-log = logging.getLogger(__name__)
 
 NOTE = "backend changed"
 
@@ -96,8 +94,7 @@ def ensure(analytics: sa.Engine, state: sa.Engine, now: dt.datetime | None = Non
             backend.record(conn, live, now)           # a fresh store: whatever it holds is this backend's
             return None
         result = _switch(conn, old, live, now, NOTE)
-    log.warning("%s", result.text)
-    return result
+    return result  # the caller says so: the daemon in its log, a command as a note on stderr
 
 
 def reset(analytics: sa.Engine, state: sa.Engine, now: dt.datetime | None = None) -> Switch:

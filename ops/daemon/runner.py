@@ -190,6 +190,8 @@ class Runner:
         except Exception as e:
             log.warning("backend identity not checked: %s: %s", type(e).__name__, redact(e))
             return None
+        if switch is not None:
+            log.warning("%s", switch.text)
         if switch is not None and self.on_backend_switch is not None:
             try:
                 self.on_backend_switch(switch)
