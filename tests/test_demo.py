@@ -3,6 +3,7 @@ its own embedded PostgreSQL, every job once, the messages it would send, and the
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -129,3 +130,87 @@ def test_demo_refuses_a_real_database(monkeypatch, capsys):
     assert main(["demo"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "only for the embedded demo database" in err[0] and "secret" not in err[0]
+
+
+def _figure(text: str, label: str) -> float:
+    """The first number on the table row `label` of a printed digest (`gross     1,552.18 ...`)."""
+    m = re.search(rf"^{re.escape(label)}\s+([\d,]+(?:\.\d+)?)", text, re.M)
+    assert m, (label, text[:1500])
+    return float(m.group(1).replace(",", ""))
+
+
+def test_after_the_demo_a_founder_points_database_url_at_another_database(demo_run):
+    """As the README says: after `make demo`, DATABASE_URL at the founder's database (here: another database
+    with other data, seed 2, on the same server), OPSBENCH_STATE_URL unset, so the state store is still the
+    demo's. `opsbench status` shows none of the demo's alerts, the daily and weekly digests print the new
+    database's raw numbers before and after `opsbench run rollups`, and one "backend changed" message waits."""
+    import psycopg
+
+    import queries
+    from ops.data import db, embedded
+    from ops.data.seed import seed_database
+    from queries.loader import script
+
+    _, home, settings = demo_run
+    demo_url = embedded.start(settings)
+    other = embedded.server_url(settings, "founder_app")
+    with psycopg.connect(embedded.server_url(settings, "postgres"), autocommit=True) as c:
+        c.execute("DROP DATABASE IF EXISTS founder_app WITH (FORCE)")
+        c.execute("CREATE DATABASE founder_app")
+    with psycopg.connect(other, autocommit=True) as c:
+        c.execute(script("schema.sql"))
+    manifest = json.loads((home / "demo-manifest.json").read_text())
+    seed_database(other, scale="small", seed=2, anchor=dt.datetime.fromisoformat(manifest["anchor"]))
+    env = {**_env(home), "DATABASE_URL": other}
+
+    def opsbench(*args: str) -> str:
+        done = subprocess.run([str(PYTHON), "-m", "ops", *args], env=env, capture_output=True, text=True,
+                              timeout=180)
+        assert done.returncode in (0, 1), (args, done.stdout[-2000:], done.stderr[-2000:])
+        return done.stdout
+
+    status = opsbench("status")
+    assert "alerts firing: 0" in status, status
+
+    from ops.core.settings import load_settings
+    from ops.reports import figures as report
+
+    founder = load_settings(DATABASE_URL=other, OPSBENCH_HOME=str(home), REPORT_TZ=TZ)
+    analytics = db.make_engine("analytics", founder)
+    demo_engine = db.make_engine("analytics", load_settings(DATABASE_URL=demo_url, OPSBENCH_HOME=str(home),
+                                                            REPORT_TZ=TZ))
+    try:
+        day = report.default_window("daily", founder).start
+        week = report.default_window("weekly", founder)
+        w = {"start": day, "end": day, "tz": TZ}
+        ww = {"start": week.start, "end": week.end, "tz": TZ}
+        want = {"gross": float(queries.revenue.daily.raw(analytics, **w)["gross"].sum()),
+                "DAU": float(queries.activity.daily.raw(analytics, **w)["dau"].sum()),
+                "jobs": float(queries.errors.daily.raw(analytics, **w)["jobs"].sum()),
+                "failed": float(queries.errors.daily.raw(analytics, **w)["failed"].sum())}
+        want_week = float(queries.revenue.daily.raw(analytics, **ww)["gross"].sum())
+        demo_gross = float(queries.revenue.daily.raw(demo_engine, **w)["gross"].sum())
+        assert demo_gross != want["gross"]                       # the demo's number would be visibly wrong
+        for run in ("first", "after the rollups job"):
+            daily = opsbench("report", "daily", "--date", day.isoformat())
+            for label, value in want.items():
+                assert _figure(daily, label) == pytest.approx(value, abs=0.005), (run, label)
+            weekly = opsbench("report", "weekly", "--date", week.start.isoformat())
+            assert _figure(weekly, "gross") == pytest.approx(want_week, abs=0.005), run
+            assert "Alerts: none firing" in daily
+            if run == "first":
+                assert "rollups are rebuilding" in daily
+                opsbench("run", "rollups")
+            else:
+                assert "rollups are rebuilding" not in daily
+    finally:
+        analytics.dispose()
+        demo_engine.dispose()
+    state = db.make_engine("state", settings)
+    try:
+        with state.connect() as c:
+            bodies = [r[0] for r in c.exec_driver_sql("SELECT body FROM opsbench.outbox")
+                      if "backend changed" in r[0]]
+    finally:
+        state.dispose()
+    assert len(bodies) == 1 and "founder_app@" in bodies[0], bodies
