@@ -1,17 +1,24 @@
 -- The three roles opsbench connects as, with exactly the privileges it needs.
 --
--- Run once, as a role that may create roles (on Supabase: the postgres user),
--- in the backend's database, with the passwords as psql variables:
+-- Run once, in the backend's database, as a role that may create roles:
+-- ADMIN_URL is the DSN of such an admin role (on Supabase, the postgres user's
+-- direct connection string). Keep the passwords in shell variables first, so
+-- they can go into the DSNs afterwards (hex: nothing to escape in a URL):
 --
+--   RO_PW=$(openssl rand -hex 24) MAINT_PW=$(openssl rand -hex 24) STATE_PW=$(openssl rand -hex 24)
 --   psql "$ADMIN_URL" -v ON_ERROR_STOP=1 \
---        -v ro_password="$(openssl rand -hex 24)" \
---        -v maint_password="$(openssl rand -hex 24)" \
---        -v state_password="$(openssl rand -hex 24)" \
+--        -v ro_password="$RO_PW" -v maint_password="$MAINT_PW" -v state_password="$STATE_PW" \
 --        -f deploy/roles.sql
 --
--- then put the same passwords into the DSNs (DATABASE_URL as opsbench_ro,
--- MAINTENANCE_DATABASE_URL as opsbench_maint, OPSBENCH_STATE_URL as
--- opsbench_state) and check with `opsbench doctor`.
+-- then, in the same shell, write them into the DSNs (HOST, PORT and DB as in
+-- ADMIN_URL; the unquoted EOF lets the shell fill in the passwords) and check
+-- with `opsbench doctor`:
+--
+--   cat >> .env <<EOF                 # or /etc/opsbench/env under systemd
+--   DATABASE_URL=postgresql://opsbench_ro:$RO_PW@HOST:PORT/DB
+--   MAINTENANCE_DATABASE_URL=postgresql://opsbench_maint:$MAINT_PW@HOST:PORT/DB
+--   OPSBENCH_STATE_URL=postgresql://opsbench_state:$STATE_PW@HOST:PORT/DB
+--   EOF
 --
 -- The backend's tables are those of queries/schema.sql in schema public. If
 -- the backend names them differently, add `-v compat=1` here (no grant on the
@@ -44,4 +51,10 @@ GRANT SELECT ON public.video_jobs TO opsbench_maint;
 -- first start; no privilege on the backend's tables.
 CREATE ROLE opsbench_state LOGIN PASSWORD :'state_password';
 GRANT CONNECT ON DATABASE :"DBNAME" TO opsbench_state;
+-- CREATE SCHEMA ... AUTHORIZATION needs the creating role to be a member of
+-- (PostgreSQL 16+: able to SET ROLE to) the owner. A CREATEROLE role that is no
+-- superuser (Supabase's postgres) is not, even for a role it just created (16+
+-- grants it ADMIN only), so it joins for this one statement and leaves again.
+GRANT opsbench_state TO CURRENT_USER;
 CREATE SCHEMA IF NOT EXISTS opsbench AUTHORIZATION opsbench_state;
+REVOKE opsbench_state FROM CURRENT_USER;

@@ -184,6 +184,39 @@ def test_a_writing_analytics_role_is_warned_about_and_never_told_to_get_delete(e
         assert role.level == "warn" and "postgres is a superuser" in role.message
 
 
+def test_a_dsn_without_a_user_is_known_as_the_analytics_role_by_its_session(empty_db, tmp_path, pg_home,
+                                                                            monkeypatch):
+    """DATABASE_URL names no user (PGUSER or peer authentication chooses it): doctor compares the other
+    connections with the analytics session's current_user, not the DSN's user name, so the read-only
+    role is never told to get DELETE or CREATE."""
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text(ESSENTIAL_JOBS)
+    with _roles(empty_db, "doc_peer", "doc_sweeper") as url:
+        _grant(empty_db, "GRANT SELECT ON ALL TABLES IN SCHEMA public TO doc_peer")  # reads, deletes nothing
+        monkeypatch.setenv("PGUSER", "doc_peer")
+        no_user = empty_db.url.replace("://postgres:@", "://", 1)
+        # the other two DSNs name the same role explicitly: no DSN is equal to DATABASE_URL
+        settings = load_settings(DATABASE_URL=no_user, MAINTENANCE_DATABASE_URL=url["doc_peer"],
+                                 OPSBENCH_STATE_URL=url["doc_peer"], OPSBENCH_HOME=str(pg_home),
+                                 OPSBENCH_JOBS_FILE=str(jobs))
+        c = _by_name(run_checks(settings))
+        assert c["analytics database"].message.startswith("connected as doc_peer to ")
+        cleans = c["cleanup privileges"]
+        assert cleans.level == "fail"
+        assert "cleanup connects as the analytics role doc_peer" in cleans.message
+        assert "GRANT" not in cleans.message and "doc_peer may not SELECT and DELETE" not in cleans.message
+        state = c["state database"]
+        assert state.level == "fail" and "that is the analytics role" in state.message
+        assert "GRANT" not in state.message
+
+        # a cleanup role of its own is told the grants it lacks
+        own = load_settings(DATABASE_URL=no_user, MAINTENANCE_DATABASE_URL=url["doc_sweeper"],
+                            OPSBENCH_STATE_URL=empty_db.url, OPSBENCH_HOME=str(pg_home), OPSBENCH_JOBS_FILE=str(jobs))
+        cleans = _by_name(run_checks(own))["cleanup privileges"]
+        assert cleans.level == "fail"
+        assert "GRANT SELECT, DELETE ON error_log, idempotency_keys, rate_limit_log TO doc_sweeper" in cleans.message
+
+
 def test_no_http_probe_target_is_warned_about(empty_db, tmp_path, pg_home):
     from ops.daemon.jobspec import load_jobs
     from ops.workbench.doctor import check_http_probes
@@ -191,6 +224,15 @@ def test_no_http_probe_target_is_warned_about(empty_db, tmp_path, pg_home):
     shipped = load_jobs(load_settings(OPSBENCH_HOME=str(pg_home)))  # jobs/jobs.toml as shipped: targets = []
     check = check_http_probes(shipped)
     assert check.level == "warn" and "job 'http_probes' has no HTTP targets" in check.message
+    # the advice is the variable (or an override file of only the targets), never a copy of jobs.toml
+    assert "(set OPSBENCH_HEALTH_URLS=api=https://…/health, comma-separated for more" in check.message
+    assert 'an override file headed extends = "defaults" that OPSBENCH_JOBS_FILE names' in check.message
+    assert "copy" not in check.message and "jobs/jobs.toml" not in check.message
+    # ... and following it is enough
+    advised = load_jobs(load_settings(OPSBENCH_HOME=str(pg_home),
+                                      OPSBENCH_HEALTH_URLS="api=https://api.example.com/health"))
+    check = check_http_probes(advised)
+    assert check.level == "ok" and check.message == "1 HTTP target(s) probed: api"
     jobs = tmp_path / "jobs.toml"
     jobs.write_text(ESSENTIAL_JOBS + '[jobs.http_probes]\ncallable = "jobs.probes:http_probes"\ninterval = "1m"\n'
                     '[[jobs.http_probes.args.targets]]\nname = "api"\nurl = "https://api.example.com/health"\n')
@@ -199,3 +241,5 @@ def test_no_http_probe_target_is_warned_about(empty_db, tmp_path, pg_home):
     jobs.write_text(ESSENTIAL_JOBS)
     check = check_http_probes(load_jobs(load_settings(OPSBENCH_HOME=str(pg_home), OPSBENCH_JOBS_FILE=str(jobs))))
     assert check.level == "warn" and "no enabled job runs jobs.probes:http_probes" in check.message
+    assert check.message.endswith('(enable or add a job with callable = "jobs.probes:http_probes" in the file '
+                                  "OPSBENCH_JOBS_FILE names, then set OPSBENCH_HEALTH_URLS=api=https://…/health)")

@@ -110,7 +110,6 @@ def database_checks(role: str, settings: Settings) -> list[Check]:
     tools = queries.load("tools/doctor")
     engine = None
     grants = visibility = columns = writes = None
-    analytics_user = _analytics_user(settings) if role in ("maintenance", "state") else None
     try:
         engine = db.make_engine(role, settings, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, poolclass=NullPool)
         with engine.connect() as conn:
@@ -140,14 +139,15 @@ def database_checks(role: str, settings: Settings) -> list[Check]:
                 _analytics_writes(info.usr, writes, resolved.embedded), _probe_visibility(info.usr, visibility)]
     if role == "maintenance":
         assert grants is not None
+        shared = _lacks_grants(grants) and _is_analytics_role(info.usr, resolved.dsn, settings)
         return [Check(name, "ok", f"{who}; lock_timeout {info.lock_timeout}, statement_timeout {info.statement_timeout}"),
-                _maintenance_grants(info.usr, grants, shared=info.usr == analytics_user)]
+                _maintenance_grants(info.usr, grants, shared=shared)]
     assert privileges is not None
     if privileges.schema_exists and privileges.can_write_schema:
         return [Check(name, "ok", f"{who}; may write schema opsbench")]
     if not privileges.schema_exists and privileges.can_create_schema:
         return [Check(name, "ok", f"{who}; schema opsbench will be created on first start")]
-    if info.usr == analytics_user:  # the read-only role: never advise it a write privilege
+    if _is_analytics_role(info.usr, resolved.dsn, settings):  # the read-only role: never a write privilege
         return [Check(name, "fail", f"{who}, but that is the analytics role, which may not create tables in schema "
                                     "opsbench and should stay read-only: point OPSBENCH_STATE_URL at a role of its "
                                     "own that owns schema opsbench (deploy/roles.sql creates opsbench_state)")]
@@ -172,15 +172,37 @@ def _analytics_grants(user: str, rows) -> Check:
 
 
 def _analytics_user(settings: Settings) -> str | None:
-    """The user name of the analytics DSN, when it names one (the maintenance check compares)."""
-    import sqlalchemy as sa
-
+    """The role the analytics session runs as (its current_user: the DSN may name no user, when PGUSER
+    or peer authentication chooses it); None when that session cannot be opened."""
     from ops.data import db
 
+    engine = None
     try:
-        return sa.make_url(db.resolve("analytics", settings).dsn).username
+        engine = db.make_engine("analytics", settings, connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+                                poolclass=NullPool)
+        with engine.connect() as conn:
+            return str(queries.load("tools/doctor").session_role.execute(conn).scalar_one())
     except Exception:
         return None
+    finally:
+        if engine is not None:
+            engine.dispose()
+
+
+def _is_analytics_role(user: str, dsn: str, settings: Settings) -> bool:
+    """Whether a connection as `user` (over `dsn`) is the analytics role, which must never be advised a
+    write privilege. Asked only when advice is due (it opens the analytics session once more); when
+    that session cannot be opened, the same DSN as DATABASE_URL counts as the analytics role."""
+    analytics = _analytics_user(settings)
+    if analytics is not None:
+        return user == analytics
+    return dsn == settings.database_url
+
+
+def _lacks_grants(rows) -> bool:
+    """Whether cleanup's privilege rows call for a GRANT (a table that is there, a privilege lacking)."""
+    return any(r["table_exists"] and (not r["can_select"] or (r["needs_delete"] and not r["can_delete"]))
+               for r in rows)
 
 
 def _analytics_columns(rows) -> Check:
@@ -360,9 +382,15 @@ def check_http_probes(specs: list[JobSpec] | None) -> Check:
     jobs = [s for s in specs if s.enabled and s.callable == "jobs.probes:http_probes"]
     targets = [t for s in jobs for t in (s.args.get("targets") or [])]
     if not targets:
-        where = f"job {jobs[0].id!r} has" if jobs else "no enabled job runs jobs.probes:http_probes, so there are"
-        return Check(name, "warn", f"{where} no HTTP targets: nothing checks the backend's health endpoint "
-                                   "(add [[jobs.http_probes.args.targets]] with name and url to a copy of "
-                                   "jobs/jobs.toml and point OPSBENCH_JOBS_FILE at it)")
+        urls = "OPSBENCH_HEALTH_URLS=api=https://…/health"
+        if jobs:
+            return Check(name, "warn", f"job {jobs[0].id!r} has no HTTP targets: nothing checks the backend's "
+                                       f"health endpoint (set {urls}, comma-separated for more, or list them under "
+                                       "[[jobs.http_probes.args.targets]] in an override file headed "
+                                       "extends = \"defaults\" that OPSBENCH_JOBS_FILE names)")
+        return Check(name, "warn", "no enabled job runs jobs.probes:http_probes, so there are no HTTP targets: "
+                                   "nothing checks the backend's health endpoint (enable or add a job with "
+                                   "callable = \"jobs.probes:http_probes\" in the file OPSBENCH_JOBS_FILE names, "
+                                   f"then set {urls})")
     names = [str(t.get("name", "?")) if isinstance(t, dict) else "?" for t in targets]
     return Check(name, "ok", f"{len(targets)} HTTP target(s) probed: {_names(names)}")

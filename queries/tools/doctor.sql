@@ -16,6 +16,13 @@ FROM (VALUES ('admin_actions'), ('error_log'), ('models'), ('products'), ('purch
 ORDER BY t.table_name
 
 
+-- name: session_role
+-- The role this session runs as: the maintenance and state checks compare theirs with the
+-- analytics session's, so the read-only role is never advised a write privilege (a DSN may name
+-- no user: PGUSER or peer authentication chooses it).
+SELECT current_user AS usr
+
+
 -- name: maintenance_privileges
 -- The tables cleanup deletes from (SELECT and DELETE) and the one it only reads (video_jobs: stuck jobs).
 SELECT t.table_name,
