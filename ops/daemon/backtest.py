@@ -35,6 +35,7 @@ from sqlalchemy.engine import Engine
 
 from ops.alerting import manager
 from ops.contract import JobContext, JobResult
+from ops.core.clock import utc_now
 from ops.core.errors import UserError
 from ops.core.redact import redact
 from ops.core.settings import Settings
@@ -306,7 +307,7 @@ def run(settings: Settings, *, days: float = 30, step: dt.timedelta | None = Non
     if step is not None and not (dt.timedelta(seconds=30) <= step <= dt.timedelta(hours=6)):
         raise UserError("--step: expected a duration from 30s to 6h")
     if end is None:
-        end = dt.datetime.now(dt.timezone.utc)
+        end = utc_now()
         if manifest and manifest.get("anchor"):
             end = min(end, dt.datetime.fromisoformat(manifest["anchor"]))
     end = end.astimezone(dt.timezone.utc)
