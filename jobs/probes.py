@@ -123,15 +123,10 @@ _PROBE_KEYS = set(HttpProbe.__dataclass_fields__)
 _HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
-def _number(value: Any, where: str, positive: bool = False) -> float:
-    """A threshold from the jobs file: a number, not negative (or > 0). Raises JobArgError at `where`."""
-    return read.number(value, where, positive=positive)
-
-
 def _probe_settings(merged: dict[str, Any], at: Callable[[str], str]) -> dict[str, Any]:
     """Every setting of a target except name and url, checked; `at(key)` names the key in errors."""
     def number(key: str, default: float, positive: bool = False) -> float:
-        return _number(merged.get(key, default), at(key), positive)
+        return read.number(merged.get(key, default), at(key), positive=positive)
 
     method = str(merged.get("method", "GET")).upper()
     if method not in _HTTP_METHODS:
@@ -483,7 +478,7 @@ def postgres_args(args: dict[str, Any]) -> dict[str, Any]:
                                f"{', '.join(sorted({'name', *_PG_NUMBERS}))})")
     out: dict[str, Any] = {"name": str(args.get("name", "backend"))}
     for key, default in _PG_NUMBERS.items():
-        out[key] = _number(args.get(key, default), f"args.{key}")
+        out[key] = read.number(args.get(key, default), f"args.{key}")
     for warn, crit in (("latency_warn_ms", "latency_critical_ms"), ("connections_warn_pct", "connections_critical_pct"),
                        ("replication_lag_warn_s", "replication_lag_critical_s")):
         if out[crit] < out[warn]:
