@@ -35,7 +35,6 @@ from jobs.args import JobArgError
 from jobs.evidence import evidence_rows
 from ops.contract import Finding, JobContext, JobResult, Severity
 from ops.core.redact import redact
-from ops.core.settings import Settings
 from ops.data import state as state_store
 
 log = logging.getLogger("opsbench.jobs.probes")
@@ -453,14 +452,18 @@ def http_probes(ctx: JobContext) -> JobResult:
 
 # -- PostgreSQL probe ------------------------------------------------------------------
 
-@lru_cache(maxsize=8)
-def _probe_engine(settings: Settings, connect_timeout_s: int) -> sa.Engine:
-    """Analytics-role engine without a pool: each probe pays (and measures) a real connect."""
+def _probe_engine(ctx: JobContext, connect_timeout_s: int) -> sa.Engine:
+    """Analytics-role engine without a pool: each probe pays (and measures) a real connect.
+
+    Built once per runtime (and timeout), disposed with it."""
     from ops.data import db
 
-    return db.make_engine("analytics", settings, poolclass=NullPool,
-                          connect_args={"connect_timeout": connect_timeout_s,
-                                        "application_name": "opsbench-probe"})
+    settings = ctx.settings
+    return ctx.runtime.shared(
+        ("probes.engine", settings, connect_timeout_s),
+        lambda: db.make_engine("analytics", settings, poolclass=NullPool,
+                               connect_args={"connect_timeout": connect_timeout_s,
+                                             "application_name": "opsbench-probe"}))
 
 
 _PG_NUMBERS = {
@@ -518,7 +521,7 @@ def postgres(ctx: JobContext) -> JobResult:
 
     started = time.perf_counter()
     try:
-        with _probe_engine(ctx.settings, connect_timeout).connect() as conn:
+        with _probe_engine(ctx, connect_timeout).connect() as conn:
             q.ping.execute(conn).scalar_one()
             latency_ms = (time.perf_counter() - started) * 1000.0
             usage = q.connections(conn).iloc[0]
