@@ -66,14 +66,17 @@ def record_state(ctx: JobContext, statement: str, rows: Iterable[dict[str, Any]]
     A dry run (`opsbench run --dry-run`) records nothing.
     """
     rows = list(rows)
-    if not rows or ctx.dry_run:
+    if not rows:
         return True
-    try:
-        engine = ctx.state
+
+    def write(engine: sa.Engine) -> None:
         state_store.migrate_once(engine)
         q = getattr(queries.load("state/probes"), statement)
         with engine.begin() as conn:
             conn.execute(q.statement, [q.bind(**r) for r in rows])
+
+    try:
+        ctx.record(write)  # a dry run: nothing is called, nothing written
         return True
     except Exception as exc:  # noqa: BLE001 - history must never fail the job
         ctx.logger.warning("could not record %s in the state store: %s", statement, redact(exc).splitlines()[0])

@@ -76,12 +76,9 @@ def run_report(ctx: JobContext, kind: str) -> JobResult:
                    "none": "no charts"}[chart_set.mode]
     metrics = {"charts": float(chart_set.charts), "chars": float(len(text)),
                "chart_problems": float(len(chart_set.problems))}
-    if ctx.dry_run:
+    ids = ctx.enqueue(lambda conn: report_queue.enqueue(conn, text, chart_set, source=ctx.job_id, now=now))
+    if ids is None:  # a dry run: nothing was queued
         return JobResult("ok", f"dry run: {what} with {charts_word} not queued", metrics)
-
-    source = ctx.job_id
-    with ctx.state.begin() as conn:
-        ids = report_queue.enqueue(conn, text, chart_set, source=source, now=now)
     metrics["queued"] = float(len(ids))
     return JobResult("ok", f"{what} queued with {charts_word}", metrics)
 

@@ -288,6 +288,19 @@ def test_a_dry_run_cannot_write_even_when_the_job_forgets_to_check(state):
         conn.commit()
 
 
+def test_a_dry_run_context_records_and_enqueues_nothing(state):
+    """ctx.record / ctx.enqueue are how jobs write: in a dry run they call nothing and answer None."""
+    from ops.contract import JobContext
+
+    called = []
+    dry = JobContext(settings=state.settings, job_id="x", run_id="r1", dry_run=True)
+    assert dry.record(called.append) is None and dry.enqueue(called.append) is None
+    assert called == []
+    real = JobContext(settings=state.settings, job_id="x", run_id="r2")
+    assert real.record(lambda engine: "kept") == "kept"
+    assert real.enqueue(lambda conn: conn.exec_driver_sql("SELECT 1").scalar_one()) == 1
+
+
 def test_job_finished_log_line_carries_the_summary(state, caplog):
     import logging
 
