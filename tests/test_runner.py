@@ -8,12 +8,12 @@ import threading
 import pytest
 import sqlalchemy as sa
 from support import daemon_jobs
+from support.fixtures import state  # noqa: F401 - the shared module fixture
 
 import queries
 from ops.contract import JobResult
 from ops.daemon.jobspec import JobSpec
 from ops.daemon.runner import Runner
-from ops.data.state import migrate
 
 FAKE_NOW = dt.datetime(2026, 3, 4, 9, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -39,12 +39,6 @@ class Sink:
 
     def __call__(self, source, result, now):
         self.calls.append((source, result, now))
-
-
-@pytest.fixture(scope="module")
-def state(empty_db):
-    migrate(empty_db.writer)
-    return empty_db
 
 
 @pytest.fixture(autouse=True)
