@@ -26,6 +26,7 @@ from bench import experience
 from bench import export as export_bench
 from bench import report, rollup_bench, seeds, server, timing
 from bench.seeding import seed_scale
+from ops.core.clock import utc_now
 from ops.data.db import sqlalchemy_url
 from ops.data.seed import apply_schema
 from ops.workbench.index_doctor import sample_params
@@ -106,7 +107,7 @@ def bench_scale(scale: str, runs: int, reseed: bool, skip_export: bool) -> dict:
     ro.dispose()
     return {"scale": scale, "seed": rec, "prepare_seconds": prepare_s, "server": settings, "floors_ms": floor_ms,
             "table_rows": {t: sizes.get(t) for t in timing.FLOOR_TABLES}, "queries": results, "seeds": seed_cmp,
-            "rollups": roll, "export": exp, "experience": waits, "runs": runs, "finished_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+            "rollups": roll, "export": exp, "experience": waits, "runs": runs, "finished_at": utc_now().isoformat()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ import pandas as pd
 from ops.core.clock import ZONE_EXPECTED, parse_zone
 from ops.core.errors import JobArgError
 
-__all__ = ["JobArgError", "duration", "known_keys", "number", "whole", "zone"]
+__all__ = ["JobArgError", "day", "duration", "flag", "known_keys", "number", "whole", "zone", "zones"]
 
 _HAS_UNIT = re.compile(r"[A-Za-z]")
 
@@ -96,3 +96,31 @@ def zone(value: Any, where: str) -> ZoneInfo:
         return parse_zone(value)
     except ValueError:
         raise JobArgError(f"{where}: {ZONE_EXPECTED}, got {_shown(value)}") from None
+
+
+def zones(value: Any, where: str) -> list[str]:
+    """A list of IANA time zone names, kept as written (each one checked)."""
+    if not isinstance(value, (list, tuple)):
+        raise JobArgError(f"{where}: expected a list of time zone names, got {_shown(value)}")
+    for name in value:
+        zone(name, where)
+    return list(value)
+
+
+def flag(value: Any, where: str) -> bool:
+    """true or false (a TOML boolean; the string "false" is refused, not read as true)."""
+    if not isinstance(value, bool):
+        raise JobArgError(f"{where}: expected true or false, got {_shown(value)}")
+    return value
+
+
+def day(value: Any, where: str) -> dt.date:
+    """A calendar day: a TOML date or a "YYYY-MM-DD" string."""
+    if isinstance(value, dt.date):
+        return value
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise JobArgError(f"{where}: expected a date such as 2026-11-30, got {_shown(value)}") from None

@@ -31,7 +31,7 @@ def drain_outbox(ctx: JobContext) -> JobResult:
         return JobResult("ok", f"dry run: {waiting if waiting is not None else 'unknown'} message(s) waiting")
     sent = alert_bridge.drain(ctx.settings, ctx.state, clock=ctx.clock,
                               budget_s=float(ctx.args.get("budget_s", DRAIN_BUDGET_S)),
-                              max_messages=ctx.args.get("max_messages"))
+                              max_messages=ctx.args.get("max_messages"), runtime=ctx.runtime)
     if sent is None:
         return JobResult("skipped", "the outbox could not be drained (see the log and Sentry)")
     waiting = alert_bridge.depth(ctx.state)

@@ -29,7 +29,6 @@ from jobs.args import JobArgError
 from jobs.evidence import evidence_rows
 from jobs.probes import DATABASE_UNREACHABLE
 from ops.contract import Finding, JobContext, JobResult, Severity
-from ops.core.clock import parse_zone
 from ops.core.redact import redact
 
 ERROR_RATE = "job_error_rate"
@@ -267,8 +266,8 @@ def check_purchases_stopped(ctx: JobContext, conn: sa.Connection) -> CheckOutput
     p_warn = _num(a, "warn_probability", 1e-3)
     p_crit = _num(a, "critical_probability", 1e-6)
     min_hours = int(_num(a, "min_history_weeks", 2))
-    tz_name = str(a.get("tz", ctx.settings.report_tz))
-    tz = parse_zone(tz_name)
+    tz = read.zone(a.get("tz", ctx.settings.report_tz), "args.tz")
+    tz_name = tz.key
     now = ctx.now()
     m = queries.load("metrics")
 

@@ -35,7 +35,6 @@ from jobs.args import JobArgError
 from jobs.evidence import evidence_rows
 from ops.contract import Finding, JobContext, JobResult, Severity
 from ops.core.redact import redact
-from ops.core.settings import Settings
 from ops.data import state as state_store
 
 log = logging.getLogger("opsbench.jobs.probes")
@@ -67,14 +66,17 @@ def record_state(ctx: JobContext, statement: str, rows: Iterable[dict[str, Any]]
     A dry run (`opsbench run --dry-run`) records nothing.
     """
     rows = list(rows)
-    if not rows or ctx.dry_run:
+    if not rows:
         return True
-    try:
-        engine = ctx.state
+
+    def write(engine: sa.Engine) -> None:
         state_store.migrate_once(engine)
         q = getattr(queries.load("state/probes"), statement)
         with engine.begin() as conn:
             conn.execute(q.statement, [q.bind(**r) for r in rows])
+
+    try:
+        ctx.record(write)  # a dry run: nothing is called, nothing written
         return True
     except Exception as exc:  # noqa: BLE001 - history must never fail the job
         ctx.logger.warning("could not record %s in the state store: %s", statement, redact(exc).splitlines()[0])
@@ -123,15 +125,10 @@ _PROBE_KEYS = set(HttpProbe.__dataclass_fields__)
 _HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
-def _number(value: Any, where: str, positive: bool = False) -> float:
-    """A threshold from the jobs file: a number, not negative (or > 0). Raises JobArgError at `where`."""
-    return read.number(value, where, positive=positive)
-
-
 def _probe_settings(merged: dict[str, Any], at: Callable[[str], str]) -> dict[str, Any]:
     """Every setting of a target except name and url, checked; `at(key)` names the key in errors."""
     def number(key: str, default: float, positive: bool = False) -> float:
-        return _number(merged.get(key, default), at(key), positive)
+        return read.number(merged.get(key, default), at(key), positive=positive)
 
     method = str(merged.get("method", "GET")).upper()
     if method not in _HTTP_METHODS:
@@ -458,14 +455,18 @@ def http_probes(ctx: JobContext) -> JobResult:
 
 # -- PostgreSQL probe ------------------------------------------------------------------
 
-@lru_cache(maxsize=8)
-def _probe_engine(settings: Settings, connect_timeout_s: int) -> sa.Engine:
-    """Analytics-role engine without a pool: each probe pays (and measures) a real connect."""
+def _probe_engine(ctx: JobContext, connect_timeout_s: int) -> sa.Engine:
+    """Analytics-role engine without a pool: each probe pays (and measures) a real connect.
+
+    Built once per runtime (and timeout), disposed with it."""
     from ops.data import db
 
-    return db.make_engine("analytics", settings, poolclass=NullPool,
-                          connect_args={"connect_timeout": connect_timeout_s,
-                                        "application_name": "opsbench-probe"})
+    settings = ctx.settings
+    return ctx.runtime.shared(
+        ("probes.engine", settings, connect_timeout_s),
+        lambda: db.make_engine("analytics", settings, poolclass=NullPool,
+                               connect_args={"connect_timeout": connect_timeout_s,
+                                             "application_name": "opsbench-probe"}))
 
 
 _PG_NUMBERS = {
@@ -483,7 +484,7 @@ def postgres_args(args: dict[str, Any]) -> dict[str, Any]:
                                f"{', '.join(sorted({'name', *_PG_NUMBERS}))})")
     out: dict[str, Any] = {"name": str(args.get("name", "backend"))}
     for key, default in _PG_NUMBERS.items():
-        out[key] = _number(args.get(key, default), f"args.{key}")
+        out[key] = read.number(args.get(key, default), f"args.{key}")
     for warn, crit in (("latency_warn_ms", "latency_critical_ms"), ("connections_warn_pct", "connections_critical_pct"),
                        ("replication_lag_warn_s", "replication_lag_critical_s")):
         if out[crit] < out[warn]:
@@ -523,7 +524,7 @@ def postgres(ctx: JobContext) -> JobResult:
 
     started = time.perf_counter()
     try:
-        with _probe_engine(ctx.settings, connect_timeout).connect() as conn:
+        with _probe_engine(ctx, connect_timeout).connect() as conn:
             q.ping.execute(conn).scalar_one()
             latency_ms = (time.perf_counter() - started) * 1000.0
             usage = q.connections(conn).iloc[0]

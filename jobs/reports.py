@@ -18,8 +18,9 @@ args (all optional):
 
 from __future__ import annotations
 
-import datetime as dt
+from typing import Any
 
+from jobs import args as read
 from ops.contract import JobContext, JobResult
 from ops.core.redact import redact
 from ops.reports import charts as chart_maker
@@ -36,22 +37,35 @@ def weekly_report(ctx: JobContext) -> JobResult:
     return run_report(ctx, "weekly")
 
 
-def _window(ctx: JobContext, kind: str) -> report.Window | None:
-    raw = ctx.args.get("date")
-    if raw in (None, ""):
+def report_args(args: dict[str, Any]) -> dict[str, Any]:
+    """The report's arguments with defaults, checked. Raises JobArgError naming the key."""
+    read.known_keys(args, {"date", "charts", "png"})
+    raw = args.get("date")
+    return {"date": None if raw in (None, "") else read.day(raw, "args.date"),
+            "charts": read.flag(args.get("charts", True), "args.charts"),
+            "png": read.flag(args.get("png", True), "args.png")}
+
+
+def validate_args(args: dict[str, Any]) -> None:
+    report_args(args)
+
+
+def _window(ctx: JobContext, kind: str, day) -> report.Window | None:
+    if day is None:
         return None
-    day = raw if isinstance(raw, dt.date) else dt.date.fromisoformat(str(raw).strip())
     return report.window_for(kind, day, ctx.settings.report_tz)
 
 
 def run_report(ctx: JobContext, kind: str) -> JobResult:
+    a = report_args(ctx.args)
     now = ctx.now()
-    rep = report.build(ctx.analytics, ctx.settings, kind, window=_window(ctx, kind), state=ctx.state, now=now)
+    rep = report.build(ctx.analytics, ctx.settings, kind, window=_window(ctx, kind, a["date"]), state=ctx.state,
+                       now=now)
     text = report_message.telegram_message(rep)
     chart_set = chart_maker.ChartSet()
-    if ctx.args.get("charts", True):
+    if a["charts"]:
         try:
-            chart_set = chart_maker.attachments(rep, allow_png=bool(ctx.args.get("png", True)))
+            chart_set = chart_maker.attachments(rep, allow_png=a["png"])
         except Exception as e:  # attachments() should not raise; if it does, the text still goes
             chart_set.problems.append(f"charts: {type(e).__name__}: {redact(str(e))[:200]}")
     for problem in chart_set.problems:
@@ -62,11 +76,11 @@ def run_report(ctx: JobContext, kind: str) -> JobResult:
                    "none": "no charts"}[chart_set.mode]
     metrics = {"charts": float(chart_set.charts), "chars": float(len(text)),
                "chart_problems": float(len(chart_set.problems))}
-    if ctx.dry_run:
+    ids = ctx.enqueue(lambda conn: report_queue.enqueue(conn, text, chart_set, source=ctx.job_id, now=now))
+    if ids is None:  # a dry run: nothing was queued
         return JobResult("ok", f"dry run: {what} with {charts_word} not queued", metrics)
-
-    source = ctx.job_id
-    with ctx.state.begin() as conn:
-        ids = report_queue.enqueue(conn, text, chart_set, source=source, now=now)
     metrics["queued"] = float(len(ids))
     return JobResult("ok", f"{what} queued with {charts_word}", metrics)
+
+
+ARG_VALIDATORS = {"daily_digest": validate_args, "weekly_report": validate_args}

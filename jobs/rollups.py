@@ -12,14 +12,30 @@ Arguments (jobs/jobs.toml, [jobs.rollups.args]):
 
 from __future__ import annotations
 
+from typing import Any
+
+from jobs import args as read
 from ops.contract import JobContext, JobResult
 from ops.data import rollups
 
 
+def rollup_args(args: dict[str, Any]) -> dict[str, Any]:
+    """The job's arguments with defaults, checked. Raises JobArgError naming the key."""
+    read.known_keys(args, {"days", "backfill_days", "zones"})
+    return {"days": read.whole(args.get("days", rollups.DEFAULT_DAYS), "args.days", minimum=1),
+            "backfill_days": read.whole(args.get("backfill_days", 0), "args.backfill_days", minimum=0),
+            "zones": read.zones(args.get("zones", []), "args.zones")}
+
+
+def validate_args(args: dict[str, Any]) -> None:
+    rollup_args(args)
+
+
 def refresh(ctx: JobContext) -> JobResult:
-    days = int(ctx.args.get("days", rollups.DEFAULT_DAYS))
-    backfill = int(ctx.args.get("backfill_days", 0)) or None
-    zones = [ctx.settings.report_tz, *[z for z in ctx.args.get("zones", []) if z != ctx.settings.report_tz]]
+    a = rollup_args(ctx.args)
+    days = a["days"]
+    backfill = a["backfill_days"] or None
+    zones = [ctx.settings.report_tz, *[z for z in a["zones"] if z != ctx.settings.report_tz]]
     if ctx.dry_run:
         marks = {z: rollups.watermark(ctx.state, z) for z in zones}
         text = ", ".join(f"{z}: through {m.refreshed_through}" if m else f"{z}: never" for z, m in marks.items())
@@ -31,3 +47,6 @@ def refresh(ctx: JobContext) -> JobResult:
         "rows_changed": float(sum(r.rows_changed for r in results)),
     }
     return JobResult("ok", "; ".join(r.summary for r in results), metrics)
+
+
+ARG_VALIDATORS = {"refresh": validate_args}

@@ -6,13 +6,14 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from ops.core.clock import utc_now
 from ops.core.settings import Settings
 
+T = TypeVar("T")
 
 class Severity(str, Enum):
     """critical = P1 (page the founder), warning = P2 (look today), info = P3 (a note for the weekly read)."""
@@ -128,3 +129,19 @@ class JobContext:
     @property
     def state(self) -> Engine:
         return self.engine("state")
+
+    # What a job writes goes through these two: in a dry run they do nothing and
+    # answer None, so no job can write by forgetting to check `dry_run`.
+
+    def record(self, write: Callable[[Engine], T]) -> T | None:
+        """`write(state engine)`: history the job keeps in the state store (probe samples). None in a dry run."""
+        if self.dry_run:
+            return None
+        return write(self.state)
+
+    def enqueue(self, put: Callable[[Connection], T]) -> T | None:
+        """`put(conn)` in one state transaction: messages for the outbox (reports). None in a dry run."""
+        if self.dry_run:
+            return None
+        with self.state.begin() as conn:
+            return put(conn)

@@ -86,8 +86,8 @@ def state(s: Settings | None = None) -> sa.Engine:
 
 # -- daily series: rollups for closed days, raw tables for the rest -------------------
 
-_UNREACHABLE_RETRY_S = 300.0
-_unreachable: dict[Settings, float] = {}     # settings -> monotonic time the state store last failed
+# settings -> "its state store is down, retry later" (ops.data.runtime.StateDown, the one such memo)
+_unreachable: dict[Settings, "StateDown"] = {}
 
 
 def rollup_state(tz: str | None = None, s: Settings | None = None) -> sa.Engine | None:
@@ -98,23 +98,27 @@ def rollup_state(tz: str | None = None, s: Settings | None = None) -> sa.Engine 
     reached is not tried again for a few minutes, so a notebook does not wait
     for a connect timeout at every series.
     """
-    import time
-
     from ops.data import rollups
 
     s = s or settings()
-    failed_at = _unreachable.get(s)
-    if failed_at is not None and time.monotonic() - failed_at < _UNREACHABLE_RETRY_S:
+    down = _state_down(s)
+    if down.recent():
         return None
     engine = state(s)
     if rollups.other_backend(connect(s), engine) is not None:
         return None                  # rollups of another backend: never read (series_source says so)
     _, problem = rollups.readable(engine, tz or s.report_tz)
     if problem is not None:
-        _unreachable[s] = time.monotonic()
+        down.failed()
         return None
-    _unreachable.pop(s, None)
+    down.reached()
     return engine
+
+
+def _state_down(s: Settings) -> "StateDown":
+    from ops.data.runtime import StateDown
+
+    return _unreachable.setdefault(s, StateDown())
 
 
 def series_source(tz: str | None = None, s: Settings | None = None) -> str:
@@ -125,7 +129,7 @@ def series_source(tz: str | None = None, s: Settings | None = None) -> str:
     tz = tz or s.report_tz
     engine = rollup_state(tz, s)
     if engine is None:
-        other = None if s in _unreachable else rollups.other_backend(connect(s), state(s))
+        other = None if _state_down(s).marked else rollups.other_backend(connect(s), state(s))
         if other is not None:
             return f"daily series: raw tables ({other.split(';')[0]})"
         return "daily series: raw tables (state store not reachable)"

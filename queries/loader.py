@@ -6,7 +6,7 @@ A subject file (`queries/revenue.sql`) holds blocks like::
     -- Daily gross, refunds and net revenue from production purchases.
     -- :param start date            first local day (inclusive)
     -- :param end date              last local day (inclusive)
-    -- :param tz text = UTC         IANA zone the days are cut in
+    -- :param tz tz = REPORT_TZ     IANA zone the days are cut in (REPORT_TZ when not given)
     SELECT ... WHERE purchased_at >= :start ...
 
 `queries.revenue.daily(conn, start=..., end=..., tz=...)` runs the block with

@@ -10,13 +10,13 @@ import json
 import pandas as pd
 import pytest
 from support.botapi import TOKEN, FakeBotApi, parse_html
+from support.fixtures import db  # noqa: F401 - the shared module fixture
 
 import queries
 from jobs.reports import daily_digest  # noqa: F401 - the spec below names it
 from ops.alerting import outbox
 from ops.daemon.jobspec import JobSpec
 from ops.daemon.runner import Runner
-from ops.data.state import migrate
 from ops.reports import charts
 from ops.reports import figures as report
 
@@ -25,12 +25,6 @@ TZ = "America/New_York"
 
 def no_sleep(_seconds: float) -> None:
     """Telegram pacing without waiting (the fake server has no rate limit to respect)."""
-
-
-@pytest.fixture(scope="module")
-def db(demo_db):
-    migrate(demo_db.writer)
-    return demo_db
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ import signal
 import pytest
 import sqlalchemy as sa
 from support.daemon_support import DaemonProcess, daemon_env, wait_until, write_jobs_file
+from support.fixtures import state  # noqa: F401 - the shared module fixture
 
 from ops.alerting import manager as alerts
 from ops.cli import main
@@ -26,15 +27,8 @@ from ops.contract import Finding, JobResult, Severity
 from ops.core.settings import reset_settings_cache
 from ops.daemon import removed_checks
 from ops.daemon.jobspec import JobSpec
-from ops.data.state import migrate
 
 UTC = dt.timezone.utc
-
-
-@pytest.fixture(scope="module")
-def state(empty_db):
-    migrate(empty_db.writer)
-    return empty_db
 
 
 def _fire(state, source: str, rule: str, labels: dict) -> str:

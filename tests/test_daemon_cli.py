@@ -10,11 +10,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from support.daemon_support import ESSENTIAL_JOBS, runs
 from support.sentry_receiver import SentryReceiver
+from support.fixtures import state  # noqa: F401 - the shared module fixture
 
 from ops.cli import main
 from ops.core.settings import reset_settings_cache
 from ops.daemon.leader import LeaderElector
-from ops.data.state import migrate
 
 JOBS = """
 [jobs.fine]
@@ -36,12 +36,6 @@ interval = 60
 enabled = false
 """
 BOT_TOKEN = "123456:AAFtelegramTOKENfortests_abcdefghijklmno"
-
-
-@pytest.fixture(scope="module")
-def state(empty_db):
-    migrate(empty_db.writer)
-    return empty_db
 
 
 @pytest.fixture

@@ -13,21 +13,15 @@ import time
 
 import pytest
 from support.daemon_support import runs, wait_until
+from support.fixtures import state  # noqa: F401 - the shared module fixture
 
 import queries
 from ops.daemon.jobspec import JobSpec
 from ops.daemon.leader import LEADER_LOCK_KEY
 from ops.daemon.runner import Runner
 from ops.daemon.scheduler import Daemon
-from ops.data.state import migrate
 
 UTC = dt.timezone.utc
-
-
-@pytest.fixture(scope="module")
-def state(empty_db):
-    migrate(empty_db.writer)
-    return empty_db
 
 
 def _sql():

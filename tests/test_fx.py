@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from support.botapi import parse_html
 from support.recompute import insert_rows, read_table, revenue_summary
+from support.fixtures import db  # noqa: F401 - the shared module fixture
 
 from ops.core.errors import SettingsError
 from ops.core.settings import load_settings
-from ops.data.state import migrate
 from ops.reports import figures as report
 from ops.reports import message as report_message
 from ops.reports import page as report_page
@@ -71,12 +71,6 @@ def test_toml_and_csv_rates_read_the_same(tmp_path):
 
 
 # -- in the reports ----------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def db(demo_db):
-    migrate(demo_db.writer)
-    return demo_db
-
 
 @pytest.fixture(scope="module")
 def day(db) -> dt.date:

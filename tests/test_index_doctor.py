@@ -16,31 +16,26 @@ from ops.workbench.index_doctor import check_indexes
 STATEMENT = "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_video_jobs_created_at ON video_jobs (created_at);"
 
 
-def doctor(db) -> subprocess.CompletedProcess:
+def doctor(demo_db) -> subprocess.CompletedProcess:
     environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
-               "DATABASE_URL": db.url, "OPSBENCH_STATE_URL": db.url, "PYTHONWARNINGS": "ignore"}
+               "DATABASE_URL": demo_db.url, "OPSBENCH_STATE_URL": demo_db.url, "PYTHONWARNINGS": "ignore"}
     return subprocess.run([sys.executable, "-m", "ops", "doctor", "--indexes"], capture_output=True, text=True,
                           env=environ, timeout=300)
 
 
-@pytest.fixture(scope="module")
-def db(demo_db):
-    return demo_db
-
-
-def test_all_clear_with_every_declared_index(db):
-    proc = doctor(db)
+def test_all_clear_with_every_declared_index(demo_db):
+    proc = doctor(demo_db)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "all clear" in proc.stdout
     assert "CREATE INDEX" not in proc.stdout
 
 
-def test_a_dropped_index_is_named_and_its_statement_fixes_it(db):
-    with db.writer.begin() as conn:
+def test_a_dropped_index_is_named_and_its_statement_fixes_it(demo_db):
+    with demo_db.writer.begin() as conn:
         jobs = sa.Table("video_jobs", sa.MetaData(), autoload_with=conn)
         next(i for i in jobs.indexes if i.name == "idx_video_jobs_created_at").drop(conn)
 
-    proc = doctor(db)
+    proc = doctor(demo_db)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert STATEMENT in proc.stdout.splitlines()
     # the daily error rate of the last 30 days is one of the queries that now reads all jobs
@@ -49,17 +44,17 @@ def test_a_dropped_index_is_named_and_its_statement_fixes_it(db):
     assert "Traceback" not in proc.stderr
 
     # the printed statement is what a founder pastes into psql: it runs (outside a transaction) and fixes it
-    with psycopg.connect(db.url, autocommit=True) as conn:
+    with psycopg.connect(demo_db.url, autocommit=True) as conn:
         conn.execute(STATEMENT)
-    again = doctor(db)
+    again = doctor(demo_db)
     assert again.returncode == 0 and "all clear" in again.stdout
 
 
-def test_a_partial_index_is_suggested_as_schema_sql_declares_it(db):
-    with db.writer.begin() as conn:
+def test_a_partial_index_is_suggested_as_schema_sql_declares_it(demo_db):
+    with demo_db.writer.begin() as conn:
         users = sa.Table("users", sa.MetaData(), autoload_with=conn)
         next(i for i in users.indexes if i.name == "idx_users_negative_balance").drop(conn)
-    report = check_indexes(db.analytics, today=dt.date.today(), only=["reconciliation.negative_balances"])
+    report = check_indexes(demo_db.analytics, today=dt.date.today(), only=["reconciliation.negative_balances"])
     assert [s.statement for s in report.suggestions] == [
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_negative_balance ON users (credits_remaining) "
         "WHERE credits_remaining < 0;"]

@@ -179,6 +179,14 @@ def test_disabled_job_with_unloadable_callable_is_accepted(tmp_path):
      "job 'r': args.checks: expected a list drawn from"),
     ('[jobs.w]\ncallable = "jobs.reviews:weekly_review"\ncron = "0 8 * * mon"\n[jobs.w.args]\nbaseline_weeks = 0\n',
      "job 'w': args.baseline_weeks: expected a whole number of at least 1"),
+    ('[jobs.ro]\ncallable = "jobs.rollups:refresh"\ncron = "10 * * * *"\n[jobs.ro.args]\ndays = "3"\n',
+     "job 'ro': args.days: expected a whole number, got '3'"),
+    ('[jobs.ro]\ncallable = "jobs.rollups:refresh"\ncron = "10 * * * *"\n[jobs.ro.args]\nzones = ["Mars/Base"]\n',
+     "job 'ro': args.zones: expected an IANA time zone name"),
+    ('[jobs.d]\ncallable = "jobs.reports:daily_digest"\ncron = "0 9 * * *"\n[jobs.d.args]\npng = "false"\n',
+     "job 'd': args.png: expected true or false, got 'false'"),
+    ('[jobs.wr]\ncallable = "jobs.reports:weekly_report"\ncron = "0 9 * * mon"\n[jobs.wr.args]\ndate = "last week"\n',
+     "job 'wr': args.date: expected a date such as 2026-11-30, got 'last week'"),
 ])
 def test_bad_job_arguments_fail_at_load_naming_job_and_key(tmp_path, body, needle):
     with pytest.raises(JobSpecError) as err:

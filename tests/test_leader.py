@@ -9,15 +9,9 @@ import time
 
 import pytest
 from support.daemon_support import DaemonProcess, daemon_env, instances, runs, wait_until, write_jobs_file
+from support.fixtures import state  # noqa: F401 - the shared module fixture
 
 from ops.daemon.leader import LeaderElector
-from ops.data.state import migrate
-
-
-@pytest.fixture(scope="module")
-def state(empty_db):
-    migrate(empty_db.writer)
-    return empty_db
 
 
 def _elector(state, name, events, **kw):

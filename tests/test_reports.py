@@ -13,25 +13,19 @@ import pandas as pd
 import pytest
 from support.botapi import parse_html, utf16_len
 from support.recompute import errors_daily, read_table, revenue_daily
+from support.fixtures import db  # noqa: F401 - the shared module fixture
 
 import queries
 from ops.alerting import manager as alerts
 from ops.alerting import telegram_html as messages
 from ops.contract import Finding, JobResult, Severity
 from ops.core.settings import load_settings
-from ops.data.state import migrate
 from ops.reports import figures as report
 from ops.reports import message as report_message
 
 TZ = "Europe/Istanbul"
 ALLOWED = {"b", "i", "u", "s", "code", "pre", "a"}
 UTC = dt.timezone.utc
-
-
-@pytest.fixture(scope="module")
-def db(demo_db):
-    migrate(demo_db.writer)
-    return demo_db
 
 
 @pytest.fixture(scope="module")

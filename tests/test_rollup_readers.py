@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from conftest import settings_for
+from support.fixtures import anchor, today  # noqa: F401 - the shared module fixtures
 from support.recompute import errors_daily, read_table, revenue_daily
 
 import queries
@@ -35,23 +36,8 @@ BROKEN_URL = "postgresql://nobody@127.0.0.1:1/nothing"
 
 
 @pytest.fixture(scope="module")
-def db(demo_db):
-    return demo_db
-
-
-@pytest.fixture(scope="module")
-def settings(db, pg_home):
-    return settings_for(pg_home, db.url, REPORT_TZ=TZ)
-
-
-@pytest.fixture(scope="module")
-def anchor(db) -> dt.datetime:
-    return dt.datetime.fromisoformat(db.manifest["anchor"])
-
-
-@pytest.fixture(scope="module")
-def today(anchor) -> dt.date:
-    return rollups.local_today(TZ, anchor)
+def settings(demo_db, pg_home):
+    return settings_for(pg_home, demo_db.url, REPORT_TZ=TZ)
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +54,11 @@ def notebook_settings(monkeypatch, settings):
     return settings
 
 
-def _daily(db, window: report.Window) -> dict[str, pd.DataFrame]:
+def _daily(demo_db, window: report.Window) -> dict[str, pd.DataFrame]:
     w = {"start": window.start, "end": window.end, "tz": window.tz}
-    return {"revenue": queries.revenue.daily.raw(db.analytics, **w),
-            "activity": queries.activity.daily.raw(db.analytics, **w),
-            "errors": queries.errors.daily.raw(db.analytics, **w)}
+    return {"revenue": queries.revenue.daily.raw(demo_db.analytics, **w),
+            "activity": queries.activity.daily.raw(demo_db.analytics, **w),
+            "errors": queries.errors.daily.raw(demo_db.analytics, **w)}
 
 
 def _same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
@@ -82,83 +68,83 @@ def _same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
                                   check_exact=False, rtol=1e-12)
 
 
-def _build(db, settings, day, now=None, state="writer") -> report.Report:
-    engine = db.writer if state == "writer" else state
-    return report.build(db.analytics, settings, "daily", window=report.Window(day, day, TZ), state=engine, now=now)
+def _build(demo_db, settings, day, now=None, state="writer") -> report.Report:
+    engine = demo_db.writer if state == "writer" else state
+    return report.build(demo_db.analytics, settings, "daily", window=report.Window(day, day, TZ), state=engine, now=now)
 
 
-def _assert_report_is_raw(db, rep: report.Report) -> None:
-    raw = _daily(db, rep.chart_window)
+def _assert_report_is_raw(demo_db, rep: report.Report) -> None:
+    raw = _daily(demo_db, rep.chart_window)
     for name in ("revenue", "activity", "errors"):
         _same(rep.series[name], raw[name])
 
 
-def _assert_helpers_are_raw(db, start: dt.date, end: dt.date) -> None:
+def _assert_helpers_are_raw(demo_db, start: dt.date, end: dt.date) -> None:
     w = {"start": start, "end": end, "tz": TZ}
-    _same(nb.revenue_series(start, end, TZ), queries.revenue.daily.raw(db.analytics, **w))
-    _same(nb.activity_series(start, end, TZ), queries.activity.daily.raw(db.analytics, **w))
-    _same(nb.dau_series(start, end, TZ), queries.activity.daily.raw(db.analytics, **w)[
+    _same(nb.revenue_series(start, end, TZ), queries.revenue.daily.raw(demo_db.analytics, **w))
+    _same(nb.activity_series(start, end, TZ), queries.activity.daily.raw(demo_db.analytics, **w))
+    _same(nb.dau_series(start, end, TZ), queries.activity.daily.raw(demo_db.analytics, **w)[
         ["day", "dau", "new_users", "new_active", "returning_active"]])
-    _same(nb.errors_series(start, end, TZ), queries.errors.daily.raw(db.analytics, **w))
+    _same(nb.errors_series(start, end, TZ), queries.errors.daily.raw(demo_db.analytics, **w))
 
 
 # -- before any refresh: raw answers -----------------------------------------------------------
 
-def test_without_rollups_reports_and_notebooks_read_raw(db, settings, notebook_settings, day, anchor):
+def test_without_rollups_reports_and_notebooks_read_raw(demo_db, settings, notebook_settings, day, anchor):
     # a state store the daemon never set up: no opsbench tables at all
-    with db.writer.connect() as c:
+    with demo_db.writer.connect() as c:
         assert not sa.inspect(c).has_table("rollup_watermarks", schema="opsbench")
-    assert rollups.readable(db.writer, TZ) == (None, None)
-    _assert_report_is_raw(db, _build(db, settings, day, now=anchor))
-    _assert_helpers_are_raw(db, day - 40 * ONE, day + ONE)
+    assert rollups.readable(demo_db.writer, TZ) == (None, None)
+    _assert_report_is_raw(demo_db, _build(demo_db, settings, day, now=anchor))
+    _assert_helpers_are_raw(demo_db, day - 40 * ONE, day + ONE)
     assert nb.series_source(TZ) == f"daily series: raw tables (no rollups for {TZ} yet)"
 
     # migrated but never refreshed: still raw
-    rollups.state_store.migrate(db.writer)
-    assert rollups.readable(db.writer, TZ) == (None, None)
-    _assert_report_is_raw(db, _build(db, settings, day, now=anchor))
-    _assert_helpers_are_raw(db, day - 40 * ONE, day + ONE)
+    rollups.state_store.migrate(demo_db.writer)
+    assert rollups.readable(demo_db.writer, TZ) == (None, None)
+    _assert_report_is_raw(demo_db, _build(demo_db, settings, day, now=anchor))
+    _assert_helpers_are_raw(demo_db, day - 40 * ONE, day + ONE)
 
 
 # -- after a refresh: rollups for closed days -----------------------------------------------------
 
 @pytest.fixture(scope="module")
-def refreshed(db, anchor):
-    result = rollups.refresh(db.analytics, db.writer, TZ, now=anchor)
+def refreshed(demo_db, anchor):
+    result = rollups.refresh(demo_db.analytics, demo_db.writer, TZ, now=anchor)
     assert result.backfill and result.end == rollups.local_today(TZ, anchor) - ONE
     return result
 
 
-def test_after_a_refresh_the_answers_are_still_the_raw_answers(db, settings, notebook_settings, refreshed, day,
+def test_after_a_refresh_the_answers_are_still_the_raw_answers(demo_db, settings, notebook_settings, refreshed, day,
                                                                anchor, today):
-    rep = _build(db, settings, day, now=anchor)
-    _assert_report_is_raw(db, rep)
+    rep = _build(demo_db, settings, day, now=anchor)
+    _assert_report_is_raw(demo_db, rep)
     # the days the report reads are all covered by the rollups (so the equality above is a real comparison)
-    assert rollups.rolled_range(rollups.watermark(db.writer, TZ), rep.chart_window.start, rep.chart_window.end,
+    assert rollups.rolled_range(rollups.watermark(demo_db.writer, TZ), rep.chart_window.start, rep.chart_window.end,
                                 today) == (rep.chart_window.start, rep.chart_window.end)
-    _assert_helpers_are_raw(db, day - 40 * ONE, today)
-    wm = rollups.watermark(db.writer, TZ)
+    _assert_helpers_are_raw(demo_db, day - 40 * ONE, today)
+    wm = rollups.watermark(demo_db.writer, TZ)
     assert wm.refreshed_through == today - ONE
     assert nb.series_source(TZ) == (f"daily series: rollups for {wm.complete_from} .. {today - ONE} ({TZ}), "
                                     "raw tables for other days")
 
 
-def _tables(db) -> dict[str, sa.Table]:
+def _tables(demo_db) -> dict[str, sa.Table]:
     meta = sa.MetaData()
-    return {name: sa.Table(name, meta, schema="opsbench", autoload_with=db.writer)
+    return {name: sa.Table(name, meta, schema="opsbench", autoload_with=demo_db.writer)
             for name in ("rollup_revenue_daily", "rollup_activity_daily", "rollup_jobs_daily",
                          "rollup_durations_daily", "rollup_failure_codes_daily")}
 
 
 @pytest.fixture
-def falsified(db, refreshed, anchor, day, today):
+def falsified(demo_db, refreshed, anchor, day, today):
     """One rollup row per series made wrong for `day`; a fake rollup row for today (never read).
 
     Undone afterwards: the fake row deleted, the rest repaired by a refresh.
     """
-    t = _tables(db)
+    t = _tables(demo_db)
     rev, act, jobs = t["rollup_revenue_daily"], t["rollup_activity_daily"], t["rollup_jobs_daily"]
-    with db.writer.begin() as c:
+    with demo_db.writer.begin() as c:
         n = c.execute(rev.update().where(rev.c.tz == TZ, rev.c.day == day, rev.c.currency == "USD")
                       .values(gross=rev.c.gross + GROSS_BUMP)).rowcount
         assert n == 1
@@ -181,15 +167,15 @@ def falsified(db, refreshed, anchor, day, today):
         c.execute(rev.insert().values(tz=TZ, day=today, currency="USD", gross=99999, refunds=0, purchases=1,
                                       refunded_purchases=0, paying_users=1, credits_sold=1))
     yield
-    with db.writer.begin() as c:
+    with demo_db.writer.begin() as c:
         c.execute(rev.delete().where(rev.c.tz == TZ, rev.c.day == today))
-    rollups.refresh(db.analytics, db.writer, TZ, now=anchor)
+    rollups.refresh(demo_db.analytics, demo_db.writer, TZ, now=anchor)
 
 
 @pytest.fixture(scope="module")
-def expected(db, day) -> dict[str, pd.Series]:
+def expected(demo_db, day) -> dict[str, pd.Series]:
     """`day` recomputed in pandas from the raw tables, not falsified."""
-    purchases, jobs = read_table(db.writer, "purchases"), read_table(db.writer, "video_jobs")
+    purchases, jobs = read_table(demo_db.writer, "purchases"), read_table(demo_db.writer, "video_jobs")
     return {"revenue": revenue_daily(purchases, day, day, TZ).iloc[0],
             "errors": errors_daily(jobs, day, day, TZ).iloc[0]}
 
@@ -204,19 +190,19 @@ def _others(df: pd.DataFrame, day: dt.date) -> pd.DataFrame:
     return df[pd.to_datetime(df["day"]).dt.date != day].reset_index(drop=True)
 
 
-def test_the_report_reads_the_rollups_for_closed_days(db, settings, falsified, expected, day, anchor):
-    rep = _build(db, settings, day, now=anchor)
+def test_the_report_reads_the_rollups_for_closed_days(demo_db, settings, falsified, expected, day, anchor):
+    rep = _build(demo_db, settings, day, now=anchor)
     rev, err = expected["revenue"], expected["errors"]
     assert rep.figures["gross"].value == pytest.approx(rev["gross"] + GROSS_BUMP)
     assert rep.figures["net"].value == pytest.approx(rev["net"] + GROSS_BUMP)
     assert rep.figures["failed"].value == err["failed"] + FAILED_BUMP
     assert rep.figures["jobs"].value == err["jobs"] + FAILED_BUMP
-    raw = _daily(db, rep.chart_window)
+    raw = _daily(demo_db, rep.chart_window)
     assert rep.figures["dau"].value == _row(raw["activity"], day)["dau"] + DAU_BUMP
     w = {"start": day, "end": day, "tz": TZ}
-    raw_p95 = queries.errors.durations.raw(db.analytics, **w)["p95_seconds"].iloc[0]
+    raw_p95 = queries.errors.durations.raw(demo_db.analytics, **w)["p95_seconds"].iloc[0]
     assert rep.figures["p95_seconds"].value == pytest.approx(raw_p95 + P95_BUMP)
-    raw_codes = queries.errors.by_code.raw(db.analytics, **w)
+    raw_codes = queries.errors.by_code.raw(demo_db.analytics, **w)
     assert rep.failure_codes[0].count == raw_codes["failed"].iloc[0] + 10 * FAILED_BUMP
     # every other day of the chart window is the raw answer
     for name in ("revenue", "activity", "errors"):
@@ -225,43 +211,43 @@ def test_the_report_reads_the_rollups_for_closed_days(db, settings, falsified, e
     # with the state store out of reach the same report reads the raw tables
     broken = sa.create_engine(BROKEN_URL.replace("postgresql:", "postgresql+psycopg:"),
                               connect_args={"connect_timeout": 2})
-    unreachable = _build(db, settings, day, now=anchor, state=broken)
+    unreachable = _build(demo_db, settings, day, now=anchor, state=broken)
     assert unreachable.figures["gross"].value == pytest.approx(rev["gross"])
     assert unreachable.figures["failed"].value == err["failed"]
     assert unreachable.figures["p95_seconds"].value == pytest.approx(raw_p95)
     assert unreachable.failure_codes[0].count == raw_codes["failed"].iloc[0]
-    _assert_report_is_raw(db, unreachable)
+    _assert_report_is_raw(demo_db, unreachable)
 
 
-def test_the_default_query_api_reads_the_rollups_for_closed_days(db, falsified, day, today):
+def test_the_default_query_api_reads_the_rollups_for_closed_days(demo_db, falsified, day, today):
     """queries.<series>(engine) with an engine opsbench made reads closed days from the rollups, today raw;
     through a Connection, or .raw(), it reads the raw tables."""
     start = day - 3 * ONE
     w = {"start": start, "end": today, "tz": TZ}
-    raw_act = queries.activity.daily.raw(db.analytics, **w)
-    act = queries.activity.daily(db.analytics, **w)
+    raw_act = queries.activity.daily.raw(demo_db.analytics, **w)
+    act = queries.activity.daily(demo_db.analytics, **w)
     assert _row(act, day)["dau"] == _row(raw_act, day)["dau"] + DAU_BUMP
     _same(_others(act, day), _others(raw_act, day))                 # today too (its WAU/MAU from stored days)
-    dur = queries.errors.durations(db.analytics, **w)
-    raw_dur = queries.errors.durations.raw(db.analytics, **w)
+    dur = queries.errors.durations(demo_db.analytics, **w)
+    raw_dur = queries.errors.durations.raw(demo_db.analytics, **w)
     assert _row(dur, day)["p95_seconds"] == pytest.approx(_row(raw_dur, day)["p95_seconds"] + P95_BUMP)
     _same(_others(dur, day), _others(raw_dur, day))
-    rev = queries.revenue.daily(db.analytics, **w)
-    assert _row(rev, today)["gross"] == pytest.approx(_row(queries.revenue.daily.raw(db.analytics, **w), today)["gross"])
-    with db.analytics.connect() as c:
+    rev = queries.revenue.daily(demo_db.analytics, **w)
+    assert _row(rev, today)["gross"] == pytest.approx(_row(queries.revenue.daily.raw(demo_db.analytics, **w), today)["gross"])
+    with demo_db.analytics.connect() as c:
         _same(queries.activity.daily(c, **w), raw_act)
     # a window without the falsified day is the raw answer, whole
     later = {"start": day + ONE, "end": today, "tz": TZ}
     for q in (queries.revenue.daily, queries.errors.daily, queries.errors.durations, queries.errors.by_code):
-        _same(q(db.analytics, **later), q.raw(db.analytics, **later))
+        _same(q(demo_db.analytics, **later), q.raw(demo_db.analytics, **later))
 
 
 def test_the_notebook_helpers_read_the_rollups_for_closed_days_and_raw_for_today(
-        db, notebook_settings, falsified, expected, day, today):
+        demo_db, notebook_settings, falsified, expected, day, today):
     start = day - 5 * ONE
     w = {"start": start, "end": today, "tz": TZ}
-    raw_rev, raw_act = queries.revenue.daily.raw(db.analytics, **w), queries.activity.daily.raw(db.analytics, **w)
-    raw_err = queries.errors.daily.raw(db.analytics, **w)
+    raw_rev, raw_act = queries.revenue.daily.raw(demo_db.analytics, **w), queries.activity.daily.raw(demo_db.analytics, **w)
+    raw_err = queries.errors.daily.raw(demo_db.analytics, **w)
 
     revenue = nb.revenue_series(start, today, TZ)
     assert _row(revenue, day)["gross"] == pytest.approx(expected["revenue"]["gross"] + GROSS_BUMP)
@@ -278,9 +264,9 @@ def test_the_notebook_helpers_read_the_rollups_for_closed_days_and_raw_for_today
     _same(_others(errors, day), _others(raw_err, day))
 
 
-def test_notebook_helpers_read_raw_when_the_state_store_is_unreachable(db, monkeypatch, pg_home, falsified,
+def test_notebook_helpers_read_raw_when_the_state_store_is_unreachable(demo_db, monkeypatch, pg_home, falsified,
                                                                        expected, day):
-    s = load_settings(DATABASE_URL=db.url, OPSBENCH_STATE_URL=BROKEN_URL, OPSBENCH_HOME=str(pg_home),
+    s = load_settings(DATABASE_URL=demo_db.url, OPSBENCH_STATE_URL=BROKEN_URL, OPSBENCH_HOME=str(pg_home),
                       REPORT_TZ=TZ)
     monkeypatch.setattr(nb, "_settings", s)
     monkeypatch.setattr(nb, "_unreachable", {})
@@ -288,11 +274,11 @@ def test_notebook_helpers_read_raw_when_the_state_store_is_unreachable(db, monke
     assert nb.series_source(TZ) == "daily series: raw tables (state store not reachable)"
     revenue = nb.revenue_series(day - 3 * ONE, day, TZ)
     assert _row(revenue, day)["gross"] == pytest.approx(expected["revenue"]["gross"])
-    _assert_helpers_are_raw(db, day - 3 * ONE, day)
+    _assert_helpers_are_raw(demo_db, day - 3 * ONE, day)
 
 
-def test_a_refresh_repairs_falsified_rollups(db, settings, notebook_settings, falsified, anchor, day, today):
-    result = rollups.refresh(db.analytics, db.writer, TZ, now=anchor)
+def test_a_refresh_repairs_falsified_rollups(demo_db, settings, notebook_settings, falsified, anchor, day, today):
+    result = rollups.refresh(demo_db.analytics, demo_db.writer, TZ, now=anchor)
     assert result.start <= day and result.rows_changed >= 3
-    _assert_report_is_raw(db, _build(db, settings, day, now=anchor))
-    _assert_helpers_are_raw(db, day - 10 * ONE, today)
+    _assert_report_is_raw(demo_db, _build(demo_db, settings, day, now=anchor))
+    _assert_helpers_are_raw(demo_db, day - 10 * ONE, today)

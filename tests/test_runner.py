@@ -8,12 +8,12 @@ import threading
 import pytest
 import sqlalchemy as sa
 from support import daemon_jobs
+from support.fixtures import state  # noqa: F401 - the shared module fixture
 
 import queries
 from ops.contract import JobResult
 from ops.daemon.jobspec import JobSpec
 from ops.daemon.runner import Runner
-from ops.data.state import migrate
 
 FAKE_NOW = dt.datetime(2026, 3, 4, 9, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -39,12 +39,6 @@ class Sink:
 
     def __call__(self, source, result, now):
         self.calls.append((source, result, now))
-
-
-@pytest.fixture(scope="module")
-def state(empty_db):
-    migrate(empty_db.writer)
-    return empty_db
 
 
 @pytest.fixture(autouse=True)
@@ -286,6 +280,19 @@ def test_a_dry_run_cannot_write_even_when_the_job_forgets_to_check(state):
         assert conn.exec_driver_sql("SELECT count(*) FROM opsbench.careless_writes").scalar_one() == 1
         conn.exec_driver_sql("DROP TABLE opsbench.careless_writes")
         conn.commit()
+
+
+def test_a_dry_run_context_records_and_enqueues_nothing(state):
+    """ctx.record / ctx.enqueue are how jobs write: in a dry run they call nothing and answer None."""
+    from ops.contract import JobContext
+
+    called = []
+    dry = JobContext(settings=state.settings, job_id="x", run_id="r1", dry_run=True)
+    assert dry.record(called.append) is None and dry.enqueue(called.append) is None
+    assert called == []
+    real = JobContext(settings=state.settings, job_id="x", run_id="r2")
+    assert real.record(lambda engine: "kept") == "kept"
+    assert real.enqueue(lambda conn: conn.exec_driver_sql("SELECT 1").scalar_one()) == 1
 
 
 def test_job_finished_log_line_carries_the_summary(state, caplog):

@@ -10,11 +10,11 @@ import time
 import pytest
 from support import daemon_jobs
 from support.daemon_support import DaemonProcess, daemon_env, runs, wait_until, write_jobs_file
+from support.fixtures import state  # noqa: F401 - the shared module fixture
 
 from ops.daemon.jobspec import JobSpec
 from ops.daemon.runner import Runner
 from ops.daemon.scheduler import Daemon, jobs_to_catch_up, missed_slot
-from ops.data.state import migrate
 
 UTC = dt.timezone.utc
 
@@ -54,12 +54,6 @@ def test_missed_slot_for_interval_jobs_and_the_list():
 
 
 # -- the daemon in-process: catch-up really runs, once --------------------------------
-
-@pytest.fixture(scope="module")
-def state(empty_db):
-    migrate(empty_db.writer)
-    return empty_db
-
 
 def test_catch_up_after_downtime_runs_each_job_once(state):
     now = dt.datetime.now(UTC)

@@ -7,13 +7,13 @@ import logging
 import pytest
 import sentry_sdk
 from support import daemon_jobs
+from support.fixtures import state  # noqa: F401 - the shared module fixture
 
 from ops import __version__
 from ops.core import sentry as ops_sentry
 from ops.core.settings import SettingsError, load_settings
 from ops.daemon.jobspec import JobSpec
 from ops.daemon.runner import Runner
-from ops.data.state import migrate
 
 DSN_SECRET = "dsnsecret0123456789"
 SPECS = {
@@ -28,12 +28,6 @@ def sentry_on(receiver, tmp_path):
                              TELEGRAM_BOT_TOKEN=daemon_jobs.FAKE_TOKEN[3:])
     assert ops_sentry.init(settings) is True
     return settings
-
-
-@pytest.fixture(scope="module")
-def state(empty_db):
-    migrate(empty_db.writer)
-    return empty_db
 
 
 def _runner(settings, state):

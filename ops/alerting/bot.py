@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 import queries
 from ops.alerting import incidents, manager, outbox
 from ops.alerting import telegram_html as messages
+from ops.contract import AlertState
 from ops.core.clock import parse_duration
 from ops.core.settings import Settings
 
@@ -144,7 +145,7 @@ def _callback(conn: Connection, update_id: int, cq: dict[str, Any], settings: Se
     # the alerts the message is about, in the episode it announced
     episodes = dict(row.episodes or {})
     alerts = list(_q().alerts_of.execute(conn, keys=json.dumps(list(row.keys))))
-    current = [a for a in alerts if a.state in ("pending", "firing") and
+    current = [a for a in alerts if a.state in (AlertState.pending, AlertState.firing) and
                incidents.same_episode(a.started_at, episodes.get(a.key))]
     if not current:
         states = ", ".join(f"{a.key} is {a.state}" for a in alerts) or "its alerts are gone"

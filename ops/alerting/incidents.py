@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 import queries
 from ops.alerting import outbox
 from ops.alerting import telegram_html as messages
-from ops.contract import Severity
+from ops.contract import AlertState, Severity
 from ops.core.settings import Settings
 
 # callback actions: ack, three silences, resolve by hand, details (read-only)
@@ -140,7 +140,7 @@ def render(conn: Connection, incident_id: int, settings: Settings, now: dt.datet
     for key in inc.keys:
         r = rows.get(key)
         same = r is not None and same_episode(r.started_at, episodes.get(key))
-        if same and r.state in ("pending", "firing"):
+        if same and r.state in (AlertState.pending, AlertState.firing):
             continue
         over += 1
         if same and r.resolved_at and r.started_at:

@@ -53,7 +53,7 @@ from sqlalchemy.engine import Connection, Engine
 import queries
 from ops.alerting import incidents, outbox
 from ops.alerting import telegram_html as messages
-from ops.contract import AlertState, Finding, JobResult, Severity
+from ops.contract import AlertState, Finding, JobResult, RunStatus, Severity
 from ops.core.settings import Settings
 
 
@@ -289,7 +289,7 @@ def record_result(engine: Engine, source: str, result: JobResult, now: dt.dateti
         return []
     with engine.begin() as conn:
         return _evaluate(conn, source, findings, evaluated, now, settings, rules,
-                         run_failed=result.status in ("failed", "timeout"))
+                         run_failed=result.status in (RunStatus.failed, RunStatus.timeout))
 
 
 def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evaluated: set[str],
@@ -473,7 +473,7 @@ def _announce(conn: Connection, notices: list[tuple[Alert, messages.AlertNotice]
     # alerts that fire together share one message; as many messages as it takes to show every one
     for group in incidents.pack(fresh, lambda ns: messages.alert_message(ns, settings.environment)):
         text = messages.alert_message([n for _, n in group], settings.environment)
-        critical = any(n.severity == "critical" for _, n in group)
+        critical = any(n.severity == Severity.critical for _, n in group)
         opened = incidents.open_incident(conn, [a for a, _ in group], text, now,
                                          silent=quiet and not critical, source=f"alerts:{source}")
         for a, _ in group:
@@ -497,7 +497,7 @@ def _announce(conn: Connection, notices: list[tuple[Alert, messages.AlertNotice]
         reply = incidents.update_reply([(a, n.details) for a, n in kinds["resolved"]],
                                        [a for a, _ in kinds["repeat"]], now) \
             if kinds["repeat"] or kinds["resolved"] else None
-        critical = any(n.severity == "critical" for _, n in kinds["repeat"])
+        critical = any(n.severity == Severity.critical for _, n in kinds["repeat"])
         silent = quiet and not critical
         if ended:  # the message shows what ended; a repeat alone changes nothing it shows
             ids += incidents.refresh(conn, incident_id, settings, now, reply=reply, silent=silent,
@@ -509,7 +509,7 @@ def _announce(conn: Connection, notices: list[tuple[Alert, messages.AlertNotice]
             sent_for[a.key] = ids
     if legacy:
         text = messages.alert_message([n for _, n in legacy], settings.environment)
-        critical = any(n.severity == "critical" and n.kind != "resolved" for _, n in legacy)
+        critical = any(n.severity == Severity.critical and n.kind != "resolved" for _, n in legacy)
         ids = outbox.enqueue(conn, text, silent=quiet and not critical, source=f"alerts:{source}", now=now)
         for a, _ in legacy:
             sent_for[a.key] = ids

@@ -157,32 +157,31 @@ def _blocked_until(engine: Engine, channel: Channel) -> dt.datetime | None:
     return (row.blocked_checked_at or row.blocked_at) + BLOCKED_RETRY
 
 
-# One channel per (settings, engine) for the process, so per-chat pacing and the
-# HTTP connection pool carry over from one drain to the next.
-_channels: dict[tuple, Channel] = {}
-
-
-def _channel_for(settings: Settings, engine: Engine, sleep: Callable[[float], None]) -> Channel:
+def channel_for(settings: Settings, engine: Engine, sleep: Callable[[float], None] = time.sleep,
+                runtime: Any = None) -> Channel:
+    """The channel of (settings, engine), one per runtime (the process's for `settings` when none is
+    given), so per-chat pacing and the HTTP connection pool carry over from one drain to the next."""
     from ops.alerting import channels
+    from ops.data import runtime as runtimes
 
-    key = (settings, engine, sleep)
-    if key not in _channels:
-        _channels[key] = channels.from_settings(settings, engine, sleep=sleep)
-    return _channels[key]
+    rt = runtime if runtime is not None else runtimes.for_settings(settings)
+    return rt.shared(("outbox.channel", settings, engine, sleep),
+                     lambda: channels.from_settings(settings, engine, sleep=sleep))
 
 
 def drain(settings: Settings, engine: Engine, channel: Channel | None = None,
           clock: Callable[[], dt.datetime] = utc_now, sleep: Callable[[float], None] = time.sleep,
-          max_messages: int | None = None, budget_s: float | None = None) -> int:
+          max_messages: int | None = None, budget_s: float | None = None, runtime: Any = None) -> int:
     """Send pending messages in order until none is due. Returns how many were delivered.
 
     `max_messages` and `budget_s` (seconds on `clock`) bound one call: no new
     message is started once the budget is spent, and waits inside a send
     (pacing, retry_after, backoff) that would end past it are not taken. What
-    is left stays pending, in order, for the next call.
+    is left stays pending, in order, for the next call. Without `channel`, the
+    one of `runtime` (a job's `ctx.runtime`) is used.
     """
     if channel is None:
-        channel = _channel_for(settings, engine, sleep)
+        channel = channel_for(settings, engine, sleep, runtime)
     delivered = _drain_answers(engine, channel, clock)
     blocked_until = _blocked_until(engine, channel)
     if blocked_until is not None and clock() < blocked_until:

@@ -230,11 +230,6 @@ class TelegramClient:
         plain["text"] = messages.to_plain(part)
         return self._call("editMessageText", plain) is not _UNMODIFIED
 
-    def edit_message_reply_markup(self, chat_id: str | int, message_id: int, reply_markup: dict | None) -> bool:
-        params = {"chat_id": str(chat_id), "message_id": int(message_id),
-                  "reply_markup": reply_markup or {"inline_keyboard": []}}
-        return self._call("editMessageReplyMarkup", params) is not _UNMODIFIED
-
     def answer_callback_query(self, callback_query_id: str, text: str = "", show_alert: bool = False) -> bool:
         """The visible answer to a button press (a toast, or an alert box). False when the query is too
         old to answer (Telegram takes answers only for a short while after the press)."""

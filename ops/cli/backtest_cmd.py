@@ -13,6 +13,7 @@ import typer
 
 from ops.cli import current_settings as get_settings
 from ops.cli import fail
+from ops.core.clock import utc_now
 
 
 class Format(str, Enum):
@@ -40,7 +41,7 @@ def _end(text: str | None) -> dt.datetime | None:
         fail(f"--end: expected a date or time such as 2026-11-30 or 2026-11-30T12:00+00:00, got {text!r}")
     if end.tzinfo is None:
         end = end.replace(tzinfo=get_settings().tz)
-    if end > dt.datetime.now(dt.timezone.utc):
+    if end > utc_now():
         fail(f"--end: {end.isoformat()} is in the future; a backtest replays the past")
     return end
 

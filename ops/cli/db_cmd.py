@@ -53,14 +53,10 @@ def seed(
     force: bool = typer.Option(False, help="replace existing demo data"),
 ) -> None:
     """Fill the embedded demo database with generated data and planted faults."""
-    from ops.cli import fail
-    from ops.data.seed import SeedError, manifest_path, seed_embedded
+    from ops.data.seed import manifest_path, seed_embedded
 
     settings = get_settings()
-    try:
-        manifest = seed_embedded(settings, scale=scale.value, seed=seed_value, force=force)
-    except SeedError as e:
-        fail(str(e))
+    manifest = seed_embedded(settings, scale=scale.value, seed=seed_value, force=force)  # SeedError: main() says it
     if manifest.get("reused"):
         typer.echo(f"already seeded: scale={manifest['scale']} seed={manifest['seed']} anchor={manifest['anchor']} "
                    "(use --force to replace it)")

@@ -43,19 +43,15 @@ def render(
 ) -> None:
     """Execute the notebooks and write self-contained HTML with interactive charts."""
     from ops.core.redact import redact
-    from ops.workbench.notebooks import RenderError, notebook_paths
+    from ops.workbench.notebooks import notebook_paths
     from ops.workbench.notebooks import render as render_all
 
     params = _params(param)
     _check_out_dir(out)
-    try:
-        paths = notebook_paths(only=only or None)
-        if not paths:
-            fail("no notebooks found")
-        results = render_all(paths, out, params, timeout=timeout)
-    except RenderError as e:
-        fail(str(e))
-        return
+    paths = notebook_paths(only=only or None)  # RenderError, like every UserError, is main()'s one line, exit 2
+    if not paths:
+        fail("no notebooks found")
+    results = render_all(paths, out, params, timeout=timeout)
     failed = 0
     for r in results:
         if r.ok:

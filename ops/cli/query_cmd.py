@@ -133,7 +133,7 @@ def list_queries(name: str | None = None) -> None:
             table.add_row(*(escape(x) for x in (p.name, p.type, p.default or "(required)", p.doc)))
         console.print(table)
         return
-    # escape(): "[tz:tz=UTC]" is rich markup syntax and would vanish unescaped
+    # escape(): "[tz:tz=REPORT_TZ]" is rich markup syntax and would vanish unescaped
     table = Table(box=None, pad_edge=False)
     table.add_column("query", no_wrap=True)
     table.add_column("parameters", no_wrap=True)

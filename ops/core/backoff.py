@@ -13,6 +13,7 @@ def delay(attempt: int, base: float, cap: float, *, jitter: tuple[float, float] 
     base * 2**attempt, at most `cap`, then scaled by a random factor within
     `jitter` so that many clients failing together do not retry together.
     """
-    step = min(cap, base * (2 ** max(0, attempt)))
+    # the exponent stops at 1000 so that a long outage (attempt in the thousands) cannot overflow a float
+    step = min(cap, base * (2.0 ** min(max(0, attempt), 1000)))
     low, high = jitter
     return step * (low + (high - low) * rng())

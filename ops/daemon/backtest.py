@@ -34,13 +34,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ops.alerting import manager
-from ops.contract import JobContext, JobResult
+from ops.contract import JobContext, JobResult, RunStatus
+from ops.core.clock import utc_now
 from ops.core.errors import UserError
 from ops.core.redact import redact
 from ops.core.settings import Settings
 from ops.daemon import jobspec
 from ops.daemon.jobspec import JobSpec
-from ops.daemon.runner import Runner
+from ops.daemon.runner import JOB_STATUSES, Runner
 from ops.data import db, runtime
 from ops.data.state import migrate
 
@@ -306,7 +307,7 @@ def run(settings: Settings, *, days: float = 30, step: dt.timedelta | None = Non
     if step is not None and not (dt.timedelta(seconds=30) <= step <= dt.timedelta(hours=6)):
         raise UserError("--step: expected a duration from 30s to 6h")
     if end is None:
-        end = dt.datetime.now(dt.timezone.utc)
+        end = utc_now()
         if manifest and manifest.get("anchor"):
             end = min(end, dt.datetime.fromisoformat(manifest["anchor"]))
     end = end.astimezone(dt.timezone.utc)
@@ -371,7 +372,7 @@ def _run_one(func, settings: Settings, rt, spec: JobSpec, at: dt.datetime, logge
         return None, "failed", f"raised {type(e).__name__}", redact(str(e)).splitlines()[0][:300] if str(e) else None
     if not isinstance(result, JobResult):
         return None, "failed", f"returned {type(result).__name__}, expected JobResult", None
-    status = result.status if result.status in ("ok", "failed", "skipped") else "failed"
+    status = result.status if result.status in JOB_STATUSES else RunStatus.failed
     return result, status, result.summary, (redact(result.summary) if status == "failed" else None)
 
 

@@ -46,7 +46,7 @@ from sqlalchemy.engine import Engine
 import queries
 from ops.alerting import bridge as alert_bridge
 from ops.alerting import rebind
-from ops.contract import Finding, JobContext, JobResult, Severity, utc_now
+from ops.contract import Finding, JobContext, JobResult, RunStatus, Severity, utc_now
 from ops.core import sentry
 from ops.core.redact import redact
 from ops.core.settings import Settings
@@ -56,6 +56,8 @@ from ops.data.runtime import Runtime, for_settings
 log = logging.getLogger("opsbench.runner")
 
 RUNNER_RULES = frozenset({"job_failed", "job_timeout"})
+# what a job may report; anything else is recorded as failed (timeout is the runner's own verdict)
+JOB_STATUSES = (RunStatus.ok, RunStatus.failed, RunStatus.skipped)
 # the probe's root-cause rule (jobs.probes.DATABASE_UNREACHABLE; not imported, jobs may be broken)
 DATABASE_UNREACHABLE = "database_unreachable"
 # a manual run's row still `running` this long after its job's timeout belongs to a dead process
@@ -356,7 +358,7 @@ class Runner:
                 error = summary
                 job_result = None
             else:
-                status = job_result.status if job_result.status in ("ok", "failed", "skipped") else "failed"
+                status = job_result.status if job_result.status in JOB_STATUSES else RunStatus.failed
                 summary = job_result.summary
                 if status == "failed":
                     error = redact(job_result.summary) or "the job reported failure"

@@ -52,7 +52,7 @@ from sqlalchemy.engine import Engine
 import queries
 from ops.alerting import bridge as alert_bridge
 from ops.contract import utc_now
-from ops.core import sentry
+from ops.core import backoff, sentry
 from ops.core.redact import redact
 from ops.core.settings import Settings
 from ops.daemon import removed_checks
@@ -162,16 +162,17 @@ class Daemon:
         """Apply migrations, retrying while the state database is down: the daemon waits, never dies."""
         from ops.data.state import migrate
 
-        delay = 1.0
+        attempt = 0
         while not self._stopping.is_set():
             try:
                 migrate(self.state_engine)
                 return True
             except Exception as e:
+                delay = backoff.delay(attempt, 1.0, 30.0, jitter=(1.0, 1.0))  # 1, 2, 4 ... 30 s, no jitter
                 log.error("state database unavailable (%s); retrying in %gs",
                           redact(e).splitlines()[0], delay, extra={"instance": self.identity})
                 self._stopping.wait(delay)
-                delay = min(delay * 2, 30.0)
+                attempt += 1
         return False
 
     def stop(self, reason: str = "stop requested") -> None:

@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 
 import queries
 from ops.alerting import bot, bridge
-from ops.core import sentry
+from ops.core import backoff, sentry
 from ops.core.clock import utc_now
 from ops.core.redact import redact
 from ops.core.settings import Settings
@@ -135,7 +135,7 @@ class TelegramPoller:
                 failures = 0
             except Exception as e:
                 failures += 1
-                delay = min(MAX_BACKOFF_S, 2.0 ** min(failures, 5))
+                delay = backoff.delay(failures, 1.0, MAX_BACKOFF_S, jitter=(1.0, 1.0))  # 2, 4 ... 30 s, no jitter
                 level = logging.WARNING if failures in (1, 5) or failures % 50 == 0 else logging.DEBUG
                 log.log(level, "Telegram getUpdates failed (%s); retrying in %.0fs", redact(e).splitlines()[0],
                         delay)

@@ -5,11 +5,18 @@ only engine cache); the runner hands it to every job through its `JobContext`, s
 one place. `Runtime.read_only()` is the dry-run view of the same settings:
 every engine it gives opens read-only transactions, so a job run with
 `--dry-run` cannot write to any database, whatever it forgets to check.
+
+What else lives as long as the process's engines lives here too, not in
+module caches: `shared()` objects (the outbox's channel, the PostgreSQL
+probe's engine) and `state_down`, the rollup-aware series readers' "state
+store down, retry after a while" memo (a `StateDown`).
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from typing import Any, Callable, Hashable
 
 from sqlalchemy.engine import Engine
 
@@ -17,13 +24,43 @@ from ops.core.settings import Settings
 from ops.data import db
 
 
+class StateDown:
+    """The state store could not be reached: do not try it again for RETRY_S seconds.
+
+    The one such memo: the series readers keep one per runtime, the notebooks one per settings."""
+
+    RETRY_S = 300.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._failed_at: float | None = None
+
+    def recent(self) -> bool:
+        """True while the last failure is younger than RETRY_S: read raw, skip the connect timeout."""
+        failed_at = self._failed_at
+        return failed_at is not None and self._clock() - failed_at < self.RETRY_S
+
+    @property
+    def marked(self) -> bool:
+        """A failure is on record (however old) and no success since."""
+        return self._failed_at is not None
+
+    def failed(self) -> None:
+        self._failed_at = self._clock()
+
+    def reached(self) -> None:
+        self._failed_at = None
+
+
 class Runtime:
     def __init__(self, settings: Settings, *, read_only: bool = False):
         self.settings = settings
         self.is_read_only = read_only
         self._engines: dict[db.Role, Engine] = {}
-        self._lock = threading.Lock()
+        self._shared: dict[Hashable, Any] = {}
+        self._lock = threading.RLock()
         self._read_only_view: Runtime | None = None
+        self.state_down = StateDown()   # the series readers' memo for this runtime's analytics engine
 
     def engine(self, role: db.Role | str) -> Engine:
         """The pooled engine of `role` (analytics, maintenance, state), built on first use."""
@@ -32,6 +69,18 @@ class Runtime:
             if role not in self._engines:
                 self._engines[role] = db.make_engine(role, self.settings, read_only=self.is_read_only)
             return self._engines[role]
+
+    def shared(self, key: Hashable, make: Callable[[], Any]) -> Any:
+        """The one object for `key` in this runtime, made by `make()` on first use.
+
+        For what must carry over from one run to the next (a channel's per-chat
+        pacing and HTTP pool) or be built once (a probe's engine); engines among
+        them are disposed with the runtime.
+        """
+        with self._lock:
+            if key not in self._shared:
+                self._shared[key] = make()
+            return self._shared[key]
 
     def read_only(self) -> "Runtime":
         """The same settings with read-only engines: what a dry run works with."""
@@ -47,7 +96,8 @@ class Runtime:
         with self._lock:
             view, self._read_only_view = self._read_only_view, None
             owned, self._engines = list(self._engines.values()), {}
-        for eng in owned:
+            shared, self._shared = list(self._shared.values()), {}
+        for eng in owned + [x for x in shared if isinstance(x, Engine)]:
             eng.dispose()
         if view is not None:
             view.dispose()

@@ -31,7 +31,6 @@ is made, so every engine that can be routed has them.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any, Callable
 
 from sqlalchemy.engine import Engine
@@ -46,8 +45,6 @@ SERIES: dict[str, str] = {
     "activity.summary": "activity_summary",
 }
 
-_UNREACHABLE_RETRY_S = 300.0
-_unreachable: dict[int, float] = {}      # id(analytics engine) -> monotonic time its state store failed
 _lock = threading.Lock()
 _installed = False
 
@@ -65,13 +62,18 @@ def install() -> None:
         _installed = True
 
 
-def state_for(analytics: Any) -> Engine | None:
-    """The read-only state engine paired with an analytics engine opsbench made, None for any other connection."""
+def _owner(analytics: Any):
+    """The runtime that made analytics engine `analytics`, None for any other connection."""
     if not isinstance(analytics, Engine):
         return None
     from ops.data import runtime
 
-    rt = runtime.owner_of(analytics)
+    return runtime.owner_of(analytics)
+
+
+def state_for(analytics: Any) -> Engine | None:
+    """The read-only state engine paired with an analytics engine opsbench made, None for any other connection."""
+    rt = _owner(analytics)
     if rt is None:
         return None
     return rt.read_only().engine("state")
@@ -81,19 +83,18 @@ def rollup_state(analytics: Any, tz: str) -> Engine | None:
     """The paired state store when its rollups of zone `tz` may be read for this backend, else None."""
     from ops.data import rollups
 
-    state = state_for(analytics)
-    if state is None:
+    rt = _owner(analytics)
+    if rt is None:
         return None
-    key = id(analytics)
-    failed_at = _unreachable.get(key)
-    if failed_at is not None and time.monotonic() - failed_at < _UNREACHABLE_RETRY_S:
+    state = rt.read_only().engine("state")
+    if rt.state_down.recent():
         return None
     wm, problem = rollups.readable(state, tz, analytics)
     if problem is not None:
         if not problem.startswith("the state store describes another backend"):
-            _unreachable[key] = time.monotonic()
+            rt.state_down.failed()
         return None
-    _unreachable.pop(key, None)
+    rt.state_down.reached()
     return state if wm is not None else None
 
 

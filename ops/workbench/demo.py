@@ -65,8 +65,10 @@ def ordered(specs: dict[str, JobSpec]) -> list[JobSpec]:
     return sorted(specs.values(), key=stage)
 
 
-def demo_specs(all_specs: list[JobSpec], health_url: str) -> tuple[dict[str, JobSpec], list[str]]:
+def demo_specs(all_specs: list[JobSpec], health_url: str, tz: str) -> tuple[dict[str, JobSpec], list[str]]:
     """The enabled jobs, with every HTTP probe pointed at the stand-in (one is added if none exists).
+
+    `tz` (the settings' REPORT_TZ) is the added probe's zone when there is no job to take it from.
 
     Returns (specs by id, ids of disabled jobs left out).
     """
@@ -83,7 +85,7 @@ def demo_specs(all_specs: list[JobSpec], health_url: str) -> tuple[dict[str, Job
             continue
         specs[spec.id] = spec
     if not any(s.callable == HTTP_PROBE for s in specs.values()):
-        probe = JobSpec(id="health_probe", callable=HTTP_PROBE, timezone=all_specs[0].timezone if all_specs else "UTC",
+        probe = JobSpec(id="health_probe", callable=HTTP_PROBE, timezone=all_specs[0].timezone if all_specs else tz,
                         interval_s=60.0, timeout_s=30.0, catch_up=False, args={"targets": [target]},
                         description="demo: the backend /health stand-in")
         specs = {probe.id: probe, **specs}
@@ -149,7 +151,7 @@ class Demo:
                      f"(`opsbench db seed --force` makes fresh data); jobs run on today's clock")
 
         with HealthStandIn() as health:
-            specs, disabled = demo_specs(load_jobs(s), health.url)
+            specs, disabled = demo_specs(load_jobs(s), health.url, s.report_tz)
             self.say(f"backend /health stand-in: {health.url} (one check failing: externalApi)")
             order = ordered(specs)
             runner = Runner(s, specs, state_engine=state)

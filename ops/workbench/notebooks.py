@@ -24,6 +24,7 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
+from ops.core.clock import utc_now
 from ops.core.errors import RenderError
 from ops.core.settings import PLOTLYJS_SRC_ENV, PROJECT_ROOT
 
@@ -273,7 +274,7 @@ def render(
     results: list[Rendered] = []
     for path in paths:
         began = time.monotonic()
-        ran_at = dt.datetime.now(dt.timezone.utc)
+        ran_at = utc_now()
         used = {k: v for k, v in params.items() if k in set(parameter_names(read(path)))}
         try:
             nb = execute(path, params, timeout=timeout, ignore_unknown=True, plotlyjs_src=PLOTLYJS_FILE)
