@@ -142,7 +142,10 @@ def test_sighup_closes_the_alert_of_a_target_taken_out_of_opsbench_health_urls(s
     try:
         wait_until(lambda: {one, two} <= {r.key for r in alerts.firing(state.writer)}, 60,
                    what="both targets' alerts firing")
-        outbox_before = _outbox_count(state)
+        # and their FIRING message queued, so what follows the reload is told apart from it
+        wait_until(lambda: any("probe=two" in (r.body or "") for r in _rows(state, "SELECT body FROM opsbench.outbox")),
+                   30, what="the FIRING message")
+        outbox_before = _rows(state, "SELECT count(*) AS n FROM opsbench.outbox")[0].n
         (tmp_path / ".env").write_text("OPSBENCH_HEALTH_URLS=one=http://127.0.0.1:1/health\n")
         proc.signal(signal.SIGHUP)
         wait_until(lambda: _state_of(state, two) == "resolved", 20, what="target two's alert closed")
