@@ -15,6 +15,7 @@ from ops.core.settings import Settings
 
 T = TypeVar("T")
 
+
 class Severity(str, Enum):
     """critical = P1 (page the founder), warning = P2 (look today), info = P3 (a note for the weekly read)."""
 
