@@ -53,7 +53,7 @@ def validate_args(args: dict[str, Any]) -> None:
 def _window(ctx: JobContext, kind: str, day) -> report.Window | None:
     if day is None:
         return None
-    return report.window_for(kind, day, ctx.settings.report_tz)
+    return report.window_for(kind, day, ctx.settings.tz)
 
 
 def run_report(ctx: JobContext, kind: str) -> JobResult:

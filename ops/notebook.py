@@ -30,6 +30,7 @@ import datetime as dt
 import html
 import os
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import sqlalchemy as sa
@@ -107,7 +108,7 @@ def rollup_state(tz: str | None = None, s: Settings | None = None) -> sa.Engine 
     engine = state(s)
     if rollups.other_backend(connect(s), engine) is not None:
         return None                  # rollups of another backend: never read (series_source says so)
-    _, problem = rollups.readable(engine, tz or s.report_tz)
+    _, problem = rollups.readable(engine, _zone(tz, s))
     if problem is not None:
         down.failed()
         return None
@@ -121,12 +122,17 @@ def _state_down(s: Settings) -> "StateDown":
     return _unreachable.setdefault(s, StateDown())
 
 
+def _zone(tz: str | ZoneInfo | None, s: Settings) -> ZoneInfo:
+    """The zone a helper was given by name, else the settings' (REPORT_TZ): a ZoneInfo from here down."""
+    return parse_zone(tz) if tz else s.tz
+
+
 def series_source(tz: str | None = None, s: Settings | None = None) -> str:
     """One line saying where the daily series of zone tz come from."""
     from ops.data import rollups
 
     s = s or settings()
-    tz = tz or s.report_tz
+    tz = _zone(tz, s)
     engine = rollup_state(tz, s)
     if engine is None:
         other = None if _state_down(s).marked else rollups.other_backend(connect(s), state(s))
@@ -148,7 +154,7 @@ def _series(name: str, start, end, tz: str | None, **kw) -> pd.DataFrame:
     from ops.data import rollups
 
     s = settings()
-    tz = tz or s.report_tz
+    tz = _zone(tz, s)
     reader = getattr(rollups, f"{name}_series")
     return reader(connect(s), rollup_state(tz, s), as_date(start), as_date(end), tz=tz, **kw)
 
@@ -185,7 +191,7 @@ def describe_state(s: Settings | None = None) -> str:
 
 def today(tz: str | None = None) -> dt.date:
     """Today in the report time zone: operations are live, so their window may end today."""
-    return dt.datetime.now(parse_zone(tz) if tz else settings().tz).date()
+    return dt.datetime.now(_zone(tz, settings())).date()
 
 
 def describe(s: Settings | None = None) -> str:
@@ -204,16 +210,15 @@ def yesterday(tz: str | None = None) -> dt.date:
     of its data instead: a notebook opened a month after `make demo` should
     not show a month of empty charts.
     """
-    from ops.core.clock import parse_zone
     from ops.data.seed import last_complete_day
 
     s = settings()
-    return last_complete_day(s, parse_zone(tz) if tz else s.tz)
+    return last_complete_day(s, _zone(tz, s))
 
 
 def local_times(df: pd.DataFrame, tz: str | None = None) -> pd.DataFrame:
     """A copy with every time-zone-aware column shown in `tz` (default REPORT_TZ), for tables."""
-    tz = tz or settings().report_tz
+    tz = _zone(tz, settings())
     out = df.copy()
     for col in out.columns:
         if isinstance(out[col].dtype, pd.DatetimeTZDtype):
@@ -365,7 +370,7 @@ def by_currency(start, end, tz: str | None = None, engine: sa.Engine | None = No
     import queries
     from ops.core.fx import convert
 
-    tz = tz or settings().report_tz
+    tz = _zone(tz, settings())
     df = queries.revenue.by_currency(engine or connect(), start=as_date(start), end=as_date(end), tz=tz)
     rates = fx()
     if rates is None or df.empty:

@@ -162,6 +162,17 @@ def test_default_windows_follow_the_report_zone():
         ("avg7", dt.date(2026, 3, 1), dt.date(2026, 3, 7)), ("last_week", dt.date(2026, 3, 1), dt.date(2026, 3, 1))]
 
 
+def test_a_window_holds_its_zone_as_a_zoneinfo_from_the_settings():
+    from zoneinfo import ZoneInfo
+
+    s = load_settings(REPORT_TZ=TZ, DATABASE_URL="postgresql://u@127.0.0.1:1/x")
+    w = report.default_window("daily", s, dt.datetime(2026, 3, 8, 22, 30, tzinfo=UTC))
+    assert isinstance(w.tz, ZoneInfo) and w.tz is s.tz
+    assert report.Window(w.start, w.end, TZ).tz is ZoneInfo(TZ)            # a name is parsed once, here
+    with pytest.raises(ValueError, match="IANA"):
+        report.Window(w.start, w.end, "Europe/Atlantis")                   # a misspelt zone fails at the window
+
+
 def test_changes_are_relative_or_points():
     fig = report.Figure("gross", "gross", "money", 110.0, {"a": 100.0, "z": 0.0, "n": None})
     assert fig.change("a") == pytest.approx(0.10) and report_message.fmt_change(fig, "a") == "▲ 10%"

@@ -99,7 +99,7 @@ def report(
         from ops.data.seed import seed_embedded
 
         seed_embedded(settings)
-    window = reports.window_for(kind.value, day, settings.report_tz) if day else None
+    window = reports.window_for(kind.value, day, settings.tz) if day else None
     state, note = _state_engine(settings)
     if state is not None:
         bind_backend(settings, state)

@@ -125,7 +125,7 @@ def other_backend(analytics: sa.Engine | sa.Connection | None, state: sa.Engine 
     return OTHER_BACKEND.format(old=old) if old is not None else None
 
 
-def readable(state: sa.Engine | sa.Connection | None, tz: str,
+def readable(state: sa.Engine | sa.Connection | None, tz: ZoneInfo | str,
              analytics: sa.Engine | sa.Connection | None = None) -> tuple[Watermark | None, str | None]:
     """(watermark of zone `tz`, problem): never raises.
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import threading
 from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
@@ -79,7 +80,7 @@ def state_for(analytics: Any) -> Engine | None:
     return rt.read_only().engine("state")
 
 
-def rollup_state(analytics: Any, tz: str) -> Engine | None:
+def rollup_state(analytics: Any, tz: ZoneInfo | str) -> Engine | None:
     """The paired state store when its rollups of zone `tz` may be read for this backend, else None."""
     from ops.data import rollups
 

@@ -38,6 +38,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import pandas as pd
@@ -61,11 +62,18 @@ TOP_CODES = 3
 
 @dataclass(frozen=True)
 class Window:
-    """Local days [start, end] in `tz`, both inclusive."""
+    """Local days [start, end] in the zone `tz`, both inclusive.
+
+    `tz` is a ZoneInfo; a zone name given here (a `--date` from the CLI, a test)
+    is parsed once, so a misspelt zone fails at the window, not in SQL.
+    """
 
     start: dt.date
     end: dt.date
-    tz: str
+    tz: ZoneInfo
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tz", parse_zone(self.tz))
 
     @property
     def days(self) -> int:
@@ -73,7 +81,7 @@ class Window:
 
     def bounds(self) -> tuple[dt.datetime, dt.datetime]:
         """The window as an aware UTC range [since, until): local midnights."""
-        zone = parse_zone(self.tz)
+        zone = self.tz
         since = dt.datetime.combine(self.start, dt.time(), zone)
         until = dt.datetime.combine(self.end + dt.timedelta(days=1), dt.time(), zone)
         return since.astimezone(dt.timezone.utc), until.astimezone(dt.timezone.utc)
@@ -114,14 +122,14 @@ def default_window(kind: str, settings: Settings, now: dt.datetime | None = None
     """Yesterday (daily) or the last complete Monday-Sunday week (weekly)."""
     day = last_complete_day(settings, now)
     if kind == "daily":
-        return Window(day, day, settings.report_tz)
+        return Window(day, day, settings.tz)
     monday, sunday = week_of(day)
     if sunday > day:  # this week is not over yet: the one before
         monday, sunday = monday - dt.timedelta(days=7), sunday - dt.timedelta(days=7)
-    return Window(monday, sunday, settings.report_tz)
+    return Window(monday, sunday, settings.tz)
 
 
-def window_for(kind: str, day: dt.date, tz: str) -> Window:
+def window_for(kind: str, day: dt.date, tz: ZoneInfo | str) -> Window:
     """The window a `--date` asks for: that day, or the week that contains it."""
     if kind == "daily":
         return Window(day, day, tz)
@@ -260,14 +268,15 @@ class Report:
 
     @property
     def tz(self) -> str:
-        return self.window.tz
+        """The zone's name, as the report shows it."""
+        return self.window.tz.key
 
     @property
     def title(self) -> str:
         return "Daily digest" if self.kind == "daily" else "Weekly report"
 
     def local_generated_at(self) -> dt.datetime:
-        return self.generated_at.astimezone(parse_zone(self.tz))
+        return self.generated_at.astimezone(self.window.tz)
 
     def value(self, key: str) -> float | None:
         return self.figures[key].value
