@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.opsbench-installed
 
-.PHONY: venv demo test lab bench clean
+.PHONY: venv demo test test-clocks lab bench clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "opsbench needs Python 3.11 or newer (PYTHON=$(PYTHON))")'
@@ -22,6 +22,14 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest
+
+# The tests whose outcome depends on the date (marker `clock`), replayed at every awkward moment
+# of tests/support/clock.py: a year boundary, DST days, a Monday 08:59 UTC, a leap day. CI runs it.
+test-clocks: venv
+	@set -e; for at in $$(cd tests && ../$(BIN)/python -c 'from support.clock import CLOCK_FIXTURES; print(*CLOCK_FIXTURES)'); do \
+	    echo "== clock-sensitive tests at $$at"; \
+	    OPSBENCH_TEST_NOW=$$at $(BIN)/python -m pytest -m clock -q; \
+	done
 
 # LAB_ARGS passes options to JupyterLab (e.g. LAB_ARGS="--ip=0.0.0.0 --no-browser");
 # as root (a container, a fresh VM) Jupyter refuses to start without --allow-root

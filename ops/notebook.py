@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import sqlalchemy as sa
 
-from ops.core.clock import parse_zone
+from ops.core.clock import parse_zone, utc_now
 from ops.core.settings import PLOTLYJS_SRC_ENV, PROJECT_ROOT, Settings, load_settings
 from ops.reports import formatting as fmt
 from ops.reports import palette
@@ -191,7 +191,7 @@ def describe_state(s: Settings | None = None) -> str:
 
 def today(tz: str | None = None) -> dt.date:
     """Today in the report time zone: operations are live, so their window may end today."""
-    return dt.datetime.now(_zone(tz, settings())).date()
+    return utc_now().astimezone(_zone(tz, settings())).date()
 
 
 def describe(s: Settings | None = None) -> str:

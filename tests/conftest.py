@@ -1,5 +1,8 @@
 """Shared fixtures: one embedded PostgreSQL per test session, fresh databases per module.
 
+The demo data is anchored at the suite's fixed clock (support/clock.py), never at
+the wall clock, so every day of the year checks the same rows.
+
 Databases are cheap copies (`CREATE DATABASE ... TEMPLATE`) of two templates
 built once per session: `tmpl_schema` (backend schema, no rows) and
 `tmpl_demo` (schema + the `small` demo data, seed 1, with its manifest).
@@ -7,6 +10,7 @@ built once per session: `tmpl_schema` (backend schema, no rows) and
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import os
 import re
@@ -19,14 +23,21 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from ops.core.clock import CLOCK_OFFSET_VAR
 from ops.core.settings import Settings, load_settings, reset_settings_cache
 from ops.data import db as ops_db
+from support.clock import test_now
 
 # fixtures shared across modules live in tests/support and are registered here once:
 # the alerting ones (state, api, clock) and the Sentry envelope receiver (receiver)
 pytest_plugins = ["support.alerting_support", "support.sentry_receiver"]
 
 _counter = itertools.count()
+
+# The whole session runs on the suite's clock: opsbench's utc_now() in this process, in every CLI
+# subprocess and in every notebook kernel starts at test_now() and runs on from there.
+SESSION_CLOCK_OFFSET = str((test_now() - dt.datetime.now(dt.timezone.utc)).total_seconds())
+os.environ[CLOCK_OFFSET_VAR] = SESSION_CLOCK_OFFSET
 
 
 @pytest.fixture(scope="session")
@@ -80,8 +91,30 @@ def demo_template(pg_server, schema_template):
     from ops.data.seed import seed_database
 
     _create_db(pg_server.admin_url, "tmpl_demo", template=schema_template)
-    manifest = seed_database(pg_server.url("tmpl_demo"), scale="small", seed=1)
+    manifest = seed_database(pg_server.url("tmpl_demo"), scale="small", seed=1, anchor=test_now())
     return "tmpl_demo", manifest
+
+
+@pytest.fixture(scope="session")
+def state_template(pg_server) -> str:
+    """An empty database with the opsbench state schema migrated once: per-test state stores copy it."""
+    from ops.data.state import migrate
+
+    _create_db(pg_server.admin_url, "tmpl_state")
+    engine = sa.create_engine(ops_db.sqlalchemy_url(pg_server.url("tmpl_state")), poolclass=sa.pool.NullPool)
+    migrate(engine)
+    engine.dispose()
+    return "tmpl_state"
+
+
+@pytest.fixture(scope="session")
+def seed2_template(pg_server, schema_template):
+    """(template name, manifest) of a second demo database (seed 2, same anchor), generated once per session."""
+    from ops.data.seed import seed_database
+
+    _create_db(pg_server.admin_url, "tmpl_seed2", template=schema_template)
+    manifest = seed_database(pg_server.url("tmpl_seed2"), scale="small", seed=2, anchor=test_now())
+    return "tmpl_seed2", manifest
 
 
 def _module_db_name(request) -> str:
@@ -155,6 +188,7 @@ def _isolated_env(monkeypatch, tmp_path):
         if key.startswith(("OPSBENCH_", "TELEGRAM_", "SENTRY_", "DATABASE_URL", "MAINTENANCE_DATABASE_URL",
                            "REPORT_TZ", "HEARTBEAT_URL")):
             monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv(CLOCK_OFFSET_VAR, SESSION_CLOCK_OFFSET)
     monkeypatch.chdir(tmp_path)  # a stray .env in the repo is not read
     reset_settings_cache()
     yield

@@ -11,6 +11,9 @@ from support.recompute import activity_daily, assert_frames_match, insert_rows, 
 
 import queries
 
+# the outcome depends on the date: CI replays this module at every clock fixture (support/clock.py)
+pytestmark = pytest.mark.clock
+
 UTC = dt.timezone.utc
 D = dt.date
 MODEL = uuid.UUID(int=0x111)

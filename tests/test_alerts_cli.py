@@ -14,6 +14,7 @@ from support.botapi import TOKEN
 
 from ops.alerting import manager as alerts
 from ops.contract import Finding, JobResult
+from ops.core.clock import utc_now
 
 
 def run(state, *args, api=None, chat="-100500", token=TOKEN, **env):
@@ -37,7 +38,7 @@ def one_line_error(proc, *needles):
 
 
 def test_silence_alerts_unsilence(state):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = utc_now()
     settings = state.settings()
     result = JobResult(findings=[
         Finding(rule="credit_drift", severity="critical", summary="7 users drift", command="opsbench run reconcile"),
@@ -48,7 +49,7 @@ def test_silence_alerts_unsilence(state):
     p = run(state, "silence", "credit_*", "--for", "2h", "--reason", "ledger migration")
     assert p.returncode == 0, p.stderr
     sid = int(re.search(r"silence #(\d+)", p.stdout).group(1))
-    (active,) = alerts.active_silences(state.engine, dt.datetime.now(dt.timezone.utc))
+    (active,) = alerts.active_silences(state.engine, utc_now())
     assert active.id == sid and active.pattern == "credit_*" and active.reason == "ledger migration"
     assert dt.timedelta(minutes=119) < active.ends_at - active.starts_at <= dt.timedelta(hours=2)
 
@@ -70,7 +71,7 @@ def test_silence_alerts_unsilence(state):
 
     p = run(state, "unsilence", str(sid))
     assert p.returncode == 0 and f"silence #{sid} ended" in p.stdout
-    assert alerts.active_silences(state.engine, dt.datetime.now(dt.timezone.utc)) == []
+    assert alerts.active_silences(state.engine, utc_now()) == []
     one_line_error(run(state, "unsilence", str(sid)), f"no active silence #{sid}")
 
 
@@ -130,7 +131,7 @@ def test_telegram_drain_without_token_prints(state):
     settings = state.settings()
     alerts.record_result(state.engine, "probe", JobResult(findings=[
         Finding(rule="health_failing", severity="critical", summary="health <check> & db failing")]),
-        dt.datetime.now(dt.timezone.utc), settings)
+        utc_now(), settings)
     p = run(state, "telegram", "drain")
     assert p.returncode == 0, p.stderr
     assert "FIRING · critical · health_failing" in p.stdout

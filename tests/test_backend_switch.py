@@ -30,8 +30,11 @@ from ops.core.settings import load_settings
 from ops.daemon.runner import Runner
 from ops.data import backend, rollups
 from ops.data import db as ops_db
-from ops.data.seed import seed_database
 from ops.reports import figures as report
+from ops.core.clock import utc_now
+
+# the outcome depends on the date: CI replays this module at every clock fixture (support/clock.py)
+pytestmark = pytest.mark.clock
 
 TZ = "UTC"
 ONE = dt.timedelta(days=1)
@@ -49,11 +52,12 @@ def anchor(a) -> dt.datetime:
 
 
 @pytest.fixture(scope="module")
-def b_url(pg_server, schema_template, anchor):
+def b_url(pg_server, seed2_template, anchor):
     name = "backend_switch_b"
-    _create_db(pg_server.admin_url, name, template=schema_template)
+    template, manifest = seed2_template
+    assert dt.datetime.fromisoformat(manifest["anchor"]) == anchor  # the same moment as backend A's data
+    _create_db(pg_server.admin_url, name, template=template)
     url = pg_server.url(name)
-    seed_database(url, scale="small", seed=2, anchor=anchor)
     yield url
     _drop_db(pg_server.admin_url, name)
 
@@ -78,7 +82,7 @@ def switched_world(a, b_url, pg_home, anchor, day):
     assert backend.stored(state) == backend.current(ops_db.analytics(settings_a))
     alerts.record_result(state, "http_probes", JobResult(findings=[
         Finding("health_check_failing", Severity.critical, "backend unhealthy", labels={"probe": "backend"})]),
-        dt.datetime.now(dt.timezone.utc), settings_a)
+        utc_now(), settings_a)
     assert [r.key for r in alerts.firing(state)] == [KEY]
     wm = rollups.watermark(state, TZ)
     assert wm is not None and wm.complete_from <= day <= wm.refreshed_through   # A's rollups cover the day
@@ -204,7 +208,7 @@ def test_state_reset_and_rollups_rebuild_by_hand(switched_world, a, b_url, monke
     reset_settings_cache()
     alerts.record_result(state, "http_probes", JobResult(findings=[
         Finding("health_check_failing", Severity.critical, "b unhealthy", labels={"probe": "b"})]),
-        dt.datetime.now(dt.timezone.utc), settings_b)
+        utc_now(), settings_b)
     assert _count(state, "SELECT count(*) FROM opsbench.alerts WHERE state = 'firing'") == 1
 
     monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))        # the prompt, answered no: nothing changes
@@ -331,7 +335,7 @@ def test_a_store_made_before_backend_binding_is_treated_as_another_backends(empt
     migrate(state)
     analytics = ops_db.analytics(empty_db.settings)
     fire = JobResult(findings=[Finding("stuck_jobs", Severity.warning, "3 stuck", labels={"db": "x"})])
-    alerts.record_result(state, "metric_probes", fire, dt.datetime.now(dt.timezone.utc), empty_db.settings)
+    alerts.record_result(state, "metric_probes", fire, utc_now(), empty_db.settings)
     assert rebind.ensure(analytics, state) is None                       # made with binding: recorded
     assert [r.key for r in alerts.firing(state)] == ["stuck_jobs{db=x}"]
 

@@ -20,6 +20,9 @@ from ops.daemon.runner import Runner
 from ops.reports import charts
 from ops.reports import figures as report
 
+# the outcome depends on the date: CI replays this module at every clock fixture (support/clock.py)
+pytestmark = pytest.mark.clock
+
 TZ = "America/New_York"
 
 

@@ -27,13 +27,14 @@ from ops.contract import Finding, JobResult, Severity
 from ops.core.settings import reset_settings_cache
 from ops.daemon import removed_checks
 from ops.daemon.jobspec import JobSpec
+from ops.core.clock import utc_now
 
 UTC = dt.timezone.utc
 
 
 def _fire(state, source: str, rule: str, labels: dict) -> str:
     alerts.record_result(state.writer, source, JobResult(findings=[
-        Finding(rule, Severity.critical, f"{rule} {labels}", labels=labels)]), dt.datetime.now(UTC), state.settings)
+        Finding(rule, Severity.critical, f"{rule} {labels}", labels=labels)]), utc_now(), state.settings)
     return rule + "{" + ",".join(f"{k}={v}" for k, v in labels.items()) + "}"
 
 
@@ -71,7 +72,7 @@ def test_removed_disabled_and_untargeted_checks_close_without_a_page(state):
         "reconcile": JobSpec(id="reconcile", callable="jobs.reconcile:reconcile", timezone="UTC", interval_s=60,
                                enabled=False),
     }
-    closed = removed_checks.close_removed(state.writer, specs, dt.datetime.now(UTC))
+    closed = removed_checks.close_removed(state.writer, specs, utc_now())
     assert sorted(closed) == sorted([gone, off, old_target])
     for key in closed:
         assert _state_of(state, key) == "resolved"
@@ -79,7 +80,7 @@ def test_removed_disabled_and_untargeted_checks_close_without_a_page(state):
         assert (ev.kind, ev.note, ev.outbox_id) == ("closed", "check removed", None)
     assert _state_of(state, kept_target) == "firing"
     assert _outbox_count(state) == outbox_before                       # no RESOLVED page
-    assert removed_checks.close_removed(state.writer, specs, dt.datetime.now(UTC)) == []
+    assert removed_checks.close_removed(state.writer, specs, utc_now()) == []
 
 
 def test_a_rule_its_job_no_longer_evaluates_closes_after_three_good_runs(state):
@@ -99,7 +100,7 @@ def test_a_rule_its_job_no_longer_evaluates_closes_after_three_good_runs(state):
         record = runner.run("reconcile", trigger="manual")
         assert record.status == "ok", record.summary
         assert any(k.startswith("reconcile_") for k in record.metrics) and "reconcile_deleted_check" not in record.metrics
-        closed = removed_checks.close_removed(state.writer, specs, dt.datetime.now(UTC))
+        closed = removed_checks.close_removed(state.writer, specs, utc_now())
         if n < removed_checks.UNEVALUATED_RUNS:
             assert closed == [] and _state_of(state, key) == "firing"
     assert closed == [key]

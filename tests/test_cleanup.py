@@ -18,6 +18,9 @@ from jobs import cleanup
 from ops.contract import JobContext, Severity
 from ops.data.state import migrate
 
+# the outcome depends on the date: CI replays this module at every clock fixture (support/clock.py)
+pytestmark = pytest.mark.clock
+
 UTC = dt.timezone.utc
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

@@ -15,6 +15,10 @@ from support.fixtures import state  # noqa: F401 - the shared module fixture
 from ops.cli import main
 from ops.core.settings import reset_settings_cache
 from ops.daemon.leader import LeaderElector
+from ops.core.clock import utc_now
+
+# the outcome depends on the date: CI replays this module at every clock fixture (support/clock.py)
+pytestmark = pytest.mark.clock
 
 JOBS = """
 [jobs.fine]
@@ -68,7 +72,7 @@ def test_run_then_jobs_json_shows_schedule_next_run_and_last_status(env, state, 
     assert rows["daily"]["last_status"] is None
     assert rows["daily"]["schedule"] == "every day at 09:00 (Europe/Istanbul)"
     nxt = dt.datetime.fromisoformat(rows["daily"]["next_run"])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = utc_now()
     assert now < nxt <= now + dt.timedelta(days=1)
     assert nxt.astimezone(dt.timezone(dt.timedelta(hours=3))).strftime("%H:%M") == "09:00"  # Istanbul is UTC+3
     fine_next = dt.datetime.fromisoformat(rows["fine"]["next_run"])
@@ -128,7 +132,7 @@ def test_status_exits_1_while_a_critical_alert_fires_and_0_for_warnings(env, sta
     from ops.core.settings import get_settings
 
     elector = LeaderElector(state.writer.url, identity="host-y:4243:def456")
-    now = dt.datetime.now(dt.timezone.utc)
+    now = utc_now()
     try:
         assert elector.poll_once()
         alerts.record_result(state.writer, "status_test", JobResult(findings=[
@@ -149,7 +153,7 @@ def test_status_exits_1_while_a_critical_alert_fires_and_0_for_warnings(env, sta
 def test_jobs_table_shows_next_run_relative_and_findings_not_plain_ok(env, state, capsys):
     import sqlalchemy as sa
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = utc_now()
     with state.writer.begin() as c:
         c.execute(sa.text("INSERT INTO opsbench.job_runs (run_id, job, trigger, status, started_at, finished_at, "
                           "duration_s, summary, metrics, findings, leader) VALUES "

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# the outcome depends on the date: CI replays this module at every clock fixture (support/clock.py)
+pytestmark = pytest.mark.clock
+
 PYTHON = Path(sys.executable)
 REPO = Path(__file__).resolve().parents[1]
 TZ = "Europe/Istanbul"

@@ -12,6 +12,9 @@ from support.recompute import assert_frames_match, errors_daily, insert_rows, re
 
 import queries
 
+# the outcome depends on the date: CI replays this module at every clock fixture (support/clock.py)
+pytestmark = pytest.mark.clock
+
 UTC = dt.timezone.utc
 D = dt.date
 USER = uuid.UUID(int=1)

@@ -20,6 +20,7 @@ from ops.daemon.jobspec import JobSpec
 from ops.daemon.leader import LEADER_LOCK_KEY
 from ops.daemon.runner import Runner
 from ops.daemon.scheduler import Daemon
+from ops.core.clock import utc_now
 
 UTC = dt.timezone.utc
 
@@ -65,7 +66,7 @@ def test_leader_losing_its_lock_mid_run_finishes_it_and_the_new_leader_waits(sta
         with state.writer.begin() as conn:
             (pid,) = [r.pid for r in _sql().lock_holder.execute(conn, key=LEADER_LOCK_KEY)]
             assert _sql().terminate_backend.execute(conn, pid=pid).scalar_one()  # a's lock session is gone
-        lost_at = dt.datetime.now(UTC)
+        lost_at = utc_now()
         wait_until(lambda: not a.may_run(), 2, interval_s=0.02, what="a to stop at once")
         # the gate closes first (is_leader is false), the elector's on_lost callback then unschedules:
         # nothing may run in between, and nothing stays scheduled
@@ -96,12 +97,12 @@ def test_fence_closes_runs_of_gone_daemons_and_waits_for_live_ones(state):
     sql = _sql()
     specs = {"fjob": _work("fjob", 1, timeout_s=10)}
     d = Daemon(state.settings, specs, state_engine=state.writer, identity="fence-new", fence_grace_s=0.5)
-    now = dt.datetime.now(UTC)
+    now = utc_now()
 
     def instance(name):
         with state.writer.begin() as conn:
             sql.upsert_instance.execute(conn, instance=name, host="h", pid=1, version="t", environment="test",
-                                        started_at=now, now=dt.datetime.now(UTC), is_leader=False)
+                                        started_at=now, now=utc_now(), is_leader=False)
 
     def run(run_id, leader, ago_s):
         with state.writer.begin() as conn:
@@ -153,11 +154,11 @@ def test_a_deposed_leader_cannot_start_a_run_once_the_term_is_claimed(state):
 
     old, new = daemon_runner("term-old"), daemon_runner("term-new")
     with state.writer.begin() as conn:
-        _sql().claim_term.execute(conn, instance="term-old", now=dt.datetime.now(UTC))
+        _sql().claim_term.execute(conn, instance="term-old", now=utc_now())
     record = old.run("tjob")
     assert record is not None and record.status == "ok"
     with state.writer.begin() as conn:
-        _sql().claim_term.execute(conn, instance="term-new", now=dt.datetime.now(UTC))
+        _sql().claim_term.execute(conn, instance="term-new", now=utc_now())
     assert old.run("tjob") is None                 # refused by the term: nothing started
     assert old.running_jobs() == []
     assert new.run("tjob").status == "ok"

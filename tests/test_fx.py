@@ -24,6 +24,9 @@ from ops.reports import figures as report
 from ops.reports import message as report_message
 from ops.reports import page as report_page
 
+# the outcome depends on the date: CI replays this module at every clock fixture (support/clock.py)
+pytestmark = pytest.mark.clock
+
 TZ = "Europe/Istanbul"
 RATES = {"EUR": Decimal("1.0825"), "TRY": Decimal("0.0291")}   # what the founder wrote; JPY has none
 FX_TOML = """# kept by hand

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from ops.workbench.index_doctor import check_indexes
+from ops.core.clock import utc_now
 
 STATEMENT = "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_video_jobs_created_at ON video_jobs (created_at);"
 
@@ -54,7 +55,7 @@ def test_a_partial_index_is_suggested_as_schema_sql_declares_it(demo_db):
     with demo_db.writer.begin() as conn:
         users = sa.Table("users", sa.MetaData(), autoload_with=conn)
         next(i for i in users.indexes if i.name == "idx_users_negative_balance").drop(conn)
-    report = check_indexes(demo_db.analytics, today=dt.date.today(), only=["reconciliation.negative_balances"])
+    report = check_indexes(demo_db.analytics, today=utc_now().date(), only=["reconciliation.negative_balances"])
     assert [s.statement for s in report.suggestions] == [
         "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_users_negative_balance ON users (credits_remaining) "
         "WHERE credits_remaining < 0;"]

@@ -12,6 +12,7 @@ from support.daemon_support import DaemonProcess, daemon_env, instances, runs, w
 from support.fixtures import state  # noqa: F401 - the shared module fixture
 
 from ops.daemon.leader import LeaderElector
+from ops.core.clock import utc_now
 
 
 def _elector(state, name, events, **kw):
@@ -26,7 +27,7 @@ def test_one_leader_and_a_lost_connection_stops_it_before_it_retries(state):
         assert a.poll_once() is True
         assert b.poll_once() is False and b.poll_once() is False
         assert events == [("a", "elected")]
-        seen = instances(state.writer, dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+        seen = instances(state.writer, utc_now() - dt.timedelta(minutes=1))
         assert dict(zip(seen.instance, seen.is_leader)) == {"a": True, "b": False}
 
         a._conn.invalidate()  # the lock connection dies under the leader
@@ -63,7 +64,7 @@ def test_clean_stop_releases_the_lock_and_marks_the_instance_stopped(state):
     a.stop()
     assert b.poll_once() is True  # released at once, no waiting for a timeout
     b._shutdown()
-    seen = instances(state.writer, dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+    seen = instances(state.writer, utc_now() - dt.timedelta(minutes=1))
     row = seen[seen.instance == "first"].iloc[0]
     assert not row.is_leader and row.stopped_at is not None
 
@@ -80,7 +81,7 @@ seconds = 0.3
 
 
 def _leader_pid(state) -> int | None:
-    seen = instances(state.writer, dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+    seen = instances(state.writer, utc_now() - dt.timedelta(minutes=1))
     leaders = seen[seen.is_leader & seen.stopped_at.isna()]
     return int(leaders.iloc[0].pid) if len(leaders) else None
 
@@ -94,7 +95,7 @@ def test_two_daemons_one_leader_failover_after_kill_9_and_no_overlap(state, tmp_
         wait_until(lambda: len(runs(state.writer, "tick")) >= 2, 30, what="the first daemon to run jobs")
         assert _leader_pid(state) == a.pid
         b = DaemonProcess(env, tmp_path, "b")
-        wait_until(lambda: b.pid in set(instances(state.writer, dt.datetime.now(dt.timezone.utc)
+        wait_until(lambda: b.pid in set(instances(state.writer, utc_now()
                                                   - dt.timedelta(minutes=1)).pid), 30, what="b to check in")
         time.sleep(2.5)
         df = runs(state.writer, "tick")

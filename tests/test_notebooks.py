@@ -27,6 +27,7 @@ from support.recompute import read_table
 import queries
 from ops.notebook import PLOTLY_MIMETYPE
 from ops.workbench import notebooks as render
+from ops.core.clock import utc_now
 
 NOTEBOOKS_DIR = render.NOTEBOOKS_DIR
 # notebook -> figures it must draw on the demo data
@@ -305,7 +306,7 @@ def test_window_defaults_to_yesterday_in_the_report_zone(monkeypatch, demo_db):
 
     start, end, tz = nb.window(days=7)
     assert tz == "Pacific/Kiritimati"
-    assert end == dt.datetime.now(ZoneInfo(tz)).date() - dt.timedelta(days=1)
+    assert end == utc_now().astimezone(ZoneInfo(tz)).date() - dt.timedelta(days=1)
     assert (end - start).days == 6
     assert nb.window("2026-11-01", "2026-11-03", tz="UTC") == (dt.date(2026, 11, 1), dt.date(2026, 11, 3), "UTC")
     with pytest.raises(ValueError, match="after end"):
@@ -449,7 +450,7 @@ def test_every_page_reads_on_a_phone_in_headless_chromium(executed, demo_db, win
         path = out / f"{name}.html"
         path.write_text(render.to_html(executed[name], title=f"opsbench · {name}"), encoding="utf-8")
         pages.append(path)
-    pages.append(render.write_index(out, [render.Rendered(p.stem, p, ran_at=dt.datetime.now(dt.timezone.utc))
+    pages.append(render.write_index(out, [render.Rendered(p.stem, p, ran_at=utc_now())
                                           for p in pages]))
     day = window["end"]
     rep = report.build(demo_db.analytics, demo_db.settings, "daily", window=report.Window(day, day, "UTC"))

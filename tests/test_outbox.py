@@ -16,6 +16,7 @@ from support.botapi import TOKEN
 from ops.alerting import channels, outbox
 from ops.alerting import manager as alerts
 from ops.contract import Finding, JobResult
+from ops.core.clock import utc_now
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -210,7 +211,7 @@ def _env(state, api, chat):
 
 
 def test_drain_killed_mid_send_loses_nothing(state, api, clock, tmp_path):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = utc_now()
     texts = [f"kill test {i}" for i in range(6)]
     enqueue_texts(state.engine, texts, now)
     api.fail("ok", times=2)

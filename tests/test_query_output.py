@@ -12,6 +12,9 @@ import sqlalchemy as sa
 import queries
 from ops.core.settings import reset_settings_cache
 
+# the outcome depends on the date: CI replays this module at every clock fixture (support/clock.py)
+pytestmark = pytest.mark.clock
+
 # PostgreSQL type OIDs -> the JSON types a value of that column may take (null aside)
 INTS = {20, 21, 23, 26}
 FRACTIONAL = {700, 701, 1700}

@@ -22,6 +22,10 @@ from ops.contract import Finding, JobResult, Severity
 from ops.core.settings import load_settings
 from ops.reports import figures as report
 from ops.reports import message as report_message
+from ops.core.clock import utc_now
+
+# the outcome depends on the date: CI replays this module at every clock fixture (support/clock.py)
+pytestmark = pytest.mark.clock
 
 TZ = "Europe/Istanbul"
 ALLOWED = {"b", "i", "u", "s", "code", "pre", "a"}
@@ -185,7 +189,7 @@ def test_changes_are_relative_or_points():
 # -- state sections ----------------------------------------------------------------------
 
 def test_state_sections_alerts_failed_runs_and_cleanup_volumes(db, settings, day):
-    now = dt.datetime.now(UTC)
+    now = utc_now()
     daemon, probes = queries.load("state/daemon"), queries.load("state/probes")
     with db.writer.begin() as conn:
         for job, status, age_h in (("reconcile", "failed", 2), ("cleanup", "timeout", 5), ("old_one", "failed", 30)):
@@ -260,7 +264,7 @@ def test_hostile_and_huge_state_stays_valid_and_within_limits(daily):
     rep = dataclasses.replace(daily)
     evil = "<script>alert('x')</script> & <b>bold</b> _under_ *star* `tick` &amp; &#x1F600;"
     rep.alerts = [report.AlertLine(f"rule_{i}{{path=/v1/<{i}>&x}}", "critical", evil * 3, None) for i in range(300)]
-    rep.failed_runs = [report.RunLine(f"job<{i}>", "failed", dt.datetime.now(UTC), evil) for i in range(50)]
+    rep.failed_runs = [report.RunLine(f"job<{i}>", "failed", utc_now(), evil) for i in range(50)]
     rep.failed_run_total = 50
     rep.failure_codes = [report.CodeCount("<ERR&1>", 5, 0.5)]
     rep.notes = [evil]

@@ -11,6 +11,9 @@ from support.recompute import assert_frames_match, insert_rows, read_table, reve
 
 import queries
 
+# the outcome depends on the date: CI replays this module at every clock fixture (support/clock.py)
+pytestmark = pytest.mark.clock
+
 UTC = dt.timezone.utc
 D = dt.date
 USER_A, USER_B, USER_C = (uuid.UUID(int=i) for i in (0xA, 0xB, 0xC))

@@ -12,6 +12,9 @@ import sqlalchemy as sa
 from jobs import reviews
 from ops.contract import JobContext, Severity
 
+# the outcome depends on the date: CI replays this module at every clock fixture (support/clock.py)
+pytestmark = pytest.mark.clock
+
 UTC = dt.timezone.utc
 
 

@@ -16,15 +16,20 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from support.recompute import insert_rows
+from support.clock import dst_changes, test_now, zone_with_dst_change
 from support.fixtures import anchor, today  # noqa: F401 - the shared module fixtures
 
 import queries
 from ops.contract import JobContext
 from ops.data import rollups
 
-# A zone with a DST change inside the demo window (1 Nov 2026) and day cuts far from UTC midnight.
-TZ = "America/Los_Angeles"
+# the outcome depends on the date: CI replays this module at every clock fixture (support/clock.py)
+pytestmark = pytest.mark.clock
+
 ONE = dt.timedelta(days=1)
+# A zone far from UTC (day cuts far from UTC midnight) that changes its offset inside the rolled-up
+# window, whatever date the suite runs at (test_the_window_holds_a_dst_change says it does).
+TZ = zone_with_dst_change(test_now().date() - dt.timedelta(days=160), test_now().date())
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +107,11 @@ def test_backfill_covers_every_closed_day_and_records_the_watermark(demo_db, bac
     assert wm.complete_from <= (first_data.astimezone(ZoneInfo(TZ))).date()
     assert wm.last_from == wm.complete_from
     assert wm.last_rows_changed == backfilled.rows_changed
+
+
+def test_the_window_holds_a_dst_change(first_day, today):
+    """What the equality tests below rely on to cover a 23- or 25-hour local day."""
+    assert dst_changes(TZ, first_day, today - ONE), (TZ, first_day, today)
 
 
 @pytest.mark.parametrize("name", SERIES)

@@ -14,6 +14,7 @@ import queries
 from ops.contract import JobResult
 from ops.daemon.jobspec import JobSpec
 from ops.daemon.runner import Runner
+from ops.core.clock import utc_now
 
 FAKE_NOW = dt.datetime(2026, 3, 4, 9, 0, 0, tzinfo=dt.timezone.utc)
 
@@ -228,7 +229,7 @@ def test_a_failure_with_the_database_up_is_announced_when_the_probe_says_so(stat
     from ops.alerting import outbox
     from ops.contract import Finding, Severity
 
-    t0 = dt.datetime.now(dt.timezone.utc)
+    t0 = utc_now()
     settings = state.settings
     good_probe = JobResult(rules={"x_unreachable"})   # a root-cause rule of its own: the outage test's still fires
     alerts.record_result(state.writer, "probe_x", good_probe, t0, settings)

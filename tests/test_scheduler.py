@@ -15,6 +15,10 @@ from support.fixtures import state  # noqa: F401 - the shared module fixture
 from ops.daemon.jobspec import JobSpec
 from ops.daemon.runner import Runner
 from ops.daemon.scheduler import Daemon, jobs_to_catch_up, missed_slot
+from ops.core.clock import utc_now
+
+# the outcome depends on the date: CI replays this module at every clock fixture (support/clock.py)
+pytestmark = pytest.mark.clock
 
 UTC = dt.timezone.utc
 
@@ -56,7 +60,7 @@ def test_missed_slot_for_interval_jobs_and_the_list():
 # -- the daemon in-process: catch-up really runs, once --------------------------------
 
 def test_catch_up_after_downtime_runs_each_job_once(state):
-    now = dt.datetime.now(UTC)
+    now = utc_now()
     specs = {s.id: s for s in [
         cron("hourly", "0 * * * *"),                       # last ran 5 h ago: 5 slots missed
         every("ten_min", 600),                             # last ran 35 min ago: 3 slots missed

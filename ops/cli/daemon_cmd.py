@@ -438,7 +438,7 @@ def _doctor_indexes() -> None:
     settings = get_settings()
     where = db.resolve("analytics", settings).masked()
     try:
-        report = check_indexes(db.analytics(settings), today=dt.datetime.now(settings.tz).date())
+        report = check_indexes(db.analytics(settings), today=utc_now().astimezone(settings.tz).date())
     except sa.exc.DBAPIError as e:
         fail(f"cannot read the plans from {where}: {str(e.orig or e).strip().splitlines()[0]}")
     for name, reason in report.failed:

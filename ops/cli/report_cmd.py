@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from ops.cli import fail
+from ops.core.clock import utc_now
 from ops.cli.backend_binding import bind_backend
 
 
@@ -24,7 +25,7 @@ def _parse_day(text: str | None, settings, kind: str = "daily") -> dt.date | Non
         day = dt.date.fromisoformat(text.strip())
     except ValueError:
         fail(f"--date: expected a date YYYY-MM-DD, got {text!r}")
-    today = dt.datetime.now(settings.tz).date()
+    today = utc_now().astimezone(settings.tz).date()
     if day >= today:
         fail(f"--date: {day} is not over yet in {settings.report_tz}; the latest whole day is "
              f"{today - dt.timedelta(days=1)}")

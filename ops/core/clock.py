@@ -3,16 +3,46 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+import os
 import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ops.core.errors import SettingsError
+
 ZONE_EXPECTED = "expected an IANA time zone name such as Europe/Istanbul or UTC"
 
 
+CLOCK_OFFSET_VAR = "OPSBENCH_CLOCK_OFFSET"
+_LONGEST_OFFSET_S = 100 * 366 * 86400.0
+
+
+def clock_offset() -> dt.timedelta:
+    """How far opsbench's clock runs from the wall clock: `OPSBENCH_CLOCK_OFFSET` seconds (default 0).
+
+    It moves every process started with it to the same other moment while time still
+    passes (leases, timeouts and backoffs keep working): the test suite pins its date this
+    way, CLI subprocesses and notebook kernels included, and a replay can run a past day.
+    Read at every call, so a process that changes its environment follows."""
+    raw = os.environ.get(CLOCK_OFFSET_VAR, "").strip()
+    if not raw:
+        return dt.timedelta(0)
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or abs(seconds) > _LONGEST_OFFSET_S:
+        raise SettingsError(f"{CLOCK_OFFSET_VAR}: expected a number of seconds to add to the clock, such as "
+                            f"-86400, got {raw[:40]!r}")
+    return dt.timedelta(seconds=seconds)
+
+
 def utc_now() -> dt.datetime:
-    """Now, timezone-aware in UTC. Code takes a `clock` defaulting to this, so tests can move time."""
-    return dt.datetime.now(dt.timezone.utc)
+    """Now, timezone-aware in UTC (the wall clock plus `clock_offset()`).
+
+    Code takes a `clock` defaulting to this, so tests can also move time per call."""
+    return dt.datetime.now(dt.timezone.utc) + clock_offset()
 
 
 def parse_zone(value: Any) -> ZoneInfo:

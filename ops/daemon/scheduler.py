@@ -392,7 +392,7 @@ class Daemon:
     def _schedule_all(self) -> None:
         now = self.clock()
         due = set(jobs_to_catch_up(self.specs.values(), last_started(self.state_engine), now))
-        wall_now = dt.datetime.now(self.settings.tz)
+        wall_now = dt.datetime.now(self.settings.tz)  # APScheduler keeps the wall clock: "run now" in its terms
         at_start = []
         for spec in self.specs.values():
             options = {}

@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
+from ops.core.clock import utc_now
 from ops.core.settings import Settings
 from ops.daemon.jobspec import JobSpec
 
@@ -145,7 +146,7 @@ class Demo:
         state = db.engine("state", s)
         migrate(state)
         day = report.last_complete_day(s)
-        yesterday = dt.datetime.now(s.tz).date() - dt.timedelta(days=1)
+        yesterday = utc_now().astimezone(s.tz).date() - dt.timedelta(days=1)
         if day < yesterday:
             self.say(f"the demo data ends on {day + dt.timedelta(days=1)}: reports cover its last whole day, {day} "
                      f"(`opsbench db seed --force` makes fresh data); jobs run on today's clock")

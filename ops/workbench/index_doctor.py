@@ -27,6 +27,7 @@ from typing import Any, Iterator
 import sqlalchemy as sa
 
 import queries
+from ops.core.clock import utc_now
 from queries.loader import NamedQuery, parse_sql_file
 
 DEFAULT_MIN_ROWS = 10_000
@@ -123,7 +124,7 @@ def _columns_in(text: str, alias: str | None, columns: set[str], qualified_only:
 def check_indexes(engine: sa.Engine, *, today: dt.date | None = None, min_rows: int = DEFAULT_MIN_ROWS,
                   max_share: float = DEFAULT_MAX_SHARE, only: list[str] | None = None) -> IndexReport:
     """EXPLAIN every named query (or `only` these) and collect the indexes that would serve them."""
-    today = today or dt.date.today()
+    today = today or utc_now().date()
     catalog = _tools("catalog")
     with engine.connect() as conn:
         rows = {r.table_name: int(r.est_rows) for r in catalog["table_rows"].execute(conn)}

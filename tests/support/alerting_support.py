@@ -32,13 +32,13 @@ class StateDb:
 
 
 @pytest.fixture
-def state(pg_server, pg_home) -> StateDb:
-    """A new database with the opsbench state schema, for one test."""
+def state(pg_server, pg_home, state_template) -> StateDb:
+    """A new database with the opsbench state schema (a copy of the session's migrated template), for one test."""
     name = f"alerting_{next(_ids)}"
-    _create_db(pg_server.admin_url, name)
+    _create_db(pg_server.admin_url, name, template=state_template)
     url = pg_server.url(name)
     engine = ops_db.make_engine("state", settings_for(pg_home, url))
-    migrate(engine)
+    assert migrate(engine) == []  # the template is up to date: nothing left to apply
     yield StateDb(url, pg_home, engine)
     engine.dispose()
     _drop_db(pg_server.admin_url, name)

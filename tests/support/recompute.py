@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import sqlalchemy as sa
 
+from ops.core.clock import utc_now
+
 Z95 = 1.959964
 
 
@@ -57,7 +59,7 @@ def days(start: dt.date, end: dt.date) -> list[dt.date]:
 
 
 def yesterday(tz: str) -> dt.date:
-    return dt.datetime.now(ZoneInfo(tz)).date() - dt.timedelta(days=1)
+    return utc_now().astimezone(ZoneInfo(tz)).date() - dt.timedelta(days=1)
 
 
 def wilson(failed: int, n: int, z: float = Z95) -> tuple[float, float] | tuple[None, None]:
