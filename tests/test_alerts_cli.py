@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from support.clock import clock_env
 from support.botapi import TOKEN
 
 from ops.alerting import manager as alerts
@@ -19,7 +20,7 @@ from ops.core.clock import utc_now
 
 def run(state, *args, api=None, chat="-100500", token=TOKEN, **env):
     full = {k: v for k, v in os.environ.items() if not k.startswith(("OPSBENCH_", "TELEGRAM_", "DATABASE_URL"))}
-    full.update(DATABASE_URL=state.url, OPSBENCH_STATE_URL=state.url, OPSBENCH_HOME=str(state.home))
+    full.update(DATABASE_URL=state.url, OPSBENCH_STATE_URL=state.url, OPSBENCH_HOME=str(state.home), **clock_env())
     if api is not None:
         full.update(TELEGRAM_BOT_TOKEN=token, TELEGRAM_CHAT_ID=chat, TELEGRAM_API_BASE=api.url)
     full.update(env)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.clock import clock_env
 
 # the outcome depends on the date: CI replays this module at every clock fixture (support/clock.py)
 pytestmark = pytest.mark.clock
@@ -28,7 +29,7 @@ ORDER = ["jobs.probes", "jobs.metrics", "jobs.reconcile", "jobs.cleanup", "jobs.
 
 def _env(home: Path) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
-            "OPSBENCH_HOME": str(home), "REPORT_TZ": TZ, "PYTHONWARNINGS": "ignore"}
+            "OPSBENCH_HOME": str(home), "REPORT_TZ": TZ, "PYTHONWARNINGS": "ignore", **clock_env()}
 
 
 @pytest.fixture(scope="module")

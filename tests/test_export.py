@@ -18,6 +18,7 @@ import time
 
 import pandas as pd
 import pytest
+from support.clock import clock_env
 import sqlalchemy as sa
 
 import queries
@@ -32,7 +33,7 @@ def window(demo_db) -> dict[str, str]:
 
 def _cli(db, *args: str) -> list[str]:
     environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
-               "DATABASE_URL": db.url, "OPSBENCH_STATE_URL": db.url, "PYTHONWARNINGS": "ignore"}
+               "DATABASE_URL": db.url, "OPSBENCH_STATE_URL": db.url, "PYTHONWARNINGS": "ignore", **clock_env()}
     return [sys.executable, "-m", "ops", "query", *args], environ
 
 

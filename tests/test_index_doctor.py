@@ -9,6 +9,7 @@ import sys
 
 import psycopg
 import pytest
+from support.clock import clock_env
 import sqlalchemy as sa
 
 from ops.workbench.index_doctor import check_indexes
@@ -19,7 +20,7 @@ STATEMENT = "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_video_jobs_created_at O
 
 def doctor(demo_db) -> subprocess.CompletedProcess:
     environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
-               "DATABASE_URL": demo_db.url, "OPSBENCH_STATE_URL": demo_db.url, "PYTHONWARNINGS": "ignore"}
+               "DATABASE_URL": demo_db.url, "OPSBENCH_STATE_URL": demo_db.url, "PYTHONWARNINGS": "ignore", **clock_env()}
     return subprocess.run([sys.executable, "-m", "ops", "doctor", "--indexes"], capture_output=True, text=True,
                           env=environ, timeout=300)
 

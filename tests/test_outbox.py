@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from support.clock import clock_env
 from support.botapi import TOKEN
 
 from ops.alerting import channels, outbox
@@ -206,7 +207,7 @@ def test_console_channel_without_token(state, clock, capsys):
 def _env(state, api, chat):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPSBENCH_", "TELEGRAM_", "DATABASE_URL"))}
     env.update(DATABASE_URL=state.url, OPSBENCH_STATE_URL=state.url, OPSBENCH_HOME=str(state.home),
-               TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_CHAT_ID=chat, TELEGRAM_API_BASE=api.url)
+               TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_CHAT_ID=chat, TELEGRAM_API_BASE=api.url, **clock_env())
     return env
 
 

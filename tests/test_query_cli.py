@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from support.clock import clock_env
 from support.recompute import insert_rows
 
 import queries
@@ -42,7 +43,7 @@ def cli_db(empty_db):
 def run(db, *args: str, **env: str) -> subprocess.CompletedProcess:
     environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
                "DATABASE_URL": db.url, "OPSBENCH_STATE_URL": db.url, "PYTHONWARNINGS": "ignore",
-               "PYTHONPATH": str(Path(__file__).resolve().parents[1]), **env}  # this checkout, not an installed copy
+               "PYTHONPATH": str(Path(__file__).resolve().parents[1]), **clock_env(), **env}  # this checkout, not an installed copy
     return subprocess.run([str(PYTHON), "-m", "ops", "query", *args], capture_output=True, text=True,
                           env=environ, timeout=120)
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from support.clock import clock_env
 import sqlalchemy as sa
 
 import queries
@@ -159,7 +160,7 @@ def test_on_a_narrow_terminal_ids_stay_whole_and_the_pager_is_used(demo_db):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
            "DATABASE_URL": demo_db.url, "OPSBENCH_STATE_URL": demo_db.url, "REPORT_TZ": "UTC",
            "COLUMNS": "80", "LINES": "40", "PAGER": "cat > pager-was-used.txt; cat pager-was-used.txt",
-           "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+           "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(Path(__file__).resolve().parents[1]), **clock_env()}
     proc = subprocess.Popen([sys.executable, "-m", "ops", "query", "export.jobs", "-p", f"start={day}",
                              "-p", f"end={day}", "--limit", "3"], stdin=sub_fd, stdout=sub_fd, stderr=subprocess.PIPE, env=env)
     os.close(sub_fd)

@@ -73,3 +73,10 @@ def zone_with_dst_change(start: dt.date, end: dt.date,
         if dst_changes(zone, start, end):
             return zone
     raise AssertionError(f"none of {candidates} changes its offset between {start} and {end}")
+
+
+def clock_env() -> dict[str, str]:
+    """The suite's clock for a subprocess whose environment a test builds from scratch."""
+    from ops.core.clock import CLOCK_OFFSET_VAR
+
+    return {CLOCK_OFFSET_VAR: os.environ[CLOCK_OFFSET_VAR]} if CLOCK_OFFSET_VAR in os.environ else {}

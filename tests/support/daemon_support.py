@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 import queries
+from support.clock import clock_env
 
 REPO = Path(__file__).resolve().parents[2]
 # The daemon's own jobs (outbox delivery, heartbeat) as a jobs file declares them (jobs/jobs.toml)
@@ -43,6 +44,7 @@ def daemon_env(db_url: str, home: Path, jobs_file: Path, **extra: str) -> dict[s
         "OPSBENCH_JOBS_FILE": str(jobs_file),
         "ENVIRONMENT": "test",
         "PYTHONUNBUFFERED": "1",
+        **clock_env(),
     })
     env.update(extra)
     return env
