@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -77,16 +79,51 @@ def test_an_unwritable_home_is_one_line(home):
     assert str(err.value).startswith("OPSBENCH_HOME: expected a directory")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write a read-only directory")
-def test_a_read_only_home_is_refused(tmp_path):
+def test_a_home_under_a_file_is_refused(tmp_path):
+    """A file where a directory is expected: opsbench cannot create the home, whoever runs it (root too)."""
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(SettingsError) as err:
+        load_settings(OPSBENCH_HOME=str(tmp_path / "a-file" / "home"))
+    assert str(err.value) == "OPSBENCH_HOME: expected a directory opsbench can create and write (Not a directory)"
+
+
+@pytest.mark.parametrize("home", ["/proc", "/sys/kernel"])
+def test_a_directory_the_kernel_will_not_let_anyone_write_is_refused(home):
+    """Existing directories that root's permission override passes (os.access says yes) and no write reaches."""
+    with pytest.raises(SettingsError) as err:
+        load_settings(OPSBENCH_HOME=home)
+    assert re.fullmatch(r"OPSBENCH_HOME: expected a directory opsbench can write \([^)\n]+\)", str(err.value))
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A directory no write reaches: mode 0555 for a user; for root, whom modes do not stop, a read-only bind mount."""
     ro = tmp_path / "ro"
     ro.mkdir()
-    ro.chmod(0o500)
+    if os.geteuid() != 0:
+        ro.chmod(0o555)
+        yield ro, "Permission denied"
+        ro.chmod(0o755)
+        return
+    src = tmp_path / "src"
+    src.mkdir()
+    mounted = subprocess.run(["mount", "--bind", "-o", "ro", str(src), str(ro)], capture_output=True, text=True)
+    if mounted.returncode != 0:   # a container without CAP_SYS_ADMIN; CI runs where it works and fails on skips
+        pytest.skip(f"root, and a read-only bind mount is refused here: {mounted.stderr.strip()}")
     try:
-        with pytest.raises(SettingsError, match="^OPSBENCH_HOME: "):
-            load_settings(OPSBENCH_HOME=str(ro / "home"))
+        yield ro, "Read-only file system"
     finally:
-        ro.chmod(0o700)
+        subprocess.run(["umount", str(ro)], check=True)
+
+
+def test_a_read_only_directory_is_refused_as_home_or_as_its_parent(read_only_dir):
+    ro, reason = read_only_dir
+    with pytest.raises(SettingsError) as err:
+        load_settings(OPSBENCH_HOME=str(ro / "home"))
+    assert str(err.value) == f"OPSBENCH_HOME: expected a directory opsbench can create and write ({reason})"
+    with pytest.raises(SettingsError) as err:
+        load_settings(OPSBENCH_HOME=str(ro))
+    assert str(err.value) == f"OPSBENCH_HOME: expected a directory opsbench can write ({reason})"
 
 
 def test_a_missing_home_is_created(tmp_path):
