@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import tomllib
+import zoneinfo
 from pathlib import Path
 
 import pytest
@@ -220,8 +221,10 @@ def _mutation(draw):
     body = json.loads(json.dumps(SHIPPED[job_id]))  # a deep copy (the shipped file has no datetimes)
     where = draw(st.sampled_from(["key", "arg", "new_arg"]))
     value = draw(_value)
+    key = "args."   # a value inside args: only the job's own validator can tell
     if where == "key":
-        body[draw(st.sampled_from(JOB_KEYS))] = value
+        key = draw(st.sampled_from(JOB_KEYS))
+        body[key] = value
     else:
         args = body.setdefault("args", {})
         paths = list(_paths(args))
@@ -235,21 +238,80 @@ def _mutation(draw):
             args[draw(_text.filter(bool))] = value
     jobs = dict(SHIPPED)
     jobs[job_id] = body
-    return jobs
+    return jobs, job_id, key, value
+
+
+# What the README and jobs/jobs.toml's header say a value may be, written out here (not taken from the
+# loader): None where only the job's own ARG_VALIDATORS or a crontab parser can tell.
+_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
+_UNIT = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+_ZONES = zoneinfo.available_timezones()
+
+
+def _seconds(value) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _SPAN.match(value) if isinstance(value, str) else None
+    return float(m[1]) * _UNIT[m[2]] if m else None
+
+
+def _sane(value) -> bool:
+    s = _seconds(value)
+    return s is not None and math.isfinite(s) and 0 < s <= 366 * 86400
+
+
+def _key_is_valid(job_id: str, key: str, value) -> bool | None:
+    shipped = SHIPPED[job_id]
+    if key == "id":
+        return value == job_id
+    if key == "callable":
+        return value == shipped["callable"]
+    if key == "timezone":
+        return isinstance(value, str) and value.strip() in _ZONES
+    if key == "cron":
+        return False if "interval" in shipped or not isinstance(value, (str, dict)) else None
+    if key == "interval":
+        return False if "cron" in shipped else _sane(value)
+    if key == "timeout":
+        return _sane(value)
+    if key in ("enabled", "catch_up"):
+        return isinstance(value, bool)
+    if key == "description":
+        return isinstance(value, str)
+    return None if isinstance(value, dict) else False   # args: a table, then the job's own validator
 
 
 @hsettings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(jobs=_mutation())
-def test_random_jobs_file_values_load_or_fail_in_one_line(tmp_path, jobs):
+@given(mutation=_mutation())
+def test_random_jobs_file_values_load_as_written_or_fail_in_one_line_naming_the_key(tmp_path, mutation):
+    jobs, job_id, key, value = mutation
     path = Path(tmp_path) / "jobs.toml"
     path.write_text(_dump(jobs), encoding="utf-8")
     settings = load_settings(OPSBENCH_JOBS_FILE=str(path))
     text = path.read_text(encoding="utf-8")
     assert tomllib.loads(text) == {"jobs": jobs} or _has_nan(jobs)  # the file says what the example meant
+    valid = None if key == "args." else _key_is_valid(job_id, key, value)
     try:
-        load_jobs(settings)
+        specs = {s.id: s for s in load_jobs(settings)}
     except UserError as e:
-        assert "\n" not in str(e).strip(), str(e)
+        msg = str(e)
+        assert "\n" not in msg.strip(), msg
+        assert valid is not True, f"refused a good {key} = {value!r}: {msg}"
+        assert msg.startswith(f"{path}: job {job_id!r}: "), msg
+        named = {"cron": ("cron", "interval"), "interval": ("cron", "interval")}.get(key, (key,))
+        assert any(f"key {k!r}: " in msg for k in named) or (key.startswith("args") and ": args" in msg), msg
+        return
+    assert valid is not False, f"accepted {key} = {value!r} silently"
+    spec, body = specs[job_id], jobs[job_id]
+    # an accepted value is used as written, not dropped or coerced
+    assert spec.timeout_s == _seconds(body.get("timeout", 300)) and spec.enabled == body.get("enabled", True)
+    assert spec.catch_up == body.get("catch_up", True) and spec.description == body.get("description", "")
+    if "interval" in body:
+        assert spec.interval_s == _seconds(body["interval"]) and spec.cron is None
+    assert spec.timezone == body.get("timezone", settings.report_tz)
+    assert spec.args == body.get("args", {}) or _has_nan(body.get("args", {}))
 
 
 def _has_nan(value) -> bool:
