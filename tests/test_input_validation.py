@@ -108,10 +108,13 @@ def read_only_dir(tmp_path):
         return
     src = tmp_path / "src"
     src.mkdir()
-    mounted = subprocess.run(["mount", "--bind", "-o", "ro", str(src), str(ro)], capture_output=True, text=True)
-    if mounted.returncode != 0:   # a container without CAP_SYS_ADMIN; CI runs where it works and fails on skips
-        pytest.skip(f"root, and a read-only bind mount is refused here: {mounted.stderr.strip()}")
+    # bind, then remount read-only: the portable two steps (an old mount(8) ignores -o ro on --bind)
+    bound = subprocess.run(["mount", "--bind", str(src), str(ro)], capture_output=True, text=True)
+    if bound.returncode != 0:   # a container without CAP_SYS_ADMIN; CI runs where it works and fails on skips
+        pytest.skip(f"root, and a bind mount is refused here: {bound.stderr.strip()}")
     try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(ro)], check=True, capture_output=True)
+        assert os.statvfs(ro).f_flag & os.ST_RDONLY, "the bind mount is still writable"
         yield ro, "Read-only file system"
     finally:
         subprocess.run(["umount", str(ro)], check=True)
