@@ -30,7 +30,7 @@ from support.clock import test_now
 
 # fixtures shared across modules live in tests/support and are registered here once:
 # the alerting ones (state, api, clock) and the Sentry envelope receiver (receiver)
-pytest_plugins = ["support.alerting_support", "support.sentry_receiver"]
+pytest_plugins = ["support.alerting_support", "support.sentry_receiver", "support.ci_no_skips"]
 
 _counter = itertools.count()
 

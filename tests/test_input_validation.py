@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import subprocess
 import tomllib
+import zoneinfo
 from pathlib import Path
 
 import pytest
@@ -77,16 +80,54 @@ def test_an_unwritable_home_is_one_line(home):
     assert str(err.value).startswith("OPSBENCH_HOME: expected a directory")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write a read-only directory")
-def test_a_read_only_home_is_refused(tmp_path):
+def test_a_home_under_a_file_is_refused(tmp_path):
+    """A file where a directory is expected: opsbench cannot create the home, whoever runs it (root too)."""
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(SettingsError) as err:
+        load_settings(OPSBENCH_HOME=str(tmp_path / "a-file" / "home"))
+    assert str(err.value) == "OPSBENCH_HOME: expected a directory opsbench can create and write (Not a directory)"
+
+
+@pytest.mark.parametrize("home", ["/proc", "/sys/kernel"])
+def test_a_directory_the_kernel_will_not_let_anyone_write_is_refused(home):
+    """Existing directories that root's permission override passes (os.access says yes) and no write reaches."""
+    with pytest.raises(SettingsError) as err:
+        load_settings(OPSBENCH_HOME=home)
+    assert re.fullmatch(r"OPSBENCH_HOME: expected a directory opsbench can write \([^)\n]+\)", str(err.value))
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A directory no write reaches: mode 0555 for a user; for root, whom modes do not stop, a read-only bind mount."""
     ro = tmp_path / "ro"
     ro.mkdir()
-    ro.chmod(0o500)
+    if os.geteuid() != 0:
+        ro.chmod(0o555)
+        yield ro, "Permission denied"
+        ro.chmod(0o755)
+        return
+    src = tmp_path / "src"
+    src.mkdir()
+    # bind, then remount read-only: the portable two steps (an old mount(8) ignores -o ro on --bind)
+    bound = subprocess.run(["mount", "--bind", str(src), str(ro)], capture_output=True, text=True)
+    if bound.returncode != 0:   # a container without CAP_SYS_ADMIN; CI runs where it works and fails on skips
+        pytest.skip(f"root, and a bind mount is refused here: {bound.stderr.strip()}")
     try:
-        with pytest.raises(SettingsError, match="^OPSBENCH_HOME: "):
-            load_settings(OPSBENCH_HOME=str(ro / "home"))
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(ro)], check=True, capture_output=True)
+        assert os.statvfs(ro).f_flag & os.ST_RDONLY, "the bind mount is still writable"
+        yield ro, "Read-only file system"
     finally:
-        ro.chmod(0o700)
+        subprocess.run(["umount", str(ro)], check=True)
+
+
+def test_a_read_only_directory_is_refused_as_home_or_as_its_parent(read_only_dir):
+    ro, reason = read_only_dir
+    with pytest.raises(SettingsError) as err:
+        load_settings(OPSBENCH_HOME=str(ro / "home"))
+    assert str(err.value) == f"OPSBENCH_HOME: expected a directory opsbench can create and write ({reason})"
+    with pytest.raises(SettingsError) as err:
+        load_settings(OPSBENCH_HOME=str(ro))
+    assert str(err.value) == f"OPSBENCH_HOME: expected a directory opsbench can write ({reason})"
 
 
 def test_a_missing_home_is_created(tmp_path):
@@ -183,8 +224,10 @@ def _mutation(draw):
     body = json.loads(json.dumps(SHIPPED[job_id]))  # a deep copy (the shipped file has no datetimes)
     where = draw(st.sampled_from(["key", "arg", "new_arg"]))
     value = draw(_value)
+    key = "args."   # a value inside args: only the job's own validator can tell
     if where == "key":
-        body[draw(st.sampled_from(JOB_KEYS))] = value
+        key = draw(st.sampled_from(JOB_KEYS))
+        body[key] = value
     else:
         args = body.setdefault("args", {})
         paths = list(_paths(args))
@@ -198,21 +241,80 @@ def _mutation(draw):
             args[draw(_text.filter(bool))] = value
     jobs = dict(SHIPPED)
     jobs[job_id] = body
-    return jobs
+    return jobs, job_id, key, value
+
+
+# What the README and jobs/jobs.toml's header say a value may be, written out here (not taken from the
+# loader): None where only the job's own ARG_VALIDATORS or a crontab parser can tell.
+_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
+_UNIT = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+_ZONES = zoneinfo.available_timezones()
+
+
+def _seconds(value) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _SPAN.match(value) if isinstance(value, str) else None
+    return float(m[1]) * _UNIT[m[2]] if m else None
+
+
+def _sane(value) -> bool:
+    s = _seconds(value)
+    return s is not None and math.isfinite(s) and 0 < s <= 366 * 86400
+
+
+def _key_is_valid(job_id: str, key: str, value) -> bool | None:
+    shipped = SHIPPED[job_id]
+    if key == "id":
+        return value == job_id
+    if key == "callable":
+        return value == shipped["callable"]
+    if key == "timezone":
+        return isinstance(value, str) and value.strip() in _ZONES
+    if key == "cron":
+        return False if "interval" in shipped or not isinstance(value, (str, dict)) else None
+    if key == "interval":
+        return False if "cron" in shipped else _sane(value)
+    if key == "timeout":
+        return _sane(value)
+    if key in ("enabled", "catch_up"):
+        return isinstance(value, bool)
+    if key == "description":
+        return isinstance(value, str)
+    return None if isinstance(value, dict) else False   # args: a table, then the job's own validator
 
 
 @hsettings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(jobs=_mutation())
-def test_random_jobs_file_values_load_or_fail_in_one_line(tmp_path, jobs):
+@given(mutation=_mutation())
+def test_random_jobs_file_values_load_as_written_or_fail_in_one_line_naming_the_key(tmp_path, mutation):
+    jobs, job_id, key, value = mutation
     path = Path(tmp_path) / "jobs.toml"
     path.write_text(_dump(jobs), encoding="utf-8")
     settings = load_settings(OPSBENCH_JOBS_FILE=str(path))
     text = path.read_text(encoding="utf-8")
     assert tomllib.loads(text) == {"jobs": jobs} or _has_nan(jobs)  # the file says what the example meant
+    valid = None if key == "args." else _key_is_valid(job_id, key, value)
     try:
-        load_jobs(settings)
+        specs = {s.id: s for s in load_jobs(settings)}
     except UserError as e:
-        assert "\n" not in str(e).strip(), str(e)
+        msg = str(e)
+        assert "\n" not in msg.strip(), msg
+        assert valid is not True, f"refused a good {key} = {value!r}: {msg}"
+        assert msg.startswith(f"{path}: job {job_id!r}: "), msg
+        named = {"cron": ("cron", "interval"), "interval": ("cron", "interval")}.get(key, (key,))
+        assert any(f"key {k!r}: " in msg for k in named) or (key.startswith("args") and ": args" in msg), msg
+        return
+    assert valid is not False, f"accepted {key} = {value!r} silently"
+    spec, body = specs[job_id], jobs[job_id]
+    # an accepted value is used as written, not dropped or coerced
+    assert spec.timeout_s == _seconds(body.get("timeout", 300)) and spec.enabled == body.get("enabled", True)
+    assert spec.catch_up == body.get("catch_up", True) and spec.description == body.get("description", "")
+    if "interval" in body:
+        assert spec.interval_s == _seconds(body["interval"]) and spec.cron is None
+    assert spec.timezone == body.get("timezone", settings.report_tz)
+    assert spec.args == body.get("args", {}) or _has_nan(body.get("args", {}))
 
 
 def _has_nan(value) -> bool:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import os
 import re
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -80,8 +80,13 @@ def _check_home(value: Path) -> Path:
         raise ValueError(f"expected a directory opsbench can create and write ({e.strerror})") from None
     if not path.is_dir():
         raise ValueError("expected a directory, not a file")
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ValueError("expected a directory opsbench can write (permission denied)")
+    # a file written and gone, not os.access: for root, access() says yes to /proc, /sys or a
+    # chmod 0500 directory alike, and only a real write meets a read-only mount or the kernel's refusal
+    try:
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise ValueError(f"expected a directory opsbench can write ({e.strerror})") from None
     return path
 
 
