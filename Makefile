@@ -20,15 +20,18 @@ venv: $(STAMP)
 demo: venv
 	$(BIN)/opsbench demo
 
+# Three workers on two cores: most of a test's time is spent waiting on servers and subprocesses.
+# Each worker starts its own embedded server and builds its own templates (tests/conftest.py).
+TEST_WORKERS ?= 3
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # The tests whose outcome depends on the date (marker `clock`), replayed at every awkward moment
 # of tests/support/clock.py: a year boundary, DST days, a Monday 08:59 UTC, a leap day. CI runs it.
 test-clocks: venv
 	@set -e; for at in $$(cd tests && ../$(BIN)/python -c 'from support.clock import CLOCK_FIXTURES; print(*CLOCK_FIXTURES)'); do \
 	    echo "== clock-sensitive tests at $$at"; \
-	    OPSBENCH_TEST_NOW=$$at $(BIN)/python -m pytest -m clock -q; \
+	    OPSBENCH_TEST_NOW=$$at $(BIN)/python -m pytest -n $(TEST_WORKERS) -m clock -q; \
 	done
 
 # LAB_ARGS passes options to JupyterLab (e.g. LAB_ARGS="--ip=0.0.0.0 --no-browser");
