@@ -231,10 +231,16 @@ def test_every_command_with_a_backend_without_tables(bare_db, state_db, tmp_path
 
 def test_embedded_only_commands_refuse_or_work_with_database_url_set(demo_db, tmp_path, monkeypatch, capfd):
     """`db up` / `db seed` manage the embedded server; with DATABASE_URL set they must not trace back."""
-    results = _walk({"DATABASE_URL": demo_db.url, "OPSBENCH_HOME": str(tmp_path / "home"),
-                     "OPSBENCH_STATE_URL": f"postgresql://ops@127.0.0.1:{_closed_port()}/state"},
-                    tmp_path, monkeypatch, capfd,
-                    skip=set(COMMANDS) - {("db", "seed")})
+    from ops.core.settings import load_settings
+    from ops.data import embedded
+
+    try:
+        results = _walk({"DATABASE_URL": demo_db.url, "OPSBENCH_HOME": str(tmp_path / "home"),
+                         "OPSBENCH_STATE_URL": f"postgresql://ops@127.0.0.1:{_closed_port()}/state"},
+                        tmp_path, monkeypatch, capfd,
+                        skip=set(COMMANDS) - {("db", "seed")})
+    finally:  # a server `db seed` started in this home must not outlive the test
+        embedded.stop(load_settings(OPSBENCH_HOME=str(tmp_path / "home")))
     code, err = results[("db", "seed")]
     assert not isinstance(code, str) and "Traceback" not in err
     if code == 0:   # it worked: what it did is on stdout, and stderr is quiet
