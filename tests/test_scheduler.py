@@ -116,7 +116,7 @@ def test_catch_up_after_downtime_runs_each_job_once(state):
                    what="the start-up runs to finish and every job to wait for its next slot")
     finally:
         d.stop("test over")
-        thread.join(10)
+        thread.join(60)
     assert codes == [0]
     assert sorted(handed_out.submitted) == ["daily", "ten_min"]  # no_catch and fresh were not started
     ran = sorted(j for j, _ in daemon_jobs.calls)
@@ -146,7 +146,7 @@ def test_daemon_keeps_running_when_jobs_fail_hang_or_overlap(state):
     finally:
         d.stop("test over")
         daemon_jobs.release.set()
-        thread.join(10)
+        thread.join(60)
     assert set(runs(state.writer, "boom").status) == {"failed"}
     stuck = runs(state.writer, "stuck")
     assert "timeout" in set(stuck.status)
@@ -180,7 +180,7 @@ def test_probes_and_metric_checks_run_once_right_after_start(state, pg_home):
                    what="the first runs to finish and every job to wait for its next slot")
     finally:
         d.stop("test over")
-        thread.join(10)
+        thread.join(60)
     assert sorted(handed_out.submitted) == sorted(probes)
     for job_id in probes:
         df = runs(state.writer, job_id)
@@ -240,9 +240,9 @@ def test_daemon_waits_for_an_unreachable_state_db_and_still_stops_cleanly(state,
     codes = []
     thread = threading.Thread(target=lambda: codes.append(d.run()), daemon=True)
     thread.start()
-    wait_until(lambda: any("state database unavailable" in r.getMessage() for r in caplog.records), 5,
+    wait_until(lambda: any("state database unavailable" in r.getMessage() for r in caplog.records), 60,
                what="the retry log line")
     assert thread.is_alive()  # waiting, not dead
     d.stop("test over")
-    thread.join(5)
+    thread.join(60)
     assert codes == [0]
