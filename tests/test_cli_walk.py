@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -110,16 +111,30 @@ def _expand(args: list[str], tmp: Path) -> list[str]:
     return [a.replace("{tmp}", str(tmp)) for a in args]
 
 
-def _run_daemon(env: dict[str, str], seconds: float = 4.0) -> tuple[int, str, str]:
-    """The daemon in a subprocess: it either stops by itself or is stopped with SIGTERM."""
-    proc = subprocess.Popen([sys.executable, "-m", "ops", "daemon", "--grace", "1"], env=env, cwd=env["HOME_CWD"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        proc.wait(seconds)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
-    return proc.returncode, err, out
+# what the daemon logs once it is up: waiting for the state store, or leading (the jobs are scheduled next)
+DAEMON_UP = ("state database unavailable", "leader term")
+
+
+def _run_daemon(env: dict[str, str], limit_s: float = 90.0) -> tuple[int, str, str]:
+    """The daemon in a subprocess: it either stops by itself or, once up, is stopped with SIGTERM."""
+    out_path, err_path = Path(env["HOME_CWD"]) / "daemon.out", Path(env["HOME_CWD"]) / "daemon.err"
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "ops", "daemon", "--grace", "1"], env=env,
+                                cwd=env["HOME_CWD"], stdout=out, stderr=err, text=True)
+        try:
+            deadline = time.monotonic() + limit_s
+            while proc.poll() is None and time.monotonic() < deadline:
+                if any(line in out_path.read_text() for line in DAEMON_UP):
+                    break
+                time.sleep(0.1)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    return proc.returncode, err_path.read_text(), out_path.read_text()
 
 
 daemon_logs: list[str] = []  # the daemon's stdout (its JSON log), last walk last

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 
 import pytest
+import sqlalchemy as sa
+from support import daemon_jobs
 from support.daemon_support import runs, wait_until
 from support.fixtures import state  # noqa: F401 - the shared module fixture
 
@@ -49,8 +50,12 @@ def _no_overlap_across_instances(df) -> None:
                 assert e1 <= s2 or e2 <= s1, f"{l1} ran {s1}..{e1} while {l2} ran {s2}..{e2}"
 
 
-def test_leader_losing_its_lock_mid_run_finishes_it_and_the_new_leader_waits(state):
-    specs = {"work": _work("work", 1.5)}
+def test_leader_losing_its_lock_mid_run_finishes_it_and_the_new_leader_waits(state, caplog):
+    # a's run lasts until the test releases it, so it is still going when a loses the lock, however slow
+    # the machine; its timeout is far off, so b waits for it rather than timing it out
+    specs = {"work": JobSpec(id="work", callable="support.daemon_jobs:hanging", timezone="UTC", interval_s=1,
+                             timeout_s=120, catch_up=False)}
+    daemon_jobs.release.clear()
     # a polls slowly, so after its lock connection dies b (polling fast) is the one to take the lock
     a = Daemon(state.settings, specs, state_engine=state.writer, identity="fence-a", poll_s=0.5,
                shutdown_grace_s=5)
@@ -59,21 +64,28 @@ def test_leader_losing_its_lock_mid_run_finishes_it_and_the_new_leader_waits(sta
     ta = _start(a)
     tb = None
     try:
-        wait_until(lambda: "running" in set(runs(state.writer, "work").status), 10, what="a's first run")
+        wait_until(lambda: "running" in set(runs(state.writer, "work").status), 60, what="a's first run")
         assert a.may_run()
         tb = _start(b)
-        wait_until(lambda: b.elector._conn is not None, 5, what="b to poll")
+        wait_until(lambda: b.elector._conn is not None, 60, what="b to poll")
         with state.writer.begin() as conn:
             (pid,) = [r.pid for r in _sql().lock_holder.execute(conn, key=LEADER_LOCK_KEY)]
             assert _sql().terminate_backend.execute(conn, pid=pid).scalar_one()  # a's lock session is gone
         lost_at = utc_now()
-        wait_until(lambda: not a.may_run(), 2, interval_s=0.02, what="a to stop at once")
+        wait_until(lambda: not a.may_run(), 30, interval_s=0.02, what="a to stop")
         # the gate closes first (is_leader is false), the elector's on_lost callback then unschedules:
         # nothing may run in between, and nothing stays scheduled
-        wait_until(lambda: a.scheduler.get_jobs() == [], 2, interval_s=0.02, what="a to unschedule its jobs")
+        wait_until(lambda: a.scheduler.get_jobs() == [], 30, interval_s=0.02, what="a to unschedule its jobs")
+        # b leads, but runs nothing while a's run is still going
+        wait_until(b.elector.is_leader, 60, what="b to take the lock")
+        wait_until(lambda: any(r.getMessage().startswith("not running jobs yet: fence-a still runs work")
+                               for r in caplog.records), 60, what="b to see a's run and wait for it")
+        assert not b.may_run() and "running" in set(runs(state.writer, "work").status)
+        daemon_jobs.release.set()  # a's run ends now
         wait_until(lambda: (lambda df: ((df.leader == "fence-b") & (df.status == "ok")).any())(
-            runs(state.writer, "work")), 15, what="b to lead and finish a run")
+            runs(state.writer, "work")), 60, what="b to lead and finish a run")
     finally:
+        daemon_jobs.release.set()
         a.stop("test over")
         if tb is not None:
             b.stop("test over")
@@ -86,7 +98,7 @@ def test_leader_losing_its_lock_mid_run_finishes_it_and_the_new_leader_waits(sta
     a_real = df[(df.leader == "fence-a") & (df.status != "skipped")]
     # a's in-flight run was neither killed nor closed by b: it recorded its real outcome itself
     (row,) = a_real.itertuples()
-    assert row.status == "ok" and row.error is None and row.duration_s >= 1.5
+    assert row.status == "ok" and row.error is None and row.summary == "released"
     assert row.started_at < lost_at
     b_real = df[(df.leader == "fence-b") & (df.status != "skipped")]
     assert len(b_real) >= 1 and b_real.started_at.min() >= row.finished_at  # b waited for it
@@ -96,7 +108,8 @@ def test_leader_losing_its_lock_mid_run_finishes_it_and_the_new_leader_waits(sta
 def test_fence_closes_runs_of_gone_daemons_and_waits_for_live_ones(state):
     sql = _sql()
     specs = {"fjob": _work("fjob", 1, timeout_s=10)}
-    d = Daemon(state.settings, specs, state_engine=state.writer, identity="fence-new", fence_grace_s=0.5)
+    # a heartbeat an hour old is gone, a fresh one live, with a minute's grace between them
+    d = Daemon(state.settings, specs, state_engine=state.writer, identity="fence-new", fence_grace_s=60)
     now = utc_now()
 
     def instance(name):
@@ -115,10 +128,12 @@ def test_fence_closes_runs_of_gone_daemons_and_waits_for_live_ones(state):
     with state.writer.begin() as conn:
         sql.stop_instance.execute(conn, instance="f-stopped", now=now)
     instance("f-stale")
-    time.sleep(0.7)                      # f-stale's heartbeat is now older than the 0.5 s grace
+    with state.writer.begin() as conn:  # f-stale's last heartbeat was an hour ago (the server's clock)
+        conn.execute(sa.text("UPDATE opsbench.daemon_instances SET heartbeat_at = clock_timestamp() - interval '1 hour'"
+                             " WHERE instance = 'f-stale'"))
     instance("f-live")
     run(ids["live_fresh"], "f-live", 1)
-    run(ids["live_overdue"], "f-live", 60)          # past its 10 s timeout + grace
+    run(ids["live_overdue"], "f-live", 3600)        # past its 10 s timeout + grace
     run(ids["stopped"], "f-stopped", 1)
     run(ids["unknown"], "f-never-registered", 1)
     run(ids["stale"], "f-stale", 1)

@@ -67,7 +67,7 @@ def test_ok_run_is_recorded_and_handed_to_alerts(state):
     row = df.iloc[0]
     assert row.status == "ok" and row.trigger == "manual" and row.leader == "test-runner"
     assert row.started_at == FAKE_NOW                     # the injected clock
-    assert row.finished_at >= row.started_at and 0 <= row.duration_s < 2
+    assert row.finished_at >= row.started_at and 0 <= row.duration_s < 30  # a real duration, not the fake clock's
     assert row.metrics == {"checked": 3.0} and row.error is None
     (source, handed, now), = sink.calls
     assert source == "fine" and handed.findings == []
@@ -112,7 +112,7 @@ def test_timeout_is_marked_alerted_and_blocks_overlapping_runs(state):
     runner = make_runner(state, sink)
     record = runner.run("stuck")
     assert record.status == "timeout"
-    assert 0.3 <= record.duration_s < 2.0
+    assert 0.3 <= record.duration_s < 20  # cut at its 0.3 s timeout, long before the hang's 30 s
     (_, handed, _), = sink.calls
     (finding,) = handed.findings
     assert finding.rule == "job_timeout" and finding.labels == {"job": "stuck"}

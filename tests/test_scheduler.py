@@ -1,13 +1,17 @@
-"""The scheduler: catch-up after downtime (coalesced), missed-slot logic on a fake clock, SIGTERM mid-run."""
+"""The scheduler: catch-up after downtime (coalesced), missed-slot logic on a fake clock, SIGTERM mid-run.
+
+Schedules are placed from each test's own "now", hours from it in both directions, and every wait is
+"until the condition holds, within a generous limit": the outcome is the same at any wall time and load.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import signal
 import threading
-import time
 
 import pytest
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_SUBMITTED
 from support import daemon_jobs
 from support.daemon_support import DaemonProcess, daemon_env, runs, wait_until, write_jobs_file
 from support.fixtures import state  # noqa: F401 - the shared module fixture
@@ -59,40 +63,80 @@ def test_missed_slot_for_interval_jobs_and_the_list():
 
 # -- the daemon in-process: catch-up really runs, once --------------------------------
 
+def wall_clock() -> dt.datetime:
+    """The in-process daemons here run on the wall clock, APScheduler's own: a cron slot placed from this
+    clock is the slot APScheduler fires, whatever OPSBENCH_CLOCK_OFFSET the suite runs at."""
+    return dt.datetime.now(UTC)
+
+
+def _daily_at(moment: dt.datetime) -> str:
+    """A daily crontab (UTC) whose slot is `moment`'s time of day."""
+    return f"{moment.minute} {moment.hour} * * *"
+
+
+def _yearly_at(moment: dt.datetime) -> str:
+    """A yearly crontab (UTC) near `moment` (day of month at most 28: a slot every year, 29 February too)."""
+    return f"{moment.minute} {moment.hour} {min(moment.day, 28)} {moment.month} *"
+
+
+class _Submissions:
+    """What the daemon's scheduler handed to its executor, and what came back (APScheduler's events)."""
+
+    def __init__(self, d: Daemon):
+        self.submitted: list[str] = []
+        self.done: list[str] = []
+        d.scheduler.add_listener(lambda e: self.submitted.append(e.job_id), EVENT_JOB_SUBMITTED)
+        d.scheduler.add_listener(lambda e: self.done.append(e.job_id), EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+
+    def settled(self, d: Daemon, jobs: int, after: dt.datetime) -> bool:
+        """All `jobs` scheduled, none due before `after`, and every run handed out has returned: whatever
+        the daemon starts at once has started and finished, so a run that did not happen will not."""
+        scheduled = d.scheduler.get_jobs()
+        return (len(scheduled) == jobs and all(j.next_run_time and j.next_run_time > after for j in scheduled)
+                and sorted(self.submitted) == sorted(self.done))
+
+
 def test_catch_up_after_downtime_runs_each_job_once(state):
-    now = utc_now()
+    # every slot is placed from this test's own "now", hours away from it in both directions, so
+    # the outcome is the same at any wall time (1 January 00:05, an hour or a day turning mid-test)
+    now = wall_clock()
     specs = {s.id: s for s in [
-        cron("hourly", "0 * * * *"),                       # last ran 5 h ago: 5 slots missed
-        every("ten_min", 600),                             # last ran 35 min ago: 3 slots missed
-        cron("no_catch", "0 * * * *", catch_up=False),     # missed too, but catch-up is off
-        cron("fresh", "0 0 1 1 *"),                        # yearly, ran recently: nothing missed
+        cron("daily", _daily_at(now - dt.timedelta(hours=12))),   # last ran 18 h ago: the slot 12 h ago missed
+        every("ten_min", 600),                                     # last ran 35 min ago: 3 slots missed
+        cron("no_catch", _daily_at(now - dt.timedelta(hours=12)), catch_up=False),  # missed, catch-up off
+        cron("fresh", _yearly_at(now + dt.timedelta(days=182))),  # yearly, ran yesterday: nothing missed
     ]}
     # history written by a run of each job back then (fake clocks)
-    for job_id, ago in [("hourly", dt.timedelta(hours=5)), ("ten_min", dt.timedelta(minutes=35)),
-                        ("no_catch", dt.timedelta(hours=5)), ("fresh", dt.timedelta(days=1))]:
+    for job_id, ago in [("daily", dt.timedelta(hours=18)), ("ten_min", dt.timedelta(minutes=35)),
+                        ("no_catch", dt.timedelta(hours=18)), ("fresh", dt.timedelta(days=1))]:
         Runner(state.settings, specs, state_engine=state.writer, clock=lambda t=now - ago: t,
                identity="earlier", alert_sink=lambda *a: None).run(job_id)
     daemon_jobs.calls.clear()
 
-    d = Daemon(state.settings, specs, state_engine=state.writer, poll_s=0.2, shutdown_grace_s=5)
+    d = Daemon(state.settings, specs, state_engine=state.writer, poll_s=0.2, shutdown_grace_s=5, clock=wall_clock)
+    handed_out = _Submissions(d)
     codes = []
     thread = threading.Thread(target=lambda: codes.append(d.run()), daemon=True)
     thread.start()
     try:
-        wait_until(lambda: {j for j, _ in daemon_jobs.calls} >= {"hourly", "ten_min"}, 15, what="catch-up runs")
-        time.sleep(1.0)  # room for any wrong extra run to show up
+        wait_until(lambda: {j for j, _ in daemon_jobs.calls} >= {"daily", "ten_min"}, 60, what="catch-up runs")
+        # the next slots are minutes to months away: once what started at once has finished, no other run
+        # can come before the end of the test
+        wait_until(lambda: handed_out.settled(d, len(specs), wall_clock() + dt.timedelta(minutes=5)), 60,
+                   what="the start-up runs to finish and every job to wait for its next slot")
     finally:
         d.stop("test over")
-        thread.join(10)
+        thread.join(60)
     assert codes == [0]
+    assert sorted(handed_out.submitted) == ["daily", "ten_min"]  # no_catch and fresh were not started
     ran = sorted(j for j, _ in daemon_jobs.calls)
-    assert ran == ["hourly", "ten_min"]  # once each; no_catch and fresh did not run
-    for job_id in ("hourly", "ten_min"):
+    assert ran == ["daily", "ten_min"]  # once each; no_catch and fresh did not run
+    for job_id in ("daily", "ten_min"):
         df = runs(state.writer, job_id)
         assert list(df.trigger) == ["catch_up", "schedule"]  # the catch-up run, then the old history row
         assert df.iloc[0].status == "ok" and df.iloc[0].leader == d.identity
     # after catching up the jobs are back on their normal schedule
-    assert len(runs(state.writer, "no_catch")) == 1
+    assert len(runs(state.writer, "no_catch")) == 1 and len(runs(state.writer, "fresh")) == 1
 
 
 def test_daemon_keeps_running_when_jobs_fail_hang_or_overlap(state):
@@ -112,7 +156,7 @@ def test_daemon_keeps_running_when_jobs_fail_hang_or_overlap(state):
     finally:
         d.stop("test over")
         daemon_jobs.release.set()
-        thread.join(10)
+        thread.join(60)
     assert set(runs(state.writer, "boom").status) == {"failed"}
     stuck = runs(state.writer, "stuck")
     assert "timeout" in set(stuck.status)
@@ -136,17 +180,18 @@ def test_probes_and_metric_checks_run_once_right_after_start(state, pg_home):
     specs = {**probes, "hourly_control": every("hourly_control", 3600)}
     daemon_jobs.calls.clear()
     d = Daemon(state.settings, specs, state_engine=state.writer, poll_s=0.2, shutdown_grace_s=5)
+    handed_out = _Submissions(d)
     thread = threading.Thread(target=d.run, daemon=True)
-    started = time.monotonic()
     thread.start()
     try:
-        wait_until(lambda: all(len(runs(state.writer, k)) for k in probes), 30, what="the probes' first runs")
-        elapsed = time.monotonic() - started
-        time.sleep(0.5)
+        # "right after start": long before the shortest interval (60 s) could bring them
+        wait_until(lambda: all(len(runs(state.writer, k)) for k in probes), 50, what="the probes' first runs")
+        wait_until(lambda: handed_out.settled(d, len(specs), wall_clock() + dt.timedelta(seconds=10)), 30,
+                   what="the first runs to finish and every job to wait for its next slot")
     finally:
         d.stop("test over")
-        thread.join(10)
-    assert elapsed < 30
+        thread.join(60)
+    assert sorted(handed_out.submitted) == sorted(probes)
     for job_id in probes:
         df = runs(state.writer, job_id)
         assert len(df) == 1 and df.iloc[0].trigger == "schedule" and df.iloc[0].leader == d.identity, (job_id, df)
@@ -156,34 +201,43 @@ def test_probes_and_metric_checks_run_once_right_after_start(state, pg_home):
 
 JOBS = """
 [jobs.long]
-callable = "support.daemon_jobs:slow"
-interval = 1
-timeout = 30
-catch_up = false
+callable = "support.daemon_jobs:waits_for_file"
+interval = "1h"
+timeout = 120
+catch_up = true
 [jobs.long.args]
-seconds = 2.0
+path = "{release}"
 """
 
 
 def test_sigterm_waits_for_the_running_job_records_it_and_exits_0(state, tmp_path, pg_home):
-    env = daemon_env(state.url, pg_home, write_jobs_file(tmp_path / "jobs.toml", JOBS))
-    proc = DaemonProcess(env, tmp_path, "term")
+    # the run lasts until the test lets it end, so it is still going at SIGHUP and SIGTERM however slow
+    # the machine; it starts at once as the catch-up of a run two hours ago, and its next slot is an
+    # hour away, so nothing else starts on its own before the test ends
+    Runner(state.settings, {"long": every("long", 3600)}, state_engine=state.writer, identity="earlier",
+           clock=lambda: utc_now() - dt.timedelta(hours=2), alert_sink=lambda *a: None).run("long")
+    release = tmp_path / "release"
+    env = daemon_env(state.url, pg_home, write_jobs_file(tmp_path / "jobs.toml", JOBS.format(release=release)))
+    proc = DaemonProcess(env, tmp_path, "term", "--grace", "120")
     try:
-        wait_until(lambda: "running" in set(runs(state.writer, "long").status), 30, what="a run in progress")
+        wait_until(lambda: "running" in set(runs(state.writer, "long").status), 60, what="a run in progress")
         proc.signal(signal.SIGHUP)  # systemctl reload: the jobs file is re-read, the daemon and its run carry on
-        wait_until(lambda: "SIGHUP: jobs file reloaded" in proc.output(), 10, what="the SIGHUP line")
+        wait_until(lambda: "SIGHUP: jobs file reloaded" in proc.output(), 60, what="the SIGHUP line")
         assert proc.proc.poll() is None
         proc.signal(signal.SIGTERM)
-        signalled = time.monotonic()
-        code = proc.wait(20)
+        wait_until(lambda: "daemon stopping: SIGTERM" in proc.output(), 60, what="the SIGTERM line")
+        assert proc.proc.poll() is None                          # stopping, but waiting for the run
+        assert list(runs(state.writer, "long").status) == ["running", "ok"]   # the catch-up run, the old one
+        release.touch()                                          # the run may end now
+        code = proc.wait(60)
     finally:
+        release.touch()
         proc.kill()
     assert code == 0, proc.output()[-3000:]
-    assert time.monotonic() - signalled < 10
     df = runs(state.writer, "long")
-    assert len(df) == 1                                         # nothing new started after SIGTERM
+    assert list(df.trigger) == ["catch_up", "schedule"]         # nothing new started after SIGTERM
     row = df.iloc[0]
-    assert row.status == "ok" and row.duration_s >= 2.0         # it waited for the job to finish
+    assert row.status == "ok" and row.summary == "released by the file"  # it waited for the job to finish
     out = proc.output()
     assert "daemon stopping: SIGTERM" in out and "daemon stopped" in out
 
@@ -196,9 +250,9 @@ def test_daemon_waits_for_an_unreachable_state_db_and_still_stops_cleanly(state,
     codes = []
     thread = threading.Thread(target=lambda: codes.append(d.run()), daemon=True)
     thread.start()
-    wait_until(lambda: any("state database unavailable" in r.getMessage() for r in caplog.records), 5,
+    wait_until(lambda: any("state database unavailable" in r.getMessage() for r in caplog.records), 60,
                what="the retry log line")
     assert thread.is_alive()  # waiting, not dead
     d.stop("test over")
-    thread.join(5)
+    thread.join(60)
     assert codes == [0]

@@ -249,7 +249,7 @@ def test_retry_after_respected(api, clock):
     assert [r.answered for r in api.requests] == [429, 200]
     assert times[1] - times[0] >= 37
     assert 37 in clock.sleeps
-    assert time.monotonic() - started < 5  # no real sleeping
+    assert time.monotonic() - started < 30  # no real sleeping (that would be 37 s)
 
 
 def test_long_retry_after_gives_up_with_hint(api, clock):

@@ -101,3 +101,15 @@ def fake_digest(ctx: JobContext) -> JobResult:
     with ctx.state.begin() as conn:
         outbox.enqueue(conn, f"📊 digest stand-in ({ctx.job_id})", source=ctx.job_id, now=ctx.now())
     return JobResult("ok", "digest queued")
+
+
+def waits_for_file(ctx: JobContext) -> JobResult:
+    """Runs until the file `args.path` exists (a test creates it when the run may end), at most `args.limit_s`."""
+    from pathlib import Path
+
+    path, deadline = Path(ctx.args["path"]), time.monotonic() + float(ctx.args.get("limit_s", 60))
+    while not path.exists():
+        if time.monotonic() > deadline:
+            return JobResult("failed", f"{path} never appeared")
+        time.sleep(0.05)
+    return JobResult("ok", "released by the file")

@@ -7,6 +7,8 @@ One threaded server answers by path, the way a backend's health endpoint does:
     /failing              503 {"status": "unhealthy", ...}
     /badjson              200 with a body that is not JSON
     /failing-check        200 {"status": "ok", "checks": {"externalApi": false, ...}}
+    /slow?ms=N&tag=T      the same, counted under T: the most requests of one tag in flight at once
+    /slow-peak?tag=T      {"peak": N}, that count for T (concurrency seen from the server's side)
 
 `https_server(days)` serves the same paths over TLS with a self-signed
 certificate for 127.0.0.1 made by the `openssl` CLI that expires in `days` days.
@@ -36,20 +38,37 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the probe gave up first (its timeout): expected, and no traceback on a later test's stderr
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         parts = urlsplit(self.path)
         if parts.path == "/healthy":
             self._send(200, json.dumps(HEALTHY).encode())
         elif parts.path == "/slow":
-            ms = float(parse_qs(parts.query).get("ms", ["500"])[0])
-            time.sleep(ms / 1000.0)
+            query = parse_qs(parts.query)
+            ms, tag = float(query.get("ms", ["500"])[0]), query.get("tag", [""])[0]
+            srv = self.server
+            with srv.lock:
+                srv.in_flight[tag] = srv.in_flight.get(tag, 0) + 1
+                srv.peak[tag] = max(srv.peak.get(tag, 0), srv.in_flight[tag])
+            try:
+                time.sleep(ms / 1000.0)
+            finally:
+                with srv.lock:
+                    srv.in_flight[tag] -= 1
             self._send(200, json.dumps(HEALTHY).encode())
+        elif parts.path == "/slow-peak":
+            tag = parse_qs(parts.query).get("tag", [""])[0]
+            with self.server.lock:
+                peak = self.server.peak.get(tag, 0)
+            self._send(200, json.dumps({"peak": peak}).encode())
         elif parts.path == "/failing":
             self._send(503, json.dumps(UNHEALTHY).encode())
         elif parts.path == "/badjson":
@@ -63,6 +82,12 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 512  # a 100-endpoint cycle connects all at once
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lock = threading.Lock()
+        self.in_flight: dict[str, int] = {}  # /slow requests being answered now, by tag
+        self.peak: dict[str, int] = {}       # the most of them at once, by tag
 
 
 @contextmanager
