@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from support.clock import clock_env
+from support.clock import clock_env, clock_env_at
 from support.recompute import insert_rows
 
 import queries
@@ -188,19 +188,24 @@ def test_daily_series_read_the_rollups_by_default_and_raw_with_the_flag(cli_db):
     from ops.data import rollups
 
     tz = "Europe/Istanbul"
+    now = dt.datetime(2026, 4, 10, tzinfo=UTC)   # every day asked for is closed: the CLI runs at this moment
     args = ("revenue.daily", "-p", "start=2026-04-01", "-p", "end=2026-04-06", "-p", f"tz={tz}")
-    before = {fmt: run(cli_db, *args, "--format", fmt).stdout for fmt in ("table", "csv", "json")}
-    rollups.refresh(cli_db.analytics, cli_db.writer, tz, now=dt.datetime(2026, 4, 10, tzinfo=UTC))
+
+    def at_now(*argv: str) -> subprocess.CompletedProcess:
+        return run(cli_db, *argv, **clock_env_at(now))
+
+    before = {fmt: at_now(*args, "--format", fmt).stdout for fmt in ("table", "csv", "json")}
+    rollups.refresh(cli_db.analytics, cli_db.writer, tz, now=now)
     try:
         for fmt, text in before.items():
-            proc = run(cli_db, *args, "--format", fmt)
+            proc = at_now(*args, "--format", fmt)
             assert proc.returncode == 0, proc.stderr
             assert proc.stdout == text, fmt
         with cli_db.writer.begin() as c:
             c.execute(sa.text("UPDATE opsbench.rollup_revenue_daily SET gross = gross + 1000 "
                               "WHERE tz = :tz AND day = '2026-04-03'"), {"tz": tz})
-        rolled = json.loads(run(cli_db, *args, "--format", "json").stdout)
-        raw = json.loads(run(cli_db, *args, "--format", "json", "--raw").stdout)
+        rolled = json.loads(at_now(*args, "--format", "json").stdout)
+        raw = json.loads(at_now(*args, "--format", "json", "--raw").stdout)
         assert [r["gross"] for r in rolled] == [0, 0, 1000 + 2 * 9.99, 2 * 9.99, 9.99, 0]
         assert [r["gross"] for r in raw] == [0, 0, 2 * 9.99, 2 * 9.99, 9.99, 0]
         assert json.loads(before["json"]) == raw

@@ -80,3 +80,11 @@ def clock_env() -> dict[str, str]:
     from ops.core.clock import CLOCK_OFFSET_VAR
 
     return {CLOCK_OFFSET_VAR: os.environ[CLOCK_OFFSET_VAR]} if CLOCK_OFFSET_VAR in os.environ else {}
+
+
+def clock_env_at(moment: dt.datetime) -> dict[str, str]:
+    """An environment that runs a subprocess's clock at `moment` (then on from there), for a test whose
+    own rows sit at a fixed date rather than at the suite's now."""
+    from ops.core.clock import CLOCK_OFFSET_VAR
+
+    return {CLOCK_OFFSET_VAR: str((moment - dt.datetime.now(UTC)).total_seconds())}
