@@ -23,8 +23,9 @@ from ops.core.settings import Settings, load_settings, reset_settings_cache
 from ops.data import db as ops_db
 
 # fixtures shared across modules live in tests/support and are registered here once:
-# the alerting ones (state, api, clock) and the Sentry envelope receiver (receiver)
-pytest_plugins = ["support.alerting_support", "support.sentry_receiver"]
+# the alerting ones (state, api, clock), the Sentry envelope receiver (receiver) and
+# Debian's PostgreSQL 15 (pg15: production shapes)
+pytest_plugins = ["support.alerting_support", "support.sentry_receiver", "support.pg15"]
 
 _counter = itertools.count()
 
