@@ -76,34 +76,45 @@ def supabase_roles(server: Pg15Server) -> str:
     return pw
 
 
-def make(server: Pg15Server, name: str, owner: str = "postgres", grant_postgres: bool = True,
-         scale: str = "small") -> SupabaseDb:
-    """A new database `name` shaped like a Supabase project, tables owned by `owner`."""
-    from ops.data.seed import seed_database
-    from queries.loader import script
+TEMPLATE = "supabase_tmpl"
 
+
+def _template(server: Pg15Server) -> dict:
+    """The seeded demo database once per server (schema + small demo data at ANCHOR, analyzed); its manifest."""
+    manifest = getattr(server, "_supabase_manifest", None)
+    if manifest is not None:
+        return manifest
+    from ops.data.seed import seed_database
+
+    with psycopg.connect(server.admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
+    manifest = seed_database(server.url(TEMPLATE), scale="small", seed=1, anchor=ANCHOR)
+    with psycopg.connect(server.url(TEMPLATE), autocommit=True) as conn:
+        conn.execute("ANALYZE")
+    server._supabase_manifest = manifest  # type: ignore[attr-defined]
+    return manifest
+
+
+def make(server: Pg15Server, name: str, owner: str = "postgres", grant_postgres: bool = True) -> SupabaseDb:
+    """A new database `name` shaped like a Supabase project, tables owned by `owner`."""
     pw = supabase_roles(server)
+    manifest = _template(server)
     with psycopg.connect(server.admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE}"')
         conn.execute(f'GRANT ALL ON DATABASE "{name}" TO postgres')
-    db = SupabaseDb(server, name, owner, pw, {})
+    db = SupabaseDb(server, name, owner, pw, manifest)
     with psycopg.connect(db.admin_url, autocommit=True) as conn:
         conn.execute("GRANT ALL ON SCHEMA public TO postgres, anon, authenticated, service_role")
-    # the schema made by the owner (as a migration would), the rows by the superuser (seed needs no RLS)
-    owner_url = db.postgres_url if owner == "postgres" else db.url(owner, server.password)
-    with psycopg.connect(owner_url, autocommit=True) as conn:
-        conn.execute(script("schema.sql"))
-    db.manifest = seed_database(db.admin_url, scale=scale, seed=1, anchor=ANCHOR)
-    with psycopg.connect(db.admin_url, autocommit=True) as conn:
+        for table in TABLES:
+            # as if the owner's migration had made them (the superuser seeded the rows: no RLS in the way)
+            conn.execute(f"ALTER TABLE public.{table} OWNER TO {owner}")
         if owner != "postgres" and grant_postgres:
             # Supabase: ALTER DEFAULT PRIVILEGES ... GRANT ALL ON TABLES TO postgres, anon, authenticated,
             # service_role (no grant option: postgres cannot pass them on)
             conn.execute("GRANT ALL ON ALL TABLES IN SCHEMA public TO postgres, anon, authenticated, service_role")
-            conn.execute("GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO postgres, anon, authenticated, "
-                         "service_role")
         for table in TABLES:
             conn.execute(f"ALTER TABLE public.{table} ENABLE ROW LEVEL SECURITY")
             conn.execute(f"CREATE POLICY own_rows ON public.{table} FOR SELECT TO authenticated USING (true)")
-        conn.execute("ANALYZE")
     return db
