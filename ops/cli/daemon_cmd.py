@@ -250,12 +250,15 @@ def run(
     logs.configure(level=logging.WARNING, json_lines=None, environment=settings.environment, stream=sys.stderr,
                    tracebacks=False)
     # the run's outcome is printed below (a failure as one line); the runner's own log lines would repeat it
-    logging.getLogger("opsbench.runner").setLevel(logging.CRITICAL)
+    runner_log = logging.getLogger("opsbench.runner")
+    runner_level = runner_log.level
+    runner_log.setLevel(logging.CRITICAL)
     sentry.init(settings)
     try:
         engine = _state_engine(settings, migrate=not dry_run)
         record = Runner(settings, specs, state_engine=engine).run(job, trigger="manual", dry_run=dry_run)
     finally:
+        runner_log.setLevel(runner_level)   # `main()` called again in one process (tests, scripts)
         sentry.close()
     assert record is not None
     label = " (dry run)" if dry_run else ""
