@@ -62,6 +62,8 @@ def run_check(conn, check: checkfile.Check, keep: int) -> tuple[int, list[dict[s
 # undefined table / column: a shipped check that hits these says the backend's schema
 # is not the one queries/schema.sql describes (doctor names what is missing)
 _SCHEMA_MISSING = {"42P01", "42703"}
+# insufficient_privilege: the analytics role may not read a table (doctor names the GRANT that works)
+_PERMISSION_DENIED = "42501"
 
 
 def _broken(name: str, problem: checkfile.Problem) -> Finding:
@@ -113,6 +115,8 @@ def reconcile(ctx: JobContext) -> JobResult:
                         raise  # the database went away: the job fails, the outage alert speaks
                     if check.shipped and getattr(exc.orig, "sqlstate", None) in _SCHEMA_MISSING:
                         raise  # the backend lacks the app's tables or columns: not this check's fault
+                    if getattr(exc.orig, "sqlstate", None) == _PERMISSION_DENIED:
+                        raise  # the role may not read a table: no check can vouch for anything, the job fails
                     problem = checkfile.error_line(check, exc)
                 except ValueError as exc:  # the result lacks an offender column
                     problem = checkfile.Problem(name, check.path, check.line, str(exc))

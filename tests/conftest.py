@@ -29,8 +29,9 @@ from ops.data import db as ops_db
 from support.clock import test_now
 
 # fixtures shared across modules live in tests/support and are registered here once:
-# the alerting ones (state, api, clock) and the Sentry envelope receiver (receiver)
-pytest_plugins = ["support.alerting_support", "support.sentry_receiver", "support.ci_no_skips"]
+# the alerting ones (state, api, clock), the Sentry envelope receiver (receiver), Debian's PostgreSQL 15
+# (pg15: production shapes) and CI's rule that nothing is skipped
+pytest_plugins = ["support.alerting_support", "support.sentry_receiver", "support.pg15", "support.ci_no_skips"]
 
 _counter = itertools.count()
 

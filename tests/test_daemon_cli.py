@@ -86,7 +86,10 @@ def test_run_then_jobs_json_shows_schedule_next_run_and_last_status(env, state, 
 def test_run_failing_job_exits_1_without_secrets_and_dry_run_records_nothing(env, state, capsys):
     code, out, err = cli(capsys, "run", "boom")
     assert code == 1
-    assert "boom: failed" in out and "[warning] job_failed{job=boom}" in out
+    # one line on stderr, as every CLI error: the job, how it ended, why; no exception class, no traceback
+    (line,) = err.strip().splitlines()
+    assert line.startswith("opsbench: error: boom failed after ") and out == ""
+    assert "Error:" not in line and "Traceback" not in err
     assert "AAHsecretTOKEN" not in out + err and "hunter2" not in out + err
     before = len(runs(state.writer, "fine"))
     code, out, _ = cli(capsys, "run", "fine", "--dry-run")

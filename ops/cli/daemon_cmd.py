@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import sys
 from enum import Enum
 from typing import Any
@@ -248,14 +249,24 @@ def run(
     # a person is watching: each exception a job logs is one line, the traceback goes to Sentry
     logs.configure(level=logging.WARNING, json_lines=None, environment=settings.environment, stream=sys.stderr,
                    tracebacks=False)
+    # the run's outcome is printed below (a failure as one line); the runner's own log lines would repeat it
+    runner_log = logging.getLogger("opsbench.runner")
+    runner_level = runner_log.level
+    runner_log.setLevel(logging.CRITICAL)
     sentry.init(settings)
     try:
         engine = _state_engine(settings, migrate=not dry_run)
         record = Runner(settings, specs, state_engine=engine).run(job, trigger="manual", dry_run=dry_run)
     finally:
+        runner_log.setLevel(runner_level)   # `main()` called again in one process (tests, scripts)
         sentry.close()
     assert record is not None
     label = " (dry run)" if dry_run else ""
+    if record.status in ("failed", "timeout"):
+        # one line, as every other CLI error: what failed and why, no exception class, no SQL, no URL
+        why = error_line(record.error) if record.error else record.summary
+        typer.echo(f"opsbench: error: {job} {record.status} after {record.duration_s:.2f}s{label}: {why}", err=True)
+        raise typer.Exit(1)
     typer.echo(f"{job}: {record.status} in {record.duration_s:.2f}s{label}: {record.summary}")
     if record.error and record.error != record.summary:
         typer.echo(f"  error: {record.error}")
@@ -263,8 +274,24 @@ def run(
         typer.echo(f"  {key} = {value:g}" if isinstance(value, (int, float)) else f"  {key} = {value}")
     for f in record.findings:
         typer.echo(f"  [{f.severity.value}] {f.key}: {f.summary}")
-    if record.status in ("failed", "timeout"):
+    if BROKEN_MARK in record.summary:
+        # a check that could not run (reconcile's summary lists it as BROKEN) vouches for nothing: not a pass
+        typer.echo(f"opsbench: error: {job}: some checks could not run (BROKEN above)", err=True)
         raise typer.Exit(1)
+
+
+# reconcile's summary names each check that could not run "BROKEN <name>" (jobs/reconcile.py)
+BROKEN_MARK = "BROKEN "
+_EXC_PREFIX = re.compile(r"^(?:(?:[a-z_]\w*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Warning)): ")
+_DRIVER_PREFIX = re.compile(r"^\((?:psycopg|sqlalchemy)[\w.]*\) ")
+
+
+def error_line(error: str) -> str:
+    """The first line of a job's error without the exception class, the driver's prefix or a docs URL."""
+    line = next((ln.strip() for ln in error.splitlines() if ln.strip()), error.strip())
+    line = _EXC_PREFIX.sub("", line, count=1)
+    line = _DRIVER_PREFIX.sub("", line, count=1)
+    return re.sub(r"\s*\(Background on this error at: [^)]*\)", "", line).strip() or "the job failed"
 
 
 # -- status --------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from ops.alerting import bridge as alert_bridge
 from ops.alerting import rebind
 from ops.contract import Finding, JobContext, JobResult, RunStatus, Severity, utc_now
 from ops.core import sentry
+from ops.core.errors import OpsbenchError
 from ops.core.redact import redact
 from ops.core.settings import Settings
 from ops.daemon.jobspec import DEFAULT_TIMEOUT_S, JobSpec
@@ -348,7 +349,10 @@ class Runner:
             err = outcome["error"]
             status = "failed"
             error = redact("".join(traceback.format_exception_only(type(err), err)).strip())
-            summary = f"raised {type(err).__name__}"
+            # an error opsbench raises on purpose says what to do (row level security hides a table, say):
+            # that is the page's text; anything else is named by its class, the details carry the message
+            said = redact(str(err)).strip().splitlines() if isinstance(err, OpsbenchError) else []
+            summary = said[0] if said else f"raised {type(err).__name__}"
             log.error("job raised %s", type(err).__name__, exc_info=err,
                       extra={**extra, "duration": round(duration, 3), "status": status})
         else:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Hashable
 from sqlalchemy.engine import Engine
 
 from ops.core.settings import Settings
-from ops.data import db
+from ops.data import db, visibility
 
 
 class StateDown:
@@ -67,7 +67,10 @@ class Runtime:
         role = db.Role(role)
         with self._lock:
             if role not in self._engines:
-                self._engines[role] = db.make_engine(role, self.settings, read_only=self.is_read_only)
+                # the analytics and maintenance engines refuse while row level security hides rows
+                # of the tables they read (ops/data/visibility.py): one catalog query per engine
+                self._engines[role] = visibility.guard(
+                    db.make_engine(role, self.settings, read_only=self.is_read_only), role.value)
             return self._engines[role]
 
     def shared(self, key: Hashable, make: Callable[[], Any]) -> Any:

@@ -109,7 +109,7 @@ def database_checks(role: str, settings: Settings) -> list[Check]:
     sql = queries.load("state/daemon")
     tools = queries.load("tools/doctor")
     engine = None
-    grants = visibility = columns = writes = None
+    grants = visibility = columns = writes = rows_seen = None
     try:
         engine = db.make_engine(role, settings, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, poolclass=NullPool)
         with engine.connect() as conn:
@@ -122,6 +122,7 @@ def database_checks(role: str, settings: Settings) -> list[Check]:
                 writes = tools.analytics_write_access.execute(conn).mappings().one()
             elif role == "maintenance":
                 grants = tools.maintenance_privileges.execute(conn).mappings().all()
+            rows_seen = _row_visibility(conn, role)
     except Exception as e:
         return [Check(name, "fail", f"cannot connect to {where}: {_connect_problem(e)}")]
     finally:
@@ -135,13 +136,15 @@ def database_checks(role: str, settings: Settings) -> list[Check]:
             first = Check(name, "fail", f"{who}, but the session is not read-only")
         else:
             first = Check(name, "ok", f"{who}; read-only session, statement_timeout {info.statement_timeout}")
-        return [first, _analytics_grants(info.usr, grants), _analytics_columns(columns),
-                _analytics_writes(info.usr, writes, resolved.embedded), _probe_visibility(info.usr, visibility)]
+        return [first, _analytics_grants(info.usr, grants, rows_seen), _analytics_columns(columns),
+                _analytics_writes(info.usr, writes, resolved.embedded), _probe_visibility(info.usr, visibility),
+                _rows_check("row visibility", rows_seen, "analytics")]
     if role == "maintenance":
         assert grants is not None
         shared = _lacks_grants(grants) and _is_analytics_role(info.usr, resolved.dsn, settings)
         return [Check(name, "ok", f"{who}; lock_timeout {info.lock_timeout}, statement_timeout {info.statement_timeout}"),
-                _maintenance_grants(info.usr, grants, shared=shared)]
+                _maintenance_grants(info.usr, grants, shared=shared, verdict=rows_seen),
+                _rows_check("cleanup row visibility", rows_seen, "cleanup")]
     assert privileges is not None
     if privileges.schema_exists and privileges.can_write_schema:
         return [Check(name, "ok", f"{who}; may write schema opsbench")]
@@ -155,7 +158,30 @@ def database_checks(role: str, settings: Settings) -> list[Check]:
                                 f"(GRANT CREATE ON DATABASE {info.db} TO {info.usr}, or make it the schema owner)")]
 
 
-def _analytics_grants(user: str, rows) -> Check:
+def _row_visibility(conn, role: str):
+    """What the role sees of its tables (ops/data/visibility.py), or the error that kept doctor from knowing."""
+    from ops.data import visibility
+
+    tables = visibility.TABLES.get(role)
+    if tables is None:
+        return None
+    try:
+        return visibility.verdict(conn, tables)
+    except Exception as e:  # noqa: BLE001 - reported as a failed check: never "all clear" on top of it
+        return e
+
+
+def _rows_check(name: str, seen, label: str) -> Check:
+    """Row level security, per ops/workbench/doctor_rls.py; a check that could not run is a failure."""
+    from ops.workbench import doctor_rls
+
+    if isinstance(seen, BaseException):
+        return Check(name, "fail", f"cannot tell which rows the {label} role sees: {_connect_problem(seen)}")
+    level, message = doctor_rls.row_visibility(seen, label)
+    return Check(name, level, message)
+
+
+def _analytics_grants(user: str, rows, seen=None) -> Check:
     name = "query privileges"
     missing = [r["table_name"] for r in rows if not r["table_exists"]]
     denied = [r["table_name"] for r in rows if r["table_exists"] and not r["can_select"]]
@@ -165,7 +191,7 @@ def _analytics_grants(user: str, rows) -> Check:
                         "or the backend names them differently: see README, A backend with other names)")
     if denied:
         problems.append(f"{user} may not SELECT from {_names(denied)}: the queries, notebooks and reports "
-                        f"that read them fail (GRANT SELECT ON {_names(denied)} TO {_ident(user)})")
+                        f"that read them fail ({_grant_advice(_ident(user), denied, seen)})")
     if problems:
         return Check(name, "fail", "; ".join(problems))
     return Check(name, "ok", f"{user} may SELECT from every table the queries read ({len(rows)} tables)")
@@ -240,7 +266,13 @@ def _analytics_writes(user: str, row, embedded: bool) -> Check:
     return Check(name, "ok", f"{user} is no superuser and may not write to any table")
 
 
-def _maintenance_grants(user: str, rows, shared: bool = False) -> Check:
+def _grant_advice(user: str, tables: list[str], seen, privilege: str = "SELECT") -> str:
+    from ops.workbench import doctor_rls
+
+    return doctor_rls.grant_advice(user, tables, None if isinstance(seen, BaseException) else seen, privilege)
+
+
+def _maintenance_grants(user: str, rows, shared: bool = False, verdict=None) -> Check:
     """`shared`: the maintenance DSN connects as the analytics role (MAINTENANCE_DATABASE_URL unset or the
     same user), which must stay read-only, so the advice is a role of its own, never a write GRANT."""
     name = "cleanup privileges"
@@ -260,10 +292,10 @@ def _maintenance_grants(user: str, rows, shared: bool = False) -> Check:
         no_delete = no_select = []
     if no_delete:
         problems.append(f"{user} may not SELECT and DELETE on {_names(no_delete)}: the cleanup job fails on "
-                        f"them every run (GRANT SELECT, DELETE ON {_names(no_delete)} TO {_ident(user)})")
+                        f"them every run ({_grant_advice(_ident(user), no_delete, verdict, 'SELECT, DELETE')})")
     if no_select:
         problems.append(f"{user} may not SELECT from {_names(no_select)}: cleanup cannot report stuck jobs "
-                        f"(GRANT SELECT ON {_names(no_select)} TO {_ident(user)})")
+                        f"({_grant_advice(_ident(user), no_select, verdict)})")
     if problems:
         return Check(name, "fail", "; ".join(problems))
     deletes = [r["table_name"] for r in rows if r["needs_delete"]]
