@@ -320,8 +320,11 @@ class Daemon:
             if not self._still_leading(mine):
                 return
             self._bind_and_close()
-            self._schedule_all()
+            # open the fence before scheduling: a catch-up or start-up run is due at once, and
+            # APScheduler's thread may fire it before the next line here; behind a closed fence it
+            # was dropped as "not the leader" and waited a whole interval
             self._fenced.set()
+            self._schedule_all()
         self._start_telegram_poller(mine)
 
     def _start_telegram_poller(self, mine: int) -> None:
