@@ -58,3 +58,14 @@ GRANT CONNECT ON DATABASE :"DBNAME" TO opsbench_state;
 GRANT opsbench_state TO CURRENT_USER;
 CREATE SCHEMA IF NOT EXISTS opsbench AUTHORIZATION opsbench_state;
 REVOKE opsbench_state FROM CURRENT_USER;
+
+-- Session settings as role defaults, not only as the `options` that opsbench
+-- sends when it connects: a pooler (PgBouncer, Supabase's) refuses or drops
+-- `options`, and psql or a BI tool logging in as opsbench_ro sends none.
+-- opsbench also sets them in each of its transactions (ops/data/session.py);
+-- these make the server hold them for every session of the role.
+ALTER ROLE opsbench_ro SET default_transaction_read_only = on;
+ALTER ROLE opsbench_ro SET statement_timeout = '60s';
+ALTER ROLE opsbench_maint SET statement_timeout = '60s';
+ALTER ROLE opsbench_maint SET lock_timeout = '5s';
+ALTER ROLE opsbench_state SET statement_timeout = '60s';
