@@ -104,3 +104,53 @@ def server_defaults(engine: sa.Engine) -> dict[str, str]:
     `options` the server took), read in autocommit so no `apply_local` runs."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         return dict(queries.load("tools/session").effective.execute(conn).mappings().one())
+
+
+# -- does a client connection keep one server session? ------------------------------------
+
+_PROBE_ROUNDS = 3
+
+
+def session_problem(url: sa.URL | str) -> str | None:
+    """None when a client connection to `url` keeps one server session across its transactions; else
+    what was seen. Detected, not guessed from the port: connection A notes its server session, a second
+    connection B holds a transaction open (and with it, behind a pooler, a server session), then A asks
+    again. Directly or through a session pooler, B has a session of its own and A still has A's; through
+    a transaction (or statement) pooler, B is handed the session A just gave back, or A gets another one.
+    Connection errors on A are raised (the caller says the server is down, not that it pools)."""
+    q = queries.load("state/daemon").server_session
+    eng = sa.create_engine(url, poolclass=sa.pool.NullPool, hide_parameters=True,
+                           connect_args={"application_name": "opsbench-session-probe", "prepare_threshold": None,
+                                         "connect_timeout": 10})
+    connect_without_refused_options(eng)
+    try:
+        with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as a:
+            for _ in range(_PROBE_ROUNDS):
+                first = q.execute(a).one()
+                try:
+                    with eng.connect() as b:
+                        other = q.execute(b).one()          # B's transaction stays open until rollback
+                        again = q.execute(a).one()
+                        b.rollback()
+                except sa.exc.DBAPIError as e:
+                    if a.closed or a.invalidated:
+                        raise
+                    first_line = (str(getattr(e, "orig", e)).strip().splitlines() or ["?"])[0]
+                    return f"a second connection could not hold a transaction open ({first_line})"
+                if other.pid == first.pid:
+                    return (f"another connection was handed this connection's server session (pid {first.pid}) "
+                            "between two of its transactions")
+                if again.pid != first.pid or again.since != first.since:
+                    return (f"two transactions of one connection ran on different server sessions "
+                            f"(pid {first.pid}, then {again.pid})")
+    finally:
+        eng.dispose()
+    return None
+
+
+def needs_session_fix(name: str, masked_url: str, problem: str) -> str:
+    """The one line refusing a state URL that does not keep a server session, with the fix."""
+    return (f"{name} ({masked_url}) does not keep one server session: {problem}. The daemon's leader lock is "
+            "a session advisory lock, which a transaction pooler (PgBouncer pool_mode=transaction, Supabase's "
+            f"port 6543) cannot hold: point {name} at the direct connection or a session pooler "
+            "(PgBouncer pool_mode=session; Supabase: the session pooler on port 5432)")
