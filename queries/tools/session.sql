@@ -31,3 +31,14 @@ SELECT COALESCE(array_agg(cfg), '{}') AS settings
   CROSS JOIN LATERAL unnest(s.setconfig) AS cfg
  WHERE r.rolname = current_user
    AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+
+-- name: replica_status
+-- Whether this server is a standby (a read replica) and how far its replay is behind: 0 when it has
+-- replayed all it received, else the age of the last transaction replayed (null on a primary).
+SELECT pg_is_in_recovery() AS standby,
+       CASE WHEN NOT pg_is_in_recovery() THEN NULL
+            WHEN pg_last_wal_receive_lsn() IS NOT NULL AND pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn()
+            THEN 0.0
+            ELSE COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()), 0.0)
+       END AS lag_s,
+       pg_last_xact_replay_timestamp() AS replayed_at
