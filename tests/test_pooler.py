@@ -108,9 +108,9 @@ def _figures(cluster: PgCluster, route, cwd: Path) -> dict[str, subprocess.Compl
 
 def _digest(text: str) -> list[str]:
     """The digest without what carries the wall clock (when it was generated, when reconcile ran, how long
-    an alert has fired)."""
+    an alert has fired, and so the message's length)."""
     return [re.sub(r" · for \S+$", "", ln) for ln in text.splitlines()
-            if not ln.startswith(("Generated ", "Note: reconciliation from"))]
+            if not ln.startswith(("Generated ", "Note: reconciliation from")) and "characters · preview" not in ln]
 
 
 def _doctor_lines(stdout: str) -> dict[str, tuple[str, str]]:
@@ -344,3 +344,163 @@ def test_through_a_session_pooler_the_daemon_leads_status_names_the_holder_and_t
             err.close()
     assert code == 0, (tmp_path / "daemon.err").read_text()
     assert _advisory_holders(pg15) == []   # released with the daemon, not left in the pooled session
+
+
+# -- item 6: a read replica for analytics (a streaming standby made with pg_basebackup -R) ----------
+
+@pytest.fixture(scope="module")
+def standby(pg15):
+    """The standby, with a scratch table the recovery-conflict tests lock on the primary."""
+    with pg15.admin(DB) as admin:
+        admin.execute("CREATE TABLE IF NOT EXISTS public.scratch (x int)")
+        admin.execute("INSERT INTO public.scratch SELECT generate_series(1, 10)")
+        admin.execute("GRANT SELECT ON public.scratch TO opsbench_ro")
+    replica = pg15.make_standby()
+
+    def caught_up() -> bool:
+        with psycopg.connect(replica.url(DB), autocommit=True) as conn:
+            return conn.execute("SELECT pg_is_in_recovery() AND count(*) = 10 FROM public.scratch").fetchone()[0]
+
+    wait_until(caught_up, 120, what="the standby to replay the primary")
+    return replica
+
+
+def _replica_env(pg15, standby) -> dict[str, str]:
+    pw = pg15.passwords
+    return _env(pg15, "direct", DATABASE_URL=standby.url(DB, "opsbench_ro", pw["opsbench_ro"]))
+
+
+def test_doctor_recognises_the_standby_and_queries_give_the_primarys_figures(pg15, standby, direct, tmp_path):
+    env = _replica_env(pg15, standby)
+    doctor = _opsbench(env, tmp_path, "doctor")
+    lines = _doctor_lines(doctor.stdout)
+    assert lines["replica"][0] == "ok", doctor.stdout
+    assert lines["replica"][1].startswith("the analytics database is a standby (read replica), ")
+    assert " s behind its primary" in lines["replica"][1]
+    assert doctor.returncode == 0, doctor.stdout
+    for name, query in (("revenue", "revenue.daily"), ("activity", "activity.daily")):
+        got = _opsbench(env, tmp_path, "query", query, "-p", "start=2026-02-20", "-p", f"end={DAY}", "--format", "csv")
+        assert got.returncode == 0 and got.stdout == direct[name].stdout, got.stderr
+
+
+def _conflict_query(tmp_path: Path):
+    from queries.loader import parse_sql_file
+
+    path = tmp_path / "scratch.sql"
+    path.write_text("-- name: slow_count\n-- Count the scratch rows slowly.\n-- :param s float  seconds to sleep\n"
+                    "SELECT count(*) AS n, max(pg_sleep(:s)::text) AS slept FROM public.scratch\n")
+    return parse_sql_file(path, "scratch")["slow_count"]
+
+
+def _sleeping(standby, app: str) -> tuple | None:
+    """(pid, query_start) of the standby session `app` while it sleeps inside the scratch query."""
+    with psycopg.connect(standby.url(DB), autocommit=True) as conn:
+        return conn.execute("SELECT pid, query_start FROM pg_stat_activity WHERE application_name = %s "
+                            "AND wait_event = 'PgSleep'", (app,)).fetchone()
+
+
+def _lock_conflicts(standby) -> int:
+    with psycopg.connect(standby.url(DB), autocommit=True) as conn:
+        return conn.execute("SELECT confl_lock FROM pg_stat_database_conflicts WHERE datname = %s",
+                            (DB,)).fetchone()[0]
+
+
+def _run_in_thread(fn):
+    import threading
+
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            box["error"] = e
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    return t, box
+
+
+def test_a_query_cancelled_by_a_recovery_conflict_is_retried_once(pg15, standby, tmp_path):
+    """The primary takes an ACCESS EXCLUSIVE lock on the table the standby query reads: replay cancels
+    the query (max_standby_streaming_delay 1 s); the loader runs it again and returns its rows."""
+    from ops.data import db
+
+    query = _conflict_query(tmp_path)
+    app = "opsbench-conflict-once"
+    url = standby.url(DB, "opsbench_ro", pg15.passwords["opsbench_ro"])
+    engine = db.make_engine("analytics", _settings(url, pg15.url(DB)), connect_args={"application_name": app})
+    before = _lock_conflicts(standby)
+    try:
+        thread, box = _run_in_thread(lambda: query(engine, s=2))
+        first = wait_until(lambda: _sleeping(standby, app), 60, what="the standby query to run")
+        with pg15.admin(DB) as primary:
+            with primary.transaction():
+                primary.execute("LOCK TABLE public.scratch IN ACCESS EXCLUSIVE MODE")
+                # hold it until the retry waits for the replayed lock: the first run was cancelled by then
+                wait_until(lambda: _lock_conflicts(standby) > before, 60, what="the recovery conflict")
+        thread.join(120)
+        assert "error" not in box, box.get("error")
+        assert box["value"]["n"].tolist() == [10]
+        # the first run was cancelled (the server counts it; it may count one cancel more than once),
+        # the second went through
+        assert _lock_conflicts(standby) > before and first is not None
+    finally:
+        engine.dispose()
+
+
+def test_a_query_cancelled_twice_is_refused_in_one_line(pg15, standby, tmp_path):
+    from ops.core.errors import QueryError
+    from ops.data import db
+
+    query = _conflict_query(tmp_path)
+    app = "opsbench-conflict-twice"
+    url = standby.url(DB, "opsbench_ro", pg15.passwords["opsbench_ro"])
+    engine = db.make_engine("analytics", _settings(url, pg15.url(DB)), connect_args={"application_name": app})
+    before = _lock_conflicts(standby)
+    try:
+        thread, box = _run_in_thread(lambda: query(engine, s=30))
+        for n in (1, 2):
+            wait_until(lambda: _sleeping(standby, app), 60, what=f"standby run {n} to sleep")
+            with pg15.admin(DB) as primary:
+                with primary.transaction():
+                    primary.execute("LOCK TABLE public.scratch IN ACCESS EXCLUSIVE MODE")
+                    wait_until(lambda: _lock_conflicts(standby) >= before + n, 60, what=f"conflict {n}")
+        thread.join(120)
+        err = box.get("error")
+        assert isinstance(err, QueryError), box
+        text = str(err)
+        assert len(text.splitlines()) == 1
+        assert text.startswith("scratch.slow_count: the read replica cancelled it twice (")
+        assert "conflict with recovery" in text and "hot_standby_feedback" in text
+    finally:
+        engine.dispose()
+
+
+def test_lag_is_reported_when_replay_falls_behind(pg15, standby):
+    from ops.data import replica
+
+    with psycopg.connect(standby.url(DB), autocommit=True) as s:
+        s.execute("SELECT pg_wal_replay_pause()")
+        try:
+            with pg15.admin(DB) as primary:
+                primary.execute("INSERT INTO public.scratch VALUES (11)")
+
+            def behind():
+                row = s.execute("SELECT pg_last_wal_receive_lsn() > pg_last_wal_replay_lsn()").fetchone()
+                return row[0]
+
+            wait_until(behind, 60, what="the standby to receive WAL it does not replay")
+            eng = sa.create_engine(standby.url(DB).replace("postgresql://", "postgresql+psycopg://"),
+                                   poolclass=sa.pool.NullPool)
+            try:
+                with eng.connect() as conn:
+                    st = replica.status(conn)
+                    assert st.standby and st.lag_s is not None and st.lag_s > 0
+                    assert replica.lag_note(conn) is None or st.lag_s > replica.LAG_NOTE_S
+                    note = replica.lag_note(conn, threshold_s=0)
+                    assert note is not None and note.startswith("the analytics database is a read replica ")
+            finally:
+                eng.dispose()
+        finally:
+            s.execute("SELECT pg_wal_replay_resume()")

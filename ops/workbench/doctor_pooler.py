@@ -13,8 +13,6 @@ from ops.core.redact import redact
 from ops.core.settings import Settings
 from ops.workbench.doctor import CONNECT_TIMEOUT_S, Check, _connect_problem, _ident
 
-# replication lag worth a warning (reports state it past the same line: ops.data.replica)
-LAG_WARN_S = 300.0
 
 
 def pooler_checks(settings: Settings, skip: set[str] = frozenset()) -> list[Check]:
@@ -73,12 +71,14 @@ def session_settings_check(settings: Settings) -> Check:
 
 def replica_check(settings: Settings) -> Check:
     """A standby (pg_is_in_recovery) is fine for analytics: say so, with its replication lag."""
+    from ops.data import replica
+
     name = "replica"
     engine = None
     try:
         engine = _engine("analytics", settings)
         with engine.connect() as conn:
-            row = queries.load("tools/session").replica_status.execute(conn).one()
+            row = replica.status(conn)
     except Exception as e:  # noqa: BLE001
         return Check(name, "fail", f"cannot tell whether the analytics database is a standby: {_connect_problem(e)}")
     finally:
@@ -87,7 +87,7 @@ def replica_check(settings: Settings) -> Check:
     if not row.standby:
         return Check(name, "ok", "the analytics database is a primary (no replication lag)")
     lag = float(row.lag_s or 0.0)
-    if lag > LAG_WARN_S:
+    if lag > replica.LAG_NOTE_S:   # reports state the lag past the same line
         return Check(name, "warn", f"the analytics database is a standby {lag / 60:.0f} min behind its primary: "
                                    "figures miss the latest rows (reports say so); check the replication "
                                    "(pg_stat_replication on the primary) or point DATABASE_URL at the primary")
