@@ -347,7 +347,7 @@ class Runner:
         elif "error" in outcome:
             err = outcome["error"]
             status = "failed"
-            error = redact("".join(traceback.format_exception_only(type(err), err)).strip())
+            error = _error_line(err)
             summary = f"raised {type(err).__name__}"
             log.error("job raised %s", type(err).__name__, exc_info=err,
                       extra={**extra, "duration": round(duration, 3), "status": status})
@@ -412,3 +412,14 @@ def _metrics_json(metrics: dict[str, Any]) -> str:
         return v
 
     return json.dumps({str(k): clean(v) for k, v in metrics.items()}, default=str)
+
+
+def _error_line(err: BaseException) -> str:
+    """The run's error text: a database error as one line (the driver's first line, not SQLAlchemy's
+    wrapper with its statement and background link), anything else as Python prints it."""
+    module = type(err).__module__ or ""
+    if module.startswith(("sqlalchemy", "psycopg")):
+        cause = getattr(err, "orig", None) or err
+        first = (redact(cause).strip().splitlines() or [""])[0]
+        return f"database error: {type(cause).__name__}: {first}"
+    return redact("".join(traceback.format_exception_only(type(err), err)).strip())
