@@ -127,6 +127,7 @@ class LeaderElector:
             },
         )
         session.connect_without_refused_options(self._engine)
+        session.set_on_connect(self._engine, statement_timeout_ms=int(lease_s * 1000))  # also without `options`
         self._url = url
         self.refused: str | None = None      # why this state URL cannot hold the lock (no server session of its own)
         self._conn: sa.Connection | None = None

@@ -94,6 +94,23 @@ def set_local_each_transaction(engine: sa.Engine, *, statement_timeout_ms: int, 
         dbapi.execute(sql, params)
 
 
+def set_on_connect(engine: sa.Engine, *, statement_timeout_ms: int) -> None:
+    """Set the session's statement_timeout on each new connection (for autocommit connections, where
+    `set_local_each_transaction` has no transaction to work in)."""
+    q = queries.load("tools/session").apply_session
+    compiled = q.statement.compile(dialect=engine.dialect)
+    params = compiled.construct_params(q.bind(statement_timeout=str(statement_timeout_ms)))
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, record) -> None:
+        autocommit = dbapi_conn.autocommit
+        dbapi_conn.autocommit = True
+        try:
+            dbapi_conn.execute(compiled.string, params)
+        finally:
+            dbapi_conn.autocommit = autocommit
+
+
 def effective(conn: sa.Connection) -> dict[str, str]:
     """The settings of a transaction on `conn` as the app runs it (call inside the transaction)."""
     return dict(queries.load("tools/session").effective.execute(conn).mappings().one())

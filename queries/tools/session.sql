@@ -42,3 +42,9 @@ SELECT pg_is_in_recovery() AS standby,
             ELSE COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()), 0.0)
        END AS lag_s,
        pg_last_xact_replay_timestamp() AS replayed_at
+
+-- name: apply_session
+-- A whole session's statement_timeout (the leader's lock connection, in autocommit: no transaction to
+-- carry it), for when a pooler refused the `options` that set it.
+-- :param statement_timeout text   e.g. 5000 (ms)
+SELECT set_config('statement_timeout', :statement_timeout, false)
