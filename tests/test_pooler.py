@@ -102,6 +102,7 @@ def _figures(cluster: PgCluster, route, cwd: Path) -> dict[str, subprocess.Compl
         "activity": _opsbench(env, cwd, "query", "activity.daily", "-p", "start=2026-02-20", "-p", f"end={DAY}",
                               "--format", "csv"),
         "reconcile": _opsbench(env, cwd, "run", "reconcile"),
+        "cleanup": _opsbench(env, cwd, "run", "cleanup", "--dry-run"),
         "report": _opsbench(env, cwd, "report", "daily", "--date", DAY),
     }
 
@@ -146,6 +147,9 @@ def test_each_pooler_gives_the_direct_figures_or_one_line_with_the_fix(pg15, dir
     assert got["reconcile"].returncode == 0, got["reconcile"].stdout + got["reconcile"].stderr
     metrics = [ln for ln in got["reconcile"].stdout.splitlines() if ln.startswith("  ")]
     assert metrics == [ln for ln in direct["reconcile"].stdout.splitlines() if ln.startswith("  ")]
+    assert got["cleanup"].returncode == 0, got["cleanup"].stdout + got["cleanup"].stderr
+    assert [ln for ln in got["cleanup"].stdout.splitlines() if ln.startswith("  ")] == \
+        [ln for ln in direct["cleanup"].stdout.splitlines() if ln.startswith("  ")]
     assert got["report"].returncode == 0, got["report"].stderr
     assert _digest(got["report"].stdout) == _digest(direct["report"].stdout)
 
@@ -165,6 +169,23 @@ def test_each_pooler_gives_the_direct_figures_or_one_line_with_the_fix(pg15, dir
     else:
         assert fails == [] and doctor.returncode == 0, doctor.stdout
         assert lines["leader lock"][0] == "ok"
+
+
+@pytest.mark.parametrize("route", [("transaction", True), ("session", False)], ids=_route_id)
+def test_the_notebook_api_through_a_pooler_reads_the_direct_figures(pg15, route, monkeypatch):
+    from ops import notebook as nb
+    from ops.core.settings import load_settings
+
+    def read(urls: dict[str, str]):
+        monkeypatch.setattr(nb, "_settings", load_settings(_env_file=None, OPSBENCH_HOME=str(pg15.home), **urls))
+        return (nb.revenue_series("2026-02-20", DAY, tz="UTC"), nb.activity_series("2026-02-20", DAY, tz="UTC"),
+                nb.describe())
+
+    revenue, activity, line = read(_urls(pg15, route))
+    want_revenue, want_activity, _ = read(_urls(pg15, "direct"))
+    assert len(revenue) == 17 and revenue.equals(want_revenue)
+    assert activity.equals(want_activity)
+    assert "DATABASE_URL (read-only session) (statement_timeout 1min)" in line, line
 
 
 # -- item 3: the settings hold where the pooler drops `options` ---------------------------------
@@ -203,6 +224,14 @@ def test_read_only_and_timeout_hold_where_the_pooler_drops_options(pg15):
         engine.dispose()
     line = nb.describe(settings)
     assert "DATABASE_URL (read-only session) (statement_timeout 1min)" in line, line
+    # doctor: right in each transaction, but the role itself is read-write: a warning with the fix
+    from ops.workbench.doctor_pooler import session_settings_check
+
+    check = session_settings_check(settings)
+    assert check.level == "warn", check
+    assert "transactions run with read-only on, statement_timeout 1min, set by opsbench in each transaction" \
+        in check.message
+    assert "ALTER ROLE postgres SET default_transaction_read_only = on" in check.message
 
     # the same through PgBouncer's default, which refuses `options`: connected without, same settings
     from ops.data import session
