@@ -434,6 +434,14 @@ def _lock_conflicts(standby) -> int:
                             (DB,)).fetchone()[0]
 
 
+def _lock_and_ship(cluster: PgCluster, primary: psycopg.Connection) -> None:
+    """Take the lock replay conflicts with, and get its WAL record to the standby now: without a commit
+    the record may wait in a partly filled WAL page (a segment switch flushes and ships it)."""
+    primary.execute("LOCK TABLE public.scratch IN ACCESS EXCLUSIVE MODE")
+    with cluster.admin(DB) as other:
+        other.execute("SELECT pg_switch_wal()")
+
+
 def _run_in_thread(fn):
     import threading
 
@@ -461,19 +469,19 @@ def test_a_query_cancelled_by_a_recovery_conflict_is_retried_once(pg15, standby,
     engine = db.make_engine("analytics", _settings(url, pg15.url(DB)), connect_args={"application_name": app})
     before = _lock_conflicts(standby)
     try:
-        thread, box = _run_in_thread(lambda: query(engine, s=2))
+        thread, box = _run_in_thread(lambda: query(engine, s=5))
         first = wait_until(lambda: _sleeping(standby, app), 60, what="the standby query to run")
         with pg15.admin(DB) as primary:
             with primary.transaction():
-                primary.execute("LOCK TABLE public.scratch IN ACCESS EXCLUSIVE MODE")
-                # hold it until the retry waits for the replayed lock: the first run was cancelled by then
-                wait_until(lambda: _lock_conflicts(standby) > before, 60, what="the recovery conflict")
+                _lock_and_ship(pg15, primary)
+                # hold it until replay has cancelled the first run (the retry then waits for the lock)
+                wait_until(lambda: _sleeping(standby, app) != first, 60, what="the recovery conflict")
         thread.join(120)
         assert "error" not in box, box.get("error")
         assert box["value"]["n"].tolist() == [10]
-        # the first run was cancelled (the server counts it; it may count one cancel more than once),
-        # the second went through
-        assert _lock_conflicts(standby) > before and first is not None
+        # the first run was cancelled, not finished (the server counts the cancel, in its statistics a
+        # moment later), and the second went through
+        wait_until(lambda: _lock_conflicts(standby) > before, 60, what="the conflict to be counted")
     finally:
         engine.dispose()
 
@@ -489,13 +497,19 @@ def test_a_query_cancelled_twice_is_refused_in_one_line(pg15, standby, tmp_path)
     before = _lock_conflicts(standby)
     try:
         thread, box = _run_in_thread(lambda: query(engine, s=30))
+        seen = None
         for n in (1, 2):
-            wait_until(lambda: _sleeping(standby, app), 60, what=f"standby run {n} to sleep")
+            # a run sleeping that is not the one cancelled before (the retry starts anew)
+            run = wait_until(lambda: (lambda r: r if r is not None and r != seen else None)(_sleeping(standby, app)),
+                             60, what=f"standby run {n} to sleep")
             with pg15.admin(DB) as primary:
                 with primary.transaction():
-                    primary.execute("LOCK TABLE public.scratch IN ACCESS EXCLUSIVE MODE")
-                    wait_until(lambda: _lock_conflicts(standby) >= before + n, 60, what=f"conflict {n}")
-        thread.join(120)
+                    _lock_and_ship(pg15, primary)
+                    if n == 1:
+                        wait_until(lambda: _sleeping(standby, app) != run, 60, what="conflict 1")
+                    else:   # hold the lock until the loader has given up
+                        thread.join(120)
+            seen = run
         err = box.get("error")
         assert isinstance(err, QueryError), box
         text = str(err)

@@ -124,6 +124,7 @@ class PgCluster:
     bouncers: dict[tuple[str, bool], Bouncer] = field(default_factory=dict)
     users: dict[str, str] = field(default_factory=lambda: {SUPERUSER: SUPERUSER_PASSWORD})
     standby: "PgCluster | None" = None
+    owns_directory: bool = False   # made by start(): stop() removes it
 
     @classmethod
     def start(cls, directory: Path | None = None) -> "PgCluster":
@@ -148,6 +149,7 @@ class PgCluster:
         with open(data / "pg_hba.conf", "a") as hba:
             hba.write("host replication all 127.0.0.1/32 scram-sha-256\n")
         cluster = cls(directory, 0, data)
+        cluster.owns_directory = True
         cluster._start_server()
         return cluster
 
@@ -244,3 +246,5 @@ class PgCluster:
             self.standby = None
         subprocess.run(_as_owner([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"]),
                        capture_output=True, text=True, timeout=120)
+        if self.owns_directory:
+            shutil.rmtree(self.directory, ignore_errors=True)
