@@ -27,6 +27,7 @@ import queries
 from bench import experience
 from bench import export as export_bench
 from bench import failover, probe_cycle, report, rollup_bench, seeds, server, timing
+from bench import prepare as prepare_bench
 from bench.seeding import seed_scale
 from ops.core.clock import utc_now
 from ops.data.db import sqlalchemy_url
@@ -105,9 +106,12 @@ def bench_scale(scale: str, runs: int, reseed: bool, skip_export: bool) -> dict:
         window_start = dt.datetime.fromisoformat(rec["window"]["start"]).date()
         exp = export_bench.export(url, window_start.isoformat(), today.isoformat())
         log(f"{scale}: export {exp['rows']} rows, peak RSS {exp['peak_rss_mb']} MB")
+    log(f"{scale}: pooler-safe connections (no prepared statements, settings per transaction)")
+    prep = prepare_bench.run(url, max(runs, 5), today - dt.timedelta(days=1))
+    log(f"{scale}: {json.dumps(prep)}")
     rw.dispose()
     ro.dispose()
-    return {"scale": scale, "seed": rec, "prepare_seconds": prepare_s, "server": settings, "floors_ms": floor_ms,
+    return {"prepare": prep, "scale": scale, "seed": rec, "prepare_seconds": prepare_s, "server": settings, "floors_ms": floor_ms,
             "table_rows": {t: sizes.get(t) for t in timing.FLOOR_TABLES}, "queries": results, "seeds": seed_cmp,
             "rollups": roll, "export": exp, "experience": waits, "runs": runs, "finished_at": utc_now().isoformat()}
 

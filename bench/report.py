@@ -125,6 +125,28 @@ def _scale_section(name: str, r: dict) -> list[str]:
                    f"process **{e['peak_rss_mb']} MB** (goal < {e['goal_mb']:.0f} MB: "
                    f"{'met' if e['goal_met'] else 'missed'}).")
         out.append("")
+    out += _prepare_section(r.get("prepare"))
+    return out
+
+
+def _prepare_section(p: dict | None) -> list[str]:
+    """bench/prepare.py: what pooler-safe connections (no prepared statements, settings per transaction) cost
+    on a direct connection."""
+    if not p:
+        return []
+    out = ["### Pooler-safe connections on a direct connection", "",
+           f"Median ms per transaction ({p['transactions_per_sample']} transactions per sample, {p['runs']} samples, "
+           "interleaved): *bare* lets psycopg prepare (after 5 executions), *unprepared* is "
+           "`prepare_threshold=None`, *opsbench* adds `tools/session.apply_local` at each transaction start.", "",
+           "| workload | bare | unprepared | opsbench | unprepared extra | apply_local extra |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for name in ("small", "series"):
+        w = p.get(name)
+        if w:
+            t = w["ms_per_transaction"]
+            out.append(f"| {name} | {t['bare']} | {t['unprepared']} | {t['opsbench']} | "
+                       f"{w['unprepared_extra_ms']} | {w['apply_local_extra_ms']} |")
+    out.append("")
     return out
 
 

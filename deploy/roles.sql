@@ -94,6 +94,17 @@ GRANT SELECT, DELETE ON public.rate_limit_log, public.idempotency_keys, public.e
 GRANT SELECT ON public.video_jobs TO opsbench_maint;
 \endif
 
+-- Session settings as role defaults, not only as the `options` that opsbench
+-- sends when it connects: a pooler (PgBouncer, Supabase's) refuses or drops
+-- `options`, and psql or a BI tool logging in as opsbench_ro sends none.
+-- opsbench also sets them in each of its transactions (ops/data/session.py);
+-- these make the server hold them for every session of the role.
+ALTER ROLE opsbench_ro SET default_transaction_read_only = on;
+ALTER ROLE opsbench_ro SET statement_timeout = '60s';
+ALTER ROLE opsbench_maint SET statement_timeout = '60s';
+ALTER ROLE opsbench_maint SET lock_timeout = '5s';
+ALTER ROLE opsbench_state SET statement_timeout = '60s';
+
 -- Verify what took effect, not what was asked: every privilege opsbench needs, on
 -- the relation each role will read (the view when there is one), and that row
 -- security hides nothing from whoever reads the table in the end (the role, or

@@ -185,8 +185,28 @@ def describe_state(s: Settings | None = None) -> str:
 
     s = s or settings()
     resolved = db.resolve("state", s)
-    where = "embedded state database" if resolved.embedded else "OPSBENCH_STATE_URL (read-only session)"
+    where = "embedded state database" if resolved.embedded else f"OPSBENCH_STATE_URL ({_session_words(state(s))})"
     return f"reading the {where}: {resolved.masked()}"
+
+
+def _session_words(engine: sa.Engine) -> str:
+    """What a transaction of `engine` really runs with, read from the server (a pooler may have dropped
+    the startup options; opsbench sets them again in each transaction, ops.data.session)."""
+    from ops.data import session
+
+    try:
+        with engine.begin() as conn:
+            eff = session.effective(conn)
+    except Exception as e:  # noqa: BLE001 - a line about the connection, not a traceback
+        from ops.core.redact import redact
+
+        first = (redact(getattr(e, "orig", None) or e).strip().splitlines() or [type(e).__name__])[0]
+        return f"session settings unknown, cannot connect: {first}"
+    timeout = eff["statement_timeout"]
+    bound = f"statement_timeout {timeout}" if timeout not in ("0", "0ms") else "no statement_timeout"
+    if eff["read_only"] != "on":
+        return f"NOT a read-only session: transactions may write; {bound}"
+    return f"read-only session) ({bound}"
 
 
 def today(tz: str | None = None) -> dt.date:
@@ -199,7 +219,7 @@ def describe(s: Settings | None = None) -> str:
     from ops.data import db
 
     s = s or settings()
-    where = "embedded demo database" if s.uses_embedded else "DATABASE_URL (read-only session)"
+    where = "embedded demo database" if s.uses_embedded else f"DATABASE_URL ({_session_words(connect(s))})"
     return f"reading the {where}: {db.resolve('analytics', s).masked()}; days cut in {s.report_tz}"
 
 

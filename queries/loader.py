@@ -233,7 +233,28 @@ class NamedQuery:
 
     def execute(self, conn, **values: Any) -> sa.CursorResult:
         bound = self.bind(**values)
-        return conn.execute(self.statement, bound)
+        return self._once_more_on_recovery_conflict(conn, lambda: conn.execute(self.statement, bound))
+
+    def _once_more_on_recovery_conflict(self, conn, run: Callable[[], Any]) -> Any:
+        """`run()`, again once if a standby cancelled it for a recovery conflict (a read replica replaying
+        what the query reads); a second such cancel is refused in one line (QueryError) with the fix."""
+        try:
+            return run()
+        except sa.exc.DBAPIError as e:
+            if not _recovery_conflict(e):
+                raise
+        if isinstance(conn, sa.Connection):
+            conn.rollback()      # the cancelled transaction is aborted; the retry opens another
+        try:
+            return run()
+        except sa.exc.DBAPIError as e:
+            if not _recovery_conflict(e):
+                raise
+            first = (str(e.orig).strip().splitlines() or ["conflict with recovery"])[0]
+            raise QueryError(
+                f"{self.qualified_name}: the read replica cancelled it twice ({first}): on the standby set "
+                "hot_standby_feedback = on or a larger max_standby_streaming_delay, or point DATABASE_URL at the "
+                "primary") from None
 
     def __call__(self, conn, **values: Any) -> pd.DataFrame:
         """The query's rows as a DataFrame.
@@ -259,8 +280,7 @@ class NamedQuery:
 
     def _frame_of(self, conn, bound: dict[str, Any]) -> pd.DataFrame:
         with connection(conn) as c:
-            result = c.execute(self.statement, bound)
-            return _frame(result)
+            return self._once_more_on_recovery_conflict(c, lambda: _frame(c.execute(self.statement, bound)))
 
     def count_and_head(self, conn, limit: int, **values: Any) -> tuple[int, list[dict[str, Any]]]:
         """(how many rows the query returns, the first `limit` of them as dicts), in one plain statement.
@@ -278,11 +298,15 @@ class NamedQuery:
         bound = self.bind(**values)
         with connection(conn) as c:
             if limit <= 0:
-                total = c.execute(sa.text(f"SELECT count(*) FROM (\n{self.sql}\n) AS q"), bound).scalar_one()
+                total = self._once_more_on_recovery_conflict(c, lambda: c.execute(
+                    sa.text(f"SELECT count(*) FROM (\n{self.sql}\n) AS q"), bound).scalar_one())
                 return int(total), [], []
-            result = c.execute(sa.text(f"{HEAD_PREFIX}{self.sql}\n) AS q LIMIT {int(limit)}"), bound)
-            columns = [k for k in result.keys() if k != "opsbench_total"]
-            rows = [dict(r._mapping) for r in result]
+
+            def head() -> tuple[list[str], list[dict[str, Any]]]:
+                result = c.execute(sa.text(f"{HEAD_PREFIX}{self.sql}\n) AS q LIMIT {int(limit)}"), bound)
+                return [k for k in result.keys() if k != "opsbench_total"], [dict(r._mapping) for r in result]
+
+            columns, rows = self._once_more_on_recovery_conflict(c, head)
         total = int(rows[0].pop("opsbench_total")) if rows else 0
         for r in rows[1:]:
             r.pop("opsbench_total", None)
@@ -296,6 +320,12 @@ class NamedQuery:
             cols = list(result.keys())
             for part in result.partitions(chunk_rows):
                 yield cols, [tuple(r) for r in part]
+
+
+def _recovery_conflict(err: sa.exc.DBAPIError) -> bool:
+    """A standby cancelled the statement because replay needed what it read (SQLSTATE 40001)."""
+    orig = getattr(err, "orig", None)
+    return getattr(orig, "sqlstate", None) == "40001" and "conflict with recovery" in str(orig).lower()
 
 
 class connection:

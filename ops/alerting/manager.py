@@ -81,6 +81,8 @@ DEFAULT_RULE = RuleConfig()
 # at the metric probes' 5 minutes) close it; tuned with `opsbench backtest` (docs/backtest.md).
 RULE_DEFAULTS: dict[str, RuleConfig] = {
     "job_error_rate": RuleConfig(resolve_after=6),
+    # a daemon leading again is good news at once (ops.daemon.scheduler pages each loss of the lead)
+    "daemon_leadership": RuleConfig(resolve_after=1),
 }
 # the longest a dependent waits for its root-cause check to run (see the module docstring)
 AWAIT_ROOT_CAUSE = dt.timedelta(minutes=15)

@@ -318,10 +318,23 @@ def status_data(settings, now: dt.datetime | None = None) -> dict[str, Any]:
             1 for a in firing if str(getattr(a, "severity", "")) in ("critical", "Severity.critical")),
         "outbox_depth": alert_bridge.depth(engine),
         "delivery": _delivery(engine),
+        "lock_holder": _lock_holder(engine),
     }
     data["problems"] = problems(data)
     data["healthy"] = not data["problems"]
     return data
+
+
+def _lock_holder(engine) -> str | None:
+    """Who holds the leader lock (pg_locks and pg_stat_activity), in words; None when nobody does or
+    it cannot be read. A holder with no daemon leading is a session left behind (a pooler's)."""
+    from ops.daemon.leader import holder
+
+    try:
+        with engine.connect() as conn:
+            return holder(conn)
+    except Exception:  # noqa: BLE001 - status still shows the rest
+        return None
 
 
 def problems(data: dict[str, Any]) -> list[str]:
@@ -401,8 +414,12 @@ def status(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
         where = " (this machine)" if i["host"] == here else ""
         since = f", leading since {i['leader_since']}" if i["is_leader"] and i["leader_since"] else ""
         typer.echo(f"daemon {i['instance']}{where}: {i['state']}{since}, last heartbeat {i['last_seen_ago_s']:g}s ago")
+    if data.get("lock_holder"):
+        typer.echo(f"leader lock held by {data['lock_holder']}")
     if not any(i["is_leader"] for i in data["instances"]):
-        typer.echo("no daemon is leading: no jobs are running")
+        held = " although the leader lock is held (see above: a session that outlived its daemon?)" \
+            if data.get("lock_holder") else ""
+        typer.echo(f"no daemon is leading: no jobs are running{held}")
     if data["firing"] is None:
         typer.echo("alerts: unknown (alert manager not available)")
     else:

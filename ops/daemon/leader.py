@@ -36,7 +36,14 @@ session and checked (or released) on another, or held by a session another
 client then uses: leader election silently breaks. Point OPSBENCH_STATE_URL
 straight at PostgreSQL (or at a PgBouncer pool in *session* mode); Supabase's
 transaction pooler on port 6543 will not do, its session pooler or direct
-connection on 5432 will.
+connection on 5432 will. This is detected, not assumed: the daemon refuses to
+start (`ops.data.session.session_problem`, run by `Daemon.run`), and the
+elector checks again at each (re)connect and never takes the lock on a
+connection that does not keep its session, so no lock is left behind in a
+pooled server session after the daemon is gone.
+
+The lock connection's application_name carries the instance id, so
+`opsbench status` and doctor can say who holds the lock (`holder()`).
 """
 
 from __future__ import annotations
@@ -57,12 +64,30 @@ import queries
 from ops import __version__
 from ops.contract import utc_now
 from ops.core.redact import redact
+from ops.data import session
 
 log = logging.getLogger("opsbench.leader")
 
 # "opsblead" as a 64-bit key; advisory locks are per database, so daemons of
 # different state databases never contend.
 LEADER_LOCK_KEY = 0x6F7073626C656164
+
+
+def leader_application_name(identity: str) -> str:
+    """The lock connection's application_name: names the instance to whoever looks at pg_stat_activity."""
+    return f"opsbench-leader {identity}"[:63]
+
+
+def holder(conn: sa.Connection, key: int = LEADER_LOCK_KEY) -> str | None:
+    """Who holds the leader lock, in words (application name, client address, session start), or None."""
+    row = _sql().lock_holder_session.execute(conn, key=key).first()
+    if row is None:
+        return None
+    if row.application_name is None and row.backend_start is None:
+        return f"server process {row.pid} (its details are hidden from this role: GRANT pg_read_all_stats)"
+    addr = f"{row.client_addr}:{row.client_port}" if row.client_addr else "a local socket"
+    since = row.backend_start.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{row.application_name or '(no application name)'} as {row.user_name} from {addr}, session since {since}"
 
 
 def new_identity() -> str:
@@ -90,7 +115,8 @@ class LeaderElector:
         self._engine = sa.create_engine(
             url, poolclass=NullPool, hide_parameters=True,
             connect_args={
-                "application_name": "opsbench-leader",
+                "application_name": leader_application_name(self.identity),
+                "prepare_threshold": None,
                 "connect_timeout": max(2, int(lease_s)),
                 # a check that hangs fails instead; the server notices a vanished
                 # client after ~25 s of unanswered keepalives and frees the lock
@@ -100,6 +126,10 @@ class LeaderElector:
                 "tcp_user_timeout": int(lease_s * 1000),
             },
         )
+        session.connect_without_refused_options(self._engine)
+        session.set_on_connect(self._engine, statement_timeout_ms=int(lease_s * 1000))  # also without `options`
+        self._url = url
+        self.refused: str | None = None      # why this state URL cannot hold the lock (no server session of its own)
         self._conn: sa.Connection | None = None
         self._leading = False
         self._last_ok = 0.0
@@ -130,6 +160,16 @@ class LeaderElector:
         """One election round (the loop calls this every poll_s). Returns is_leader()."""
         try:
             if self._conn is None:
+                problem = session.session_problem(self._url)
+                if problem is not None:
+                    # never take the lock on a session that is not ours: it would outlive this daemon
+                    if self.refused is None:
+                        log.error("not leading: %s", session.needs_session_fix("OPSBENCH_STATE_URL",
+                                  sa.make_url(self._url).render_as_string(hide_password=True), problem),
+                                  extra={"instance": self.identity})
+                    self.refused = problem
+                    return False
+                self.refused = None
                 self._conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             if not self._leading:
                 got = bool(_sql().try_lock.execute(self._conn, key=self.key).scalar())

@@ -26,6 +26,7 @@ from ops.daemon.jobspec import JobSpec
 log = logging.getLogger(__name__)
 
 NOTE = "check removed"
+DAEMON_SOURCE = "daemon"
 HTTP_PROBES_CALLABLE = "jobs.probes:http_probes"
 # successful runs of the source job without the rule before it counts as gone: one run may skip a
 # rule for a reason of its own (no https target this time, no baseline weeks yet); three in a row do not
@@ -58,6 +59,8 @@ def removed(open_alerts: Iterable[Any], specs: Mapping[str, JobSpec]) -> list[st
     enabled = {k: s for k, s in specs.items() if s.enabled}
     gone = []
     for a in open_alerts:
+        if a.source == DAEMON_SOURCE:   # the daemon's own alerts (the leader lock lost) belong to no job
+            continue
         spec = enabled.get(a.source)
         if spec is None:
             gone.append(a.key)

@@ -348,7 +348,7 @@ class Runner:
         elif "error" in outcome:
             err = outcome["error"]
             status = "failed"
-            error = redact("".join(traceback.format_exception_only(type(err), err)).strip())
+            error = _error_line(err)
             # an error opsbench raises on purpose says what to do (row level security hides a table, say):
             # that is the page's text; anything else is named by its class, the details carry the message
             said = redact(str(err)).strip().splitlines() if isinstance(err, OpsbenchError) else []
@@ -416,3 +416,14 @@ def _metrics_json(metrics: dict[str, Any]) -> str:
         return v
 
     return json.dumps({str(k): clean(v) for k, v in metrics.items()}, default=str)
+
+
+def _error_line(err: BaseException) -> str:
+    """The run's error text: a database error as one line (the driver's first line, not SQLAlchemy's
+    wrapper with its statement and background link), anything else as Python prints it."""
+    module = type(err).__module__ or ""
+    if module.startswith(("sqlalchemy", "psycopg")):
+        cause = getattr(err, "orig", None) or err
+        first = (redact(cause).strip().splitlines() or [""])[0]
+        return f"database error: {type(cause).__name__}: {first}"
+    return redact("".join(traceback.format_exception_only(type(err), err)).strip())

@@ -58,6 +58,8 @@ from ops.core.settings import Settings
 from ops.daemon import removed_checks
 from ops.daemon.jobspec import DEFAULT_TIMEOUT_S, JobSpec
 from ops.daemon.leader import LeaderElector, new_identity
+
+LEADERSHIP_RULE = "daemon_leadership"
 from ops.daemon.runner import Runner
 
 log = logging.getLogger("opsbench.daemon")
@@ -153,6 +155,7 @@ class Daemon:
     def run(self) -> int:
         if not self._wait_for_state_db():
             return 0  # stopped before the state database came back
+        self._refuse_pooled_state_url()
         log.info("daemon starting: %d job(s): %s", len(self.specs), ", ".join(self.specs) or "none",
                  extra={"instance": self.identity})
         self.scheduler.start()  # blocks until stop() shuts the scheduler down
@@ -174,6 +177,16 @@ class Daemon:
                 self._stopping.wait(delay)
                 attempt += 1
         return False
+
+    def _refuse_pooled_state_url(self) -> None:
+        """Raise UserError (one line, with the fix) when the state URL does not keep one server session."""
+        from ops.core.errors import UserError
+        from ops.data import session
+
+        problem = session.session_problem(self.state_engine.url)
+        if problem is not None:
+            raise UserError(session.needs_session_fix(
+                "OPSBENCH_STATE_URL", self.state_engine.url.render_as_string(hide_password=True), problem))
 
     def stop(self, reason: str = "stop requested") -> None:
         """Stop scheduling now; `run()` then waits for running jobs and returns. Safe from any thread."""
@@ -325,6 +338,7 @@ class Daemon:
             # was dropped as "not the leader" and waited a whole interval
             self._fenced.set()
             self._schedule_all()
+        self._page_leadership(None)  # leading again: resolves a leadership alert of an earlier loss
         self._start_telegram_poller(mine)
 
     def _start_telegram_poller(self, mine: int) -> None:
@@ -440,6 +454,23 @@ class Daemon:
                 self.scheduler.remove_all_jobs()
             except Exception as e:
                 log.error("could not remove jobs after losing the lead: %s", e)
+        if not self._stopping.is_set():
+            # paged once: the alert fires on this loss and stays firing (not re-announced) until
+            # this or another daemon leads again; in a thread, the elector must not wait on it
+            threading.Thread(target=self._page_leadership, args=(reason,), name="leadership-alert",
+                             daemon=True).start()
+
+    def _page_leadership(self, lost: str | None) -> None:
+        """Feed the leadership rule: a finding when the lead was lost (`lost`: why), a good evaluation
+        when this daemon leads (which resolves the alert)."""
+        from ops.contract import Finding, JobResult, Severity
+
+        findings = [] if lost is None else [Finding(
+            rule=LEADERSHIP_RULE, severity=Severity.critical,
+            summary=f"the daemon {self.identity} lost the leader lock: {lost}; no jobs run until a daemon leads "
+                    "again (`opsbench status` names who holds the lock)")]
+        alert_bridge.record_result(self.state_engine, "daemon", JobResult(findings=findings, rules={LEADERSHIP_RULE}),
+                                   self.clock(), self.settings)
 
     def _fire(self, job_id: str) -> None:
         trigger = "schedule"

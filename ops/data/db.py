@@ -7,6 +7,13 @@
 | state       | daemon bookkeeping (`opsbench`)| read-write, owns schema opsbench                   |
 
 With no DATABASE_URL all three point at the embedded server's demo database.
+
+The settings are sent as the `options` startup parameter and set again, with
+SET LOCAL semantics, at the start of every transaction (ops.data.session): a
+pooler may refuse or drop `options`, or hand each transaction another server
+session. psycopg never prepares statements (`prepare_threshold=None`): a
+transaction pooler cannot keep them; bench/prepare.py measures what that costs
+on a direct connection.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from sqlalchemy.engine import Engine
 
 from ops.core.redact import mask_dsn
 from ops.core.settings import Settings, get_settings
-from ops.data import embedded
+from ops.data import embedded, session
 
 
 class Role(str, Enum):
@@ -83,15 +90,22 @@ def make_engine(role: Role, settings: Settings | None = None, *, read_only: bool
         "options": _session_options(role, s, read_only),
         "application_name": application_name(role),
         "connect_timeout": 10,
+        "prepare_threshold": None,
     }
     connect_args.update(kwargs.pop("connect_args", {}))
-    return sa.create_engine(
+    eng = sa.create_engine(
         sqlalchemy_url(resolved.dsn),
         connect_args=connect_args,
         pool_pre_ping=True,
         hide_parameters=True,
         **kwargs,
     )
+    session.connect_without_refused_options(eng)
+    session.set_local_each_transaction(
+        eng, statement_timeout_ms=int(s.statement_timeout_s * 1000),
+        lock_timeout_ms=int(s.lock_timeout_s * 1000) if role is Role.maintenance else None,
+        read_only=role is Role.analytics or read_only)
+    return eng
 
 
 def engine(role: Role | str = Role.analytics, settings: Settings | None = None) -> Engine:

@@ -49,7 +49,7 @@ from ops.core.clock import parse_zone, utc_now
 from ops.core.fx import Converted, FxRates, convert
 from ops.core.redact import redact
 from ops.core.settings import Settings
-from ops.data import backend, rollups, seed
+from ops.data import backend, replica, rollups, seed
 
 log = logging.getLogger("opsbench.report")
 
@@ -458,6 +458,9 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
                       for r in queries.revenue.by_currency(conn, **w).itertuples(index=False)]
         if rec_note:
             notes.append(rec_note)
+        lag = replica.lag_note(conn)
+        if lag:
+            notes.append(lag)
 
     figures = {
         key: Figure(key, label, unit, values["value"].get(key), {b.key: values[b.key].get(key) for b in bases})

@@ -34,8 +34,15 @@ class Check:
 def run_checks(settings: Settings) -> list[Check]:
     jobs_check, specs = _jobs(settings)
     checks = [jobs_check]
+    unreachable = set()
     for role in ("analytics", "maintenance", "state"):
-        checks += database_checks(role, settings)
+        found = database_checks(role, settings)
+        if found and found[0].level == "fail" and "cannot" in found[0].message:
+            unreachable.add(role)
+        checks += found
+    from ops.workbench.doctor_pooler import pooler_checks
+
+    checks += pooler_checks(settings, skip=unreachable)
     checks += [check_check_files(settings), check_telegram(settings), check_sentry(settings),
                check_heartbeat(settings, specs), check_outbox_drain(specs), check_http_probes(specs)]
     return checks

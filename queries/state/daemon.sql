@@ -232,3 +232,19 @@ SELECT has_database_privilege(current_database(), 'CREATE') AS can_create_schema
        EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'opsbench') AS schema_exists,
        COALESCE((SELECT has_schema_privilege('opsbench', 'CREATE')
                   WHERE EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'opsbench')), false) AS can_write_schema
+
+-- name: server_session
+-- Which server session this statement ran on (the session probe compares them across transactions).
+SELECT pg_backend_pid() AS pid, (SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS since
+
+-- name: lock_holder_session
+-- Who holds the leader lock: the server session's application name (the daemon's names its
+-- instance), client address and session start. Without pg_read_all_stats a session of another
+-- role shows no details (NULLs), only that the lock is held.
+-- :param key int              lock key
+SELECT l.pid, a.application_name, host(a.client_addr) AS client_addr, a.client_port, a.backend_start,
+       a.usename AS user_name, a.state
+  FROM pg_locks l
+  LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+ WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND ((CAST(l.objid AS bigint)) | (CAST(l.classid AS bigint) << 32)) = CAST(:key AS bigint)
