@@ -109,7 +109,7 @@ def test_two_daemons_one_leader_failover_after_kill_9_and_no_overlap(state, tmp_
     a = DaemonProcess(env, tmp_path, "a")
     b = None
     try:
-        wait_until(lambda: len(runs(state.writer, "tick")) >= 2, 30, what="the first daemon to run jobs")
+        wait_until(lambda: len(runs(state.writer, "tick")) >= 2, 120, what="the first daemon to run jobs")
         assert _leader_pid(state) == a.pid
         b = DaemonProcess(env, tmp_path, "b")
         checked_in = wait_until(lambda: _last_seen(state, b.pid), 60, what="b to check in")

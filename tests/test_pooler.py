@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import secrets
 import signal
 import subprocess
@@ -22,6 +21,8 @@ from pathlib import Path
 import psycopg
 import pytest
 import sqlalchemy as sa
+from support.clock import clock_env
+from support.digest_text import stable_lines
 from support.daemon_support import ESSENTIAL_JOBS, REPO, wait_until
 from support.pgbouncer import PG_BIN, PgCluster, missing
 
@@ -81,7 +82,7 @@ def _env(cluster: PgCluster, route, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("OPSBENCH_", "TELEGRAM_", "SENTRY_", "DATABASE_URL", "MAINTENANCE_", "HEARTBEAT_",
                                 "REPORT_TZ", "ENVIRONMENT"))}
-    env.update(_urls(cluster, route))
+    env.update(_urls(cluster, route), **clock_env())
     env.update({"OPSBENCH_HOME": str(cluster.home), "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}",
                 "REPORT_TZ": "UTC", "PYTHONUNBUFFERED": "1"})
     env.update(extra)
@@ -108,10 +109,7 @@ def _figures(cluster: PgCluster, route, cwd: Path) -> dict[str, subprocess.Compl
 
 
 def _digest(text: str) -> list[str]:
-    """The digest without what carries the wall clock (when it was generated, when reconcile ran, how long
-    an alert has fired, and so the message's length)."""
-    return [re.sub(r" · for \S+$", "", ln) for ln in text.splitlines()
-            if not ln.startswith(("Generated ", "Note: reconciliation from")) and "characters · preview" not in ln]
+    return stable_lines(text)
 
 
 def _doctor_lines(stdout: str) -> dict[str, tuple[str, str]]:
