@@ -9,6 +9,10 @@
 --     transaction_id twice (known fault); the row with the lowest id is the
 --     canonical one, later copies are ignored (NOT EXISTS an earlier copy,
 --     answered by idx_purchases_transaction_id).
+--   * A refund belongs to the transaction, whichever copy carries it: the
+--     backend sometimes records the App Store's REFUND on a later copy only.
+--     A refund counts once per transaction, at the earliest refunded_at of any
+--     of its copies, for the price/currency/product of its first copy.
 --   * Days are local days in `tz`. The window [start, end] becomes the UTC
 --     range [start 00:00 local, end + 1 day 00:00 local) so the indexes on
 --     purchased_at / refunded_at are used; the indexed columns are never wrapped
@@ -60,12 +64,16 @@ bought AS (
       AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = p.transaction_id AND d.id < p.id)
 ),
 refunded AS (
-    SELECT (p.refunded_at AT TIME ZONE w.tz)::date AS day, p.price
+    SELECT (r.refunded_at AT TIME ZONE w.tz)::date AS day, p.price
+    -- r: the copy carrying the transaction's first refund; p: its first copy (price, currency, product)
     FROM win w
-    JOIN purchases p ON p.refunded_at >= w.lo AND p.refunded_at < w.hi
+    JOIN purchases r ON r.refunded_at >= w.lo AND r.refunded_at < w.hi
+    JOIN purchases p ON p.transaction_id = r.transaction_id
     WHERE p.environment = 'Production'
       AND p.currency = w.currency
       AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = p.transaction_id AND d.id < p.id)
+      AND NOT EXISTS (SELECT 1 FROM purchases e WHERE e.transaction_id = r.transaction_id
+                        AND e.refunded_at IS NOT NULL AND (e.refunded_at, e.id) < (r.refunded_at, r.id))
 ),
 gross_by_day AS (
     SELECT day, sum(price) AS gross, count(*) AS purchases,
@@ -123,11 +131,15 @@ bought AS (
 ),
 refunded AS (
     SELECT count(*) AS refunded_purchases, sum(p.price) AS refunds
+    -- r: the copy carrying the transaction's first refund; p: its first copy (price, currency, product)
     FROM win w
-    JOIN purchases p ON p.refunded_at >= w.lo AND p.refunded_at < w.hi
+    JOIN purchases r ON r.refunded_at >= w.lo AND r.refunded_at < w.hi
+    JOIN purchases p ON p.transaction_id = r.transaction_id
     WHERE p.environment = 'Production'
       AND p.currency = w.currency
       AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = p.transaction_id AND d.id < p.id)
+      AND NOT EXISTS (SELECT 1 FROM purchases e WHERE e.transaction_id = r.transaction_id
+                        AND e.refunded_at IS NOT NULL AND (e.refunded_at, e.id) < (r.refunded_at, r.id))
 )
 SELECT w.first_day,
        w.last_day,
@@ -181,13 +193,17 @@ bought AS (
     GROUP BY 1, 2
 ),
 refunded AS (
-    SELECT (p.refunded_at AT TIME ZONE w.tz)::date AS day, p.product_id,
+    SELECT (r.refunded_at AT TIME ZONE w.tz)::date AS day, p.product_id,
            count(*) AS refunded_purchases, sum(p.price) AS refunds
+    -- r: the copy carrying the transaction's first refund; p: its first copy (price, currency, product)
     FROM win w
-    JOIN purchases p ON p.refunded_at >= w.lo AND p.refunded_at < w.hi
+    JOIN purchases r ON r.refunded_at >= w.lo AND r.refunded_at < w.hi
+    JOIN purchases p ON p.transaction_id = r.transaction_id
     WHERE p.environment = 'Production'
       AND p.currency = w.currency
       AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = p.transaction_id AND d.id < p.id)
+      AND NOT EXISTS (SELECT 1 FROM purchases e WHERE e.transaction_id = r.transaction_id
+                        AND e.refunded_at IS NOT NULL AND (e.refunded_at, e.id) < (r.refunded_at, r.id))
     GROUP BY 1, 2
 ),
 -- every catalogue product, plus any product id sold but missing from the catalogue
@@ -267,7 +283,12 @@ bought AS (
 ),
 refunded AS (
     SELECT p.currency, sum(p.price) AS refunds
-    FROM win w JOIN first_rows p ON p.refunded_at >= w.lo AND p.refunded_at < w.hi
+    -- r: the copy carrying the transaction's first refund; p: its first copy (price, currency)
+    FROM win w
+    JOIN purchases r ON r.refunded_at >= w.lo AND r.refunded_at < w.hi
+    JOIN first_rows p ON p.transaction_id = r.transaction_id
+    WHERE NOT EXISTS (SELECT 1 FROM purchases e WHERE e.transaction_id = r.transaction_id
+                        AND e.refunded_at IS NOT NULL AND (e.refunded_at, e.id) < (r.refunded_at, r.id))
     GROUP BY p.currency
 )
 SELECT COALESCE(b.currency, r.currency)                       AS currency,
