@@ -176,7 +176,11 @@ def query(
     values = _parse_params(param)
     if q.param("tz") is not None and "tz" not in values:
         values["tz"] = get_settings().report_tz
-    q.bind(**values)  # validate before connecting
+    bound = q.bind(**values)  # validate before connecting
+    if q.param("commission") is not None and bound.get("commission") is None:
+        # proceeds are NULL, never net at a pretended 0 % commission: say why, off the data stream
+        typer.echo("opsbench: note: proceeds not configured (set OPSBENCH_COMMISSION to the store's commission "
+                   "file, see README \"Proceeds\")", err=True)
     if limit is None:
         limit = TABLE_LIMIT if fmt is Format.table else 0
     try:
