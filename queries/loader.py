@@ -112,6 +112,8 @@ def _parse_commission(v: Any) -> str:
     if hasattr(v, "to_json"):
         return v.to_json()
     text = str(v).strip()
+    if text.lower() in ("", "none"):
+        return None   # explicitly none: proceeds NULL whatever the settings say
     if text.startswith("{"):
         import json
 

@@ -251,3 +251,40 @@ def test_cli_shows_proceeds_with_the_file_and_says_not_configured_without(hand_d
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr
     assert "OPSBENCH_COMMISSION" in lines[0] and "bad.toml line 4" in lines[0] and "rate" in lines[0]
+
+
+# -- the daily digest ----------------------------------------------------------------
+
+def _digest(db, pg_home, day, tz, **env):
+    from conftest import settings_for
+
+    from ops.reports import figures as report
+
+    settings = settings_for(pg_home, db.url, REPORT_TZ=tz, **env)
+    return report.build(db.analytics, settings, "daily", window=report.Window(day, day, ZoneInfo(tz)),
+                        state=db.writer)
+
+
+@pytest.mark.parametrize("tz", ["UTC", "America/New_York"])
+def test_the_digest_shows_proceeds_with_the_file_and_not_configured_without(demo_db, pg_home, toml_file, tz):
+    from ops.reports import formatting as fmt
+    from ops.reports import message
+
+    day = yesterday(tz)
+    expected = expected_proceeds(read_table(demo_db.writer, "purchases"), day - dt.timedelta(days=7), day, tz, "USD")
+    rep = _digest(demo_db, pg_home, day, tz, OPSBENCH_COMMISSION=str(toml_file))
+    fig = rep.figures["proceeds"]
+    assert fig.value == pytest.approx(float(expected[day]), abs=1e-6)
+    prior = [float(expected[day - dt.timedelta(days=i)]) for i in range(1, 8)]
+    assert fig.base["avg7"] == pytest.approx(sum(prior) / 7, abs=1e-6)
+    text = message.telegram_message(rep)
+    row = next(line for line in text.splitlines() if line.startswith("proceeds "))
+    assert fmt.money(fig.value) in row and row.count(message.BETTER) + row.count(message.WORSE) \
+        + row.count(message.NEUTRAL) >= 1
+    assert "commission from commission.toml" in text
+
+    bare = _digest(demo_db, pg_home, day, tz)
+    assert bare.figures["proceeds"].value is None
+    text = message.telegram_message(bare)
+    assert "proceeds: not configured" in text
+    assert not any(line.startswith("proceeds ") for line in text.splitlines())

@@ -257,7 +257,7 @@ def revenue_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date
         state = None
     return _series(analytics, state, start, end, tz, today,
                    raw=lambda c, lo, hi: queries.revenue.daily.raw(c, start=lo, end=hi, tz=tz, currency=currency,
-                                                                   commission=cfg),
+                                                                   commission=cfg or "none"),
                    rolled=lambda c, lo, hi: _sql().revenue_series(c, start=lo, end=hi, tz=tz, currency=currency))
 
 
