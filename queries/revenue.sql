@@ -343,8 +343,9 @@ ORDER BY purchases DESC, p.currency;
 -- :param tz tz = REPORT_TZ          IANA zone the days are cut in
 -- :param commission commission = COMMISSION  the store's commission (OPSBENCH_COMMISSION); none: proceeds NULL
 --
--- Columns: currency, gross (numeric), refunds (numeric), net (numeric), proceeds (numeric, as in `daily`;
--- NULL when no commission file is configured), purchases (bigint), paying_users (bigint).
+-- Columns: currency, gross (numeric), refunds (numeric), net (numeric), purchases (bigint), paying_users (bigint),
+-- proceeds (numeric, as in `daily`; NULL when no commission file is configured; last, so the columns before
+-- keep their places).
 WITH win AS NOT MATERIALIZED (
     SELECT CAST(:tz AS text)                                                        AS tz,
            CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
@@ -406,9 +407,9 @@ SELECT COALESCE(b.currency, r.currency)                       AS currency,
        COALESCE(b.gross, 0)                                   AS gross,
        COALESCE(r.refunds, 0)                                 AS refunds,
        COALESCE(b.gross, 0) - COALESCE(r.refunds, 0)          AS net,
-       CASE WHEN (SELECT j FROM cfg) IS NOT NULL
-            THEN COALESCE(b.proceeds, 0) - COALESCE(r.proceeds, 0) END AS proceeds,
        COALESCE(b.purchases, 0)                               AS purchases,
-       COALESCE(b.paying_users, 0)                            AS paying_users
+       COALESCE(b.paying_users, 0)                            AS paying_users,
+       CASE WHEN (SELECT j FROM cfg) IS NOT NULL
+            THEN COALESCE(b.proceeds, 0) - COALESCE(r.proceeds, 0) END AS proceeds
 FROM bought b FULL JOIN refunded r ON r.currency = b.currency
 ORDER BY COALESCE(b.gross, 0) DESC, 1
