@@ -288,3 +288,30 @@ def test_the_digest_shows_proceeds_with_the_file_and_not_configured_without(demo
     text = message.telegram_message(bare)
     assert "proceeds: not configured" in text
     assert not any(line.startswith("proceeds ") for line in text.splitlines())
+
+
+# -- through the rollups ---------------------------------------------------------------
+
+def test_rollup_reader_gives_the_raw_proceeds_and_none_without_a_file(demo_db, toml_file):
+    from ops.data import rollups
+    from ops.data.state import migrate
+
+    tz = "UTC"
+    anchor = dt.datetime.fromisoformat(demo_db.manifest["anchor"])
+    migrate(demo_db.writer)
+    rollups.refresh(demo_db.analytics, demo_db.writer, tz, now=anchor)
+    end = rollups.local_today(tz, anchor) - dt.timedelta(days=1)
+    start = end - dt.timedelta(days=29)
+    today = end + dt.timedelta(days=1)
+    with_file = rollups.revenue_series(demo_db.analytics, demo_db.writer, start, end, tz=tz, today=today,
+                                       commission=str(toml_file))
+    raw = queries.revenue.daily.raw(demo_db.analytics, start=start, end=end, tz=tz, commission=toml_file)
+    pd.testing.assert_frame_equal(with_file.reset_index(drop=True), raw.reset_index(drop=True))
+    expected = expected_proceeds(read_table(demo_db.writer, "purchases"), start, end, tz, "USD")
+    assert [round(float(v), 6) for v in with_file["proceeds"]] == [round(float(expected[d]), 6)
+                                                                  for d in with_file["day"]]
+    # without a file the closed days come from the rollups, gross/net as raw, proceeds NULL
+    bare = rollups.revenue_series(demo_db.analytics, demo_db.writer, start, end, tz=tz, today=today,
+                                  commission="none")
+    assert bare["proceeds"].isna().all()
+    assert [float(v) for v in bare["net"]] == [float(v) for v in raw["net"]]
