@@ -238,6 +238,7 @@ FROM win w, cfg, bought b, refunded r;
 -- :param end date             last local day (inclusive)
 -- :param tz tz = REPORT_TZ          IANA zone the days are cut in
 -- :param currency text = USD  ISO currency to report; other currencies are left out, never converted
+-- :param commission commission = COMMISSION  the store's commission (OPSBENCH_COMMISSION); none: proceeds NULL
 --
 -- Columns:
 --   day, product_id, product_name, currency
@@ -246,6 +247,7 @@ FROM win w, cfg, bought b, refunded r;
 --   refunded_purchases       purchases of this product refunded that day
 --   paying_users             distinct buyers of this product that day
 --   credits_sold             credits granted by these purchases
+--   proceeds                 as in `daily`, for this product (NULL when no commission file is configured)
 WITH win AS NOT MATERIALIZED (
     SELECT CAST(:start AS date)                                                  AS first_day,
            CAST(:end AS date)                                                    AS last_day,
@@ -258,12 +260,31 @@ days AS (
     SELECT w.first_day + i AS day
     FROM win w, generate_series(0, w.last_day - w.first_day) AS i
 ),
+cfg AS (
+    SELECT CAST(:commission AS jsonb) AS j
+),
+rules AS (
+    SELECT r->>'product' AS product_id, CAST(r->>'from' AS date) AS from_day,
+           CAST(r->>'until' AS date) AS until_day, CAST(r->>'rate' AS numeric) AS rate
+    FROM cfg, jsonb_array_elements(COALESCE(cfg.j->'rules', '[]'::jsonb)) AS r
+),
 bought AS (
     SELECT (p.purchased_at AT TIME ZONE w.tz)::date AS day, p.product_id,
            count(*) AS purchases, sum(p.price) AS gross,
-           count(DISTINCT p.user_id) AS paying_users, sum(p.credits) AS credits_sold
+           count(DISTINCT p.user_id) AS paying_users, sum(p.credits) AS credits_sold,
+           sum(p.price * (1 - COALESCE(CAST(cfg.j->'tax'->>p.currency AS numeric), 0))
+               * (1 - COALESCE(k.rate, CAST(cfg.j->>'default' AS numeric)))) AS proceeds
     FROM win w
     JOIN purchases p ON p.purchased_at >= w.lo AND p.purchased_at < w.hi
+    CROSS JOIN cfg
+    LEFT JOIN LATERAL (
+        SELECT x.rate FROM rules x
+        WHERE (x.product_id IS NULL OR x.product_id = p.product_id)
+          AND (x.from_day IS NULL OR x.from_day <= (p.purchased_at AT TIME ZONE w.tz)::date)
+          AND (x.until_day IS NULL OR (p.purchased_at AT TIME ZONE w.tz)::date < x.until_day)
+        ORDER BY x.product_id IS NOT NULL DESC, (x.from_day IS NOT NULL OR x.until_day IS NOT NULL) DESC
+        LIMIT 1
+    ) k ON true
     WHERE p.environment = 'Production'
       AND p.currency = w.currency
       AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = p.transaction_id AND d.id < p.id)
@@ -271,11 +292,22 @@ bought AS (
 ),
 refunded AS (
     SELECT (r.refunded_at AT TIME ZONE w.tz)::date AS day, p.product_id,
-           count(*) AS refunded_purchases, sum(p.price) AS refunds
+           count(*) AS refunded_purchases, sum(p.price) AS refunds,
+           sum(p.price * (1 - COALESCE(CAST(cfg.j->'tax'->>p.currency AS numeric), 0))
+               * (1 - COALESCE(k.rate, CAST(cfg.j->>'default' AS numeric)))) AS proceeds
     -- r: the copy carrying the transaction's first refund; p: its first copy (price, currency, product)
     FROM win w
     JOIN purchases r ON r.refunded_at >= w.lo AND r.refunded_at < w.hi
     JOIN purchases p ON p.transaction_id = r.transaction_id
+    CROSS JOIN cfg
+    LEFT JOIN LATERAL (
+        SELECT x.rate FROM rules x
+        WHERE (x.product_id IS NULL OR x.product_id = p.product_id)
+          AND (x.from_day IS NULL OR x.from_day <= (p.purchased_at AT TIME ZONE w.tz)::date)
+          AND (x.until_day IS NULL OR (p.purchased_at AT TIME ZONE w.tz)::date < x.until_day)
+        ORDER BY x.product_id IS NOT NULL DESC, (x.from_day IS NOT NULL OR x.until_day IS NOT NULL) DESC
+        LIMIT 1
+    ) k ON true
     WHERE p.environment = 'Production'
       AND p.currency = w.currency
       AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = p.transaction_id AND d.id < p.id)
@@ -299,10 +331,13 @@ SELECT d.day,
        COALESCE(b.purchases, 0)                       AS purchases,
        COALESCE(r.refunded_purchases, 0)              AS refunded_purchases,
        COALESCE(b.paying_users, 0)                    AS paying_users,
-       COALESCE(b.credits_sold, 0)                    AS credits_sold
+       COALESCE(b.credits_sold, 0)                    AS credits_sold,
+       CASE WHEN cfg.j IS NOT NULL
+            THEN COALESCE(b.proceeds, 0) - COALESCE(r.proceeds, 0) END AS proceeds
 FROM days d
 CROSS JOIN product_list pl
 CROSS JOIN win w
+CROSS JOIN cfg
 LEFT JOIN bought b   ON b.day = d.day AND b.product_id = pl.product_id
 LEFT JOIN refunded r ON r.day = d.day AND r.product_id = pl.product_id
 ORDER BY d.day, pl.product_id;

@@ -315,3 +315,18 @@ def test_rollup_reader_gives_the_raw_proceeds_and_none_without_a_file(demo_db, t
                                   commission="none")
     assert bare["proceeds"].isna().all()
     assert [float(v) for v in bare["net"]] == [float(v) for v in raw["net"]]
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Tokyo"])
+def test_by_product_proceeds_add_up_to_the_daily_proceeds(hand_db, toml_file, tz):
+    start, end = D(2026, 3, 8), D(2026, 3, 14)
+    bp = queries.revenue.by_product(hand_db.analytics, start=start, end=end, tz=tz, commission=toml_file)
+    expected = expected_proceeds(read_table(hand_db.writer, "purchases"), start, end, tz, "USD")
+    per_day = bp.groupby("day")["proceeds"].sum()
+    for d, value in expected.items():
+        assert float(per_day[d]) == pytest.approx(float(value), abs=1e-9), d
+    # D (credits_500, the 11th at noon UTC: the 11th in both zones) at its product rate
+    d500 = bp[(bp["day"] == D(2026, 3, 11)) & (bp["product_id"] == "credits_500")].iloc[0]
+    assert float(d500["proceeds"]) == pytest.approx(39.99 * 0.70)
+    assert queries.revenue.by_product(hand_db.analytics, start=start, end=end, tz=tz,
+                                      commission="none")["proceeds"].isna().all()
