@@ -392,6 +392,8 @@ def by_currency(start, end, tz: str | None = None, engine: sa.Engine | None = No
 
     tz = _zone(tz, settings())
     df = queries.revenue.by_currency(engine or connect(), start=as_date(start), end=as_date(end), tz=tz)
+    if "proceeds" in df and df["proceeds"].isna().all():
+        df = df.drop(columns="proceeds")   # no commission file (OPSBENCH_COMMISSION): no column of blanks
     rates = fx()
     if rates is None or df.empty:
         return df, ("" if len(df) <= 1 else "Each currency on its own: nothing converted "

@@ -94,6 +94,36 @@ def _report_tz() -> str:
     return get_settings().report_tz
 
 
+# `-- :param commission commission = COMMISSION`: the founder's commission file
+# (OPSBENCH_COMMISSION) as the JSON revenue.sql reads; NULL when none is configured,
+# and the query's proceeds are NULL ("not configured"), never net at 0 %.
+COMMISSION_DEFAULT = "COMMISSION"
+
+
+def _settings_commission() -> str | None:
+    from ops.core.settings import get_settings
+
+    c = get_settings().commission
+    return c.to_json() if c is not None else None
+
+
+def _parse_commission(v: Any) -> str:
+    """A commission for SQL: a Commission (ops/core/commission.py), the path of a file, or its JSON."""
+    if hasattr(v, "to_json"):
+        return v.to_json()
+    text = str(v).strip()
+    if text.lower() in ("", "none"):
+        return None   # explicitly none: proceeds NULL whatever the settings say
+    if text.startswith("{"):
+        import json
+
+        json.loads(text)
+        return text
+    from ops.core import commission
+
+    return commission.load(Path(text)).to_json()
+
+
 _INT_MAX = 2**63 - 1  # PostgreSQL bigint (advisory lock keys use all of it)
 
 
@@ -129,6 +159,7 @@ _TYPES: dict[str, tuple[Any, str]] = {
     "tz": (_parse_tz, "an IANA time zone name"),
     "interval": (_parse_interval, "a duration such as 15min or 2h"),
     "uuid": (lambda v: str(uuid.UUID(str(v).strip())), "a UUID"),
+    "commission": (_parse_commission, "a commission file (TOML or CSV, see ops/core/commission.py)"),
 }
 
 
@@ -217,6 +248,8 @@ class NamedQuery:
                 bound[p.name] = p.coerce(values[p.name])
             elif p.default == REPORT_TZ_DEFAULT:
                 bound[p.name] = p.coerce(_report_tz())
+            elif p.default == COMMISSION_DEFAULT:
+                bound[p.name] = _settings_commission()
             elif p.default is not None:
                 bound[p.name] = None if p.default == "null" else p.coerce(p.default)
             else:

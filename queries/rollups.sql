@@ -6,7 +6,8 @@
 -- (per currency, per provider/model, per user), so the rollups give exactly
 -- the raw answers (tests/test_rollups.py compares every day):
 --   * revenue: queries/revenue.sql (Production only, first copy of a
---     transaction_id, gross on the purchase day, refunds on the refund day)
+--     transaction_id, gross on the purchase day, refunds on the refund day, a
+--     refund on any copy of a transaction counted once, at its earliest refunded_at)
 --   * jobs: queries/errors.sql (dated by created_at; jobs = completed + failed;
 --     unfinished = pending + processing)
 --   * activity: queries/activity.sql (a job of any status or a purchase of any
@@ -41,12 +42,16 @@ bought AS (
     GROUP BY 1, 2
 ),
 refunded AS (
-    SELECT (p.refunded_at AT TIME ZONE w.tz)::date AS day, p.currency,
+    SELECT (r.refunded_at AT TIME ZONE w.tz)::date AS day, p.currency,
            sum(p.price) AS refunds, count(*) AS refunded_purchases
+    -- r: the copy carrying the transaction's first refund; p: its first copy (price, currency)
     FROM win w
-    JOIN purchases p ON p.refunded_at >= w.lo AND p.refunded_at < w.hi
+    JOIN purchases r ON r.refunded_at >= w.lo AND r.refunded_at < w.hi
+    JOIN purchases p ON p.transaction_id = r.transaction_id
     WHERE p.environment = 'Production'
       AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = p.transaction_id AND d.id < p.id)
+      AND NOT EXISTS (SELECT 1 FROM purchases e WHERE e.transaction_id = r.transaction_id
+                        AND e.refunded_at IS NOT NULL AND (e.refunded_at, e.id) < (r.refunded_at, r.id))
     GROUP BY 1, 2
 )
 SELECT COALESCE(b.day, r.day)                AS day,

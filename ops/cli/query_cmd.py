@@ -176,14 +176,13 @@ def query(
     values = _parse_params(param)
     if q.param("tz") is not None and "tz" not in values:
         values["tz"] = get_settings().report_tz
-    q.bind(**values)  # validate before connecting
+    bound = q.bind(**values)  # validate before connecting
     if limit is None:
         limit = TABLE_LIMIT if fmt is Format.table else 0
     try:
         engine = db.analytics()
-        if not raw and _run_rolled(q, engine, values, fmt, limit or None):
-            return
-        _run(q, engine, values, fmt, limit or None)
+        if raw or not _run_rolled(q, engine, values, fmt, limit or None):
+            _run(q, engine, values, fmt, limit or None)
     except sqlalchemy.exc.DBAPIError as e:
         # the server said no (unreachable, timeout, permission): one line, not a traceback
         from ops.cli import _database_error
@@ -191,6 +190,10 @@ def query(
         reason = _database_error(e) or f"database error: {type(e).__name__}"
         typer.echo(f"opsbench: error: {name}: {redact(reason)}", err=True)
         raise typer.Exit(1) from None
+    if q.param("commission") is not None and bound.get("commission") is None:
+        # proceeds are NULL, never net at a pretended 0 % commission: say why, off the data stream
+        typer.echo("opsbench: note: proceeds not configured (set OPSBENCH_COMMISSION to the store's commission "
+                   "file, see README \"Proceeds\")", err=True)
 
 
 def _run_rolled(q, engine, values: dict, fmt: Format, limit: int | None) -> bool:

@@ -149,6 +149,8 @@ class Settings(BaseSettings):
     health_urls: str | None = Field(default=None, alias="OPSBENCH_HEALTH_URLS")
     # conversion rates the founder keeps (TOML or CSV, see ops/core/fx.py); none: every currency on its own line
     fx_rates: Path | None = Field(default=None, alias="OPSBENCH_FX_RATES")
+    # the store's commission and tax shares (TOML or CSV, see ops/core/commission.py); none: proceeds "not configured"
+    commission_file: Path | None = Field(default=None, alias="OPSBENCH_COMMISSION")
 
     @field_validator("database_url", "maintenance_database_url", "state_url")
     @classmethod
@@ -242,6 +244,17 @@ class Settings(BaseSettings):
         fx.load(path)  # ValueError says what is expected
         return path
 
+    @field_validator("commission_file", mode="before")
+    @classmethod
+    def _commission_file(cls, v):
+        if v is None or not str(v).strip():
+            return None
+        from ops.core import commission
+
+        path = Path(str(v).strip()).expanduser()
+        commission.load(path)  # ValueError: one line naming the file, line and key
+        return path
+
     # -- derived ---------------------------------------------------------
     @property
     def admin_ids(self) -> frozenset[int]:
@@ -256,6 +269,15 @@ class Settings(BaseSettings):
         from ops.core import fx
 
         return fx.load(self.fx_rates)
+
+    @property
+    def commission(self):
+        """The founder's commission file (ops.core.commission.Commission), or None when OPSBENCH_COMMISSION is not set."""
+        if self.commission_file is None:
+            return None
+        from ops.core import commission
+
+        return commission.load(self.commission_file)
 
     @property
     def health_targets(self) -> list[tuple[str, str]]:

@@ -244,10 +244,20 @@ def forget(state: sa.Engine, tz: ZoneInfo | str) -> int:
 # -- read series ----------------------------------------------------------------------------
 
 def revenue_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: ZoneInfo | str,
-                   currency: str = "USD", today: dt.date | None = None) -> pd.DataFrame:
-    """revenue.daily for [start, end]: closed days from the rollups, the rest from the raw tables."""
+                   currency: str = "USD", today: dt.date | None = None, commission=None) -> pd.DataFrame:
+    """revenue.daily for [start, end]: closed days from the rollups, the rest from the raw tables.
+
+    `commission` (a Commission, a file or its JSON; None: OPSBENCH_COMMISSION) prices `proceeds`.
+    Proceeds are not rolled up (they depend on the founder's file, which may change under stored
+    rows): with a commission configured the whole window is read raw, the same numbers at raw cost.
+    """
+    extra = {"commission": commission} if commission is not None else {}
+    cfg = queries.revenue.daily.bind(start=start, end=end, tz=tz, currency=currency, **extra)["commission"]
+    if cfg is not None:
+        state = None
     return _series(analytics, state, start, end, tz, today,
-                   raw=lambda c, lo, hi: queries.revenue.daily.raw(c, start=lo, end=hi, tz=tz, currency=currency),
+                   raw=lambda c, lo, hi: queries.revenue.daily.raw(c, start=lo, end=hi, tz=tz, currency=currency,
+                                                                   commission=cfg or "none"),
                    rolled=lambda c, lo, hi: _sql().revenue_series(c, start=lo, end=hi, tz=tz, currency=currency))
 
 

@@ -185,6 +185,8 @@ def _manifest(conn: sa.Connection, scale: str, cfg: Scale) -> dict:
     spike = _one(conn, _MANIFEST, "spike")
     unfinished = {r.pop("kind"): r for r in _all(conn, _MANIFEST, "unfinished")}
     retention = _one(conn, _MANIFEST, "retention")
+    # at most one row: the App Store refund recorded only on a later copy of a transaction
+    dup_refund = next(iter(_all(conn, _MANIFEST, "refund_on_duplicate")), None)
     incidents = [{"kind": r["kind"], "start": r["start_at"], "end": r["end_at"], **(r["detail"] or {})}
                  for r in _all(conn, _MANIFEST, "incidents")]
 
@@ -252,6 +254,9 @@ def _manifest(conn: sa.Connection, scale: str, cfg: Scale) -> dict:
         "inflight_jobs": {"count": int(inflight["n"]), "job_ids": inflight["job_ids"],
                           "statuses": inflight["statuses"], "max_age_minutes": inflight["max_age_minutes"]},
         "retention": retention,
+        # revenue must count this refund once, on the day of its refunded_at (noon UTC: the same local
+        # day from UTC-11 to UTC+11), for `amount` in `currency`; None when no duplicate qualified
+        "refund_on_duplicate": dup_refund,
         # the planted incidents with the moment each began: what a backtest must page for
         "incidents": incidents,
         "fault_ids": {

@@ -126,6 +126,8 @@ def read(analytics: Any, name: str, bound: dict[str, Any], state: Engine | None 
     kw: dict[str, Any] = {"tz": bound["tz"]}
     if "currency" in bound:
         kw["currency"] = bound["currency"]
+    if bound.get("commission") is not None:
+        kw["commission"] = bound["commission"]
     return fn(analytics, state, bound["start"], bound["end"], **kw)
 
 

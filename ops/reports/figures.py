@@ -46,6 +46,7 @@ from sqlalchemy.engine import Engine
 
 import queries
 from ops.core.clock import parse_zone, utc_now
+from ops.core.commission import Commission
 from ops.core.fx import Converted, FxRates, convert
 from ops.core.redact import redact
 from ops.core.settings import Settings
@@ -228,6 +229,7 @@ class CurrencyRevenue:
     refunds: Decimal
     net: Decimal
     purchases: int
+    proceeds: Decimal | None = None   # None: no commission file (OPSBENCH_COMMISSION)
 
 
 @dataclass
@@ -254,6 +256,8 @@ class Report:
     currencies: list[CurrencyRevenue] = field(default_factory=list)
     # the founder's conversion rates (OPSBENCH_FX_RATES), None: no currency is converted
     fx: FxRates | None = None
+    # the store's commission (OPSBENCH_COMMISSION), None: proceeds "not configured"
+    commission: Commission | None = None
 
     @property
     def converted(self) -> Converted | None:
@@ -317,6 +321,7 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("gross", "gross", "money"),
     ("refunds", "refunds", "money"),
     ("net", "net", "money"),
+    ("proceeds", "proceeds", "money"),
     ("purchases", "purchases", "count"),
     ("paying_users", "payers", "count"),
     ("arppu", "ARPPU", "money"),
@@ -343,7 +348,7 @@ def _daily_values(series: dict[str, pd.DataFrame], window: Window) -> dict[str, 
     gross_sum = _num(rev["gross"].sum()) if len(rev) else None
     payers_sum = _num(rev["paying_users"].sum()) if len(rev) else None
     out: dict[str, float | None] = {}
-    for col in ("gross", "refunds", "net", "purchases", "paying_users"):
+    for col in ("gross", "refunds", "net", "proceeds", "purchases", "paying_users"):
         out[col] = _mean(rev[col]) if len(rev) else None
     out["arppu"] = _ratio(gross_sum, payers_sum)
     for col in ("dau", "wau", "mau", "stickiness", "new_users"):
@@ -356,17 +361,17 @@ def _daily_values(series: dict[str, pd.DataFrame], window: Window) -> dict[str, 
 
 
 def _weekly_values(conn, series: dict[str, pd.DataFrame], window: Window, currency: str, *,
-                   state: Engine | None = None,
+                   state: Engine | None = None, commission: str = "none",
                    today: dt.date | None = None) -> tuple[dict[str, float | None], tuple[float | None, float | None]]:
     w = {"start": window.start, "end": window.end, "tz": window.tz}
-    rev = _one(queries.revenue.summary(conn, currency=currency, **w))
+    rev = _one(queries.revenue.summary(conn, currency=currency, commission=commission, **w))
     act = _one(rollups.activity_summary(conn, state, window.start, window.end, tz=window.tz, today=today))
     since, until = window.bounds()
     err = _one(queries.errors.window(conn, since=since, until=until))
     days = _rows(series["activity"], window)
     dur = _rows(series["durations"], window)
     out: dict[str, float | None] = {k: _num(rev.get(k)) for k in
-                                    ("gross", "refunds", "net", "purchases", "paying_users", "arppu")}
+                                    ("gross", "refunds", "net", "proceeds", "purchases", "paying_users", "arppu")}
     out["dau"] = _mean(days["dau"]) if len(days) else None
     out["wau"] = _num(act.get("active_users"))
     out["mau"] = _num(act.get("mau"))
@@ -390,7 +395,7 @@ def _codes(df: pd.DataFrame, count_col: str, limit: int) -> list[CodeCount]:
 
 
 def load_series(conn, window: Window, currency: str = "USD", *, state: Engine | None = None,
-                today: dt.date | None = None) -> dict[str, pd.DataFrame]:
+                today: dt.date | None = None, commission: str = "none") -> dict[str, pd.DataFrame]:
     """The daily series a report and its charts are made from.
 
     revenue, activity and errors have the columns of revenue.daily,
@@ -402,7 +407,8 @@ def load_series(conn, window: Window, currency: str = "USD", *, state: Engine | 
     """
     args = {"tz": window.tz, "today": today}
     return {
-        "revenue": rollups.revenue_series(conn, state, window.start, window.end, currency=currency, **args),
+        "revenue": rollups.revenue_series(conn, state, window.start, window.end, currency=currency,
+                                          commission=commission, **args),
         "activity": rollups.activity_series(conn, state, window.start, window.end, **args),
         "errors": rollups.errors_series(conn, state, window.start, window.end, **args),
         "durations": rollups.durations_series(conn, state, window.start, window.end, **args),
@@ -433,8 +439,15 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
     rollup_state = state if problem is None else None
 
     today = rollups.local_today(window.tz, now)
+    try:
+        commission = settings.commission
+    except ValueError as e:  # the file changed since the settings were read: say so, show no proceeds
+        commission = None
+        notes.append(f"OPSBENCH_COMMISSION not read, proceeds left out: {e}")
+    # the report's own settings decide, explicitly ("none": proceeds NULL, never net at 0 %)
+    cfg = commission.to_json() if commission is not None else "none"
     with analytics.connect() as conn:
-        series = load_series(conn, chart_window, currency, state=rollup_state, today=today)
+        series = load_series(conn, chart_window, currency, state=rollup_state, today=today, commission=cfg)
         values: dict[str, dict[str, float | None]] = {}
         if kind == "daily":
             values["value"] = _daily_values(series, window)
@@ -444,9 +457,10 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
             interval = (_num(err_day.get("wilson_low")), _num(err_day.get("wilson_high")))
         else:
             values["value"], interval = _weekly_values(conn, series, window, currency, state=rollup_state,
-                                                       today=today)
+                                                       today=today, commission=cfg)
             for b in bases:
-                values[b.key], _ = _weekly_values(conn, series, b.window, currency, state=rollup_state, today=today)
+                values[b.key], _ = _weekly_values(conn, series, b.window, currency, state=rollup_state, today=today,
+                                                  commission=cfg)
         w = {"start": window.start, "end": window.end, "tz": window.tz}
         failure_codes = _codes(rollups.failure_codes(conn, rollup_state, window.start, window.end, tz=window.tz,
                                                      today=today), "failed", TOP_CODES)
@@ -454,8 +468,9 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
         # nothing derived from another backend: its reconcile result, alerts and runs are not this one's
         reconciliation, rec_note = _reconciliation(conn, None if other_backend else state, now)
         currencies = [CurrencyRevenue(str(r.currency), Decimal(str(r.gross)), Decimal(str(r.refunds)),
-                                      Decimal(str(r.net)), int(r.purchases))
-                      for r in queries.revenue.by_currency(conn, **w).itertuples(index=False)]
+                                      Decimal(str(r.net)), int(r.purchases),
+                                      None if _num(r.proceeds) is None else Decimal(str(r.proceeds)))
+                      for r in queries.revenue.by_currency(conn, commission=cfg, **w).itertuples(index=False)]
         if rec_note:
             notes.append(rec_note)
         lag = replica.lag_note(conn)
@@ -484,7 +499,7 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
                   currency=currency, figures=figures, error_interval=interval, failure_codes=failure_codes,
                   api_error_codes=api_codes, reconciliation=reconciliation, alerts=alerts, failed_runs=failed,
                   failed_run_total=total, cleanup=volumes, chart_window=chart_window, series=series, notes=notes,
-                  currencies=currencies, fx=fx_rates)
+                  currencies=currencies, fx=fx_rates, commission=commission)
 
 
 # a reconcile result older than this is not "last night's": recompute instead

@@ -22,7 +22,7 @@ MAX_RUNS = 5
 LABEL_W = 10
 
 SECTIONS = (
-    ("💰", "Revenue", ("gross", "refunds", "net", "purchases", "paying_users", "arppu")),
+    ("💰", "Revenue", ("gross", "refunds", "net", "proceeds", "purchases", "paying_users", "arppu")),
     ("👥", "Users", ("dau", "wau", "mau", "stickiness", "new_users")),
     ("🎬", "Video jobs", ("jobs", "failed", "error_rate", "p95_seconds")),
 )
@@ -92,7 +92,7 @@ def _baseline_heading(b: Baseline) -> str:
 
 # Which way is good for each figure: a change is marked 🟢 (better) or 🔴 (worse) so the
 # digest reads without a legend; ⚪ is no change or nothing to compare with.
-UP_IS_GOOD = {"gross", "net", "purchases", "paying_users", "arppu", "dau", "wau", "mau", "stickiness",
+UP_IS_GOOD = {"gross", "net", "proceeds", "purchases", "paying_users", "arppu", "dau", "wau", "mau", "stickiness",
               "new_users", "jobs"}
 UP_IS_BAD = {"refunds", "failed", "error_rate", "p95_seconds"}
 BETTER, WORSE, NEUTRAL = "🟢", "🔴", "⚪"
@@ -287,6 +287,13 @@ def notes_lines(report: Report) -> list[str]:
     return lines
 
 
+def proceeds_line(report: Report) -> str:
+    """Where proceeds come from (the commission file), or that they are not configured."""
+    if report.commission is None:
+        return "<i>proceeds: not configured (set OPSBENCH_COMMISSION to the store's commission file)</i>"
+    return f"<i>proceeds: after tax share and store commission, {escape(report.commission.describe())}</i>"
+
+
 def currency_lines(report: Report) -> list[str]:
     """Revenue of every currency present, one line each; the table above is the report's currency only.
 
@@ -300,7 +307,8 @@ def currency_lines(report: Report) -> list[str]:
     lines = ["Other currencies (not in the table):" if conv else
              "Other currencies (not converted, not in the table):"]
     for c in others:
-        lines.append(f"• {escape(c.currency)} gross {fmt.money(c.gross)}, net {fmt.money(c.net)}, "
+        kept = f"proceeds {fmt.money(c.proceeds)}, " if c.proceeds is not None else ""
+        lines.append(f"• {escape(c.currency)} gross {fmt.money(c.gross)}, net {fmt.money(c.net)}, {kept}"
                      f"{c.purchases:,} purchases")
     lines += conversion_lines(report)
     return lines
@@ -366,7 +374,11 @@ def telegram_message(report: Report) -> str:
     blocks: list[str] = ["\n".join([head[0], *attention_lines(report), *head[1:]])]
     for icon, title, keys in SECTIONS:
         extra = f" ({escape(report.currency)})" if title == "Revenue" else ""
+        if title == "Revenue" and report.commission is None:
+            keys = tuple(k for k in keys if k != "proceeds")   # never a 0 % commission: said below instead
         block = f"{icon} <b>{title}</b>{extra}\n{figure_table(report, keys)}"
+        if title == "Revenue":
+            block += "\n" + proceeds_line(report)
         if title == "Revenue" and currency_lines(report):
             block += "\n" + "\n".join(currency_lines(report))
         if title == "Users" and report.kind == "weekly":

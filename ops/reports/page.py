@@ -70,6 +70,7 @@ def _currency_section(report: Report) -> str:
     if not report.currencies:
         return ""
     df = pd.DataFrame([{"currency": c.currency, "gross": c.gross, "refunds": c.refunds, "net": c.net,
+                        **({"proceeds": c.proceeds} if report.commission is not None else {}),
                         "purchases": c.purchases} for c in report.currencies])
     conv = report.converted
     parts = ["<h3>Revenue by currency</h3>"]
@@ -78,7 +79,7 @@ def _currency_section(report: Report) -> str:
                      "(set OPSBENCH_FX_RATES to a file of rates to see a total).</p>" if len(df) > 1 else "")
     # one row per currency, its code first and its amounts in it: narrow enough for a phone
     df = df.set_index("currency").rename_axis(None).rename(columns={"purchases": "sales"})
-    shown = fmt.table(df, kinds={"gross": "number", "refunds": "number", "net": "number"})
+    shown = fmt.table(df, kinds={"gross": "number", "refunds": "number", "net": "number", "proceeds": "number"})
     parts.append('<div class="scroll">' + shown.to_html() + "</div>")
     for line in message.conversion_lines(report):
         parts.append(f"<p>{line}</p>")
@@ -146,8 +147,11 @@ def render(report: Report) -> str:
     body = [head]
     for _icon, title, keys in SECTIONS:
         extra = f" ({_e(report.currency)})" if title == "Revenue" else ""
+        if title == "Revenue" and report.commission is None:
+            keys = tuple(k for k in keys if k != "proceeds")   # never a 0 % commission: said below instead
         body.append(f"<h2>{_e(title)}{extra}</h2>{_figures_table(report, keys)}")
         if title == "Revenue":
+            body.append(f"<p class=\"meta\">{message.proceeds_line(report)}</p>")
             body.append(_currency_section(report))
         if title == "Users" and report.kind == "weekly":
             body.append(f"<p class=\"meta\">{_e(WEEKLY_LEGEND)}</p>")

@@ -438,3 +438,41 @@ CROSS JOIN gen_faults f
 CROSS JOIN generate_series(0, 239) AS i
 WHERE f.kind = 'abuse'
 ORDER BY i
+
+-- name: duplicate_refund_pick
+-- One recorded-twice purchase the App Store later refunds, the REFUND landing on the second copy only
+-- (revenue must still count it: a refund belongs to the transaction, whichever copy carries it).
+-- Planted last, on a duplicate victim already, so every earlier pick and row is unchanged by it.
+INSERT INTO gen_faults (kind, user_id, transaction_id, amount)
+SELECT 'refund_on_duplicate', pu.user_id, pu.transaction_id, pu.credits
+FROM gen_faults f
+JOIN purchases pu ON pu.transaction_id = f.transaction_id
+JOIN users u ON u.id = pu.user_id AND u.credits_remaining >= pu.credits
+CROSS JOIN seed_params p
+WHERE f.kind = 'duplicate_transaction' AND pu.purchased_at < p.anchor - interval '3 days'
+  AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = pu.transaction_id AND d.id < pu.id)
+ORDER BY pg_temp.pick(p.seed, 'f_duplicate_refund', pu.transaction_id)
+LIMIT 1
+
+-- name: duplicate_refund_mark
+-- The refund, at noon UTC the day after the purchase (the same local day in every zone from UTC-11 to
+-- UTC+11), recorded on the later copy only.
+UPDATE purchases pu
+   SET refunded_at = (date_trunc('day', pu.purchased_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') + interval '36 hours'
+FROM gen_faults f
+WHERE f.kind = 'refund_on_duplicate' AND pu.transaction_id = f.transaction_id
+  AND EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = pu.transaction_id AND d.id < pu.id)
+
+-- name: duplicate_refund_ledger
+-- The backend took the credits back (so only revenue, not the refund checks, is concerned).
+INSERT INTO quota_log (user_id, change, reason, transaction_id, created_at)
+SELECT pu.user_id, -f.amount, 'iap_refund', pu.transaction_id, pu.refunded_at + interval '2 seconds'
+FROM purchases pu
+JOIN gen_faults f ON f.transaction_id = pu.transaction_id AND f.kind = 'refund_on_duplicate'
+WHERE pu.refunded_at IS NOT NULL
+
+-- name: duplicate_refund_balance
+-- The balance follows the ledger.
+UPDATE users u SET credits_remaining = u.credits_remaining - f.amount
+FROM gen_faults f
+WHERE f.kind = 'refund_on_duplicate' AND f.user_id = u.id

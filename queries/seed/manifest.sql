@@ -104,3 +104,14 @@ FROM (
     GROUP BY p.abuse_start, p.abuse_end, p.abuse_ip
 ) i
 ORDER BY n
+
+-- name: refund_on_duplicate
+-- The refund recorded only on a later copy of a transaction: what revenue must count once, on its day.
+SELECT c.transaction_id, c.id AS first_copy_id, r.id AS refund_copy_id, c.price AS amount, c.currency,
+       c.product_id, c.environment, c.purchased_at, r.refunded_at,
+       (r.refunded_at AT TIME ZONE 'UTC')::date AS utc_date
+FROM gen_faults f
+JOIN purchases c ON c.transaction_id = f.transaction_id
+JOIN purchases r ON r.transaction_id = f.transaction_id AND r.refunded_at IS NOT NULL
+WHERE f.kind = 'refund_on_duplicate'
+  AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = c.transaction_id AND d.id < c.id)

@@ -359,6 +359,7 @@ SELECT d.day,
        COALESCE(r.gross, 0)                                   AS gross,
        COALESCE(r.refunds, 0)                                 AS refunds,
        COALESCE(r.gross, 0) - COALESCE(r.refunds, 0)          AS net,
+       CAST(NULL AS numeric)                                  AS proceeds,  -- not rolled up: read raw when configured
        COALESCE(r.purchases, 0)                               AS purchases,
        COALESCE(r.refunded_purchases, 0)                      AS refunded_purchases,
        COALESCE(r.paying_users, 0)                            AS paying_users,

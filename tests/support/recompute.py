@@ -77,8 +77,20 @@ def wilson(failed: int, n: int, z: float = Z95) -> tuple[float, float] | tuple[N
 
 
 def canonical_purchases(purchases: pd.DataFrame) -> pd.DataFrame:
-    """Each App Store transaction once: its first recorded row (lowest id)."""
-    return purchases.sort_values("id").drop_duplicates("transaction_id", keep="first")
+    """Each App Store transaction once: its first recorded row (lowest id).
+
+    Its refunded_at is the transaction's refund, whichever copy carries it:
+    the earliest refunded_at over all its copies (a REFUND recorded only on a
+    later duplicate still refunds the transaction).
+    """
+    first = purchases.sort_values("id").drop_duplicates("transaction_id", keep="first").copy()
+    refunds = {}
+    for tid, at in zip(purchases["transaction_id"], pd.to_datetime(purchases["refunded_at"], utc=True)):
+        if pd.notna(at) and (tid not in refunds or at < refunds[tid]):
+            refunds[tid] = at
+    first["refunded_at"] = [refunds.get(t, pd.NaT) for t in first["transaction_id"]]
+    first["refunded_at"] = pd.to_datetime(first["refunded_at"], utc=True)
+    return first
 
 
 def revenue_daily(purchases: pd.DataFrame, start: dt.date, end: dt.date, tz: str,
