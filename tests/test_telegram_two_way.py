@@ -224,8 +224,8 @@ def test_commands(tg):
     assert tg.poll() == 10
     replies = {k.reply_to: k.text for k in api.messages.values() if k.reply_to is not None}
     texts = list(replies.values())
-    assert any(t.startswith("🟠 1 firing (1 warning)") and "error_rate{provider=kling}" in t for t in texts), texts
-    assert any(t.startswith("Firing (1)") and "Silences (0)" in t for t in texts)
+    assert any(t.startswith("🟠 Alerts: 1 open (1 warning)") and "error_rate{provider=kling}" in t for t in texts), texts
+    assert any(t.startswith("Alerts: 1 open (1 warning)") and "Silences (0)" in t for t in texts)
     assert any("only the admins" in t for t in texts)
     (silence,) = alerts.active_silences(tg.state.engine, tg.clock.now())
     assert silence.pattern == "error_rate{*}" and silence.reason == "deploy in progress"

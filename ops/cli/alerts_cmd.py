@@ -76,10 +76,12 @@ def alerts_cmd(
     delivery = outbox.delivery_problems(engine)
     events = alerts.recent(engine, limit)
     actions = _recent_actions(engine, min(limit, 10))
-    critical = sum(1 for r in rows if r.severity == "critical")
+    from ops.alerting import tally
+
+    count = tally.tally(rows)    # the one count every surface prints
     problems = []
-    if critical:
-        problems.append(f"{critical} critical alert(s) firing")
+    if count.critical:
+        problems.append(f"{count.critical} critical alert{'' if count.critical == 1 else 's'} open")
     if delivery.blocked:
         problems.append(f"{len(delivery.blocked)} Telegram chat(s) refuse messages")
     if delivery.failed:
@@ -92,6 +94,8 @@ def alerts_cmd(
             "firing": [{"key": r.key, "severity": r.severity, "summary": r.summary, "since": _iso(r.started_at),
                         "held_reason": r.held_reason, "command": r.command, "acked_by": r.acked_by,
                         "acked_at": _iso(r.acked_at)} for r in rows],
+            "count": {"open": count.open, "critical": count.critical, "warning": count.warning,
+                      "notes": len(count.notes), "echoes": count.echoes, "headline": count.headline()},
             "silences": [{"id": s.id, "pattern": s.pattern, "until": _iso(s.ends_at), "reason": s.reason}
                          for s in silences],
             "outbox_depth": depth,
@@ -107,15 +111,22 @@ def alerts_cmd(
             "problems": problems,
         }, indent=2))
         raise typer.Exit(code)
-    typer.echo(f"Firing ({len(rows)}):")
-    for r in rows:
+    def show(r, label: str) -> None:
         held = f"  [held: {r.held_reason}]" if r.held_reason else ""
         if r.acked_by:
             held += f"  [acked by {r.acked_by} {_local(r.acked_at)}]"
         since = messages.human_duration(now - r.started_at) if r.started_at else "?"
-        typer.echo(f"  {r.severity:<8} {r.key}  for {since}  {r.summary}{held}")
+        typer.echo(f"  {label:<8} {r.key}  for {since}  {r.summary}{held}")
         if r.command:
             typer.echo(f"           reproduce: {r.command}")
+
+    typer.echo(f"Alerts: {count.headline()}")
+    for f in count.faults:
+        show(f.alert, f.severity)
+        for e in f.echoes:   # the same fault, seen by another job: said once, in words
+            typer.echo(f"           {f.echo_words()}: {e.key}")
+    for r in count.notes:
+        show(r, "note")
     typer.echo(f"Silences ({len(silences)}):")
     for s in silences:
         typer.echo(f"  #{s.id} {s.pattern}  until {_local(s.ends_at)}  {s.reason}")

@@ -296,8 +296,17 @@ def error_line(error: str) -> str:
 
 # -- status --------------------------------------------------------------------------
 
+def _alert_count(rows: list) -> dict[str, Any]:
+    from ops.alerting import tally
+
+    count = tally.tally(rows)
+    return {"open": count.open, "critical": count.critical, "warning": count.warning, "notes": len(count.notes),
+            "echoes": count.echoes, "headline": count.headline(), "echo_sentence": count.echo_sentence()}
+
+
 def status_data(settings, now: dt.datetime | None = None) -> dict[str, Any]:
     from ops.alerting import bridge as alert_bridge
+    from ops.alerting import tally
 
     now = now or utc_now()
     engine = _state_engine(settings)
@@ -314,8 +323,9 @@ def status_data(settings, now: dt.datetime | None = None) -> dict[str, Any]:
             "last_seen_ago_s": round((now - r.last_seen).total_seconds(), 1),
         } for r in instances],
         "firing": None if firing is None else [_alert_text(a) for a in firing],
-        "firing_critical": None if firing is None else sum(
-            1 for a in firing if str(getattr(a, "severity", "")) in ("critical", "Severity.critical")),
+        # the one count (ops.alerting.tally): echoes folded into their root, info alerts as notes
+        "alerts": None if firing is None else _alert_count(firing),
+        "firing_critical": None if firing is None else tally.tally(firing).critical,
         "outbox_depth": alert_bridge.depth(engine),
         "delivery": _delivery(engine),
     }
@@ -330,7 +340,8 @@ def problems(data: dict[str, Any]) -> list[str]:
     if not any(i["is_leader"] for i in data["instances"]):
         out.append("no daemon is leading")
     if data.get("firing_critical"):
-        out.append(f"{data['firing_critical']} critical alert(s) firing")
+        n = data["firing_critical"]
+        out.append(f"{n} critical alert{'' if n == 1 else 's'} open")
     delivery = data.get("delivery") or {}
     if delivery.get("blocked"):
         out.append(f"{len(delivery['blocked'])} Telegram chat(s) refuse messages")
@@ -406,7 +417,8 @@ def status(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
     if data["firing"] is None:
         typer.echo("alerts: unknown (alert manager not available)")
     else:
-        typer.echo(f"alerts firing: {len(data['firing'])}")
+        count = data["alerts"]
+        typer.echo(f"alerts: {count['headline']}" + (f"; {count['echo_sentence']}" if count["echo_sentence"] else ""))
         for line in data["firing"]:
             typer.echo(f"  {line}")
     depth = data["outbox_depth"]

@@ -54,6 +54,29 @@ STAGES: tuple[tuple[str, int], ...] = (
 CHECK_STAGE_DEFAULT = 5
 
 
+def command_name() -> str:
+    """How the founder types opsbench in the shell that ran the demo.
+
+    `make demo` runs `.venv/bin/opsbench` without activating the venv, so a bare
+    `opsbench` is usually not on the PATH: say `opsbench` only when the PATH finds
+    this very install, else the venv's script (relative to the current directory
+    when it is under it: `.venv/bin/opsbench`, as the README spells it).
+    """
+    import os
+    import shutil
+
+    script = Path(sys.executable).parent / "opsbench"   # not resolved: the venv's bin, not the base Python's
+    found = shutil.which("opsbench")
+    if found and script.exists() and os.path.samefile(found, script):
+        return "opsbench"
+    if not script.exists():
+        return f"{sys.executable} -m ops"
+    try:
+        return str(script.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def stage(spec: JobSpec) -> int:
     for prefix, n in STAGES:
         if spec.callable == prefix or spec.callable.split(":", 1)[0] == prefix:
@@ -134,6 +157,7 @@ class Demo:
     # -- steps ---------------------------------------------------------------------
     def run(self) -> DemoResult:
         from ops.alerting import manager as alerts
+        from ops.alerting import tally
         from ops.daemon.jobspec import load_jobs
         from ops.daemon.runner import Runner
         from ops.data import db
@@ -178,8 +202,11 @@ class Demo:
             if not sent:
                 self.say("no new alert messages: alerts already firing are not announced again "
                          "(they repeat every few hours while they last)")
-            self.say(f"{len(firing)} alert(s) firing now; `opsbench alerts` lists them, "
-                     f"`opsbench silence KEY --for 2h` mutes one")
+            count = tally.tally(firing)   # the count the digest, status, alerts and /status print
+            self.say(f"alerts: {count.headline()}"
+                     + (f"; {count.echo_sentence()}" if count.echo_sentence() else ""))
+            cmd = command_name()
+            self.say(f"  `{cmd} alerts` lists them, `{cmd} silence KEY --for 2h` mutes one")
 
             self.heading(f"Reports, delivered to {where}")
             for sp in reports:
