@@ -82,16 +82,6 @@ def _sql():
     return queries.load("state/daemon")
 
 
-def _print_table(columns: list[str], rows: list[list[Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(*columns, box=None, pad_edge=False)
-    for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
-    Console(width=200).print(table)
-
-
 # -- daemon ---------------------------------------------------------------------
 
 def daemon(
@@ -191,26 +181,22 @@ def jobs(fmt: Format = typer.Option(Format.table, "--format", "-f"),
     if fmt is Format.json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-    from rich.text import Text
+    from ops.cli.tables import Col, print_table
 
     now = utc_now()
-    console = Console() if sys.stdout.isatty() else Console(width=200, no_color=True)
-    table = Table("job", "schedule", "next run", "last result", "when", "summary", box=None, pad_edge=False)
-    table.columns[-1].overflow = "ellipsis"
-    table.columns[-1].no_wrap = True
+    cols = [Col("job", "name", 0), Col("next run", "fixed", 1), Col("last result", "fixed", 1),
+            Col("schedule", "fixed", 2), Col("when", "fixed", 3), Col("summary", "text", 4)]
+    table = []
     for r in rows:
-        words, style = result_word(r["last_status"], r["last_findings"])
+        words, _ = result_word(r["last_status"], r["last_findings"])
         if warning and r["last_status"] is None:
-            words, style = "unknown", "dim"  # the history could not be read, not "never run"
-        table.add_row(escape(r["id"] + ("" if r["enabled"] else " (disabled)")), escape(r["schedule"]),
+            words = "unknown"  # the history could not be read, not "never run"
+        table.append([r["id"] + ("" if r["enabled"] else " (disabled)"),
                       _in(dt.datetime.fromisoformat(r["next_run"]), now) if r["next_run"] else "-",
-                      Text(words, style=style),
+                      words, r["schedule"],
                       _ago(dt.datetime.fromisoformat(r["last_run"]), now) if r["last_run"] else "-",
-                      escape((r["last_summary"] or "")[:80]))
-    console.print(table)
+                      r["last_summary"] or ""])
+    print_table(cols, table)
 
 
 def _explain(settings, fmt: Format) -> None:
@@ -224,10 +210,10 @@ def _explain(settings, fmt: Format) -> None:
         typer.echo(json.dumps(rows, indent=2))
         return
     typer.echo(f"jobs file: {jobs_file(settings)}")
-    from rich.markup import escape  # "args.targets[api]" is no markup tag
+    from ops.cli.tables import Col, print_table
 
-    _print_table(["job", "key", "value", "from"],
-                 [[r["job"], escape(r["key"]), escape(r["value"][:70]), r["origin"]] for r in rows])
+    print_table([Col("job", "name", 0), Col("key", "name", 0), Col("from", "fixed", 1), Col("value", "text", 2)],
+                [[r["job"], r["key"], r["origin"], r["value"]] for r in rows])
 
 
 # -- run ----------------------------------------------------------------------------
