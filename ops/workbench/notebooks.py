@@ -255,8 +255,13 @@ def render(
     params: dict[str, Any] | None = None,
     *,
     timeout: int = 300,
+    index: bool = True,
 ) -> list[Rendered]:
-    """Execute each notebook and write `<out_dir>/<name>.html`; one failure does not stop the rest."""
+    """Execute each notebook and write `<out_dir>/<name>.html`; one failure does not stop the rest.
+
+    index: write `<out_dir>/index.html` listing these notebooks (a caller rendering notebooks one by
+    one in parallel passes False and writes one index of all of them with `write_index`).
+    """
     import time
 
     params = dict(params or {})
@@ -284,7 +289,8 @@ def render(
         target = out_dir / f"{path.stem}.html"
         target.write_text(to_html(nb, title=f"opsbench · {path.stem}"), encoding="utf-8")
         results.append(Rendered(path.stem, target, None, time.monotonic() - began, ran_at, used))
-    write_index(out_dir, results)
+    if index:
+        write_index(out_dir, results)
     return results
 
 
