@@ -71,6 +71,9 @@ def command_name() -> str:
         return "opsbench"
     if not script.exists():
         return f"{sys.executable} -m ops"
+    local = Path.cwd() / ".venv" / "bin" / "opsbench"   # the README's spelling, when it is this very script
+    if local.exists() and os.path.samefile(local, script):
+        return ".venv/bin/opsbench"
     try:
         return str(script.absolute().relative_to(Path.cwd()))
     except ValueError:
