@@ -70,7 +70,9 @@ def test_every_surface_gives_the_same_count(state):
 
     listing = _cli(state, "alerts")
     assert f"Alerts: {HEADLINE}" in listing.stdout, listing.stdout + listing.stderr
-    assert f"{ECHO}: reconcile_negative_balances{{check=negative_balances}}" in listing.stdout
+    # the echo on its own row, said in words and pointing at its root
+    assert re.search(r"reconcile_negative_balances\{check=negative_balances\}\s+" + ECHO
+                     + r": the same fault as negative_balance", listing.stdout), listing.stdout
     assert json.loads(_cli(state, "alerts", "-f", "json").stdout)["count"]["headline"] == HEADLINE
 
     with state.engine.connect() as conn:
