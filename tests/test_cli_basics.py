@@ -45,3 +45,31 @@ def test_main_called_again_does_not_stack_commands(capsys):
         main(["--help"])
     assert (len(app.registered_commands), len(app.registered_groups)) == before
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("typo, want", [("staus", "'status'"), ("qery", "'query'")])
+def test_a_typo_suggests_once(capsys, typo, want):
+    assert main([typo]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"opsbench: error: No such command '{typo}'.")
+    assert err[0].count("Did you mean") == 1 and want in err[0], err[0]
+
+
+def test_counts_take_their_plural(capsys):
+    """`(1 row)`, not `(1 rows)`; a backtest replaying one run of a job says `1 x run`."""
+    import datetime as dt
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from ops.cli import backtest_cmd, query_cmd
+
+    query_cmd._print_table(["n"], [20], [(1,)], 1)
+    assert capsys.readouterr().err.strip() == "(1 row)"
+    query_cmd._print_table(["n"], [20], [(1,), (2,)], 2)
+    assert capsys.readouterr().err.strip() == "(2 rows)"
+    t = dt.datetime(2026, 3, 18, tzinfo=dt.timezone.utc)
+    report = SimpleNamespace(noise_counts=lambda: {}, start=t, end=t, days=1.0, step=dt.timedelta(minutes=5),
+                             jobs={"reconcile": 1, "metric_probes": 288}, failed_runs={}, seconds=3.0, messages=[],
+                             per_rule=lambda: [], per_day=lambda zone: [], has_manifest=False, incidents=[])
+    first = backtest_cmd.render(report, ZoneInfo("UTC")).splitlines()[0]
+    assert "288 metric_probes runs, 1 reconcile run," in first, first

@@ -146,9 +146,9 @@ def test_status_exits_1_while_a_critical_alert_fires_and_0_for_warnings(env, sta
             Finding(rule="status_warn", severity="warning", summary="a warning"),
             Finding(rule="status_crit", severity="critical", summary="money is wrong")]), now, get_settings())
         code, out, _ = cli(capsys, "status", "-f", "json")
-        assert code == 1 and json.loads(out)["problems"] == ["1 critical alert(s) firing"]
+        assert code == 1 and json.loads(out)["problems"] == ["1 critical alert open"]
         code, out, _ = cli(capsys, "status")
-        assert code == 1 and out.rstrip().endswith("problems: 1 critical alert(s) firing")
+        assert code == 1 and out.rstrip().endswith("problems: 1 critical alert open")
     finally:
         elector._shutdown()
 

@@ -29,7 +29,8 @@ ORDER = ["jobs.probes", "jobs.metrics", "jobs.reconcile", "jobs.cleanup", "jobs.
 
 def _env(home: Path) -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
-            "OPSBENCH_HOME": str(home), "REPORT_TZ": TZ, "PYTHONWARNINGS": "ignore", **clock_env()}
+            "OPSBENCH_HOME": str(home), "REPORT_TZ": TZ, "PYTHONWARNINGS": "ignore",
+            "PYTHONPATH": str(REPO), **clock_env()}   # this checkout, not the copy the venv installed
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,7 @@ def test_demo_shows_the_whole_system(demo_run):
     expected = manifest["retention"]["rate_limit_older_than_7_days"]
     # counted at the anchor; the job runs a minute or so later, when a few more rows have aged past 7 days
     assert expected <= deleted <= expected * 1.01 + 5, (deleted, expected)
-    assert "Alerts firing: " in digest and "health_check_failing{probe=backend}" in digest
+    assert re.search(r"Alerts: \d+ open \(", digest) and "health_check_failing{probe=backend}" in digest
     if charts.find_browser() is not None:
         # the three charts as one album under the digest
         assert re.search(r"\[media group: 3 photos, \d+ bytes: daily-revenue-\S+, daily-dau-\S+, "
@@ -84,13 +85,31 @@ def test_demo_shows_the_whole_system(demo_run):
     else:
         assert "[document daily-charts-" in out
     assert "📈 Weekly report · " in out
-    assert "opsbench daemon" in out and "make lab" in out
+    assert "make lab" in out
+    # one count of the open alerts: the demo's line after the alert messages is the digest's
+    said = re.search(r"^alerts: (\d+ open \([^)]*\))", out, re.M)
+    assert said, out[-3000:]
+    assert f"Alerts: {said.group(1)}" in digest
+    # the next steps: the command it prints works where `make demo` ran (the repository), as printed
+    daemon = re.search(r"^  (\S+(?: -m ops)?) daemon ", out, re.M)
+    assert daemon, out[-2000:]
+    cmd = daemon.group(1)
+    assert f"{cmd} db down" in out                      # how to stop the embedded server
+    # in the shell that ran it: its PATH, in the repository (`make -C REPO demo` runs there)
+    ran = subprocess.run(f"{cmd} --version", shell=True, cwd=REPO if shutil.which("make") else None,
+                         env=_env(home), capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0 and ran.stdout.startswith("opsbench "), (cmd, ran.stderr)
     # the files
     reports = list((home / "out").glob("report-daily-*.html"))
     assert len(reports) == 1 and "Plotly.newPlot" in reports[0].read_text(encoding="utf-8")
     for nb in notebook_paths():
         page = home / "out" / "notebooks" / f"{nb.stem}.html"
         assert page.is_file() and page.stat().st_size > 10_000, nb.stem
+    # one index of every notebook (the render threads no longer overwrite each other's), its path printed
+    index = home / "out" / "notebooks" / "index.html"
+    assert f"{index}  (index of all {len(notebook_paths())} notebooks" in out
+    linked = set(re.findall(r'href="([^"]+)\.html"', index.read_text(encoding="utf-8")))
+    assert linked == {nb.stem for nb in notebook_paths()}, linked
 
 
 def test_demo_runs_are_recorded_and_findings_reach_the_alert_manager(demo_run):
@@ -174,7 +193,7 @@ def test_after_the_demo_a_founder_points_database_url_at_another_database(demo_r
         return done.stdout
 
     status = opsbench("status")
-    assert "alerts firing: 0" in status, status
+    assert "alerts: nothing open" in status, status
 
     from ops.core.settings import load_settings
     from ops.reports import figures as report
@@ -201,7 +220,7 @@ def test_after_the_demo_a_founder_points_database_url_at_another_database(demo_r
                 assert _figure(daily, label) == pytest.approx(value, abs=0.005), (run, label)
             weekly = opsbench("report", "weekly", "--date", week.start.isoformat())
             assert _figure(weekly, "gross") == pytest.approx(want_week, abs=0.005), run
-            assert "Alerts: none firing" in daily
+            assert "Alerts: nothing open" in daily
             if run == "first":
                 assert "rollups are rebuilding" in daily
                 opsbench("run", "rollups")
@@ -218,3 +237,24 @@ def test_after_the_demo_a_founder_points_database_url_at_another_database(demo_r
     finally:
         state.dispose()
     assert len(bodies) == 1 and "founder_app@" in bodies[0], bodies
+
+
+def test_the_next_command_is_spelled_for_the_founders_path(monkeypatch, tmp_path):
+    """`make demo` leaves the PATH alone: without the venv on it, the demo names the venv's script
+    (relative to where it ran when under it); with it, plain `opsbench`. Either way the words run."""
+    from ops.workbench.demo import command_name, next_steps
+
+    venv_bin = Path(sys.executable).parent
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.chdir(venv_bin.parent.parent)
+    cmd = command_name()
+    assert cmd != "opsbench" and Path(cmd).name == "opsbench"
+    ran = subprocess.run([cmd, "--version"], capture_output=True, text=True, timeout=60,
+                         env={"PATH": "/usr/bin:/bin", **clock_env()})
+    assert ran.returncode == 0 and ran.stdout.startswith("opsbench "), ran.stderr
+    monkeypatch.setenv("PATH", f"{venv_bin}:/usr/bin:/bin")
+    assert command_name() == "opsbench"
+    lines = next_steps(cmd, telegram=False, embedded=True)
+    assert lines[0].split()[:2] == [cmd, "daemon"]
+    assert any(line.split()[:3] == [cmd, "db", "down"] for line in lines)
+    assert not any("db down" in line for line in next_steps("opsbench", telegram=True, embedded=False))

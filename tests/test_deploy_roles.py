@@ -164,7 +164,7 @@ def test_doctor_is_clear_and_queries_run_through_the_compat_views(renamed_backen
     assert f"Daily digest · {day:%a %d %b %Y}" in rep.stdout and "preview only" in rep.stdout
     assert "reconciliation from the reconcile job at" in rep.stdout, rep.stdout
     failing = sum(1 for n in manifest["checks"].values() if n)
-    assert f"Alerts firing: {failing} (" in rep.stdout  # the alerts the reconcile run recorded
+    assert f"Alerts: {failing} open (" in rep.stdout  # the alerts the reconcile run recorded
     assert "state store" not in rep.stdout + rep.stderr, rep.stdout + rep.stderr  # "... not read", "... unavailable"
 
     with psycopg.connect(_as(url, "opsbench_ro", passwords["opsbench_ro"])) as ro:

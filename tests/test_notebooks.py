@@ -13,7 +13,9 @@ from __future__ import annotations
 import ast
 import base64
 import datetime as dt
+import os
 import re
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -372,6 +374,26 @@ def test_render_writes_offline_html_with_interactive_charts(monkeypatch, demo_db
     assert not re.search(r"<script[^>]*\ssrc=\"(https?:)?//", html)
     # the report shows the story and the charts, not the code
     assert "queries.errors.daily(" not in html and "nb.errors_series(" not in html
+    # its kernel is stopped once the page is written, not left to notice this process exit
+    # ("[IPKernelApp] WARNING | Parent appears to have exited" after `make demo`)
+    assert _kernels_of(os.getpid()) == []
+
+
+def _kernels_of(pid: int) -> list[int]:
+    """Live ipykernel processes whose parent is `pid` (read from /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == pid and fields[0] != "Z" and "ipykernel" in cmdline:
+            out.append(int(entry.name))
+    return out
 
 
 def test_render_rejects_an_unknown_parameter(capsys):

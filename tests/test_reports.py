@@ -403,8 +403,8 @@ def test_the_first_lines_say_what_needs_the_founder(daily):
     assert [line.lstrip("• ") for line in top] == ["1 user with a negative balance", "backend unhealthy",
                                                     "6 video jobs stuck"]
     text = "\n".join(lines)
-    assert "Alerts firing: 3 (2 critical, 1 warning)" in text  # the echo and the info note are not firing
-    assert "negative_balance 1 user with a negative balance (+1 echo)" in text
+    assert "Alerts: 4 open (2 critical, 1 warning, 1 note)" in text  # the echo counted once, the info as a note
+    assert "negative_balance 1 user with a negative balance (also seen by reconciliation)" in text
     assert "reconciliation negative rows" not in text
     notes = text.split("Notes (1)")[1]
     assert "1 admin action this week" in notes and "1 admin action this week" not in text.split("Notes (1)")[0]
@@ -416,7 +416,7 @@ def test_all_clear_when_only_info_notes(daily):
                               reconciliation=passing)
     lines = _visible_lines(report_message.telegram_message(rep))
     assert "All clear" in lines[1]
-    assert "Alerts: none firing" in "\n".join(lines)
+    assert "Alerts: 1 open (1 note)" in "\n".join(lines)
 
 
 def test_failing_checks_without_an_alert_are_not_all_clear(daily, db):

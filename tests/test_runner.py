@@ -303,3 +303,23 @@ def test_job_finished_log_line_carries_the_summary(state, caplog):
         make_runner(state).run("fine", trigger="manual")
     (line,) = [r for r in caplog.records if r.getMessage() == "job finished"]
     assert line.summary == "all good" and line.status == "ok"
+
+
+def test_a_job_skipped_for_the_same_reason_is_said_once(state, caplog):
+    """http_probes with no targets skips every minute: the first skip is logged at INFO, the repeats at
+    DEBUG; a changed reason, or a run that is not skipped, is said again."""
+    import logging
+
+    probes = JobSpec(id="http_probes", callable="jobs.probes:http_probes", timezone="UTC", interval_s=60,
+                     timeout_s=10.0)
+    runner = Runner(state.settings, {**SPECS, "http_probes": probes}, state_engine=state.writer,
+                    clock=lambda: FAKE_NOW, identity="test-runner", alert_sink=Sink())
+    with caplog.at_level(logging.DEBUG, logger="opsbench.runner"):
+        for _ in range(3):
+            assert runner.run("http_probes").status == "skipped"
+        runner.run("fine")
+    finished = [(r.levelno, getattr(r, "job", None)) for r in caplog.records if r.getMessage() == "job finished"]
+    assert [lvl for lvl, job in finished if job == "http_probes"] == [logging.INFO, logging.DEBUG, logging.DEBUG]
+    assert [lvl for lvl, job in finished if job == "fine"] == [logging.INFO]
+    assert sum(1 for r in caplog.records if r.levelno >= logging.INFO and "skipped" in str(getattr(r, "status", "")))\
+        == 1

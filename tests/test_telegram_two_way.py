@@ -224,8 +224,8 @@ def test_commands(tg):
     assert tg.poll() == 10
     replies = {k.reply_to: k.text for k in api.messages.values() if k.reply_to is not None}
     texts = list(replies.values())
-    assert any(t.startswith("🟠 1 firing (1 warning)") and "error_rate{provider=kling}" in t for t in texts), texts
-    assert any(t.startswith("Firing (1)") and "Silences (0)" in t for t in texts)
+    assert any(t.startswith("🟠 Alerts: 1 open (1 warning)") and "error_rate{provider=kling}" in t for t in texts), texts
+    assert any(t.startswith("Alerts: 1 open (1 warning)") and "Silences (0)" in t for t in texts)
     assert any("only the admins" in t for t in texts)
     (silence,) = alerts.active_silences(tg.state.engine, tg.clock.now())
     assert silence.pattern == "error_rate{*}" and silence.reason == "deploy in progress"
@@ -310,8 +310,8 @@ def test_opsbench_alerts_shows_who_did_what_from_telegram(tg, monkeypatch, capsy
     out = capsys.readouterr().out
     assert "[acked by @ayla" in out
     section = out[out.index("From Telegram (2):"):]
-    assert "refused  resolve incident" in section and f"by @mallory ({STRANGER})" in section
-    assert "done     ack incident" in section and f"by @ayla ({ADMIN})" in section and f"message {mid}" in section
+    assert "refused  resolve incident" in section and f"@mallory ({STRANGER})" in section
+    assert "done     ack incident" in section and f"@ayla ({ADMIN})" in section and f"message {mid}" in section
     main(["alerts", "--format", "json"])
     data = json.loads(capsys.readouterr().out)
     assert [(a["action"], a["outcome"], a["user_id"]) for a in data["telegram_actions"]] == \

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 import queries
+from ops.alerting import tally
 from ops.alerting import incidents, manager, outbox
 from ops.alerting import telegram_html as messages
 from ops.contract import AlertState
@@ -253,19 +254,20 @@ def status_text(conn: Connection, settings: Settings, now: dt.datetime) -> str:
     silences = list(queries.load("state/alerts").active_silences.execute(conn, at=now))
     pending = int(queries.load("state/outbox").depth.execute(conn).scalar_one())
     env = messages.escape(settings.environment)
-    counts = {s: sum(1 for r in firing if r.severity == s) for s in ("critical", "warning", "info")}
-    if not firing:
+    count = tally.tally(firing)     # the one count every surface prints
+    if not count.open:
         head = f"🟢 <b>All clear</b> · {env}"
     else:
-        icon = "🔴" if counts["critical"] else "🟠" if counts["warning"] else "🔵"
-        parts = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-        head = f"{icon} <b>{len(firing)} firing</b> ({parts}) · {env}"
+        icon = "🔴" if count.critical else "🟠" if count.warning else "🔵"
+        head = f"{icon} <b>Alerts: {messages.escape(count.headline())}</b> · {env}"
     lines = [head]
-    for r in firing[:5]:
+    shown = [(f.alert, f.echo_words()) for f in count.faults] + [(r, "") for r in count.notes]
+    for r, echo in shown[:5]:
         lines.append(f"{messages.SEVERITY_ICON.get(r.severity, '⚪')} <code>{messages.escape(r.key)}</code> "
-                     f"for {messages.human_duration(now - r.started_at) if r.started_at else '?'}")
-    if len(firing) > 5:
-        lines.append(f"… and {len(firing) - 5} more (/alerts)")
+                     f"for {messages.human_duration(now - r.started_at) if r.started_at else '?'}"
+                     + (f" ({messages.escape(echo)})" if echo else ""))
+    if len(shown) > 5:
+        lines.append(f"… and {len(shown) - 5} more (/alerts)")
     lines.append(f"{len(silences)} silence(s) · {pending} message(s) waiting to be sent")
     return "\n".join(lines)
 
@@ -273,19 +275,23 @@ def status_text(conn: Connection, settings: Settings, now: dt.datetime) -> str:
 def alerts_text(conn: Connection, settings: Settings, now: dt.datetime) -> str:
     firing = list(queries.load("state/alerts").firing.execute(conn))
     silences = list(queries.load("state/alerts").active_silences.execute(conn, at=now))
-    lines = [f"<b>Firing ({len(firing)})</b>"]
-    for r in firing[:20]:
+    count = tally.tally(firing)     # the one count every surface prints
+    shown = [(f.alert, f.echo_words()) for f in count.faults] + [(r, "") for r in count.notes]
+    lines = [f"<b>Alerts: {messages.escape(count.headline())}</b>"]
+    for r, echo in shown[:20]:
         since = messages.human_duration(now - r.started_at) if r.started_at else "?"
         flags = []
         if r.held_reason:
             flags.append(f"held: {r.held_reason}")
         if r.acked_by:
             flags.append(f"acked by {r.acked_by}")
+        if echo:
+            flags.append(echo)
         extra = f" [{messages.escape('; '.join(flags))}]" if flags else ""
         lines.append(f"{messages.SEVERITY_ICON.get(r.severity, '⚪')} <code>{messages.escape(r.key)}</code> "
                      f"{since}{extra}\n   {messages.escape(r.summary)}")
-    if len(firing) > 20:
-        lines.append(f"… and {len(firing) - 20} more (opsbench alerts)")
+    if len(shown) > 20:
+        lines.append(f"… and {len(shown) - 20} more (opsbench alerts)")
     lines.append(f"<b>Silences ({len(silences)})</b>")
     for s in silences:
         lines.append(f"#{s.id} <code>{messages.escape(s.pattern)}</code> until "

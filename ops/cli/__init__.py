@@ -83,6 +83,20 @@ def _register() -> None:
         module.register(app)
 
 
+_SUGGESTION = re.compile(r"\s*\(?Did you mean [^?]*\?\)?")
+
+
+def _one_suggestion(message: str) -> str:
+    """Typer and click both suggest a command for a typo ("Did you mean 'status', 'state'? (Did you mean
+    one of: 'state', 'status'?)"): keep the first suggestion only."""
+    found = list(_SUGGESTION.finditer(message))
+    if len(found) < 2:
+        return message
+    first = found[0]
+    rest = _SUGGESTION.sub("", message[first.end():])
+    return message[:first.end()] + rest
+
+
 def _err(message: str) -> None:
     click.echo(f"opsbench: error: {redact(message)}", err=True)
 
@@ -157,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         code = e.exit_code
     except click.UsageError as e:
         msg = e.format_message().strip().splitlines()
-        _err(" ".join(line.strip() for line in msg))
+        _err(_one_suggestion(" ".join(line.strip() for line in msg)))
         code = 2
     except click.exceptions.Abort:
         _err("aborted")

@@ -76,10 +76,12 @@ def alerts_cmd(
     delivery = outbox.delivery_problems(engine)
     events = alerts.recent(engine, limit)
     actions = _recent_actions(engine, min(limit, 10))
-    critical = sum(1 for r in rows if r.severity == "critical")
+    from ops.alerting import tally
+
+    count = tally.tally(rows)    # the one count every surface prints
     problems = []
-    if critical:
-        problems.append(f"{critical} critical alert(s) firing")
+    if count.critical:
+        problems.append(f"{count.critical} critical alert{'' if count.critical == 1 else 's'} open")
     if delivery.blocked:
         problems.append(f"{len(delivery.blocked)} Telegram chat(s) refuse messages")
     if delivery.failed:
@@ -92,6 +94,8 @@ def alerts_cmd(
             "firing": [{"key": r.key, "severity": r.severity, "summary": r.summary, "since": _iso(r.started_at),
                         "held_reason": r.held_reason, "command": r.command, "acked_by": r.acked_by,
                         "acked_at": _iso(r.acked_at)} for r in rows],
+            "count": {"open": count.open, "critical": count.critical, "warning": count.warning,
+                      "notes": len(count.notes), "echoes": count.echoes, "headline": count.headline()},
             "silences": [{"id": s.id, "pattern": s.pattern, "until": _iso(s.ends_at), "reason": s.reason}
                          for s in silences],
             "outbox_depth": depth,
@@ -107,33 +111,68 @@ def alerts_cmd(
             "problems": problems,
         }, indent=2))
         raise typer.Exit(code)
-    typer.echo(f"Firing ({len(rows)}):")
-    for r in rows:
-        held = f"  [held: {r.held_reason}]" if r.held_reason else ""
+    from ops.cli.tables import Col, print_table
+
+    def row(r, label: str) -> list[str]:
+        flags = f" [held: {r.held_reason}]" if r.held_reason else ""
         if r.acked_by:
-            held += f"  [acked by {r.acked_by} {_local(r.acked_at)}]"
+            flags += f" [acked by {r.acked_by} {_local(r.acked_at)}]"
         since = messages.human_duration(now - r.started_at) if r.started_at else "?"
-        typer.echo(f"  {r.severity:<8} {r.key}  for {since}  {r.summary}{held}")
-        if r.command:
-            typer.echo(f"           reproduce: {r.command}")
+        repro = f"\nreproduce: {r.command}" if r.command else ""
+        return [label, r.key, since, f"{r.summary}{flags}{repro}"]
+
+    typer.echo(f"Alerts: {count.headline()}")
+    rows_out = []
+    for f in count.faults:
+        rows_out.append(row(f.alert, f.severity))
+        for e in f.echoes:   # the same fault, seen by another job: its own row, said in words
+            rows_out.append(["", e.key, "", f"{f.echo_words()}: the same fault as {f.alert.key}"])
+    rows_out += [row(r, "note") for r in count.notes]
+    if rows_out:
+        print_table([Col("severity", "fixed", 1), Col("key", "name", 0), Col("for", "fixed", 2),
+                     Col("summary", "text", 3)], rows_out, stack=True)
     typer.echo(f"Silences ({len(silences)}):")
-    for s in silences:
-        typer.echo(f"  #{s.id} {s.pattern}  until {_local(s.ends_at)}  {s.reason}")
+    if silences:
+        print_table([Col("id", "number", 0), Col("pattern", "name", 0), Col("until", "fixed", 1),
+                     Col("reason", "text", 2)],
+                    [[f"#{s.id}", s.pattern, _local(s.ends_at), s.reason] for s in silences])
     typer.echo(f"Outbox: {depth} pending")
+    width = _width()
     for line in delivery_lines(delivery, now, _local):
-        typer.echo(f"  {line}")
+        typer.echo(_wrap(f"  {line}", width))
     typer.echo(f"Recent ({len(events)}):")
-    for e in events:
-        note = f"  ({e.note})" if e.note else ""
-        typer.echo(f"  {_local(e.at)}  {e.kind:<10} {e.severity:<8} {e.key}  {e.summary}{note}")
+    if events:
+        print_table([Col("at", "fixed", 1), Col("event", "fixed", 1), Col("severity", "fixed", 3),
+                     Col("key", "name", 0), Col("summary", "text", 2)],
+                    [[_local(e.at), e.kind, e.severity, e.key, e.summary + (f" ({e.note})" if e.note else "")]
+                     for e in events], stack=True)
     if actions:
         typer.echo(f"From Telegram ({len(actions)}):")
-        for a in actions:
-            who = f"{a.user_name or '?'} ({a.user_id})" if a.user_id is not None else (a.user_name or "?")
-            target = f" {a.target}" if a.target else ""
-            typer.echo(f"  {_local(a.at)}  {a.outcome:<8} {a.action}{target}  by {who}"
-                       + (f"  message {a.message_id}" if a.message_id else "") + (f"  ({a.detail})" if a.detail else ""))
+        print_table([Col("at", "fixed", 1), Col("outcome", "fixed", 2), Col("action", "name", 0),
+                     Col("by", "fixed", 3), Col("detail", "text", 4)],
+                    [[_local(a.at), a.outcome, a.action + (f" {a.target}" if a.target else ""),
+                      f"{a.user_name or '?'} ({a.user_id})" if a.user_id is not None else (a.user_name or "?"),
+                      (f"message {a.message_id} " if a.message_id else "") + (a.detail or "")]
+                     for a in actions], stack=True)
     raise typer.Exit(code)
+
+
+def _width() -> int:
+    from ops.cli.tables import console_width
+
+    return console_width()
+
+
+def _wrap(text: str, width: int) -> str:
+    """A long line wrapped to the terminal at spaces, continuation lines indented."""
+    import textwrap
+
+    from ops.cli.tables import UNLIMITED
+
+    if width >= UNLIMITED:
+        return text
+    return "\n".join(textwrap.wrap(text, width, subsequent_indent="    ", break_long_words=False,
+                                    break_on_hyphens=False)) or text
 
 
 def _recent_actions(engine, limit: int) -> list:

@@ -73,7 +73,7 @@ def render(report, zone) -> str:
     lines = [
         f"backtest {report.start.astimezone(zone):%Y-%m-%d %H:%M} .. {report.end.astimezone(zone):%Y-%m-%d %H:%M} "
         f"{zone.key}: {report.days:g} days, step {int(report.step.total_seconds() // 60)} min, "
-        + ", ".join(f"{n} {j} runs" for j, n in sorted(report.jobs.items()))
+        + ", ".join(f"{n} {j} run{'' if n == 1 else 's'}" for j, n in sorted(report.jobs.items()))
         + (f" ({sum(report.failed_runs.values())} failed)" if report.failed_runs else "")
         + f", {report.seconds:.0f} s",
         f"{len(report.messages)} messages would have been sent, "

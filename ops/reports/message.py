@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from ops.alerting import tally
 from ops.alerting.telegram_html import SEVERITY_ICON, escape, human_duration
 from ops.reports import formatting as fmt
 from ops.reports.figures import Baseline, Figure, Report
@@ -182,41 +183,26 @@ def reconciliation_line(report: Report) -> str:
     return f"🧾 <b>Reconciliation</b>: ⚠️ {len(failing)} of {len(checks)} checks failing: {parts}"
 
 
-# One fault seen by two jobs: the echo's rule -> the root's rule. The metric probe and the
-# nightly reconciliation both see a negative balance; the founder has one problem, not two.
-ECHO_OF = {
-    "reconcile_negative_balances": "negative_balance",
-}
-SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+# the one count of open alerts (ops.alerting.tally): echoes folded into their roots, info as notes
+ECHO_OF = {echo: root for echo, (root, _) in tally.ECHO_OF.items()}
+SEVERITY_RANK = tally.SEVERITY_RANK
 TOP_ATTENTION = 3
 
 
 def _rule(key: str) -> str:
-    return key.split("{", 1)[0]
+    return tally.rule_of(key)
 
 
 def root_alerts(alerts: list) -> list[tuple[object, int]]:
     """(alert, echoes folded into it) per fault, most severe first; info-level alerts left out."""
-    groups: dict[str, list] = {}
-    for a in alerts:
-        if a.severity == "info":
-            continue
-        rule = _rule(a.key)
-        root = ECHO_OF.get(rule)
-        groups.setdefault(root if root else a.key, []).append(a)
-    out = []
-    for members in groups.values():
-        members.sort(key=lambda a: (SEVERITY_RANK.get(a.severity, 9), _rule(a.key) in ECHO_OF))
-        out.append((members[0], len(members) - 1))
-    out.sort(key=lambda pair: SEVERITY_RANK.get(pair[0].severity, 9))
-    return out
+    return [(f.alert, len(f.echoes)) for f in tally.tally(alerts).faults]
 
 
-def _alert_line(report: Report, a, echoes: int = 0) -> str:
+def _alert_line(report: Report, a, fault: tally.Fault | None = None) -> str:
     since = ""
     if a.fired_at is not None and report.generated_at - a.fired_at >= dt.timedelta(minutes=1):
         since = f" · for {human_duration(report.generated_at - a.fired_at)}"
-    echo = f" (+{echoes} echo{'es' if echoes > 1 else ''})" if echoes else ""
+    echo = f" ({fault.echo_words()})" if fault is not None and fault.echoes else ""
     return (f"{SEVERITY_ICON.get(a.severity, '⚪')} <code>{escape(a.key)}</code> "
             f"{escape(_short(a.summary, 90))}{echo}{since}")
 
@@ -259,24 +245,20 @@ def attention_lines(report: Report) -> list[str]:
 def alert_lines(report: Report) -> list[str]:
     if report.alerts is None:
         return ["🚨 <b>Alerts</b>: unknown (state store not read)"]
-    roots = root_alerts(report.alerts)
-    if not roots:
-        return ["🚨 <b>Alerts</b>: none firing"]
-    counts: dict[str, int] = {}
-    for a, _ in roots:
-        counts[a.severity] = counts.get(a.severity, 0) + 1
-    by_severity = ", ".join(f"{n} {escape(sev)}" for sev, n in counts.items())
-    lines = [f"🚨 <b>Alerts firing</b>: {len(roots)} ({by_severity})"]
-    for a, echoes in roots[:MAX_ALERTS]:
-        lines.append(_alert_line(report, a, echoes))
-    if len(roots) > MAX_ALERTS:
-        lines.append(f"… and {len(roots) - MAX_ALERTS} more (<code>opsbench alerts</code>)")
+    count = tally.tally(report.alerts)
+    if not count.open:
+        return ["🚨 <b>Alerts</b>: nothing open"]
+    lines = [f"🚨 <b>Alerts</b>: {escape(count.headline())}"]
+    for f in count.faults[:MAX_ALERTS]:
+        lines.append(_alert_line(report, f.alert, f))
+    if len(count.faults) > MAX_ALERTS:
+        lines.append(f"… and {len(count.faults) - MAX_ALERTS} more (<code>opsbench alerts</code>)")
     return lines
 
 
 def notes_lines(report: Report) -> list[str]:
     """Info-level alerts (weekly reviews): worth reading, not firing."""
-    infos = [a for a in (report.alerts or []) if a.severity == "info"]
+    infos = tally.tally(report.alerts or []).notes
     if not infos:
         return []
     lines = [f"📝 <b>Notes</b> ({len(infos)})"]

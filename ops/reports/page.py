@@ -11,6 +11,7 @@ import html
 from dataclasses import replace
 from pathlib import Path
 
+from ops.alerting import tally
 from ops.reports import charts
 from ops.reports.figures import Report
 import pandas as pd
@@ -90,6 +91,15 @@ def _list(items: list[str]) -> str:
     return "<ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>" if items else ""
 
 
+def alerts_section(alerts: list) -> str:
+    """The open alerts in the count every surface prints (ops.alerting.tally), echoes said in words."""
+    count = tally.tally(alerts)
+    items = [f"<b>{_e(f.severity)}</b> <code>{_e(f.alert.key)}</code> {_e(f.alert.summary)}"
+             + (f" <i>({_e(f.echo_words())})</i>" if f.echoes else "") for f in count.faults]
+    items += [f"<b>note</b> <code>{_e(a.key)}</code> {_e(a.summary)}" for a in count.notes]
+    return f"<p>Alerts: {_e(count.headline())}</p>\n" + _list(items)
+
+
 def _ops_sections(report: Report) -> str:
     parts = []
     low, high = report.error_interval
@@ -114,9 +124,7 @@ def _ops_sections(report: Report) -> str:
     if report.alerts is None:
         parts.append("<p>Alerts: unknown (state store not read)</p>")
     else:
-        parts.append(f"<p>Alerts firing: {len(report.alerts)}</p>")
-        parts.append(_list([f"<b>{_e(a.severity)}</b> <code>{_e(a.key)}</code> {_e(a.summary)}"
-                            for a in report.alerts]))
+        parts.append(alerts_section(report.alerts))
     if report.failed_runs is not None:
         parts.append(f"<p>Failed job runs in the 24 hours before generation: {report.failed_run_total or 0}</p>")
         parts.append(_list([f"<code>{_e(r.job)}</code> {_e(r.status)} at {_e(r.started_at.isoformat())}: "

@@ -54,6 +54,51 @@ STAGES: tuple[tuple[str, int], ...] = (
 CHECK_STAGE_DEFAULT = 5
 
 
+def command_name() -> str:
+    """How the founder types opsbench in the shell that ran the demo.
+
+    `make demo` runs `.venv/bin/opsbench` without activating the venv, so a bare
+    `opsbench` is usually not on the PATH: say `opsbench` only when the PATH finds
+    this very install, else the venv's script (relative to the current directory
+    when it is under it: `.venv/bin/opsbench`, as the README spells it).
+    """
+    import os
+    import shutil
+
+    script = Path(sys.executable).parent / "opsbench"   # not resolved: the venv's bin, not the base Python's
+    found = shutil.which("opsbench")
+    if found and script.exists() and os.path.samefile(found, script):
+        return "opsbench"
+    if not script.exists():
+        return f"{sys.executable} -m ops"
+    local = Path.cwd() / ".venv" / "bin" / "opsbench"   # the README's spelling, when it is this very script
+    if local.exists() and os.path.samefile(local, script):
+        return ".venv/bin/opsbench"
+    try:
+        return str(script.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+def next_steps(cmd: str, *, telegram: bool, embedded: bool) -> list[str]:
+    """What to type after the demo, spelled so that it works in the shell that ran `make demo`."""
+    rows = [(f"{cmd} daemon", "run every job on its schedule (Ctrl-C stops it cleanly)"),
+            ("make lab", "explore the data in JupyterLab (notebooks/)"),
+            (f"{cmd} report daily", "preview the digest; --send delivers it, --out writes HTML"),
+            (f"{cmd} jobs", "schedules, next run and last result of every job")]
+    if embedded:
+        rows.append((f"{cmd} db down", "stop the embedded PostgreSQL (the demo leaves it running; "
+                                       "any command starts it again)"))
+    pad = max(len(c) for c, _ in rows) + 3
+    lines = [f"  {c:<{pad}}{why}" for c, why in rows]
+    if cmd != "opsbench":
+        lines.append(f"  (`source {Path(cmd).parent}/activate` once per shell puts `opsbench` on the PATH, "
+                     "as the README spells it)")
+    if not telegram:
+        lines.append("  export TELEGRAM_BOT_TOKEN=... TELEGRAM_CHAT_ID=...   to deliver to Telegram instead")
+    return lines
+
+
 def stage(spec: JobSpec) -> int:
     for prefix, n in STAGES:
         if spec.callable == prefix or spec.callable.split(":", 1)[0] == prefix:
@@ -103,14 +148,17 @@ class DemoResult:
 
 def render_notebooks(out_dir: Path, workers: int = 2, timeout: int = 300) -> list:
     """Execute every notebook into `out_dir` (two kernels at a time); failures are reported, not raised."""
-    from ops.workbench.notebooks import notebook_paths, render
+    from ops.workbench.notebooks import notebook_paths, render, write_index
 
     paths = notebook_paths()
     # kernel clients closed from worker threads warn that they "could not destroy zmq context"
     # (harmless: the context goes with the process); keep that out of the demo's output
     logging.getLogger("traitlets").setLevel(logging.ERROR)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(pool.map(lambda p: render([p], out_dir, timeout=timeout)[0], paths))
+        # one index for all of them, written once they are all done: a thread each writing its own
+        # index.html left the last thread's single entry
+        results = list(pool.map(lambda p: render([p], out_dir, timeout=timeout, index=False)[0], paths))
+    write_index(Path(out_dir), results)
     return results
 
 
@@ -134,6 +182,7 @@ class Demo:
     # -- steps ---------------------------------------------------------------------
     def run(self) -> DemoResult:
         from ops.alerting import manager as alerts
+        from ops.alerting import tally
         from ops.daemon.jobspec import load_jobs
         from ops.daemon.runner import Runner
         from ops.data import db
@@ -178,8 +227,11 @@ class Demo:
             if not sent:
                 self.say("no new alert messages: alerts already firing are not announced again "
                          "(they repeat every few hours while they last)")
-            self.say(f"{len(firing)} alert(s) firing now; `opsbench alerts` lists them, "
-                     f"`opsbench silence KEY --for 2h` mutes one")
+            count = tally.tally(firing)   # the count the digest, status, alerts and /status print
+            self.say(f"alerts: {count.headline()}"
+                     + (f"; {count.echo_sentence()}" if count.echo_sentence() else ""))
+            cmd = command_name()
+            self.say(f"  `{cmd} alerts` lists them, `{cmd} silence KEY --for 2h` mutes one")
 
             self.heading(f"Reports, delivered to {where}")
             for sp in reports:
@@ -194,12 +246,9 @@ class Demo:
         if self.notebooks:
             result.notebooks = self._render_notebooks()
         self.heading("Next steps")
-        self.say("  opsbench daemon            run every job on its schedule (Ctrl-C stops it cleanly)")
-        self.say("  make lab                   explore the data in JupyterLab (notebooks/)")
-        self.say("  opsbench report daily      preview the digest; --send delivers it, --out writes HTML")
-        self.say("  opsbench jobs              schedules, next run and last result of every job")
-        if not self.settings.telegram_bot_token:
-            self.say("  export TELEGRAM_BOT_TOKEN=... TELEGRAM_CHAT_ID=...   to deliver to Telegram instead")
+        for line in next_steps(command_name(), telegram=bool(self.settings.telegram_bot_token),
+                               embedded=self.settings.uses_embedded):
+            self.say(line)
         return result
 
     def _run(self, runner, spec: JobSpec, quiet: bool = False):
@@ -240,4 +289,5 @@ class Demo:
             else:
                 self.say(f"  notebook {r.name}: FAILED: {r.error}")
         self.say(f"  notebooks rendered in {time.monotonic() - began:.0f} s")
+        self.say(f"  {out_dir / 'index.html'}  (index of all {len(results)} notebooks: open it in a browser)")
         return results

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import logging
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from nbformat import NotebookNode
 from ops.core.clock import utc_now
 from ops.core.errors import RenderError
 from ops.core.settings import PLOTLYJS_SRC_ENV, PROJECT_ROOT
+
+log = logging.getLogger("opsbench.notebooks")
 
 NOTEBOOKS_DIR = PROJECT_ROOT / "notebooks"
 PARAMETERS_TAG = "parameters"
@@ -227,7 +230,21 @@ def execute(
         raise RenderError(f"{path.name}: the kernel died ({e})") from None
     except CellExecutionError as e:
         raise RenderError(f"{path.name}: {_error_line(e)}") from None
+    finally:
+        _shut_down(client)
     return nb
+
+
+def _shut_down(client) -> None:
+    """Stop the kernel now: nbclient leaves a kernel it did not create running (we pass our own manager),
+    and it lingered until this process exited ("[IPKernelApp] WARNING | Parent appears to have exited")."""
+    try:
+        if client.kc is not None:
+            client.kc.stop_channels()
+        if client.km is not None and client.km.has_kernel:
+            client.km.shutdown_kernel(now=False)
+    except Exception as e:  # noqa: BLE001 - the page is rendered; a kernel that will not stop dies with us
+        log.debug("kernel shutdown: %s", e)
 
 
 def to_html(nb: NotebookNode, title: str | None = None) -> str:
@@ -255,8 +272,13 @@ def render(
     params: dict[str, Any] | None = None,
     *,
     timeout: int = 300,
+    index: bool = True,
 ) -> list[Rendered]:
-    """Execute each notebook and write `<out_dir>/<name>.html`; one failure does not stop the rest."""
+    """Execute each notebook and write `<out_dir>/<name>.html`; one failure does not stop the rest.
+
+    index: write `<out_dir>/index.html` listing these notebooks (a caller rendering notebooks one by
+    one in parallel passes False and writes one index of all of them with `write_index`).
+    """
     import time
 
     params = dict(params or {})
@@ -284,7 +306,8 @@ def render(
         target = out_dir / f"{path.stem}.html"
         target.write_text(to_html(nb, title=f"opsbench · {path.stem}"), encoding="utf-8")
         results.append(Rendered(path.stem, target, None, time.monotonic() - began, ran_at, used))
-    write_index(out_dir, results)
+    if index:
+        write_index(out_dir, results)
     return results
 
 
