@@ -173,8 +173,8 @@ def query(
         limit = TABLE_LIMIT if fmt is Format.table else 0
     try:
         engine = db.analytics()
-        if raw or not _run_rolled(q, engine, values, fmt, limit or None):
-            _run(q, engine, values, fmt, limit or None)
+        rolled = None if raw else _run_rolled(q, engine, values, fmt, limit or None)
+        footer = rolled.footer if rolled else _run(q, engine, values, fmt, limit or None)
     except sqlalchemy.exc.DBAPIError as e:
         # the server said no (unreachable, timeout, permission): one line, not a traceback
         from ops.cli import _database_error
@@ -182,27 +182,36 @@ def query(
         reason = _database_error(e) or f"database error: {type(e).__name__}"
         typer.echo(f"opsbench: error: {name}: {redact(reason)}", err=True)
         raise typer.Exit(1) from None
+    notes = [footer] if footer else []
     if q.param("commission") is not None and bound.get("commission") is None:
         # proceeds are NULL, never net at a pretended 0 % commission: say why, off the data stream
-        typer.echo("opsbench: note: proceeds not configured (set OPSBENCH_COMMISSION to the store's commission "
-                   "file, see README \"Proceeds\")", err=True)
+        notes.append("proceeds not configured (OPSBENCH_COMMISSION)")  # short: fits 80 columns with the count
+    if notes:  # one line on stderr, whatever it says
+        typer.echo(" · ".join(notes), err=True)
 
 
-def _run_rolled(q, engine, values: dict, fmt: Format, limit: int | None) -> bool:
+class _Rolled:
+    """A series printed from the rollups, and the line it leaves for stderr (None: nothing to say)."""
+
+    def __init__(self, footer: str | None):
+        self.footer = footer
+
+
+def _run_rolled(q, engine, values: dict, fmt: Format, limit: int | None) -> _Rolled | None:
     """A daily series through the rollups (ops/data/series.py) when they cover part of its window.
 
     Printed like the raw query's rows (its column types, from a LIMIT 0 run), so
-    the output does not depend on where a day came from. False: not covered, read raw.
+    the output does not depend on where a day came from. None: not covered, read raw.
     """
     from ops.data import series
     from queries.loader import connection
 
     if q.qualified_name not in series.SERIES:
-        return False
+        return None
     bound = q.bind(**values)
     state = series.covered(engine, q.qualified_name, bound)
     if state is None:
-        return False
+        return None
     df = series.read(engine, q.qualified_name, bound, state=state)
     with connection(engine) as c:
         import sqlalchemy as sa
@@ -220,10 +229,10 @@ def _run_rolled(q, engine, values: dict, fmt: Format, limit: int | None) -> bool
     elif fmt is Format.json:
         typer.echo(json.dumps([{k: _jsonable(v) for k, v in zip(cols, row)} for row in shown], indent=2))
         if len(rows) > len(shown):
-            typer.echo(f"({len(rows) - len(shown)} more rows not shown; --limit 0 for all)", err=True)
+            return _Rolled(f"({len(rows) - len(shown)} more rows not shown; --limit 0 for all)")
     else:
-        _print_table(cols, oids, shown, len(rows))
-    return True
+        return _Rolled(_print_table(cols, oids, shown, len(rows)))
+    return _Rolled(None)
 
 
 def _as_column_type(v, oid):
@@ -237,7 +246,8 @@ def _as_column_type(v, oid):
     return v
 
 
-def _run(q, engine, values: dict, fmt: Format, limit: int | None) -> None:
+def _run(q, engine, values: dict, fmt: Format, limit: int | None) -> str | None:
+    """Print the result on stdout; return the line for stderr (rows left out, the row count), if any."""
     if fmt is Format.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         header_written = False
@@ -253,18 +263,16 @@ def _run(q, engine, values: dict, fmt: Format, limit: int | None) -> None:
         if not header_written:
             with engine.connect() as c:
                 writer.writerow(list(q.execute(c, **values).keys()))
-        return
+        return None
     cols, oids, rows, total = _fetch(q, engine, values, limit)
     if fmt is Format.json:
         records = [{k: _jsonable(v) for k, v in zip(cols, row)} for row in rows]
         typer.echo(json.dumps(records, indent=2))
-        if total > len(rows):
-            typer.echo(f"({total - len(rows)} more rows not shown; --limit 0 for all)", err=True)
-        return
-    _print_table(cols, oids, rows, total)
+        return f"({total - len(rows)} more rows not shown; --limit 0 for all)" if total > len(rows) else None
+    return _print_table(cols, oids, rows, total)
 
 
-def _print_table(cols: list[str], oids: list, rows: list[tuple], total: int) -> None:
+def _print_table(cols: list[str], oids: list, rows: list[tuple], total: int) -> str | None:
     """A result on the terminal: numbers right-aligned and whole, ids and times whole, long text wrapped;
     the rightmost columns left out (and named) when they cannot all fit. Piped: every column, whole lines."""
     from rich.console import Console
@@ -294,9 +302,9 @@ def _print_table(cols: list[str], oids: list, rows: list[tuple], total: int) -> 
         with console.pager(styles=True):
             print_table(spec, cells, console=console)
             console.print(footer, soft_wrap=True)
-        return
+        return None
     print_table(spec, cells)
-    typer.echo(footer, err=True)
+    return footer  # the caller prints it on stderr, with any note, as one line
 
 
 def _missing(v) -> bool:
@@ -332,7 +340,9 @@ def print_frame(df, fmt: Format) -> None:
     if fmt is Format.json:
         typer.echo(json.dumps([{k: _jsonable(v) for k, v in zip(cols, row)} for row in rows], indent=2))
         return
-    _print_table(cols, _frame_oids(df), rows, len(rows))
+    footer = _print_table(cols, _frame_oids(df), rows, len(rows))
+    if footer:
+        typer.echo(footer, err=True)
 
 
 def register(app: typer.Typer) -> None:
