@@ -63,10 +63,10 @@ def test_counts_take_their_plural(capsys):
 
     from ops.cli import backtest_cmd, query_cmd
 
-    query_cmd._print_table(["n"], [20], [(1,)], 1)
-    assert capsys.readouterr().err.strip() == "(1 row)"
-    query_cmd._print_table(["n"], [20], [(1,), (2,)], 2)
-    assert capsys.readouterr().err.strip() == "(2 rows)"
+    # the footer comes back to the caller, which prints it on stderr with any note as one line
+    assert query_cmd._print_table(["n"], [20], [(1,)], 1) == "(1 row)"
+    assert query_cmd._print_table(["n"], [20], [(1,), (2,)], 2) == "(2 rows)"
+    capsys.readouterr()
     t = dt.datetime(2026, 3, 18, tzinfo=dt.timezone.utc)
     report = SimpleNamespace(noise_counts=lambda: {}, start=t, end=t, days=1.0, step=dt.timedelta(minutes=5),
                              jobs={"reconcile": 1, "metric_probes": 288}, failed_runs={}, seconds=3.0, messages=[],

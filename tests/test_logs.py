@@ -79,6 +79,9 @@ def test_configure_applies_the_setting_and_quiets_libraries():
     logs.configure(json_lines=True, stream=buf, settings=load_settings(OPSBENCH_LOG_LEVEL="DEBUG"))
     log.debug("debug shown")
     logging.getLogger("choreographer.browsers.chromium").info("Chromium init'ed with kwargs {}")
+    # but never the HTTP clients: their request lines carry the bot token in the URL path
+    logging.getLogger("httpx").info("HTTP Request: POST https://api.telegram.org/bot123:SECRET/sendMessage")
+    logging.getLogger("httpcore.http11").debug("send_request_headers.started")
     events = [json.loads(line)["event"] for line in buf.getvalue().splitlines()]
     assert events == ["debug shown", "Chromium init'ed with kwargs {}"]
 

