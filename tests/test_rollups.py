@@ -29,7 +29,7 @@ pytestmark = pytest.mark.clock
 ONE = dt.timedelta(days=1)
 # A zone far from UTC (day cuts far from UTC midnight) that changes its offset inside the rolled-up
 # window, whatever date the suite runs at (test_the_window_holds_a_dst_change says it does).
-TZ = zone_with_dst_change(test_now().date() - dt.timedelta(days=160), test_now().date())
+TZ = zone_with_dst_change(test_now().date() - dt.timedelta(days=155), test_now().date() - dt.timedelta(days=2))
 
 
 @pytest.fixture(scope="module")
