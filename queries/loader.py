@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -43,6 +44,9 @@ _PARAM = re.compile(
     r"^--\s*:param\s+(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>\w+(?:\[\])?)"
     r"(?:\s*=\s*(?P<default>\S+))?\s*(?P<doc>.*)$"
 )
+
+# seconds between a query a standby cancelled for a recovery conflict and its one retry
+RECOVERY_RETRY_PAUSE_S = 1.0
 
 
 # Parameter pairs that bound a window: the second may not come before the first.
@@ -278,6 +282,9 @@ class NamedQuery:
                 raise
         if isinstance(conn, sa.Connection):
             conn.rollback()      # the cancelled transaction is aborted; the retry opens another
+        # give replay the moment it needs to take the lock our query held it back from: a retry at once can
+        # take its own lock first and be cancelled again for the same change (seen under load)
+        time.sleep(RECOVERY_RETRY_PAUSE_S)
         try:
             return run()
         except sa.exc.DBAPIError as e:
