@@ -474,6 +474,9 @@ def test_a_query_cancelled_by_a_recovery_conflict_is_retried_once(pg15, standby,
                 _lock_and_ship(pg15, primary)
                 # hold it until replay has cancelled the first run (the retry then waits for the lock)
                 wait_until(lambda: _sleeping(standby, app) != first, 60, what="the recovery conflict")
+                # from here replay waits for queries instead of cancelling them: the retry must not meet a
+                # second, unrelated conflict (autovacuum's cleanup of the seeded tables, say) in its 5 s
+                _standby_delay(standby, "-1")
         thread.join(120)
         assert "error" not in box, box.get("error")
         assert box["value"]["n"].tolist() == [10]
@@ -482,6 +485,24 @@ def test_a_query_cancelled_by_a_recovery_conflict_is_retried_once(pg15, standby,
         wait_until(lambda: _lock_conflicts(standby) > before, 60, what="the conflict to be counted")
     finally:
         engine.dispose()
+        _standby_delay(standby, None)
+
+
+def _standby_delay(standby: PgCluster, value: str | None) -> None:
+    """Set (or reset, None) the standby's max_standby_streaming_delay and wait until sessions see it."""
+    with standby.admin() as conn:
+        if value is None:
+            conn.execute("ALTER SYSTEM RESET max_standby_streaming_delay")
+        else:
+            conn.execute(f"ALTER SYSTEM SET max_standby_streaming_delay = '{value}'")
+        conn.execute("SELECT pg_reload_conf()")
+    want = value if value is not None else "1s"
+
+    def seen() -> bool:
+        with standby.admin() as c:
+            return c.execute("SHOW max_standby_streaming_delay").fetchone()[0] == want
+
+    wait_until(seen, 30, what=f"max_standby_streaming_delay {want} on the standby")
 
 
 def test_a_query_cancelled_twice_is_refused_in_one_line(pg15, standby, tmp_path):
