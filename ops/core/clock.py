@@ -45,6 +45,20 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc) + clock_offset()
 
 
+def parse_date(value: object) -> dt.date | None:
+    """A calendar day from a date, a datetime or ISO text; empty means None. ValueError names what it got."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected a date YYYY-MM-DD, got {value!r}") from None
+
+
 def parse_zone(value: Any) -> ZoneInfo:
     """A `ZoneInfo` from a zone name (or a ZoneInfo). ValueError with ZONE_EXPECTED otherwise."""
     if isinstance(value, ZoneInfo):

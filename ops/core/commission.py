@@ -44,6 +44,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from ops.core.clock import parse_date
+
 CODE = re.compile(r"^[A-Z]{3}$")
 EXPECTED = ("expected TOML with default = 0.15, optional [[rate]] tables (product, from, until, rate) and a "
             "[tax] table (EUR = 0.20), or CSV with the header kind,key,from,until,rate")
@@ -107,14 +109,8 @@ def _share(value: object, what: str, where: str, source: str) -> Decimal:
 
 
 def _day(value: object, what: str, where: str, source: str) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
     try:
-        return dt.date.fromisoformat(str(value).strip())
+        return parse_date(value)
     except ValueError:
         raise _Fail(f"{source} {where}: {what} must be a date such as 2026-03-01") from None
 
