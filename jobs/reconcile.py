@@ -154,7 +154,7 @@ def reconcile(ctx: JobContext) -> JobResult:
         status="ok",
         summary=f"{sum(1 for n in counts.values() if n == 0)}/{total} checks pass: " + ", ".join(parts),
         metrics={f"reconcile_{k}": float(v) for k, v in counts.items()},
-        findings=findings, rules=rules,
+        findings=findings, rules=rules, not_run=broken,
     )
 
 
