@@ -19,6 +19,8 @@ import datetime as dt
 import re
 import time
 import uuid
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -319,8 +321,35 @@ class NamedQuery:
         return self._frame_of(conn, self.bind(**values))
 
     def _frame_of(self, conn, bound: dict[str, Any]) -> pd.DataFrame:
+        served = _serving.get()
+        if served is not None:
+            key = served.key(self, bound)
+            if key is not None and key in served.answers:
+                return served.answers[key].copy()
+            served.asked.append((self, dict(bound)))
         with connection(conn) as c:
             return self._once_more_on_recovery_conflict(c, lambda: _frame(c.execute(self.statement, bound)))
+
+    def over(self, conn, moments: list[dt.datetime], **values: Any) -> dict[dt.datetime, pd.DataFrame]:
+        """The query at each of `moments` (its `now` parameter), in one statement: {moment: its rows},
+        each frame as a call with that `now` returns it."""
+        if self.param("now") is None:
+            raise QueryError(f"{self.qualified_name}: has no 'now' parameter to run over moments")
+        bound = {k: v for k, v in self.bind(now=moments[0], **values).items() if k != "now"}
+        inner = _NOW.sub("opsbench_moments.now", self.sql)
+        sql = ("SELECT opsbench_moments.now AS opsbench_at, q.* FROM unnest(CAST(:opsbench_moments AS timestamptz[]))"
+               " WITH ORDINALITY AS opsbench_moments(now, i)\nCROSS JOIN LATERAL (\n"
+               f"SELECT x.*, row_number() OVER () AS opsbench_row FROM (\n{inner}\n) AS x\n) AS q\n"
+               "ORDER BY opsbench_moments.i, q.opsbench_row")
+        with connection(conn) as c:
+            result = self._once_more_on_recovery_conflict(
+                c, lambda: c.execute(sa.text(sql), {**bound, "opsbench_moments": list(moments)}))
+            description = (getattr(result.cursor, "description", None) or ())[1:-1]
+            columns = list(result.keys())[1:-1]
+            by_moment: dict[dt.datetime, list[tuple]] = {m: [] for m in moments}
+            for r in result:
+                by_moment[r[0]].append(tuple(r)[1:-1])
+        return {m: _frame_of_rows(description, columns, rows) for m, rows in by_moment.items()}
 
     def count_and_head(self, conn, limit: int, **values: Any) -> tuple[int, list[dict[str, Any]]]:
         """(how many rows the query returns, the first `limit` of them as dicts), in one plain statement.
@@ -394,16 +423,20 @@ _TIMESTAMPTZ_OID = 1184
 
 
 def _frame(result: sa.CursorResult) -> pd.DataFrame:
+    rows = result.fetchall()
+    return _frame_of_rows(getattr(result.cursor, "description", None) or (), list(result.keys()),
+                          [tuple(r) for r in rows])
+
+
+def _frame_of_rows(description, columns: list[str], rows: list[tuple]) -> pd.DataFrame:
     # pandas is imported here, not at the top: `opsbench query --list` and the CLI's start need no pandas
     import pandas as pd
 
-    description = getattr(result.cursor, "description", None) or ()
     float_cols = [d.name for d in description if getattr(d, "type_code", None) in _FLOAT_OIDS]
     # timestamptz columns are datetime64[UTC] even when every value is NULL, so
     # `resolved_at - fired_at` works on a window where nothing resolved yet
     tstz_cols = [d.name for d in description if getattr(d, "type_code", None) == _TIMESTAMPTZ_OID]
-    rows = result.fetchall()
-    df = pd.DataFrame.from_records([tuple(r) for r in rows], columns=list(result.keys()))
+    df = pd.DataFrame.from_records(rows, columns=columns)
     for col in float_cols:
         if col in df.columns and df.columns.tolist().count(col) == 1:
             df[col] = df[col].astype("float64")
@@ -416,6 +449,45 @@ def _frame(result: sa.CursorResult) -> pd.DataFrame:
                 and df[col].map(lambda x: isinstance(x, Decimal)).any():
             df[col] = df[col].astype("float64")
     return df
+
+
+# -- answering one query at many moments (the backtest) ---------------------------------------
+#
+# A backtest asks the same queries at thousands of moments (`now` = each step). `over` runs a
+# query for all of them in one statement (the query's own SQL, `now` taken from a list of
+# moments); `serving` then answers the per-moment calls the checks make from those rows, so the
+# checks' code and SQL run unchanged and the answers are the same by construction.
+
+class Served:
+    """Answers by (query, bound parameters), and what was asked that had no answer."""
+
+    def __init__(self) -> None:
+        self.answers: dict[tuple, pd.DataFrame] = {}
+        self.asked: list[tuple[NamedQuery, dict[str, Any]]] = []
+
+    def key(self, query: NamedQuery, bound: dict[str, Any]) -> tuple | None:
+        try:
+            k = (query.qualified_name, tuple(sorted(bound.items())))
+            hash(k)
+            return k
+        except TypeError:
+            return None
+
+
+_serving: ContextVar[Served | None] = ContextVar("opsbench_served_answers", default=None)
+
+
+@contextmanager
+def serving(served: Served) -> Iterator[Served]:
+    """Within this block, a query whose answer `served` holds is answered from it (a copy)."""
+    token = _serving.set(served)
+    try:
+        yield served
+    finally:
+        _serving.reset(token)
+
+
+_NOW = re.compile(r"(?<!:):now\b")
 
 
 def _quiet_comment(line: str) -> str:
