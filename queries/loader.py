@@ -423,9 +423,8 @@ _TIMESTAMPTZ_OID = 1184
 
 
 def _frame(result: sa.CursorResult) -> pd.DataFrame:
-    rows = result.fetchall()
-    return _frame_of_rows(getattr(result.cursor, "description", None) or (), list(result.keys()),
-                          [tuple(r) for r in rows])
+    description = getattr(result.cursor, "description", None) or ()   # read before the rows close the cursor
+    return _frame_of_rows(description, list(result.keys()), [tuple(r) for r in result.fetchall()])
 
 
 def _frame_of_rows(description, columns: list[str], rows: list[tuple]) -> pd.DataFrame:
