@@ -61,5 +61,5 @@ def test_a_zone_left_out_is_report_tz_not_utc(monkeypatch):
         assert q.bind(start="2026-11-01", end="2026-11-02", tz=ZoneInfo("Europe/Istanbul"))["tz"] == "Europe/Istanbul"
     finally:
         reset_settings_cache()
-    every_tz = [p for nq in queries.all_queries() for p in nq.params if p.type == "tz"]
+    every_tz = [p for nq in queries.all_queries(internal=True) for p in nq.params if p.type == "tz"]
     assert every_tz and all(p.default in (None, "REPORT_TZ") for p in every_tz)
