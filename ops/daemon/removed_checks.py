@@ -34,7 +34,7 @@ UNEVALUATED_RUNS = 3
 
 
 def _target_names(spec: JobSpec) -> set[str] | None:
-    """Names of an http_probes job's targets (as jobs/probes.py parse_targets names them), else None."""
+    """Names of an http_probes job's targets (as jobs/probes/http.py parse_targets names them), else None."""
     if spec.callable != HTTP_PROBES_CALLABLE:
         return None
     from urllib.parse import urlsplit
