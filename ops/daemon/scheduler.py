@@ -13,7 +13,7 @@ Life of a daemon process:
    enabled job (coalesce on, one instance at a time), and start once, now,
    each job that missed a scheduled slot while no daemon led (catch-up, per
    job; a backlog of missed slots coalesces into that one run), and the probes
-   and metric checks (RUN_AT_START), so a fresh leader knows the state of
+   and metric probes (RUN_AT_START), so a fresh leader knows the state of
    things at once rather than a whole interval later. So at no
    instant do two daemons run jobs, and the old run records its own outcome.
 3. On losing the lead: remove every job at once; the runner's gate refuses
@@ -65,7 +65,7 @@ from ops.daemon.runner import Runner
 log = logging.getLogger("opsbench.daemon")
 
 # Jobs (by callable) that run once as soon as a daemon leads, then on their schedule:
-# the health probes and metric checks, whose answer is what a restart needs first.
+# the health probes and metric probes, whose answer is what a restart needs first.
 RUN_AT_START = frozenset({"jobs.probes:http_probes", "jobs.probes:postgres", "jobs.metrics:metric_probes"})
 # run at once after the state switched to another backend (its rollups were forgotten)
 ROLLUPS_CALLABLE = "jobs.rollups:refresh"
