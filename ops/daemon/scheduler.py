@@ -55,7 +55,7 @@ from ops.contract import utc_now
 from ops.core import backoff, sentry
 from ops.core.redact import redact
 from ops.core.settings import Settings
-from ops.daemon import removed_checks
+from ops.daemon import orphan_alerts
 from ops.daemon.jobspec import DEFAULT_TIMEOUT_S, JobSpec
 from ops.daemon.leader import LeaderElector, new_identity
 
@@ -389,7 +389,7 @@ class Daemon:
         closed: list[str] = []
         if self._fenced.is_set():
             try:
-                closed = removed_checks.close_removed(self.state_engine, self.all_specs, self.clock())
+                closed = orphan_alerts.close_removed(self.state_engine, self.all_specs, self.clock())
             except Exception as e:
                 log.error("could not close the alerts of removed checks: %s", redact(e))
         log.info("SIGHUP: jobs file reloaded: %d job(s); %d alert(s) of removed checks closed",
@@ -398,11 +398,11 @@ class Daemon:
 
     def _bind_and_close(self) -> None:
         """Before scheduling: bind the state to the live backend (ops/alerting/rebind.py) and close
-        the alerts whose check the jobs file no longer has (ops/daemon/removed_checks.py). Never raises."""
+        the alerts whose rule the jobs file no longer has (ops/daemon/orphan_alerts.py). Never raises."""
         self.runner.on_backend_switch = self._rebuild_rollups
         self.runner.check_backend()
         try:
-            removed_checks.close_removed(self.state_engine, self.all_specs, self.clock())
+            orphan_alerts.close_removed(self.state_engine, self.all_specs, self.clock())
         except Exception as e:
             log.error("could not close the alerts of removed checks: %s", redact(e))
 
