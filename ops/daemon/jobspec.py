@@ -54,20 +54,15 @@ from ops.core.clock import parse_zone
 from ops.core.errors import JobSpecError
 from ops.core.settings import Settings
 from ops.daemon import sentry_monitor
-from ops.daemon.cron import CRON_FIELDS, crontab_dow_to_aps, parse_cron, parse_duration, sane_seconds
-from ops.daemon.health_urls import HTTP_PROBES_CALLABLE
-from ops.daemon.jobsfile import (DEFAULT_JOBS_FILE, EXTENDS_KEY, ORIGIN_DEFAULT, ORIGIN_ENV, ORIGIN_OVERRIDE,
-                                 explain, jobs_data, jobs_file, merge_jobs)
+from ops.daemon.cron import crontab_dow_to_aps, parse_cron, parse_duration, sane_seconds
+from ops.daemon.jobsfile import DEFAULT_JOBS_FILE, explain, jobs_data, jobs_file
 from ops.daemon.schedule_words import cron_words, interval_words
 
 log = logging.getLogger("opsbench.jobspec")
 
-# names that lived here before the split, still importable from here
-__all__ = ["CRON_FIELDS", "DEFAULT_JOBS_FILE", "DEFAULT_TIMEOUT_S", "DRAIN_OUTBOX_CALLABLE", "EXTENDS_KEY",
-           "HEARTBEAT_CALLABLE", "HTTP_PROBES_CALLABLE", "JobSpec", "JobSpecError", "ORIGIN_DEFAULT", "ORIGIN_ENV",
-           "ORIGIN_OVERRIDE", "essential_job_problems", "explain", "jobs_data", "jobs_file", "load_enabled",
-           "load_jobs", "merge_jobs"]
-_parse_duration = parse_duration   # the backtest's --window reads durations as the jobs file does
+# what callers import from here: the job loader's whole surface, the file's place and --explain included
+__all__ = ["DEFAULT_JOBS_FILE", "DEFAULT_TIMEOUT_S", "DRAIN_OUTBOX_CALLABLE", "HEARTBEAT_CALLABLE", "JobSpec",
+           "JobSpecError", "essential_job_problems", "explain", "jobs_file", "load_enabled", "load_jobs"]
 
 HEARTBEAT_CALLABLE = "jobs.builtin:heartbeat"
 DRAIN_OUTBOX_CALLABLE = "jobs.builtin:drain_outbox"
