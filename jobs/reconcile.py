@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from jobs import args as read
 from jobs.args import JobArgError
 from jobs.evidence import clean_row
-from jobs.probes import DATABASE_UNREACHABLE, record_state
+from jobs.probes.common import DATABASE_UNREACHABLE, record_state
 from ops.contract import Finding, JobContext, JobResult, Severity
 from ops.core.errors import SettingsError
 from queries import checkfile

@@ -36,7 +36,12 @@ from ops.core.clock import parse_zone
 from ops.core.errors import QueryError
 
 QUERIES_DIR = Path(__file__).resolve().parent
-# Files that are not named-query subjects exposed to users.
+# opsbench's own SQL, apart from the founder's subjects: the daemon's state store (DDL, persistence),
+# the rollup extraction, the backend's identity, the backtest, the demo generator, the bench, the
+# doctor's catalog queries and cleanup. Its subjects load by name as before (`load("state/outbox")`,
+# `queries.rollups`) but `subjects()` and `opsbench query --list` leave them out.
+INTERNAL_DIR = QUERIES_DIR / "internal"
+# Files that are not named-query subjects at all (the backend's tables, as DDL).
 _NOT_SUBJECTS = {"schema"}
 # The subject that also holds every shipped check file as a query of its own.
 CHECKS_SUBJECT = "reconciliation"
@@ -560,11 +565,20 @@ class Subject:
         return list(self.queries)
 
 
+def _path_of(subject: str) -> Path | None:
+    """The file of a subject: public `queries/<subject>.sql`, else internal `queries/internal/<subject>.sql`."""
+    for root in (QUERIES_DIR, INTERNAL_DIR):
+        path = root / f"{subject}.sql"
+        if path.is_file():
+            return path
+    return None
+
+
 @cache
 def load(subject: str) -> Subject:
-    """Load `queries/<subject>.sql` (subject may contain a folder: `state/outbox`)."""
-    path = QUERIES_DIR / f"{subject}.sql"
-    if not path.is_file():
+    """Load a subject's file (subject may contain a folder: `state/outbox`), public or internal."""
+    path = _path_of(subject)
+    if path is None or subject.startswith("internal/"):
         raise QueryError(f"unknown query subject {subject!r}")
     own = parse_sql_file(path, subject)
     if subject == CHECKS_SUBJECT:
@@ -579,20 +593,30 @@ def load(subject: str) -> Subject:
     return Subject(subject, own)
 
 
-def subjects() -> list[str]:
-    return sorted(p.stem for p in QUERIES_DIR.glob("*.sql") if p.stem not in _NOT_SUBJECTS)
+def subjects(internal: bool = False) -> list[str]:
+    """The founder's subjects (the top-level files of queries/); with internal, opsbench's own top-level ones too."""
+    public = {p.stem for p in QUERIES_DIR.glob("*.sql") if p.stem not in _NOT_SUBJECTS}
+    own = {p.stem for p in INTERNAL_DIR.glob("*.sql")} if internal else set()
+    return sorted(public | own)
 
 
-def all_queries() -> list[NamedQuery]:
-    return [q for s in subjects() for q in load(s).queries.values()]
+def internal_subjects() -> list[str]:
+    """opsbench's own top-level subjects (queries/internal/*.sql): runnable by name, never listed."""
+    return sorted(p.stem for p in INTERNAL_DIR.glob("*.sql"))
+
+
+def all_queries(internal: bool = False) -> list[NamedQuery]:
+    """Every query of the founder's subjects (what `opsbench query --list` shows); with internal, of
+    opsbench's own top-level subjects too (the index doctor and the bench time every query)."""
+    return [q for s in subjects(internal) for q in load(s).queries.values()]
 
 
 def get(qualified: str) -> NamedQuery:
-    """`revenue.daily` -> the NamedQuery."""
+    """`revenue.daily` -> the NamedQuery (an internal one too, by its name: `rollups.dau_days`)."""
     subject, _, name = qualified.partition(".")
     if not name:
         raise QueryError(f"unknown query {qualified!r}: use SUBJECT.NAME, see `opsbench query --list`")
-    if subject not in subjects():
+    if subject not in subjects(internal=True):
         raise QueryError(f"unknown query {qualified!r}: no subject {subject!r} (have: {', '.join(subjects())})")
     q = load(subject).queries.get(name)
     if q is None:
@@ -601,5 +625,8 @@ def get(qualified: str) -> NamedQuery:
 
 
 def script(relative: str) -> str:
-    """The text of a whole SQL file (DDL, generator) under queries/."""
-    return (QUERIES_DIR / relative).read_text(encoding="utf-8")
+    """The text of a whole SQL file (DDL, generator) under queries/, else under queries/internal/."""
+    path = QUERIES_DIR / relative
+    if not path.is_file():
+        path = INTERNAL_DIR / relative
+    return path.read_text(encoding="utf-8")
