@@ -19,6 +19,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, NamedTuple, Protocol
 
+from ops.alerting import maintenance
 from ops.contract import AlertState, Finding, JobResult, RunStatus, Severity
 from ops.core.clock import human_duration
 from ops.core.settings import Settings
@@ -128,9 +129,19 @@ class Alert:
 
 
 class Silence(NamedTuple):
+    """A hold in force: a silence (one fnmatch pattern over keys and rules) or a maintenance window
+    (its patterns; none: every alert below critical)."""
+
     id: int
     pattern: str
     reason: str
+    kind: str = "silence"                 # silence | maintenance
+    patterns: tuple[str, ...] = ()
+
+    def holds(self, alert: "Alert") -> bool:
+        if self.kind == "maintenance":
+            return maintenance.covers(self.patterns, alert.key, alert.rule, alert.severity)
+        return _matches(self.pattern, alert)
 
 
 class Notice(NamedTuple):
@@ -363,7 +374,7 @@ def evaluate(existing: Mapping[str, Alert], source: str, findings: Mapping[str, 
     transitions: dict[str, Transition] = {}
     for key, (alert, before) in touched.items():
         cfg = rule_config(alert.rule, rules, settings)
-        silence = next((s for s in silences if _matches(s.pattern, alert)), None)
+        silence = next((s for s in silences if s.holds(alert)), None)
         may_await = (run_failed and key in findings) or alert.held_reason == "awaiting"
         dep_held, dep_note = (_dependency_hold(alert, root_rules, root_states, evals, now, may_await)
                               if alert.state == AlertState.firing else (None, None))
@@ -381,7 +392,7 @@ def evaluate(existing: Mapping[str, Alert], source: str, findings: Mapping[str, 
             if want and held:
                 held_now = held
                 if alert.held_reason != held:  # note the hold once, not every evaluation
-                    note = f"silence {silence.id}: {silence.reason}" if silence else dep_note
+                    note = f"{silence.kind} {silence.id}: {silence.reason}" if silence else dep_note
                     events.append((alert, held, note))
             elif want:
                 notified = want

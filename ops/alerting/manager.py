@@ -50,7 +50,7 @@ from typing import Mapping
 from sqlalchemy.engine import Connection, Engine
 
 import queries
-from ops.alerting import incidents, lifecycle, outbox
+from ops.alerting import incidents, lifecycle, maintenance_store, outbox
 from ops.alerting.lifecycle import (  # noqa: F401 - the lifecycle's names, as callers knew them here
     AWAIT_ROOT_CAUSE, DEFAULT_RULE, FLAPPING, RULE_DEFAULTS, Alert, RuleConfig, Transition, rule_config,
 )
@@ -95,7 +95,8 @@ class _StoreWorld:
         return {r.rule: r.last_eval_at for r in _q().rule_evaluations.execute(self.conn, rules=json.dumps(rules))}
 
     def silences(self, at: dt.datetime) -> list[lifecycle.Silence]:
-        return [lifecycle.Silence(r.id, r.pattern, r.reason) for r in _q().active_silences.execute(self.conn, at=at)]
+        held = [lifecycle.Silence(r.id, r.pattern, r.reason) for r in _q().active_silences.execute(self.conn, at=at)]
+        return held + maintenance_store.holds_at(self.conn, at)
 
     def state_changes(self, key: str, since: dt.datetime) -> int:
         return int(_q().state_changes.execute(self.conn, key=key, since=since).scalar_one())
@@ -133,6 +134,7 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
         _q().upsert.execute(conn, **alert.params())
     incident_before = {key: alert.incident_id for key, (alert, _) in touched.items()}
     sent_for = _announce(conn, notices, touched, settings, now, source)
+    _summarise_maintenance(conn, settings, now)
     for key, ids in sent_for.items():
         transitions[key] = replace(transitions[key], outbox_ids=tuple(ids))
     for key, (alert, _) in touched.items():
@@ -209,6 +211,17 @@ def _announce(conn: Connection, notices: list[tuple[Alert, messages.AlertNotice]
         for a, _ in legacy:
             sent_for[a.key] = ids
     return sent_for
+
+
+def _summarise_maintenance(conn: Connection, settings: Settings, now: dt.datetime) -> None:
+    """One message for each maintenance occurrence that has ended, listing what fired and cleared inside it
+    (an occurrence inside which nothing fired sends nothing)."""
+    for summary in maintenance_store.due_summaries(conn, now):
+        if not summary.events:
+            continue
+        lines = maintenance_store.summary_lines(summary, settings.tz)
+        text = f"🛠 <b>{messages.escape(lines[0])}</b>\n" + "\n".join(messages.escape(x) for x in lines[1:])
+        outbox.enqueue(conn, text, silent=True, source="maintenance", now=now)
 
 
 # -- reading -------------------------------------------------------------------
