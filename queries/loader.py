@@ -450,7 +450,8 @@ def _fragment(name: str, _seen: tuple[str, ...] = ()) -> tuple[tuple[str, ...], 
     lines = path.read_text(encoding="utf-8").splitlines()
     consts = {m["name"]: m["value"] for m in map(_CONST.match, (ln.strip() for ln in lines)) if m}
     # the header is for the reader of the shared file; the pasted SQL names where it came from
-    body = list(itertools.dropwhile(lambda ln: not ln.strip() or ln.strip().startswith("--"), lines))
+    body = list(itertools.dropwhile(
+        lambda ln: not _INCLUDE.match(ln) and (not ln.strip() or ln.strip().startswith("--")), lines))
     out: list[str] = [f"-- shared/{name}.sql"]
     for line in _with_includes(body, _seen + (name,)):
         for key, value in consts.items():

@@ -74,20 +74,11 @@ ORDER BY 1, 2;
 -- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 --
 -- Columns: day, provider, model_id, jobs (completed + failed), failed, unfinished (pending + processing).
-WITH win AS NOT MATERIALIZED (
-    SELECT CAST(:tz AS text)                                                        AS tz,
-           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
-           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
-)
-SELECT (j.created_at AT TIME ZONE w.tz)::date                       AS day,
-       j.provider,
-       j.model_id,
-       count(*) FILTER (WHERE j.status IN ('completed', 'failed'))   AS jobs,
-       count(*) FILTER (WHERE j.status = 'failed')                   AS failed,
-       count(*) FILTER (WHERE j.status IN ('pending', 'processing')) AS unfinished
-FROM win w
-JOIN video_jobs j ON j.created_at >= w.lo AND j.created_at < w.hi
-GROUP BY 1, 2, 3
+WITH
+-- include: local_days,
+-- include: job_days
+SELECT day, provider, model_id, jobs, failed, unfinished
+FROM job_days
 ORDER BY 1, 2, 3;
 
 
@@ -98,24 +89,11 @@ ORDER BY 1, 2, 3;
 -- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 --
 -- Columns: day, user_id, signup_day (the user signed up that same local day).
-WITH win AS NOT MATERIALIZED (
-    SELECT CAST(:tz AS text)                                                        AS tz,
-           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
-           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
-),
-user_days AS (
-    SELECT j.user_id, (j.created_at AT TIME ZONE w.tz)::date AS day
-    FROM win w JOIN video_jobs j ON j.created_at >= w.lo AND j.created_at < w.hi
-    UNION
-    SELECT p.user_id, (p.purchased_at AT TIME ZONE w.tz)::date AS day
-    FROM win w JOIN purchases p ON p.purchased_at >= w.lo AND p.purchased_at < w.hi
-)
-SELECT ud.day,
-       ud.user_id,
-       COALESCE((u.created_at AT TIME ZONE w.tz)::date = ud.day, false) AS signup_day
-FROM win w
-CROSS JOIN user_days ud
-LEFT JOIN users u ON u.id = ud.user_id;
+WITH
+-- include: local_days,
+-- include: user_days
+SELECT day, user_id, signup_day
+FROM user_days;
 
 
 -- name: signups_days
@@ -123,11 +101,8 @@ LEFT JOIN users u ON u.id = ud.user_id;
 -- :param start date       first local day (inclusive)
 -- :param end date         last local day (inclusive)
 -- :param tz tz = REPORT_TZ      IANA zone the days are cut in
-WITH win AS NOT MATERIALIZED (
-    SELECT CAST(:tz AS text)                                                        AS tz,
-           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
-           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
-)
+WITH
+-- include: local_days
 SELECT (u.created_at AT TIME ZONE w.tz)::date AS day, count(*) AS new_users
 FROM win w JOIN users u ON u.created_at >= w.lo AND u.created_at < w.hi
 GROUP BY 1
@@ -151,50 +126,21 @@ SELECT (LEAST((SELECT min(created_at) FROM users),
 -- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 --
 -- Columns: day, dau, new_users, new_active, returning_active, exactly as in activity.daily.
-WITH win AS NOT MATERIALIZED (
-    SELECT CAST(:start AS date)                                                     AS first_day,
-           CAST(:end AS date)                                                       AS last_day,
-           CAST(:tz AS text)                                                        AS tz,
-           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
-           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
-),
-days AS (
-    SELECT w.first_day + i AS day FROM win w, generate_series(0, w.last_day - w.first_day) AS i
-),
-user_days AS (
-    SELECT j.user_id, (j.created_at AT TIME ZONE w.tz)::date AS day
-    FROM win w JOIN video_jobs j ON j.created_at >= w.lo AND j.created_at < w.hi
-    UNION
-    SELECT p.user_id, (p.purchased_at AT TIME ZONE w.tz)::date AS day
-    FROM win w JOIN purchases p ON p.purchased_at >= w.lo AND p.purchased_at < w.hi
-),
--- only users who signed up inside the window can be "new" on a day of it: a
--- small set read by the created_at index, instead of one users lookup per
--- active user (every user_id exists in users: foreign keys)
-joined AS (
-    SELECT (u.created_at AT TIME ZONE w.tz)::date AS signup_day, u.id
-    FROM win w JOIN users u ON u.created_at >= w.lo AND u.created_at < w.hi
-),
-daily_active AS (
-    SELECT ud.day,
-           count(*) AS dau,
-           count(*) FILTER (WHERE j.signup_day = ud.day) AS new_active
-    FROM user_days ud
-    LEFT JOIN joined j ON j.id = ud.user_id
-    GROUP BY ud.day
-),
+WITH
+-- include: local_days,
+-- include: user_days,
+-- include: daily_active,
 signups AS (
     SELECT signup_day AS day, count(*) AS new_users FROM joined GROUP BY 1
+),
+activity AS (
+    SELECT d.day, da.dau, s.new_users, da.new_active
+    FROM days d
+    LEFT JOIN daily_active da ON da.day = d.day
+    LEFT JOIN signups s ON s.day = d.day
 )
-SELECT d.day,
-       COALESCE(da.dau, 0)                               AS dau,
-       COALESCE(s.new_users, 0)                          AS new_users,
-       COALESCE(da.new_active, 0)                        AS new_active,
-       COALESCE(da.dau, 0) - COALESCE(da.new_active, 0)  AS returning_active
-FROM days d
-LEFT JOIN daily_active da ON da.day = d.day
-LEFT JOIN signups s ON s.day = d.day
-ORDER BY d.day;
+-- include: dau_columns
+;
 
 
 -- name: durations_days
@@ -204,24 +150,11 @@ ORDER BY d.day;
 -- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 --
 -- Columns: day, completed, p50_seconds, p95_seconds, max_seconds (completed_at - created_at, completed jobs).
-WITH win AS NOT MATERIALIZED (
-    SELECT CAST(:tz AS text)                                                        AS tz,
-           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
-           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
-),
-done AS (
-    SELECT (j.created_at AT TIME ZONE w.tz)::date                            AS day,
-           CAST(EXTRACT(EPOCH FROM j.completed_at - j.created_at) AS float8) AS seconds
-    FROM win w
-    JOIN video_jobs j ON j.created_at >= w.lo AND j.created_at < w.hi
-    WHERE j.status = 'completed' AND j.completed_at IS NOT NULL
-)
-SELECT day, count(*) AS completed,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds)  AS p50_seconds,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY seconds) AS p95_seconds,
-       max(seconds)                                          AS max_seconds
-FROM done
-GROUP BY day
+WITH
+-- include: local_days,
+-- include: duration_days
+SELECT day, completed, p50_seconds, p95_seconds, max_seconds
+FROM duration_days
 ORDER BY day;
 
 
@@ -232,15 +165,9 @@ ORDER BY day;
 -- :param tz tz = REPORT_TZ      IANA zone the days are cut in
 --
 -- Columns: day, provider, error_code, failed, last_seen (created_at of the latest such job).
-WITH win AS NOT MATERIALIZED (
-    SELECT CAST(:tz AS text)                                                        AS tz,
-           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
-           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
-)
-SELECT (j.created_at AT TIME ZONE w.tz)::date AS day, j.provider, j.error_code,
-       count(*) AS failed, max(j.created_at) AS last_seen
-FROM win w
-JOIN video_jobs j ON j.created_at >= w.lo AND j.created_at < w.hi
-WHERE j.status = 'failed'
-GROUP BY 1, 2, 3
+WITH
+-- include: local_days,
+-- include: failure_code_days
+SELECT day, provider, error_code, failed, last_seen
+FROM failure_code_days
 ORDER BY 1, 2, 3;
