@@ -2,20 +2,15 @@
 -- analytics (backend) connection; ops/data/rollups.py stores them in the state
 -- database's rollup tables (queries/state/migrations/040_rollups.sql).
 --
--- Every rule is the raw queries' rule, restated here grouped one level finer
--- (per currency, per provider/model, per user), so the rollups give exactly
--- the raw answers (tests/test_rollups.py compares every day):
---   * revenue: queries/revenue.sql (Production only, first copy of a
---     transaction_id, gross on the purchase day, refunds on the refund day, a
---     refund on any copy of a transaction counted once, at its earliest refunded_at)
---   * jobs: queries/errors.sql (dated by created_at; jobs = completed + failed;
---     unfinished = pending + processing)
---   * activity: queries/activity.sql (a job of any status or a purchase of any
---     environment makes the user active that local day)
--- Days are local days in `tz`; [start, end] becomes the UTC range
--- [start 00:00 local, end + 1 00:00 local) so the created_at / purchased_at /
--- refunded_at indexes are used; `win` is NOT MATERIALIZED so the planner sees
--- those bounds and estimates the window's rows (one day is a handful of rows).
+-- Every rule is the raw queries' rule, not restated but pasted from the same file in
+-- queries/shared/ (see queries/loader.py, `-- include:`), grouped one level finer (per
+-- currency, per provider/model, per user), so the rollups give exactly the raw answers by
+-- construction (tests/test_rollups.py still compares every day):
+--   * revenue: shared/revenue_rows.sql, summed by shared/revenue_sums.sql
+--   * jobs: shared/job_days.sql; durations: shared/duration_days.sql; failure codes:
+--     shared/failure_code_days.sql
+--   * activity: shared/user_days.sql (shared/active_days.sql, with the signup flag)
+-- Days are local days in `tz`: shared/local_days.sql.
 
 
 -- name: revenue_days
@@ -26,44 +21,27 @@
 --
 -- Columns: day, currency, gross, refunds, purchases, refunded_purchases, paying_users, credits_sold
 -- (as in revenue.daily for that currency).
-WITH win AS NOT MATERIALIZED (
-    SELECT CAST(:tz AS text)                                                        AS tz,
-           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
-           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
+WITH
+-- include: local_days,
+-- include: revenue_rows,
+-- the rollups hold no proceeds: revenue.daily reads them raw when a commission file is configured
+priced_rows AS (
+    SELECT e.*, CAST(NULL AS numeric) AS proceeds FROM revenue_rows e
 ),
-bought AS (
-    SELECT (p.purchased_at AT TIME ZONE w.tz)::date AS day, p.currency,
-           sum(p.price) AS gross, count(*) AS purchases,
-           count(DISTINCT p.user_id) AS paying_users, sum(p.credits) AS credits_sold
-    FROM win w
-    JOIN purchases p ON p.purchased_at >= w.lo AND p.purchased_at < w.hi
-    WHERE p.environment = 'Production'
-      AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = p.transaction_id AND d.id < p.id)
-    GROUP BY 1, 2
-),
-refunded AS (
-    SELECT (r.refunded_at AT TIME ZONE w.tz)::date AS day, p.currency,
-           sum(p.price) AS refunds, count(*) AS refunded_purchases
-    -- r: the copy carrying the transaction's first refund; p: its first copy (price, currency)
-    FROM win w
-    JOIN purchases r ON r.refunded_at >= w.lo AND r.refunded_at < w.hi
-    JOIN purchases p ON p.transaction_id = r.transaction_id
-    WHERE p.environment = 'Production'
-      AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = p.transaction_id AND d.id < p.id)
-      AND NOT EXISTS (SELECT 1 FROM purchases e WHERE e.transaction_id = r.transaction_id
-                        AND e.refunded_at IS NOT NULL AND (e.refunded_at, e.id) < (r.refunded_at, r.id))
-    GROUP BY 1, 2
+by_day AS (
+    SELECT day, currency,
+-- include: revenue_sums
+    FROM priced_rows
+    GROUP BY day, currency
 )
-SELECT COALESCE(b.day, r.day)                AS day,
-       COALESCE(b.currency, r.currency)      AS currency,
-       COALESCE(b.gross, 0)                  AS gross,
-       COALESCE(r.refunds, 0)                AS refunds,
-       COALESCE(b.purchases, 0)              AS purchases,
-       COALESCE(r.refunded_purchases, 0)     AS refunded_purchases,
-       COALESCE(b.paying_users, 0)           AS paying_users,
-       COALESCE(b.credits_sold, 0)           AS credits_sold
-FROM bought b
-FULL JOIN refunded r ON r.day = b.day AND r.currency = b.currency
+SELECT day, currency,
+       COALESCE(gross, 0)        AS gross,
+       COALESCE(refunds, 0)      AS refunds,
+       purchases,
+       refunded_purchases,
+       paying_users,
+       COALESCE(credits_sold, 0) AS credits_sold
+FROM by_day
 ORDER BY 1, 2;
 
 

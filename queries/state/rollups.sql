@@ -325,23 +325,17 @@ WITH win AS (
 ),
 days AS (
     SELECT w.first_day + i AS day FROM win w, generate_series(0, w.last_day - w.first_day) AS i
+),
+revenue AS (
+    SELECT d.day, w.currency, r.gross, r.refunds,
+           CAST(NULL AS numeric) AS proceeds,  -- not rolled up: read raw when configured
+           r.purchases, r.refunded_purchases, r.paying_users, r.credits_sold
+    FROM days d
+    CROSS JOIN win w
+    LEFT JOIN opsbench.rollup_revenue_daily r
+           ON r.tz = w.tz AND r.currency = w.currency AND r.day = d.day
 )
-SELECT d.day,
-       w.currency,
-       COALESCE(r.gross, 0)                                   AS gross,
-       COALESCE(r.refunds, 0)                                 AS refunds,
-       COALESCE(r.gross, 0) - COALESCE(r.refunds, 0)          AS net,
-       CAST(NULL AS numeric)                                  AS proceeds,  -- not rolled up: read raw when configured
-       COALESCE(r.purchases, 0)                               AS purchases,
-       COALESCE(r.refunded_purchases, 0)                      AS refunded_purchases,
-       COALESCE(r.paying_users, 0)                            AS paying_users,
-       CAST(r.gross AS float8) / NULLIF(r.paying_users, 0)    AS arppu,
-       COALESCE(r.credits_sold, 0)                            AS credits_sold
-FROM days d
-CROSS JOIN win w
-LEFT JOIN opsbench.rollup_revenue_daily r
-       ON r.tz = w.tz AND r.currency = w.currency AND r.day = d.day
-ORDER BY d.day
+-- include: revenue_columns
 
 -- name: activity_series
 -- Daily DAU/WAU/MAU of [start, end] from the rollups, with the columns of activity.daily.
