@@ -435,14 +435,17 @@ def _quiet_comment(line: str) -> str:
 # `{{NAME}}` in its SQL; Python reads the same number with `constant(NAME)`. The text is pasted, not created
 # in the database: the founder's analytics role may not CREATE a function, and state queries use it too.
 SHARED_DIR = QUERIES_DIR / "shared"
-_INCLUDE = re.compile(r"^\s*--\s*include:\s*(?P<name>[a-z_][a-z0-9_]*)\s*(?P<comma>,?)\s*$")
+_INCLUDE = re.compile(r"^\s*--\s*include:\s*(?P<name>(?:checks/)?[a-z_][a-z0-9_]*)\s*(?P<comma>,?)\s*$")
 _CONST = re.compile(r"^--\s*const:\s*(?P<name>[a-z_][a-z0-9_]*)\s*=\s*(?P<value>[-+0-9.eE]+)\s*$")
 
 
 @cache
 def _fragment(name: str, _seen: tuple[str, ...] = ()) -> tuple[tuple[str, ...], dict[str, str]]:
-    """(the shared file's SQL lines, its includes pasted and its constants filled in; its constants)."""
-    path = SHARED_DIR / f"{name}.sql"
+    """(the shared file's SQL lines, its includes pasted and its constants filled in; its constants).
+
+    `checks/NAME` is a shipped check's statement (queries/checks/NAME.sql, header left out): the one
+    definition of an invariant that a metric rule also watches live."""
+    path = QUERIES_DIR / f"{name}.sql" if name.startswith("checks/") else SHARED_DIR / f"{name}.sql"
     if not path.is_file():
         raise ValueError(f"include: no shared SQL {name!r} (expected {path})")
     if name in _seen:
@@ -452,13 +455,17 @@ def _fragment(name: str, _seen: tuple[str, ...] = ()) -> tuple[tuple[str, ...], 
     # the header is for the reader of the shared file; the pasted SQL names where it came from
     body = list(itertools.dropwhile(
         lambda ln: not _INCLUDE.match(ln) and (not ln.strip() or ln.strip().startswith("--")), lines))
-    out: list[str] = [f"-- shared/{name}.sql"]
+    out: list[str] = [f"-- {path.relative_to(QUERIES_DIR).as_posix()}"]
     for line in _with_includes(body, _seen + (name,)):
         for key, value in consts.items():
             line = line.replace("{{" + key + "}}", value)
         if "{{" in line and not line.strip().startswith("--"):
             raise ValueError(f"shared/{name}.sql: unknown constant in {line.strip()!r}")
         out.append(line)
+    while out and not out[-1].strip():
+        out.pop()
+    if out:
+        out[-1] = out[-1].rstrip().rstrip(";")   # a statement pasted into another
     return tuple(out), consts
 
 
