@@ -233,7 +233,7 @@ WITH gone AS (
 SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM gone) AS changed
 
 -- name: derive_activity
--- Stage DAU/WAU/MAU of [start, end] from the stored user-days (the spans method of queries/activity.sql).
+-- Stage DAU/WAU/MAU of [start, end] from the stored user-days (the spans method of queries/shared/wau_mau.sql, as activity.daily).
 -- :param tz text      zone of the rows
 -- :param start date   first day to derive
 -- :param end date     last day to derive
@@ -446,7 +446,7 @@ ORDER BY day, provider, error_code
 -- activity.daily for open days [start, end] right after the rolled-up days: WAU/MAU from the
 -- stored user-days of the 29 days before `start` plus the given user-days of [start, end]
 -- (read from the raw tables by the caller). Each day's WAU/MAU is the number of distinct users
--- in its 7/30-day range (what the spans method of queries/activity.sql counts), found by a hash
+-- in its 7/30-day range (what the spans method of queries/shared/wau_mau.sql counts), found by a hash
 -- of user ids: for the one or few open days this is cheaper than sorting a month of user-days
 -- by user for the spans.
 -- :param start date              first day (the stored user-days must cover the 29 days before it)
