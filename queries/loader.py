@@ -16,6 +16,7 @@ every value bound (never pasted into the SQL) and returns a DataFrame.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import time
 import uuid
@@ -503,6 +504,71 @@ def _quiet_comment(line: str) -> str:
     return line.replace(":", "\\:")
 
 
+# Shared SQL definitions (queries/shared/NAME.sql): a metric's rule written once and pasted by the loader
+# wherever a query's body has a line `-- include: NAME` (`-- include: NAME,` when another CTE follows), so a
+# raw series and its rollup extraction, or two queries showing one statistic, cannot drift apart. A shared
+# file may include another. It may name constants in its header (`-- const: NAME = NUMBER`), written
+# `{{NAME}}` in its SQL; Python reads the same number with `constant(NAME)`. The text is pasted, not created
+# in the database: the founder's analytics role may not CREATE a function, and state queries use it too.
+SHARED_DIR = QUERIES_DIR / "shared"
+_INCLUDE = re.compile(r"^\s*--\s*include:\s*(?P<name>(?:checks/)?[a-z_][a-z0-9_]*)\s*(?P<comma>,?)\s*$")
+_CONST = re.compile(r"^--\s*const:\s*(?P<name>[a-z_][a-z0-9_]*)\s*=\s*(?P<value>[-+0-9.eE]+)\s*$")
+
+
+@cache
+def _fragment(name: str, _seen: tuple[str, ...] = ()) -> tuple[tuple[str, ...], dict[str, str]]:
+    """(the shared file's SQL lines, its includes pasted and its constants filled in; its constants).
+
+    `checks/NAME` is a shipped check's statement (queries/checks/NAME.sql, header left out): the one
+    definition of an invariant that a metric rule also watches live."""
+    path = QUERIES_DIR / f"{name}.sql" if name.startswith("checks/") else SHARED_DIR / f"{name}.sql"
+    if not path.is_file():
+        raise ValueError(f"include: no shared SQL {name!r} (expected {path})")
+    if name in _seen:
+        raise ValueError(f"include: shared/{name}.sql includes itself ({' -> '.join(_seen + (name,))})")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    consts = {m["name"]: m["value"] for m in map(_CONST.match, (ln.strip() for ln in lines)) if m}
+    # the header is for the reader of the shared file; the pasted SQL names where it came from
+    body = list(itertools.dropwhile(
+        lambda ln: not _INCLUDE.match(ln) and (not ln.strip() or ln.strip().startswith("--")), lines))
+    out: list[str] = [f"-- {path.relative_to(QUERIES_DIR).as_posix()}"]
+    for line in _with_includes(body, _seen + (name,)):
+        for key, value in consts.items():
+            line = line.replace("{{" + key + "}}", value)
+        if "{{" in line and not line.strip().startswith("--"):
+            raise ValueError(f"shared/{name}.sql: unknown constant in {line.strip()!r}")
+        out.append(line)
+    while out and not out[-1].strip():
+        out.pop()
+    if out:
+        out[-1] = out[-1].rstrip().rstrip(";")   # a statement pasted into another
+    return tuple(out), consts
+
+
+def constant(name: str) -> float:
+    """A constant a shared SQL definition declares (`-- const: NAME = NUMBER`), for Python's copy of a rule."""
+    for path in sorted(SHARED_DIR.glob("*.sql")):
+        consts = _fragment(path.stem)[1]
+        if name in consts:
+            return float(consts[name])
+    raise KeyError(f"no shared SQL declares the constant {name!r}")
+
+
+def _with_includes(lines: list[str], _seen: tuple[str, ...] = ()) -> list[str]:
+    out: list[str] = []
+    for line in lines:
+        m = _INCLUDE.match(line)
+        if not m:
+            out.append(line)
+            continue
+        pasted = list(_fragment(m["name"], _seen)[0])
+        if m["comma"]:
+            last = max(i for i, ln in enumerate(pasted) if ln.strip() and not ln.strip().startswith("--"))
+            pasted[last] += ","
+        out.extend(pasted)
+    return out
+
+
 def parse_sql_file(path: Path, subject: str | None = None) -> dict[str, NamedQuery]:
     subject = subject or path.stem
     out: dict[str, NamedQuery] = {}
@@ -522,7 +588,7 @@ def parse_sql_file(path: Path, subject: str | None = None) -> dict[str, NamedQue
             raise ValueError(f"{path.name}: query {current!r} defined twice")
         out[current] = NamedQuery(subject, current, " ".join(desc[:1]).strip(), tuple(params), sql)
 
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in _with_includes(path.read_text(encoding="utf-8").splitlines()):
         m = _NAME.match(line.strip())
         if m:
             flush()
