@@ -10,6 +10,12 @@ INSERT INTO opsbench.incidents (created_at, keys, episodes, body)
 VALUES (CAST(:created_at AS timestamptz), CAST(:keys AS jsonb), CAST(:episodes AS jsonb), CAST(:body AS text))
 RETURNING id
 
+-- name: set_body
+-- The chat's rendering of the incident's first message (edits re-use it).
+-- :param id int                         incident id
+-- :param body text                      the message as first sent
+UPDATE opsbench.incidents SET body = CAST(:body AS text) WHERE id = CAST(:id AS bigint)
+
 -- name: add_button
 -- One button of an incident message.
 -- :param token text                     callback_data

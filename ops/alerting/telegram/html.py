@@ -1,4 +1,4 @@
-"""Telegram-ready HTML: escaping, safe splitting, captions, and alert message text.
+"""Telegram-ready HTML (the chat medium's markup): escaping, safe splitting, captions, and alert message text.
 
 Telegram's HTML parse mode knows a handful of tags and three entities; any
 other `<`, `>` or `&` makes it reject the whole message ("can't parse
@@ -15,8 +15,9 @@ import datetime as dt
 import html
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any, Sequence
+
+from ops.alerting.notices import AlertNotice, human_duration  # noqa: F401  (the chat's text uses both)
 
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -242,45 +243,10 @@ def caption(text: str, limit: int = CAPTION_LIMIT) -> str:
         room -= over
 
 
-# -- durations ---------------------------------------------------------------
-
-def human_duration(delta: dt.timedelta) -> str:
-    """2d 3h, 4h 5m, 12m, 40s."""
-    seconds = max(0, int(delta.total_seconds()))
-    days, rem = divmod(seconds, 86400)
-    hours, rem = divmod(rem, 3600)
-    minutes, secs = divmod(rem, 60)
-    if days:
-        return f"{days}d {hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    if minutes:
-        return f"{minutes}m"
-    return f"{secs}s"
-
-
 # -- alert messages ----------------------------------------------------------
 
 SEVERITY_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
 KIND_TITLE = {"firing": "FIRING", "repeat": "STILL FIRING", "flapping": "FLAPPING", "resolved": "RESOLVED"}
-
-
-@dataclass
-class AlertNotice:
-    """What one alert contributes to a notification message."""
-
-    kind: str                    # firing | repeat | flapping | resolved
-    key: str
-    rule: str
-    severity: str
-    summary: str
-    source: str = ""
-    details: str = ""
-    evidence: Sequence[dict[str, Any]] = field(default_factory=list)
-    evidence_count: int | None = None
-    command: str | None = None
-    started_at: dt.datetime | None = None
-    now: dt.datetime | None = None
 
 
 def evidence_row(row: dict[str, Any]) -> str:
@@ -364,3 +330,9 @@ def alert_message(notices: Sequence[AlertNotice], environment: str) -> str:
 def backlog_notice(count: int, held_for: dt.timedelta) -> str:
     noun = "message was" if count == 1 else "messages were"
     return f"⏳ <b>Delayed delivery</b>: {count} {noun} held for {human_duration(held_for)}; delivering in order."
+
+
+def with_notice(notice: str, body: str) -> str | None:
+    """The backlog line on top of a text, when both fit one message; else None (sent on its own)."""
+    merged = notice + "\n\n" + body
+    return merged if utf16_len(merged) <= MESSAGE_LIMIT else None
