@@ -30,9 +30,13 @@ def _plain(markup: str) -> str:
     return html.unescape(_TAG.sub("", markup))
 
 
-def parts(text: str) -> list[str]:
+def parts(text: str, environment: str | None = None) -> list[str]:
+    """Free text as one email: its first line is the subject (an email has no length limit worth a split)."""
     plain = _plain(text).strip()
-    return [plain] if plain else []
+    if not plain:
+        return []
+    head = " ".join(plain.splitlines()[0].split())
+    return [(f"[{environment}] {head}" if environment else head)[:SUBJECT_CHARS] + f"\n\n{plain}\n"]
 
 
 def caption(text: str) -> str:
@@ -82,9 +86,5 @@ def render(conn: Connection, notice: Notice, settings: Any, now: dt.datetime) ->
     if notice.kind == "state" or (notice.kind != "text" and not notice.alerts):
         return []
     if notice.kind == "text":
-        text = _plain(notice.text).strip()
-        if not text:
-            return []
-        head = " ".join(text.splitlines()[0].split())[:SUBJECT_CHARS]
-        return [Draft("text", f"[{settings.environment}] {head}\n\n{text}\n")]
+        return [Draft("text", body) for body in parts(notice.text, settings.environment)]
     return [Draft("text", email(list(notice.alerts), notice.environment))]
