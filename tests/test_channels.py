@@ -34,7 +34,14 @@ class Inbox:
     def __init__(self):
         self.mails: list[email.message.EmailMessage] = []
         self.refuse: list[str] = []
+        self.unknown: set[str] = set()      # recipients answered 550
         self.got = threading.Event()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.unknown:
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         if self.refuse:
@@ -172,6 +179,30 @@ def test_the_channel_says_what_an_smtp_failure_means(smtp):
         clear.send(OutgoingMessage("text", "subject\n\nbody"))
     assert clear.outcome(err.value) is Outcome.refused and "hunter2-secret" not in str(err.value)
     assert smtp.mails == []
+
+
+def test_a_refusing_server_is_reported_once_held_and_probed_until_it_accepts(state, smtp, clock, caplog):
+    import logging
+
+    settings = state.settings(**email_env(smtp.port))
+    ch = channels.connect("email", settings)
+    smtp.unknown |= {"founder@example.com", "oncall@example.com"}
+    with state.engine.begin() as conn:
+        outbox.enqueue(conn, "one", destination="email", now=clock.now())
+        outbox.enqueue(conn, "two", destination="email", now=clock.now())
+    with caplog.at_level(logging.ERROR, logger="opsbench.outbox"):
+        for _ in range(3):   # each probe after the hold: one try, no second report
+            assert outbox.drain(settings, state.engine, ch, clock=clock.now, sleep=clock.sleep) == 0
+            clock.advance(301)
+    assert len([r for r in caplog.records if "refuses messages" in r.getMessage()]) == 1
+    (held,) = outbox.delivery_problems(state.engine).blocked
+    assert held.configured_chat_id == ch.key and "550" in held.blocked_reason
+    assert [r.status for r in rows(state)] == ["pending", "pending"]   # nothing dropped
+    smtp.unknown.clear()
+    assert outbox.drain(settings, state.engine, ch, clock=clock.now, sleep=clock.sleep) == 2
+    assert [m.get_content().strip() for m in smtp.mails] == [
+        "⏳ Delayed delivery: 2 messages were held for 15m; delivering in order.", "one", "two"]
+    assert outbox.delivery_problems(state.engine).blocked == []
 
 
 # -- several channels, one down --------------------------------------------------------------------------------

@@ -27,9 +27,11 @@ from typing import Any, Protocol
 
 from sqlalchemy.engine import Connection
 
+import queries
 from ops.alerting.notices import Notice, human_duration
 from ops.core import backoff
 from ops.core.errors import DeliveryError, Outcome
+from ops.core.redact import redact
 
 log = logging.getLogger("opsbench.channels")
 
@@ -92,6 +94,10 @@ def unpack_album(payload: bytes) -> list[tuple[str, bytes]]:
     return [(f["filename"], base64.b64decode(f["data"])) for f in json.loads(bytes(payload))["files"]]
 
 
+def _q():
+    return queries.load("state/outbox")
+
+
 class Medium(Protocol):
     """How notices and free text look on one medium (module-level functions of a plugin's render.py)."""
 
@@ -127,7 +133,8 @@ class Channel(Protocol):
 
 class BaseChannel:
     """Defaults every channel may keep: the error's own outcome, exponential backoff (or the
-    server's retry_after), no stored refusal state, a plain-text backlog line."""
+    server's retry_after), a refusal remembered in opsbench.destination_holds under the
+    channel's key, a plain-text backlog line."""
 
     destination = "main"
     key = "channel"
@@ -147,14 +154,16 @@ class BaseChannel:
 
     def held_until(self, conn: Connection) -> dt.datetime | None:
         """When a destination that refused everything is next probed (None: not held)."""
-        return None
+        row = _q().hold.execute(conn, key=self.key).first()
+        return None if row is None else row.checked_at + BLOCKED_RETRY
 
     def refused(self, conn: Connection, err: DeliveryError, now: dt.datetime) -> bool:
         """Remember a refusal; True when it is news (the outbox reports it once)."""
-        return True
+        return bool(_q().hold_set.execute(conn, key=self.key, reason=redact(err)[:500], at=now).scalar_one())
 
     def accepted(self, conn: Connection, now: dt.datetime) -> None:
         """A message went through while the destination was held: the hold is over."""
+        _q().hold_clear.execute(conn, key=self.key)
 
     def backlog_notice(self, count: int, held: dt.timedelta) -> str:
         noun = "message was" if count == 1 else "messages were"

@@ -140,11 +140,37 @@ FROM opsbench.telegram_chats
 WHERE configured_chat_id = CAST(:configured_chat_id AS text)
 
 -- name: blocked_chats
--- Chats that refuse our messages, longest-blocked first.
+-- Chats (and other destinations) that refuse our messages, longest-blocked first.
 SELECT configured_chat_id, chat_id, blocked_reason, blocked_at, blocked_checked_at
-FROM opsbench.telegram_chats
-WHERE blocked_at IS NOT NULL
+FROM (
+    SELECT configured_chat_id, chat_id, blocked_reason, blocked_at, blocked_checked_at
+    FROM opsbench.telegram_chats
+    WHERE blocked_at IS NOT NULL
+    UNION ALL
+    SELECT channel_key, channel_key, reason, held_at, checked_at FROM opsbench.destination_holds
+) b
 ORDER BY blocked_at, configured_chat_id
+
+-- name: hold
+-- The stored refusal of a (non-Telegram) destination, if any.
+-- :param key text                       the channel's key
+SELECT channel_key, reason, held_at, checked_at FROM opsbench.destination_holds WHERE channel_key = CAST(:key AS text)
+
+-- name: hold_set
+-- Remember a refusal (held_at stays the first, checked_at the latest); returns whether it is new.
+-- :param key text                       the channel's key
+-- :param reason text                    why (redacted)
+-- :param at timestamptz                 when
+WITH before AS (SELECT 1 FROM opsbench.destination_holds WHERE channel_key = CAST(:key AS text))
+INSERT INTO opsbench.destination_holds (channel_key, reason, held_at, checked_at)
+VALUES (CAST(:key AS text), CAST(:reason AS text), CAST(:at AS timestamptz), CAST(:at AS timestamptz))
+ON CONFLICT (channel_key) DO UPDATE SET reason = EXCLUDED.reason, checked_at = EXCLUDED.checked_at
+RETURNING NOT EXISTS (SELECT 1 FROM before) AS newly_held
+
+-- name: hold_clear
+-- A delivery went through: the destination takes messages again.
+-- :param key text                       the channel's key
+DELETE FROM opsbench.destination_holds WHERE channel_key = CAST(:key AS text)
 
 -- name: chat_migrated
 -- Remember that a chat moved (group upgraded to supergroup).

@@ -6,3 +6,13 @@
 ALTER TABLE opsbench.outbox ADD COLUMN IF NOT EXISTS destination text NOT NULL DEFAULT 'main';
 CREATE INDEX IF NOT EXISTS outbox_destination_pending_idx
     ON opsbench.outbox (destination, lane, id) WHERE status = 'pending';
+
+-- A destination that refuses every message (SMTP login refused, every recipient refused), as
+-- ops/alerting/channel.py's BaseChannel remembers it: reported once, probed again every few
+-- minutes, cleared by the next delivery. (Telegram chats keep theirs in opsbench.telegram_chats.)
+CREATE TABLE IF NOT EXISTS opsbench.destination_holds (
+    channel_key text PRIMARY KEY,          -- the channel's key, e.g. email:ops@example.com
+    reason      text NOT NULL,             -- redacted
+    held_at     timestamptz NOT NULL,      -- the first refusal
+    checked_at  timestamptz NOT NULL       -- the latest
+);
