@@ -539,6 +539,63 @@ def refresh_incidents(conn: Connection, incident_ids: list[int], settings: Setti
     return ids
 
 
+# -- escalation ------------------------------------------------------------------
+
+ESCALATIONS = 2   # the first after OPSBENCH_ESCALATE_AFTER, the second after twice as long again
+
+
+def escalation_due(announced_at: dt.datetime, escalated: list[dt.datetime], after: dt.timedelta,
+                   now: dt.datetime) -> bool:
+    """Is the next escalation of an unacked critical alert due? (A pure function of its times: the
+    first `after` past its announcement, the second `2 * after` past the first, then no more.)"""
+    if len(escalated) >= ESCALATIONS:
+        return False
+    if not escalated:
+        return now - announced_at >= after
+    return now - escalated[-1] >= 2 * after
+
+
+def escalate(engine: Engine, settings: Settings, now: dt.datetime) -> list[str]:
+    """Send again, as a new ringing message, every critical alert announced `OPSBENCH_ESCALATE_AFTER`
+    ago that nobody acked, silenced or saw resolve (once more after twice as long again). Run by the
+    outbox drain (ops/alerting/bridge.py), so it does not wait for the alert's own check, which may
+    run daily. Returns the keys escalated now."""
+    after = settings.escalation_delay
+    if after is None:
+        return []
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    with engine.begin() as conn:
+        rows = list(_q().escalation_candidates.execute(conn))
+        if not rows:
+            return []
+        silences = list(_q().active_silences.execute(conn, at=now))
+        due: dict[int, list[Any]] = {}
+        for r in rows:
+            times = [dt.datetime.fromisoformat(t) for t in (r.escalated or [])]
+            if not escalation_due(r.last_notified_at, times, after, now):
+                continue
+            if any(fnmatch.fnmatchcase(r.key, s.pattern) or fnmatch.fnmatchcase(r.rule, s.pattern) for s in silences):
+                continue   # silenced since its last evaluation: held, as the evaluation would
+            due.setdefault(r.incident_id, []).append(r)
+        for incident_id, group in sorted(due.items()):
+            for r in group:
+                _q().mark_escalated.execute(conn, key=r.key, at=now)
+            news = tuple(AlertNotice(kind="escalated", key=r.key, rule=r.rule, severity=r.severity,
+                                     summary=r.summary, source=r.source, details=r.details or "",
+                                     evidence=list(r.evidence or []), evidence_count=r.evidence_count,
+                                     command=r.command, started_at=r.started_at, now=now) for r in group)
+            ids = outbox.publish(conn, Notice("escalated", news, settings.environment, incident_id),
+                                 settings, now=now, source="alerts:escalation")
+            for r in group:
+                n = len(r.escalated or []) + 1
+                _q().add_event.execute(conn, at=now, key=r.key, rule=r.rule, severity=r.severity, kind="escalated",
+                                       summary=r.summary, outbox_id=ids[0] if ids else None,
+                                       note=f"escalation {n} of {ESCALATIONS}: not acked "
+                                            f"{human_duration(now - r.last_notified_at)} after it was sent")
+    return sorted(r.key for group in due.values() for r in group)
+
+
 # -- reading -------------------------------------------------------------------
 
 def firing(engine: Engine) -> list:

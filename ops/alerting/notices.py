@@ -18,7 +18,7 @@ from typing import Any, Sequence
 class AlertNotice:
     """What one alert contributes to a notification."""
 
-    kind: str                    # firing | repeat | flapping | resolved
+    kind: str                    # firing | repeat | flapping | resolved | escalated
     key: str
     rule: str
     severity: str
@@ -37,9 +37,10 @@ class AlertNotice:
 # update   alerts of an incident resolved or still firing (`alerts`, kind resolved | repeat);
 #          `ended` when the incident's own view changed (an alert of it is over)
 # state    the incident's view changed (closed by hand, acked elsewhere): no alert news
+# escalated  critical alerts of an incident nobody acked (`alerts`, kind escalated): say it again, loudly
 # grouped  alerts announced without an incident (from before incidents existed)
 # text     free text in the message markup (reports, replies), `text`
-NOTICE_KINDS = ("opened", "update", "state", "grouped", "text")
+NOTICE_KINDS = ("opened", "update", "state", "escalated", "grouped", "text")
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Notice:
     def __post_init__(self) -> None:
         if self.kind not in NOTICE_KINDS:
             raise ValueError(f"unknown notice kind {self.kind!r}")
-        if self.kind in ("opened", "update", "state") and self.incident_id is None:
+        if self.kind in ("opened", "update", "state", "escalated") and self.incident_id is None:
             raise ValueError(f"an {self.kind} notice needs its incident")
 
 

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ops.core.clock import parse_zone
+from ops.core.clock import parse_duration, parse_zone
 from ops.core.errors import SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -152,6 +152,9 @@ class Settings(BaseSettings):
     # the store's commission and tax shares (TOML or CSV, see ops/core/commission.py); none: proceeds "not configured"
     commission_file: Path | None = Field(default=None, alias="OPSBENCH_COMMISSION")
 
+    # a critical alert nobody acked is sent again, ringing, after this long (and once more after twice
+    # as long again); "0" turns escalation off (ops/alerting/manager.py escalate)
+    escalate_after: str = Field(default="15m", alias="OPSBENCH_ESCALATE_AFTER")
     # the email channel (ops/alerting/email/): on when OPSBENCH_EMAIL_TO names one or more addresses
     email_to: str | None = Field(default=None, alias="OPSBENCH_EMAIL_TO")
     email_from: str | None = Field(default=None, alias="OPSBENCH_EMAIL_FROM")
@@ -265,6 +268,17 @@ class Settings(BaseSettings):
         commission.load(path)  # ValueError: one line naming the file, line and key
         return path
 
+    @field_validator("escalate_after")
+    @classmethod
+    def _escalate_after(cls, v: str) -> str:
+        if v.strip() in ("0", "off"):
+            return "0"
+        try:
+            parse_duration(v)
+        except ValueError:
+            raise ValueError("expected a duration such as 15m or 1h, or 0 for off") from None
+        return v.strip()
+
     @field_validator("email_to")
     @classmethod
     def _email_to(cls, v: str | None) -> str | None:
@@ -333,6 +347,11 @@ class Settings(BaseSettings):
     def health_targets(self) -> list[tuple[str, str]]:
         """OPSBENCH_HEALTH_URLS as (name, url) pairs, in order."""
         return parse_health_urls(self.health_urls) if self.health_urls else []
+
+    @property
+    def escalation_delay(self) -> dt.timedelta | None:
+        """OPSBENCH_ESCALATE_AFTER as a duration (None: escalation off)."""
+        return None if self.escalate_after == "0" else parse_duration(self.escalate_after)
 
     @property
     def email_recipients(self) -> list[str]:

@@ -58,7 +58,7 @@ WHERE token = CAST(:token AS text)
 -- The current rows of an incident's alerts.
 -- :param keys text                      JSON array of alert keys
 SELECT key, rule, severity, state, summary, details, evidence, evidence_count, command, source, started_at,
-       fired_at, resolved_at, acked_by, acked_at, incident_id, held_reason
+       fired_at, resolved_at, acked_by, acked_at, incident_id, held_reason, escalated
 FROM opsbench.alerts
 WHERE key IN (SELECT jsonb_array_elements_text(CAST(:keys AS jsonb)))
 ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, key

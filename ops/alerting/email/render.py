@@ -21,7 +21,8 @@ from ops.alerting.notices import AlertNotice, Notice, human_duration
 
 EVIDENCE_ROWS = 20        # an email has room: more rows than the chat shows
 SUBJECT_CHARS = 150
-TITLE = {"firing": "FIRING", "repeat": "STILL FIRING", "flapping": "FLAPPING", "resolved": "RESOLVED"}
+TITLE = {"firing": "FIRING", "repeat": "STILL FIRING", "flapping": "FLAPPING", "resolved": "RESOLVED",
+         "escalated": "ESCALATED"}
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^<>]*>")
 
 
@@ -53,7 +54,7 @@ def block(n: AlertNotice) -> str:
     if n.kind == "resolved":
         lines.insert(1, f"Resolved after {since}." if since else "Resolved.")
     elif since:
-        lines.append(f"Firing for {since}.")
+        lines.append(f"Firing for {since}." + (" Nobody has acked it." if n.kind == "escalated" else ""))
     if n.details:
         lines.append(n.details)
     if n.evidence and n.kind != "resolved":

@@ -246,7 +246,8 @@ def caption(text: str, limit: int = CAPTION_LIMIT) -> str:
 # -- alert messages ----------------------------------------------------------
 
 SEVERITY_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
-KIND_TITLE = {"firing": "FIRING", "repeat": "STILL FIRING", "flapping": "FLAPPING", "resolved": "RESOLVED"}
+KIND_TITLE = {"firing": "FIRING", "repeat": "STILL FIRING", "flapping": "FLAPPING", "resolved": "RESOLVED",
+              "escalated": "ESCALATED"}
 
 
 def evidence_row(row: dict[str, Any]) -> str:
@@ -271,7 +272,7 @@ def _since(n: AlertNotice) -> str:
 
 def alert_block(n: AlertNotice, environment: str | None = None) -> str:
     """The lines for one alert inside a (grouped) message; a lone alert also names the environment."""
-    icon = "✅" if n.kind == "resolved" else SEVERITY_ICON.get(n.severity, "⚪")
+    icon = "✅" if n.kind == "resolved" else "🚨" if n.kind == "escalated" else SEVERITY_ICON.get(n.severity, "⚪")
     head = f"{icon} <b>{KIND_TITLE[n.kind]}</b> · {escape(n.severity)} · <code>{escape(n.key)}</code>"
     lines = [head]
     since = _since(n)
@@ -286,6 +287,8 @@ def alert_block(n: AlertNotice, environment: str | None = None) -> str:
     lines.append(escape(n.summary))
     if n.kind == "repeat" and since:
         lines.append(f"<i>Firing for {since}.</i>")
+    if n.kind == "escalated":
+        lines.append(f"<i>Firing for {since}, and nobody has acked it.</i>" if since else "<i>Nobody has acked it.</i>")
     if n.details:
         lines.append(f"<i>{escape(n.details)}</i>")
     if n.evidence:
@@ -311,7 +314,7 @@ def alert_message(notices: Sequence[AlertNotice], environment: str) -> str:
     A single alert is its block with the environment; several get a header
     line that counts them by kind, most severe first.
     """
-    order = {"firing": 0, "flapping": 1, "repeat": 2, "resolved": 3}
+    order = {"escalated": 0, "firing": 0, "flapping": 1, "repeat": 2, "resolved": 3}
     rank = {"critical": 0, "warning": 1, "info": 2}
     ordered = sorted(notices, key=lambda n: (order[n.kind], rank.get(n.severity, 3), n.key))
     if len(ordered) == 1:

@@ -145,6 +145,12 @@ def render(conn: Connection, incident_id: int, settings: Settings, now: dt.datet
     if "resolve" in buttons and buttons["resolve"].used_at is not None:
         b = buttons["resolve"]
         lines.append(f"✋ Resolved by {messages.escape(b.used_by or 'someone')} at {_local(b.used_at, settings)}")
+    for key in inc.keys:
+        r = rows.get(key)
+        times = [dt.datetime.fromisoformat(t) for t in (r.escalated or [])] if r is not None else []
+        if times and same_episode(r.started_at, episodes.get(key)):
+            again = "".join(f", again at {_local(t, settings)}" for t in times[1:])
+            lines.append(f"🚨 Escalated at {_local(times[0], settings)}{again} · <code>{messages.escape(key)}</code>")
     if inc.acked_by and inc.acked_at:
         lines.append(f"👀 Acked by {messages.escape(inc.acked_by)} at {_local(inc.acked_at, settings)}")
     if not closed:

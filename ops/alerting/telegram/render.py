@@ -5,6 +5,9 @@
 - update: the incident message edited to its current view when an alert of it
   ended, and a short reply (RESOLVED / STILL FIRING) that makes the phone notice;
 - state: the edit alone;
+- escalated: a new message (never silent, not a reply: a reply to a message
+  that went unseen is easy to miss) with the incident's buttons, and the edit
+  that says "escalated at ...";
 - grouped: one message of alert blocks (split at Telegram's limit);
 - text: free HTML text, split at line boundaries.
 """
@@ -47,6 +50,12 @@ def render(conn: Connection, notice: Notice, settings: Any, now: dt.datetime) ->
         # one message, so it has no further parts: the buttons go under it
         return [Draft("text", body, notice.silent, notice.incident_id, markup)]
     drafts: list[Draft] = []
+    if notice.kind == "escalated":
+        text, markup, _ = incidents.render(conn, notice.incident_id, settings, now)
+        loud = html.alert_message(list(notice.alerts), notice.environment)
+        drafts += [Draft("text", body, False, None, markup if i == len(ps) - 1 else None)
+                   for ps in [parts(loud)] for i, body in enumerate(ps)]
+        return drafts + [Draft("edit", text, False, notice.incident_id, markup)]
     if notice.kind == "state" or notice.ended:
         text, markup, _ = incidents.render(conn, notice.incident_id, settings, now)
         drafts.append(Draft("edit", text, False, notice.incident_id, markup))
