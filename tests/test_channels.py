@@ -198,6 +198,10 @@ def test_a_refusing_server_is_reported_once_held_and_probed_until_it_accepts(sta
     (held,) = outbox.delivery_problems(state.engine).blocked
     assert held.configured_chat_id == ch.key and "550" in held.blocked_reason
     assert [r.status for r in rows(state)] == ["pending", "pending"]   # nothing dropped
+    from ops.cli.alerts_cmd import delivery_lines
+
+    said = delivery_lines(outbox.delivery_problems(state.engine), clock.now(), lambda t: t.strftime("%H:%M"))
+    assert said[0].startswith(f"BLOCKED: {ch.key} refuses messages since 12:00") and "OPSBENCH_SMTP_" in said[1]
     smtp.unknown.clear()
     assert outbox.drain(settings, state.engine, ch, clock=clock.now, sleep=clock.sleep) == 2
     assert [m.get_content().strip() for m in smtp.mails] == [

@@ -322,7 +322,7 @@ def _failed(conn: Connection, channel: Channel, row: Any, err: DeliveryError, an
 
 
 def _medium_name(channel: Channel) -> str:
-    """"Telegram", "Email": how a Sentry event names the channel (from its key, e.g. telegram:-100123)."""
+    """How a Sentry event names the channel ("Telegram", "Email"), from its key (telegram:-100123)."""
     return channel.key.split(":", 1)[0].capitalize()
 
 

@@ -190,6 +190,13 @@ def delivery_lines(problems, now: dt.datetime, when) -> list[str]:
 
     lines = []
     for b in problems.blocked:
+        if ":" in b.configured_chat_id:   # another channel's destination (email:...), not a chat id
+            lines.append(f"BLOCKED: {b.configured_chat_id} refuses messages since {when(b.blocked_at)} "
+                         f"({messages.human_duration(now - b.blocked_at)}): {b.blocked_reason}")
+            lines.append(f"  messages are held, none dropped; tried again every "
+                         f"{messages.human_duration(outbox.BLOCKED_RETRY)} (last {when(b.blocked_checked_at)}). "
+                         "Check that channel's settings (email: OPSBENCH_EMAIL_TO, OPSBENCH_SMTP_*)")
+            continue
         moved = f" (now chat {b.chat_id})" if b.chat_id and b.chat_id != b.configured_chat_id else ""
         lines.append(f"BLOCKED: Telegram chat {b.configured_chat_id}{moved} refuses messages since "
                      f"{when(b.blocked_at)} ({messages.human_duration(now - b.blocked_at)}): {b.blocked_reason}")
