@@ -13,6 +13,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from ops.core.clock import human_duration  # noqa: F401  (the channels' texts use it from here)
+
 
 @dataclass
 class AlertNotice:
@@ -58,18 +60,3 @@ class Notice:
             raise ValueError(f"unknown notice kind {self.kind!r}")
         if self.kind in ("opened", "update", "state", "escalated") and self.incident_id is None:
             raise ValueError(f"an {self.kind} notice needs its incident")
-
-
-def human_duration(delta: dt.timedelta) -> str:
-    """2d 3h, 4h 5m, 12m, 40s."""
-    seconds = max(0, int(delta.total_seconds()))
-    days, rem = divmod(seconds, 86400)
-    hours, rem = divmod(rem, 3600)
-    minutes, secs = divmod(rem, 60)
-    if days:
-        return f"{days}d {hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    if minutes:
-        return f"{minutes}m"
-    return f"{secs}s"
