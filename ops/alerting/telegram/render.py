@@ -52,9 +52,10 @@ def render(conn: Connection, notice: Notice, settings: Any, now: dt.datetime) ->
     drafts: list[Draft] = []
     if notice.kind == "escalated":
         text, markup, _ = incidents.render(conn, notice.incident_id, settings, now)
-        loud = html.alert_message(list(notice.alerts), notice.environment)
-        drafts += [Draft("text", body, False, None, markup if i == len(ps) - 1 else None)
-                   for ps in [parts(loud)] for i, body in enumerate(ps)]
+        loud = parts(html.alert_message(list(notice.alerts), notice.environment))
+        # the incident's buttons under the last part, so Ack is one tap away from the ringing message
+        drafts += [Draft("text", body, False, None, markup if i == len(loud) - 1 else None)
+                   for i, body in enumerate(loud)]
         return drafts + [Draft("edit", text, False, notice.incident_id, markup)]
     if notice.kind == "state" or notice.ended:
         text, markup, _ = incidents.render(conn, notice.incident_id, settings, now)
