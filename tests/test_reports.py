@@ -17,7 +17,7 @@ from support.fixtures import db  # noqa: F401 - the shared module fixture
 
 import queries
 from ops.alerting import manager as alerts
-from ops.alerting import telegram_html as messages
+from ops.alerting.telegram import html as messages
 from ops.contract import Finding, JobResult, Severity
 from ops.core.settings import load_settings
 from ops.reports import figures as report

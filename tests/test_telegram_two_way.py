@@ -12,6 +12,7 @@ from support.botapi import TOKEN
 
 from ops.alerting import channels, outbox
 from ops.alerting import manager as alerts
+from ops.alerting.telegram import channel as telegram_channel
 from ops.alerting.manager import RuleConfig
 from ops.contract import Finding, JobResult
 from ops.daemon.telegram_poller import TelegramPoller, process
@@ -46,7 +47,7 @@ class Setup:
         """The daemon's poller, one round (getUpdates with timeout 0), acting on what arrived."""
         poller = TelegramPoller(self.settings, self.state.engine, leading=lambda: True, run_job=self.jobs.append,
                                 clock=self.clock.now)
-        poller._client = channels.telegram_client(self.settings, self.state.engine, clock=self.clock.monotonic,
+        poller._client = telegram_channel.telegram_client(self.settings, self.state.engine, clock=self.clock.monotonic,
                                                   sleep=self.clock.sleep)
         acted = poller.poll_once()
         self.drain()
@@ -112,10 +113,8 @@ def test_an_edit_of_a_deleted_message_becomes_a_new_message_and_unmodified_is_fi
     assert stored == new_mid and failed == 0   # later edits go to the new message
     # the same edit again: Telegram says "message is not modified", which is delivered, not failed
     with tg.state.engine.begin() as conn:
-        from ops.alerting import incidents
-
         (iid,) = conn.execute(sa.text("SELECT id FROM opsbench.incidents")).scalars()
-        incidents.refresh(conn, iid, tg.settings, tg.clock.now())
+        alerts.refresh_incidents(conn, [iid], tg.settings, tg.clock.now())
     assert tg.drain() == 1
     assert any(r.answered == 400 and r.method == "editMessageText" for r in api.requests)
     assert outbox.delivery_problems(tg.state.engine).failed == 0

@@ -2,7 +2,7 @@
 
 The only markup is fixed tags written here (b, i, code, pre); every value
 that comes from data (alert keys and summaries, error codes, job names) goes
-through `ops.alerting.telegram_html.escape`. Figures sit in small <pre> tables a phone can
+through `ops.alerting.telegram.html.escape`. Figures sit in small <pre> tables a phone can
 show without wrapping (about 36 columns); a change is an arrow and a size:
 "▲ 12%" for amounts and counts, "▲ 0.8pp" (percentage points) for rates.
 Long lists are cut to a few lines with "… and N more", so a digest stays
@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ops.alerting import tally
-from ops.alerting.telegram_html import SEVERITY_ICON, escape, human_duration
+from ops.alerting.telegram.html import SEVERITY_ICON, escape, human_duration
 from ops.reports import formatting as fmt
 from ops.reports.figures import Baseline, Figure, Report
 

@@ -327,7 +327,7 @@ def check_telegram(settings: Settings) -> Check:
                                          "nobody gets a Telegram message")
     if not settings.telegram_chat_id:
         return Check("telegram", "fail", "TELEGRAM_CHAT_ID is not set: the bot has no chat to send alerts to")
-    from ops.alerting.telegram import TelegramClient
+    from ops.alerting.telegram.client import TelegramClient
 
     try:
         with TelegramClient(token, api_base=settings.telegram_api_base, chat_id=settings.telegram_chat_id,

@@ -27,9 +27,9 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 import queries
-from ops.alerting import tally
-from ops.alerting import incidents, manager, outbox
-from ops.alerting import telegram_html as messages
+from ops.alerting import manager, outbox, tally
+from ops.alerting.telegram import html as messages
+from ops.alerting.telegram import incidents
 from ops.contract import AlertState
 from ops.core.clock import parse_duration
 from ops.core.settings import Settings
@@ -171,7 +171,7 @@ def _callback(conn: Connection, update_id: int, cq: dict[str, Any], settings: Se
     else:
         return answer("This button does nothing I know of.", "unknown", action, target)
     _q().use_button.execute(conn, token=token, at=now, by=actor.name)
-    incidents.refresh(conn, row.incident_id, settings, now, source="telegram")
+    manager.refresh_incidents(conn, [row.incident_id], settings, now, source="telegram")
     return answer(text, "done", action, f"{target}: {', '.join(keys)}")
 
 
@@ -240,7 +240,7 @@ def _command(conn: Connection, update_id: int, msg: dict[str, Any], settings: Se
         if row is None:
             return reply(f"No pending or firing alert <code>{messages.escape(args[0])}</code>.", "failed", args[0])
         if row.incident_id is not None:
-            incidents.refresh(conn, row.incident_id, settings, now, source="telegram")
+            manager.refresh_incidents(conn, [row.incident_id], settings, now, source="telegram")
         return reply(f"👀 Acked <code>{messages.escape(row.key)}</code>: no more repeats.", "done", row.key)
     if name == "digest":
         out = reply("Building yesterday's digest; it follows in a moment.", "done", "daily_digest")
