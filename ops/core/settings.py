@@ -151,6 +151,8 @@ class Settings(BaseSettings):
     fx_rates: Path | None = Field(default=None, alias="OPSBENCH_FX_RATES")
     # the store's commission and tax shares (TOML or CSV, see ops/core/commission.py); none: proceeds "not configured"
     commission_file: Path | None = Field(default=None, alias="OPSBENCH_COMMISSION")
+    # what each generation costs at its provider (TOML, see ops/core/costs.py); none: margins "not configured"
+    provider_costs_file: Path | None = Field(default=None, alias="OPSBENCH_PROVIDER_COSTS")
 
     @field_validator("database_url", "maintenance_database_url", "state_url")
     @classmethod
@@ -255,6 +257,17 @@ class Settings(BaseSettings):
         commission.load(path)  # ValueError: one line naming the file, line and key
         return path
 
+    @field_validator("provider_costs_file", mode="before")
+    @classmethod
+    def _provider_costs_file(cls, v):
+        if v is None or not str(v).strip():
+            return None
+        from ops.core import costs
+
+        path = Path(str(v).strip()).expanduser()
+        costs.load(path)  # ValueError: one line naming the file, line and key
+        return path
+
     # -- derived ---------------------------------------------------------
     @property
     def admin_ids(self) -> frozenset[int]:
@@ -278,6 +291,15 @@ class Settings(BaseSettings):
         from ops.core import commission
 
         return commission.load(self.commission_file)
+
+    @property
+    def provider_costs(self):
+        """The founder's provider price list (ops.core.costs.Costs), or None when OPSBENCH_PROVIDER_COSTS is not set."""
+        if self.provider_costs_file is None:
+            return None
+        from ops.core import costs
+
+        return costs.load(self.provider_costs_file)
 
     @property
     def health_targets(self) -> list[tuple[str, str]]:

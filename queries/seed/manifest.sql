@@ -115,3 +115,34 @@ JOIN purchases c ON c.transaction_id = f.transaction_id
 JOIN purchases r ON r.transaction_id = f.transaction_id AND r.refunded_at IS NOT NULL
 WHERE f.kind = 'refund_on_duplicate'
   AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = c.transaction_id AND d.id < c.id)
+
+-- name: economics_jobs
+-- Finished jobs per UTC day, model, provider and status, with the credits the ledger charged them net of
+-- refunds: what the manifest's margin figures are built from (ops/data/seed.py prices them).
+-- :param days date[]   UTC days
+SELECT (j.created_at AT TIME ZONE 'UTC')::date AS day, m.name AS model, j.provider, j.status,
+       count(*) AS jobs, COALESCE(sum(l.net), 0) AS credits
+FROM video_jobs j
+JOIN models m ON m.id = j.model_id
+LEFT JOIN (SELECT job_id, -sum(change) AS net FROM quota_log
+           WHERE reason IN ('video_generation', 'generation_refund') AND job_id IS NOT NULL
+           GROUP BY job_id) l ON l.job_id = j.id
+WHERE j.status IN ('completed', 'failed')
+  AND j.created_at >= (SELECT min(d) FROM unnest(CAST(:days AS date[])) AS d)::timestamp AT TIME ZONE 'UTC'
+  AND (j.created_at AT TIME ZONE 'UTC')::date = ANY (CAST(:days AS date[]))
+GROUP BY 1, 2, 3, 4
+ORDER BY 1, 2, 3, 4
+
+-- name: economics_sold
+-- USD sold (price, credits) of production transactions bought by the end of each UTC day and not refunded
+-- (on any copy) by then; each transaction once, its first copy.
+-- :param days date[]   UTC days
+SELECT d AS day, sum(p.price) AS price, sum(p.credits) AS credits
+FROM unnest(CAST(:days AS date[])) AS d
+JOIN purchases p ON p.purchased_at < (d + 1)::timestamp AT TIME ZONE 'UTC'
+WHERE p.environment = 'Production' AND p.currency = 'USD'
+  AND p.id = (SELECT min(c.id) FROM purchases c WHERE c.transaction_id = p.transaction_id)
+  AND NOT EXISTS (SELECT 1 FROM purchases r WHERE r.transaction_id = p.transaction_id
+                  AND r.refunded_at < (d + 1)::timestamp AT TIME ZONE 'UTC')
+GROUP BY d
+ORDER BY d
