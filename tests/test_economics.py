@@ -1,0 +1,256 @@
+"""Unit economics (issue 28, item 3): provider costs, margin per model and provider, the loss-maker check.
+
+Expected figures come from the generator's manifest (priced from its own
+price table, ops/data/seed.py DEMO_COSTS) and from a pandas recomputation over
+the raw rows with the prices written in this test, in two time zones; never
+from queries/economics.sql.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pytest
+from support.recompute import canonical_purchases, days, read_table
+
+import queries
+from ops.core import costs as costs_mod
+from ops.core.errors import SettingsError
+from ops.core.settings import load_settings
+
+D = dt.date
+UTC = dt.timezone.utc
+
+# The demo's prices as this test knows them (USD per generation, failed billed), written out again
+PRICES = {
+    ("gen3-alpha", "runway"): (Decimal("0.45"), False),
+    ("dream-machine", "luma"): (Decimal("0.22"), True),
+    ("ray2", "luma"): (Decimal("0.45"), True),              # 0.09 per second x 5 seconds
+    ("kling-1.6", "kling"): (Decimal("0.10"), True),
+    ("kling-2.0-master", "kling"): (Decimal("1.60"), True),
+    ("pika-2.2", "pika"): (Decimal("0.08"), False),
+    ("pika-turbo", "pika"): (Decimal("0.18"), False),
+}
+TURBO_BEFORE, TURBO_AFTER = Decimal("0.20"), Decimal("0.28")
+
+
+def price_of(model: str, provider: str, utc_day: dt.date, change: dt.date) -> tuple[Decimal, bool]:
+    if (model, provider) == ("gen3-turbo", "runway"):
+        return (TURBO_BEFORE if utc_day < change else TURBO_AFTER), False
+    return PRICES[(model, provider)]
+
+
+@pytest.fixture(scope="module")
+def econ(demo_db) -> dict:
+    return demo_db.manifest["economics"]
+
+
+@pytest.fixture(scope="module")
+def costs_file(econ, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("economics") / "provider-costs.toml"
+    path.write_text(econ["costs_toml"], encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def raw(demo_db) -> dict[str, pd.DataFrame]:
+    return {t: read_table(demo_db.writer, t) for t in ("purchases", "video_jobs", "models", "quota_log")}
+
+
+def expected_margin(raw: dict, start: dt.date, end: dt.date, tz: str, change: dt.date) -> dict:
+    """(day, model, provider) -> figures, by the most direct route over the raw rows."""
+    zone = ZoneInfo(tz)
+    p = canonical_purchases(raw["purchases"])
+    p = p[(p["environment"] == "Production") & (p["currency"] == "USD")]
+    per_credit = {}
+    for d in days(start, end):
+        day_end = dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), zone)
+        kept = p[(p["purchased_at"] < day_end) & ~(p["refunded_at"].notna() & (p["refunded_at"] < day_end))]
+        per_credit[d] = sum(Decimal(str(x)) for x in kept["price"]) / int(kept["credits"].sum())
+    ledger = raw["quota_log"]
+    ledger = ledger[ledger["reason"].isin(["video_generation", "generation_refund"]) & ledger["job_id"].notna()]
+    net = (-ledger.groupby("job_id")["change"].sum()).to_dict()
+    names = dict(zip(raw["models"]["id"], raw["models"]["name"]))
+    out: dict[tuple, dict] = {}
+    for j in raw["video_jobs"].itertuples():
+        if j.status not in ("completed", "failed"):
+            continue
+        created = j.created_at.to_pydatetime()
+        day = created.astimezone(zone).date()
+        if not start <= day <= end:
+            continue
+        model = names[j.model_id]
+        price, billed = price_of(model, j.provider, created.astimezone(UTC).date(), change)
+        row = out.setdefault((day, model, j.provider), {"jobs": 0, "failed": 0, "credits": 0, "cost": Decimal(0)})
+        row["jobs"] += 1
+        row["failed"] += j.status == "failed"
+        row["credits"] += int(net.get(j.id, 0))
+        if j.status == "completed" or billed:
+            row["cost"] += price
+    for (day, _, _), row in out.items():
+        row["revenue"] = row["credits"] * per_credit[day]
+        row["margin"] = row["revenue"] - row["cost"]
+    return out
+
+
+# -- at the door -----------------------------------------------------------------------
+
+GOOD = 'currency = "USD"\n[[cost]]\nmodel = "m"\nprovider = "p"\nper_generation = 0.1\n'
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('[[cost]]\nmodel = "m"\nprovider = "p"\nper_generation = -0.1\n',
+     "c.toml line 4: per_generation must be a price of zero or more"),
+    ('[[cost]]\nmodel = "m"\nprovider = "p"\nper_second = 0.1\n', "c.toml line 4: per_second needs seconds"),
+    ('[[cost]]\nmodel = "m"\nprovider = "p"\nper_second = 0.1\nseconds = -5\n', "c.toml line 5: seconds must be"),
+    ('[[cost]]\nmodel = "m"\nprovider = "p"\nper_generation = 0.1\nprize = 2\n',
+     "c.toml line 5: unknown key 'prize' in [[cost]]"),
+    ('currency = "USD"\nmargin = 2\n' + GOOD[len('currency = "USD"\n'):], "c.toml line 2: unknown key 'margin'"),
+    ('[[cost]]\nprovider = "p"\nper_generation = 0.1\n', "c.toml line 1: [[cost]] needs model"),
+    ('[[cost]]\nmodel = "m"\nprovider = "p"\nper_generation = 0.1\nuntil = 2026-03-01\n'
+     '[[cost]]\nmodel = "m"\nprovider = "p"\nper_generation = 0.2\nfrom = 2026-02-01\n',
+     "c.toml line 6: model 'm' of 'p' overlaps the row at line 1"),
+    ('[[cost]]\nmodel = "m"\nprovider = "p"\nper_generation = 0.1\nfailed_billed = "yes"\n',
+     "c.toml line 5: failed_billed must be true or false"),
+    ('currency = "dollars"\n' + GOOD[len('currency = "USD"\n'):], "c.toml line 1: currency must be"),
+    ('[[cost\n', "c.toml: not valid TOML"),
+])
+def test_a_bad_costs_file_stops_at_the_door_naming_file_line_and_key(tmp_path, text, expected):
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SettingsError) as err:
+        load_settings(OPSBENCH_PROVIDER_COSTS=str(path))
+    msg = str(err.value)
+    assert msg.startswith("OPSBENCH_PROVIDER_COSTS: ") and expected in msg and "\n" not in msg, msg
+
+
+def test_unknown_model_names_are_named_with_file_and_line(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(GOOD + '[[cost]]\nmodel = "gen9"\nprovider = "p"\nper_generation = 0.1\n', encoding="utf-8")
+    c = costs_mod.load(path)
+    msg = costs_mod.unknown_models(c, {("m", "p")})
+    assert msg is not None and msg.startswith("c.toml line 6: unknown model 'gen9' of provider 'p'"), msg
+    assert costs_mod.unknown_models(c, {("m", "p"), ("gen9", "p")}) is None
+
+
+def test_the_demo_costs_file_names_only_the_demos_models(demo_db, costs_file):
+    models = read_table(demo_db.writer, "models")
+    c = load_settings(OPSBENCH_PROVIDER_COSTS=str(costs_file)).provider_costs
+    assert costs_mod.unknown_models(c, set(zip(models["name"], models["provider"]))) is None
+
+
+# -- the margin query ------------------------------------------------------------------
+
+def test_margin_equals_the_manifest_figures(demo_db, econ, costs_file):
+    chosen = [D.fromisoformat(d) for d in econ["days"]]
+    change = D.fromisoformat(econ["price_change"]["from"])
+    assert chosen[1] == change and econ["price_change"]["before"] != econ["price_change"]["after"]
+    got = {}
+    for d in chosen:
+        df = queries.economics.margin(demo_db.analytics, start=d, end=d, tz="UTC", costs=costs_file)
+        got.update({(r["day"], r["model"], r["provider"]): r for r in df.to_dict("records")})
+    assert len(econ["margin"]) >= 3 * 6
+    for m in econ["margin"]:
+        r = got[(D.fromisoformat(m["day"]), m["model"], m["provider"])]
+        assert (r["jobs"], r["failed"], r["credits"]) == (m["jobs"], m["failed"], m["credits"]), m
+        assert r["price_per_credit"] == pytest.approx(m["price_per_credit"], rel=1e-12)
+        assert r["revenue"] == pytest.approx(m["revenue"], abs=1e-9)
+        assert r["provider_cost"] == pytest.approx(m["provider_cost"], abs=1e-9)
+        assert r["gross_margin"] == pytest.approx(m["gross_margin"], abs=1e-9)
+        assert r["margin_per_generation"] == pytest.approx(m["gross_margin"] / m["jobs"], abs=1e-9)
+        assert pd.isna(r["cost_note"])
+    assert len(got) == len(econ["margin"])
+    # the price change keeps history: gen3-turbo's completed jobs cost 0.20 before the change day, 0.28 on it
+    turbo = {m["day"]: m for m in econ["margin"] if m["model"] == "gen3-turbo"}
+    before, on = turbo[chosen[0].isoformat()], turbo[chosen[1].isoformat()]
+    assert before["provider_cost"] == pytest.approx(0.20 * (before["jobs"] - before["failed"]))
+    assert on["provider_cost"] == pytest.approx(0.28 * (on["jobs"] - on["failed"]))
+    # the loss-maker loses money on every chosen day
+    loser = econ["loss_maker"]["model"]
+    assert all(m["gross_margin"] < 0 for m in econ["margin"] if m["model"] == loser)
+
+
+@pytest.mark.parametrize("tz", ["UTC", "America/New_York"])
+def test_margin_over_30_days_equals_the_independent_computation(demo_db, econ, costs_file, raw, tz):
+    anchor = dt.datetime.fromisoformat(demo_db.manifest["anchor"])
+    end = anchor.astimezone(ZoneInfo(tz)).date() - dt.timedelta(days=1)
+    start = end - dt.timedelta(days=29)
+    change = D.fromisoformat(econ["price_change"]["from"])
+    assert start < change <= end    # the window straddles the price change
+    df = queries.economics.margin(demo_db.analytics, start=start, end=end, tz=tz, costs=costs_file)
+    expected = expected_margin(raw, start, end, tz, change)
+    got = {(r["day"], r["model"], r["provider"]): r for r in df.to_dict("records")}
+    assert set(got) == set(expected)
+    for key, e in expected.items():
+        r = got[key]
+        assert (r["jobs"], r["failed"], r["credits"]) == (e["jobs"], e["failed"], e["credits"]), key
+        assert r["revenue"] == pytest.approx(float(e["revenue"]), abs=1e-9), key
+        assert r["provider_cost"] == pytest.approx(float(e["cost"]), abs=1e-9), key
+        assert r["gross_margin"] == pytest.approx(float(e["margin"]), abs=1e-9), key
+
+
+def test_without_a_costs_file_the_margin_says_not_configured(demo_db, econ):
+    d = D.fromisoformat(econ["days"][-1])
+    df = queries.economics.margin(demo_db.analytics, start=d, end=d, tz="UTC")
+    assert len(df) > 0 and (df["revenue"] > 0).all()
+    assert df["provider_cost"].isna().all() and df["gross_margin"].isna().all()
+    assert set(df["cost_note"]) == {"provider costs not configured"}
+
+
+def test_a_model_the_file_does_not_price_has_no_cost_not_zero(demo_db, econ, tmp_path):
+    path = tmp_path / "one.toml"
+    path.write_text('[[cost]]\nmodel = "pika-2.2"\nprovider = "pika"\nper_generation = 0.08\n', encoding="utf-8")
+    d = D.fromisoformat(econ["days"][-1])
+    df = queries.economics.margin(demo_db.analytics, start=d, end=d, tz="UTC", costs=path).set_index("model")
+    assert pd.isna(df.loc["pika-2.2", "cost_note"]) and df.loc["pika-2.2", "provider_cost"] > 0
+    others = df.drop(index="pika-2.2")
+    assert set(others["cost_note"]) == {"no price for this model"} and others["gross_margin"].isna().all()
+
+
+# -- the shipped check -----------------------------------------------------------------
+
+def test_negative_margin_check_names_the_loss_maker_with_volume_and_loss(demo_db, econ, costs_file, raw):
+    from queries import checkfile
+
+    check = next(c for c in checkfile.shipped() if c.name == "negative_model_margin")
+    total, rows = check.query.count_and_head(demo_db.analytics, 10, costs=str(costs_file))
+    # the independent figure: the 7 days ending at the newest finished job, one sold price per credit
+    jobs = raw["video_jobs"][raw["video_jobs"]["status"].isin(["completed", "failed"])]
+    hi = jobs["created_at"].max()
+    lo = hi - pd.Timedelta(days=7)
+    change = D.fromisoformat(econ["price_change"]["from"])
+    p = canonical_purchases(raw["purchases"])
+    p = p[(p["environment"] == "Production") & (p["currency"] == "USD") & (p["purchased_at"] <= hi)
+          & ~(p["refunded_at"].notna() & (p["refunded_at"] <= hi))]
+    per_credit = sum(Decimal(str(x)) for x in p["price"]) / int(p["credits"].sum())
+    ledger = raw["quota_log"]
+    ledger = ledger[ledger["reason"].isin(["video_generation", "generation_refund"]) & ledger["job_id"].notna()]
+    net = (-ledger.groupby("job_id")["change"].sum()).to_dict()
+    names = dict(zip(raw["models"]["id"], raw["models"]["name"]))
+    per: dict[tuple, list] = {}
+    for j in jobs[(jobs["created_at"] > lo) & (jobs["created_at"] <= hi)].itertuples():
+        model = names[j.model_id]
+        price, billed = price_of(model, j.provider, j.created_at.to_pydatetime().astimezone(UTC).date(), change)
+        acc = per.setdefault((model, j.provider), [0, 0, Decimal(0)])
+        acc[0] += 1
+        acc[1] += int(net.get(j.id, 0))
+        acc[2] += price if (j.status == "completed" or billed) else 0
+    losers = {k: v for k, v in per.items() if v[1] * per_credit - v[2] < 0}
+    assert ("kling-2.0-master", "kling") in losers
+    assert total == len(losers) == len(rows)
+    for r in rows:
+        jobs_n, credits, cost = losers[(r["model"], r["provider"])]
+        assert (r["jobs"], r["credits"]) == (jobs_n, credits)
+        assert float(r["margin"]) == pytest.approx(float(credits * per_credit - cost), abs=0.006)
+        assert float(r["margin"]) < 0
+
+
+def test_negative_margin_check_is_silent_without_a_costs_file(demo_db):
+    from queries import checkfile
+
+    check = next(c for c in checkfile.shipped() if c.name == "negative_model_margin")
+    assert check.query.count_and_head(demo_db.analytics, 10) == (0, [])
