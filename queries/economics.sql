@@ -137,3 +137,10 @@ SELECT day, model, provider, jobs, failed, credits,
        cost_note
 FROM costed
 ORDER BY day, model, provider
+
+
+-- name: models
+-- The backend's models with their provider and price in credits (the names a provider costs file uses).
+SELECT name AS model, provider, cost_per_generation AS credits, is_active
+FROM models
+ORDER BY provider, name

@@ -254,3 +254,49 @@ def test_negative_margin_check_is_silent_without_a_costs_file(demo_db):
 
     check = next(c for c in checkfile.shipped() if c.name == "negative_model_margin")
     assert check.query.count_and_head(demo_db.analytics, 10) == (0, [])
+
+
+# -- the CLI ---------------------------------------------------------------------------
+
+def run(db, *args: str, **env: str):
+    import os
+    import subprocess
+    import sys
+
+    from support.clock import clock_env
+
+    environ = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
+               "DATABASE_URL": db.url, "PYTHONWARNINGS": "ignore", "REPORT_TZ": "UTC",
+               "PYTHONPATH": str(Path(__file__).resolve().parents[1]), **clock_env(), **env}
+    return subprocess.run([sys.executable, "-m", "ops", "query", *args], capture_output=True, text=True,
+                          env=environ, timeout=120)
+
+
+def test_cli_lists_the_queries_and_prints_margins_or_says_not_configured(demo_db, econ, costs_file, tmp_path):
+    import io
+
+    listed = run(demo_db, "--list")
+    assert listed.returncode == 0, listed.stderr
+    assert "economics.margin" in listed.stdout and "economics.models" in listed.stdout
+
+    d = econ["days"][-1]
+    args = ("economics.margin", "-p", f"start={d}", "-p", f"end={d}", "-f", "csv")
+    with_file = run(demo_db, *args, OPSBENCH_PROVIDER_COSTS=str(costs_file))
+    assert with_file.returncode == 0, with_file.stderr
+    got = pd.read_csv(io.StringIO(with_file.stdout)).set_index("model")
+    for m in (m for m in econ["margin"] if m["day"] == d):
+        assert float(got.loc[m["model"], "gross_margin"]) == pytest.approx(m["gross_margin"], abs=1e-6)
+
+    without = run(demo_db, *args)
+    assert without.returncode == 0, without.stderr
+    assert pd.read_csv(io.StringIO(without.stdout))["gross_margin"].isna().all()
+    assert "provider costs not configured (OPSBENCH_PROVIDER_COSTS)" in without.stderr
+
+    typo = tmp_path / "typo.toml"
+    typo.write_text(econ["costs_toml"].replace('model = "ray2"', 'model = "ray-2"'), encoding="utf-8")
+    proc = run(demo_db, *args, OPSBENCH_PROVIDER_COSTS=str(typo))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    at = econ["costs_toml"].splitlines().index('model = "ray2"')   # its [[cost]] is the line before
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"OPSBENCH_PROVIDER_COSTS: typo.toml line {at}: unknown model 'ray-2' of provider 'luma'" in lines[0]
