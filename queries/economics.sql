@@ -144,3 +144,159 @@ ORDER BY day, model, provider
 SELECT name AS model, provider, cost_per_generation AS credits, is_active
 FROM models
 ORDER BY provider, name
+
+
+-- name: liability
+-- Per local day: purchased credits still unspent at the day's end and what they were sold for (deferred revenue).
+-- :param start date                 first local day (inclusive)
+-- :param end date                   last local day (inclusive)
+-- :param tz tz = REPORT_TZ          IANA zone the days are cut in
+-- :param currency text = USD        currency of the sold price per credit
+--
+-- Purchased credits come from the ledger's reasons: iap_purchase grants them, iap_refund takes them back;
+-- signup_bonus, admin_refund and admin_adjustment are free credits and never a liability. A user spends
+-- free credits first (the conservative reading for an accountant: what is left is paid for), so a user's
+-- outstanding purchased credits are min(balance, purchased credits net of App Store refunds), never below 0.
+-- They are valued at the sold price per credit at the day's end (the average, see the file's header).
+--
+-- Columns:
+--   day                    local day in tz
+--   holders                users holding purchased credits at the day's end
+--   outstanding_credits    purchased credits unspent at the day's end
+--   price_per_credit       sold price per credit at the day's end
+--   liability              outstanding_credits x price_per_credit
+WITH win AS NOT MATERIALIZED (
+    SELECT CAST(:start AS date)                                                     AS first_day,
+           CAST(:end AS date)                                                       AS last_day,
+           CAST(:tz AS text)                                                        AS tz,
+           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi,
+           upper(CAST(:currency AS text))                                           AS currency
+),
+grid AS (
+    SELECT w.first_day + i AS day FROM win w, generate_series(-1, w.last_day - w.first_day) AS i
+),
+payers AS (
+    SELECT DISTINCT q.user_id FROM win w JOIN quota_log q ON q.created_at < w.hi WHERE q.reason = 'iap_purchase'
+),
+moves AS (
+    SELECT q.user_id, greatest((q.created_at AT TIME ZONE w.tz)::date, w.first_day - 1) AS day,
+           sum(q.change) AS balance,
+           COALESCE(sum(q.change) FILTER (WHERE q.reason IN ('iap_purchase', 'iap_refund')), 0) AS paid
+    FROM win w
+    JOIN quota_log q ON q.created_at < w.hi
+    WHERE q.user_id IN (SELECT user_id FROM payers)
+    GROUP BY 1, 2
+),
+running AS (
+    SELECT g.day, p.user_id,
+           sum(COALESCE(m.balance, 0)) OVER (PARTITION BY p.user_id ORDER BY g.day) AS balance,
+           sum(COALESCE(m.paid, 0)) OVER (PARTITION BY p.user_id ORDER BY g.day) AS paid
+    FROM payers p
+    CROSS JOIN grid g
+    LEFT JOIN moves m ON m.user_id = p.user_id AND m.day = g.day
+),
+outstanding AS (
+    SELECT day, count(*) FILTER (WHERE least(balance, paid) > 0) AS holders,
+           COALESCE(sum(greatest(least(balance, paid), 0)), 0) AS credits
+    FROM running
+    GROUP BY day
+),
+canon AS (
+    SELECT p.price, p.credits, p.purchased_at, rf.refunded_at
+    FROM win w
+    JOIN purchases p ON p.purchased_at < w.hi
+    LEFT JOIN LATERAL (SELECT min(r.refunded_at) AS refunded_at FROM purchases r
+                       WHERE r.transaction_id = p.transaction_id AND r.refunded_at IS NOT NULL) rf ON true
+    WHERE p.environment = 'Production'
+      AND p.currency = w.currency
+      AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = p.transaction_id AND d.id < p.id)
+),
+sold AS (
+    SELECT greatest((c.purchased_at AT TIME ZONE w.tz)::date, w.first_day - 1) AS day, c.price, c.credits
+    FROM canon c, win w
+    UNION ALL
+    SELECT greatest((c.refunded_at AT TIME ZONE w.tz)::date, w.first_day - 1), -c.price, -c.credits
+    FROM canon c, win w
+    WHERE c.refunded_at < w.hi
+),
+per_credit AS (
+    SELECT g.day,
+           sum(sum(s.price)) OVER (ORDER BY g.day) / NULLIF(sum(sum(s.credits)) OVER (ORDER BY g.day), 0) AS price
+    FROM grid g
+    LEFT JOIN sold s ON s.day = g.day
+    GROUP BY g.day
+)
+SELECT o.day, o.holders, o.credits AS outstanding_credits,
+       CAST(pc.price AS float8) AS price_per_credit,
+       CAST(o.credits * pc.price AS float8) AS liability
+FROM outstanding o
+JOIN per_credit pc ON pc.day = o.day
+CROSS JOIN win w
+WHERE o.day >= w.first_day
+ORDER BY o.day
+
+
+-- name: breakage
+-- Per purchase cohort (local week of the purchase): the share of its purchased credits still unspent 30, 60 and 90 days later.
+-- :param start date                 first local day of the purchases (inclusive)
+-- :param end date                   last local day of the purchases (inclusive)
+-- :param tz tz = REPORT_TZ          IANA zone the weeks are cut in (weeks start on Monday)
+-- :param as_of timestamptz = null   the moment the data ends (default: the newest ledger row)
+--
+-- Purchases are the ledger's iap_purchase rows. Within a user's purchased credits the oldest are spent
+-- first (FIFO by purchase), after the free ones (see `liability`); an App Store refund takes purchased
+-- credits back like a spend. So a purchase of c credits, with A purchased credits granted before it,
+-- has min(c, max(0, A + c - gone)) unspent at time T, where gone = purchased credits granted by T less
+-- the user's purchased credits still held at T (min(balance, purchased net of refunds), at least 0).
+-- A horizon a purchase of the cohort has not reached by as_of leaves that share NULL (never a guess).
+--
+-- Columns:
+--   cohort_week        Monday of the purchases' local week
+--   purchases, credits purchases (ledger rows) and the credits they granted
+--   unspent_30/60/90   share of the cohort's credits unspent 30/60/90 days after each purchase
+WITH win AS NOT MATERIALIZED (
+    SELECT CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
+           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi,
+           CAST(:tz AS text)                                                        AS tz,
+           COALESCE(CAST(:as_of AS timestamptz), (SELECT max(created_at) FROM quota_log)) AS as_of
+),
+bought AS (
+    SELECT q.id, q.user_id, q.change AS credits, q.created_at,
+           date_trunc('week', q.created_at AT TIME ZONE w.tz)::date AS cohort_week,
+           (SELECT COALESCE(sum(e.change), 0) FROM quota_log e
+            WHERE e.user_id = q.user_id AND e.reason = 'iap_purchase'
+              AND (e.created_at, e.id) < (q.created_at, q.id)) AS before
+    FROM win w
+    JOIN quota_log q ON q.created_at >= w.lo AND q.created_at < w.hi
+    WHERE q.reason = 'iap_purchase' AND q.change > 0
+),
+horizons AS (
+    SELECT b.*, h.n, b.created_at + h.n * interval '1 day' AS at, b.created_at + h.n * interval '1 day' <= w.as_of AS reached
+    FROM bought b CROSS JOIN win w CROSS JOIN (VALUES (30), (60), (90)) AS h (n)
+),
+held AS (
+    SELECT h.*, s.granted, greatest(least(s.balance, s.paid), 0) AS still
+    FROM horizons h
+    CROSS JOIN LATERAL (
+        SELECT COALESCE(sum(e.change), 0) AS balance,
+               COALESCE(sum(e.change) FILTER (WHERE e.reason IN ('iap_purchase', 'iap_refund')), 0) AS paid,
+               COALESCE(sum(e.change) FILTER (WHERE e.reason = 'iap_purchase'), 0) AS granted
+        FROM quota_log e
+        WHERE e.user_id = h.user_id AND e.created_at <= h.at
+    ) s
+),
+unspent AS (
+    SELECT cohort_week, id, n, credits, reached,
+           least(credits, greatest(0, before + credits - (granted - still))) AS unspent
+    FROM held
+)
+SELECT cohort_week, count(*) / 3 AS purchases, sum(credits) / 3 AS credits,
+       CAST(CASE WHEN bool_and(reached) FILTER (WHERE n = 30)
+                 THEN CAST(sum(unspent) FILTER (WHERE n = 30) AS numeric) / sum(credits) FILTER (WHERE n = 30) END AS float8) AS unspent_30,
+       CAST(CASE WHEN bool_and(reached) FILTER (WHERE n = 60)
+                 THEN CAST(sum(unspent) FILTER (WHERE n = 60) AS numeric) / sum(credits) FILTER (WHERE n = 60) END AS float8) AS unspent_60,
+       CAST(CASE WHEN bool_and(reached) FILTER (WHERE n = 90)
+                 THEN CAST(sum(unspent) FILTER (WHERE n = 90) AS numeric) / sum(credits) FILTER (WHERE n = 90) END AS float8) AS unspent_90
+FROM unspent
+GROUP BY cohort_week
+ORDER BY cohort_week

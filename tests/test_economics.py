@@ -300,3 +300,116 @@ def test_cli_lists_the_queries_and_prints_margins_or_says_not_configured(demo_db
     at = econ["costs_toml"].splitlines().index('model = "ray2"')   # its [[cost]] is the line before
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert f"OPSBENCH_PROVIDER_COSTS: typo.toml line {at}: unknown model 'ray-2' of provider 'luma'" in lines[0]
+
+
+# -- credits as a liability, breakage ------------------------------------------------------
+
+def expected_liability(raw: dict, start: dt.date, end: dt.date, tz: str) -> dict:
+    """day -> (holders, outstanding purchased credits, liability): each buyer's min(balance, purchased net of
+    refunds) at the day's end, free credits spent first, valued at the day's sold price per credit."""
+    zone = ZoneInfo(tz)
+    q = raw["quota_log"]
+    buyers = set(q.loc[q["reason"] == "iap_purchase", "user_id"])
+    q = q[q["user_id"].isin(buyers)]
+    p = canonical_purchases(raw["purchases"])
+    p = p[(p["environment"] == "Production") & (p["currency"] == "USD")]
+    out = {}
+    for d in days(start, end):
+        day_end = dt.datetime.combine(d + dt.timedelta(days=1), dt.time(), zone)
+        upto = q[q["created_at"] < day_end]
+        balance = upto.groupby("user_id")["change"].sum()
+        paid = upto[upto["reason"].isin(["iap_purchase", "iap_refund"])].groupby("user_id")["change"].sum()
+        held = pd.concat([balance, paid.reindex(balance.index, fill_value=0)], axis=1).min(axis=1)
+        kept = p[(p["purchased_at"] < day_end) & ~(p["refunded_at"].notna() & (p["refunded_at"] < day_end))]
+        per_credit = sum(Decimal(str(x)) for x in kept["price"]) / int(kept["credits"].sum())
+        credits = int(held.clip(lower=0).sum())
+        out[d] = (int((held > 0).sum()), credits, credits * per_credit)
+    return out
+
+
+def test_liability_equals_the_manifest(demo_db, econ):
+    m = econ["liability"]
+    d = D.fromisoformat(m["day"])
+    r = queries.economics.liability(demo_db.analytics, start=d, end=d, tz="UTC").iloc[0]
+    assert (r["day"], r["holders"], r["outstanding_credits"]) == (d, m["holders"], m["outstanding_credits"])
+    assert r["price_per_credit"] == pytest.approx(m["price_per_credit"], rel=1e-12)
+    assert r["liability"] == pytest.approx(m["liability"], abs=1e-6) and m["liability"] > 0
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Tokyo"])
+def test_liability_over_30_days_equals_the_independent_computation(demo_db, raw, tz):
+    anchor = dt.datetime.fromisoformat(demo_db.manifest["anchor"])
+    end = anchor.astimezone(ZoneInfo(tz)).date() - dt.timedelta(days=1)
+    start = end - dt.timedelta(days=29)
+    df = queries.economics.liability(demo_db.analytics, start=start, end=end, tz=tz)
+    expected = expected_liability(raw, start, end, tz)
+    assert [r["day"] for r in df.to_dict("records")] == list(expected)
+    for r in df.to_dict("records"):
+        holders, credits, value = expected[r["day"]]
+        assert (r["holders"], r["outstanding_credits"]) == (holders, credits), r["day"]
+        assert r["liability"] == pytest.approx(float(value), abs=1e-6), r["day"]
+
+
+def expected_breakage(raw: dict, start: dt.date, end: dt.date, tz: str, as_of: dt.datetime) -> dict:
+    """cohort week -> {30: share, 60: ..., 90: ...} (None: a horizon not reached), replaying each buyer's ledger:
+    free credits first, then purchased credits oldest first (FIFO), an App Store refund taking purchased ones."""
+    zone = ZoneInfo(tz)
+    q = raw["quota_log"].sort_values(["created_at", "id"])
+    lo = dt.datetime.combine(start, dt.time(), zone)
+    hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), zone)
+    buys = q[(q["reason"] == "iap_purchase") & (q["change"] > 0) & (q["created_at"] >= lo) & (q["created_at"] < hi)]
+    acc: dict = {}
+    for uid, rows in q[q["user_id"].isin(set(buys["user_id"]))].groupby("user_id"):
+        rows = list(rows.itertuples())
+        before = 0
+        for r in rows:
+            if r.reason != "iap_purchase" or r.change <= 0:
+                continue
+            if lo <= r.created_at < hi:
+                local = r.created_at.astimezone(zone).date()
+                week = local - dt.timedelta(days=local.weekday())
+                for n in (30, 60, 90):
+                    t = r.created_at + pd.Timedelta(days=n)
+                    upto = [x for x in rows if x.created_at <= t]
+                    bal = sum(x.change for x in upto)
+                    paid = sum(x.change for x in upto if x.reason in ("iap_purchase", "iap_refund"))
+                    granted = sum(x.change for x in upto if x.reason == "iap_purchase")
+                    unspent = min(r.change, max(0, before + r.change - (granted - max(min(bal, paid), 0))))
+                    a = acc.setdefault((week, n), [0, 0, True])
+                    a[0] += unspent
+                    a[1] += r.change
+                    a[2] = a[2] and t <= as_of
+            before += r.change
+    weeks = sorted({w for w, _ in acc})
+    return {w: {n: (acc[(w, n)][0] / acc[(w, n)][1] if acc[(w, n)][2] else None) for n in (30, 60, 90)}
+            for w in weeks}
+
+
+def test_breakage_equals_the_manifest(demo_db, econ):
+    m = econ["breakage"]
+    week = D.fromisoformat(m["cohort_week"])
+    df = queries.economics.breakage(demo_db.analytics, start=week, end=week + dt.timedelta(days=6), tz="UTC")
+    assert len(df) == 1
+    r = df.iloc[0]
+    assert (r["cohort_week"], r["credits"]) == (week, m["credits"])
+    for n in (30, 60, 90):
+        assert r[f"unspent_{n}"] == pytest.approx(m[f"unspent_{n}"], abs=1e-12)
+    assert 0 < m["unspent_90"] <= m["unspent_60"] <= m["unspent_30"] < 1
+
+
+@pytest.mark.parametrize("tz", ["UTC", "America/New_York"])
+def test_breakage_of_three_months_of_cohorts_equals_the_independent_computation(demo_db, raw, tz):
+    anchor = dt.datetime.fromisoformat(demo_db.manifest["anchor"])
+    end = anchor.astimezone(ZoneInfo(tz)).date() - dt.timedelta(days=30)
+    end -= dt.timedelta(days=end.weekday() + 1)            # a Sunday: whole weeks
+    start = end - dt.timedelta(days=7 * 12 - 1)        # the oldest weeks have reached 90 days, the newest not
+    as_of = raw["quota_log"]["created_at"].max()
+    df = queries.economics.breakage(demo_db.analytics, start=start, end=end, tz=tz)
+    expected = expected_breakage(raw, start, end, tz, as_of)
+    assert [r["cohort_week"] for r in df.to_dict("records")] == list(expected)
+    for r in df.to_dict("records"):
+        for n in (30, 60, 90):
+            e = expected[r["cohort_week"]][n]
+            assert (pd.isna(r[f"unspent_{n}"]) and e is None) or r[f"unspent_{n}"] == pytest.approx(e, abs=1e-12), \
+                (r["cohort_week"], n)
+    assert any(expected[w][90] is not None for w in expected) and any(expected[w][90] is None for w in expected)

@@ -361,7 +361,41 @@ def _economics(conn: sa.Connection, anchor: dt.datetime) -> dict:
                        "failed": row["failed"], "credits": row["credits"], "price_per_credit": float(per_credit),
                        "revenue": float(revenue), "provider_cost": float(row["cost"]),
                        "gross_margin": float(revenue - row["cost"])})
+    # liability at the end of yesterday (UTC) and breakage of one purchase week old enough for 90 days
+    day = chosen[-1]
+    day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+    h = m.economics_held.execute(conn, at=day_end).mappings().one()
+    held, holders = int(h["credits"]), int(h["holders"])
+    price, credits = sold[day]
+    week = utc_day - dt.timedelta(days=100)
+    week -= dt.timedelta(days=week.weekday())
+    lo = dt.datetime.combine(week, dt.time(), dt.timezone.utc)
+    hi = lo + dt.timedelta(days=7)
+    cohort = {30: [0, 0], 60: [0, 0], 90: [0, 0]}    # horizon -> [unspent, credits]
+    by_user: dict[str, list] = {}
+    for r in m.economics_cohort_ledger.execute(conn, lo=lo, hi=hi).mappings():
+        by_user.setdefault(r["user_id"], []).append(r)
+    for rows_of in by_user.values():
+        granted_before = 0
+        for r in rows_of:
+            if r["reason"] != "iap_purchase" or r["change"] <= 0:
+                continue
+            if lo <= r["created_at"] < hi:
+                for n, acc in cohort.items():
+                    t = r["created_at"] + dt.timedelta(days=n)
+                    upto = [x for x in rows_of if x["created_at"] <= t]
+                    bal = sum(x["change"] for x in upto)
+                    paid = sum(x["change"] for x in upto if x["reason"] in ("iap_purchase", "iap_refund"))
+                    granted = sum(x["change"] for x in upto if x["reason"] == "iap_purchase")
+                    gone = granted - max(min(bal, paid), 0)
+                    acc[0] += min(r["change"], max(0, granted_before + r["change"] - gone))
+                    acc[1] += r["change"]
+            granted_before += r["change"]
     return {
+        "liability": {"day": day.isoformat(), "tz": "UTC", "holders": holders, "outstanding_credits": held,
+                      "price_per_credit": float(price / credits), "liability": float(held * price / credits)},
+        "breakage": {"cohort_week": week.isoformat(), "tz": "UTC", "credits": cohort[30][1],
+                     **{f"unspent_{n}": float(Decimal(u) / Decimal(c)) for n, (u, c) in cohort.items()}},
         "tz": "UTC", "currency": "USD",
         "costs_toml": demo_costs_toml(anchor),
         "price_change": {"model": PRICE_CHANGE[0], "provider": PRICE_CHANGE[1], "from": change.isoformat(),

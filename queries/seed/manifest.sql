@@ -146,3 +146,27 @@ WHERE p.environment = 'Production' AND p.currency = 'USD'
                   AND r.refunded_at < (d + 1)::timestamp AT TIME ZONE 'UTC')
 GROUP BY d
 ORDER BY d
+
+-- name: economics_held
+-- Purchased credits still held at a moment (exclusive): per buyer min(balance, purchased net of App Store
+-- refunds), at least 0, summed; and how many buyers hold some.
+-- :param at timestamptz   the moment
+SELECT COALESCE(sum(greatest(least(balance, paid), 0)), 0) AS credits,
+       count(*) FILTER (WHERE least(balance, paid) > 0) AS holders
+FROM (SELECT user_id, sum(change) AS balance,
+             sum(CASE WHEN reason IN ('iap_purchase', 'iap_refund') THEN change ELSE 0 END) AS paid
+      FROM quota_log
+      WHERE created_at < CAST(:at AS timestamptz)
+      GROUP BY user_id
+      HAVING bool_or(reason = 'iap_purchase')) u
+
+-- name: economics_cohort_ledger
+-- Every ledger row of the users who bought credits in [lo, hi), oldest first: the manifest replays them in
+-- Python for the breakage of that purchase week.
+-- :param lo timestamptz   first moment (inclusive)
+-- :param hi timestamptz   end (exclusive)
+SELECT q.user_id::text AS user_id, q.id, q.change, q.reason, q.created_at
+FROM quota_log q
+WHERE q.user_id IN (SELECT user_id FROM quota_log WHERE reason = 'iap_purchase'
+                    AND created_at >= CAST(:lo AS timestamptz) AND created_at < CAST(:hi AS timestamptz))
+ORDER BY q.user_id, q.created_at, q.id
