@@ -300,3 +300,142 @@ SELECT cohort_week, count(*) / 3 AS purchases, sum(credits) / 3 AS credits,
 FROM unspent
 GROUP BY cohort_week
 ORDER BY cohort_week
+
+
+-- name: cohorts
+-- Per signup week and week since signup: cumulative net revenue, proceeds and generation cost per user, and the payback week.
+-- :param start date                 first local signup day (inclusive)
+-- :param end date                   last local signup day (inclusive)
+-- :param tz tz = REPORT_TZ          IANA zone the weeks are cut in (weeks start on Monday)
+-- :param weeks int = 12             weeks since signup to show
+-- :param currency text = USD        currency of the money (other currencies are left out)
+-- :param commission commission = COMMISSION  the store's commission (OPSBENCH_COMMISSION); none: proceeds NULL
+-- :param costs costs = PROVIDER_COSTS  provider price list (OPSBENCH_PROVIDER_COSTS); none: cost NULL
+-- :param as_of timestamptz = null   the moment the data ends (default: the newest ledger row)
+--
+-- A cohort is the users (not admins) who signed up in one local week. A user's week n since signup is
+-- [signup + 7n days, signup + 7(n+1) days). Money follows revenue.sql's rules (production, each transaction
+-- once, a refund on any copy, dated when the money went back); proceeds follow the commission file as there.
+-- Generation cost is the provider cost of the cohort's finished jobs (as in `margin`). Only weeks every user
+-- of the cohort has lived through by as_of are shown.
+--
+-- Columns:
+--   cohort_week            Monday of the signup week
+--   users                  users in the cohort
+--   week                   weeks since signup (0 = the first seven days)
+--   net_per_user           cumulative gross - refunds, per user of the cohort
+--   proceeds_per_user      cumulative proceeds per user; NULL without a commission file
+--   cost_per_user          cumulative provider cost of their generations per user; NULL without a costs file
+--                          (or when a model they used has no price)
+--   payback_week           the first week cumulative proceeds reach the cumulative cost; NULL if not (yet)
+WITH win AS NOT MATERIALIZED (
+    SELECT CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
+           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi,
+           CAST(:tz AS text)                                                        AS tz,
+           CAST(:weeks AS int)                                                      AS weeks,
+           upper(CAST(:currency AS text))                                           AS currency,
+           CAST(:commission AS jsonb)                                               AS commission,
+           CAST(:costs AS jsonb)                                                    AS costs,
+           COALESCE(CAST(:as_of AS timestamptz), (SELECT max(created_at) FROM quota_log)) AS as_of
+),
+members AS (
+    SELECT u.id, u.created_at AS signup, date_trunc('week', u.created_at AT TIME ZONE w.tz)::date AS cohort_week
+    FROM win w
+    JOIN users u ON u.created_at >= w.lo AND u.created_at < w.hi
+    WHERE NOT u.is_admin
+),
+cohorts AS (
+    SELECT cohort_week, count(*) AS users, max(signup) AS last_signup FROM members GROUP BY cohort_week
+),
+rules AS (
+    SELECT r->>'product' AS product_id, CAST(r->>'from' AS date) AS from_day,
+           CAST(r->>'until' AS date) AS until_day, CAST(r->>'rate' AS numeric) AS rate
+    FROM win w, jsonb_array_elements(COALESCE(w.commission->'rules', '[]'::jsonb)) AS r
+),
+bought AS (
+    SELECT m.cohort_week, m.signup, p.purchased_at, rf.refunded_at, p.price,
+           p.price * (1 - COALESCE(CAST(w.commission->'tax'->>p.currency AS numeric), 0))
+                   * (1 - COALESCE(k.rate, CAST(w.commission->>'default' AS numeric))) AS proceeds
+    FROM win w
+    JOIN members m ON true
+    JOIN purchases p ON p.user_id = m.id AND p.purchased_at <= w.as_of
+    LEFT JOIN LATERAL (SELECT min(r.refunded_at) AS refunded_at FROM purchases r
+                       WHERE r.transaction_id = p.transaction_id AND r.refunded_at IS NOT NULL) rf ON true
+    LEFT JOIN LATERAL (
+        SELECT x.rate FROM rules x
+        WHERE (x.product_id IS NULL OR x.product_id = p.product_id)
+          AND (x.from_day IS NULL OR x.from_day <= (p.purchased_at AT TIME ZONE w.tz)::date)
+          AND (x.until_day IS NULL OR (p.purchased_at AT TIME ZONE w.tz)::date < x.until_day)
+        ORDER BY x.product_id IS NOT NULL DESC, (x.from_day IS NOT NULL OR x.until_day IS NOT NULL) DESC
+        LIMIT 1
+    ) k ON true
+    WHERE p.environment = 'Production'
+      AND p.currency = w.currency
+      AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = p.transaction_id AND d.id < p.id)
+),
+money AS (
+    SELECT cohort_week, floor(extract(epoch FROM purchased_at - signup) / 604800)::int AS week,
+           price AS net, proceeds
+    FROM bought
+    UNION ALL
+    SELECT b.cohort_week, floor(extract(epoch FROM b.refunded_at - b.signup) / 604800)::int, -b.price, -b.proceeds
+    FROM bought b, win w
+    WHERE b.refunded_at <= w.as_of
+),
+cost_rules AS (
+    SELECT r->>'model' AS model, r->>'provider' AS provider, CAST(r->>'per_generation' AS numeric) AS price,
+           CAST(r->>'failed_billed' AS boolean) AS failed_billed,
+           CAST(r->>'from' AS date) AS from_day, CAST(r->>'until' AS date) AS until_day
+    FROM win w, jsonb_array_elements(COALESCE(w.costs->'rows', '[]'::jsonb)) AS r
+),
+spend AS (
+    SELECT m.cohort_week, floor(extract(epoch FROM j.created_at - m.signup) / 604800)::int AS week,
+           r.price IS NOT NULL AS priced,
+           CASE WHEN j.status = 'completed' OR r.failed_billed THEN r.price ELSE 0 END AS cost
+    FROM win w
+    JOIN members m ON true
+    JOIN video_jobs j ON j.user_id = m.id AND j.created_at <= w.as_of AND j.status IN ('completed', 'failed')
+    JOIN models md ON md.id = j.model_id
+    LEFT JOIN cost_rules r ON r.model = md.name AND r.provider = j.provider
+                          AND (r.from_day IS NULL OR r.from_day <= (j.created_at AT TIME ZONE 'UTC')::date)
+                          AND (r.until_day IS NULL OR (j.created_at AT TIME ZONE 'UTC')::date < r.until_day)
+),
+grid AS (
+    SELECT c.cohort_week, c.users, n AS week
+    FROM cohorts c
+    CROSS JOIN win w
+    CROSS JOIN LATERAL generate_series(0, w.weeks - 1) AS n
+    WHERE c.last_signup + (n + 1) * interval '7 days' <= w.as_of
+),
+money_w AS (
+    SELECT cohort_week, week, sum(net) AS net, sum(proceeds) AS proceeds FROM money GROUP BY 1, 2
+),
+spend_w AS (
+    SELECT cohort_week, week, sum(cost) AS cost, bool_and(priced) AS priced FROM spend GROUP BY 1, 2
+),
+weekly AS (
+    SELECT g.cohort_week, g.users, g.week, COALESCE(mw.net, 0) AS net, COALESCE(mw.proceeds, 0) AS proceeds,
+           COALESCE(sw.cost, 0) AS cost, COALESCE(sw.priced, true) AS priced_week
+    FROM grid g
+    LEFT JOIN money_w mw ON mw.cohort_week = g.cohort_week AND mw.week = g.week
+    LEFT JOIN spend_w sw ON sw.cohort_week = g.cohort_week AND sw.week = g.week
+),
+running AS (
+    SELECT wk.cohort_week, wk.users, wk.week,
+           sum(wk.net) OVER c / wk.users AS net_per_user,
+           CASE WHEN w.commission IS NOT NULL THEN sum(wk.proceeds) OVER c / wk.users END AS proceeds_per_user,
+           CASE WHEN w.costs IS NOT NULL
+                     AND upper(COALESCE(w.costs->>'currency', 'USD')) = w.currency
+                     AND bool_and(wk.priced_week) OVER c
+                THEN sum(wk.cost) OVER c / wk.users END AS cost_per_user
+    FROM weekly wk
+    CROSS JOIN win w
+    WINDOW c AS (PARTITION BY wk.cohort_week ORDER BY wk.week)
+)
+SELECT cohort_week, users, week,
+       CAST(net_per_user AS float8) AS net_per_user,
+       CAST(proceeds_per_user AS float8) AS proceeds_per_user,
+       CAST(cost_per_user AS float8) AS cost_per_user,
+       min(week) FILTER (WHERE proceeds_per_user >= cost_per_user) OVER (PARTITION BY cohort_week) AS payback_week
+FROM running
+ORDER BY cohort_week, week

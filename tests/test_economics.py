@@ -413,3 +413,88 @@ def test_breakage_of_three_months_of_cohorts_equals_the_independent_computation(
             assert (pd.isna(r[f"unspent_{n}"]) and e is None) or r[f"unspent_{n}"] == pytest.approx(e, abs=1e-12), \
                 (r["cohort_week"], n)
     assert any(expected[w][90] is not None for w in expected) and any(expected[w][90] is None for w in expected)
+
+
+# -- cohort value --------------------------------------------------------------------------
+
+COMMISSION = 'default = 0.15\n[[rate]]\nproduct = "credits_3000"\nrate = 0.30\n'   # as the test computes below
+
+
+def expected_cohorts(raw: dict, start: dt.date, end: dt.date, tz: str, weeks: int, change: dt.date,
+                     as_of: pd.Timestamp) -> dict:
+    """(cohort week, week) -> (users, net/user, proceeds/user, cost/user), cumulative, weeks everyone lived."""
+    zone = ZoneInfo(tz)
+    u = raw["users"]
+    u = u[~u["is_admin"]].copy()
+    u["local"] = [t.astimezone(zone).date() for t in u["created_at"]]
+    u = u[(u["local"] >= start) & (u["local"] <= end)]
+    u["cohort"] = [d - dt.timedelta(days=d.weekday()) for d in u["local"]]
+    signup = dict(zip(u["id"], u["created_at"]))
+    cohort_of = dict(zip(u["id"], u["cohort"]))
+    week_of = lambda uid, t: int((t - signup[uid]).total_seconds() // 604800)  # noqa: E731
+    sums: dict = {}
+    p = canonical_purchases(raw["purchases"])
+    p = p[(p["environment"] == "Production") & (p["currency"] == "USD") & p["user_id"].isin(signup)
+          & (p["purchased_at"] <= as_of)]
+    for r in p.itertuples():
+        rate = Decimal("0.30") if r.product_id == "credits_3000" else Decimal("0.15")
+        price = Decimal(str(r.price))
+        for t, sign in [(r.purchased_at, 1)] + ([(r.refunded_at, -1)] if pd.notna(r.refunded_at)
+                                                 and r.refunded_at <= as_of else []):
+            acc = sums.setdefault((cohort_of[r.user_id], week_of(r.user_id, t)), [Decimal(0)] * 3)
+            acc[0] += sign * price
+            acc[1] += sign * price * (1 - rate)
+    names = dict(zip(raw["models"]["id"], raw["models"]["name"]))
+    j = raw["video_jobs"]
+    j = j[j["status"].isin(["completed", "failed"]) & j["user_id"].isin(signup) & (j["created_at"] <= as_of)]
+    for r in j.itertuples():
+        price, billed = price_of(names[r.model_id], r.provider, r.created_at.astimezone(UTC).date(), change)
+        acc = sums.setdefault((cohort_of[r.user_id], week_of(r.user_id, r.created_at)), [Decimal(0)] * 3)
+        acc[2] += price if (r.status == "completed" or billed) else 0
+    out = {}
+    for cohort, members in u.groupby("cohort"):
+        n, last = len(members), members["created_at"].max()
+        run = [Decimal(0)] * 3
+        for w in range(weeks):
+            if last + pd.Timedelta(days=7 * (w + 1)) > as_of:
+                break
+            run = [a + b for a, b in zip(run, sums.get((cohort, w), [Decimal(0)] * 3))]
+            out[(cohort, w)] = (n, *[x / n for x in run])
+    return out
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Asia/Tokyo"])
+def test_cohort_value_equals_the_independent_computation(demo_db, raw, econ, costs_file, tmp_path, tz):
+    commission = tmp_path / "commission.toml"
+    commission.write_text(COMMISSION, encoding="utf-8")
+    anchor = dt.datetime.fromisoformat(demo_db.manifest["anchor"])
+    start = anchor.astimezone(ZoneInfo(tz)).date() - dt.timedelta(days=112)
+    end = start + dt.timedelta(days=55)
+    raw = {**raw, "users": read_table(demo_db.writer, "users")}
+    as_of = raw["quota_log"]["created_at"].max()
+    df = queries.economics.cohorts(demo_db.analytics, start=start, end=end, tz=tz, weeks=12, costs=costs_file,
+                                   commission=commission)
+    expected = expected_cohorts(raw, start, end, tz, 12, D.fromisoformat(econ["price_change"]["from"]), as_of)
+    got = {(r["cohort_week"], r["week"]): r for r in df.to_dict("records")}
+    assert set(got) == set(expected) and len(expected) > 40
+    for key, (users, net, proceeds, cost) in expected.items():
+        r = got[key]
+        assert r["users"] == users, key
+        assert r["net_per_user"] == pytest.approx(float(net), abs=1e-9), key
+        assert r["proceeds_per_user"] == pytest.approx(float(proceeds), abs=1e-9), key
+        assert r["cost_per_user"] == pytest.approx(float(cost), abs=1e-9), key
+    for cohort in {c for c, _ in expected}:
+        weeks = sorted(w for c, w in expected if c == cohort)
+        paid_back = [w for w in weeks if expected[(cohort, w)][2] >= expected[(cohort, w)][3]]
+        want = paid_back[0] if paid_back else None
+        have = {got[(cohort, w)]["payback_week"] for w in weeks}
+        assert have == {want} or (want is None and all(pd.isna(x) for x in have)), cohort
+
+
+def test_cohort_value_without_files_leaves_proceeds_and_cost_blank(demo_db):
+    anchor = dt.datetime.fromisoformat(demo_db.manifest["anchor"])
+    start = anchor.date() - dt.timedelta(days=60)
+    df = queries.economics.cohorts(demo_db.analytics, start=start, end=start + dt.timedelta(days=13), tz="UTC")
+    assert len(df) > 0 and (df["net_per_user"] > 0).any()
+    assert df["proceeds_per_user"].isna().all() and df["cost_per_user"].isna().all()
+    assert df["payback_week"].isna().all()
