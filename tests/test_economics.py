@@ -498,3 +498,47 @@ def test_cohort_value_without_files_leaves_proceeds_and_cost_blank(demo_db):
     assert len(df) > 0 and (df["net_per_user"] > 0).any()
     assert df["proceeds_per_user"].isna().all() and df["cost_per_user"].isna().all()
     assert df["payback_week"].isna().all()
+
+
+# -- the digest ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tz", ["UTC", "America/New_York"])
+def test_the_digest_shows_the_margin_with_the_file_and_not_configured_without(demo_db, pg_home, econ, costs_file,
+                                                                               raw, tz):
+    from conftest import settings_for
+
+    from ops.reports import figures as report
+    from ops.reports import formatting as fmt
+    from ops.reports import message
+
+    anchor = dt.datetime.fromisoformat(demo_db.manifest["anchor"])
+    day = anchor.astimezone(ZoneInfo(tz)).date() - dt.timedelta(days=1)
+    change = D.fromisoformat(econ["price_change"]["from"])
+    expected = expected_margin(raw, day - dt.timedelta(days=7), day, tz, change)
+    per_day = {d: sum((e["margin"] for (dd, _, _), e in expected.items() if dd == d), Decimal(0))
+               for d in days(day - dt.timedelta(days=7), day)}
+    if tz == "UTC":   # the manifest's figure for yesterday, every model
+        assert float(per_day[day]) == pytest.approx(sum(m["gross_margin"] for m in econ["margin"]
+                                                        if m["day"] == day.isoformat()), abs=1e-9)
+
+    def digest(**env):
+        settings = settings_for(pg_home, demo_db.url, REPORT_TZ=tz, **env)
+        return report.build(demo_db.analytics, settings, "daily", window=report.Window(day, day, ZoneInfo(tz)),
+                            state=demo_db.writer)
+
+    rep = digest(OPSBENCH_PROVIDER_COSTS=str(costs_file))
+    fig = rep.figures["gross_margin"]
+    assert fig.value == pytest.approx(float(per_day[day]), abs=1e-6)
+    prior = [float(per_day[day - dt.timedelta(days=i)]) for i in range(1, 8)]
+    assert fig.base["avg7"] == pytest.approx(sum(prior) / 7, abs=1e-6)
+    text = message.telegram_message(rep)
+    row = next(line for line in text.splitlines() if line.startswith("margin "))
+    mark = message.BETTER if fig.value > fig.base["avg7"] else message.WORSE
+    assert fmt.money(fig.value) in row and mark in row, row
+    assert "provider costs from provider-costs.toml" in text
+
+    bare = digest()
+    assert bare.figures["gross_margin"].value is None
+    text = message.telegram_message(bare)
+    assert "margin: provider costs not configured" in text
+    assert not any(line.startswith("margin ") for line in text.splitlines())
