@@ -542,3 +542,52 @@ def test_the_digest_shows_the_margin_with_the_file_and_not_configured_without(de
     text = message.telegram_message(bare)
     assert "margin: provider costs not configured" in text
     assert not any(line.startswith("margin ") for line in text.splitlines())
+
+
+# -- the notebook ----------------------------------------------------------------------
+
+def _values(arr) -> list:
+    """Plotly JSON arrays may be plain lists or base64 typed arrays {'dtype', 'bdata'}."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(arr, dict) and "bdata" in arr:
+        a = np.frombuffer(base64.b64decode(arr["bdata"]), dtype=np.dtype(arr["dtype"]))
+        return a.reshape(arr["shape"]).tolist() if "shape" in arr else a.tolist()
+    return list(arr)
+
+
+def test_the_economics_notebook_puts_the_loss_maker_first_with_the_right_margins(demo_db, pg_home, econ, costs_file,
+                                                                                raw):
+    from ops.notebook import PLOTLY_MIMETYPE
+    from ops.workbench import notebooks as render
+
+    anchor = dt.datetime.fromisoformat(demo_db.manifest["anchor"])
+    end = anchor.date() - dt.timedelta(days=1)
+    start = end - dt.timedelta(days=13)
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in {"DATABASE_URL": demo_db.url, "OPSBENCH_STATE_URL": demo_db.url, "OPSBENCH_HOME": str(pg_home),
+                     "REPORT_TZ": "UTC", "OPSBENCH_PROVIDER_COSTS": str(costs_file)}.items():
+            mp.setenv(k, v)
+        nb = render.execute(render.NOTEBOOKS_DIR / "economics.ipynb", {"end": end.isoformat(), "days": 14, "tz": "UTC"},
+                            timeout=240, ignore_unknown=True, plotlyjs_src=render.PLOTLYJS_FILE)
+    figs = [out["data"][PLOTLY_MIMETYPE] for cell in nb.cells if cell.cell_type == "code"
+            for out in cell.get("outputs", []) if PLOTLY_MIMETYPE in out.get("data", {})]
+    bars = next(f for f in figs if str(f["layout"]["title"]["text"]).startswith("Gross margin per model"))
+    got = {}
+    for trace in bars["data"]:
+        got.update(zip(_values(trace["y"]), _values(trace["x"])))
+    expected = expected_margin(raw, start, end, "UTC", D.fromisoformat(econ["price_change"]["from"]))
+    per_model: dict[str, Decimal] = {}
+    for (_, model, _), e in expected.items():
+        per_model[model] = per_model.get(model, Decimal(0)) + e["margin"]
+    assert set(got) == set(per_model)
+    for model, value in per_model.items():
+        assert got[model] == pytest.approx(float(value), abs=1e-6), model
+    order = _values(bars["layout"]["yaxis"]["categoryarray"])[::-1]          # the table's order: loss-makers first
+    assert order[0] == econ["loss_maker"]["model"] == min(per_model, key=per_model.get)
+    text = "".join(out.get("data", {}).get("text/markdown", "") for cell in nb.cells if cell.cell_type == "code"
+                   for out in cell.get("outputs", []))
+    assert "**Losing money:** kling-2.0-master (kling)" in text
+    assert len(figs) == 5   # currencies, liability, breakage, margin, cohorts
