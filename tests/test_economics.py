@@ -591,3 +591,47 @@ def test_the_economics_notebook_puts_the_loss_maker_first_with_the_right_margins
                    for out in cell.get("outputs", []))
     assert "**Losing money:** kling-2.0-master (kling)" in text
     assert len(figs) == 5   # currencies, liability, breakage, margin, cohorts
+
+
+def test_the_weekly_report_has_an_economics_section(demo_db, pg_home, econ, costs_file, raw):
+    from conftest import settings_for
+
+    from ops.reports import figures as report
+    from ops.reports import formatting as fmt
+    from ops.reports import message
+
+    tz = "UTC"
+    anchor = dt.datetime.fromisoformat(demo_db.manifest["anchor"])
+    end = anchor.date() - dt.timedelta(days=1)
+    start = end - dt.timedelta(days=6)
+    window = report.Window(start, end, ZoneInfo(tz))
+
+    def weekly(**env):
+        settings = settings_for(pg_home, demo_db.url, REPORT_TZ=tz, **env)
+        return report.build(demo_db.analytics, settings, "weekly", window=window, state=demo_db.writer)
+
+    rep = weekly(OPSBENCH_PROVIDER_COSTS=str(costs_file))
+    holders, credits, value = expected_liability(raw, end, end, tz)[end]
+    assert rep.economics.outstanding_credits == credits == econ["liability"]["outstanding_credits"]
+    assert rep.economics.liability == pytest.approx(float(value), abs=1e-6)
+    expected = expected_margin(raw, start, end, tz, D.fromisoformat(econ["price_change"]["from"]))
+    per: dict[tuple, list] = {}
+    for (_, model, provider), e in expected.items():
+        acc = per.setdefault((model, provider), [0, Decimal(0)])
+        acc[0] += e["jobs"]
+        acc[1] += e["margin"]
+    losers = sorted(((k, v) for k, v in per.items() if v[1] < 0), key=lambda kv: kv[1][1])
+    assert [(m.model, m.provider, m.jobs) for m in rep.economics.losers] == [(*k, v[0]) for k, v in losers]
+    assert losers and all(m.margin == pytest.approx(float(v[1]), abs=1e-6)
+                          for m, (_, v) in zip(rep.economics.losers, losers))
+    text = message.telegram_message(rep)
+    assert "📒 <b>Economics</b>" in text
+    assert f"losing money: kling-2.0-master (kling) {fmt.money(rep.economics.losers[0].margin, 'USD')}" in text
+    assert f"unspent purchased credits: {credits:,}" in text
+
+    bare = message.telegram_message(weekly())
+    assert "models' margins: provider costs not configured (OPSBENCH_PROVIDER_COSTS)" in bare
+    # the daily digest has no economics section
+    daily = report.build(demo_db.analytics, settings_for(pg_home, demo_db.url, REPORT_TZ=tz), "daily",
+                         window=report.Window(end, end, ZoneInfo(tz)), state=demo_db.writer)
+    assert daily.economics is None and "📒" not in message.telegram_message(daily)

@@ -234,6 +234,22 @@ class CurrencyRevenue:
 
 
 @dataclass
+class ModelMargin:
+    model: str
+    provider: str
+    jobs: int
+    margin: float            # gross margin over the window, in the report's currency
+
+
+@dataclass
+class Economics:
+    """The weekly report's economics section (queries/economics.sql, raw tables)."""
+    liability: float | None          # purchased credits unspent at the window's end, at their sold price
+    outstanding_credits: int
+    losers: list[ModelMargin] | None  # models with a negative margin over the window; None: no costs file
+
+
+@dataclass
 class Report:
     kind: str
     window: Window
@@ -261,6 +277,8 @@ class Report:
     commission: Commission | None = None
     # the provider price list (OPSBENCH_PROVIDER_COSTS), None: gross margin "not configured"
     provider_costs: Costs | None = None
+    # weekly only: liability and the loss-making models (None on the daily digest)
+    economics: Economics | None = None
 
     @property
     def converted(self) -> Converted | None:
@@ -508,6 +526,7 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
                                       Decimal(str(r.net)), int(r.purchases),
                                       None if _num(r.proceeds) is None else Decimal(str(r.proceeds)))
                       for r in queries.revenue.by_currency(conn, commission=cfg, **w).itertuples(index=False)]
+        economics = _economics(conn, window, currency, costs, series.get("margin")) if kind == "weekly" else None
         if rec_note:
             notes.append(rec_note)
         lag = replica.lag_note(conn)
@@ -536,7 +555,24 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
                   currency=currency, figures=figures, error_interval=interval, failure_codes=failure_codes,
                   api_error_codes=api_codes, reconciliation=reconciliation, alerts=alerts, failed_runs=failed,
                   failed_run_total=total, cleanup=volumes, chart_window=chart_window, series=series, notes=notes,
-                  currencies=currencies, fx=fx_rates, commission=commission, provider_costs=costs)
+                  currencies=currencies, fx=fx_rates, commission=commission, provider_costs=costs,
+                  economics=economics)
+
+
+def _economics(conn, window: Window, currency: str, costs: Costs | None, margin: pd.DataFrame | None) -> Economics:
+    """Liability at the window's last day, and (with a costs file) the models that lost money over the window."""
+    day = window.end
+    lia = queries.economics.liability(conn, start=day, end=day, tz=window.tz, currency=currency)
+    row = _one(lia)
+    losers = None
+    if costs is not None:
+        df = queries.economics.margin(conn, start=window.start, end=window.end, tz=window.tz, currency=currency,
+                                      costs=costs.to_json())
+        df = df[df["cost_note"].isna()]
+        per = df.groupby(["model", "provider"], as_index=False).agg(jobs=("jobs", "sum"), margin=("gross_margin", "sum"))
+        losers = [ModelMargin(r.model, r.provider, int(r.jobs), float(r.margin))
+                  for r in per[per["margin"] < 0].sort_values("margin").itertuples(index=False)]
+    return Economics(_num(row.get("liability")), int(row.get("outstanding_credits") or 0), losers)
 
 
 # a reconcile result older than this is not "last night's": recompute instead

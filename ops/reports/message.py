@@ -283,6 +283,27 @@ def revenue_keys(report: Report, keys: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(k for k in keys if k not in hidden)
 
 
+def economics_lines(report: Report) -> list[str]:
+    """The weekly report's economics section: what unspent credits are worth, which models lose money."""
+    e = report.economics
+    if e is None:
+        return []
+    cur = report.currency
+    lines = ["📒 <b>Economics</b>"]
+    if e.liability is not None:
+        lines.append(f"unspent purchased credits: {e.outstanding_credits:,}, worth {escape(fmt.money(e.liability, cur))} "
+                     "at their sold price")
+    if e.losers is None:
+        lines.append("<i>models' margins: provider costs not configured (OPSBENCH_PROVIDER_COSTS)</i>")
+    elif not e.losers:
+        lines.append("every priced model earned more than its provider cost")
+    else:
+        lines.append("losing money: " + ", ".join(
+            f"{escape(m.model)} ({escape(m.provider)}) {escape(fmt.money(m.margin, cur))} over {m.jobs:,} jobs"
+            for m in e.losers))
+    return lines
+
+
 def proceeds_line(report: Report) -> str:
     """Where proceeds come from (the commission file), or that they are not configured."""
     if report.commission is None:
@@ -382,6 +403,8 @@ def telegram_message(report: Report) -> str:
         if title == "Video jobs":
             block += "\n" + "\n".join(jobs_lines(report))
         blocks.append(block.rstrip())
+    if economics_lines(report):
+        blocks.append("\n".join(economics_lines(report)))
     ops_lines = [reconciliation_line(report), *alert_lines(report), *runs_lines(report), *cleanup_lines(report)]
     blocks.append("\n".join(ops_lines))
     if notes_lines(report):
