@@ -271,7 +271,8 @@ bought AS (
     WHERE q.reason = 'iap_purchase' AND q.change > 0
 ),
 horizons AS (
-    SELECT b.*, h.n, b.created_at + h.n * interval '1 day' AS at, b.created_at + h.n * interval '1 day' <= w.as_of AS reached
+    SELECT b.*, h.n, b.created_at + h.n * interval '1 day' AS at,
+           b.created_at + h.n * interval '1 day' <= w.as_of AS reached
     FROM bought b CROSS JOIN win w CROSS JOIN (VALUES (30), (60), (90)) AS h (n)
 ),
 held AS (
@@ -292,11 +293,14 @@ unspent AS (
 )
 SELECT cohort_week, count(*) / 3 AS purchases, sum(credits) / 3 AS credits,
        CAST(CASE WHEN bool_and(reached) FILTER (WHERE n = 30)
-                 THEN CAST(sum(unspent) FILTER (WHERE n = 30) AS numeric) / sum(credits) FILTER (WHERE n = 30) END AS float8) AS unspent_30,
+                 THEN CAST(sum(unspent) FILTER (WHERE n = 30) AS numeric) / sum(credits) FILTER (WHERE n = 30)
+            END AS float8) AS unspent_30,
        CAST(CASE WHEN bool_and(reached) FILTER (WHERE n = 60)
-                 THEN CAST(sum(unspent) FILTER (WHERE n = 60) AS numeric) / sum(credits) FILTER (WHERE n = 60) END AS float8) AS unspent_60,
+                 THEN CAST(sum(unspent) FILTER (WHERE n = 60) AS numeric) / sum(credits) FILTER (WHERE n = 60)
+            END AS float8) AS unspent_60,
        CAST(CASE WHEN bool_and(reached) FILTER (WHERE n = 90)
-                 THEN CAST(sum(unspent) FILTER (WHERE n = 90) AS numeric) / sum(credits) FILTER (WHERE n = 90) END AS float8) AS unspent_90
+                 THEN CAST(sum(unspent) FILTER (WHERE n = 90) AS numeric) / sum(credits) FILTER (WHERE n = 90)
+            END AS float8) AS unspent_90
 FROM unspent
 GROUP BY cohort_week
 ORDER BY cohort_week

@@ -569,7 +569,8 @@ def _economics(conn, window: Window, currency: str, costs: Costs | None, margin:
         df = queries.economics.margin(conn, start=window.start, end=window.end, tz=window.tz, currency=currency,
                                       costs=costs.to_json())
         df = df[df["cost_note"].isna()]
-        per = df.groupby(["model", "provider"], as_index=False).agg(jobs=("jobs", "sum"), margin=("gross_margin", "sum"))
+        per = df.groupby(["model", "provider"], as_index=False).agg(jobs=("jobs", "sum"),
+                                                                    margin=("gross_margin", "sum"))
         losers = [ModelMargin(r.model, r.provider, int(r.jobs), float(r.margin))
                   for r in per[per["margin"] < 0].sort_values("margin").itertuples(index=False)]
     return Economics(_num(row.get("liability")), int(row.get("outstanding_credits") or 0), losers)

@@ -93,8 +93,8 @@ def _baseline_heading(b: Baseline) -> str:
 
 # Which way is good for each figure: a change is marked 🟢 (better) or 🔴 (worse) so the
 # digest reads without a legend; ⚪ is no change or nothing to compare with.
-UP_IS_GOOD = {"gross", "net", "proceeds", "gross_margin", "purchases", "paying_users", "arppu", "dau", "wau", "mau", "stickiness",
-              "new_users", "jobs"}
+UP_IS_GOOD = {"gross", "net", "proceeds", "gross_margin", "purchases", "paying_users", "arppu", "dau", "wau", "mau",
+              "stickiness", "new_users", "jobs"}
 UP_IS_BAD = {"refunds", "failed", "error_rate", "p95_seconds"}
 BETTER, WORSE, NEUTRAL = "🟢", "🔴", "⚪"
 
@@ -291,8 +291,8 @@ def economics_lines(report: Report) -> list[str]:
     cur = report.currency
     lines = ["📒 <b>Economics</b>"]
     if e.liability is not None:
-        lines.append(f"unspent purchased credits: {e.outstanding_credits:,}, worth {escape(fmt.money(e.liability, cur))} "
-                     "at their sold price")
+        lines.append(f"unspent purchased credits: {e.outstanding_credits:,}, "
+                     f"worth {escape(fmt.money(e.liability, cur))} at their sold price")
     if e.losers is None:
         lines.append("<i>models' margins: provider costs not configured (OPSBENCH_PROVIDER_COSTS)</i>")
     elif not e.losers:
