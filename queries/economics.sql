@@ -98,7 +98,10 @@ jobs AS (
 ),
 charged AS (
     SELECT q.job_id, -sum(q.change) AS credits
-    FROM quota_log q
+    FROM win w
+    -- a job's debit is written when it is created and its refund later: bounding the ledger by time (an hour
+    -- of slack for a debit written just before the job row) reads the window's rows, not the whole ledger
+    JOIN quota_log q ON q.created_at >= w.lo - interval '1 hour'
     WHERE q.job_id IN (SELECT id FROM jobs)
       AND q.reason IN ('video_generation', 'generation_refund')
     GROUP BY q.job_id
