@@ -124,9 +124,9 @@ SELECT (j.created_at AT TIME ZONE 'UTC')::date AS day, m.name AS model, j.provid
        count(*) AS jobs, COALESCE(sum(l.net), 0) AS credits
 FROM video_jobs j
 JOIN models m ON m.id = j.model_id
-LEFT JOIN (SELECT job_id, -sum(change) AS net FROM quota_log
-           WHERE reason IN ('video_generation', 'generation_refund') AND job_id IS NOT NULL
-           GROUP BY job_id) l ON l.job_id = j.id
+-- per job through idx_quota_log_job_id: three days' jobs, not the whole ledger (large has tens of millions of rows)
+LEFT JOIN LATERAL (SELECT -sum(q.change) AS net FROM quota_log q
+                   WHERE q.job_id = j.id AND q.reason IN ('video_generation', 'generation_refund')) l ON true
 WHERE j.status IN ('completed', 'failed')
   AND j.created_at >= (SELECT min(d) FROM unnest(CAST(:days AS date[])) AS d)::timestamp AT TIME ZONE 'UTC'
   AND (j.created_at AT TIME ZONE 'UTC')::date = ANY (CAST(:days AS date[]))
