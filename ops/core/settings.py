@@ -151,6 +151,8 @@ class Settings(BaseSettings):
     fx_rates: Path | None = Field(default=None, alias="OPSBENCH_FX_RATES")
     # the store's commission and tax shares (TOML or CSV, see ops/core/commission.py); none: proceeds "not configured"
     commission_file: Path | None = Field(default=None, alias="OPSBENCH_COMMISSION")
+    # what each generation costs at its provider (TOML, see ops/core/costs.py); none: margins "not configured"
+    provider_costs_file: Path | None = Field(default=None, alias="OPSBENCH_PROVIDER_COSTS")
 
     # a critical alert nobody acked is sent again, ringing, after this long (and once more after twice
     # as long again); "0" turns escalation off (ops/alerting/manager.py escalate)
@@ -319,6 +321,17 @@ class Settings(BaseSettings):
             raise ValueError("expected one of auto, starttls, ssl, none")
         return mode
 
+    @field_validator("provider_costs_file", mode="before")
+    @classmethod
+    def _provider_costs_file(cls, v):
+        if v is None or not str(v).strip():
+            return None
+        from ops.core import costs
+
+        path = Path(str(v).strip()).expanduser()
+        costs.load(path)  # ValueError: one line naming the file, line and key
+        return path
+
     # -- derived ---------------------------------------------------------
     @property
     def admin_ids(self) -> frozenset[int]:
@@ -342,6 +355,15 @@ class Settings(BaseSettings):
         from ops.core import commission
 
         return commission.load(self.commission_file)
+
+    @property
+    def provider_costs(self):
+        """The founder's provider price list (ops.core.costs.Costs), or None when OPSBENCH_PROVIDER_COSTS is not set."""
+        if self.provider_costs_file is None:
+            return None
+        from ops.core import costs
+
+        return costs.load(self.provider_costs_file)
 
     @property
     def health_targets(self) -> list[tuple[str, str]]:

@@ -23,7 +23,7 @@ MAX_RUNS = 5
 LABEL_W = 10
 
 SECTIONS = (
-    ("💰", "Revenue", ("gross", "refunds", "net", "proceeds", "purchases", "paying_users", "arppu")),
+    ("💰", "Revenue", ("gross", "refunds", "net", "proceeds", "gross_margin", "purchases", "paying_users", "arppu")),
     ("👥", "Users", ("dau", "wau", "mau", "stickiness", "new_users")),
     ("🎬", "Video jobs", ("jobs", "failed", "error_rate", "p95_seconds")),
 )
@@ -93,8 +93,8 @@ def _baseline_heading(b: Baseline) -> str:
 
 # Which way is good for each figure: a change is marked 🟢 (better) or 🔴 (worse) so the
 # digest reads without a legend; ⚪ is no change or nothing to compare with.
-UP_IS_GOOD = {"gross", "net", "proceeds", "purchases", "paying_users", "arppu", "dau", "wau", "mau", "stickiness",
-              "new_users", "jobs"}
+UP_IS_GOOD = {"gross", "net", "proceeds", "gross_margin", "purchases", "paying_users", "arppu", "dau", "wau", "mau",
+              "stickiness", "new_users", "jobs"}
 UP_IS_BAD = {"refunds", "failed", "error_rate", "p95_seconds"}
 BETTER, WORSE, NEUTRAL = "🟢", "🔴", "⚪"
 
@@ -269,6 +269,41 @@ def notes_lines(report: Report) -> list[str]:
     return lines
 
 
+def margin_line(report: Report) -> str:
+    """Where the gross margin's provider costs come from, or that they are not configured."""
+    if report.provider_costs is None:
+        return "<i>margin: provider costs not configured (set OPSBENCH_PROVIDER_COSTS to the provider costs file)</i>"
+    return f"<i>margin: credits charged at the sold price less {escape(report.provider_costs.describe())}</i>"
+
+
+def revenue_keys(report: Report, keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The Revenue section's figures: no proceeds or margin row the founder's files cannot give (said below it)."""
+    hidden = {k for k, missing in (("proceeds", report.commission is None),
+                                   ("gross_margin", report.provider_costs is None)) if missing}
+    return tuple(k for k in keys if k not in hidden)
+
+
+def economics_lines(report: Report) -> list[str]:
+    """The weekly report's economics section: what unspent credits are worth, which models lose money."""
+    e = report.economics
+    if e is None:
+        return []
+    cur = report.currency
+    lines = ["📒 <b>Economics</b>"]
+    if e.liability is not None:
+        lines.append(f"unspent purchased credits: {e.outstanding_credits:,}, "
+                     f"worth {escape(fmt.money(e.liability, cur))} at their sold price")
+    if e.losers is None:
+        lines.append("<i>models' margins: provider costs not configured (OPSBENCH_PROVIDER_COSTS)</i>")
+    elif not e.losers:
+        lines.append("every priced model earned more than its provider cost")
+    else:
+        lines.append("losing money: " + ", ".join(
+            f"{escape(m.model)} ({escape(m.provider)}) {escape(fmt.money(m.margin, cur))} over {m.jobs:,} jobs"
+            for m in e.losers))
+    return lines
+
+
 def proceeds_line(report: Report) -> str:
     """Where proceeds come from (the commission file), or that they are not configured."""
     if report.commission is None:
@@ -356,11 +391,11 @@ def telegram_message(report: Report) -> str:
     blocks: list[str] = ["\n".join([head[0], *attention_lines(report), *head[1:]])]
     for icon, title, keys in SECTIONS:
         extra = f" ({escape(report.currency)})" if title == "Revenue" else ""
-        if title == "Revenue" and report.commission is None:
-            keys = tuple(k for k in keys if k != "proceeds")   # never a 0 % commission: said below instead
+        if title == "Revenue":
+            keys = revenue_keys(report, keys)   # never a 0 % commission or a zero cost: said below instead
         block = f"{icon} <b>{title}</b>{extra}\n{figure_table(report, keys)}"
         if title == "Revenue":
-            block += "\n" + proceeds_line(report)
+            block += "\n" + proceeds_line(report) + "\n" + margin_line(report)
         if title == "Revenue" and currency_lines(report):
             block += "\n" + "\n".join(currency_lines(report))
         if title == "Users" and report.kind == "weekly":
@@ -368,6 +403,8 @@ def telegram_message(report: Report) -> str:
         if title == "Video jobs":
             block += "\n" + "\n".join(jobs_lines(report))
         blocks.append(block.rstrip())
+    if economics_lines(report):
+        blocks.append("\n".join(economics_lines(report)))
     ops_lines = [reconciliation_line(report), *alert_lines(report), *runs_lines(report), *cleanup_lines(report)]
     blocks.append("\n".join(ops_lines))
     if notes_lines(report):
