@@ -212,7 +212,7 @@ def _alert_line(report: Report, a, fault: tally.Fault | None = None) -> str:
     if a.fired_at is not None and report.generated_at - a.fired_at >= dt.timedelta(minutes=1):
         since = f" · for {human_duration(report.generated_at - a.fired_at)}"
     echo = f" ({fault.echo_words()})" if fault is not None and fault.echoes else ""
-    key, summary = wording.line(a.key, a.summary, 90)     # the key's words once, cut between words
+    key, summary = wording.line(a.key, a.summary, 72)     # the key's words once, cut between words
     return (f"{SEVERITY_ICON.get(a.severity, '⚪')} <code>{escape(key)}</code> "
             f"{escape(summary)}{echo}{since}")
 
