@@ -115,7 +115,7 @@ def _page(inspected, name: str, width: int) -> browser.Inspection:
 def test_wide_tables_say_they_scroll_on_a_phone(inspected):
     # the reconciliation tables (uuids side by side) do not fit 390 px: the page says to swipe them
     phone = _page(inspected, "reconciliation", browser.PHONE)
-    assert phone.scroll_hints > 0 and "swipe the table sideways" in phone.text
+    assert phone.scroll_hints > 0 and "swipe sideways for more columns" in phone.text
     assert _page(inspected, "index", browser.LAPTOP).scroll_hints == 0
 
 

@@ -55,3 +55,4 @@ def test_long_titles_are_cut_between_words_for_phones():
     assert wrapped["layout"]["margin"]["t"] >= 40 + 24 * 2
     short = {"layout": {"title": {"text": "Daily revenue"}}}
     assert fit.wrap_titles(short) is short
+

@@ -82,3 +82,4 @@ def wrap_titles(fig_dict: dict) -> dict:
     lines = wrapped.count("<br>") + 1
     margin = {**(layout.get("margin") or {}), "t": max(top or 0, 40 + 24 * lines)}
     return {**fig_dict, "layout": {**layout, "title": new_title, "margin": margin}}
+

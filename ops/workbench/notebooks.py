@@ -57,7 +57,7 @@ _SCROLL_JS = """<script>
       if (wide && !has) {
         hint = document.createElement('div');
         hint.className = 'ob-scroll-hint';
-        hint.textContent = 'wider than the screen: swipe the table sideways for more columns \u2192';
+        hint.textContent = 'swipe sideways for more columns \u2192';
         box.parentNode.insertBefore(hint, box);
       } else if (!wide && has) {
         hint.remove();
