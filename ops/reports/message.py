@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ops.alerting import tally
+from ops.alerting import tally, wording
 from ops.alerting.telegram.html import SEVERITY_ICON, escape, human_duration
 from ops.reports import formatting as fmt
 from ops.reports.figures import Baseline, Figure, Report
@@ -172,15 +172,24 @@ def jobs_lines(report: Report) -> list[str]:
     return lines
 
 
+TOP_CHECKS = 3
+
+
 def reconciliation_line(report: Report) -> str:
+    """A verdict and the checks with the most rows, one short line each (not a comma list of every check)."""
     checks = report.reconciliation
     if checks is None:
         return "🧾 <b>Reconciliation</b>: not checked"
-    failing = [c for c in checks if not c.passed]
+    failing = sorted((c for c in checks if not c.passed), key=lambda c: (-c.offending, c.check))
     if not failing:
         return f"🧾 <b>Reconciliation</b>: ✅ all clear ({len(checks)} checks)"
-    parts = ", ".join(f"{escape(c.check)} {c.offending:,}" for c in failing)
-    return f"🧾 <b>Reconciliation</b>: ⚠️ {len(failing)} of {len(checks)} checks failing: {parts}"
+    rows = sum(c.offending for c in failing)
+    lines = [f"🧾 <b>Reconciliation</b>: ⚠️ {len(failing)} of {len(checks)} checks failing, "
+             f"{escape(tally.plural(rows, 'row'))}"]
+    lines += [f"• <code>{escape(c.check)}</code> {c.offending:,}" for c in failing[:TOP_CHECKS]]
+    if len(failing) > TOP_CHECKS:
+        lines.append(f"… and {len(failing) - TOP_CHECKS} more (<code>opsbench checks run</code>)")
+    return "\n".join(lines)
 
 
 # the one count of open alerts (ops.alerting.tally): echoes folded into their roots, info as notes
@@ -203,8 +212,9 @@ def _alert_line(report: Report, a, fault: tally.Fault | None = None) -> str:
     if a.fired_at is not None and report.generated_at - a.fired_at >= dt.timedelta(minutes=1):
         since = f" · for {human_duration(report.generated_at - a.fired_at)}"
     echo = f" ({fault.echo_words()})" if fault is not None and fault.echoes else ""
-    return (f"{SEVERITY_ICON.get(a.severity, '⚪')} <code>{escape(a.key)}</code> "
-            f"{escape(_short(a.summary, 90))}{echo}{since}")
+    key, summary = wording.line(a.key, a.summary, 72)     # the key's words once, cut between words
+    return (f"{SEVERITY_ICON.get(a.severity, '⚪')} <code>{escape(key)}</code> "
+            f"{escape(summary)}{echo}{since}")
 
 
 def _unalerted_checks(report: Report) -> list:
@@ -238,7 +248,7 @@ def attention_lines(report: Report) -> list[str]:
     for a, _ in roots[:TOP_ATTENTION]:
         lines.append(f"• {escape(_short(a.summary, 70))}")
     for c in unalerted[:max(0, TOP_ATTENTION - len(roots))]:
-        lines.append(f"• reconciliation {escape(c.check)}: {c.offending:,} row(s)")
+        lines.append(f"• reconciliation {escape(c.check)}: {escape(tally.plural(c.offending, 'row'))}")
     return lines
 
 
@@ -381,8 +391,8 @@ def footer(report: Report) -> str:
 
 
 def _short(text: str, limit: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """One line of at most `limit` characters, cut between words."""
+    return wording.clip(text, limit)
 
 
 def telegram_message(report: Report) -> str:

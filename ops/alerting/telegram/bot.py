@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 import queries
-from ops.alerting import manager, outbox, tally
+from ops.alerting import manager, outbox, tally, wording
 from ops.alerting.telegram import html as messages
 from ops.alerting.telegram import incidents
 from ops.contract import AlertState
@@ -272,13 +272,19 @@ def status_text(conn: Connection, settings: Settings, now: dt.datetime) -> str:
     return "\n".join(lines)
 
 
+ALERTS_SHOWN = 10
+ALERT_SUMMARY = 70
+
+
 def alerts_text(conn: Connection, settings: Settings, now: dt.datetime) -> str:
+    """A phone screen, not a wall: one line per alert (the full key, as /ack takes it, then only what the key
+    does not already say, cut between words), the first ten; `opsbench alerts` has them all."""
     firing = list(queries.load("state/alerts").firing.execute(conn))
     silences = list(queries.load("state/alerts").active_silences.execute(conn, at=now))
     count = tally.tally(firing)     # the one count every surface prints
     shown = [(f.alert, f.echo_words()) for f in count.faults] + [(r, "") for r in count.notes]
     lines = [f"<b>Alerts: {messages.escape(count.headline())}</b>"]
-    for r, echo in shown[:20]:
+    for r, echo in shown[:ALERTS_SHOWN]:
         since = messages.human_duration(now - r.started_at) if r.started_at else "?"
         flags = []
         if r.held_reason:
@@ -288,10 +294,11 @@ def alerts_text(conn: Connection, settings: Settings, now: dt.datetime) -> str:
         if echo:
             flags.append(echo)
         extra = f" [{messages.escape('; '.join(flags))}]" if flags else ""
+        summary = wording.clip(wording.news(r.key, r.summary), ALERT_SUMMARY)
         lines.append(f"{messages.SEVERITY_ICON.get(r.severity, '⚪')} <code>{messages.escape(r.key)}</code> "
-                     f"{since}{extra}\n   {messages.escape(r.summary)}")
-    if len(shown) > 20:
-        lines.append(f"… and {len(shown) - 20} more (opsbench alerts)")
+                     f"{since}{extra}: {messages.escape(summary)}")
+    if len(shown) > ALERTS_SHOWN:
+        lines.append(f"… and {len(shown) - ALERTS_SHOWN} more (<code>opsbench alerts</code>)")
     lines.append(f"<b>Silences ({len(silences)})</b>")
     for s in silences:
         lines.append(f"#{s.id} <code>{messages.escape(s.pattern)}</code> until "
