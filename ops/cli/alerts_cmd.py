@@ -61,8 +61,8 @@ def alerts_cmd(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from ops.alerting import maintenance_store, outbox
     from ops.alerting import manager as alerts
-    from ops.alerting import outbox
     from ops.alerting.telegram import html as messages
 
     from ops.cli.backend_binding import bind_backend
@@ -98,6 +98,9 @@ def alerts_cmd(
                       "notes": len(count.notes), "echoes": count.echoes, "headline": count.headline()},
             "silences": [{"id": s.id, "pattern": s.pattern, "until": _iso(s.ends_at), "reason": s.reason}
                          for s in silences],
+            "maintenance": [{"id": w.id, "schedule": w.schedule.describe(get_settings().tz), "holds": w.scope,
+                             "reason": w.reason, "in_force": w.schedule.occurrence_at(now, get_settings().tz)
+                             is not None} for w in maintenance_store.active(engine)],
             "outbox_depth": depth,
             "delivery": {"blocked": [{"chat": b.configured_chat_id, "chat_id": b.chat_id,
                                       "reason": b.blocked_reason, "since": _iso(b.blocked_at)}
@@ -136,6 +139,13 @@ def alerts_cmd(
         print_table([Col("id", "number", 0), Col("pattern", "name", 0), Col("until", "fixed", 1),
                      Col("reason", "text", 2)],
                     [[f"#{s.id}", s.pattern, _local(s.ends_at), s.reason] for s in silences])
+    windows = maintenance_store.active(engine)
+    if windows:
+        typer.echo(f"Maintenance windows ({len(windows)}):")
+        for w in windows:
+            occ = w.schedule.occurrence_at(now, get_settings().tz)
+            state = f"in force until {_local(occ[1])}" if occ else "planned"
+            typer.echo(f"  #{w.id} {w.schedule.describe(get_settings().tz)} ({state}): {w.scope}, {w.reason}")
     typer.echo(f"Outbox: {depth} pending")
     width = _width()
     for line in delivery_lines(delivery, now, _local):

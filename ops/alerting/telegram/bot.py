@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 import queries
-from ops.alerting import manager, outbox, tally, wording
+from ops.alerting import maintenance_store, manager, outbox, tally, wording
 from ops.alerting.telegram import html as messages
 from ops.alerting.telegram import incidents
 from ops.contract import AlertState
@@ -39,11 +39,12 @@ COMMANDS: list[tuple[str, str]] = [
     ("alerts", "firing alerts and silences"),
     ("silence", "PATTERN DURATION [reason]: hold back matching alerts"),
     ("unsilence", "ID: end a silence"),
+    ("maintenance", "WHEN REASON: hold alerts below critical, e.g. /maintenance 30m deploy ('Sun 02:00-03:00' repeats)"),
     ("ack", "KEY: acknowledge an alert (no more repeats)"),
     ("digest", "yesterday's digest, now"),
     ("help", "what I understand"),
 ]
-CHANGES = {"ack", "s1h", "s4h", "s9", "resolve", "silence", "unsilence", "digest"}
+CHANGES = {"ack", "s1h", "s4h", "s9", "resolve", "silence", "unsilence", "digest", "maintenance"}
 
 
 def _q():
@@ -233,6 +234,21 @@ def _command(conn: Connection, update_id: int, msg: dict[str, Any], settings: Se
         if not manager.remove_silence_in(conn, sid, now):
             return reply(f"No active silence #{sid}.", "failed", f"silence {sid}")
         return reply(f"Silence #{sid} ended.", "done", f"silence {sid}")
+    if name == "maintenance":
+        if not args:
+            return reply(maintenance_text(conn, settings, now) + "\nUsage: /maintenance WHEN REASON, e.g. "
+                         "/maintenance 30m deploy or /maintenance 'Sun 02:00-03:00' weekly deploy", "done")
+        when, reason = args[0], " ".join(args[1:]) or f"from Telegram by {actor.name}"
+        try:
+            wid, window = maintenance_store.add(conn, when, reason, settings.tz, now, (), actor.name)
+        except ValueError as err:
+            return reply(f"WHEN: {messages.escape(err)}", "failed")
+        nxt = window.schedule.next_after(now, settings.tz)
+        until = f"until {nxt[1].astimezone(settings.tz):%a %H:%M}" if nxt and nxt[0] <= now else \
+            (f"from {nxt[0].astimezone(settings.tz):%a %H:%M}" if nxt else "")
+        return reply(f"🛠 Maintenance #{wid}: {messages.escape(window.schedule.describe(settings.tz))}, "
+                     f"{until}; alerts below critical are held, one summary when it closes "
+                     f"({messages.escape(reason)})", "done", f"maintenance {wid}")
     if name == "ack":
         if len(args) != 1:
             return reply("Usage: /ack KEY (as /alerts shows it)", "failed")
@@ -268,7 +284,32 @@ def status_text(conn: Connection, settings: Settings, now: dt.datetime) -> str:
                      + (f" ({messages.escape(echo)})" if echo else ""))
     if len(shown) > 5:
         lines.append(f"… and {len(shown) - 5} more (/alerts)")
+    windows = _in_force(conn, settings, now)
     lines.append(f"{len(silences)} silence(s) · {pending} message(s) waiting to be sent")
+    if windows:
+        lines.append("🛠 In maintenance: " + ", ".join(messages.escape(w) for w in windows))
+    return "\n".join(lines)
+
+
+def _in_force(conn: Connection, settings: Settings, now: dt.datetime) -> list[str]:
+    """The maintenance windows in force now, in words ("#2 deploy until 03:00")."""
+    out = []
+    for w in maintenance_store.active(conn):
+        occ = w.schedule.occurrence_at(now, settings.tz)
+        if occ:
+            out.append(f"#{w.id} {w.reason} until {occ[1].astimezone(settings.tz):%H:%M}")
+    return out
+
+
+def maintenance_text(conn: Connection, settings: Settings, now: dt.datetime) -> str:
+    windows = maintenance_store.active(conn)
+    lines = [f"<b>Maintenance windows ({len(windows)})</b>"]
+    for w in windows:
+        nxt = w.schedule.next_after(now, settings.tz)
+        when = "ended" if nxt is None else ("in force now" if nxt[0] <= now
+                                            else f"next {nxt[0].astimezone(settings.tz):%a %H:%M}")
+        lines.append(f"#{w.id} {messages.escape(w.schedule.describe(settings.tz))} ({when}): "
+                     f"{messages.escape(w.scope)}, {messages.escape(w.reason)}")
     return "\n".join(lines)
 
 
@@ -303,4 +344,6 @@ def alerts_text(conn: Connection, settings: Settings, now: dt.datetime) -> str:
     for s in silences:
         lines.append(f"#{s.id} <code>{messages.escape(s.pattern)}</code> until "
                      f"{s.ends_at.astimezone(settings.tz):%a %H:%M}: {messages.escape(s.reason)}")
+    if maintenance_store.active(conn):
+        lines.append(maintenance_text(conn, settings, now))
     return "\n".join(lines)
