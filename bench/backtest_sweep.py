@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import statistics
 import sys
 import time
@@ -97,6 +98,10 @@ def one_data_set(admin_url: str, server_url: str, home: str, anchor: dt.datetime
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _finite(x: float) -> float | str:
+    return "never" if math.isinf(x) else round(x, 1)
+
+
 def summarise(rows: list[dict]) -> dict:
     kinds = sorted({k for r in rows for k in r["incidents"]})
     out: dict = {"data_sets": len(rows), "incidents": {}, "healthy_days": {}}
@@ -107,11 +112,13 @@ def summarise(rows: list[dict]) -> dict:
         misses = [(r["anchor"], r["seed"], r["incidents"][kind]["minutes"]) for r in rows
                   if kind in r["incidents"] and (r["incidents"][kind]["minutes"] is None
                                                   or r["incidents"][kind]["minutes"] > GOAL_MIN)]
-        ordered = sorted(paged)
+        # a case never paged counts as the longest wait, not as a case left out
+        ordered = sorted(m if m is not None else math.inf for m in mins)
         out["incidents"][kind] = {
             "cases": len(mins), "paged": len(paged), "within_15_min_pct": round(100 * len(within) / len(mins), 1),
-            "median_min": statistics.median(paged) if paged else None,
-            "p95_min": ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))] if ordered else None,
+            "median_min": _finite(statistics.median(ordered)) if ordered else None,
+            "p95_min": _finite(ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]) if ordered else None,
+            "never_paged": len(mins) - len(paged),
             "misses": misses}
     crit = [r["healthy_day"]["critical"] for r in rows]
     other = [r["healthy_day"]["non_critical"] for r in rows]
@@ -143,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{rows[-1]['healthy_day']['non_critical']} other ({time.monotonic() - t:.0f} s)", flush=True)
     summary = summarise(rows)
     summary["seconds"] = round(time.monotonic() - began)
-    OUT.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
+    OUT.write_text(json.dumps({"summary": summary, "rows": rows}, indent=1, default=str))
     print(json.dumps(summary, indent=1))
     return 0
 
