@@ -55,7 +55,7 @@ def migrate_once(engine: Engine) -> Engine:
 
 def state_engine(settings: Settings, *, migrated: bool = True) -> Engine:
     """The state store's engine (role `state`), migrated unless `migrated=False`."""
-    from ops.data import db
+    from ops.data import runtime   # not ops.data.db: db stands above the rollups, which import this module
 
-    engine = db.engine("state", settings)
+    engine = runtime.for_settings(settings).engine("state")
     return migrate_once(engine) if migrated else engine
