@@ -204,7 +204,7 @@ class Param:
             raise QueryError(f"parameter {self.name!r}: expected {expected}, got {str(value)[:60]!r}") from None
 
 
-# An analytics engine opsbench hands out (ops/data/db.py) carries its process's series read path
+# An analytics engine an opsbench runtime made (ops/data/runtime.py) carries the series read path
 # (ops/data/series.py `Reader`) under this attribute: reader(query, values) -> DataFrame, or None
 # for a query that is not a series. The loader knows nothing of rollups; nothing is registered here.
 SERIES_READER = "opsbench_series_reader"
@@ -292,9 +292,9 @@ class NamedQuery:
         """The query's rows as a DataFrame.
 
         A daily-series query (revenue.daily, activity.daily, errors.daily,
-        errors.durations, errors.by_code, activity.summary) called with the
-        analytics engine opsbench hands out (`ops.data.db.analytics()`, a
-        notebook's `nb.connect()`) is read through ops/data/series.py, the one
+        errors.durations, errors.by_code, activity.summary) called with an
+        analytics engine opsbench made (`ops.data.db.analytics()`, a notebook's
+        `nb.connect()`, a job's context) is read through ops/data/series.py, the one
         read path: the closed days the state store's rollups hold for this
         backend from them, the rest from the raw tables, with the same numbers.
         Through a Connection, or any other engine, and with `raw()`, it reads

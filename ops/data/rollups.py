@@ -24,8 +24,8 @@ What is stored
     `activity_summary` (activity.summary, when the whole window is closed and
     rolled up). Changing REPORT_TZ starts a new zone:
     its first refresh backfills, until then reads fall back to raw. With no
-    state engine (`state=None`: none configured, or `readable` found it
-    unreadable) a series is read from the raw tables only.
+    state engine (`state=None`: none configured, or ops/data/series.py found
+    it unreadable for this backend) a series is read from the raw tables only.
 
 Who reads them
     Everyone through ops/data/series.py, the one read path: the reports
@@ -59,7 +59,7 @@ import queries
 from ops.core.clock import local_date, parse_zone, utc_now
 from ops.core.redact import redact
 from ops.data import backend
-from ops.data import state as state_store
+from ops.data import migrations as state_store
 from queries.loader import connection
 
 DEFAULT_DAYS = 3          # closed days recomputed by every refresh (the late-data horizon)
@@ -131,22 +131,18 @@ class Checked:
 Store = sa.Engine | sa.Connection | Checked | None
 
 
-def readable(state: sa.Engine | sa.Connection | None, tz: ZoneInfo | str,
-             analytics: sa.Engine | sa.Connection | None = None) -> tuple[Watermark | None, str | None]:
-    """(watermark of zone `tz`, problem): never raises.
+def readable(state: sa.Engine | sa.Connection | None, tz: ZoneInfo | str) -> tuple[Watermark | None, str | None]:
+    """(watermark of zone `tz`, problem) of the store alone: never raises.
 
     problem is None when the state store could be read (the watermark is None
     when the zone was never refreshed or the tables do not exist yet), else a
-    one-line reason; either way a series reader then gives the raw answers
-    when handed `state=None`. With `analytics`, rollups made from another
-    backend (ops/data/backend.py) are a problem too: they are never read.
+    one-line reason. Whether a series may read the rollups (this backend's or
+    another's, a store down a moment ago) is decided in one place, with a typed
+    reason: ops/data/series.py `check`.
     """
     if state is None:
         return None, "no state store"
     try:
-        old = backend.describes_other(analytics, state) if analytics is not None else None
-        if old is not None:
-            return None, f"the state store describes another backend ({old}); daily series read from the raw tables"
         return watermark(state, tz), None
     except sa.exc.SQLAlchemyError as e:
         text = str(getattr(e, "orig", None) or e).strip()

@@ -10,7 +10,9 @@ What else lives as long as the process's engines lives here too, not in
 module caches: `shared()` objects (the outbox's channel, the PostgreSQL
 probe's engine, the live backend identity the series read path compares) and
 `state_down`, the series read path's "state store down, retry after a while"
-memo (a `StateDown`). This module imports nothing above ops/data/engines.py.
+memo (a `StateDown`). Each analytics engine made here carries the runtime's
+series read path (ops/data/series.py `Reader`), so `queries.<series>(engine)`
+reads as `series.read(runtime, ...)` does.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any, Callable, Hashable
 from sqlalchemy.engine import Engine
 
 from ops.core.settings import Settings
-from ops.data import engines, visibility
+from ops.data import engines, series, visibility
 
 
 class StateDown:
@@ -70,8 +72,11 @@ class Runtime:
             if role not in self._engines:
                 # the analytics and maintenance engines refuse while row level security hides rows
                 # of the tables they read (ops/data/visibility.py): one catalog query per engine
-                self._engines[role] = visibility.guard(
-                    engines.make_engine(role, self.settings, read_only=self.is_read_only), role.value)
+                eng = visibility.guard(engines.make_engine(role, self.settings, read_only=self.is_read_only),
+                                       role.value)
+                if role is engines.Role.analytics:
+                    series.attach(self, eng)   # `queries.<series>(eng)` reads through the one read path
+                self._engines[role] = eng
             return self._engines[role]
 
     def shared(self, key: Hashable, make: Callable[[], Any]) -> Any:

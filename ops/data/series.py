@@ -4,8 +4,8 @@
 
 Every reader of a series goes through here: the notebooks (ops/notebook.py),
 `opsbench query` (ops/cli/query_cmd.py), the reports (ops/reports/figures.py)
-and `queries.<series>(engine)` on an analytics engine opsbench handed out
-(ops/data/db.py attaches a `Reader` to it). The choice is made in two steps,
+and `queries.<series>(engine)` on an analytics engine opsbench made (each
+runtime attaches a `Reader` to its own, ops/data/runtime.py). The choice is made in two steps,
 each once, each with a typed `Reason` (never a message string):
 
 1. `check` (`source` for a runtime): may the state store's rollups of zone
@@ -42,7 +42,7 @@ import sqlalchemy as sa
 from ops.core.clock import parse_zone
 from ops.core.redact import redact
 
-if TYPE_CHECKING:  # annotations only: ops/data/db.py imports this module, which imports nothing above the rollups
+if TYPE_CHECKING:  # annotations only: ops/data/runtime.py imports this module at start, pandas comes with a read
     import pandas as pd
 
 
@@ -185,7 +185,7 @@ def source(runtime, tz: Any, *, memo=None) -> Source:
     from ops.data import backend
 
     analytics = runtime.engine("analytics")
-    return check(analytics, runtime.read_only().engine("state"), tz, memo=memo or runtime.state_down,
+    return check(analytics, runtime.read_only().engine("state"), tz, memo=runtime.state_down if memo is None else memo,
                  live=lambda: runtime.shared(("series", "backend identity"), lambda: backend.current(analytics)))
 
 
@@ -223,12 +223,13 @@ def plan_from(src: Source, name: str, *, today: dt.date | None = None, **params:
         return Plan(name, bound, src, Reason.NOT_A_SERIES, today=today)
     if parse_zone(bound["tz"]).key != src.tz:
         raise ValueError(f"series {name}: zone {bound['tz']} read through a source of {src.tz}")
+    today = today or rollups.local_today(src.tz)     # one "today" for the plan and the read
     if not src.ready:
         return Plan(name, bound, src, src.reason, today=today)
     if bound.get("commission") is not None:
         return Plan(name, bound, src, Reason.PROCEEDS, today=today)
     start, end = bound["start"], bound["end"]
-    span = rollups.rolled_range(src.watermark, start, end, today or rollups.local_today(src.tz))
+    span = rollups.rolled_range(src.watermark, start, end, today)
     if span is None:
         return Plan(name, bound, src, Reason.NOT_COVERED, today=today)
     if spec.whole_window and span != (start, end):
@@ -262,6 +263,9 @@ def read_from(src: Source, name: str, *, today: dt.date | None = None, **params:
 def plan(runtime, name: str, *, memo=None, today: dt.date | None = None, **params: Any) -> Plan:
     """Decide how series `name` is read for a runtime: one look at the store, one plan."""
     bound = bind(name, params)
+    if name not in SERIES:     # nothing to decide: the store is not even looked at
+        return Plan(name, bound, Source(runtime.engine("analytics"), None, "", Reason.NOT_A_SERIES),
+                    Reason.NOT_A_SERIES, today=today)
     return plan_from(source(runtime, bound["tz"], memo=memo), name, today=today, **bound)
 
 
@@ -271,7 +275,7 @@ def read(runtime, name: str, *, memo=None, today: dt.date | None = None, **param
 
 
 class Reader:
-    """What an analytics engine opsbench handed out carries (queries/loader.py `SERIES_READER`):
+    """What an analytics engine a runtime made carries (queries/loader.py `SERIES_READER`):
     `queries.<series>(engine)` is `read(runtime, name, ...)`; any other query gets None and runs as it is."""
 
     def __init__(self, runtime):
@@ -292,8 +296,8 @@ def attach(runtime, engine: sa.Engine) -> None:
 
 
 def covered(analytics: sa.Engine, name: str, bound: dict[str, Any]):
-    """The state store when its rollups answer part of series `name`'s window for an engine opsbench
-    handed out, else None (read raw)."""
+    """The state store when its rollups answer part of series `name`'s window for an analytics engine
+    a runtime made, else None (read raw)."""
     from queries.loader import SERIES_READER
 
     reader = getattr(analytics, SERIES_READER, None)
