@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import sqlalchemy as sa
 
-from ops.core.clock import parse_zone, utc_now
+from ops.core.clock import parse_date, parse_zone, utc_now
 from ops.core.settings import PLOTLYJS_SRC_ENV, PROJECT_ROOT, Settings, load_settings
 from ops.reports import formatting as fmt
 from ops.reports import palette
@@ -225,16 +225,7 @@ def local_times(df: pd.DataFrame, tz: str | None = None) -> pd.DataFrame:
 
 
 def as_date(value: str | dt.date | None) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ValueError(f"expected a date YYYY-MM-DD, got {value!r}") from None
+    return parse_date(value)
 
 
 def window(

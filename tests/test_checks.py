@@ -216,6 +216,7 @@ def test_each_broken_file_is_its_own_finding_with_file_and_line_and_the_others_r
                               "reconcile_big_balances": 0.0, "reconcile_a_unlock": 1.0}
     assert by_check["balance_vs_ledger"].evidence_count == demo_db.manifest["checks"]["balance_vs_ledger"]
     assert "BROKEN sql_error" in result.summary
+    assert set(result.not_run) == set(BROKEN) | {"bad_name", f"{CLASH}_duplicate_name"}, result.not_run
     assert len(read_table(demo_db.writer, "purchases")) == purchases_before
 
 
@@ -230,6 +231,14 @@ def test_broken_files_on_the_cli(demo_db, broken_dir, monkeypatch, capsys):
     assert code == 2 and "DELETE" in err
     code, out, err = _cli(monkeypatch, capsys, demo_db, broken_dir, "checks", "run", "big_balances")
     assert code == 0 and "(0 rows)" in err
+
+
+def test_a_reconcile_run_with_a_broken_check_is_not_a_pass_on_the_cli(demo_db, broken_dir, monkeypatch, capsys):
+    # the job itself is ok (the daemon keeps running it), but `opsbench run` must not exit 0 on a check that did not run
+    code, out, err = _cli(monkeypatch, capsys, demo_db, broken_dir, "run", "reconcile")
+    assert code == 1, (out, err)
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("opsbench: error: reconcile: could not run ") and "sql_error" in last, err
     code, out, err = _cli(monkeypatch, capsys, demo_db, broken_dir, "checks", "run", "bad_name")  # its alert's command
     assert code == 2 and "bad check name 'Bad-Name'" in err
     code, out, err = _cli(monkeypatch, capsys, demo_db, broken_dir, "checks", "run", "nope")

@@ -41,7 +41,7 @@ def anchor(demo_db) -> pd.Timestamp:
 
 
 def checksums(engine) -> dict[str, str]:
-    """md5 of every table's rows in key order (queries/seed/verify.sql)."""
+    """md5 of every table's rows in key order (queries/internal/seed/verify.sql)."""
     df = queries.load("seed/verify").checksums(engine)
     return dict(zip(df["table_name"], df["checksum"]))
 

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from ops.core.clock import human_duration  # noqa: F401 - callers use it from here too
+
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
 EVIDENCE_ROWS = 5          # rows of evidence shown in a firing message
@@ -243,21 +245,6 @@ def caption(text: str, limit: int = CAPTION_LIMIT) -> str:
 
 
 # -- durations ---------------------------------------------------------------
-
-def human_duration(delta: dt.timedelta) -> str:
-    """2d 3h, 4h 5m, 12m, 40s."""
-    seconds = max(0, int(delta.total_seconds()))
-    days, rem = divmod(seconds, 86400)
-    hours, rem = divmod(rem, 3600)
-    minutes, secs = divmod(rem, 60)
-    if days:
-        return f"{days}d {hours}h" if hours else f"{days}d"
-    if hours:
-        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
-    if minutes:
-        return f"{minutes}m"
-    return f"{secs}s"
-
 
 # -- alert messages ----------------------------------------------------------
 

@@ -145,7 +145,7 @@ class Settings(BaseSettings):
     flap_changes: int = Field(default=4, alias="OPSBENCH_FLAP_CHANGES")
     # the daemon's log level (ops/core/logs.py applies it)
     log_level: str = Field(default="INFO", alias="OPSBENCH_LOG_LEVEL")
-    # extra HTTP probe targets, comma-separated, each `URL` or `name=URL` (jobs/probes.py http_probes)
+    # extra HTTP probe targets, comma-separated, each `URL` or `name=URL` (jobs/probes/http.py http_probes)
     health_urls: str | None = Field(default=None, alias="OPSBENCH_HEALTH_URLS")
     # conversion rates the founder keeps (TOML or CSV, see ops/core/fx.py); none: every currency on its own line
     fx_rates: Path | None = Field(default=None, alias="OPSBENCH_FX_RATES")

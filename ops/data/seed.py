@@ -1,6 +1,6 @@
 """Deterministic demo data with planted faults, and its manifest.
 
-The generator itself is set-based SQL in `queries/seed/*.sql` (generate_series,
+The generator itself is set-based SQL in `queries/internal/seed/*.sql` (generate_series,
 hash-based randomness); this module only orders the steps, binds the
 parameters and writes the manifest. Everything runs in one transaction on one
 connection, so a failed seed leaves the database as it was.

@@ -1,5 +1,5 @@
--- Migration bookkeeping for ops/data/state.py: which files of queries/state/migrations/ have run.
--- Not a query subject (`opsbench query --list` skips queries/state/).
+-- Migration bookkeeping for ops/data/state.py: which files of queries/internal/state/migrations/ have run.
+-- Not a query subject (`opsbench query --list` skips queries/internal/state/).
 
 -- name: migration_lock
 -- Serialise migrations of processes starting together (released at commit).

@@ -1,9 +1,9 @@
-"""Health probes: HTTP endpoints from configuration and the backend PostgreSQL.
+"""HTTP probe: the endpoints the jobs file (and OPSBENCH_HTTP_TARGETS) names.
 
 `http_probes(ctx)` probes every target in `ctx.args["targets"]` (a list of
 tables in the jobs file) concurrently: one cycle of 100 endpoints takes about as
-long as the slowest one, not the sum. `postgres(ctx)` connects to the backend
-like a client would and reads the server's own statistics.
+long as the slowest one, not the sum. Checks status, latency, the body
+(`expect_json`, `all_true`) and the TLS certificate's expiry.
 
 Every sample goes to the state store (`opsbench.probe_samples`) for uptime and
 latency history; a state store that cannot be written never hides a finding.
@@ -15,7 +15,6 @@ import asyncio
 import datetime as dt
 import json
 import logging
-import math
 import ssl
 import threading
 import time
@@ -26,61 +25,21 @@ from typing import Any, Callable, Iterable
 from urllib.parse import urlsplit
 
 import httpx
-import sqlalchemy as sa
-from sqlalchemy.pool import NullPool
 
-import queries
 from jobs import args as read
 from jobs.args import JobArgError
-from jobs.evidence import evidence_rows
+from jobs.probes.common import record_state
 from ops.contract import Finding, JobContext, JobResult, Severity
 from ops.core.redact import redact
-from ops.data import state as state_store
 
 log = logging.getLogger("opsbench.jobs.probes")
 
-# Rule names. Other jobs refer to DATABASE_UNREACHABLE in `requires`.
+# Rule names.
 HEALTH_FAILING = "health_check_failing"
 HTTP_LATENCY = "http_latency"
 TLS_EXPIRY = "tls_cert_expiry"
-DATABASE_UNREACHABLE = "database_unreachable"
-DATABASE_LATENCY = "database_latency"
-DATABASE_CONNECTIONS = "database_connections"
-LONG_QUERIES = "long_running_queries"
-IDLE_IN_TRANSACTION = "idle_in_transaction"
-REPLICATION_LAG = "replication_lag"
-SESSIONS_HIDDEN = "database_sessions_hidden"  # the probing role lacks pg_monitor
 
 _MAX_BODY = 1_000_000  # a health body larger than this is not a health body
-
-
-# -- state store ----------------------------------------------------------------
-
-
-
-def record_state(ctx: JobContext, statement: str, rows: Iterable[dict[str, Any]]) -> bool:
-    """Insert rows with a named state statement (`state/probes.<statement>`).
-
-    History is a side effect: when the state store is down the job's findings
-    still matter more, so a failure here is logged and reported as False.
-    A dry run (`opsbench run --dry-run`) records nothing.
-    """
-    rows = list(rows)
-    if not rows:
-        return True
-
-    def write(engine: sa.Engine) -> None:
-        state_store.migrate_once(engine)
-        q = getattr(queries.load("state/probes"), statement)
-        with engine.begin() as conn:
-            conn.execute(q.statement, [q.bind(**r) for r in rows])
-
-    try:
-        ctx.record(write)  # a dry run: nothing is called, nothing written
-        return True
-    except Exception as exc:  # noqa: BLE001 - history must never fail the job
-        ctx.logger.warning("could not record %s in the state store: %s", statement, redact(exc).splitlines()[0])
-        return False
 
 
 # -- HTTP probe configuration -------------------------------------------------------
@@ -453,164 +412,4 @@ def http_probes(ctx: JobContext) -> JobResult:
     )
 
 
-# -- PostgreSQL probe ------------------------------------------------------------------
-
-def _probe_engine(ctx: JobContext, connect_timeout_s: int) -> sa.Engine:
-    """Analytics-role engine without a pool: each probe pays (and measures) a real connect.
-
-    Built once per runtime (and timeout), disposed with it."""
-    from ops.data import db
-
-    settings = ctx.settings
-    return ctx.runtime.shared(
-        ("probes.engine", settings, connect_timeout_s),
-        lambda: db.make_engine("analytics", settings, poolclass=NullPool,
-                               connect_args={"connect_timeout": connect_timeout_s,
-                                             "application_name": "opsbench-probe"}))
-
-
-_PG_NUMBERS = {
-    "connect_timeout_s": 5.0, "latency_warn_ms": 500.0, "latency_critical_ms": 2000.0,
-    "connections_warn_pct": 80.0, "connections_critical_pct": 95.0, "long_query_s": 60.0,
-    "idle_in_transaction_s": 60.0, "replication_lag_warn_s": 60.0, "replication_lag_critical_s": 300.0,
-}
-
-
-def postgres_args(args: dict[str, Any]) -> dict[str, Any]:
-    """The PostgreSQL probe's arguments with defaults, checked. Raises JobArgError naming the key."""
-    unknown = sorted(set(args) - set(_PG_NUMBERS) - {"name"})
-    if unknown:
-        raise JobArgError(f"args.{unknown[0]}: unknown key (expected one of: "
-                               f"{', '.join(sorted({'name', *_PG_NUMBERS}))})")
-    out: dict[str, Any] = {"name": str(args.get("name", "backend"))}
-    for key, default in _PG_NUMBERS.items():
-        out[key] = read.number(args.get(key, default), f"args.{key}")
-    for warn, crit in (("latency_warn_ms", "latency_critical_ms"), ("connections_warn_pct", "connections_critical_pct"),
-                       ("replication_lag_warn_s", "replication_lag_critical_s")):
-        if out[crit] < out[warn]:
-            raise JobArgError(f"args.{crit}: must be >= {warn}")
-    return out
-
-
-def validate_postgres_args(args: dict[str, Any]) -> None:
-    postgres_args(args)
-
-
-def postgres(ctx: JobContext) -> JobResult:
-    """Job: the backend database as a client sees it.
-
-    args: name ("backend"), connect_timeout_s (5), latency_warn_ms (500),
-    latency_critical_ms (2000), connections_warn_pct (80), connections_critical_pct (95),
-    long_query_s (60), idle_in_transaction_s (60), replication_lag_warn_s (60),
-    replication_lag_critical_s (300).
-
-    Other roles' sessions show state and query only to a role with
-    pg_read_all_stats (pg_monitor has it); without it their long queries and
-    idle transactions are invisible, so the probe counts the sessions it
-    cannot read and raises `database_sessions_hidden` naming the GRANT.
-    """
-    a = postgres_args(ctx.args)
-    name = a["name"]
-    connect_timeout = max(1, int(a["connect_timeout_s"]))
-    lat_warn, lat_crit = a["latency_warn_ms"], a["latency_critical_ms"]
-    conn_warn, conn_crit = a["connections_warn_pct"], a["connections_critical_pct"]
-    long_s, idle_s = a["long_query_s"], a["idle_in_transaction_s"]
-    lag_warn, lag_crit = a["replication_lag_warn_s"], a["replication_lag_critical_s"]
-    now = ctx.now()
-    q = queries.load("probes")
-    labels = {"db": name}
-    needs = (DATABASE_UNREACHABLE,)
-    command = f"opsbench run {ctx.job_id}"
-
-    started = time.perf_counter()
-    try:
-        with _probe_engine(ctx, connect_timeout).connect() as conn:
-            q.ping.execute(conn).scalar_one()
-            latency_ms = (time.perf_counter() - started) * 1000.0
-            usage = q.connections(conn).iloc[0]
-            long_df = q.long_queries(conn, min_seconds=long_s)
-            idle_df = q.idle_in_transaction(conn, min_seconds=idle_s)
-            repl = q.replication(conn).iloc[0]
-            seen = q.stats_visibility(conn).iloc[0]
-    except sa.exc.OperationalError as exc:
-        error = redact(getattr(exc, "orig", exc)).strip().splitlines()
-        reason = error[0][:300] if error else type(exc).__name__
-        record_state(ctx, "insert_sample", [{"at": now, "job_id": ctx.job_id, "run_id": ctx.run_id,
-                                             "kind": "postgres", "probe": name, "ok": False, "error": reason}])
-        # one root cause: every other database finding names it in `requires`
-        return JobResult(
-            status="ok", summary=f"{name} database unreachable: {reason}",
-            findings=[Finding(rule=DATABASE_UNREACHABLE, severity=Severity.critical, labels=labels,
-                              summary=f"{name} database unreachable", details=reason, command=command)],
-            rules={DATABASE_UNREACHABLE}, metrics={"reachable": 0.0},
-        )
-
-    findings: list[Finding] = []
-    if latency_ms > lat_warn:
-        crit = latency_ms > lat_crit
-        findings.append(Finding(
-            rule=DATABASE_LATENCY, severity=Severity.critical if crit else Severity.warning, labels=labels,
-            summary=f"{name} connect + SELECT 1 took {latency_ms:.0f} ms (limit {lat_crit if crit else lat_warn:.0f} ms)",
-            command=command, requires=needs))
-    in_use, usable = int(usage["in_use"]), max(1, int(usage["usable"]))
-    pct = 100.0 * in_use / usable
-    if pct >= conn_warn:
-        crit = pct >= conn_crit
-        findings.append(Finding(
-            rule=DATABASE_CONNECTIONS, severity=Severity.critical if crit else Severity.warning, labels=labels,
-            summary=f"{name}: {in_use} of {usable} usable connections in use ({pct:.0f} %)",
-            evidence=[{"in_use": in_use, "max_connections": int(usage["max_connections"]),
-                       "reserved": int(usage["reserved"])}], evidence_count=1,
-            command=command, requires=needs))
-    if len(long_df):
-        findings.append(Finding(
-            rule=LONG_QUERIES, severity=Severity.warning, labels=labels,
-            summary=f"{name}: {len(long_df)} statement(s) running longer than {long_s:g} s "
-                    f"(longest {float(long_df['running_s'].max()):.0f} s)",
-            evidence=evidence_rows(long_df, 5), evidence_count=len(long_df),
-            command=f"opsbench query probes.long_queries -p min_seconds={long_s:g}", requires=needs))
-    if len(idle_df):
-        findings.append(Finding(
-            rule=IDLE_IN_TRANSACTION, severity=Severity.warning, labels=labels,
-            summary=f"{name}: {len(idle_df)} session(s) idle in transaction longer than {idle_s:g} s",
-            evidence=evidence_rows(idle_df, 5), evidence_count=len(idle_df),
-            command=f"opsbench query probes.idle_in_transaction -p min_seconds={idle_s:g}", requires=needs))
-    hidden, role = int(seen["hidden_sessions"]), str(seen["role"])
-    if hidden and not bool(seen["reads_all_stats"]):
-        findings.append(Finding(
-            rule=SESSIONS_HIDDEN, severity=Severity.warning, labels=labels,
-            summary=(f"{name}: {hidden} session(s) of other roles are hidden from {role}, so their long queries "
-                     f"and idle transactions go unseen; grant pg_monitor to {role}"),
-            details=(f"GRANT pg_monitor TO {role};  -- without pg_read_all_stats, pg_stat_activity shows other "
-                     "roles' state, query and timings as NULL"),
-            evidence=[{"role": role, "hidden_sessions": hidden}], evidence_count=1,
-            command="opsbench query probes.stats_visibility", requires=needs))
-    lag = repl["lag_s"]
-    is_replica = bool(repl["is_replica"])
-    if is_replica and lag is not None and not (isinstance(lag, float) and math.isnan(lag)) and float(lag) > lag_warn:
-        crit = float(lag) > lag_crit
-        findings.append(Finding(
-            rule=REPLICATION_LAG, severity=Severity.critical if crit else Severity.warning, labels=labels,
-            summary=f"{name} replica is {float(lag):.0f} s behind", command=command, requires=needs))
-
-    record_state(ctx, "insert_sample", [{"at": now, "job_id": ctx.job_id, "run_id": ctx.run_id,
-                                         "kind": "postgres", "probe": name, "ok": True,
-                                         "latency_ms": latency_ms}])
-    metrics = {"reachable": 1.0, "latency_ms": latency_ms, "connections_in_use": float(in_use),
-               "connections_pct": pct, "long_queries": float(len(long_df)),
-               "idle_in_transaction": float(len(idle_df)), "hidden_sessions": float(hidden)}
-    if is_replica and lag is not None:
-        metrics["replication_lag_s"] = float(lag)
-    return JobResult(
-        status="ok",
-        summary=f"{name} answered in {latency_ms:.0f} ms; {in_use}/{usable} connections; "
-                f"{len(long_df)} long, {len(idle_df)} idle in transaction"
-                + (f"; {hidden} session(s) of other roles hidden (grant pg_monitor to {role})"
-                   if hidden and not bool(seen["reads_all_stats"]) else ""),
-        metrics=metrics, findings=findings,
-        rules={DATABASE_UNREACHABLE, DATABASE_LATENCY, DATABASE_CONNECTIONS, LONG_QUERIES,
-               IDLE_IN_TRANSACTION, REPLICATION_LAG, SESSIONS_HIDDEN},
-    )
-
-
-ARG_VALIDATORS = {"http_probes": validate_http_args, "postgres": validate_postgres_args}
+ARG_VALIDATORS = {"http_probes": validate_http_args}

@@ -233,7 +233,7 @@ WITH gone AS (
 SELECT (SELECT count(*) FROM up) + (SELECT count(*) FROM gone) AS changed
 
 -- name: derive_activity
--- Stage DAU/WAU/MAU of [start, end] from the stored user-days (the spans method of queries/activity.sql).
+-- Stage DAU/WAU/MAU of [start, end] from the stored user-days (the spans method of queries/shared/wau_mau.sql, as activity.daily).
 -- :param tz text      zone of the rows
 -- :param start date   first day to derive
 -- :param end date     last day to derive
@@ -241,43 +241,15 @@ INSERT INTO incoming_activity (tz, day, dau, wau, mau, new_users, new_active)
 WITH win AS (
     SELECT CAST(:tz AS text) AS tz, CAST(:start AS date) AS first_day, CAST(:end AS date) AS last_day
 ),
-all_days AS (
-    SELECT w.first_day - 29 + i AS day
-    FROM win w, generate_series(0, w.last_day - w.first_day + 29) AS i
-),
+-- the stored rows of shared/user_days.sql
 user_days AS (
     SELECT ud.user_id, ud.day, ud.signup_day
     FROM win w
     JOIN opsbench.rollup_user_days ud
       ON ud.tz = w.tz AND ud.day BETWEEN w.first_day - 29 AND w.last_day
 ),
-spans AS (
-    SELECT user_id, day, lead(day) OVER (PARTITION BY user_id ORDER BY day) AS next_day
-    FROM user_days
-),
-deltas AS (
-    SELECT day, sum(dw) AS dw, sum(dm) AS dm
-    FROM (
-        SELECT day, 1 AS dw, 1 AS dm FROM spans
-        UNION ALL
-        SELECT LEAST(day + 7, next_day), -1, 0 FROM spans
-        UNION ALL
-        SELECT LEAST(day + 30, next_day), 0, -1 FROM spans
-    ) e
-    GROUP BY day
-),
-rolling AS (
-    SELECT a.day,
-           sum(COALESCE(d.dw, 0)) OVER (ORDER BY a.day) AS wau,
-           sum(COALESCE(d.dm, 0)) OVER (ORDER BY a.day) AS mau
-    FROM all_days a LEFT JOIN deltas d ON d.day = a.day
-),
-daily_active AS (
-    SELECT day, count(*) AS dau, count(*) FILTER (WHERE signup_day) AS new_active
-    FROM user_days ud, win w
-    WHERE ud.day BETWEEN w.first_day AND w.last_day
-    GROUP BY day
-)
+-- include: daily_active,
+-- include: wau_mau
 SELECT w.tz, r.day,
        COALESCE(da.dau, 0), CAST(r.wau AS bigint), CAST(r.mau AS bigint),
        COALESCE(s.new_users, 0), COALESCE(da.new_active, 0)
@@ -353,23 +325,17 @@ WITH win AS (
 ),
 days AS (
     SELECT w.first_day + i AS day FROM win w, generate_series(0, w.last_day - w.first_day) AS i
+),
+revenue AS (
+    SELECT d.day, w.currency, r.gross, r.refunds,
+           CAST(NULL AS numeric) AS proceeds,  -- not rolled up: read raw when configured
+           r.purchases, r.refunded_purchases, r.paying_users, r.credits_sold
+    FROM days d
+    CROSS JOIN win w
+    LEFT JOIN opsbench.rollup_revenue_daily r
+           ON r.tz = w.tz AND r.currency = w.currency AND r.day = d.day
 )
-SELECT d.day,
-       w.currency,
-       COALESCE(r.gross, 0)                                   AS gross,
-       COALESCE(r.refunds, 0)                                 AS refunds,
-       COALESCE(r.gross, 0) - COALESCE(r.refunds, 0)          AS net,
-       CAST(NULL AS numeric)                                  AS proceeds,  -- not rolled up: read raw when configured
-       COALESCE(r.purchases, 0)                               AS purchases,
-       COALESCE(r.refunded_purchases, 0)                      AS refunded_purchases,
-       COALESCE(r.paying_users, 0)                            AS paying_users,
-       CAST(r.gross AS float8) / NULLIF(r.paying_users, 0)    AS arppu,
-       COALESCE(r.credits_sold, 0)                            AS credits_sold
-FROM days d
-CROSS JOIN win w
-LEFT JOIN opsbench.rollup_revenue_daily r
-       ON r.tz = w.tz AND r.currency = w.currency AND r.day = d.day
-ORDER BY d.day
+-- include: revenue_columns
 
 -- name: activity_series
 -- Daily DAU/WAU/MAU of [start, end] from the rollups, with the columns of activity.daily.
@@ -381,19 +347,14 @@ WITH win AS (
 ),
 days AS (
     SELECT w.first_day + i AS day FROM win w, generate_series(0, w.last_day - w.first_day) AS i
+),
+activity AS (
+    SELECT d.day, a.dau, a.wau, a.mau, a.new_users, a.new_active
+    FROM days d
+    CROSS JOIN win w
+    LEFT JOIN opsbench.rollup_activity_daily a ON a.tz = w.tz AND a.day = d.day
 )
-SELECT d.day,
-       COALESCE(a.dau, 0)                                      AS dau,
-       COALESCE(a.wau, 0)                                      AS wau,
-       COALESCE(a.mau, 0)                                      AS mau,
-       CAST(COALESCE(a.dau, 0) AS float8) / NULLIF(a.mau, 0)   AS stickiness,
-       COALESCE(a.new_users, 0)                                AS new_users,
-       COALESCE(a.new_active, 0)                               AS new_active,
-       COALESCE(a.dau, 0) - COALESCE(a.new_active, 0)          AS returning_active
-FROM days d
-CROSS JOIN win w
-LEFT JOIN opsbench.rollup_activity_daily a ON a.tz = w.tz AND a.day = d.day
-ORDER BY d.day
+-- include: activity_columns
 
 -- name: errors_series
 -- Daily job error rate of [start, end] from the rollups, with the columns of errors.daily (Wilson 95 %).
@@ -406,32 +367,13 @@ WITH win AS (
 days AS (
     SELECT w.first_day + i AS day FROM win w, generate_series(0, w.last_day - w.first_day) AS i
 ),
-counts AS (
-    SELECT r.day, sum(r.jobs) AS jobs, sum(r.failed) AS failed, sum(r.unfinished) AS unfinished
+-- the stored rows of shared/job_days.sql
+job_days AS (
+    SELECT r.day, r.provider, r.model_id, r.jobs, r.failed, r.unfinished
     FROM win w
     JOIN opsbench.rollup_jobs_daily r ON r.tz = w.tz AND r.day BETWEEN w.first_day AND w.last_day
-    GROUP BY r.day
 ),
-per_day AS (
-    SELECT d.day,
-           CAST(COALESCE(c.jobs, 0) AS bigint)       AS jobs,
-           CAST(COALESCE(c.failed, 0) AS bigint)     AS failed,
-           CAST(COALESCE(c.unfinished, 0) AS bigint) AS unfinished
-    FROM days d LEFT JOIN counts c ON c.day = d.day
-)
-SELECT x.day, x.jobs, x.failed, x.unfinished,
-       r.p                                        AS error_rate,
-       CASE WHEN r.p IS NOT NULL THEN GREATEST(0.0, r.centre - r.half) END AS wilson_low,
-       CASE WHEN r.p IS NOT NULL THEN LEAST(1.0, r.centre + r.half) END    AS wilson_high
-FROM per_day x
-CROSS JOIN LATERAL (SELECT CAST(NULLIF(x.jobs, 0) AS float8) AS n, CAST(1.959964 AS float8) AS z) k
-CROSS JOIN LATERAL (SELECT x.failed / k.n AS p) q
-CROSS JOIN LATERAL (
-    SELECT q.p AS p,
-           (q.p + k.z ^ 2 / (2 * k.n)) / (1 + k.z ^ 2 / k.n)                                AS centre,
-           k.z * sqrt(q.p * (1 - q.p) / k.n + k.z ^ 2 / (4 * k.n ^ 2)) / (1 + k.z ^ 2 / k.n) AS half
-) r
-ORDER BY x.day
+-- include: error_rate_days
 
 -- name: has_tables
 -- Whether the rollup tables exist (the migration has run).
@@ -447,16 +389,14 @@ WITH win AS (
 ),
 days AS (
     SELECT w.first_day + i AS day FROM win w, generate_series(0, w.last_day - w.first_day) AS i
+),
+activity AS (
+    SELECT d.day, a.dau, a.new_users, a.new_active
+    FROM days d
+    CROSS JOIN win w
+    LEFT JOIN opsbench.rollup_activity_daily a ON a.tz = w.tz AND a.day = d.day
 )
-SELECT d.day,
-       COALESCE(a.dau, 0)                               AS dau,
-       COALESCE(a.new_users, 0)                         AS new_users,
-       COALESCE(a.new_active, 0)                        AS new_active,
-       COALESCE(a.dau, 0) - COALESCE(a.new_active, 0)   AS returning_active
-FROM days d
-CROSS JOIN win w
-LEFT JOIN opsbench.rollup_activity_daily a ON a.tz = w.tz AND a.day = d.day
-ORDER BY d.day
+-- include: dau_columns
 
 -- name: forget_zone
 -- Drop every rollup row and the watermark of a zone (after a REPORT_TZ change, or to force a backfill).
@@ -506,7 +446,7 @@ ORDER BY day, provider, error_code
 -- activity.daily for open days [start, end] right after the rolled-up days: WAU/MAU from the
 -- stored user-days of the 29 days before `start` plus the given user-days of [start, end]
 -- (read from the raw tables by the caller). Each day's WAU/MAU is the number of distinct users
--- in its 7/30-day range (what the spans method of queries/activity.sql counts), found by a hash
+-- in its 7/30-day range (what the spans method of queries/shared/wau_mau.sql counts), found by a hash
 -- of user ids: for the one or few open days this is cheaper than sorting a month of user-days
 -- by user for the spans.
 -- :param start date              first day (the stored user-days must cover the 29 days before it)
@@ -551,19 +491,14 @@ daily_active AS (
 signups AS (
     SELECT s.day, s.new_users
     FROM unnest(CAST(:signup_days AS date[]), CAST(:signup_counts AS bigint[])) AS s(day, new_users)
+),
+activity AS (
+    SELECT r.day, da.dau, r.wau, r.mau, s.new_users, da.new_active
+    FROM rolling r
+    LEFT JOIN daily_active da ON da.day = r.day
+    LEFT JOIN signups s ON s.day = r.day
 )
-SELECT r.day,
-       COALESCE(da.dau, 0)                                     AS dau,
-       CAST(r.wau AS bigint)                                   AS wau,
-       CAST(r.mau AS bigint)                                   AS mau,
-       CAST(COALESCE(da.dau, 0) AS float8) / NULLIF(r.mau, 0)  AS stickiness,
-       COALESCE(s.new_users, 0)                                AS new_users,
-       COALESCE(da.new_active, 0)                              AS new_active,
-       COALESCE(da.dau, 0) - COALESCE(da.new_active, 0)        AS returning_active
-FROM rolling r
-LEFT JOIN daily_active da ON da.day = r.day
-LEFT JOIN signups s ON s.day = r.day
-ORDER BY r.day
+-- include: activity_columns
 
 -- name: activity_summary
 -- activity.summary of closed days [start, end] from the stored user-days and signups (the caller checks
@@ -574,11 +509,9 @@ ORDER BY r.day
 WITH win AS (
     SELECT CAST(:start AS date) AS first_day, CAST(:end AS date) AS last_day, CAST(:tz AS text) AS tz
 ),
-figures AS (
-    SELECT count(DISTINCT ud.user_id) FILTER (WHERE ud.day >= w.first_day)      AS active_users,
-           count(*) FILTER (WHERE ud.day = w.last_day)                          AS dau,
-           count(DISTINCT ud.user_id) FILTER (WHERE ud.day > w.last_day - 7)    AS wau,
-           count(DISTINCT ud.user_id) FILTER (WHERE ud.day > w.last_day - 30)   AS mau
+-- the stored rows of shared/active_days.sql
+active_days AS (
+    SELECT ud.user_id, ud.day
     FROM win w
     JOIN opsbench.rollup_user_days ud
       ON ud.tz = w.tz AND ud.day BETWEEN LEAST(w.first_day, w.last_day - 29) AND w.last_day
@@ -587,13 +520,5 @@ signups AS (
     SELECT CAST(COALESCE(sum(s.new_users), 0) AS bigint) AS new_users
     FROM win w
     JOIN opsbench.rollup_signups_daily s ON s.tz = w.tz AND s.day BETWEEN w.first_day AND w.last_day
-)
-SELECT w.first_day,
-       w.last_day,
-       f.active_users,
-       s.new_users,
-       f.dau,
-       f.wau,
-       f.mau,
-       CAST(f.dau AS float8) / NULLIF(f.mau, 0) AS stickiness
-FROM win w, figures f, signups s
+),
+-- include: activity_summary

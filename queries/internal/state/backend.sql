@@ -1,4 +1,4 @@
--- The backend the state store describes (queries/state/migrations/080_backend.sql).
+-- The backend the state store describes (queries/internal/state/migrations/080_backend.sql).
 
 -- name: has_table
 SELECT to_regclass('opsbench.backend_identity') IS NOT NULL

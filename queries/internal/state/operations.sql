@@ -1,6 +1,6 @@
 -- The operations notebook's view of the state store (schema opsbench): job runs,
 -- probe samples, alert episodes, cleanup volumes and reconciliation counts.
--- Tables: queries/state/migrations/010_daemon.sql, 020_alerts.sql, 030_probes.sql.
+-- Tables: queries/internal/state/migrations/010_daemon.sql, 020_alerts.sql, 030_probes.sql.
 --
 -- Rules shared by the queries in this file:
 --   * The window is [start, end] in local days of `tz`, turned into a UTC range

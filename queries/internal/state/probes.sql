@@ -1,5 +1,5 @@
 -- State-store statements of the probe, reconciliation and cleanup jobs.
--- Tables: queries/state/migrations/030_probes.sql. Readers leave out rows from before
+-- Tables: queries/internal/state/migrations/030_probes.sql. Readers leave out rows from before
 -- opsbench.backend_since() (another backend's, 110_backend_since.sql).
 
 
