@@ -136,6 +136,36 @@ def _parse_commission(v: Any) -> str:
     return commission.load(Path(text)).to_json()
 
 
+# `-- :param costs costs = PROVIDER_COSTS`: the founder's provider price list (OPSBENCH_PROVIDER_COSTS) as
+# the JSON economics.sql reads; NULL when none is configured, and costs and margins are NULL ("provider costs
+# not configured"), never a pretended cost of zero.
+PROVIDER_COSTS_DEFAULT = "PROVIDER_COSTS"
+
+
+def _settings_costs() -> str | None:
+    from ops.core.settings import get_settings
+
+    c = get_settings().provider_costs
+    return c.to_json() if c is not None else None
+
+
+def _parse_costs(v: Any) -> str | None:
+    """Provider costs for SQL: a Costs (ops/core/costs.py), the path of a file, or its JSON."""
+    if hasattr(v, "to_json"):
+        return v.to_json()
+    text = str(v).strip()
+    if text.lower() in ("", "none"):
+        return None   # explicitly none: costs NULL whatever the settings say
+    if text.startswith("{"):
+        import json
+
+        json.loads(text)
+        return text
+    from ops.core import costs
+
+    return costs.load(Path(text)).to_json()
+
+
 _INT_MAX = 2**63 - 1  # PostgreSQL bigint (advisory lock keys use all of it)
 
 
@@ -172,6 +202,7 @@ _TYPES: dict[str, tuple[Any, str]] = {
     "interval": (_parse_interval, "a duration such as 15min or 2h"),
     "uuid": (lambda v: str(uuid.UUID(str(v).strip())), "a UUID"),
     "commission": (_parse_commission, "a commission file (TOML or CSV, see ops/core/commission.py)"),
+    "costs": (_parse_costs, "a provider costs file (TOML, see ops/core/costs.py)"),
 }
 
 
@@ -254,6 +285,8 @@ class NamedQuery:
                 bound[p.name] = p.coerce(_report_tz())
             elif p.default == COMMISSION_DEFAULT:
                 bound[p.name] = _settings_commission()
+            elif p.default == PROVIDER_COSTS_DEFAULT:
+                bound[p.name] = _settings_costs()
             elif p.default is not None:
                 bound[p.name] = None if p.default == "null" else p.coerce(p.default)
             else:
@@ -645,7 +678,7 @@ def load(subject: str) -> Subject:
         # the shipped checks (queries/checks/*.sql) are this subject's queries too, before its own
         from queries import checkfile
 
-        checks = {c.name: NamedQuery(subject, c.name, c.description, (), c.sql) for c in checkfile.shipped()}
+        checks = {c.name: NamedQuery(subject, c.name, c.description, c.params, c.sql) for c in checkfile.shipped()}
         clash = sorted(set(checks) & set(own))
         if clash:
             raise ValueError(f"{path.name}: query {clash[0]!r} is also a check file")

@@ -121,7 +121,6 @@ def test_no_hidden_doors():
 KNOWN_CYCLES = [
     # the commands import helpers from ops/cli/__init__.py, which registers the commands (the lazy-start work)
     {"ops.cli", "ops.cli.*"},
-    {"ops.alerting.channels", "ops.alerting.channels.*", "ops.alerting.outbox"},   # channels as plugins
     {"queries", "queries.loader", "queries.checkfile"},      # internal SQL apart from the public subjects
     {"ops.workbench.doctor", "ops.workbench.doctor_pooler"},
 ]

@@ -37,24 +37,30 @@ inhibition). One job run is one evaluation:
 - quiet hours (OPSBENCH_QUIET_HOURS in REPORT_TZ): messages without a
   critical firing alert are delivered silently.
 
-State changes and the messages they cause are written in one transaction.
+What it tells the founder leaves here as neutral notices
+(ops.alerting.notices: which alerts changed how, with their evidence, in
+which incident); every channel that is on renders them for its medium
+(`outbox.publish`). State changes and the messages they cause are written in
+one transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import html
+import fnmatch
 import json
 from dataclasses import replace
-from typing import Mapping
+from typing import Any, Mapping
 
 from sqlalchemy.engine import Connection, Engine
 
 import queries
-from ops.alerting import incidents, lifecycle, maintenance_store, outbox
+from ops.alerting import channels, lifecycle, maintenance_store, outbox
 from ops.alerting.lifecycle import (  # noqa: F401 - the lifecycle's names, as callers knew them here
     AWAIT_ROOT_CAUSE, DEFAULT_RULE, FLAPPING, RULE_DEFAULTS, Alert, RuleConfig, Transition, rule_config,
 )
-from ops.alerting import telegram_html as messages
+from ops.alerting.notices import AlertNotice, Notice, human_duration
 from ops.contract import AlertState, Finding, JobResult, Severity
 from ops.core.settings import Settings
 
@@ -124,7 +130,7 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
     _q().mark_evaluated.execute(conn, rules=json.dumps(sorted(evaluated)), at=now, source=source)
     out = lifecycle.evaluate(existing, source, findings, now, _StoreWorld(conn), settings, rules, run_failed)
     touched, events, transitions = out.touched, out.events, out.transitions
-    notices = [(n.alert, messages.AlertNotice(
+    notices = [(n.alert, AlertNotice(
         kind=n.kind, key=n.alert.key, rule=n.alert.rule, severity=n.alert.severity, summary=n.alert.summary,
         source=n.alert.source, details=n.details, evidence=n.alert.evidence, evidence_count=n.alert.evidence_count,
         command=n.alert.command, started_at=n.alert.started_at, now=now)) for n in out.notices]
@@ -148,66 +154,64 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
     return [transitions[k] for k in sorted(transitions)]
 
 
-def _announce(conn: Connection, notices: list[tuple[Alert, messages.AlertNotice]],
+def _announce(conn: Connection, notices: list[tuple[Alert, AlertNotice]],
               touched: Mapping[str, tuple[Alert, str]], settings: Settings, now: dt.datetime,
               source: str) -> dict[str, list[int]]:
     """Queue what this evaluation tells the founder; returns the outbox ids per alert key.
 
-    - new FIRING (and FLAPPING) alerts: one new incident message with buttons;
-    - a repeat of an alert with an incident message: a short reply to it;
-    - a resolution: the incident message is edited in place, and a short reply
-      (with what the outage held back) makes the phone notice; a silenced
-      alert's resolution edits the message without a reply;
-    - alerts announced before incident messages existed: one plain message.
+    - new FIRING (and FLAPPING) alerts: one new incident (`opened`);
+    - a repeat of an alert with an incident: an `update` of it;
+    - a resolution: an `update` that says the incident's view changed (`ended`); a silenced
+      alert's resolution changes the view without alert news;
+    - alerts announced before incidents existed: one `grouped` notice.
+    How each looks (the chat edits its incident message in place and replies; email sends
+    a new email) is the channels' business.
     """
     quiet = in_quiet_hours(settings, now)
+    env = settings.environment
+    src = f"alerts:{source}"
     sent_for: dict[str, list[int]] = {}
     fresh = [(a, n) for a, n in notices if n.kind in ("firing", FLAPPING)]
     repeats = [(a, n) for a, n in notices if n.kind == "repeat" and a.incident_id is not None]
     resolved = [(a, n) for a, n in notices if n.kind == "resolved" and a.incident_id is not None]
     placed = {id(n) for _, n in fresh + repeats + resolved}
     legacy = [(a, n) for a, n in notices if id(n) not in placed]
-    # alerts that fire together share one message; as many messages as it takes to show every one
-    for group in incidents.pack(fresh, lambda ns: messages.alert_message(ns, settings.environment)):
-        text = messages.alert_message([n for _, n in group], settings.environment)
-        critical = any(n.severity == Severity.critical for _, n in group)
-        opened = incidents.open_incident(conn, [a for a, _ in group], text, now,
-                                         silent=quiet and not critical, source=f"alerts:{source}")
-        for a, _ in group:
-            a.incident_id = opened.incident_id
-            sent_for[a.key] = list(opened.outbox_ids)
-    by_incident: dict[int, dict[str, list]] = {}
-    for a, n in repeats:
-        by_incident.setdefault(a.incident_id, {"repeat": [], "resolved": []})["repeat"].append((a, n))
-    for a, n in resolved:
-        by_incident.setdefault(a.incident_id, {"repeat": [], "resolved": []})["resolved"].append((a, n))
-    # silenced (or flapping-held) resolutions: the message still shows it, quietly
+    # alerts that fire together share one incident; as many as the chat needs to show every one
+    by_notice = {id(n): a for a, n in fresh}
+    for group in channels.medium("main").group([n for _, n in fresh], env):
+        alerts = [by_notice[id(n)] for n in group]
+        critical = any(n.severity == Severity.critical for n in group)
+        incident_id = _open_incident(conn, alerts, now)
+        ids = outbox.publish(conn, Notice("opened", tuple(group), env, incident_id, silent=quiet and not critical),
+                             settings, now=now, source=src)
+        for a in alerts:
+            a.incident_id = incident_id
+            sent_for[a.key] = ids
+    by_incident: dict[int, list[tuple[Alert, AlertNotice]]] = {}
+    for a, n in repeats + resolved:
+        by_incident.setdefault(a.incident_id, []).append((a, n))
+    # silenced (or flapping-held) resolutions: the incident's view still shows it, quietly
     announced = {a.key for a, _ in notices}
     for key, (a, before) in touched.items():
         if a.incident_id is not None and before == AlertState.firing and a.state == AlertState.resolved \
                 and key not in announced:
-            by_incident.setdefault(a.incident_id, {"repeat": [], "resolved": []})
-    for incident_id, kinds in sorted(by_incident.items()):
+            by_incident.setdefault(a.incident_id, [])
+    for incident_id, pairs in sorted(by_incident.items()):
+        ended = any(a.incident_id == incident_id and before == AlertState.firing and a.state == AlertState.resolved
+                    for a, before in touched.values())
+        # resolutions first, then what still fires (the order the update reads in)
+        news = tuple(n for _, n in pairs if n.kind == "resolved") + tuple(n for _, n in pairs if n.kind == "repeat")
+        critical = any(n.severity == Severity.critical for n in news if n.kind == "repeat")
         ids: list[int] = []
-        ended = [a for a, before in touched.values()
-                 if a.incident_id == incident_id and before == AlertState.firing and a.state == AlertState.resolved]
-        reply = incidents.update_reply([(a, n.details) for a, n in kinds["resolved"]],
-                                       [a for a, _ in kinds["repeat"]], now) \
-            if kinds["repeat"] or kinds["resolved"] else None
-        critical = any(n.severity == Severity.critical for _, n in kinds["repeat"])
-        silent = quiet and not critical
-        if ended:  # the message shows what ended; a repeat alone changes nothing it shows
-            ids += incidents.refresh(conn, incident_id, settings, now, reply=reply, silent=silent,
-                                     source=f"alerts:{source}")
-        elif reply:
-            ids += outbox.enqueue(conn, reply, kind="reply", incident_id=incident_id, silent=silent,
-                                  source=f"alerts:{source}", now=now)
-        for a, _ in kinds["repeat"] + kinds["resolved"]:
+        if ended or news:  # a repeat alone changes nothing the incident's view shows
+            ids = outbox.publish(conn, Notice("update", news, env, incident_id, silent=quiet and not critical,
+                                              ended=ended), settings, now=now, source=src)
+        for a, _ in pairs:
             sent_for[a.key] = ids
     if legacy:
-        text = messages.alert_message([n for _, n in legacy], settings.environment)
         critical = any(n.severity == Severity.critical and n.kind != "resolved" for _, n in legacy)
-        ids = outbox.enqueue(conn, text, silent=quiet and not critical, source=f"alerts:{source}", now=now)
+        ids = outbox.publish(conn, Notice("grouped", tuple(n for _, n in legacy), env,
+                                          silent=quiet and not critical), settings, now=now, source=src)
         for a, _ in legacy:
             sent_for[a.key] = ids
     return sent_for
@@ -220,8 +224,85 @@ def _summarise_maintenance(conn: Connection, settings: Settings, now: dt.datetim
         if not summary.events:
             continue
         lines = maintenance_store.summary_lines(summary, settings.tz)
-        text = f"🛠 <b>{messages.escape(lines[0])}</b>\n" + "\n".join(messages.escape(x) for x in lines[1:])
-        outbox.enqueue(conn, text, silent=True, source="maintenance", now=now)
+        text = f"🛠 <b>{html.escape(lines[0], quote=False)}</b>\n" + "\n".join(html.escape(x, quote=False)
+                                                                                for x in lines[1:])
+        outbox.publish(conn, Notice("text", text=text, silent=True), settings, now=now, source="maintenance")
+
+
+def _open_incident(conn: Connection, alerts: list[Alert], now: dt.datetime) -> int:
+    """A new incident: the alerts announced together, each in the episode announced (so a later
+    action on it can tell an alert that changed since from one that is current)."""
+    episodes = {a.key: a.started_at.isoformat() if a.started_at else None for a in alerts}
+    return int(queries.load("state/incidents").create.execute(
+        conn, created_at=now, keys=json.dumps([a.key for a in alerts]), episodes=json.dumps(episodes),
+        body="").scalar_one())
+
+
+def refresh_incidents(conn: Connection, incident_ids: list[int], settings: Settings, now: dt.datetime,
+                      source: str = "alerts") -> list[int]:
+    """The incidents' view changed (acked, silenced, closed by hand): tell every channel (the chat edits
+    its message; email has nothing to edit)."""
+    ids: list[int] = []
+    for incident_id in sorted(set(incident_ids)):
+        ids += outbox.publish(conn, Notice("state", incident_id=incident_id), settings, now=now, source=source)
+    return ids
+
+
+# -- escalation ------------------------------------------------------------------
+
+ESCALATIONS = 2   # the first after OPSBENCH_ESCALATE_AFTER, the second after twice as long again
+
+
+def escalation_due(announced_at: dt.datetime, escalated: list[dt.datetime], after: dt.timedelta,
+                   now: dt.datetime) -> bool:
+    """Is the next escalation of an unacked critical alert due? (A pure function of its times: the
+    first `after` past its announcement, the second `2 * after` past the first, then no more.)"""
+    if len(escalated) >= ESCALATIONS:
+        return False
+    if not escalated:
+        return now - announced_at >= after
+    return now - escalated[-1] >= 2 * after
+
+
+def escalate(engine: Engine, settings: Settings, now: dt.datetime) -> list[str]:
+    """Send again, as a new ringing message, every critical alert announced `OPSBENCH_ESCALATE_AFTER`
+    ago that nobody acked, silenced or saw resolve (once more after twice as long again). Run by the
+    outbox drain (ops/alerting/bridge.py), so it does not wait for the alert's own check, which may
+    run daily. Returns the keys escalated now."""
+    after = settings.escalation_delay
+    if after is None:
+        return []
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    with engine.begin() as conn:
+        rows = list(_q().escalation_candidates.execute(conn))
+        if not rows:
+            return []
+        silences = list(_q().active_silences.execute(conn, at=now))
+        due: dict[int, list[Any]] = {}
+        for r in rows:
+            times = [dt.datetime.fromisoformat(t) for t in (r.escalated or [])]
+            if not escalation_due(r.last_notified_at, times, after, now):
+                continue
+            if any(fnmatch.fnmatchcase(r.key, s.pattern) or fnmatch.fnmatchcase(r.rule, s.pattern) for s in silences):
+                continue   # silenced since its last evaluation: held, as the evaluation would
+            due.setdefault(r.incident_id, []).append(r)
+        for incident_id, group in sorted(due.items()):
+            for r in group:
+                _q().mark_escalated.execute(conn, key=r.key, at=now)
+            news = tuple(AlertNotice(kind="escalated", key=r.key, rule=r.rule, severity=r.severity,
+                                     summary=r.summary, source=r.source, details=r.details or "",
+                                     evidence=list(r.evidence or []), evidence_count=r.evidence_count,
+                                     command=r.command, started_at=r.started_at, now=now) for r in group)
+            ids = outbox.publish(conn, Notice("escalated", news, settings.environment, incident_id),
+                                 settings, now=now, source="alerts:escalation")
+            for r in group:
+                n = len(r.escalated or []) + 1
+                _q().add_event.execute(conn, at=now, key=r.key, rule=r.rule, severity=r.severity, kind="escalated",
+                                       summary=r.summary, outbox_id=ids[0] if ids else None,
+                                       note=f"escalation {n} of {ESCALATIONS}: not acked "
+                                            f"{human_duration(now - r.last_notified_at)} after it was sent")
+    return sorted(r.key for group in due.values() for r in group)
 
 
 # -- reading -------------------------------------------------------------------
@@ -294,7 +375,9 @@ def close(conn: Connection, note: str, now: dt.datetime, keys: list[str] | None 
     rows = list(_q().close_open.execute(conn, keys=json.dumps(keys) if keys is not None else None,
                                         note=note, at=now))
     if settings is not None and rows:
-        incidents.refresh_for_keys(conn, [r.key for r in rows], settings, now)
+        held = list(queries.load("state/incidents").alerts_of.execute(
+            conn, keys=json.dumps(sorted({r.key for r in rows}))))
+        refresh_incidents(conn, [r.incident_id for r in held if r.incident_id is not None], settings, now)
     return rows
 
 

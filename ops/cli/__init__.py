@@ -72,6 +72,7 @@ def _register() -> None:
         daemon_cmd,
         db_cmd,
         demo_cmd,
+        maintenance_cmd,
         notebooks_cmd,
         query_cmd,
         report_cmd,
@@ -79,7 +80,7 @@ def _register() -> None:
     )
 
     for module in (db_cmd, query_cmd, checks_cmd, demo_cmd, notebooks_cmd, daemon_cmd, alerts_cmd, report_cmd,
-                   state_cmd, backtest_cmd):
+                   state_cmd, backtest_cmd, maintenance_cmd):
         module.register(app)
 
 

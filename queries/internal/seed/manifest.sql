@@ -115,3 +115,58 @@ JOIN purchases c ON c.transaction_id = f.transaction_id
 JOIN purchases r ON r.transaction_id = f.transaction_id AND r.refunded_at IS NOT NULL
 WHERE f.kind = 'refund_on_duplicate'
   AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = c.transaction_id AND d.id < c.id)
+
+-- name: economics_jobs
+-- Finished jobs per UTC day, model, provider and status, with the credits the ledger charged them net of
+-- refunds: what the manifest's margin figures are built from (ops/data/seed.py prices them).
+-- :param days date[]   UTC days
+SELECT (j.created_at AT TIME ZONE 'UTC')::date AS day, m.name AS model, j.provider, j.status,
+       count(*) AS jobs, COALESCE(sum(l.net), 0) AS credits
+FROM video_jobs j
+JOIN models m ON m.id = j.model_id
+-- per job through idx_quota_log_job_id: three days' jobs, not the whole ledger (large has tens of millions of rows)
+LEFT JOIN LATERAL (SELECT -sum(q.change) AS net FROM quota_log q
+                   WHERE q.job_id = j.id AND q.reason IN ('video_generation', 'generation_refund')) l ON true
+WHERE j.status IN ('completed', 'failed')
+  AND j.created_at >= (SELECT min(d) FROM unnest(CAST(:days AS date[])) AS d)::timestamp AT TIME ZONE 'UTC'
+  AND (j.created_at AT TIME ZONE 'UTC')::date = ANY (CAST(:days AS date[]))
+GROUP BY 1, 2, 3, 4
+ORDER BY 1, 2, 3, 4
+
+-- name: economics_sold
+-- USD sold (price, credits) of production transactions bought by the end of each UTC day and not refunded
+-- (on any copy) by then; each transaction once, its first copy.
+-- :param days date[]   UTC days
+SELECT d AS day, sum(p.price) AS price, sum(p.credits) AS credits
+FROM unnest(CAST(:days AS date[])) AS d
+JOIN purchases p ON p.purchased_at < (d + 1)::timestamp AT TIME ZONE 'UTC'
+WHERE p.environment = 'Production' AND p.currency = 'USD'
+  AND p.id = (SELECT min(c.id) FROM purchases c WHERE c.transaction_id = p.transaction_id)
+  AND NOT EXISTS (SELECT 1 FROM purchases r WHERE r.transaction_id = p.transaction_id
+                  AND r.refunded_at < (d + 1)::timestamp AT TIME ZONE 'UTC')
+GROUP BY d
+ORDER BY d
+
+-- name: economics_held
+-- Purchased credits still held at a moment (exclusive): per buyer min(balance, purchased net of App Store
+-- refunds), at least 0, summed; and how many buyers hold some.
+-- :param at timestamptz   the moment
+SELECT COALESCE(sum(greatest(least(balance, paid), 0)), 0) AS credits,
+       count(*) FILTER (WHERE least(balance, paid) > 0) AS holders
+FROM (SELECT user_id, sum(change) AS balance,
+             sum(CASE WHEN reason IN ('iap_purchase', 'iap_refund') THEN change ELSE 0 END) AS paid
+      FROM quota_log
+      WHERE created_at < CAST(:at AS timestamptz)
+      GROUP BY user_id
+      HAVING bool_or(reason = 'iap_purchase')) u
+
+-- name: economics_cohort_ledger
+-- Every ledger row of the users who bought credits in [lo, hi), oldest first: the manifest replays them in
+-- Python for the breakage of that purchase week.
+-- :param lo timestamptz   first moment (inclusive)
+-- :param hi timestamptz   end (exclusive)
+SELECT q.user_id::text AS user_id, q.id, q.change, q.reason, q.created_at
+FROM quota_log q
+WHERE q.user_id IN (SELECT user_id FROM quota_log WHERE reason = 'iap_purchase'
+                    AND created_at >= CAST(:lo AS timestamptz) AND created_at < CAST(:hi AS timestamptz))
+ORDER BY q.user_id, q.created_at, q.id

@@ -58,7 +58,10 @@ ON CONFLICT (key) DO UPDATE SET
     bad_streak = EXCLUDED.bad_streak, good_streak = EXCLUDED.good_streak, started_at = EXCLUDED.started_at,
     fired_at = EXCLUDED.fired_at, resolved_at = EXCLUDED.resolved_at, last_notified_at = EXCLUDED.last_notified_at,
     held_reason = EXCLUDED.held_reason, last_eval_at = EXCLUDED.last_eval_at, incident_id = EXCLUDED.incident_id,
-    acked_by = EXCLUDED.acked_by, acked_at = EXCLUDED.acked_at
+    acked_by = EXCLUDED.acked_by, acked_at = EXCLUDED.acked_at,
+    -- escalations belong to an episode: a new one starts with none (only `escalate` adds them)
+    escalated = CASE WHEN EXCLUDED.started_at IS DISTINCT FROM opsbench.alerts.started_at
+                     THEN '[]'::jsonb ELSE opsbench.alerts.escalated END
 
 -- name: add_event
 -- Append one history row.
@@ -204,3 +207,21 @@ SELECT a.key, a.rule, a.labels, a.source, a.state,
   LEFT JOIN opsbench.rule_evaluations e ON e.rule = a.rule
  WHERE a.state IN ('pending', 'firing')
  ORDER BY a.key
+
+-- name: escalation_candidates
+-- Critical alerts firing, announced in an incident, not acked, not held, escalated fewer than twice;
+-- locked (skipped if an evaluation holds them: it is newer).
+SELECT key, rule, severity, summary, details, source, evidence, evidence_count, command, started_at, fired_at,
+       last_notified_at, incident_id, escalated
+FROM opsbench.alerts
+WHERE state = 'firing' AND severity = 'critical' AND acked_at IS NULL AND held_reason IS NULL
+  AND incident_id IS NOT NULL AND last_notified_at IS NOT NULL AND jsonb_array_length(escalated) < 2
+ORDER BY key
+FOR UPDATE SKIP LOCKED
+
+-- name: mark_escalated
+-- Record one escalation of an alert.
+-- :param key text                       alert key
+-- :param at timestamptz                 when
+UPDATE opsbench.alerts SET escalated = escalated || to_jsonb(CAST(:at AS timestamptz))
+WHERE key = CAST(:key AS text)

@@ -10,6 +10,12 @@ INSERT INTO opsbench.incidents (created_at, keys, episodes, body)
 VALUES (CAST(:created_at AS timestamptz), CAST(:keys AS jsonb), CAST(:episodes AS jsonb), CAST(:body AS text))
 RETURNING id
 
+-- name: set_body
+-- The chat's rendering of the incident's first message (edits re-use it).
+-- :param id int                         incident id
+-- :param body text                      the message as first sent
+UPDATE opsbench.incidents SET body = CAST(:body AS text) WHERE id = CAST(:id AS bigint)
+
 -- name: add_button
 -- One button of an incident message.
 -- :param token text                     callback_data
@@ -52,7 +58,7 @@ WHERE token = CAST(:token AS text)
 -- The current rows of an incident's alerts.
 -- :param keys text                      JSON array of alert keys
 SELECT key, rule, severity, state, summary, details, evidence, evidence_count, command, source, started_at,
-       fired_at, resolved_at, acked_by, acked_at, incident_id, held_reason
+       fired_at, resolved_at, acked_by, acked_at, incident_id, held_reason, escalated
 FROM opsbench.alerts
 WHERE key IN (SELECT jsonb_array_elements_text(CAST(:keys AS jsonb)))
 ORDER BY CASE severity WHEN 'critical' THEN 0 WHEN 'warning' THEN 1 ELSE 2 END, key

@@ -2,7 +2,7 @@
 
 What it handles, so callers don't have to:
 - HTML parse mode; text over 4,096 characters split at line boundaries
-  (`ops.alerting.telegram_html.split_html`), captions kept within 1,024.
+  (`ops.alerting.telegram.html.split_html`), captions kept within 1,024.
 - 429: waits `parameters.retry_after` (through the injectable `sleep`).
 - 5xx, timeouts, connection errors: bounded exponential backoff with jitter.
 - 400 "can't parse entities": the same text again as plain text.
@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 import httpx
 
-from ops.alerting import telegram_html as messages
+from ops.alerting.telegram import html as messages
 from ops.core import backoff
 from ops.core.errors import DeliveryError, Outcome
 from ops.core.logs import RedactingFilter

@@ -27,9 +27,9 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 import queries
-from ops.alerting import tally
-from ops.alerting import incidents, manager, outbox
-from ops.alerting import telegram_html as messages
+from ops.alerting import maintenance_store, manager, outbox, tally, wording
+from ops.alerting.telegram import html as messages
+from ops.alerting.telegram import incidents
 from ops.contract import AlertState
 from ops.core.clock import parse_duration
 from ops.core.settings import Settings
@@ -39,11 +39,12 @@ COMMANDS: list[tuple[str, str]] = [
     ("alerts", "firing alerts and silences"),
     ("silence", "PATTERN DURATION [reason]: hold back matching alerts"),
     ("unsilence", "ID: end a silence"),
+    ("maintenance", "WHEN REASON: hold alerts below critical, e.g. /maintenance 30m deploy ('Sun 02:00-03:00' repeats)"),
     ("ack", "KEY: acknowledge an alert (no more repeats)"),
     ("digest", "yesterday's digest, now"),
     ("help", "what I understand"),
 ]
-CHANGES = {"ack", "s1h", "s4h", "s9", "resolve", "silence", "unsilence", "digest"}
+CHANGES = {"ack", "s1h", "s4h", "s9", "resolve", "silence", "unsilence", "digest", "maintenance"}
 
 
 def _q():
@@ -171,7 +172,7 @@ def _callback(conn: Connection, update_id: int, cq: dict[str, Any], settings: Se
     else:
         return answer("This button does nothing I know of.", "unknown", action, target)
     _q().use_button.execute(conn, token=token, at=now, by=actor.name)
-    incidents.refresh(conn, row.incident_id, settings, now, source="telegram")
+    manager.refresh_incidents(conn, [row.incident_id], settings, now, source="telegram")
     return answer(text, "done", action, f"{target}: {', '.join(keys)}")
 
 
@@ -233,6 +234,21 @@ def _command(conn: Connection, update_id: int, msg: dict[str, Any], settings: Se
         if not manager.remove_silence_in(conn, sid, now):
             return reply(f"No active silence #{sid}.", "failed", f"silence {sid}")
         return reply(f"Silence #{sid} ended.", "done", f"silence {sid}")
+    if name == "maintenance":
+        if not args:
+            return reply(maintenance_text(conn, settings, now) + "\nUsage: /maintenance WHEN REASON, e.g. "
+                         "/maintenance 30m deploy or /maintenance 'Sun 02:00-03:00' weekly deploy", "done")
+        when, reason = args[0], " ".join(args[1:]) or f"from Telegram by {actor.name}"
+        try:
+            wid, window = maintenance_store.add(conn, when, reason, settings.tz, now, (), actor.name)
+        except ValueError as err:
+            return reply(f"WHEN: {messages.escape(err)}", "failed")
+        nxt = window.schedule.next_after(now, settings.tz)
+        until = f"until {nxt[1].astimezone(settings.tz):%a %H:%M}" if nxt and nxt[0] <= now else \
+            (f"from {nxt[0].astimezone(settings.tz):%a %H:%M}" if nxt else "")
+        return reply(f"🛠 Maintenance #{wid}: {messages.escape(window.schedule.describe(settings.tz))}, "
+                     f"{until}; alerts below critical are held, one summary when it closes "
+                     f"({messages.escape(reason)})", "done", f"maintenance {wid}")
     if name == "ack":
         if len(args) != 1:
             return reply("Usage: /ack KEY (as /alerts shows it)", "failed")
@@ -240,7 +256,7 @@ def _command(conn: Connection, update_id: int, msg: dict[str, Any], settings: Se
         if row is None:
             return reply(f"No pending or firing alert <code>{messages.escape(args[0])}</code>.", "failed", args[0])
         if row.incident_id is not None:
-            incidents.refresh(conn, row.incident_id, settings, now, source="telegram")
+            manager.refresh_incidents(conn, [row.incident_id], settings, now, source="telegram")
         return reply(f"👀 Acked <code>{messages.escape(row.key)}</code>: no more repeats.", "done", row.key)
     if name == "digest":
         out = reply("Building yesterday's digest; it follows in a moment.", "done", "daily_digest")
@@ -268,17 +284,48 @@ def status_text(conn: Connection, settings: Settings, now: dt.datetime) -> str:
                      + (f" ({messages.escape(echo)})" if echo else ""))
     if len(shown) > 5:
         lines.append(f"… and {len(shown) - 5} more (/alerts)")
+    windows = _in_force(conn, settings, now)
     lines.append(f"{len(silences)} silence(s) · {pending} message(s) waiting to be sent")
+    if windows:
+        lines.append("🛠 In maintenance: " + ", ".join(messages.escape(w) for w in windows))
     return "\n".join(lines)
 
 
+def _in_force(conn: Connection, settings: Settings, now: dt.datetime) -> list[str]:
+    """The maintenance windows in force now, in words ("#2 deploy until 03:00")."""
+    out = []
+    for w in maintenance_store.active(conn):
+        occ = w.schedule.occurrence_at(now, settings.tz)
+        if occ:
+            out.append(f"#{w.id} {w.reason} until {occ[1].astimezone(settings.tz):%H:%M}")
+    return out
+
+
+def maintenance_text(conn: Connection, settings: Settings, now: dt.datetime) -> str:
+    windows = maintenance_store.active(conn)
+    lines = [f"<b>Maintenance windows ({len(windows)})</b>"]
+    for w in windows:
+        nxt = w.schedule.next_after(now, settings.tz)
+        when = "ended" if nxt is None else ("in force now" if nxt[0] <= now
+                                            else f"next {nxt[0].astimezone(settings.tz):%a %H:%M}")
+        lines.append(f"#{w.id} {messages.escape(w.schedule.describe(settings.tz))} ({when}): "
+                     f"{messages.escape(w.scope)}, {messages.escape(w.reason)}")
+    return "\n".join(lines)
+
+
+ALERTS_SHOWN = 10
+ALERT_SUMMARY = 70
+
+
 def alerts_text(conn: Connection, settings: Settings, now: dt.datetime) -> str:
+    """A phone screen, not a wall: one line per alert (the full key, as /ack takes it, then only what the key
+    does not already say, cut between words), the first ten; `opsbench alerts` has them all."""
     firing = list(queries.load("state/alerts").firing.execute(conn))
     silences = list(queries.load("state/alerts").active_silences.execute(conn, at=now))
     count = tally.tally(firing)     # the one count every surface prints
     shown = [(f.alert, f.echo_words()) for f in count.faults] + [(r, "") for r in count.notes]
     lines = [f"<b>Alerts: {messages.escape(count.headline())}</b>"]
-    for r, echo in shown[:20]:
+    for r, echo in shown[:ALERTS_SHOWN]:
         since = messages.human_duration(now - r.started_at) if r.started_at else "?"
         flags = []
         if r.held_reason:
@@ -288,12 +335,15 @@ def alerts_text(conn: Connection, settings: Settings, now: dt.datetime) -> str:
         if echo:
             flags.append(echo)
         extra = f" [{messages.escape('; '.join(flags))}]" if flags else ""
+        summary = wording.clip(wording.news(r.key, r.summary), ALERT_SUMMARY)
         lines.append(f"{messages.SEVERITY_ICON.get(r.severity, '⚪')} <code>{messages.escape(r.key)}</code> "
-                     f"{since}{extra}\n   {messages.escape(r.summary)}")
-    if len(shown) > 20:
-        lines.append(f"… and {len(shown) - 20} more (opsbench alerts)")
+                     f"{since}{extra}: {messages.escape(summary)}")
+    if len(shown) > ALERTS_SHOWN:
+        lines.append(f"… and {len(shown) - ALERTS_SHOWN} more (<code>opsbench alerts</code>)")
     lines.append(f"<b>Silences ({len(silences)})</b>")
     for s in silences:
         lines.append(f"#{s.id} <code>{messages.escape(s.pattern)}</code> until "
                      f"{s.ends_at.astimezone(settings.tz):%a %H:%M}: {messages.escape(s.reason)}")
+    if maintenance_store.active(conn):
+        lines.append(maintenance_text(conn, settings, now))
     return "\n".join(lines)

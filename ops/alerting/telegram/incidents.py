@@ -13,6 +13,11 @@ Details) and is the one the founder sees change:
   state change, so order, retry_after and no-loss hold for edits too. The
   Telegram message id is looked up when an edit is sent (ops.alerting.outbox).
 
+The incident itself (which alerts were announced together) is the manager's;
+this module is how the chat shows it: the first text with its buttons, the
+edited view, the Details reply and the short update replies
+(ops/alerting/telegram/render.py turns notices into these rows).
+
 Buttons carry a short random token as callback_data (under 64 bytes); the
 token maps to (incident, action) in the state store, so a forged one finds
 nothing, and `episodes` (alert key -> started_at) tells a press on an alert
@@ -24,14 +29,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
 from sqlalchemy.engine import Connection
 
 import queries
-from ops.alerting import outbox
-from ops.alerting import telegram_html as messages
+from ops.alerting.notices import AlertNotice
+from ops.alerting.telegram import html as messages
 from ops.contract import AlertState, Severity
 from ops.core.settings import Settings
 
@@ -59,30 +63,17 @@ def same_episode(started_at: dt.datetime | None, stored: str | None) -> bool:
     return started_at == dt.datetime.fromisoformat(stored)
 
 
-@dataclass(frozen=True)
-class Opened:
-    incident_id: int
-    outbox_ids: list[int]
-
-
-def open_incident(conn: Connection, alerts: Iterable[Any], body: str, now: dt.datetime,
-                  *, silent: bool, source: str) -> Opened:
-    """Queue the FIRING message of a new incident (with its buttons) for `alerts` (objects with
-    key and started_at). The caller sets each alert's incident_id to the returned id."""
-    alerts = list(alerts)
+def first_message(conn: Connection, incident_id: int, body: str, now: dt.datetime) -> tuple[str, dict]:
+    """The FIRING message of a new incident: its text (cut to leave room for edits) and buttons.
+    Both are stored: edits re-use the text, presses find the buttons."""
     if messages.utf16_len(body) > BODY_LIMIT:
         # one message, so that edits and buttons have one thing to point at; Details has the rest
         body = messages.split_html(body, BODY_LIMIT - 80)[0] + "\n<i>… cut to fit; Details shows the evidence</i>"
-    episodes = {a.key: _iso(a.started_at) for a in alerts}
-    incident_id = int(_q().create.execute(conn, created_at=now, keys=json.dumps([a.key for a in alerts]),
-                                          episodes=json.dumps(episodes), body=body).scalar_one())
+    _q().set_body.execute(conn, id=incident_id, body=body)
     tokens = {action: secrets.token_urlsafe(9) for action in ACTIONS}
     for action, token in tokens.items():
         _q().add_button.execute(conn, token=token, incident_id=incident_id, action=action, created_at=now)
-    markup = keyboard(tokens, acked=False, closed=False)
-    ids = outbox.enqueue(conn, body, silent=silent, source=source, now=now, incident_id=incident_id,
-                         reply_markup=markup)
-    return Opened(incident_id, ids)
+    return body, keyboard(tokens, acked=False, closed=False)
 
 
 def pack(pairs: list[tuple[Any, Any]], render: Callable[[list[Any]], str],
@@ -154,6 +145,12 @@ def render(conn: Connection, incident_id: int, settings: Settings, now: dt.datet
     if "resolve" in buttons and buttons["resolve"].used_at is not None:
         b = buttons["resolve"]
         lines.append(f"✋ Resolved by {messages.escape(b.used_by or 'someone')} at {_local(b.used_at, settings)}")
+    for key in inc.keys:
+        r = rows.get(key)
+        times = [dt.datetime.fromisoformat(t) for t in (r.escalated or [])] if r is not None else []
+        if times and same_episode(r.started_at, episodes.get(key)):
+            again = "".join(f", again at {_local(t, settings)}" for t in times[1:])
+            lines.append(f"🚨 Escalated at {_local(times[0], settings)}{again} · <code>{messages.escape(key)}</code>")
     if inc.acked_by and inc.acked_at:
         lines.append(f"👀 Acked by {messages.escape(inc.acked_by)} at {_local(inc.acked_at, settings)}")
     if not closed:
@@ -170,28 +167,6 @@ def render(conn: Connection, incident_id: int, settings: Settings, now: dt.datet
         _q().close.execute(conn, id=incident_id, at=now)
     markup = keyboard({a: b.token for a, b in buttons.items()}, acked=bool(inc.acked_at), closed=closed)
     return text, markup, closed
-
-
-def refresh(conn: Connection, incident_id: int, settings: Settings, now: dt.datetime, *,
-            reply: str | None = None, silent: bool = False, source: str = "alerts") -> list[int]:
-    """Queue an edit of the incident message to its current state, and optionally a short reply."""
-    text, markup, _ = render(conn, incident_id, settings, now)
-    ids = outbox.enqueue(conn, text, kind="edit", incident_id=incident_id, reply_markup=markup, source=source,
-                         now=now)
-    if reply:
-        ids += outbox.enqueue(conn, reply, kind="reply", incident_id=incident_id, silent=silent, source=source,
-                              now=now)
-    return ids
-
-
-def refresh_for_keys(conn: Connection, keys: Iterable[str], settings: Settings, now: dt.datetime,
-                     source: str = "alerts") -> list[int]:
-    """Edit the incident message of each of these alerts (after they were closed or acked elsewhere)."""
-    rows = list(_q().alerts_of.execute(conn, keys=json.dumps(sorted(set(keys)))))
-    ids: list[int] = []
-    for incident_id in sorted({r.incident_id for r in rows if r.incident_id is not None}):
-        ids += refresh(conn, incident_id, settings, now, source=source)
-    return ids
 
 
 def details(conn: Connection, incident_id: int, settings: Settings) -> str:
@@ -216,19 +191,19 @@ def details(conn: Connection, incident_id: int, settings: Settings) -> str:
     return "\n\n".join(blocks) or "Nothing recorded for this incident."
 
 
-def update_reply(resolved: Iterable[tuple[Any, str]], repeats: Iterable[Any], now: dt.datetime) -> str:
-    """The short reply under an incident message: what resolved ((alert, note) pairs) and what still fires."""
+def update_reply(notices: Iterable[AlertNotice], now: dt.datetime) -> str:
+    """The short reply under an incident message: what resolved (notice details: the note) and what
+    still fires (kind repeat)."""
     blocks = []
-    for a, note in resolved:
-        lasted = messages.human_duration(now - a.started_at) if a.started_at else ""
-        lines = [f"✅ <b>RESOLVED</b> · {messages.escape(a.severity)} · <code>{messages.escape(a.key)}</code>",
+    for n in (n for n in notices if n.kind == "resolved"):
+        lasted = messages.human_duration(now - n.started_at) if n.started_at else ""
+        lines = [f"✅ <b>RESOLVED</b> · {messages.escape(n.severity)} · <code>{messages.escape(n.key)}</code>",
                  f"Resolved after {lasted}." if lasted else "Resolved."]
-        if note:
-            lines.append(f"<i>{messages.escape(note)}</i>")
+        if n.details:
+            lines.append(f"<i>{messages.escape(n.details)}</i>")
         blocks.append("\n".join(lines))
-    for a in repeats:
-        since = messages.human_duration(now - a.started_at) if a.started_at else "a while"
-        blocks.append(f"🔁 <b>STILL FIRING</b> · {messages.escape(a.severity)} · <code>{messages.escape(a.key)}</code>"
+    for n in (n for n in notices if n.kind == "repeat"):
+        since = messages.human_duration(now - n.started_at) if n.started_at else "a while"
+        blocks.append(f"🔁 <b>STILL FIRING</b> · {messages.escape(n.severity)} · <code>{messages.escape(n.key)}</code>"
                       f"\n<i>Firing for {since}.</i>")
     return "\n\n".join(blocks)
-

@@ -1,4 +1,4 @@
-"""Telegram-ready HTML: escaping, safe splitting, captions, and alert message text.
+"""Telegram-ready HTML (the chat medium's markup): escaping, safe splitting, captions, and alert message text.
 
 Telegram's HTML parse mode knows a handful of tags and three entities; any
 other `<`, `>` or `&` makes it reject the whole message ("can't parse
@@ -15,10 +15,9 @@ import datetime as dt
 import html
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ops.core.clock import human_duration  # noqa: F401 - callers use it from here too
+from ops.alerting.notices import AlertNotice, human_duration  # noqa: F401  (the chat's text uses both)
 
 MESSAGE_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -244,30 +243,11 @@ def caption(text: str, limit: int = CAPTION_LIMIT) -> str:
         room -= over
 
 
-# -- durations ---------------------------------------------------------------
-
 # -- alert messages ----------------------------------------------------------
 
 SEVERITY_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
-KIND_TITLE = {"firing": "FIRING", "repeat": "STILL FIRING", "flapping": "FLAPPING", "resolved": "RESOLVED"}
-
-
-@dataclass
-class AlertNotice:
-    """What one alert contributes to a notification message."""
-
-    kind: str                    # firing | repeat | flapping | resolved
-    key: str
-    rule: str
-    severity: str
-    summary: str
-    source: str = ""
-    details: str = ""
-    evidence: Sequence[dict[str, Any]] = field(default_factory=list)
-    evidence_count: int | None = None
-    command: str | None = None
-    started_at: dt.datetime | None = None
-    now: dt.datetime | None = None
+KIND_TITLE = {"firing": "FIRING", "repeat": "STILL FIRING", "flapping": "FLAPPING", "resolved": "RESOLVED",
+              "escalated": "ESCALATED"}
 
 
 def evidence_row(row: dict[str, Any]) -> str:
@@ -292,7 +272,7 @@ def _since(n: AlertNotice) -> str:
 
 def alert_block(n: AlertNotice, environment: str | None = None) -> str:
     """The lines for one alert inside a (grouped) message; a lone alert also names the environment."""
-    icon = "✅" if n.kind == "resolved" else SEVERITY_ICON.get(n.severity, "⚪")
+    icon = "✅" if n.kind == "resolved" else "🚨" if n.kind == "escalated" else SEVERITY_ICON.get(n.severity, "⚪")
     head = f"{icon} <b>{KIND_TITLE[n.kind]}</b> · {escape(n.severity)} · <code>{escape(n.key)}</code>"
     lines = [head]
     since = _since(n)
@@ -307,6 +287,8 @@ def alert_block(n: AlertNotice, environment: str | None = None) -> str:
     lines.append(escape(n.summary))
     if n.kind == "repeat" and since:
         lines.append(f"<i>Firing for {since}.</i>")
+    if n.kind == "escalated":
+        lines.append(f"<i>Firing for {since}, and nobody has acked it.</i>" if since else "<i>Nobody has acked it.</i>")
     if n.details:
         lines.append(f"<i>{escape(n.details)}</i>")
     if n.evidence:
@@ -332,7 +314,7 @@ def alert_message(notices: Sequence[AlertNotice], environment: str) -> str:
     A single alert is its block with the environment; several get a header
     line that counts them by kind, most severe first.
     """
-    order = {"firing": 0, "flapping": 1, "repeat": 2, "resolved": 3}
+    order = {"escalated": 0, "firing": 0, "flapping": 1, "repeat": 2, "resolved": 3}
     rank = {"critical": 0, "warning": 1, "info": 2}
     ordered = sorted(notices, key=lambda n: (order[n.kind], rank.get(n.severity, 3), n.key))
     if len(ordered) == 1:
@@ -351,3 +333,9 @@ def alert_message(notices: Sequence[AlertNotice], environment: str) -> str:
 def backlog_notice(count: int, held_for: dt.timedelta) -> str:
     noun = "message was" if count == 1 else "messages were"
     return f"⏳ <b>Delayed delivery</b>: {count} {noun} held for {human_duration(held_for)}; delivering in order."
+
+
+def with_notice(notice: str, body: str) -> str | None:
+    """The backlog line on top of a text, when both fit one message; else None (sent on its own)."""
+    merged = notice + "\n\n" + body
+    return merged if utf16_len(merged) <= MESSAGE_LIMIT else None
