@@ -24,7 +24,7 @@ from bench.timing import interleaved_ms, median_ms
 from ops.core.settings import load_settings
 from ops.daemon.jobspec import load_jobs
 from ops.daemon.runner import Runner
-from ops.data import db, rollups
+from ops.data import db, rollups, series
 from ops.data.state import migrate
 from ops.reports import figures, message
 
@@ -122,7 +122,7 @@ def run(scale: str, anchor: dt.datetime, floors_ms: dict[str, float], ro: sa.Eng
     def digest_data(st) -> Callable[[], None]:
         def once() -> None:
             with analytics.connect() as conn:
-                figures.load_series(conn, chart, state=st, today=today)
+                figures.load_series(series.check(analytics, st, TZ).via(conn), chart, today=today)
                 rollups.failure_codes(conn, st, window.start, window.end, tz=TZ, today=today)
         return once
     both = interleaved_ms({"raw": digest_data(None), "rollups": digest_data(state)}, runs)

@@ -88,7 +88,7 @@ def aware_30_days(analytics: sa.Engine, state: sa.Engine, today: dt.date, runs: 
     table = {"revenue.daily": "purchases"}
     bench_sql = queries.load("bench/bench")
     out = {}
-    for name in series.SERIES:
+    for name in series.QUERIES:
         q = queries.get(name)
         closed = name == "activity.summary"          # a closed window: the one the rollups answer
         end = today - dt.timedelta(days=1) if closed else today
@@ -96,11 +96,11 @@ def aware_30_days(analytics: sa.Engine, state: sa.Engine, today: dt.date, runs: 
         bound = q.bind(**params)
         ft = table.get(name, "video_jobs")
         floor_q = getattr(bench_sql, f"floor_{ft}")
-        ms = interleaved_ms({"aware": lambda: series.read(analytics, name, bound, state=state),
+        ms = interleaved_ms({"aware": lambda: series.read_from(series.check(analytics, state, bound["tz"]), name, **bound),
                              "raw": lambda: q.raw(analytics, **params), "floor": lambda: floor_q(analytics)}, runs)
         out[name] = {"window": [str(params["start"]), str(end)], "aware_ms": ms["aware"], "raw_ms": ms["raw"],
                      "floor_table": ft, "floor_ms": ms["floor"],
                      "ratio": round(ms["aware"] / ms["floor"], 2) if ms["floor"] else None,
-                     "equals_raw": same_frame(series.read(analytics, name, bound, state=state), q.raw(analytics, **params))}
+                     "equals_raw": same_frame(series.read_from(series.check(analytics, state, bound["tz"]), name, **bound), q.raw(analytics, **params))}
     return out
 

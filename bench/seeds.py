@@ -85,11 +85,11 @@ def _timed(engine: sa.Engine, runs: int, seeds_name: str, ours: queries.NamedQue
     fns = {"seeds": lambda: theirs_q(engine), "ours": lambda: ours.raw(engine, **params)}
     bound = ours.bind(**params)
     if state is not None:
-        fns["rolled"] = lambda: series.read(engine, ours.qualified_name, bound, state=state)
+        fns["rolled"] = lambda: series.read_from(series.check(engine, state, bound["tz"]), ours.qualified_name, **bound)
     ms = interleaved_ms(fns, runs)
     ours_frame = ours.raw(engine, **params)
     if state is not None:
-        rolled = series.read(engine, ours.qualified_name, bound, state=state)
+        rolled = series.read_from(series.check(engine, state, bound["tz"]), ours.qualified_name, **bound)
         ms["rolled_equals_raw"] = same_frame(rolled, ours_frame)
     return theirs_q(engine), ours_frame, ms["seeds"], ms["ours"], ms
 

@@ -18,7 +18,7 @@ Every notebook starts with::
   errors.daily): closed days from the daemon's daily rollups when the state
   store holds them for the zone, every other day (today, a zone or a store the
   daemon never refreshed, a state store that cannot be reached) from the raw
-  tables, through ops/data/rollups.py. Same numbers either way.
+  tables, through ops/data/series.py (the one read path). Same numbers either way.
 * Importing this module sets plotly's renderer so every `fig.show()` carries
   both the plotly JSON (JupyterLab draws it) and HTML (nbconvert keeps it), with
   plotly.js embedded once per notebook: exported HTML works offline.
@@ -86,35 +86,31 @@ def state(s: Settings | None = None) -> sa.Engine:
     return runtime.for_settings(s or settings()).read_only().engine("state")
 
 
-# -- daily series: rollups for closed days, raw tables for the rest -------------------
+# -- daily series: rollups for closed days, raw tables for the rest (ops/data/series.py) ------------
 
-# settings -> "its state store is down, retry later" (ops.data.runtime.StateDown, the one such memo)
+# settings -> "its state store is down, retry later" (ops.data.runtime.StateDown): the notebook's memo,
+# handed to the read path, so a kernel does not wait for a connect timeout at every series
 _unreachable: dict[Settings, "StateDown"] = {}
 
 
+def _source(tz: str | ZoneInfo | None, s: Settings):
+    """The read path's decision for zone tz (ops.data.series.Source): one look at the state store."""
+    from ops.data import runtime, series
+
+    connect(s)   # the embedded demo database is seeded first
+    return series.source(runtime.for_settings(s), _zone(tz, s), memo=_state_down(s))
+
+
 def rollup_state(tz: str | None = None, s: Settings | None = None) -> sa.Engine | None:
-    """`state()` when its rollups of zone tz can be read, else None (the series readers then read raw).
+    """`state()` when it can be read for this backend's series of zone tz, else None (the series read raw).
 
     A store without the rollup tables, or a zone never refreshed, is readable:
-    the readers fall back to raw by themselves. A store that cannot be
+    the series fall back to raw by themselves. A store that cannot be
     reached is not tried again for a few minutes, so a notebook does not wait
     for a connect timeout at every series.
     """
-    from ops.data import rollups
-
-    s = s or settings()
-    down = _state_down(s)
-    if down.recent():
-        return None
-    engine = state(s)
-    if rollups.other_backend(connect(s), engine) is not None:
-        return None                  # rollups of another backend: never read (series_source says so)
-    _, problem = rollups.readable(engine, _zone(tz, s))
-    if problem is not None:
-        down.failed()
-        return None
-    down.reached()
-    return engine
+    src = _source(tz, s or settings())
+    return src.state if src.reason.store_readable else None
 
 
 def _state_down(s: Settings) -> "StateDown":
@@ -130,44 +126,26 @@ def _zone(tz: str | ZoneInfo | None, s: Settings) -> ZoneInfo:
 
 def series_source(tz: str | None = None, s: Settings | None = None) -> str:
     """One line saying where the daily series of zone tz come from."""
-    from ops.data import rollups
-
-    s = s or settings()
-    tz = _zone(tz, s)
-    engine = rollup_state(tz, s)
-    if engine is None:
-        other = None if _state_down(s).marked else rollups.other_backend(connect(s), state(s))
-        if other is not None:
-            return f"daily series: raw tables ({other.split(';')[0]})"
-        return "daily series: raw tables (state store not reachable)"
-    wm = rollups.watermark(engine, tz)
-    if wm is None:
-        from ops.data import backend
-
-        if backend.switched_at(engine) is not None:
-            return f"daily series: raw tables (rollups for {tz} rebuilding after the backend changed)"
-        return f"daily series: raw tables (no rollups for {tz} yet)"
-    return (f"daily series: rollups for {wm.complete_from} .. {wm.refreshed_through} ({tz}), "
-            "raw tables for other days")
+    return _source(tz, s or settings()).describe()
 
 
 def _series(name: str, start, end, tz: str | None, **kw) -> pd.DataFrame:
-    from ops.data import rollups
+    from ops.data import runtime, series
 
     s = settings()
-    tz = _zone(tz, s)
-    reader = getattr(rollups, f"{name}_series")
-    return reader(connect(s), rollup_state(tz, s), as_date(start), as_date(end), tz=tz, **kw)
+    connect(s)   # the embedded demo database is seeded first
+    return series.read(runtime.for_settings(s), name, start=as_date(start), end=as_date(end), tz=_zone(tz, s),
+                       memo=_state_down(s), **kw)
 
 
 def revenue_series(start, end, tz: str | None = None, currency: str = "USD") -> pd.DataFrame:
     """revenue.daily for local days [start, end]: closed days from the rollups when available."""
-    return _series("revenue", start, end, tz, currency=currency)
+    return _series("revenue.daily", start, end, tz, currency=currency)
 
 
 def activity_series(start, end, tz: str | None = None) -> pd.DataFrame:
     """activity.daily (DAU, WAU, MAU, stickiness, new/returning) for [start, end], rollups when available."""
-    return _series("activity", start, end, tz)
+    return _series("activity.daily", start, end, tz)
 
 
 def dau_series(start, end, tz: str | None = None) -> pd.DataFrame:
@@ -177,7 +155,7 @@ def dau_series(start, end, tz: str | None = None) -> pd.DataFrame:
 
 def errors_series(start, end, tz: str | None = None) -> pd.DataFrame:
     """errors.daily (jobs, failed, error rate and its 95 % band) for [start, end], rollups when available."""
-    return _series("errors", start, end, tz)
+    return _series("errors.daily", start, end, tz)
 
 
 def describe_state(s: Settings | None = None) -> str:

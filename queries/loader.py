@@ -243,18 +243,10 @@ class Param:
             raise QueryError(f"parameter {self.name!r}: expected {expected}, got {str(value)[:60]!r}") from None
 
 
-# Rollup-aware readers by qualified name, registered from above (ops/data/series.py; the
-# loader may not import it): reader(conn, bound params) -> DataFrame, or None to read raw.
-_readers: dict[str, Callable[[Any, dict[str, Any]], "pd.DataFrame | None"]] = {}
-
-
-def register_reader(qualified: str, reader: Callable[[Any, dict[str, Any]], "pd.DataFrame | None"]) -> None:
-    _readers[qualified] = reader
-
-
-def reader_for(qualified: str) -> Callable[[Any, dict[str, Any]], "pd.DataFrame | None"] | None:
-    """The rollup-aware reader registered for a query, None for a query that only reads raw."""
-    return _readers.get(qualified)
+# An analytics engine an opsbench runtime made (ops/data/runtime.py) carries the series read path
+# (ops/data/series.py `Reader`) under this attribute: reader(query, values) -> DataFrame, or None
+# for a query that is not a series. The loader knows nothing of rollups; nothing is registered here.
+SERIES_READER = "opsbench_series_reader"
 
 
 # count_and_head wraps a query in this (a check's error position is mapped back through it)
@@ -342,15 +334,17 @@ class NamedQuery:
 
         A daily-series query (revenue.daily, activity.daily, errors.daily,
         errors.durations, errors.by_code, activity.summary) called with an
-        engine opsbench made from its settings is rollup-aware: the closed days
-        the state store's rollups hold for this backend are read from them,
-        the rest from the raw tables, with the same numbers (ops/data/series.py
-        registers the readers; see `reader_for`). `raw()` always reads the raw tables.
+        analytics engine opsbench made (`ops.data.db.analytics()`, a notebook's
+        `nb.connect()`, a job's context) is read through ops/data/series.py, the one
+        read path: the closed days the state store's rollups hold for this
+        backend from them, the rest from the raw tables, with the same numbers.
+        Through a Connection, or any other engine, and with `raw()`, it reads
+        the raw tables.
         """
         bound = self.bind(**values)
-        reader = _readers.get(self.qualified_name)
+        reader = getattr(conn, SERIES_READER, None) if isinstance(conn, sa.Engine) else None
         if reader is not None:
-            df = reader(conn, bound)
+            df = reader(self, bound)
             if df is not None:
                 return df
         return self._frame_of(conn, bound)

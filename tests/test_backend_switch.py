@@ -160,6 +160,28 @@ def test_the_default_query_api_reads_rollups_only_of_its_own_backend(switched_wo
                           queries.revenue.daily.bind(**w)) is None          # another backend's: never
 
 
+def test_the_read_path_names_another_backend_by_its_type_not_its_words(switched_world, day):
+    """One decision per call, with a typed reason: A's own rollups are READY for A; for B the store is
+    OTHER_BACKEND (naming the backend it describes), the plan reads raw, and the state store is not marked down."""
+    from ops.data import runtime, series
+    from ops.data.series import Reason
+
+    settings_a, settings_b, state = switched_world
+    rt_a, rt_b = runtime.for_settings(settings_a), runtime.for_settings(settings_b)
+    assert series.source(rt_a, TZ).reason is Reason.READY
+    src = series.source(rt_b, TZ)
+    assert src.reason is Reason.OTHER_BACKEND and src.detail == str(backend.stored(state))
+    assert src.detail == str(backend.current(ops_db.analytics(settings_a)))
+    assert not rt_b.state_down.marked
+    w = {"start": day - 6 * ONE, "end": day, "tz": TZ}
+    p = series.plan(rt_b, "revenue.daily", **w)
+    assert p.reason is Reason.OTHER_BACKEND and not p.rolled
+    assert series.plan(rt_a, "revenue.daily", **w).reason is Reason.ROLLUPS
+    got = series.read(rt_b, "revenue.daily", **w)
+    assert list(got["gross"].astype(float)) == pytest.approx(
+        list(queries.revenue.daily.raw(ops_db.analytics(settings_b), **w)["gross"].astype(float)))
+
+
 def test_the_runner_switches_once_closing_alerts_and_forgetting_rollups(switched_world, day, anchor):
     settings_a, settings_b, state = switched_world
     old = backend.current(ops_db.analytics(settings_a))

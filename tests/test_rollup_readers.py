@@ -285,3 +285,69 @@ def test_a_refresh_repairs_falsified_rollups(demo_db, settings, notebook_setting
     assert result.start <= day and result.rows_changed >= 3
     _assert_report_is_raw(demo_db, _build(demo_db, settings, day, now=anchor))
     _assert_helpers_are_raw(demo_db, day - 10 * ONE, today)
+
+
+# -- the one read path: one decision per call, typed reasons, the backend's identity read once ----------------
+
+def _statements(engine: sa.Engine, needle: str):
+    """A list that fills with every statement run on `engine` containing `needle` (until the listener is removed)."""
+    seen: list[str] = []
+
+    def listen(conn, cursor, statement, *args):
+        if needle in statement:
+            seen.append(statement)
+    sa.event.listen(engine, "before_cursor_execute", listen)
+    return seen, lambda: sa.event.remove(engine, "before_cursor_execute", listen)
+
+
+def test_a_report_reads_the_backend_identity_once(demo_db, settings, refreshed, day, anchor):
+    """Every series, window figure and failure code of a weekly report goes through one decision: the live
+    identity (pg_control_system) is read once per build, not once per series."""
+    seen, stop = _statements(demo_db.analytics, "pg_control_system")
+    try:
+        window = report.default_window("weekly", settings, anchor)
+        rep = report.build(demo_db.analytics, settings, "weekly", window=window, state=demo_db.writer, now=anchor)
+    finally:
+        stop()
+    assert rep.figures["wau"].value is not None
+    assert len(seen) == 1
+
+
+def test_the_read_path_says_why_with_a_typed_reason(demo_db, settings, refreshed, day, today, pg_home, tmp_path):
+    from ops.data import runtime, series
+    from ops.data.series import Reason
+
+    rt = runtime.for_settings(settings)
+    w = {"start": day - 3 * ONE, "end": day, "tz": TZ}
+    p = series.plan(rt, "errors.daily", **w)
+    assert p.reason is Reason.ROLLUPS and p.span == (day - 3 * ONE, day) and p.source.reason is Reason.READY
+    _same(series.fetch(p), queries.errors.daily.raw(demo_db.analytics, **w))
+    assert series.plan(rt, "errors.daily", start=today, end=today, tz=TZ).reason is Reason.NOT_COVERED
+    assert series.plan(rt, "activity.summary", start=day, end=today, tz=TZ).reason is Reason.PARTIAL_WINDOW
+    assert series.plan(rt, "activity.summary", start=day - ONE, end=day, tz=TZ).reason is Reason.ROLLUPS
+    commission = tmp_path / "commission.toml"
+    commission.write_text("default = 0.15\n", encoding="utf-8")
+    priced = series.plan(rt, "revenue.daily", commission=str(commission), **w)
+    assert priced.reason is Reason.PROCEEDS and priced.source.reason is Reason.READY   # proceeds are never rolled up
+    _same(series.fetch(priced), queries.revenue.daily.raw(demo_db.analytics, commission=str(commission), **w))
+    assert series.plan(rt, "users.profile", user_id="00000000-0000-0000-0000-000000000000").reason \
+        is Reason.NOT_A_SERIES
+    assert series.check(demo_db.analytics, None, TZ).reason is Reason.NO_STATE_STORE
+    assert series.check(demo_db.analytics, demo_db.writer, "Pacific/Chatham").reason is Reason.NO_ROLLUPS
+
+    # the live identity is read once per runtime, whatever the number of calls
+    seen, stop = _statements(rt.engine("analytics"), "pg_control_system")
+    try:
+        for _ in range(3):
+            series.read(rt, "errors.daily", **w)
+    finally:
+        stop()
+    assert len(seen) <= 1
+
+    # a store that cannot be reached: UNREACHABLE, remembered, not tried again at once
+    broken = runtime.for_settings(load_settings(DATABASE_URL=demo_db.url, OPSBENCH_STATE_URL=BROKEN_URL,
+                                                OPSBENCH_HOME=str(pg_home), REPORT_TZ=TZ))
+    first = series.source(broken, TZ)
+    assert first.reason is Reason.UNREACHABLE and first.detail and broken.state_down.marked
+    assert series.source(broken, TZ).detail == "not tried again for a few minutes"
+    _same(series.read(broken, "errors.daily", **w), queries.errors.daily.raw(demo_db.analytics, **w))

@@ -175,7 +175,7 @@ def query(
         engine = db.analytics()
         if q.param("costs") is not None and bound.get("costs") is not None:
             _check_cost_models(engine, values.get("costs"))
-        rolled = None if raw else _run_rolled(q, engine, values, fmt, limit or None)
+        rolled = None if raw else _run_rolled(q, values, fmt, limit or None)
         footer = rolled.footer if rolled else _run(q, engine, values, fmt, limit or None)
     except sqlalchemy.exc.DBAPIError as e:
         # the server said no (unreachable, timeout, permission): one line, not a traceback
@@ -221,22 +221,26 @@ class _Rolled:
         self.footer = footer
 
 
-def _run_rolled(q, engine, values: dict, fmt: Format, limit: int | None) -> _Rolled | None:
-    """A daily series through the rollups (ops/data/series.py) when they cover part of its window.
+def _run_rolled(q, values: dict, fmt: Format, limit: int | None) -> _Rolled | None:
+    """A daily series through the one read path (ops/data/series.py) when the rollups answer part of its window.
 
     Printed like the raw query's rows (its column types, from a LIMIT 0 run), so
-    the output does not depend on where a day came from. None: not covered, read raw.
+    the output does not depend on where a day came from. None: the plan reads
+    raw, and the query is streamed as any other.
     """
-    from ops.data import series
+    from ops.core.settings import get_settings
+    from ops.data import runtime, series
     from queries.loader import connection
 
-    if q.qualified_name not in series.SERIES:
+    if q.qualified_name not in series.QUERIES:
         return None
-    bound = q.bind(**values)
-    state = series.covered(engine, q.qualified_name, bound)
-    if state is None:
+    rt = runtime.for_settings(get_settings())
+    plan = series.plan(rt, q.qualified_name, **values)
+    if not plan.rolled:
         return None
-    df = series.read(engine, q.qualified_name, bound, state=state)
+    df = series.fetch(plan)
+    bound = plan.params
+    engine = plan.source.analytics
     with connection(engine) as c:
         import sqlalchemy as sa
 

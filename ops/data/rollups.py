@@ -24,16 +24,18 @@ What is stored
     `activity_summary` (activity.summary, when the whole window is closed and
     rolled up). Changing REPORT_TZ starts a new zone:
     its first refresh backfills, until then reads fall back to raw. With no
-    state engine (`state=None`: none configured, or `readable` found it
-    unreadable) a series is read from the raw tables only.
+    state engine (`state=None`: none configured, or ops/data/series.py found
+    it unreadable for this backend) a series is read from the raw tables only.
 
 Who reads them
-    ops/reports/figures.py (`load_series`: the report's daily series and charts,
-    failure codes, the weekly active users), the notebooks (ops/notebook.py
-    `revenue_series`, `activity_series`, `dau_series`, `errors_series`), and
-    every `queries.<series>(engine)` call and `opsbench query` of a series on
-    an engine opsbench made (ops/data/series.py), all through the readers here.
-    The raw side is always read with `NamedQuery.raw` (never routed back here).
+    Everyone through ops/data/series.py, the one read path: the reports
+    (ops/reports/figures.py), the notebooks (ops/notebook.py), `opsbench query`
+    and `queries.<series>(engine)` on an engine opsbench handed out. It decides
+    once per call (a report: once per build) whether the rollups may be read
+    and hands the readers here a `Checked` store, so they check nothing again.
+    A reader handed a bare state engine checks it itself (the backend it
+    describes, the zone's watermark); handed None it reads raw. The raw side is
+    always read with `NamedQuery.raw` (never routed back here).
 
 Late data
     Each refresh recomputes the last `days` closed days (and everything since
@@ -57,7 +59,7 @@ import queries
 from ops.core.clock import local_date, parse_zone, utc_now
 from ops.core.redact import redact
 from ops.data import backend
-from ops.data import state as state_store
+from ops.data import migrations as state_store
 from queries.loader import connection
 
 DEFAULT_DAYS = 3          # closed days recomputed by every refresh (the late-data horizon)
@@ -114,33 +116,33 @@ def watermark(state: sa.Engine | sa.Connection, tz: ZoneInfo | str) -> Watermark
     return Watermark(**row) if row else None
 
 
-OTHER_BACKEND = "the state store describes another backend ({old}); daily series read from the raw tables"
+@dataclass(frozen=True)
+class Checked:
+    """A state store found readable for this backend, with zone `tz`'s watermark (None: never refreshed).
+
+    Made by ops/data/series.py once per call or report; readers handed one read
+    neither the backend identity nor the watermark again."""
+    state: sa.Engine | sa.Connection
+    tz: str
+    watermark: Watermark | None
 
 
-def other_backend(analytics: sa.Engine | sa.Connection | None, state: sa.Engine | sa.Connection | None) -> str | None:
-    """A one-line note when the state store's rollups were made from another backend than `analytics`, else None."""
-    if analytics is None or state is None:
-        return None
-    old = backend.describes_other(analytics, state)
-    return OTHER_BACKEND.format(old=old) if old is not None else None
+# what a series reader reads the rollups from: a checked store, a bare state engine (checked by the reader), none
+Store = sa.Engine | sa.Connection | Checked | None
 
 
-def readable(state: sa.Engine | sa.Connection | None, tz: ZoneInfo | str,
-             analytics: sa.Engine | sa.Connection | None = None) -> tuple[Watermark | None, str | None]:
-    """(watermark of zone `tz`, problem): never raises.
+def readable(state: sa.Engine | sa.Connection | None, tz: ZoneInfo | str) -> tuple[Watermark | None, str | None]:
+    """(watermark of zone `tz`, problem) of the store alone: never raises.
 
     problem is None when the state store could be read (the watermark is None
     when the zone was never refreshed or the tables do not exist yet), else a
-    one-line reason; either way a series reader then gives the raw answers
-    when handed `state=None`. With `analytics`, rollups made from another
-    backend (ops/data/backend.py) are a problem too: they are never read.
+    one-line reason. Whether a series may read the rollups (this backend's or
+    another's, a store down a moment ago) is decided in one place, with a typed
+    reason: ops/data/series.py `check`.
     """
     if state is None:
         return None, "no state store"
     try:
-        other = other_backend(analytics, state)
-        if other is not None:
-            return None, other
         return watermark(state, tz), None
     except sa.exc.SQLAlchemyError as e:
         text = str(getattr(e, "orig", None) or e).strip()
@@ -243,7 +245,7 @@ def forget(state: sa.Engine, tz: ZoneInfo | str) -> int:
 
 # -- read series ----------------------------------------------------------------------------
 
-def revenue_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: ZoneInfo | str,
+def revenue_series(analytics: sa.Engine, state: Store, start: dt.date, end: dt.date, *, tz: ZoneInfo | str,
                    currency: str = "USD", today: dt.date | None = None, commission=None) -> pd.DataFrame:
     """revenue.daily for [start, end]: closed days from the rollups, the rest from the raw tables.
 
@@ -261,7 +263,7 @@ def revenue_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date
                    rolled=lambda c, lo, hi: _sql().revenue_series(c, start=lo, end=hi, tz=tz, currency=currency))
 
 
-def activity_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: ZoneInfo | str,
+def activity_series(analytics: sa.Engine, state: Store, start: dt.date, end: dt.date, *, tz: ZoneInfo | str,
                     today: dt.date | None = None) -> pd.DataFrame:
     """activity.daily for [start, end]: closed days from the rollups, the rest from the raw tables.
 
@@ -274,7 +276,7 @@ def activity_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.dat
     return _series(analytics, state, start, end, tz, today,
                    raw=lambda c, lo, hi: queries.activity.daily.raw(c, start=lo, end=hi, tz=tz),
                    rolled=lambda c, lo, hi: _sql().activity_series(c, start=lo, end=hi, tz=tz),
-                   tail=lambda lo, hi: activity_tail(analytics, state, lo, hi, tz=zone))
+                   tail=lambda st, lo, hi: activity_tail(analytics, st, lo, hi, tz=zone))
 
 
 def activity_tail(analytics: sa.Engine | sa.Connection, state: sa.Engine | sa.Connection, start: dt.date,
@@ -294,7 +296,7 @@ def activity_tail(analytics: sa.Engine | sa.Connection, state: sa.Engine | sa.Co
         signup_days=[pd.Timestamp(d).date() for d in su["day"]], signup_counts=[int(n) for n in su["new_users"]])
 
 
-def dau_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: ZoneInfo | str,
+def dau_series(analytics: sa.Engine, state: Store, start: dt.date, end: dt.date, *, tz: ZoneInfo | str,
                today: dt.date | None = None) -> pd.DataFrame:
     """DAU, signups, new and returning active users for [start, end] (activity.daily without WAU/MAU).
 
@@ -306,7 +308,7 @@ def dau_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, en
                    rolled=lambda c, lo, hi: _sql().dau_series(c, start=lo, end=hi, tz=tz))
 
 
-def errors_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *, tz: ZoneInfo | str,
+def errors_series(analytics: sa.Engine, state: Store, start: dt.date, end: dt.date, *, tz: ZoneInfo | str,
                   today: dt.date | None = None) -> pd.DataFrame:
     """errors.daily for [start, end]: closed days from the rollups, the rest from the raw tables."""
     return _series(analytics, state, start, end, tz, today,
@@ -314,7 +316,7 @@ def errors_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date,
                    rolled=lambda c, lo, hi: _sql().errors_series(c, start=lo, end=hi, tz=tz))
 
 
-def durations_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *,
+def durations_series(analytics: sa.Engine, state: Store, start: dt.date, end: dt.date, *,
                      tz: ZoneInfo | str, today: dt.date | None = None) -> pd.DataFrame:
     """errors.durations (p50/p95/max of completed jobs) for [start, end]: closed days from the rollups."""
     return _series(analytics, state, start, end, tz, today,
@@ -325,7 +327,7 @@ def durations_series(analytics: sa.Engine, state: sa.Engine | None, start: dt.da
 CODE_COLUMNS = ["error_code", "failed", "share", "providers", "last_seen"]
 
 
-def failure_codes(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *,
+def failure_codes(analytics: sa.Engine, state: Store, start: dt.date, end: dt.date, *,
                   tz: ZoneInfo | str, today: dt.date | None = None) -> pd.DataFrame:
     """errors.by_code over [start, end]: the per day, provider and code counts of the closed days from the
     rollups, the other days' from the raw tables, summed over the window as errors.by_code sums them."""
@@ -333,10 +335,11 @@ def failure_codes(analytics: sa.Engine, state: sa.Engine | None, start: dt.date,
     start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
     if end < start:
         raise queries.QueryError(f"'end' ({end}) is before 'start' ({start})")
-    span = _span(analytics, state, start, end, tz, today)
+    checked = _checked(analytics, state, tz)
+    span = _span(checked, start, end, tz, today)
     if span is None:
         return queries.errors.by_code.raw(analytics, start=start, end=end, tz=tz)
-    parts = [_sql().failure_codes_rows(state, start=span[0], end=span[1], tz=tz)]
+    parts = [_sql().failure_codes_rows(checked.state, start=span[0], end=span[1], tz=tz)]
     for lo, hi in _outside(start, end, span):
         parts.append(_raw().failure_codes_days.raw(analytics, start=lo, end=hi, tz=tz))
     rows = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
@@ -360,25 +363,37 @@ def failure_codes(analytics: sa.Engine, state: sa.Engine | None, start: dt.date,
     return out
 
 
-def activity_summary(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, *,
+def activity_summary(analytics: sa.Engine, state: Store, start: dt.date, end: dt.date, *,
                      tz: ZoneInfo | str, today: dt.date | None = None) -> pd.DataFrame:
     """activity.summary of [start, end]: from the stored user-days and signups when the rollups hold the
     whole window (closed days), else from the raw tables."""
     tz = parse_zone(tz).key
     start, end = pd.Timestamp(start).date(), pd.Timestamp(end).date()
-    span = _span(analytics, state, start, end, tz, today) if end >= start else None
+    checked = _checked(analytics, state, tz) if end >= start else None
+    span = _span(checked, start, end, tz, today)
     if span != (start, end):
         return queries.activity.summary.raw(analytics, start=start, end=end, tz=tz)
     # the user-days of the 29 days before `end` are stored from complete_from - 29 on (see `refresh`)
-    return _sql().activity_summary(state, start=start, end=end, tz=tz)
+    return _sql().activity_summary(checked.state, start=start, end=end, tz=tz)
 
 
-def _span(analytics, state, start: dt.date, end: dt.date, tz: str,
-          today: dt.date | None) -> tuple[dt.date, dt.date] | None:
-    """The part of [start, end] the rollups of this backend answer, None when none."""
-    if state is None or backend.describes_other(analytics, state) is not None:
+def _checked(analytics, state: Store, tz: str) -> Checked | None:
+    """`state` as a checked store of zone tz: as handed in (already checked), or checked here (a bare engine:
+    another backend's rollups are never read, ops/data/backend.py), None when there is none to read."""
+    if state is None or isinstance(state, Checked) and state.tz == tz:
+        return state
+    engine = state.state if isinstance(state, Checked) else state
+    if backend.describes_other(analytics, engine) is not None:
         return None
-    return rolled_range(watermark(state, tz), start, end, today or local_today(tz))
+    return Checked(engine, tz, watermark(engine, tz))
+
+
+def _span(checked: Checked | None, start: dt.date, end: dt.date, tz: str,
+          today: dt.date | None) -> tuple[dt.date, dt.date] | None:
+    """The part of [start, end] a checked store's rollups answer, None when none."""
+    if checked is None:
+        return None
+    return rolled_range(checked.watermark, start, end, today or local_today(tz))
 
 
 def _outside(start: dt.date, end: dt.date, span: tuple[dt.date, dt.date]) -> list[tuple[dt.date, dt.date]]:
@@ -403,12 +418,12 @@ def rolled_range(wm: Watermark | None, start: dt.date, end: dt.date, today: dt.d
     return (lo, hi) if lo <= hi else None
 
 
-def _series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: dt.date, tz: ZoneInfo | str,
+def _series(analytics: sa.Engine, state: Store, start: dt.date, end: dt.date, tz: ZoneInfo | str,
             today: dt.date | None, *, raw: Reader, rolled: Reader,
-            tail: Callable[[dt.date, dt.date], pd.DataFrame] | None = None) -> pd.DataFrame:
+            tail: Callable[[sa.Engine | sa.Connection, dt.date, dt.date], pd.DataFrame] | None = None) -> pd.DataFrame:
     """[start, end]: the watermark's closed days from the rollups, every other day from the raw query.
 
-    state None, or a state store describing another backend: all raw. A zone never refreshed, or a state store without the
+    state None, or a state store describing another backend: all raw (`state` may be a `Checked` store). A zone never refreshed, or a state store without the
     rollup tables (never migrated): all raw too, so a fresh database answers
     correctly before the daemon ever ran.
     """
@@ -417,11 +432,11 @@ def _series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: 
     if end < start:
         raise queries.QueryError(f"'end' ({end}) is before 'start' ({start})")
     today = today or local_today(tz)
-    if state is not None and backend.describes_other(analytics, state) is not None:
-        state = None          # another backend's rollups are never read (ops/data/backend.py)
-    span = rolled_range(watermark(state, tz), start, end, today) if state is not None else None
+    checked = _checked(analytics, state, tz)
+    span = rolled_range(checked.watermark, start, end, today) if checked is not None else None
     if span is None:
         return raw(analytics, start, end)
+    state = checked.state
     parts: list[pd.DataFrame] = []
     one_day = dt.timedelta(days=1)
     if start < span[0]:
@@ -429,7 +444,7 @@ def _series(analytics: sa.Engine, state: sa.Engine | None, start: dt.date, end: 
     parts.append(rolled(state, *span))
     if span[1] < end:
         # the days after the rollups: `tail` when given (it may lean on the stored days before them)
-        parts.append((tail or (lambda lo, hi: raw(analytics, lo, hi)))(span[1] + one_day, end))
+        parts.append(tail(state, span[1] + one_day, end) if tail else raw(analytics, span[1] + one_day, end))
     return _concat(parts)
 
 

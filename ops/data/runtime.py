@@ -8,8 +8,11 @@ every engine it gives opens read-only transactions, so a job run with
 
 What else lives as long as the process's engines lives here too, not in
 module caches: `shared()` objects (the outbox's channel, the PostgreSQL
-probe's engine) and `state_down`, the rollup-aware series readers' "state
-store down, retry after a while" memo (a `StateDown`).
+probe's engine, the live backend identity the series read path compares) and
+`state_down`, the series read path's "state store down, retry after a while"
+memo (a `StateDown`). Each analytics engine made here carries the runtime's
+series read path (ops/data/series.py `Reader`), so `queries.<series>(engine)`
+reads as `series.read(runtime, ...)` does.
 """
 
 from __future__ import annotations
@@ -21,13 +24,13 @@ from typing import Any, Callable, Hashable
 from sqlalchemy.engine import Engine
 
 from ops.core.settings import Settings
-from ops.data import db, visibility
+from ops.data import engines, series, visibility
 
 
 class StateDown:
     """The state store could not be reached: do not try it again for RETRY_S seconds.
 
-    The one such memo: the series readers keep one per runtime, the notebooks one per settings."""
+    The one such memo: ops/data/series.py keeps one per runtime (a notebook may hand in its own)."""
 
     RETRY_S = 300.0
 
@@ -56,21 +59,24 @@ class Runtime:
     def __init__(self, settings: Settings, *, read_only: bool = False):
         self.settings = settings
         self.is_read_only = read_only
-        self._engines: dict[db.Role, Engine] = {}
+        self._engines: dict[engines.Role, Engine] = {}
         self._shared: dict[Hashable, Any] = {}
         self._lock = threading.RLock()
         self._read_only_view: Runtime | None = None
-        self.state_down = StateDown()   # the series readers' memo for this runtime's analytics engine
+        self.state_down = StateDown()   # the series read path's memo for this runtime's state store
 
-    def engine(self, role: db.Role | str) -> Engine:
+    def engine(self, role: engines.Role | str) -> Engine:
         """The pooled engine of `role` (analytics, maintenance, state), built on first use."""
-        role = db.Role(role)
+        role = engines.Role(role)
         with self._lock:
             if role not in self._engines:
                 # the analytics and maintenance engines refuse while row level security hides rows
                 # of the tables they read (ops/data/visibility.py): one catalog query per engine
-                self._engines[role] = visibility.guard(
-                    db.make_engine(role, self.settings, read_only=self.is_read_only), role.value)
+                eng = visibility.guard(engines.make_engine(role, self.settings, read_only=self.is_read_only),
+                                       role.value)
+                if role is engines.Role.analytics:
+                    series.attach(self, eng)   # `queries.<series>(eng)` reads through the one read path
+                self._engines[role] = eng
             return self._engines[role]
 
     def shared(self, key: Hashable, make: Callable[[], Any]) -> Any:
@@ -114,24 +120,10 @@ _runtimes_lock = threading.Lock()
 
 
 def for_settings(settings: Settings) -> Runtime:
-    from ops.data import series
-
-    series.install()      # the series queries become rollup-aware for this process's engines
     with _runtimes_lock:
         if settings not in _runtimes:
             _runtimes[settings] = Runtime(settings)
         return _runtimes[settings]
-
-
-def owner_of(engine: Engine) -> Runtime | None:
-    """The runtime whose analytics engine `engine` is (also a read-only view's), None for an engine made elsewhere."""
-    with _runtimes_lock:
-        found = list(_runtimes.values())
-    for rt in found:
-        for candidate in (rt, rt._read_only_view):
-            if candidate is not None and candidate._engines.get(db.Role.analytics) is engine:
-                return candidate
-    return None
 
 
 def dispose_all() -> None:

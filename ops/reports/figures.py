@@ -21,10 +21,11 @@ average of them), so a report can always be checked against
 
 The daily series (revenue, activity, errors, durations; the charts and the
 daily figures), the failure codes (errors.by_code) and the weekly active users
-(activity.summary) are read through ops/data/rollups.py: closed days from the
-daily rollups when the state store holds them for the report's zone, today and
-every day they do not cover from the raw tables, so the numbers are the raw
-queries' numbers.
+(activity.summary) are read through ops/data/series.py, the one read path,
+decided once per report: closed days from the daily rollups when the state
+store holds them for this backend and the report's zone, today and every day
+they do not cover from the raw tables, so the numbers are the raw queries'
+numbers.
 
 State-store sections (firing alerts, failed runs in the 24 hours before the
 report was made, the maintenance jobs' last recorded volumes) are read when a
@@ -51,7 +52,9 @@ from ops.core.costs import Costs
 from ops.core.fx import Converted, FxRates, convert
 from ops.core.redact import redact
 from ops.core.settings import Settings
-from ops.data import backend, replica, rollups, seed
+from ops.data import replica, rollups, seed
+from ops.data import series as series_path
+from ops.data.series import Reason
 
 log = logging.getLogger("opsbench.report")
 
@@ -407,12 +410,13 @@ def _margin_series(conn, window: Window, currency: str, costs: Costs) -> pd.Data
     return out[["day", "gross_margin"]]
 
 
-def _weekly_values(conn, series: dict[str, pd.DataFrame], window: Window, currency: str, *,
-                   state: Engine | None = None, commission: str = "none",
+def _weekly_values(src: series_path.Source, series: dict[str, pd.DataFrame], window: Window, currency: str, *,
+                   commission: str = "none",
                    today: dt.date | None = None) -> tuple[dict[str, float | None], tuple[float | None, float | None]]:
+    conn = src.analytics
     w = {"start": window.start, "end": window.end, "tz": window.tz}
     rev = _one(queries.revenue.summary(conn, currency=currency, commission=commission, **w))
-    act = _one(rollups.activity_summary(conn, state, window.start, window.end, tz=window.tz, today=today))
+    act = _one(series_path.read_from(src, "activity.summary", today=today, **w))
     since, until = window.bounds()
     err = _one(queries.errors.window(conn, since=since, until=until))
     days = _rows(series["activity"], window)
@@ -442,24 +446,23 @@ def _codes(df: pd.DataFrame, count_col: str, limit: int) -> list[CodeCount]:
     return out
 
 
-def load_series(conn, window: Window, currency: str = "USD", *, state: Engine | None = None,
+def load_series(src: series_path.Source, window: Window, currency: str = "USD", *,
                 today: dt.date | None = None, commission: str = "none") -> dict[str, pd.DataFrame]:
-    """The daily series a report and its charts are made from.
+    """The daily series a report and its charts are made from, through the report's one `Source`.
 
     revenue, activity and errors have the columns of revenue.daily,
-    activity.daily and errors.daily. With a readable `state` store, the closed
-    days its rollups hold (ops/data/rollups.py, zone window.tz, before `today`) are
-    read from them and every other day from the raw tables; without one, all
-    from the raw tables. Same numbers either way. durations has the columns of
+    activity.daily and errors.daily. When the source is READY (ops/data/series.py),
+    the closed days its rollups hold (zone window.tz, before `today`) are read
+    from them and every other day from the raw tables; otherwise all from the
+    raw tables. Same numbers either way. durations has the columns of
     errors.durations (each closed day's percentiles as stored by the rollups).
     """
-    args = {"tz": window.tz, "today": today}
+    w = {"start": window.start, "end": window.end, "tz": window.tz, "today": today}
     return {
-        "revenue": rollups.revenue_series(conn, state, window.start, window.end, currency=currency,
-                                          commission=commission, **args),
-        "activity": rollups.activity_series(conn, state, window.start, window.end, **args),
-        "errors": rollups.errors_series(conn, state, window.start, window.end, **args),
-        "durations": rollups.durations_series(conn, state, window.start, window.end, **args),
+        "revenue": series_path.read_from(src, "revenue.daily", currency=currency, commission=commission, **w),
+        "activity": series_path.read_from(src, "activity.daily", **w),
+        "errors": series_path.read_from(src, "errors.daily", **w),
+        "durations": series_path.read_from(src, "errors.durations", **w),
     }
 
 
@@ -475,17 +478,6 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
     chart_start = min(earliest, window.end - dt.timedelta(days=CHART_DAYS[kind] - 1))
     chart_window = Window(chart_start, window.end, window.tz)
     notes: list[str] = []
-    # the rollups are read only when the state store answers (else the state sections below say so)
-    mark, problem = rollups.readable(state, window.tz, analytics)
-    other_backend = bool(problem) and problem.startswith("the state store describes another backend")
-    if problem and state is not None:
-        log.warning("rollups not readable, the report reads the raw tables: %s", problem)
-        if other_backend:
-            notes.append(problem)
-    elif state is not None and mark is None and backend.switched_at(state) is not None:
-        notes.append("rollups are rebuilding after the backend changed: figures read from the raw tables")
-    rollup_state = state if problem is None else None
-
     today = rollups.local_today(window.tz, now)
     try:
         commission = settings.commission
@@ -500,7 +492,14 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
         costs = None
         notes.append(f"OPSBENCH_PROVIDER_COSTS not read, gross margin left out: {e}")
     with analytics.connect() as conn:
-        series = load_series(conn, chart_window, currency, state=rollup_state, today=today, commission=cfg)
+        # one decision for the whole report (ops/data/series.py): whether the rollups may be read, and why not
+        src = series_path.check(analytics, state, window.tz).via(conn)
+        other_backend = src.reason is Reason.OTHER_BACKEND
+        if src.reason in (Reason.UNREACHABLE, Reason.OTHER_BACKEND):
+            log.warning("rollups not readable, the report reads the raw tables: %s", src.detail or src.note)
+        if src.reason in (Reason.OTHER_BACKEND, Reason.REBUILDING):
+            notes.insert(0, src.note)     # first, as it says why every figure below is read raw
+        series = load_series(src, chart_window, currency, today=today, commission=cfg)
         if costs is not None:
             series["margin"] = _margin_series(conn, chart_window, currency, costs)
         values: dict[str, dict[str, float | None]] = {}
@@ -511,14 +510,11 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
             err_day = _one(_rows(series["errors"], window))
             interval = (_num(err_day.get("wilson_low")), _num(err_day.get("wilson_high")))
         else:
-            values["value"], interval = _weekly_values(conn, series, window, currency, state=rollup_state,
-                                                       today=today, commission=cfg)
+            values["value"], interval = _weekly_values(src, series, window, currency, today=today, commission=cfg)
             for b in bases:
-                values[b.key], _ = _weekly_values(conn, series, b.window, currency, state=rollup_state, today=today,
-                                                  commission=cfg)
+                values[b.key], _ = _weekly_values(src, series, b.window, currency, today=today, commission=cfg)
         w = {"start": window.start, "end": window.end, "tz": window.tz}
-        failure_codes = _codes(rollups.failure_codes(conn, rollup_state, window.start, window.end, tz=window.tz,
-                                                     today=today), "failed", TOP_CODES)
+        failure_codes = _codes(series_path.read_from(src, "errors.by_code", today=today, **w), "failed", TOP_CODES)
         api_codes = _codes(queries.errors.log_top_codes(conn, limit=TOP_CODES, **w), "errors", TOP_CODES)
         # nothing derived from another backend: its reconcile result, alerts and runs are not this one's
         reconciliation, rec_note = _reconciliation(conn, None if other_backend else state, now)
