@@ -58,7 +58,9 @@ ORDER BY purchased_at, transaction_id
 -- :param hi int   one past the last user index
 INSERT INTO gen_jobs (user_idx, k, id, user_id, model_id, provider, failed, spiked, credits_used, error_code,
                       prompt, idempotency_key, created_at, started_at, completed_at)
-WITH cand AS (
+-- MATERIALIZED: each candidate's draws are computed once; inlined, PostgreSQL evaluated the created_at
+-- expression (a hash and a logarithm) again for every filter, sort key and spike test that names it.
+WITH cand AS MATERIALIZED (
     SELECT u.idx AS user_idx, k, u.id AS user_id,
            -- activity decays after signup with the user's own time scale; later candidates are cut below
            u.created_at + (-ln(1.0 - pg_temp.rnd2(p.seed, 'job_at', u.idx, k))) * u.tau_days * interval '1 day'
