@@ -10,7 +10,7 @@
 
 -- name: session_settings
 -- Room for the per-chunk sorts; no JIT (compiling costs more than it saves here).
-SET LOCAL work_mem = '128MB'
+SET LOCAL work_mem = '256MB'
 
 -- name: session_jit
 -- No JIT for the generator's statements.
