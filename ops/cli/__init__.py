@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import sys
-from difflib import get_close_matches
 
 import click
 import typer
@@ -122,6 +121,8 @@ class _LazyGroup(typer.core.TyperGroup):
             return super().resolve_command(ctx, args)
         except click.UsageError as e:
             # click and typer suggest from the commands built so far: suggest from the whole tree
+            from difflib import get_close_matches
+
             matches = get_close_matches(args[0], self.list_commands(ctx)) if args else []
             if matches and "Did you mean" not in e.message:
                 e.message = f"{e.message.rstrip('.')}. Did you mean {', '.join(repr(m) for m in matches)}?"
