@@ -80,7 +80,7 @@ def bench_scale(scale: str, runs: int, reseed: bool, skip_export: bool) -> dict:
     some_user = queries.reconciliation.negative_balances(ro)["user_id"].iloc[0]
 
     results = []
-    for q in queries.all_queries():
+    for q in queries.all_queries(internal=True):  # the rollups' extraction is timed too
         params = sample_params(q, today, now=anchor - dt.timedelta(hours=1))
         for p in q.params:
             if p.type == "uuid":

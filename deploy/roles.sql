@@ -41,7 +41,7 @@
 BEGIN;
 
 -- analytics (DATABASE_URL): SELECT on the nine tables the queries read
--- (queries/tools/doctor.sql, analytics_privileges) and nothing else;
+-- (queries/internal/tools/doctor.sql, analytics_privileges) and nothing else;
 -- pg_monitor lets the postgres probe see other roles' sessions.
 CREATE ROLE opsbench_ro LOGIN PASSWORD :'ro_password';
 GRANT pg_monitor TO opsbench_ro;

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 import queries
 from jobs import args as read
 from jobs.args import JobArgError
-from jobs.probes import record_state
+from jobs.probes.common import record_state
 from ops.contract import Finding, JobContext, JobResult, Severity
 from ops.core.redact import redact
 

@@ -1,9 +1,17 @@
-"""Metric probes over the backend, through `queries/metrics.sql`.
+"""Metric rules over the backend, through `queries/metrics.sql`.
 
-Each check is a job of its own (`error_rate`, `stuck_jobs`, `negative_balances`,
-`purchases_stopped`, `abuse`), and `metric_probes` runs them all on one
-connection so a single schedule entry covers them; one check that breaks does
-not hide the others' findings.
+A metric rule is one function and its registration, in this file only::
+
+    @metric_rule(stuck_after=span("15min"))
+    def stuck_jobs(ctx, conn, a) -> CheckOutput: ...
+
+The decorator declares the `args` keys the rule reads with their defaults
+(checked up front by `validate_args` for the jobs file, parsed and filled in
+`a` before the rule runs) and makes `stuck_jobs` a job of its own
+(`callable = "jobs.metrics:stuck_jobs"`) and an entry of `metric_probes`'
+`checks`. `metric_probes` runs every rule on one connection so a single
+schedule entry covers them; one rule that breaks does not hide the others'
+findings.
 
 Every finding here depends on the backend database answering, so each carries
 `requires=("database_unreachable",)`: while the PostgreSQL probe's root-cause
@@ -24,6 +32,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 import queries
+from queries.loader import constant
 from jobs import args as read
 from jobs.args import JobArgError
 from jobs.evidence import evidence_rows
@@ -76,7 +85,11 @@ def _short(user_id: Any) -> str:
     return str(user_id)[:8]
 
 
-def wilson_lower(failures: int, n: int, z: float = 1.96) -> float:
+# z of the two-sided 95 % interval: the one constant queries/shared/wilson.sql declares for the SQL interval
+WILSON_Z = constant("wilson_z")
+
+
+def wilson_lower(failures: int, n: int, z: float = WILSON_Z) -> float:
     """Lower end of the Wilson score interval with continuity correction (Newcombe 1998).
 
     The plain Wilson bound is too eager near zero: 1 failure in 10 jobs would
@@ -92,11 +105,83 @@ def wilson_lower(failures: int, n: int, z: float = 1.96) -> float:
     return min(max(low, 0.0), p)
 
 
-# -- checks -----------------------------------------------------------------------------
+# -- the rule registry -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Arg:
+    """One `args` key a rule reads: how its value is checked and read, and its default (None: absent stays None)."""
+
+    parse: Callable[[Any, str], Any]      # (value, key) -> the value; JobArgError naming `args.<key>`
+    default: Any = None
+
+
+def number(default: float | None = None) -> Arg:
+    return Arg(lambda v, key: read.number(v, f"args.{key}"), default)
+
+
+def span(default: str | None = None) -> Arg:
+    return Arg(lambda v, key: read.duration(v, f"args.{key}", positive=True), default)
+
+
+def spans(default: list[str], *, example: str, may_be_empty: bool = False) -> Arg:
+    """A list of positive durations (`windows = ["15min", "1h"]`)."""
+    def parse(v: Any, key: str) -> list[dt.timedelta]:
+        if not isinstance(v, list) or (not v and not may_be_empty):
+            raise JobArgError(f"args.{key}: expected a list of durations, e.g. {example}"
+                              + (" (or [] for none)" if may_be_empty else ""))
+        return [read.duration(w, f"args.{key}", positive=True) for w in v]
+    return Arg(parse, default)
+
+
+def zone() -> Arg:
+    return Arg(lambda v, key: read.zone(v, f"args.{key}"))
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str                                                           # job name and `checks` entry
+    check: Callable[[JobContext, sa.Connection, dict[str, Any]], CheckOutput]
+    args: dict[str, Arg]
+    validate: Callable[[dict[str, Any]], None] | None = None            # checks across its args
+
+
+RULES: dict[str, Rule] = {}
+
+
+def metric_rule(validate: Callable[[dict[str, Any]], None] | None = None, **args: Arg):
+    """Register `def name(ctx, conn, a) -> CheckOutput` as a metric rule reading `args` (see the module doc).
+
+    Returns the job `name(ctx) -> JobResult` that runs it alone; `validate(a)` checks the parsed args
+    together (e.g. a critical line above the warning line)."""
+    def register(check: Callable[[JobContext, sa.Connection, dict[str, Any]], CheckOutput]):
+        name = check.__name__
+        if name in RULES:
+            raise ValueError(f"metric rule {name!r} registered twice")
+        RULES[name] = Rule(name, check, args, validate)
+
+        def job(ctx: JobContext) -> JobResult:
+            return run_checks(ctx, [name])
+        job.__name__ = job.__qualname__ = name
+        job.__doc__ = f"Job: the metric rule {name} alone. " + (check.__doc__ or "")
+        job.rule = RULES[name]
+        return job
+    return register
+
+
+def _parsed(rule: Rule, args: dict[str, Any]) -> dict[str, Any]:
+    """The rule's args as it reads them: each given value checked and read, the defaults filled in."""
+    out: dict[str, Any] = {}
+    for key, arg in rule.args.items():
+        value = args.get(key, arg.default)
+        out[key] = None if value is None else arg.parse(value, key)
+    return out
+
+
+# -- rules -------------------------------------------------------------------------------
 
 def _judge(rows: list[dict[str, Any]]) -> tuple[Severity | None, dict[str, Any] | None]:
     """The scope's verdict from its windows: critical when a fast window is over its line, warning when a
-    slow one is; each judged only with enough jobs and failures (see check_error_rate)."""
+    slow one is; each judged only with enough jobs and failures (see error_rate)."""
     over = [r for r in rows if r["judged"] and r["wilson_low_pct"] > r["limit_pct"]]
     for severity in (Severity.critical, Severity.warning):
         mine = [r for r in over if r["severity"] == severity.value]
@@ -111,7 +196,20 @@ def bonferroni_z(confidence: float, tests: int) -> float:
     return NormalDist().inv_cdf(1.0 - alpha / 2.0)
 
 
-def check_error_rate(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
+def _error_rate_lines(a: dict[str, Any]) -> None:
+    if a["critical_pct"] < a["warn_pct"]:
+        raise JobArgError("args.critical_pct: must be >= warn_pct")
+    if not 0.5 <= a["confidence"] < 1.0:
+        raise JobArgError("args.confidence: expected a probability in [0.5, 1), e.g. 0.95")
+
+
+@metric_rule(warn_pct=number(1.0), critical_pct=number(14.4), slow_burn=number(3.0),
+             slow_critical_burn=number(6.0), min_jobs=number(3), min_failures=number(3),
+             confidence=number(0.95), z=number(),
+             windows=spans(["15min", "1h"], example='["15min", "1h"]'),
+             slow_windows=spans(["6h"], example='["6h"]', may_be_empty=True),
+             validate=_error_rate_lines)
+def error_rate(ctx: JobContext, conn: sa.Connection, a: dict[str, Any]) -> CheckOutput:
     """Failure share of finished jobs per provider, and of all other providers together.
 
     Multi-window burn rates against the error budget (`warn_pct`, 1 %: 99 % of
@@ -132,16 +230,14 @@ def check_error_rate(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
     provider's outage raises one alert, not two, while failures spread thinly over
     many small providers still add up to one.
     """
-    a = ctx.args
-    warn = _num(a, "warn_pct", 1.0) / 100.0
-    crit = _num(a, "critical_pct", 14.4) / 100.0
-    slow_burn = _num(a, "slow_burn", 3.0)
-    slow_critical_burn = _num(a, "slow_critical_burn", 6.0)
-    min_jobs = int(_num(a, "min_jobs", 3))
-    min_failures = int(_num(a, "min_failures", 3))
-    confidence = _num(a, "confidence", 0.95)
-    fast = [_span({"windows": w}, "windows", "1h") for w in a.get("windows", ["15min", "1h"])]
-    slow = [_span({"slow_windows": w}, "slow_windows", "6h") for w in a.get("slow_windows", ["6h"])]
+    warn = a["warn_pct"] / 100.0
+    crit = a["critical_pct"] / 100.0
+    slow_burn = a["slow_burn"]
+    slow_critical_burn = a["slow_critical_burn"]
+    min_jobs = int(a["min_jobs"])
+    min_failures = int(a["min_failures"])
+    confidence = a["confidence"]
+    fast, slow = a["windows"], a["slow_windows"]
     spans = ([(w, Severity.critical, crit) for w in fast]
              + [(w, Severity.critical, slow_critical_burn * warn) for w in slow]
              + [(w, Severity.warning, slow_burn * warn) for w in slow])
@@ -154,7 +250,7 @@ def check_error_rate(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
             df = q(conn, span=span, now=now)
             counts[_words(span)] = {r.provider: (int(r.finished), int(r.failed)) for r in df.itertuples(index=False)}
     providers = sorted({p for c in counts.values() for p in c if p != "*"})
-    z = _num(a, "z", 0.0) if "z" in a else bonferroni_z(confidence, (len(providers) + 1) * len(counts))
+    z = a["z"] if a["z"] is not None else bonferroni_z(confidence, (len(providers) + 1) * len(counts))
 
     def row(span: dt.timedelta, severity: Severity, limit: float, n: int, f: int) -> dict[str, Any]:
         return {"window": _words(span), "finished": n, "failed": f,
@@ -201,8 +297,10 @@ def check_error_rate(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
     return out
 
 
-def check_stuck_jobs(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
-    older = _span(ctx.args, "stuck_after", "15min")
+@metric_rule(stuck_after=span("15min"))
+def stuck_jobs(ctx: JobContext, conn: sa.Connection, a: dict[str, Any]) -> CheckOutput:
+    """Jobs pending/processing longer than `stuck_after` (default 15min)."""
+    older = a["stuck_after"]
     df = queries.load("metrics").stuck_jobs(conn, older_than=older, now=ctx.now())
     out = CheckOutput(rules={STUCK_JOBS}, metrics={"stuck_jobs": float(len(df))})
     if len(df):
@@ -219,7 +317,9 @@ def check_stuck_jobs(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
     return out
 
 
-def check_negative_balances(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
+@metric_rule()
+def negative_balances(ctx: JobContext, conn: sa.Connection, a: dict[str, Any]) -> CheckOutput:
+    """Any user with a negative credit balance (critical): the reconciliation check's rows, looked at live."""
     df = queries.load("metrics").negative_balances(conn, now=ctx.now())
     out = CheckOutput(rules={NEGATIVE_BALANCE}, metrics={"negative_balances": float(len(df))})
     if len(df):
@@ -250,7 +350,15 @@ def expected_purchases(rates: dict[int, float], start: dt.datetime, end: dt.date
     return total
 
 
-def check_purchases_stopped(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
+def _probability_lines(a: dict[str, Any]) -> None:
+    if a["critical_probability"] > a["warn_probability"]:
+        raise JobArgError("args.critical_probability: must be <= warn_probability (a smaller chance is worse)")
+
+
+@metric_rule(weeks=number(8), min_gap=span("1h"), warn_probability=number(1e-3),
+             critical_probability=number(1e-6), min_history_weeks=number(2), tz=zone(),
+             validate=_probability_lines)
+def purchases_stopped(ctx: JobContext, conn: sa.Connection, a: dict[str, Any]) -> CheckOutput:
     """No production purchase for longer than the data's own baseline makes plausible.
 
     Baseline: for every local hour of the week, the purchases per hour over the
@@ -260,13 +368,12 @@ def check_purchases_stopped(ctx: JobContext, conn: sa.Connection) -> CheckOutput
     It fires when that chance is below `warn_probability` and the gap is at
     least `min_gap` (a floor so a quiet hour never pages).
     """
-    a = ctx.args
-    weeks = int(_num(a, "weeks", 8))
-    min_gap = _span(a, "min_gap", "1h")
-    p_warn = _num(a, "warn_probability", 1e-3)
-    p_crit = _num(a, "critical_probability", 1e-6)
-    min_hours = int(_num(a, "min_history_weeks", 2))
-    tz = read.zone(a.get("tz", ctx.settings.report_tz), "args.tz")
+    weeks = int(a["weeks"])
+    min_gap = a["min_gap"]
+    p_warn = a["warn_probability"]
+    p_crit = a["critical_probability"]
+    min_hours = int(a["min_history_weeks"])
+    tz = a["tz"] or read.zone(ctx.settings.report_tz, "args.tz")
     tz_name = tz.key
     now = ctx.now()
     m = queries.load("metrics")
@@ -324,15 +431,33 @@ def _outliers(values: dict[str, int], min_count: float, multiple: float, z_limit
     return sorted(out, key=lambda t: -t[1])
 
 
-def check_abuse(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
+def _rate_limits(v: Any, key: str) -> dict[str, tuple[float, dt.timedelta]]:
+    """`rate_limits = { action = { max = N, window = "1h" } }` -> action: (max, window)."""
+    if not isinstance(v, dict):
+        raise JobArgError(f"args.{key}: expected a table of action = {{ max = N, window = \"1h\" }}")
+    out = {}
+    for action, spec in v.items():
+        if not isinstance(spec, dict) or "max" not in spec or set(spec) - {"max", "window"}:
+            raise JobArgError(f"args.{key}.{action}: expected {{ max = N, window = \"1h\" }}")
+        try:
+            if _num(spec, "max", 0) <= 0:
+                raise JobArgError("args.max: expected a positive number")
+            out[action] = (_num(spec, "max", 0), _span(spec, "window", "1h"))
+        except JobArgError as e:
+            raise JobArgError(f"args.{key}.{action}.{str(e).removeprefix('args.')}") from None
+    return out
+
+
+@metric_rule(usage_window=span("1h"), min_requests=number(20), multiple_of_median=number(10),
+             robust_z=number(5), rate_limit_near_pct=number(100),
+             rate_limits=Arg(_rate_limits, {"video_generation": {"max": 10, "window": "1h"}}))
+def abuse(ctx: JobContext, conn: sa.Connection, a: dict[str, Any]) -> CheckOutput:
     """Users far above the usual usage ("high usage"), and IPs past their rate limit (`rate_limit_near_pct`, 100 %)."""
-    a = ctx.args
-    span = _span(a, "usage_window", "1h")
-    min_count = _num(a, "min_requests", 20)
-    multiple = _num(a, "multiple_of_median", 10)
-    z_limit = _num(a, "robust_z", 5)
-    near = _num(a, "rate_limit_near_pct", 100) / 100.0
-    limits = a.get("rate_limits", {"video_generation": {"max": 10, "window": "1h"}})
+    span = a["usage_window"]
+    min_count = a["min_requests"]
+    multiple = a["multiple_of_median"]
+    z_limit = a["robust_z"]
+    near = a["rate_limit_near_pct"] / 100.0
     now = ctx.now()
     m = queries.load("metrics")
     out = CheckOutput(rules={HIGH_USAGE, RATE_LIMIT_NEAR})
@@ -353,13 +478,7 @@ def check_abuse(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
                 command=f"opsbench query metrics.usage_by_{kind} -p span={_words(span)}",
                 requires=NEEDS_DB,
             ))
-    if not isinstance(limits, dict):
-        raise JobArgError("args.rate_limits: expected a table of action = { max = N, window = \"1h\" }")
-    for action, spec in sorted(limits.items()):
-        if not isinstance(spec, dict) or "max" not in spec:
-            raise JobArgError(f"args.rate_limits.{action}: expected {{ max = N, window = \"1h\" }}")
-        cap = _num(spec, "max", 0)
-        window = _span(spec, "window", "1h")
+    for action, (cap, window) in sorted(a["rate_limits"].items()):
         # "> 80 % of the limit": the smallest count strictly above near * max
         threshold = math.floor(near * cap) + 1
         df = m.rate_limit_usage(conn, action=action, span=window, min_requests=threshold, now=now)
@@ -374,15 +493,6 @@ def check_abuse(ctx: JobContext, conn: sa.Connection) -> CheckOutput:
             ))
     out.metrics["active_users"] = float(len(users))
     return out
-
-
-CHECKS: dict[str, Callable[[JobContext, sa.Connection], CheckOutput]] = {
-    "error_rate": check_error_rate,
-    "stuck_jobs": check_stuck_jobs,
-    "negative_balances": check_negative_balances,
-    "purchases_stopped": check_purchases_stopped,
-    "abuse": check_abuse,
-}
 
 
 def run_checks(ctx: JobContext, names: list[str]) -> JobResult:
@@ -400,7 +510,8 @@ def run_checks(ctx: JobContext, names: list[str]) -> JobResult:
     with conn:
         for name in names:
             try:
-                out = CHECKS[name](ctx, conn)
+                rule = RULES[name]
+                out = rule.check(ctx, conn, _parsed(rule, ctx.args))
             except JobArgError:
                 raise  # a configuration mistake: fail loudly with the one-line message
             except sa.exc.OperationalError:
@@ -424,95 +535,33 @@ def run_checks(ctx: JobContext, names: list[str]) -> JobResult:
 def metric_probes(ctx: JobContext) -> JobResult:
     """Job: every metric check (args apply to all; see each check for its keys)."""
     only = ctx.args.get("checks")
-    names = list(CHECKS) if not only else [str(n) for n in only]
-    unknown = [n for n in names if n not in CHECKS]
+    names = list(RULES) if not only else [str(n) for n in only]
+    unknown = [n for n in names if n not in RULES]
     if unknown:
-        raise JobArgError(f"args.checks: unknown check {unknown[0]!r} (expected: {', '.join(CHECKS)})")
+        raise JobArgError(f"args.checks: unknown check {unknown[0]!r} (expected: {', '.join(RULES)})")
     return run_checks(ctx, names)
-
-
-def error_rate(ctx: JobContext) -> JobResult:
-    """Job: job error rate, fast and slow burn (warn_pct, critical_pct, slow_burn, slow_critical_burn, windows, slow_windows,
-    min_jobs, min_failures, confidence or z)."""
-    return run_checks(ctx, ["error_rate"])
-
-
-def stuck_jobs(ctx: JobContext) -> JobResult:
-    """Job: jobs pending/processing longer than `stuck_after` (default 15min)."""
-    return run_checks(ctx, ["stuck_jobs"])
-
-
-def negative_balances(ctx: JobContext) -> JobResult:
-    """Job: any user with a negative credit balance (critical)."""
-    return run_checks(ctx, ["negative_balances"])
-
-
-def purchases_stopped(ctx: JobContext) -> JobResult:
-    """Job: no purchase for longer than the hour-of-week baseline makes plausible."""
-    return run_checks(ctx, ["purchases_stopped"])
-
-
-def abuse(ctx: JobContext) -> JobResult:
-    """Job: users/IPs far above normal usage, and IPs above 80 % of a rate limit."""
-    return run_checks(ctx, ["abuse"])
 
 
 # -- argument check for the jobs-file loader ------------------------------------------
 
-_NUMBERS = ("warn_pct", "critical_pct", "min_jobs", "z", "slow_burn", "slow_critical_burn", "min_failures", "confidence", "weeks", "warn_probability", "critical_probability",
-            "min_history_weeks", "min_requests", "multiple_of_median", "robust_z", "rate_limit_near_pct")
-_SPANS = ("stuck_after", "min_gap", "usage_window")
-_ARG_KEYS = {*_NUMBERS, *_SPANS, "windows", "slow_windows", "tz", "rate_limits", "checks"}
-
-
 def validate_args(args: dict[str, Any], *, allow_checks: bool = True) -> None:
-    """Every threshold the checks read, checked up front. Raises JobArgError naming the key."""
-    allowed = _ARG_KEYS if allow_checks else _ARG_KEYS - {"checks"}
+    """Every key the rules read (their declarations above), checked up front. Raises JobArgError naming the key.
+
+    Any rule's keys are accepted by each metric job (one [jobs.X.args] table may be copied between them)."""
+    allowed = {key for rule in RULES.values() for key in rule.args} | ({"checks"} if allow_checks else set())
     read.known_keys(args, allowed)
-    for key in _NUMBERS:
-        if key in args:
-            _num(args, key, 0)
-    for key in _SPANS:
-        if key in args:
-            _span(args, key, "1h")
-    if _num(args, "critical_pct", 14.4) < _num(args, "warn_pct", 1.0):
-        raise JobArgError("args.critical_pct: must be >= warn_pct")
-    if _num(args, "critical_probability", 1e-6) > _num(args, "warn_probability", 1e-3):
-        raise JobArgError("args.critical_probability: must be <= warn_probability (a smaller chance is worse)")
-    windows = args.get("windows", ["15min", "1h"])
-    if not isinstance(windows, list) or not windows:
-        raise JobArgError('args.windows: expected a list of durations, e.g. ["15min", "1h"]')
-    for w in windows:
-        _span({"windows": w}, "windows", "1h")
-    slow_windows = args.get("slow_windows", ["6h"])
-    if not isinstance(slow_windows, list):
-        raise JobArgError('args.slow_windows: expected a list of durations, e.g. ["6h"] (or [] for none)')
-    for w in slow_windows:
-        _span({"slow_windows": w}, "slow_windows", "6h")
-    if "confidence" in args and not 0.5 <= _num(args, "confidence", 0.95) < 1.0:
-        raise JobArgError("args.confidence: expected a probability in [0.5, 1), e.g. 0.95")
-    if "tz" in args:
-        read.zone(args["tz"], "args.tz")
-    limits = args.get("rate_limits", {})
-    if not isinstance(limits, dict):
-        raise JobArgError("args.rate_limits: expected a table of action = { max = N, window = \"1h\" }")
-    for action, spec in limits.items():
-        if not isinstance(spec, dict) or "max" not in spec or set(spec) - {"max", "window"}:
-            raise JobArgError(f"args.rate_limits.{action}: expected {{ max = N, window = \"1h\" }}")
-        try:
-            if _num(spec, "max", 0) <= 0:
-                raise JobArgError("args.max: expected a positive number")
-            _span(spec, "window", "1h")
-        except JobArgError as e:
-            raise JobArgError(f"args.rate_limits.{action}.{str(e).removeprefix('args.')}") from None
+    for rule in RULES.values():
+        parsed = _parsed(rule, args)
+        if rule.validate is not None:
+            rule.validate(parsed)
     only = args.get("checks")
     if only is not None:
-        if not isinstance(only, list) or not only or any(str(n) not in CHECKS for n in only):
-            raise JobArgError(f"args.checks: expected a list drawn from {', '.join(CHECKS)}")
+        if not isinstance(only, list) or not only or any(str(n) not in RULES for n in only):
+            raise JobArgError(f"args.checks: expected a list drawn from {', '.join(RULES)}")
 
 
 def _validate_single(args: dict[str, Any]) -> None:
     validate_args(args, allow_checks=False)
 
 
-ARG_VALIDATORS = {"metric_probes": validate_args, **{name: _validate_single for name in CHECKS}}
+ARG_VALIDATORS = {"metric_probes": validate_args, **{name: _validate_single for name in RULES}}

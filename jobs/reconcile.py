@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from jobs import args as read
 from jobs.args import JobArgError
 from jobs.evidence import clean_row
-from jobs.probes import DATABASE_UNREACHABLE, record_state
+from jobs.probes.common import DATABASE_UNREACHABLE, record_state
 from ops.contract import Finding, JobContext, JobResult, Severity
 from ops.core.errors import SettingsError
 from queries import checkfile
@@ -154,7 +154,7 @@ def reconcile(ctx: JobContext) -> JobResult:
         status="ok",
         summary=f"{sum(1 for n in counts.values() if n == 0)}/{total} checks pass: " + ", ".join(parts),
         metrics={f"reconcile_{k}": float(v) for k, v in counts.items()},
-        findings=findings, rules=rules,
+        findings=findings, rules=rules, not_run=broken,
     )
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 import queries
 from jobs import args as read
-from jobs.probes import DATABASE_UNREACHABLE
+from jobs.probes.common import DATABASE_UNREACHABLE
 from ops.contract import Finding, JobContext, JobResult, Severity
 
 ADMIN_REVIEW = "admin_actions_review"

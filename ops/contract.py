@@ -86,6 +86,9 @@ class JobResult:
     # rules this run evaluated: a rule evaluated with no finding counts as a
     # good evaluation for the alerts of that rule (towards resolving them)
     rules: set[str] = field(default_factory=set)
+    # parts of the job that could not run (a check that errored): the run still
+    # counts as ok for the daemon, but it vouches for nothing about these
+    not_run: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.status = RunStatus(self.status)

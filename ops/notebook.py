@@ -35,9 +35,10 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import sqlalchemy as sa
 
-from ops.core.clock import parse_zone, utc_now
+from ops.core.clock import parse_date, parse_zone, utc_now
 from ops.core.settings import PLOTLYJS_SRC_ENV, PROJECT_ROOT, Settings, load_settings
 from ops.reports import formatting as fmt
+from ops.reports import fit as fitting
 from ops.reports import palette
 
 PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
@@ -185,8 +186,23 @@ def describe_state(s: Settings | None = None) -> str:
 
     s = s or settings()
     resolved = db.resolve("state", s)
-    where = "embedded state database" if resolved.embedded else f"OPSBENCH_STATE_URL ({_session_words(state(s))})"
-    return f"reading the {where}: {resolved.masked()}"
+    if resolved.embedded:
+        return "reading the embedded state database (read-only session)"
+    return f"reading OPSBENCH_STATE_URL ({_session_words(state(s))}): {_shared_words(resolved.dsn)}"
+
+
+def _shared_words(dsn: str) -> str:
+    """Which database, in words fit for a page that is shared: its name and host, never a password, a user
+    or a filesystem path (a socket directory on the founder's machine says nothing to anyone else)."""
+    try:
+        url = sa.make_url(dsn)
+    except Exception:  # noqa: BLE001 - a DSN in key=value form: say less rather than all of it
+        return "the configured database"
+    host = url.host or str(url.query.get("host") or "")
+    if not host or host.startswith("/") or "\\" in host:
+        host = "a local socket"
+    port = f":{url.port}" if url.port else ""
+    return f"database {url.database or '?'} on {host}{port}"
 
 
 def _session_words(engine: sa.Engine) -> str:
@@ -215,12 +231,12 @@ def today(tz: str | None = None) -> dt.date:
 
 
 def describe(s: Settings | None = None) -> str:
-    """One line saying which database the notebook reads, password masked."""
-    from ops.data import db
-
+    """One line saying which database the notebook reads: no password, user or local path (pages are shared)."""
     s = s or settings()
-    where = "embedded demo database" if s.uses_embedded else f"DATABASE_URL ({_session_words(connect(s))})"
-    return f"reading the {where}: {db.resolve('analytics', s).masked()}; days cut in {s.report_tz}"
+    if s.uses_embedded:
+        return f"reading the embedded demo database (read-only session); days cut in {s.report_tz}"
+    return (f"reading DATABASE_URL ({_session_words(connect(s))}): {_shared_words(s.database_url)}; "
+            f"days cut in {s.report_tz}")
 
 
 def yesterday(tz: str | None = None) -> dt.date:
@@ -247,16 +263,7 @@ def local_times(df: pd.DataFrame, tz: str | None = None) -> pd.DataFrame:
 
 
 def as_date(value: str | dt.date | None) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ValueError(f"expected a date YYYY-MM-DD, got {value!r}") from None
+    return parse_date(value)
 
 
 def window(
@@ -321,7 +328,7 @@ def _register_renderer() -> None:
 
         def to_mimebundle(self, fig_dict):
             html = pio.to_html(
-                fig_dict,
+                fitting.wrap_titles(fig_dict),   # a shared page is read on phones too
                 config=self.config,
                 include_plotlyjs=False,
                 include_mathjax=False,
@@ -371,6 +378,18 @@ def table(df: pd.DataFrame, currency: str | None = None, **kw):
 
 # -- colours: one per provider, model and figure in every chart (ops/reports/palette.py) -------------
 colors = palette
+
+# -- charts that fit a phone: legend below, one-point time axes padded, percent ticks that differ ------
+fit = fitting.fit
+time_axis = fitting.time_axis
+rate_ticks = fitting.rate_ticks
+
+
+def alert_name(key: str) -> str:
+    """An alert's key without the labels its name already says (`reconcile_x{check=x}` -> `reconcile_x`)."""
+    from ops.alerting.wording import short_key
+
+    return short_key(key)
 
 
 # -- money in several currencies ---------------------------------------------------------------------

@@ -1,21 +1,11 @@
 -- Active users, stickiness, new vs returning, weekly retention.
 --
--- What "active" means here: a user is ACTIVE on a local day when that day they
--- created at least one video job (any status: asking for a video is using the
--- app, whether or not the provider delivered) or made at least one App Store
--- purchase (Production or Sandbox: a TestFlight tester using the app is using
--- it; revenue is where Sandbox is excluded). Signing up alone, opening the app
--- or reading the gallery leave no row in these tables and do not count.
+-- What "active" means: shared/active_days.sql (a video job of any status or a purchase of any
+-- environment that local day), the same user-days the rollups store. WAU/MAU: the spans method
+-- of shared/wau_mau.sql, which the rollups derive their WAU/MAU with too.
 --
 -- Days are local days in `tz`; windows become UTC ranges computed from the local
 -- dates so the indexes on created_at / purchased_at are used.
---
--- Rolling distinct counts (WAU, MAU) are computed once from per-user-per-day
--- activity: each active day of a user "covers" the following 7 (or 30) days
--- until that user's next active day takes over. The covered spans of one user
--- never overlap, so adding +1 at a span's start and -1 after its end and
--- running a cumulative sum over the days counts every user at most once per
--- day, in one pass instead of one distinct count per day.
 
 
 -- name: daily
@@ -46,71 +36,24 @@ WITH win AS NOT MATERIALIZED (
            CAST(:end AS date)                                                         AS last_day,
            CAST(:tz AS text)                                                          AS tz,
            -- activity is read from 29 days before `start` so the MAU of `start` is whole
-           CAST(CAST(:start AS date) - 29 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS lo_ext,
-           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)      AS lo,
+           CAST(CAST(:start AS date) - 29 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text)    AS hi
 ),
-all_days AS (
-    SELECT w.first_day - 29 + i AS day
-    FROM win w, generate_series(0, w.last_day - w.first_day + 29) AS i
-),
-user_days AS (
-    SELECT j.user_id, (j.created_at AT TIME ZONE w.tz)::date AS day
-    FROM win w JOIN video_jobs j ON j.created_at >= w.lo_ext AND j.created_at < w.hi
-    UNION
-    SELECT p.user_id, (p.purchased_at AT TIME ZONE w.tz)::date AS day
-    FROM win w JOIN purchases p ON p.purchased_at >= w.lo_ext AND p.purchased_at < w.hi
-),
-spans AS (
-    SELECT user_id, day, lead(day) OVER (PARTITION BY user_id ORDER BY day) AS next_day
-    FROM user_days
-),
-deltas AS (
-    SELECT day, sum(dw) AS dw, sum(dm) AS dm
-    FROM (
-        SELECT day, 1 AS dw, 1 AS dm FROM spans
-        UNION ALL
-        SELECT LEAST(day + 7, next_day), -1, 0 FROM spans    -- LEAST ignores a NULL next_day
-        UNION ALL
-        SELECT LEAST(day + 30, next_day), 0, -1 FROM spans
-    ) e
-    GROUP BY day
-),
-rolling AS (
-    SELECT a.day,
-           sum(COALESCE(d.dw, 0)) OVER (ORDER BY a.day) AS wau,
-           sum(COALESCE(d.dm, 0)) OVER (ORDER BY a.day) AS mau
-    FROM all_days a LEFT JOIN deltas d ON d.day = a.day
-),
-joined AS (
-    SELECT (u.created_at AT TIME ZONE w.tz)::date AS signup_day, u.id
-    FROM win w JOIN users u ON u.created_at >= w.lo AND u.created_at < w.hi
-),
-daily_active AS (
-    SELECT ud.day,
-           count(*) AS dau,
-           count(*) FILTER (WHERE j.signup_day = ud.day) AS new_active
-    FROM win w
-    JOIN user_days ud ON ud.day BETWEEN w.first_day AND w.last_day
-    LEFT JOIN joined j ON j.id = ud.user_id
-    GROUP BY ud.day
-),
+-- include: user_days,
+-- include: daily_active,
+-- include: wau_mau,
 signups AS (
     SELECT signup_day AS day, count(*) AS new_users FROM joined GROUP BY 1
+),
+activity AS (
+    SELECT r.day, da.dau, r.wau, r.mau, s.new_users, da.new_active
+    FROM win w
+    JOIN rolling r ON r.day BETWEEN w.first_day AND w.last_day
+    LEFT JOIN daily_active da ON da.day = r.day
+    LEFT JOIN signups s ON s.day = r.day
 )
-SELECT r.day,
-       COALESCE(da.dau, 0)                                     AS dau,
-       CAST(r.wau AS bigint)                                   AS wau,
-       CAST(r.mau AS bigint)                                   AS mau,
-       CAST(COALESCE(da.dau, 0) AS float8) / NULLIF(r.mau, 0)  AS stickiness,
-       COALESCE(s.new_users, 0)                                AS new_users,
-       COALESCE(da.new_active, 0)                              AS new_active,
-       COALESCE(da.dau, 0) - COALESCE(da.new_active, 0)        AS returning_active
-FROM win w
-JOIN rolling r ON r.day BETWEEN w.first_day AND w.last_day
-LEFT JOIN daily_active da ON da.day = r.day
-LEFT JOIN signups s ON s.day = r.day
-ORDER BY r.day;
+-- include: activity_columns
+;
 
 
 -- name: summary
@@ -127,43 +70,23 @@ ORDER BY r.day;
 --   wau                  distinct active users in the 7 local days ending on `end`
 --   mau                  distinct active users in the 30 local days ending on `end`
 --   stickiness           dau / mau (float8), NULL when mau is 0
-WITH win AS (
+WITH win AS NOT MATERIALIZED (
     SELECT CAST(:start AS date) AS first_day,
            CAST(:end AS date)   AS last_day,
            CAST(:tz AS text)    AS tz,
            -- whichever reaches further back: the window, or the 30 days MAU needs
            CAST(LEAST(CAST(:start AS date), CAST(:end AS date) - 29) AS timestamp)
-               AT TIME ZONE CAST(:tz AS text)                                       AS lo_ext,
-           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)    AS lo,
+               AT TIME ZONE CAST(:tz AS text)                                       AS lo,
+           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)    AS signups_lo,
            CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text)  AS hi
 ),
-user_days AS (
-    SELECT j.user_id, (j.created_at AT TIME ZONE w.tz)::date AS day
-    FROM win w JOIN video_jobs j ON j.created_at >= w.lo_ext AND j.created_at < w.hi
-    UNION
-    SELECT p.user_id, (p.purchased_at AT TIME ZONE w.tz)::date AS day
-    FROM win w JOIN purchases p ON p.purchased_at >= w.lo_ext AND p.purchased_at < w.hi
-),
-figures AS (
-    SELECT count(DISTINCT ud.user_id) FILTER (WHERE ud.day >= w.first_day)      AS active_users,
-           count(*) FILTER (WHERE ud.day = w.last_day)                          AS dau,
-           count(DISTINCT ud.user_id) FILTER (WHERE ud.day > w.last_day - 7)    AS wau,
-           count(DISTINCT ud.user_id) FILTER (WHERE ud.day > w.last_day - 30)   AS mau
-    FROM win w JOIN user_days ud ON true
-),
+-- include: active_days,
 signups AS (
     SELECT count(*) AS new_users
-    FROM win w JOIN users u ON u.created_at >= w.lo AND u.created_at < w.hi
-)
-SELECT w.first_day,
-       w.last_day,
-       f.active_users,
-       s.new_users,
-       f.dau,
-       f.wau,
-       f.mau,
-       CAST(f.dau AS float8) / NULLIF(f.mau, 0) AS stickiness
-FROM win w, figures f, signups s;
+    FROM win w JOIN users u ON u.created_at >= w.signups_lo AND u.created_at < w.hi
+),
+-- include: activity_summary
+;
 
 
 -- name: retention_weekly
@@ -181,41 +104,35 @@ FROM win w, figures f, signups s;
 --   retention           retained / cohort_size (float8), NULL for an empty cohort
 --   week_complete       false when the week runs past `end`: its figure can still grow
 -- Weeks that start after `end` are not reported.
-WITH win AS (
+WITH params AS (
     SELECT CAST(:start AS date) - (CAST(EXTRACT(ISODOW FROM CAST(:start AS date)) AS int) - 1) AS first_week,
            CAST(:end AS date)                                                                 AS last_day,
            CAST(:tz AS text)                                                                  AS tz,
            CAST(:weeks AS int)                                                                AS max_weeks
 ),
-bounds AS (
-    SELECT w.*,
-           CAST(w.first_week AS timestamp) AT TIME ZONE w.tz   AS lo,
-           CAST(w.last_day + 1 AS timestamp) AT TIME ZONE w.tz AS hi
-    FROM win w
+win AS (
+    SELECT p.*,
+           CAST(p.first_week AS timestamp) AT TIME ZONE p.tz   AS lo,
+           CAST(p.last_day + 1 AS timestamp) AT TIME ZONE p.tz AS hi
+    FROM params p
 ),
 cohort AS (
     SELECT u.id AS user_id, d.signup_day - (CAST(EXTRACT(ISODOW FROM d.signup_day) AS int) - 1) AS cohort_week
-    FROM bounds b
+    FROM win b
     JOIN users u ON u.created_at >= b.lo AND u.created_at < b.hi
     CROSS JOIN LATERAL (SELECT (u.created_at AT TIME ZONE b.tz)::date AS signup_day) d
 ),
 cohort_weeks AS (
     SELECT b.first_week + 7 * i AS cohort_week
-    FROM bounds b, generate_series(0, (b.last_day - b.first_week) / 7) AS i
+    FROM win b, generate_series(0, (b.last_day - b.first_week) / 7) AS i
 ),
 sizes AS (
     SELECT cohort_week, count(*) AS cohort_size FROM cohort GROUP BY cohort_week
 ),
-user_days AS (
-    SELECT j.user_id, (j.created_at AT TIME ZONE b.tz)::date AS day
-    FROM bounds b JOIN video_jobs j ON j.created_at >= b.lo AND j.created_at < b.hi
-    UNION
-    SELECT p.user_id, (p.purchased_at AT TIME ZONE b.tz)::date AS day
-    FROM bounds b JOIN purchases p ON p.purchased_at >= b.lo AND p.purchased_at < b.hi
-),
+-- include: active_days,
 retained AS (
     SELECT c.cohort_week, (ud.day - c.cohort_week) / 7 AS week_no, count(DISTINCT c.user_id) AS retained
-    FROM cohort c JOIN user_days ud ON ud.user_id = c.user_id AND ud.day >= c.cohort_week
+    FROM cohort c JOIN active_days ud ON ud.user_id = c.user_id AND ud.day >= c.cohort_week
     GROUP BY 1, 2
 )
 SELECT cw.cohort_week,
@@ -224,7 +141,7 @@ SELECT cw.cohort_week,
        COALESCE(r.retained, 0)                                         AS retained,
        CAST(COALESCE(r.retained, 0) AS float8) / NULLIF(s.cohort_size, 0) AS retention,
        cw.cohort_week + 7 * k.week_no + 6 <= b.last_day                AS week_complete
-FROM bounds b
+FROM win b
 CROSS JOIN cohort_weeks cw
 CROSS JOIN LATERAL generate_series(0, LEAST(b.max_weeks, (b.last_day - cw.cohort_week) / 7)) AS k(week_no)
 LEFT JOIN sizes s    ON s.cohort_week = cw.cohort_week

@@ -8,6 +8,8 @@ pass). Its header, in SQL comments before the statement, says what it is::
     -- offender: user_id               the column(s) that name one offender, comma-separated
     -- requires: negative_balance      optional: root-cause rule(s) it waits behind
     --
+    -- :param costs costs = PROVIDER_COSTS   optional: a parameter with a default the settings give
+    --                                       (queries/loader.py), e.g. the provider price list
     -- Any other comment is a note for the reader.
     SELECT ...
 
@@ -26,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from queries.loader import HEAD_PREFIX, QUERIES_DIR, NamedQuery, _quiet_comment
+from queries.loader import _PARAM, HEAD_PREFIX, QUERIES_DIR, NamedQuery, Param, _quiet_comment, _type
 
 SHIPPED_DIR = QUERIES_DIR / "checks"
 SEVERITIES = ("critical", "warning", "info")
@@ -50,10 +52,11 @@ class Check:
     line: int                       # first line of the statement in the file
     sql: str = field(repr=False)    # the statement as the loader binds it
     shipped: bool = False
+    params: tuple[Param, ...] = ()  # each with a default: a check runs with no values given
 
     @property
     def query(self) -> NamedQuery:
-        return NamedQuery("checks", self.name, self.description, (), self.sql)
+        return NamedQuery("checks", self.name, self.description, self.params, self.sql)
 
     def where(self, line: int | None = None) -> str:
         return f"{self.path}:{line or self.line}"
@@ -125,6 +128,7 @@ def parse(path: Path, *, shipped: bool = False) -> Check | Problem:
     except (OSError, UnicodeDecodeError) as e:
         return Problem(name, path, 1, f"cannot read the file: {e}")
     meta: dict[str, tuple[str, int]] = {}
+    params: list[Param] = []
     start = None
     for i, line in enumerate(lines, 1):
         s = line.strip()
@@ -133,6 +137,13 @@ def parse(path: Path, *, shipped: bool = False) -> Check | Problem:
         if not s.startswith("--"):
             start = i
             break
+        p = _PARAM.match(s)
+        if p:
+            if _type(p["type"]) is None or p["default"] is None:
+                return Problem(name, path, i, f"parameter {p['name']!r}: a check's parameter needs a known type "
+                                              "and a default (`-- :param costs costs = PROVIDER_COSTS`)")
+            params.append(Param(p["name"], p["type"], p["default"], p["doc"].strip()))
+            continue
         m = _FIELD.match(s)
         if m:
             key = m["key"]
@@ -182,7 +193,7 @@ def parse(path: Path, *, shipped: bool = False) -> Check | Problem:
     sql = "\n".join(_quiet_comment(x) if x.strip().startswith("--") else x for x in lines[start - 1:])
     sql = sql.strip().rstrip(";").strip()
     return Check(name, path, meta["description"][0], severity, lists["offender"], lists["requires"], start, sql,
-                 shipped)
+                 shipped, tuple(params))
 
 
 @dataclass

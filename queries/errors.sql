@@ -1,19 +1,11 @@
 -- Video job failures, error_log, job durations.
 --
 -- Rules shared by the job queries in this file:
---   * A job is dated by created_at (when the user asked), in local days of `tz`.
---     The window becomes a UTC range computed from the local dates so the index
---     on video_jobs.created_at is used.
---   * Outcomes are finished jobs only: jobs = completed + failed. pending and
---     processing jobs have no outcome yet; they are shown as `unfinished` and
---     never counted as successes or failures.
---   * error_rate = failed / jobs. A rate from 3 jobs is not a rate from 3000, so
---     each comes with its 95 % Wilson score interval (z = 1.959964):
---       centre = (p + z^2 / 2n) / (1 + z^2 / n)
---       half   = z * sqrt(p (1 - p) / n + z^2 / 4n^2) / (1 + z^2 / n)
---     clamped to [0, 1] (guarded by CASE: GREATEST/LEAST skip NULLs and would
---     turn "no data" into 0 .. 1). With no finished jobs (n = 0) the rate and the
---     interval are NULL, not 0: nothing was measured.
+--   * A job's outcome per local day is shared/job_days.sql (dated by created_at in
+--     local days of `tz`; jobs = completed + failed; pending and processing are
+--     `unfinished`), the same rows the rollups store.
+--   * error_rate = failed / jobs with its 95 % Wilson score interval: shared/wilson.sql
+--     (NULL, not 0, when no job finished: nothing was measured).
 
 
 -- name: daily
@@ -30,46 +22,10 @@
 --   error_rate   failed / jobs (float8), NULL when jobs = 0
 --   wilson_low   lower end of the 95 % Wilson interval, NULL when jobs = 0
 --   wilson_high  upper end of the 95 % Wilson interval, NULL when jobs = 0
-WITH win AS (
-    SELECT CAST(:start AS date)                                                  AS first_day,
-           CAST(:end AS date)                                                    AS last_day,
-           CAST(:tz AS text)                                                     AS tz,
-           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
-           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
-),
-days AS (
-    SELECT w.first_day + i AS day
-    FROM win w, generate_series(0, w.last_day - w.first_day) AS i
-),
-counts AS (
-    SELECT (j.created_at AT TIME ZONE w.tz)::date                       AS day,
-           count(*) FILTER (WHERE j.status IN ('completed', 'failed'))   AS jobs,
-           count(*) FILTER (WHERE j.status = 'failed')                   AS failed,
-           count(*) FILTER (WHERE j.status IN ('pending', 'processing')) AS unfinished
-    FROM win w
-    JOIN video_jobs j ON j.created_at >= w.lo AND j.created_at < w.hi
-    GROUP BY 1
-),
-per_day AS (
-    SELECT d.day,
-           COALESCE(c.jobs, 0)       AS jobs,
-           COALESCE(c.failed, 0)     AS failed,
-           COALESCE(c.unfinished, 0) AS unfinished
-    FROM days d LEFT JOIN counts c ON c.day = d.day
-)
-SELECT x.day, x.jobs, x.failed, x.unfinished,
-       r.p                                        AS error_rate,
-       CASE WHEN r.p IS NOT NULL THEN GREATEST(0.0, r.centre - r.half) END AS wilson_low,
-       CASE WHEN r.p IS NOT NULL THEN LEAST(1.0, r.centre + r.half) END    AS wilson_high
-FROM per_day x
-CROSS JOIN LATERAL (SELECT CAST(NULLIF(x.jobs, 0) AS float8) AS n, CAST(1.959964 AS float8) AS z) k
-CROSS JOIN LATERAL (SELECT x.failed / k.n AS p) q
-CROSS JOIN LATERAL (
-    SELECT q.p AS p,
-           (q.p + k.z ^ 2 / (2 * k.n)) / (1 + k.z ^ 2 / k.n)                                AS centre,
-           k.z * sqrt(q.p * (1 - q.p) / k.n + k.z ^ 2 / (4 * k.n ^ 2)) / (1 + k.z ^ 2 / k.n) AS half
-) r
-ORDER BY x.day;
+WITH
+-- include: local_days,
+-- include: job_days,
+-- include: error_rate_days
 
 
 -- name: by_provider
@@ -81,26 +37,12 @@ ORDER BY x.day;
 -- Columns: day, provider, then as in `daily` (jobs, failed, unfinished,
 -- error_rate, wilson_low, wilson_high) for that provider's jobs. Providers are
 -- those in `models` plus any other seen on jobs in the window.
-WITH win AS (
-    SELECT CAST(:start AS date)                                                  AS first_day,
-           CAST(:end AS date)                                                    AS last_day,
-           CAST(:tz AS text)                                                     AS tz,
-           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
-           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
-),
-days AS (
-    SELECT w.first_day + i AS day
-    FROM win w, generate_series(0, w.last_day - w.first_day) AS i
-),
+WITH
+-- include: local_days,
+-- include: job_days,
 counts AS (
-    SELECT (j.created_at AT TIME ZONE w.tz)::date                       AS day,
-           j.provider,
-           count(*) FILTER (WHERE j.status IN ('completed', 'failed'))   AS jobs,
-           count(*) FILTER (WHERE j.status = 'failed')                   AS failed,
-           count(*) FILTER (WHERE j.status IN ('pending', 'processing')) AS unfinished
-    FROM win w
-    JOIN video_jobs j ON j.created_at >= w.lo AND j.created_at < w.hi
-    GROUP BY 1, 2
+    SELECT day, provider, sum(jobs) AS jobs, sum(failed) AS failed, sum(unfinished) AS unfinished
+    FROM job_days GROUP BY 1, 2
 ),
 providers AS (
     SELECT provider FROM models
@@ -109,25 +51,16 @@ providers AS (
 ),
 per_day AS (
     SELECT d.day, pr.provider,
-           COALESCE(c.jobs, 0)       AS jobs,
-           COALESCE(c.failed, 0)     AS failed,
-           COALESCE(c.unfinished, 0) AS unfinished
+           CAST(COALESCE(c.jobs, 0) AS bigint)       AS jobs,
+           CAST(COALESCE(c.failed, 0) AS bigint)     AS failed,
+           CAST(COALESCE(c.unfinished, 0) AS bigint) AS unfinished
     FROM days d
     CROSS JOIN providers pr
     LEFT JOIN counts c ON c.day = d.day AND c.provider = pr.provider
 )
-SELECT x.day, x.provider, x.jobs, x.failed, x.unfinished,
-       r.p                                        AS error_rate,
-       CASE WHEN r.p IS NOT NULL THEN GREATEST(0.0, r.centre - r.half) END AS wilson_low,
-       CASE WHEN r.p IS NOT NULL THEN LEAST(1.0, r.centre + r.half) END    AS wilson_high
+SELECT x.day, x.provider, x.jobs, x.failed, x.unfinished, r.error_rate, r.wilson_low, r.wilson_high
 FROM per_day x
-CROSS JOIN LATERAL (SELECT CAST(NULLIF(x.jobs, 0) AS float8) AS n, CAST(1.959964 AS float8) AS z) k
-CROSS JOIN LATERAL (SELECT x.failed / k.n AS p) q
-CROSS JOIN LATERAL (
-    SELECT q.p AS p,
-           (q.p + k.z ^ 2 / (2 * k.n)) / (1 + k.z ^ 2 / k.n)                                AS centre,
-           k.z * sqrt(q.p * (1 - q.p) / k.n + k.z ^ 2 / (4 * k.n ^ 2)) / (1 + k.z ^ 2 / k.n) AS half
-) r
+-- include: wilson
 ORDER BY x.day, x.provider;
 
 
@@ -139,54 +72,29 @@ ORDER BY x.day, x.provider;
 --
 -- Columns: day, model_id, model (models.name, NULL if the model row is gone),
 -- provider (models.provider), then as in `daily` for that model's jobs.
-WITH win AS (
-    SELECT CAST(:start AS date)                                                  AS first_day,
-           CAST(:end AS date)                                                    AS last_day,
-           CAST(:tz AS text)                                                     AS tz,
-           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
-           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
-),
-days AS (
-    SELECT w.first_day + i AS day
-    FROM win w, generate_series(0, w.last_day - w.first_day) AS i
-),
-counts AS (
-    SELECT (j.created_at AT TIME ZONE w.tz)::date                       AS day,
-           j.model_id,
-           count(*) FILTER (WHERE j.status IN ('completed', 'failed'))   AS jobs,
-           count(*) FILTER (WHERE j.status = 'failed')                   AS failed,
-           count(*) FILTER (WHERE j.status IN ('pending', 'processing')) AS unfinished
-    FROM win w
-    JOIN video_jobs j ON j.created_at >= w.lo AND j.created_at < w.hi
-    GROUP BY 1, 2
-),
-model_list AS (
-    SELECT id AS model_id FROM models
-    UNION
-    SELECT model_id FROM counts
+WITH
+-- include: local_days,
+-- include: job_days,
+-- every model in `models` plus any other seen on jobs in the window, every day
+model_days AS (
+    SELECT d.day, ml.model_id
+    FROM days d
+    CROSS JOIN (SELECT id AS model_id FROM models UNION SELECT model_id FROM job_days) ml
 ),
 per_day AS (
-    SELECT d.day, ml.model_id,
-           COALESCE(c.jobs, 0)       AS jobs,
-           COALESCE(c.failed, 0)     AS failed,
-           COALESCE(c.unfinished, 0) AS unfinished
-    FROM days d
-    CROSS JOIN model_list ml
-    LEFT JOIN counts c ON c.day = d.day AND c.model_id = ml.model_id
+    SELECT md.day, md.model_id,
+           CAST(COALESCE(sum(j.jobs), 0) AS bigint)       AS jobs,
+           CAST(COALESCE(sum(j.failed), 0) AS bigint)     AS failed,
+           CAST(COALESCE(sum(j.unfinished), 0) AS bigint) AS unfinished
+    FROM model_days md
+    LEFT JOIN job_days j ON j.day = md.day AND j.model_id = md.model_id
+    GROUP BY 1, 2
 )
 SELECT x.day, x.model_id, m.name AS model, m.provider, x.jobs, x.failed, x.unfinished,
-       r.p                                        AS error_rate,
-       CASE WHEN r.p IS NOT NULL THEN GREATEST(0.0, r.centre - r.half) END AS wilson_low,
-       CASE WHEN r.p IS NOT NULL THEN LEAST(1.0, r.centre + r.half) END    AS wilson_high
+       r.error_rate, r.wilson_low, r.wilson_high
 FROM per_day x
 LEFT JOIN models m ON m.id = x.model_id
-CROSS JOIN LATERAL (SELECT CAST(NULLIF(x.jobs, 0) AS float8) AS n, CAST(1.959964 AS float8) AS z) k
-CROSS JOIN LATERAL (SELECT x.failed / k.n AS p) q
-CROSS JOIN LATERAL (
-    SELECT q.p AS p,
-           (q.p + k.z ^ 2 / (2 * k.n)) / (1 + k.z ^ 2 / k.n)                                AS centre,
-           k.z * sqrt(q.p * (1 - q.p) / k.n + k.z ^ 2 / (4 * k.n ^ 2)) / (1 + k.z ^ 2 / k.n) AS half
-) r
+-- include: wilson
 ORDER BY x.day, m.provider, m.name, x.model_id;
 
 
@@ -203,17 +111,14 @@ ORDER BY x.day, m.provider, m.name, x.model_id;
 --   share        failed / all failed jobs in the window (float8)
 --   providers    distinct providers these failures came from
 --   last_seen    created_at of the latest such job
-WITH win AS (
-    SELECT CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
-           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
-),
+WITH
+-- include: local_days,
+-- include: failure_code_days,
 codes AS (
-    SELECT j.error_code, count(*) AS failed, count(DISTINCT j.provider) AS providers,
-           max(j.created_at) AS last_seen
-    FROM win w
-    JOIN video_jobs j ON j.created_at >= w.lo AND j.created_at < w.hi
-    WHERE j.status = 'failed'
-    GROUP BY j.error_code
+    SELECT error_code, CAST(sum(failed) AS bigint) AS failed, count(DISTINCT provider) AS providers,
+           max(last_seen) AS last_seen
+    FROM failure_code_days
+    GROUP BY error_code
 )
 SELECT error_code,
        failed,
@@ -231,25 +136,21 @@ ORDER BY failed DESC, error_code NULLS LAST;
 --
 -- One row: jobs (completed + failed), failed, unfinished (pending/processing),
 -- error_rate (NULL when jobs = 0), wilson_low, wilson_high (NULL when jobs = 0).
-WITH counts AS (
-    SELECT count(*) FILTER (WHERE j.status IN ('completed', 'failed'))   AS jobs,
-           count(*) FILTER (WHERE j.status = 'failed')                   AS failed,
-           count(*) FILTER (WHERE j.status IN ('pending', 'processing')) AS unfinished
-    FROM video_jobs j
-    WHERE j.created_at >= CAST(:since AS timestamptz) AND j.created_at < CAST(:until AS timestamptz)
+-- the window as shared/job_days.sql reads it (its days are not used: cut in UTC)
+WITH win AS (
+    SELECT 'UTC' AS tz, CAST(:since AS timestamptz) AS lo, CAST(:until AS timestamptz) AS hi
+),
+-- include: job_days,
+counts AS (
+    SELECT CAST(COALESCE(sum(jobs), 0) AS bigint)       AS jobs,
+           CAST(COALESCE(sum(failed), 0) AS bigint)     AS failed,
+           CAST(COALESCE(sum(unfinished), 0) AS bigint) AS unfinished
+    FROM job_days
 )
-SELECT x.jobs, x.failed, x.unfinished,
-       r.p                                        AS error_rate,
-       CASE WHEN r.p IS NOT NULL THEN GREATEST(0.0, r.centre - r.half) END AS wilson_low,
-       CASE WHEN r.p IS NOT NULL THEN LEAST(1.0, r.centre + r.half) END    AS wilson_high
+SELECT x.jobs, x.failed, x.unfinished, r.error_rate, r.wilson_low, r.wilson_high
 FROM counts x
-CROSS JOIN LATERAL (SELECT CAST(NULLIF(x.jobs, 0) AS float8) AS n, CAST(1.959964 AS float8) AS z) k
-CROSS JOIN LATERAL (SELECT x.failed / k.n AS p) q
-CROSS JOIN LATERAL (
-    SELECT q.p AS p,
-           (q.p + k.z ^ 2 / (2 * k.n)) / (1 + k.z ^ 2 / k.n)                                AS centre,
-           k.z * sqrt(q.p * (1 - q.p) / k.n + k.z ^ 2 / (4 * k.n ^ 2)) / (1 + k.z ^ 2 / k.n) AS half
-) r;
+-- include: wilson
+;
 
 
 -- name: window_by_provider
@@ -260,27 +161,20 @@ CROSS JOIN LATERAL (
 -- One row per provider with jobs in the window (providers without jobs are
 -- absent: a probe has nothing to say about them): provider, jobs, failed,
 -- unfinished, error_rate, wilson_low, wilson_high as in `window`.
-WITH counts AS (
-    SELECT j.provider,
-           count(*) FILTER (WHERE j.status IN ('completed', 'failed'))   AS jobs,
-           count(*) FILTER (WHERE j.status = 'failed')                   AS failed,
-           count(*) FILTER (WHERE j.status IN ('pending', 'processing')) AS unfinished
-    FROM video_jobs j
-    WHERE j.created_at >= CAST(:since AS timestamptz) AND j.created_at < CAST(:until AS timestamptz)
-    GROUP BY j.provider
+-- the window as shared/job_days.sql reads it (its days are not used: cut in UTC)
+WITH win AS (
+    SELECT 'UTC' AS tz, CAST(:since AS timestamptz) AS lo, CAST(:until AS timestamptz) AS hi
+),
+-- include: job_days,
+counts AS (
+    SELECT provider, CAST(sum(jobs) AS bigint) AS jobs, CAST(sum(failed) AS bigint) AS failed,
+           CAST(sum(unfinished) AS bigint) AS unfinished
+    FROM job_days
+    GROUP BY provider
 )
-SELECT x.provider, x.jobs, x.failed, x.unfinished,
-       r.p                                        AS error_rate,
-       CASE WHEN r.p IS NOT NULL THEN GREATEST(0.0, r.centre - r.half) END AS wilson_low,
-       CASE WHEN r.p IS NOT NULL THEN LEAST(1.0, r.centre + r.half) END    AS wilson_high
+SELECT x.provider, x.jobs, x.failed, x.unfinished, r.error_rate, r.wilson_low, r.wilson_high
 FROM counts x
-CROSS JOIN LATERAL (SELECT CAST(NULLIF(x.jobs, 0) AS float8) AS n, CAST(1.959964 AS float8) AS z) k
-CROSS JOIN LATERAL (SELECT x.failed / k.n AS p) q
-CROSS JOIN LATERAL (
-    SELECT q.p AS p,
-           (q.p + k.z ^ 2 / (2 * k.n)) / (1 + k.z ^ 2 / k.n)                                AS centre,
-           k.z * sqrt(q.p * (1 - q.p) / k.n + k.z ^ 2 / (4 * k.n ^ 2)) / (1 + k.z ^ 2 / k.n) AS half
-) r
+-- include: wilson
 ORDER BY x.provider;
 
 
@@ -372,31 +266,9 @@ LIMIT CAST(:limit AS int);
 --   p50_seconds  median duration (continuous percentile), NULL when none
 --   p95_seconds  95th percentile duration, NULL when none
 --   max_seconds  longest duration, NULL when none
-WITH win AS (
-    SELECT CAST(:start AS date)                                                  AS first_day,
-           CAST(:end AS date)                                                    AS last_day,
-           CAST(:tz AS text)                                                     AS tz,
-           CAST(CAST(:start AS date) AS timestamp) AT TIME ZONE CAST(:tz AS text)   AS lo,
-           CAST(CAST(:end AS date) + 1 AS timestamp) AT TIME ZONE CAST(:tz AS text) AS hi
-),
-days AS (
-    SELECT w.first_day + i AS day
-    FROM win w, generate_series(0, w.last_day - w.first_day) AS i
-),
-done AS (
-    SELECT (j.created_at AT TIME ZONE w.tz)::date                       AS day,
-           CAST(EXTRACT(EPOCH FROM j.completed_at - j.created_at) AS float8) AS seconds
-    FROM win w
-    JOIN video_jobs j ON j.created_at >= w.lo AND j.created_at < w.hi
-    WHERE j.status = 'completed' AND j.completed_at IS NOT NULL
-),
-stats AS (
-    SELECT day, count(*) AS completed,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds)  AS p50_seconds,
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY seconds) AS p95_seconds,
-           max(seconds)                                          AS max_seconds
-    FROM done GROUP BY day
-)
+WITH
+-- include: local_days,
+-- include: duration_days
 SELECT d.day, COALESCE(s.completed, 0) AS completed, s.p50_seconds, s.p95_seconds, s.max_seconds
-FROM days d LEFT JOIN stats s ON s.day = d.day
+FROM days d LEFT JOIN duration_days s ON s.day = d.day
 ORDER BY d.day;

@@ -16,9 +16,12 @@ every value bound (never pasted into the SQL) and returns a DataFrame.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import time
 import uuid
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -44,7 +47,12 @@ from ops.core.clock import parse_zone
 from ops.core.errors import QueryError
 
 QUERIES_DIR = Path(__file__).resolve().parent
-# Files that are not named-query subjects exposed to users.
+# opsbench's own SQL, apart from the founder's subjects: the daemon's state store (DDL, persistence),
+# the rollup extraction, the backend's identity, the backtest, the demo generator, the bench, the
+# doctor's catalog queries and cleanup. Its subjects load by name as before (`load("state/outbox")`,
+# `queries.rollups`) but `subjects()` and `opsbench query --list` leave them out.
+INTERNAL_DIR = QUERIES_DIR / "internal"
+# Files that are not named-query subjects at all (the backend's tables, as DDL).
 _NOT_SUBJECTS = {"schema"}
 # The subject that also holds every shipped check file as a query of its own.
 CHECKS_SUBJECT = "reconciliation"
@@ -138,6 +146,36 @@ def _parse_commission(v: Any) -> str:
     return commission.load(Path(text)).to_json()
 
 
+# `-- :param costs costs = PROVIDER_COSTS`: the founder's provider price list (OPSBENCH_PROVIDER_COSTS) as
+# the JSON economics.sql reads; NULL when none is configured, and costs and margins are NULL ("provider costs
+# not configured"), never a pretended cost of zero.
+PROVIDER_COSTS_DEFAULT = "PROVIDER_COSTS"
+
+
+def _settings_costs() -> str | None:
+    from ops.core.settings import get_settings
+
+    c = get_settings().provider_costs
+    return c.to_json() if c is not None else None
+
+
+def _parse_costs(v: Any) -> str | None:
+    """Provider costs for SQL: a Costs (ops/core/costs.py), the path of a file, or its JSON."""
+    if hasattr(v, "to_json"):
+        return v.to_json()
+    text = str(v).strip()
+    if text.lower() in ("", "none"):
+        return None   # explicitly none: costs NULL whatever the settings say
+    if text.startswith("{"):
+        import json
+
+        json.loads(text)
+        return text
+    from ops.core import costs
+
+    return costs.load(Path(text)).to_json()
+
+
 _INT_MAX = 2**63 - 1  # PostgreSQL bigint (advisory lock keys use all of it)
 
 
@@ -174,6 +212,7 @@ _TYPES: dict[str, tuple[Any, str]] = {
     "interval": (_parse_interval, "a duration such as 15min or 2h"),
     "uuid": (lambda v: str(uuid.UUID(str(v).strip())), "a UUID"),
     "commission": (_parse_commission, "a commission file (TOML or CSV, see ops/core/commission.py)"),
+    "costs": (_parse_costs, "a provider costs file (TOML, see ops/core/costs.py)"),
 }
 
 
@@ -264,6 +303,8 @@ class NamedQuery:
                 bound[p.name] = p.coerce(_report_tz())
             elif p.default == COMMISSION_DEFAULT:
                 bound[p.name] = _settings_commission()
+            elif p.default == PROVIDER_COSTS_DEFAULT:
+                bound[p.name] = _settings_costs()
             elif p.default is not None:
                 bound[p.name] = None if p.default == "null" else p.coerce(p.default)
             else:
@@ -329,8 +370,35 @@ class NamedQuery:
         return self._frame_of(conn, self.bind(**values))
 
     def _frame_of(self, conn, bound: dict[str, Any]) -> pd.DataFrame:
+        served = _serving.get()
+        if served is not None:
+            key = served.key(self, bound)
+            if key is not None and key in served.answers:
+                return served.answers[key].copy()
+            served.asked.append((self, dict(bound)))
         with connection(conn) as c:
             return self._once_more_on_recovery_conflict(c, lambda: _frame(c.execute(self.statement, bound)))
+
+    def over(self, conn, moments: list[dt.datetime], **values: Any) -> dict[dt.datetime, pd.DataFrame]:
+        """The query at each of `moments` (its `now` parameter), in one statement: {moment: its rows},
+        each frame as a call with that `now` returns it."""
+        if self.param("now") is None:
+            raise QueryError(f"{self.qualified_name}: has no 'now' parameter to run over moments")
+        bound = {k: v for k, v in self.bind(now=moments[0], **values).items() if k != "now"}
+        inner = _NOW.sub("opsbench_moments.now", self.sql)
+        sql = ("SELECT opsbench_moments.now AS opsbench_at, q.* FROM unnest(CAST(:opsbench_moments AS timestamptz[]))"
+               " WITH ORDINALITY AS opsbench_moments(now, i)\nCROSS JOIN LATERAL (\n"
+               f"SELECT x.*, row_number() OVER () AS opsbench_row FROM (\n{inner}\n) AS x\n) AS q\n"
+               "ORDER BY opsbench_moments.i, q.opsbench_row")
+        with connection(conn) as c:
+            result = self._once_more_on_recovery_conflict(
+                c, lambda: c.execute(sa.text(sql), {**bound, "opsbench_moments": list(moments)}))
+            description = (getattr(result.cursor, "description", None) or ())[1:-1]
+            columns = list(result.keys())[1:-1]
+            by_moment: dict[dt.datetime, list[tuple]] = {m: [] for m in moments}
+            for r in result:
+                by_moment[r[0]].append(tuple(r)[1:-1])
+        return {m: _frame_of_rows(description, columns, rows) for m, rows in by_moment.items()}
 
     def count_and_head(self, conn, limit: int, **values: Any) -> tuple[int, list[dict[str, Any]]]:
         """(how many rows the query returns, the first `limit` of them as dicts), in one plain statement.
@@ -404,16 +472,19 @@ _TIMESTAMPTZ_OID = 1184
 
 
 def _frame(result: sa.CursorResult) -> pd.DataFrame:
+    description = getattr(result.cursor, "description", None) or ()   # read before the rows close the cursor
+    return _frame_of_rows(description, list(result.keys()), [tuple(r) for r in result.fetchall()])
+
+
+def _frame_of_rows(description, columns: list[str], rows: list[tuple]) -> pd.DataFrame:
     # pandas is imported here, not at the top: `opsbench query --list` and the CLI's start need no pandas
     import pandas as pd
 
-    description = getattr(result.cursor, "description", None) or ()
     float_cols = [d.name for d in description if getattr(d, "type_code", None) in _FLOAT_OIDS]
     # timestamptz columns are datetime64[UTC] even when every value is NULL, so
     # `resolved_at - fired_at` works on a window where nothing resolved yet
     tstz_cols = [d.name for d in description if getattr(d, "type_code", None) == _TIMESTAMPTZ_OID]
-    rows = result.fetchall()
-    df = pd.DataFrame.from_records([tuple(r) for r in rows], columns=list(result.keys()))
+    df = pd.DataFrame.from_records(rows, columns=columns)
     for col in float_cols:
         if col in df.columns and df.columns.tolist().count(col) == 1:
             df[col] = df[col].astype("float64")
@@ -428,6 +499,45 @@ def _frame(result: sa.CursorResult) -> pd.DataFrame:
     return df
 
 
+# -- answering one query at many moments (the backtest) ---------------------------------------
+#
+# A backtest asks the same queries at thousands of moments (`now` = each step). `over` runs a
+# query for all of them in one statement (the query's own SQL, `now` taken from a list of
+# moments); `serving` then answers the per-moment calls the checks make from those rows, so the
+# checks' code and SQL run unchanged and the answers are the same by construction.
+
+class Served:
+    """Answers by (query, bound parameters), and what was asked that had no answer."""
+
+    def __init__(self) -> None:
+        self.answers: dict[tuple, pd.DataFrame] = {}
+        self.asked: list[tuple[NamedQuery, dict[str, Any]]] = []
+
+    def key(self, query: NamedQuery, bound: dict[str, Any]) -> tuple | None:
+        try:
+            k = (query.qualified_name, tuple(sorted(bound.items())))
+            hash(k)
+            return k
+        except TypeError:
+            return None
+
+
+_serving: ContextVar[Served | None] = ContextVar("opsbench_served_answers", default=None)
+
+
+@contextmanager
+def serving(served: Served) -> Iterator[Served]:
+    """Within this block, a query whose answer `served` holds is answered from it (a copy)."""
+    token = _serving.set(served)
+    try:
+        yield served
+    finally:
+        _serving.reset(token)
+
+
+_NOW = re.compile(r"(?<!:):now\b")
+
+
 def _quiet_comment(line: str) -> str:
     """Escape colons in a whole-line `--` comment.
 
@@ -435,6 +545,71 @@ def _quiet_comment(line: str) -> str:
     otherwise become a required bind parameter named `param`.
     """
     return line.replace(":", "\\:")
+
+
+# Shared SQL definitions (queries/shared/NAME.sql): a metric's rule written once and pasted by the loader
+# wherever a query's body has a line `-- include: NAME` (`-- include: NAME,` when another CTE follows), so a
+# raw series and its rollup extraction, or two queries showing one statistic, cannot drift apart. A shared
+# file may include another. It may name constants in its header (`-- const: NAME = NUMBER`), written
+# `{{NAME}}` in its SQL; Python reads the same number with `constant(NAME)`. The text is pasted, not created
+# in the database: the founder's analytics role may not CREATE a function, and state queries use it too.
+SHARED_DIR = QUERIES_DIR / "shared"
+_INCLUDE = re.compile(r"^\s*--\s*include:\s*(?P<name>(?:checks/)?[a-z_][a-z0-9_]*)\s*(?P<comma>,?)\s*$")
+_CONST = re.compile(r"^--\s*const:\s*(?P<name>[a-z_][a-z0-9_]*)\s*=\s*(?P<value>[-+0-9.eE]+)\s*$")
+
+
+@cache
+def _fragment(name: str, _seen: tuple[str, ...] = ()) -> tuple[tuple[str, ...], dict[str, str]]:
+    """(the shared file's SQL lines, its includes pasted and its constants filled in; its constants).
+
+    `checks/NAME` is a shipped check's statement (queries/checks/NAME.sql, header left out): the one
+    definition of an invariant that a metric rule also watches live."""
+    path = QUERIES_DIR / f"{name}.sql" if name.startswith("checks/") else SHARED_DIR / f"{name}.sql"
+    if not path.is_file():
+        raise ValueError(f"include: no shared SQL {name!r} (expected {path})")
+    if name in _seen:
+        raise ValueError(f"include: shared/{name}.sql includes itself ({' -> '.join(_seen + (name,))})")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    consts = {m["name"]: m["value"] for m in map(_CONST.match, (ln.strip() for ln in lines)) if m}
+    # the header is for the reader of the shared file; the pasted SQL names where it came from
+    body = list(itertools.dropwhile(
+        lambda ln: not _INCLUDE.match(ln) and (not ln.strip() or ln.strip().startswith("--")), lines))
+    out: list[str] = [f"-- {path.relative_to(QUERIES_DIR).as_posix()}"]
+    for line in _with_includes(body, _seen + (name,)):
+        for key, value in consts.items():
+            line = line.replace("{{" + key + "}}", value)
+        if "{{" in line and not line.strip().startswith("--"):
+            raise ValueError(f"shared/{name}.sql: unknown constant in {line.strip()!r}")
+        out.append(line)
+    while out and not out[-1].strip():
+        out.pop()
+    if out:
+        out[-1] = out[-1].rstrip().rstrip(";")   # a statement pasted into another
+    return tuple(out), consts
+
+
+def constant(name: str) -> float:
+    """A constant a shared SQL definition declares (`-- const: NAME = NUMBER`), for Python's copy of a rule."""
+    for path in sorted(SHARED_DIR.glob("*.sql")):
+        consts = _fragment(path.stem)[1]
+        if name in consts:
+            return float(consts[name])
+    raise KeyError(f"no shared SQL declares the constant {name!r}")
+
+
+def _with_includes(lines: list[str], _seen: tuple[str, ...] = ()) -> list[str]:
+    out: list[str] = []
+    for line in lines:
+        m = _INCLUDE.match(line)
+        if not m:
+            out.append(line)
+            continue
+        pasted = list(_fragment(m["name"], _seen)[0])
+        if m["comma"]:
+            last = max(i for i, ln in enumerate(pasted) if ln.strip() and not ln.strip().startswith("--"))
+            pasted[last] += ","
+        out.extend(pasted)
+    return out
 
 
 def parse_sql_file(path: Path, subject: str | None = None) -> dict[str, NamedQuery]:
@@ -456,7 +631,7 @@ def parse_sql_file(path: Path, subject: str | None = None) -> dict[str, NamedQue
             raise ValueError(f"{path.name}: query {current!r} defined twice")
         out[current] = NamedQuery(subject, current, " ".join(desc[:1]).strip(), tuple(params), sql)
 
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in _with_includes(path.read_text(encoding="utf-8").splitlines()):
         m = _NAME.match(line.strip())
         if m:
             flush()
@@ -499,18 +674,27 @@ class Subject:
         return list(self.queries)
 
 
+def _path_of(subject: str) -> Path | None:
+    """The file of a subject: public `queries/<subject>.sql`, else internal `queries/internal/<subject>.sql`."""
+    for root in (QUERIES_DIR, INTERNAL_DIR):
+        path = root / f"{subject}.sql"
+        if path.is_file():
+            return path
+    return None
+
+
 @cache
 def load(subject: str) -> Subject:
-    """Load `queries/<subject>.sql` (subject may contain a folder: `state/outbox`)."""
-    path = QUERIES_DIR / f"{subject}.sql"
-    if not path.is_file():
+    """Load a subject's file (subject may contain a folder: `state/outbox`), public or internal."""
+    path = _path_of(subject)
+    if path is None or subject.startswith("internal/"):
         raise QueryError(f"unknown query subject {subject!r}")
     own = parse_sql_file(path, subject)
     if subject == CHECKS_SUBJECT:
         # the shipped checks (queries/checks/*.sql) are this subject's queries too, before its own
         from queries import checkfile
 
-        checks = {c.name: NamedQuery(subject, c.name, c.description, (), c.sql) for c in checkfile.shipped()}
+        checks = {c.name: NamedQuery(subject, c.name, c.description, c.params, c.sql) for c in checkfile.shipped()}
         clash = sorted(set(checks) & set(own))
         if clash:
             raise ValueError(f"{path.name}: query {clash[0]!r} is also a check file")
@@ -518,20 +702,30 @@ def load(subject: str) -> Subject:
     return Subject(subject, own)
 
 
-def subjects() -> list[str]:
-    return sorted(p.stem for p in QUERIES_DIR.glob("*.sql") if p.stem not in _NOT_SUBJECTS)
+def subjects(internal: bool = False) -> list[str]:
+    """The founder's subjects (the top-level files of queries/); with internal, opsbench's own top-level ones too."""
+    public = {p.stem for p in QUERIES_DIR.glob("*.sql") if p.stem not in _NOT_SUBJECTS}
+    own = {p.stem for p in INTERNAL_DIR.glob("*.sql")} if internal else set()
+    return sorted(public | own)
 
 
-def all_queries() -> list[NamedQuery]:
-    return [q for s in subjects() for q in load(s).queries.values()]
+def internal_subjects() -> list[str]:
+    """opsbench's own top-level subjects (queries/internal/*.sql): runnable by name, never listed."""
+    return sorted(p.stem for p in INTERNAL_DIR.glob("*.sql"))
+
+
+def all_queries(internal: bool = False) -> list[NamedQuery]:
+    """Every query of the founder's subjects (what `opsbench query --list` shows); with internal, of
+    opsbench's own top-level subjects too (the index doctor and the bench time every query)."""
+    return [q for s in subjects(internal) for q in load(s).queries.values()]
 
 
 def get(qualified: str) -> NamedQuery:
-    """`revenue.daily` -> the NamedQuery."""
+    """`revenue.daily` -> the NamedQuery (an internal one too, by its name: `rollups.dau_days`)."""
     subject, _, name = qualified.partition(".")
     if not name:
         raise QueryError(f"unknown query {qualified!r}: use SUBJECT.NAME, see `opsbench query --list`")
-    if subject not in subjects():
+    if subject not in subjects(internal=True):
         raise QueryError(f"unknown query {qualified!r}: no subject {subject!r} (have: {', '.join(subjects())})")
     q = load(subject).queries.get(name)
     if q is None:
@@ -540,5 +734,8 @@ def get(qualified: str) -> NamedQuery:
 
 
 def script(relative: str) -> str:
-    """The text of a whole SQL file (DDL, generator) under queries/."""
-    return (QUERIES_DIR / relative).read_text(encoding="utf-8")
+    """The text of a whole SQL file (DDL, generator) under queries/, else under queries/internal/."""
+    path = QUERIES_DIR / relative
+    if not path.is_file():
+        path = INTERNAL_DIR / relative
+    return path.read_text(encoding="utf-8")

@@ -66,11 +66,14 @@ ORDER BY j.created_at, j.id
 -- after `now`. (Rebuilding every past balance from the ledger alone would
 -- also flag users whose purchase row landed after the jobs it paid for.)
 -- For the live probe nothing is later than now, so this is the stored balance.
-WITH neg AS (
-    SELECT u.id, u.credits_remaining, u.created_at
-    FROM users u
-    WHERE u.credits_remaining < 0
-      AND u.created_at <= COALESCE(CAST(:now AS timestamptz), now())
+-- Who is below zero is the reconciliation check's definition (queries/checks/negative_balances.sql),
+-- pasted here; this query adds only the look-back.
+WITH below_zero AS (
+-- include: checks/negative_balances
+), neg AS (
+    SELECT b.user_id AS id, b.credits_remaining, b.created_at
+    FROM below_zero b
+    WHERE b.created_at <= COALESCE(CAST(:now AS timestamptz), now())
 ), later AS (
     SELECT q.user_id, sum(q.change) AS change
     FROM quota_log q

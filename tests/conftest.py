@@ -86,14 +86,18 @@ def schema_template(pg_server) -> str:
     return "tmpl_schema"
 
 
+def _seeded_template(pg_server, schema_template, name: str, seed: int):
+    """(template name, manifest) of a small demo database of this seed at the suite's moment."""
+    from ops.data.seed import seed_database
+
+    _create_db(pg_server.admin_url, name, template=schema_template)
+    return name, seed_database(pg_server.url(name), scale="small", seed=seed, anchor=test_now())
+
+
 @pytest.fixture(scope="session")
 def demo_template(pg_server, schema_template):
     """(template name, manifest) of the seeded small demo database."""
-    from ops.data.seed import seed_database
-
-    _create_db(pg_server.admin_url, "tmpl_demo", template=schema_template)
-    manifest = seed_database(pg_server.url("tmpl_demo"), scale="small", seed=1, anchor=test_now())
-    return "tmpl_demo", manifest
+    return _seeded_template(pg_server, schema_template, "tmpl_demo", seed=1)
 
 
 @pytest.fixture(scope="session")
@@ -111,11 +115,7 @@ def state_template(pg_server) -> str:
 @pytest.fixture(scope="session")
 def seed2_template(pg_server, schema_template):
     """(template name, manifest) of a second demo database (seed 2, same anchor), generated once per session."""
-    from ops.data.seed import seed_database
-
-    _create_db(pg_server.admin_url, "tmpl_seed2", template=schema_template)
-    manifest = seed_database(pg_server.url("tmpl_seed2"), scale="small", seed=2, anchor=test_now())
-    return "tmpl_seed2", manifest
+    return _seeded_template(pg_server, schema_template, "tmpl_seed2", seed=2)
 
 
 def _module_db_name(request) -> str:

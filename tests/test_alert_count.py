@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from support.botapi import parse_html
 from support.clock import clock_env
 
-from ops.alerting import bot
+from ops.alerting.telegram import bot
 from ops.alerting import manager as alerts
 from ops.contract import Finding, JobResult
 from ops.core.clock import utc_now

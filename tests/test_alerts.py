@@ -276,6 +276,7 @@ def test_state_and_message_in_one_transaction(state, monkeypatch):
         raise RuntimeError("outbox write failed")
 
     monkeypatch.setattr(outbox, "enqueue", broken)
+    monkeypatch.setattr(outbox, "publish", broken)   # the manager's notices go through publish
     with pytest.raises(RuntimeError):
         alerts.record_result(state.engine, "probe", bad(), T0, settings)
     monkeypatch.undo()

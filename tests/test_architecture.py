@@ -139,3 +139,27 @@ def test_the_cli_starts_without_the_heavy_libraries():
         assert proc.returncode == 0, proc.stderr
         loaded = set(proc.stderr.strip().splitlines()[-1].split()) if proc.stderr.strip() else set()
         assert loaded <= allowed, (argv, loaded)
+
+
+def test_each_probe_stands_alone():
+    """jobs/probes/ holds one module per probe: they share only jobs/probes/common.py, never each other."""
+    probes = sorted(p for p in (REPO / "jobs" / "probes").glob("*.py") if p.stem not in ("__init__", "common"))
+    assert {p.stem for p in probes} >= {"http", "postgres"}
+    offenders = [f"{p.relative_to(REPO)}:{line} imports {name}" for p in probes for line, name in _imports(p)
+                 if name.startswith("jobs.probes") and name.split(".")[:3] not in (["jobs", "probes"],
+                                                                                  ["jobs", "probes", "common"])]
+    assert offenders == []
+
+
+def test_the_readme_table_names_files_that_exist():
+    """The README's "where things go" table points at real files (placeholders such as <name> aside)."""
+    import re
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Three words, and where things go", 1)[1].split("\n#", 1)[0]
+    paths = {m for m in re.findall(r"`([A-Za-z_./]+/[A-Za-z_./]*)`", section) if "." in m or m.endswith("/")}
+    paths |= {m for m in re.findall(r"`((?:ops|jobs|queries|tests|notebooks)/[A-Za-z_/]+)`", section)}
+    assert len(paths) >= 10, paths       # the table is there and names files
+    missing = [p for p in sorted(paths)
+               if not any((REPO / cand).exists() for cand in (p, p + ".py", p.rstrip("/")))]
+    assert missing == []

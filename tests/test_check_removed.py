@@ -25,7 +25,7 @@ from ops.alerting import manager as alerts
 from ops.cli import main
 from ops.contract import Finding, JobResult, Severity
 from ops.core.settings import reset_settings_cache
-from ops.daemon import removed_checks
+from ops.daemon import orphan_alerts
 from ops.daemon.jobspec import JobSpec
 from ops.core.clock import utc_now
 
@@ -72,7 +72,7 @@ def test_removed_disabled_and_untargeted_checks_close_without_a_page(state):
         "reconcile": JobSpec(id="reconcile", callable="jobs.reconcile:reconcile", timezone="UTC", interval_s=60,
                                enabled=False),
     }
-    closed = removed_checks.close_removed(state.writer, specs, utc_now())
+    closed = orphan_alerts.close_removed(state.writer, specs, utc_now())
     assert sorted(closed) == sorted([gone, off, old_target])
     for key in closed:
         assert _state_of(state, key) == "resolved"
@@ -80,7 +80,7 @@ def test_removed_disabled_and_untargeted_checks_close_without_a_page(state):
         assert (ev.kind, ev.note, ev.outbox_id) == ("closed", "check removed", None)
     assert _state_of(state, kept_target) == "firing"
     assert _outbox_count(state) == outbox_before                       # no RESOLVED page
-    assert removed_checks.close_removed(state.writer, specs, utc_now()) == []
+    assert orphan_alerts.close_removed(state.writer, specs, utc_now()) == []
 
 
 def test_a_rule_its_job_no_longer_evaluates_closes_after_three_good_runs(state):
@@ -96,12 +96,12 @@ def test_a_rule_its_job_no_longer_evaluates_closes_after_three_good_runs(state):
                                                  interval_s=60)
                                for a in alerts.open_alerts(state.writer) if a.source != spec.id}}
     outbox_before = _outbox_count(state)
-    for n in range(1, removed_checks.UNEVALUATED_RUNS + 1):
+    for n in range(1, orphan_alerts.UNEVALUATED_RUNS + 1):
         record = runner.run("reconcile", trigger="manual")
         assert record.status == "ok", record.summary
         assert any(k.startswith("reconcile_") for k in record.metrics) and "reconcile_deleted_check" not in record.metrics
-        closed = removed_checks.close_removed(state.writer, specs, utc_now())
-        if n < removed_checks.UNEVALUATED_RUNS:
+        closed = orphan_alerts.close_removed(state.writer, specs, utc_now())
+        if n < orphan_alerts.UNEVALUATED_RUNS:
             assert closed == [] and _state_of(state, key) == "firing"
     assert closed == [key]
     assert _last_event(state, key)[:3] == ("closed", "check removed", None)

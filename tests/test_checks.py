@@ -63,7 +63,7 @@ def _cli(monkeypatch, capsys, db, checks_dir, *argv) -> tuple[int, str, str]:
 def test_every_shipped_check_file_is_a_valid_check():
     shipped = checkfile.shipped()
     assert [c.name for c in shipped] == sorted(c.name for c in shipped)
-    assert len(shipped) == 10 and all(c.shipped and c.offender for c in shipped)
+    assert len(shipped) == 11 and all(c.shipped and c.offender for c in shipped)
     by_name = {c.name: c for c in shipped}
     assert by_name["negative_balances"].requires == ("negative_balance",)
     assert {n for n, c in by_name.items() if c.severity == "critical"} == {
@@ -82,19 +82,23 @@ def test_the_reconciliation_subject_still_serves_every_shipped_check(demo_db):
 
     recon = queries.load("reconciliation")
     files = sorted((Path(queries.__file__).parent / "checks").glob("*.sql"))
-    assert len(files) == 10
+    assert len(files) == 11
     for path in files:
         name = path.stem
         assert name in recon.queries, name
         text = path.read_text(encoding="utf-8")
         description = re.search(r"^-- description: (.*)$", text, re.MULTILINE).group(1)
         assert recon.queries[name].description == description, name
+        if recon.queries[name].params:
+            # negative_model_margin takes the provider costs (OPSBENCH_PROVIDER_COSTS), none here: no rows
+            text = text.replace("CAST(:costs AS jsonb)", "CAST(NULL AS jsonb)")
         with psycopg.connect(demo_db.url) as conn, conn.cursor() as cur:
             cur.execute(text)
             want = pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
         with demo_db.analytics.connect() as conn:
             got = getattr(recon, name)(conn)
-        assert len(want) == demo_db.manifest["checks"][name] > 0, name
+        assert len(want) == demo_db.manifest["checks"][name], name
+        assert len(want) > 0 or recon.queries[name].params, name
         assert list(got.columns) == list(want.columns), name
         assert got.astype(str).values.tolist() == want.astype(str).values.tolist(), name
     assert {"summary", "user_ledger"} <= set(recon.queries)
@@ -216,6 +220,7 @@ def test_each_broken_file_is_its_own_finding_with_file_and_line_and_the_others_r
                               "reconcile_big_balances": 0.0, "reconcile_a_unlock": 1.0}
     assert by_check["balance_vs_ledger"].evidence_count == demo_db.manifest["checks"]["balance_vs_ledger"]
     assert "BROKEN sql_error" in result.summary
+    assert set(result.not_run) == set(BROKEN) | {"bad_name", f"{CLASH}_duplicate_name"}, result.not_run
     assert len(read_table(demo_db.writer, "purchases")) == purchases_before
 
 
@@ -230,6 +235,14 @@ def test_broken_files_on_the_cli(demo_db, broken_dir, monkeypatch, capsys):
     assert code == 2 and "DELETE" in err
     code, out, err = _cli(monkeypatch, capsys, demo_db, broken_dir, "checks", "run", "big_balances")
     assert code == 0 and "(0 rows)" in err
+
+
+def test_a_reconcile_run_with_a_broken_check_is_not_a_pass_on_the_cli(demo_db, broken_dir, monkeypatch, capsys):
+    # the job itself is ok (the daemon keeps running it), but `opsbench run` must not exit 0 on a check that did not run
+    code, out, err = _cli(monkeypatch, capsys, demo_db, broken_dir, "run", "reconcile")
+    assert code == 1, (out, err)
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("opsbench: error: reconcile: could not run ") and "sql_error" in last, err
     code, out, err = _cli(monkeypatch, capsys, demo_db, broken_dir, "checks", "run", "bad_name")  # its alert's command
     assert code == 2 and "bad check name 'Bad-Name'" in err
     code, out, err = _cli(monkeypatch, capsys, demo_db, broken_dir, "checks", "run", "nope")
@@ -281,6 +294,6 @@ def test_doctor_counts_the_checks_and_names_a_broken_file(demo_db, broken_dir, t
     from ops.workbench.doctor import check_check_files
 
     ok = check_check_files(_settings(demo_db, None))
-    assert (ok.level, ok.message) == ("ok", "10 shipped, OPSBENCH_CHECKS_DIR not set")
+    assert (ok.level, ok.message) == ("ok", "11 shipped, OPSBENCH_CHECKS_DIR not set")
     broken = check_check_files(_settings(demo_db, broken_dir))
     assert broken.level == "warn" and f"{broken_dir / 'Bad-Name.sql'}:1:" in broken.message

@@ -239,6 +239,14 @@ def test_probe_uptime_per_local_hour(executed, raw):
     assert 0 < api["ok"].mean() < 1  # failing for two hours, then healthy
 
 
+def _named(key: str) -> str:
+    """An alert as the chart names it: without the labels whose value its rule's name already says
+    (`reconcile_x{check=x}` -> `reconcile_x`), the others kept (`health_check_failing{probe=api}`)."""
+    rule, _, labels = key.partition("{")
+    kept = [p for p in labels.rstrip("}").split(",") if p and p.split("=", 1)[1] not in rule]
+    return rule + ("{" + ",".join(kept) + "}" if kept else "")
+
+
 def test_alert_episodes_match_the_event_history(executed, raw):
     fig = _figures(executed)["Alert history: firing episodes"]
     events = raw["events"].sort_values(["at", "id"])
@@ -248,7 +256,9 @@ def test_alert_episodes_match_the_event_history(executed, raw):
             later = e[(e["kind"] == "resolved") & (e["at"] > fired["at"])]
             episodes.append((key, fired["at"], later["at"].iloc[0] if len(later) else None))
     shown = [k for t in fig["data"] if t.get("type") == "bar" for k in _values(t["y"])]
-    assert sorted(shown) == sorted(k for k, _, _ in episodes)
+    assert sorted(shown) == sorted(_named(k) for k, _, _ in episodes)
+    # each bar's name written above it (long keys beside the axis left no room for the bars on a phone)
+    assert sorted(a["text"] for a in fig["layout"]["annotations"]) == sorted({_named(k) for k, _, _ in episodes})
     api = [(f, r) for k, f, r in episodes if k == "health_check_failing{probe=api}"]
     assert len(api) == 1 and api[0][1] is not None     # fired while failing, resolved after two good runs
     minutes = (api[0][1] - api[0][0]).total_seconds() / 60

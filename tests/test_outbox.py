@@ -16,6 +16,7 @@ from support.botapi import TOKEN
 
 from ops.alerting import channels, outbox
 from ops.alerting import manager as alerts
+from ops.alerting.telegram import channel as telegram_channel
 from ops.contract import Finding, JobResult
 from ops.core.clock import utc_now
 
@@ -161,7 +162,7 @@ def test_migration_persisted_and_used_by_next_process(state, api, clock, caplog)
     with caplog.at_level(logging.WARNING):
         outbox.drain(settings, state.engine, channel, clock=clock.now, sleep=clock.sleep)
     assert any(r.levelno == logging.WARNING and "-1004001" in r.getMessage() for r in caplog.records)
-    assert channels.current_chat_id(state.engine, "-4001") == "-1004001"
+    assert telegram_channel.current_chat_id(state.engine, "-4001") == "-1004001"
     # a new process (new channel) goes straight to the new chat
     _, fresh = telegram(state, api, clock, chat="-4001")
     enqueue_texts(state.engine, ["after"], clock.now())

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -456,35 +457,45 @@ def _run_in_thread(fn):
     return t, box
 
 
+@contextmanager
+def _standby_reader(pg15, standby, app: str):
+    """The analytics engine on the standby, its sessions named `app` so the test can find them in
+    pg_stat_activity; disposed when the test ends."""
+    from ops.data import db
+
+    url = standby.url(DB, "opsbench_ro", pg15.passwords["opsbench_ro"])
+    engine = db.make_engine("analytics", _settings(url, pg15.url(DB)), connect_args={"application_name": app})
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def test_a_query_cancelled_by_a_recovery_conflict_is_retried_once(pg15, standby, tmp_path):
     """The primary takes an ACCESS EXCLUSIVE lock on the table the standby query reads: replay cancels
     the query (max_standby_streaming_delay 1 s); the loader runs it again and returns its rows."""
-    from ops.data import db
-
     query = _conflict_query(tmp_path)
     app = "opsbench-conflict-once"
-    url = standby.url(DB, "opsbench_ro", pg15.passwords["opsbench_ro"])
-    engine = db.make_engine("analytics", _settings(url, pg15.url(DB)), connect_args={"application_name": app})
     before = _lock_conflicts(standby)
     try:
-        thread, box = _run_in_thread(lambda: query(engine, s=5))
-        first = wait_until(lambda: _sleeping(standby, app), 60, what="the standby query to run")
-        with pg15.admin(DB) as primary:
-            with primary.transaction():
-                _lock_and_ship(pg15, primary)
-                # hold it until replay has cancelled the first run (the retry then waits for the lock)
-                wait_until(lambda: _sleeping(standby, app) != first, 60, what="the recovery conflict")
-                # from here replay waits for queries instead of cancelling them: the retry must not meet a
-                # second, unrelated conflict (autovacuum's cleanup of the seeded tables, say) in its 5 s
-                _standby_delay(standby, "-1")
-        thread.join(120)
-        assert "error" not in box, box.get("error")
-        assert box["value"]["n"].tolist() == [10]
-        # the first run was cancelled, not finished (the server counts the cancel, in its statistics a
-        # moment later), and the second went through
-        wait_until(lambda: _lock_conflicts(standby) > before, 60, what="the conflict to be counted")
+        with _standby_reader(pg15, standby, app) as engine:
+            thread, box = _run_in_thread(lambda: query(engine, s=5))
+            first = wait_until(lambda: _sleeping(standby, app), 60, what="the standby query to run")
+            with pg15.admin(DB) as primary:
+                with primary.transaction():
+                    _lock_and_ship(pg15, primary)
+                    # hold it until replay has cancelled the first run (the retry then waits for the lock)
+                    wait_until(lambda: _sleeping(standby, app) != first, 60, what="the recovery conflict")
+                    # from here replay waits for queries instead of cancelling them: the retry must not meet a
+                    # second, unrelated conflict (autovacuum's cleanup of the seeded tables, say) in its 5 s
+                    _standby_delay(standby, "-1")
+            thread.join(120)
+            assert "error" not in box, box.get("error")
+            assert box["value"]["n"].tolist() == [10]
+            # the first run was cancelled, not finished (the server counts the cancel, in its statistics a
+            # moment later), and the second went through
+            wait_until(lambda: _lock_conflicts(standby) > before, 60, what="the conflict to be counted")
     finally:
-        engine.dispose()
         _standby_delay(standby, None)
 
 
@@ -507,14 +518,10 @@ def _standby_delay(standby: PgCluster, value: str | None) -> None:
 
 def test_a_query_cancelled_twice_is_refused_in_one_line(pg15, standby, tmp_path):
     from ops.core.errors import QueryError
-    from ops.data import db
 
     query = _conflict_query(tmp_path)
     app = "opsbench-conflict-twice"
-    url = standby.url(DB, "opsbench_ro", pg15.passwords["opsbench_ro"])
-    engine = db.make_engine("analytics", _settings(url, pg15.url(DB)), connect_args={"application_name": app})
-    before = _lock_conflicts(standby)
-    try:
+    with _standby_reader(pg15, standby, app) as engine:
         thread, box = _run_in_thread(lambda: query(engine, s=30))
         seen = None
         for n in (1, 2):
@@ -535,8 +542,6 @@ def test_a_query_cancelled_twice_is_refused_in_one_line(pg15, standby, tmp_path)
         assert len(text.splitlines()) == 1
         assert text.startswith("scratch.slow_count: the read replica cancelled it twice (")
         assert "conflict with recovery" in text and "hot_standby_feedback" in text
-    finally:
-        engine.dispose()
 
 
 def test_lag_is_reported_when_replay_falls_behind(pg15, standby):

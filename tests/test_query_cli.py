@@ -78,6 +78,26 @@ def test_list_shows_names_parameters_and_descriptions(cli_db):
     assert "ISO currency to report" in detail.stdout and "(required)" in detail.stdout
 
 
+def test_list_shows_no_internal_subject(cli_db):
+    """opsbench's own SQL (state store, rollup extraction, backend identity, backtest, seeding, bench,
+    doctor, cleanup) lives in queries/internal/ and is not in the founder's list; it still runs by name."""
+    internal_dir = Path(queries.__file__).resolve().parent / "internal"
+    internal = {p.stem for p in internal_dir.glob("*.sql")} | {p.name for p in internal_dir.iterdir() if p.is_dir()}
+    assert {"backend", "backtest", "rollups", "state", "seed"} <= internal   # the listing below is not vacuous
+    proc = run(cli_db, "--list")
+    assert proc.returncode == 0, proc.stderr
+    listed = {line.split()[0] for line in proc.stdout.splitlines()[1:] if line.strip()}
+    assert listed and not [n for n in listed if n.split(".")[0].split("/")[0] in internal]
+    assert {"revenue.daily", "activity.daily", "reconciliation.negative_balances"} <= listed
+    # a founder's subject and one of opsbench's never share a name (the loader would pick one silently)
+    public = {p.stem for p in internal_dir.parent.glob("*.sql")}
+    assert not public & internal
+    # hidden, not gone: an internal query still runs by its name
+    shown = run(cli_db, "--list", "backend.identity")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.startswith("backend.identity:")
+
+
 def test_csv_matches_the_python_function(cli_db):
     proc = run(cli_db, "revenue.daily", "-p", "start=2026-04-01", "-p", "end=2026-04-06",
                "-p", "tz=Europe/Istanbul", "--format", "csv")

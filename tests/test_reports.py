@@ -17,7 +17,7 @@ from support.fixtures import db  # noqa: F401 - the shared module fixture
 
 import queries
 from ops.alerting import manager as alerts
-from ops.alerting import telegram_html as messages
+from ops.alerting.telegram import html as messages
 from ops.contract import Finding, JobResult, Severity
 from ops.core.settings import load_settings
 from ops.reports import figures as report
@@ -346,7 +346,9 @@ def test_code_lists_and_reconciliation_equal_the_raw_rows_and_manifest(db, daily
     assert [(c.code, c.count) for c in rep.api_error_codes] == _top(log["error_code"].value_counts(dropna=False),
                                                                     report.TOP_CODES)
     # the ledger checks look at the whole database: the generator's planted counts
-    assert {c.check: c.offending for c in rep.reconciliation} == db.manifest["checks"]
+    # (reconciliation.summary: the checks that need no settings, not negative_model_margin: provider costs)
+    assert {c.check: c.offending for c in rep.reconciliation} == \
+        {c: n for c, n in db.manifest["checks"].items() if c != "negative_model_margin"}
 
 
 def test_the_digest_reads_reconciliation_from_the_nights_job_not_the_ledger(db, settings, day):
@@ -371,7 +373,9 @@ def test_the_digest_reads_reconciliation_from_the_nights_job_not_the_ledger(db, 
         later = record.finished_at + dt.timedelta(days=3)
         rep = report.build(db.analytics, settings, "daily", window=report.Window(day, day, TZ), state=db.writer,
                            now=later)
-        assert {c.check: c.offending for c in rep.reconciliation} == db.manifest["checks"]
+        # (reconciliation.summary: the checks that need no settings, not negative_model_margin: provider costs)
+        assert {c.check: c.offending for c in rep.reconciliation} == \
+            {c: n for c, n in db.manifest["checks"].items() if c != "negative_model_margin"}
         assert not any(n.startswith("reconciliation from the reconcile job") for n in rep.notes)
     finally:
         with db.writer.begin() as conn:
@@ -427,6 +431,60 @@ def test_failing_checks_without_an_alert_are_not_all_clear(daily, db):
     assert "All clear" not in "\n".join(lines)
     assert f"Needs you: {failing} reconciliation checks failing" in lines[1]
     assert lines[2].startswith("• reconciliation ")
+
+
+LONG = ("backend unhealthy: HTTP 503, expected 200; status is 'unhealthy', expected 'healthy'; checks failing: "
+        "database, storage, queue; last healthy answer eleven minutes ago from the primary region")
+
+
+def test_digest_lines_are_cut_between_words_and_say_the_key_once(daily):
+    """On a phone: every shortened text ends on a whole word of the original, and an alert line names the key's
+    words once (the check's summary starts by naming the check again)."""
+    recon_key = "reconcile_iap_refund_mismatch{check=iap_refund_mismatch}"
+    recon_summary = ("reconciliation iap_refund_mismatch: 3 row(s) - App Store refunds without an iap_refund debit "
+                     "of the credited amount, and refunds debited twice")
+    rep = dataclasses.replace(daily, alerts=[
+        _alert("health_check_failing{probe=backend}", "critical", LONG),
+        _alert(recon_key, "critical", recon_summary),
+    ])
+    lines = _visible_lines(report_message.telegram_message(rep))
+    originals = [LONG, recon_summary, recon_summary.split(": ", 1)[1]]
+    cut = [ln for ln in lines if "…" in ln and not ln.startswith("…")]
+    assert cut, "nothing was shortened: the test's texts are too short"
+    for ln in cut:
+        before = ln.split("…", 1)[0]
+        # the longest tail of the visible text that starts one of the originals is a whole-word prefix of it
+        found = False
+        for orig in originals:
+            for i in range(len(before)):
+                piece = before[i:]
+                if len(piece) > 15 and orig.startswith(piece):
+                    rest = orig[len(piece):]
+                    assert rest[:1] in (" ", ",", ";", ":", "") or piece[-1:] in " ,;:", (ln, rest[:10])
+                    found = True
+                    break
+            if found:
+                break
+        assert found, ln
+    alert = next(ln for ln in lines if "reconcile_iap_refund_mismatch" in ln)
+    assert "reconcile_iap_refund_mismatch 3 row(s) - App Store refunds" in alert, alert
+    assert alert.count("iap_refund_mismatch") == 1 and "{check=" not in alert
+    assert "reconciliation iap_refund_mismatch" not in alert
+    # a key whose labels add something keeps them
+    assert any("health_check_failing{probe=backend} backend unhealthy" in ln for ln in lines)
+
+
+def test_digest_reconciliation_is_a_verdict_and_the_largest_checks(daily, db):
+    """Not a comma list of every check: the count, the rows, the three checks with most rows, then how many more."""
+    lines = _visible_lines(report_message.telegram_message(dataclasses.replace(daily, alerts=[])))
+    failing = {c: n for c, n in db.manifest["checks"].items() if n}
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("🧾 Reconciliation"))
+    assert lines[at] == (f"🧾 Reconciliation: ⚠️ {len(failing)} of {len(db.manifest['checks'])} checks failing, "
+                         f"{sum(failing.values())} rows")
+    top = sorted(failing.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    assert lines[at + 1: at + 4] == [f"• {c} {n}" for c, n in top]
+    assert lines[at + 4] == f"… and {len(failing) - 3} more (opsbench checks run)"
+    assert all(len(ln) <= 100 for ln in lines[at: at + 5])
 
 
 def _fig(key: str, unit: str, value: float, before: float) -> report.Figure:

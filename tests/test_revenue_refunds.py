@@ -2,7 +2,7 @@
 
 The backend sometimes records an App Store transaction twice; the REFUND
 notification may then land on the later copy only. Every revenue figure
-(queries/revenue.sql and the rollups' queries/rollups.sql) must count such a
+(queries/revenue.sql and the rollups' queries/internal/rollups.sql) must count such a
 refund once, on the earliest refunded_at of any copy, for the price of the
 transaction. Checked against hand-made rows and the generator's planted case
 (manifest `refund_on_duplicate`), and against the pandas recomputation, in two

@@ -17,8 +17,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from support.botapi import TOKEN, parse_html, utf16_len
 
-from ops.alerting import telegram_html as messages
-from ops.alerting.telegram import (
+from ops.alerting.telegram import html as messages
+from ops.alerting.telegram.client import (
     TelegramChatUnavailable,
     TelegramClient,
     TelegramError,
@@ -279,7 +279,7 @@ def test_backoff_is_capped(api, clock):
 
 
 def test_deadline_no_wait_crosses_it(api, clock):
-    from ops.alerting.telegram import TelegramOutOfTime
+    from ops.alerting.telegram.client import TelegramOutOfTime
 
     client = client_for(api, clock)
     client.deadline = clock.monotonic() + 5

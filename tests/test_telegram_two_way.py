@@ -12,6 +12,7 @@ from support.botapi import TOKEN
 
 from ops.alerting import channels, outbox
 from ops.alerting import manager as alerts
+from ops.alerting.telegram import channel as telegram_channel
 from ops.alerting.manager import RuleConfig
 from ops.contract import Finding, JobResult
 from ops.daemon.telegram_poller import TelegramPoller, process
@@ -46,7 +47,7 @@ class Setup:
         """The daemon's poller, one round (getUpdates with timeout 0), acting on what arrived."""
         poller = TelegramPoller(self.settings, self.state.engine, leading=lambda: True, run_job=self.jobs.append,
                                 clock=self.clock.now)
-        poller._client = channels.telegram_client(self.settings, self.state.engine, clock=self.clock.monotonic,
+        poller._client = telegram_channel.telegram_client(self.settings, self.state.engine, clock=self.clock.monotonic,
                                                   sleep=self.clock.sleep)
         acted = poller.poll_once()
         self.drain()
@@ -112,10 +113,8 @@ def test_an_edit_of_a_deleted_message_becomes_a_new_message_and_unmodified_is_fi
     assert stored == new_mid and failed == 0   # later edits go to the new message
     # the same edit again: Telegram says "message is not modified", which is delivered, not failed
     with tg.state.engine.begin() as conn:
-        from ops.alerting import incidents
-
         (iid,) = conn.execute(sa.text("SELECT id FROM opsbench.incidents")).scalars()
-        incidents.refresh(conn, iid, tg.settings, tg.clock.now())
+        alerts.refresh_incidents(conn, [iid], tg.settings, tg.clock.now())
     assert tg.drain() == 1
     assert any(r.answered == 400 and r.method == "editMessageText" for r in api.requests)
     assert outbox.delivery_problems(tg.state.engine).failed == 0
@@ -334,3 +333,27 @@ def test_many_alerts_firing_together_are_all_shown_in_as_few_messages_as_fit(tg)
     shown = "\n".join(k.text for k in sent)
     assert all(f"check_{i:02d}" in shown for i in range(30)) and "cut to fit" not in shown
     assert sent[0].text.startswith("🔴") and "· critical ·" in sent[0].text   # the most severe come first
+
+
+def test_maintenance_from_telegram_holds_warnings_and_status_says_so(tg):
+    from ops.alerting import maintenance_store
+
+    api = tg.api
+    api.say("/maintenance 30m deploy", CHAT, user_id=STRANGER)           # a change: admins only
+    api.say("/maintenance soon deploy", CHAT, user_id=ADMIN)
+    api.say("/maintenance 30m deploy v2", CHAT, user_id=ADMIN)
+    assert tg.poll() == 3
+    texts = [k.text for k in api.messages.values() if k.reply_to is not None]
+    assert any("only the admins" in t for t in texts)
+    assert any(t.startswith("WHEN: ") and "30m" in t for t in texts), texts
+    (window,) = maintenance_store.active(tg.state.engine)
+    assert window.reason == "deploy v2" and window.created_by == "@founder" and window.patterns == ()
+    assert any(t.startswith(f"🛠 Maintenance #{window.id}") for t in texts)
+    # a warning inside the window is held: no incident message
+    before = len(api.messages)
+    (t,) = tg.evaluate(bad=True)
+    assert t.held == "silenced" and t.notified is None and len(api.messages) == before
+    api.say("/status", CHAT, user_id=STRANGER)
+    tg.poll()
+    status = [k.text for k in api.messages.values() if k.reply_to is not None][-1]
+    assert f"In maintenance: #{window.id} deploy v2 until" in status

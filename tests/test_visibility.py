@@ -25,11 +25,11 @@ def _backend_tables() -> set[str]:
 def test_the_listed_tables_are_the_tables_the_queries_and_cleanup_read():
     root = Path(queries.__file__).resolve().parent
     backend = _backend_tables()
-    text = "\n".join(p.read_text() for p in [*root.glob("*.sql"), *root.glob("checks/*.sql")]
+    text = "\n".join(p.read_text() for p in [*root.glob("*.sql"), *root.glob("internal/*.sql"), *root.glob("checks/*.sql")]
                      if p.name != "schema.sql")
     assert set(visibility.ANALYTICS_TABLES) == {t for t in backend if re.search(rf"\b{t}\b", text)}
-    # cleanup deletes with queries/maintenance/cleanup.sql and reports stuck jobs with metrics.stuck_jobs
-    cleanup = (root / "maintenance" / "cleanup.sql").read_text() + queries.load("metrics").stuck_jobs.sql
+    # cleanup deletes with queries/internal/maintenance/cleanup.sql and reports stuck jobs with metrics.stuck_jobs
+    cleanup = (root / "internal" / "maintenance" / "cleanup.sql").read_text() + queries.load("metrics").stuck_jobs.sql
     assert set(visibility.MAINTENANCE_TABLES) == {t for t in backend if re.search(rf"\b{t}\b", cleanup)}
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from ops.alerting import manager, outbox
 from ops.contract import JobResult
 from ops.core import sentry
+from ops.core.clock import utc_now
 from ops.core.settings import Settings
 
 log = logging.getLogger("opsbench.alerts.bridge")
@@ -38,9 +39,14 @@ def record_result(engine: Engine, source: str, result: JobResult, now: dt.dateti
 
 
 def drain(settings: Settings, engine: Engine, **limits) -> int | None:
-    """Send pending outbox messages. The number sent, or None if the outbox failed.
+    """Escalate unacked critical alerts that are due, then send pending outbox messages. The number
+    sent, or None if the outbox failed.
 
     `limits` go to outbox.drain (clock, budget_s, max_messages)."""
+    try:
+        manager.escalate(engine, settings, (limits.get("clock") or utc_now)())
+    except Exception as e:  # an escalation that fails must not hold up delivery
+        _report("escalate", e)
     try:
         return int(outbox.drain(settings, engine, **limits))
     except Exception as e:

@@ -1,8 +1,13 @@
 """The durable outbox: messages are rows first, deliveries second.
 
-Producers (`ops.alerting.manager`, scheduled reports) call `enqueue(conn, ...)` inside
-the transaction that made the state change, so a message exists exactly when
-its cause does. `drain()` sends pending rows strictly in id order:
+Producers call `publish(conn, notice, settings)` (the alert manager: a neutral
+`ops.alerting.notices.Notice`, rendered by every destination that is on) or
+`enqueue(conn, text, ...)` (scheduled reports, bot replies: free text for one
+destination, the chat by default) inside the transaction that made the state
+change, so a message exists exactly when its cause does. Every row names its
+destination (ops/alerting/channels.py); `drain()` sends each destination's
+pending rows strictly in id order, one destination after the other, so one
+that is down holds back only its own rows:
 
 - one sender at a time (a transaction-scoped advisory lock), and the head row
   locked `FOR UPDATE SKIP LOCKED` while it is sent; it is marked sent in the
@@ -12,11 +17,13 @@ its cause does. `drain()` sends pending rows strictly in id order:
   one message that was in flight);
 - a failed head stays pending with a next-attempt time (exponential backoff,
   or the server's retry_after) and blocks the rows behind it, so order holds;
-- a destination that refuses everything (bot blocked, chat not found) is
-  reported once (an ERROR log line and one Sentry event), marked in
-  `opsbench.telegram_chats`, and probed again every `BLOCKED_RETRY`: messages
-  wait, none are dropped, and delivery resumes within minutes of the chat
-  taking messages again;
+- a destination that refuses everything (bot blocked, chat not found, SMTP
+  login refused) is reported once (an ERROR log line and one Sentry event),
+  remembered by its channel (Telegram: `opsbench.telegram_chats`), and probed
+  again every `BLOCKED_RETRY`: messages wait, none are dropped, and delivery
+  resumes within minutes of the destination taking messages again;
+- what an error means and how long to wait is the channel's to say
+  (`channel.outcome(err)`, `channel.retry_wait(err, attempts)`);
 - a message the destination rejects for good (a permanent 400) is marked
   `failed`, kept for inspection, logged and sent to Sentry once, and the
   queue moves on; `delivery_problems()` tells the CLI about both;
@@ -34,15 +41,26 @@ import datetime as dt
 import json
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from sqlalchemy.engine import Connection, Engine
 
 import queries
-from ops.alerting import telegram_html as messages
-from ops.alerting.channels import Channel, OutgoingMessage, Sent, TelegramChannel
-from ops.core import backoff
+from ops.alerting import channels
+from ops.alerting.channel import (  # noqa: F401  (pack_album: reports build albums with it)
+    BLOCKED_RETRY,
+    KINDS,
+    RETRY_BASE,
+    RETRY_CAP,
+    Channel,
+    Draft,
+    OutgoingMessage,
+    Sent,
+    pack_album,
+    unpack_album,
+)
+from ops.alerting.notices import Notice, human_duration
 from ops.core.clock import utc_now
 from ops.core.errors import DeliveryError, Outcome
 from ops.core.redact import redact
@@ -51,46 +69,27 @@ from ops.core.settings import Settings
 log = logging.getLogger("opsbench.outbox")
 
 BACKLOG_NOTICE_AFTER = dt.timedelta(minutes=15)   # older head than this = "long outage"
-RETRY_BASE = dt.timedelta(seconds=30)
-RETRY_CAP = dt.timedelta(minutes=5)       # a long outage is probed every ~5 min, not hourly
-BLOCKED_RETRY = dt.timedelta(minutes=5)   # a blocked chat is probed again this often (one request)
-
-
-KINDS = ("text", "photo", "document", "media_group", "edit", "reply", "answer")
 
 
 def _q():
     return queries.load("state/outbox")
 
 
-def pack_album(files: list[tuple[str, bytes]]) -> bytes:
-    """Several photos as one outbox payload (a media group is one row: delivered, or retried, whole)."""
-    import json
-
-    return json.dumps({"files": [{"filename": name, "data": base64.b64encode(data).decode("ascii")}
-                                 for name, data in files]}).encode("utf-8")
-
-
-def unpack_album(payload: bytes) -> list[tuple[str, bytes]]:
-    import json
-
-    return [(f["filename"], base64.b64decode(f["data"])) for f in json.loads(bytes(payload))["files"]]
-
-
 def enqueue(conn: Connection, text: str, *, kind: str = "text", payload: bytes | None = None,
             payload_path: str | None = None, filename: str | None = None, silent: bool = False,
             source: str | None = None, now: dt.datetime | None = None, incident_id: int | None = None,
             reply_to: int | None = None, reply_markup: dict | None = None,
-            callback_query_id: str | None = None) -> list[int]:
-    """Queue a message inside the caller's transaction. Returns the outbox ids.
+            callback_query_id: str | None = None, destination: str = "main") -> list[int]:
+    """Queue a message for one destination (the chat unless told) inside the caller's transaction.
+    Returns the outbox ids.
 
-    Text longer than one Telegram message becomes several rows (split at line
+    Text longer than one message of the destination's medium becomes several rows (split at line
     boundaries, tags whole), so a retry never resends a part already delivered;
     a text that shows nothing (empty, whitespace) stores no row and returns [].
     For photo/document `text` is the caption (kept within 1,024); a media_group's payload
     is `pack_album(...)`, its text the album's caption.
 
-    Two-way Telegram (ops.alerting.incidents, ops.alerting.bot): `incident_id`
+    Two-way Telegram (ops.alerting.telegram.incidents, ops.alerting.telegram.bot): `incident_id`
     ties a text (the incident's message, with `reply_markup` buttons), an
     `edit` of it or a `reply` to it to the incident, whose Telegram message id
     is looked up when the row is sent; `reply_to` replies to a command's
@@ -99,22 +98,24 @@ def enqueue(conn: Connection, text: str, *, kind: str = "text", payload: bytes |
     """
     if kind not in KINDS:
         raise ValueError(f"unknown outbox kind {kind!r}")
+    medium = channels.medium(destination)
     now = now or utc_now()
     markup = json.dumps(reply_markup) if reply_markup is not None else None
     if kind == "answer":
         row = _q().enqueue.execute(conn, created_at=now, kind=kind, body=text[:200], source=source,
-                                   callback_query_id=callback_query_id, lane="answer").one()
+                                   callback_query_id=callback_query_id, lane="answer",
+                                   destination=destination).one()
         return [int(row.id)]
     if kind in ("edit", "reply"):
         if incident_id is None:
             raise ValueError(f"an {kind} needs the incident it refers to")
-        bodies = [text] if kind == "edit" else messages.split_html(text)
+        bodies = [text] if kind == "edit" else medium.parts(text)
     elif kind == "text":
-        bodies = messages.split_html(text)  # nothing for a text that shows nothing: Telegram would refuse it
+        bodies = medium.parts(text)  # nothing for a text that shows nothing: Telegram would refuse it
     else:
         if payload is None and not payload_path:
             raise ValueError(f"a {kind} needs payload bytes or a payload_path")
-        bodies = [messages.caption(text)]
+        bodies = [medium.caption(text)]
     b64 = base64.b64encode(payload).decode("ascii") if payload is not None else None
     ids = []
     for i, body in enumerate(bodies):
@@ -123,9 +124,29 @@ def enqueue(conn: Connection, text: str, *, kind: str = "text", payload: bytes |
                                    payload_path=payload_path, filename=filename, silent=silent,
                                    source=source, incident_id=incident_id if (i == 0 or kind == "reply") else None,
                                    reply_to=reply_to if i == 0 else None,
-                                   reply_markup=markup if last else None).one()
+                                   reply_markup=markup if last else None, destination=destination).one()
         ids.append(int(row.id))
     return ids
+
+
+def publish(conn: Connection, notice: Notice, settings: Settings, *, now: dt.datetime | None = None,
+            source: str | None = None) -> list[int]:
+    """Queue a notice on every destination that is on, each rendered for its medium, inside the
+    caller's transaction. Returns the outbox ids (the chat's first)."""
+    now = now or utc_now()
+    ids: list[int] = []
+    for destination in channels.destinations(settings):
+        for d in channels.medium(destination).render(conn, notice, settings, now):
+            ids.append(_store(conn, d, destination, now, source))
+    return ids
+
+
+def _store(conn: Connection, d: Draft, destination: str, now: dt.datetime, source: str | None) -> int:
+    markup = json.dumps(d.reply_markup) if d.reply_markup is not None else None
+    return int(_q().enqueue.execute(conn, created_at=now, kind=d.kind, body=d.body, payload_b64=None,
+                                    payload_path=None, filename=None, silent=d.silent, source=source,
+                                    incident_id=d.incident_id, reply_to=None, reply_markup=markup,
+                                    destination=destination).one().id)
 
 
 def depth(engine: Engine) -> int:
@@ -139,34 +160,15 @@ def recent(engine: Engine, limit: int = 50) -> list:
         return list(_q().messages.execute(conn, limit=limit))
 
 
-def _retry_delay(attempts: int, retry_after: float | None) -> dt.timedelta:
-    step = dt.timedelta(seconds=backoff.delay(attempts - 1, RETRY_BASE.total_seconds(), RETRY_CAP.total_seconds(),
-                                              jitter=(0.8, 1.2)))
-    if retry_after:
-        step = max(step, dt.timedelta(seconds=retry_after))
-    return step
-
-
-def _blocked_until(engine: Engine, channel: Channel) -> dt.datetime | None:
-    if not isinstance(channel, TelegramChannel):
-        return None
-    with engine.connect() as conn:
-        row = _q().chat.execute(conn, configured_chat_id=channel.configured_chat_id).first()
-    if row is None or row.blocked_at is None:
-        return None
-    return (row.blocked_checked_at or row.blocked_at) + BLOCKED_RETRY
-
-
 def channel_for(settings: Settings, engine: Engine, sleep: Callable[[float], None] = time.sleep,
-                runtime: Any = None) -> Channel:
-    """The channel of (settings, engine), one per runtime (the process's for `settings` when none is
+                runtime: Any = None) -> list[Channel]:
+    """The channels of (settings, engine), one set per runtime (the process's for `settings` when none is
     given), so per-chat pacing and the HTTP connection pool carry over from one drain to the next."""
-    from ops.alerting import channels
     from ops.data import runtime as runtimes
 
     rt = runtime if runtime is not None else runtimes.for_settings(settings)
-    return rt.shared(("outbox.channel", settings, engine, sleep),
-                     lambda: channels.from_settings(settings, engine, sleep=sleep))
+    return rt.shared(("outbox.channels", settings, engine, sleep),
+                     lambda: channels.active(settings, engine, sleep=sleep))
 
 
 def drain(settings: Settings, engine: Engine, channel: Channel | None = None,
@@ -177,42 +179,57 @@ def drain(settings: Settings, engine: Engine, channel: Channel | None = None,
     `max_messages` and `budget_s` (seconds on `clock`) bound one call: no new
     message is started once the budget is spent, and waits inside a send
     (pacing, retry_after, backoff) that would end past it are not taken. What
-    is left stays pending, in order, for the next call. Without `channel`, the
-    one of `runtime` (a job's `ctx.runtime`) is used.
+    is left stays pending, in order, for the next call. With `channel`, only
+    its destination's rows; without, every destination that is on, each with
+    the channel of `runtime` (a job's `ctx.runtime`), one after the other (a
+    destination that fails gives way to the next at once).
     """
-    if channel is None:
-        channel = channel_for(settings, engine, sleep, runtime)
+    targets = [channel] if channel is not None else channel_for(settings, engine, sleep, runtime)
+    deadline = None if budget_s is None else clock() + dt.timedelta(seconds=budget_s)
+    delivered = 0
+    for target in targets:
+        left = None if max_messages is None else max_messages - delivered
+        if left is not None and left <= 0:
+            break
+        spent = None if deadline is None else max(0.0, (deadline - clock()).total_seconds())
+        delivered += _drain_one(engine, target, clock, left, spent)
+    return delivered
+
+
+def _drain_one(engine: Engine, channel: Channel, clock: Callable[[], dt.datetime], max_messages: int | None,
+               budget_s: float | None) -> int:
+    """Send one destination's pending rows in order (see `drain`)."""
+    destination = channel.destination
     delivered = _drain_answers(engine, channel, clock)
-    blocked_until = _blocked_until(engine, channel)
-    if blocked_until is not None and clock() < blocked_until:
+    with engine.connect() as conn:
+        held_until = channel.held_until(conn)
+    if held_until is not None and clock() < held_until:
         return delivered
     deadline = None if budget_s is None else clock() + dt.timedelta(seconds=budget_s)
-    set_deadline = getattr(channel, "set_deadline", None)
     first = True
     try:
         while max_messages is None or delivered < max_messages:
             if deadline is not None and clock() >= deadline:
                 break
             with engine.begin() as conn:
-                if not _q().try_sender_lock.execute(conn).scalar_one():
+                if not _q().try_sender_lock.execute(conn, destination=destination).scalar_one():
                     break  # another drain is sending; it keeps the order
-                row = _q().head.execute(conn).first()
+                row = _q().head.execute(conn, destination=destination).first()
                 now = clock()
                 if row is None or row.next_attempt_at > now:
                     break
-                notice = _backlog_notice(conn, row, now) if first else None
+                notice = _backlog_notice(conn, channel, row, now) if first else None
                 first = False
-                if set_deadline is not None:
-                    set_deadline(None if deadline is None else (deadline - now).total_seconds())
+                channel.set_deadline(None if deadline is None else (deadline - now).total_seconds())
                 outgoing = _outgoing(row)
                 try:
-                    if notice and outgoing.kind == "text" and \
-                            messages.utf16_len(notice + "\n\n" + row.body) <= messages.MESSAGE_LIMIT:
-                        outgoing = replace(outgoing, body=notice + "\n\n" + row.body)
+                    merged = channel.with_notice(notice, outgoing) if notice else None
+                    if merged is not None:
+                        outgoing = merged
                     elif notice:
                         channel.send(OutgoingMessage("text", notice, silent=row.silent))
                         # told: whatever happens to the head now, no later drain repeats it
-                        _q().mark_noticed.execute(conn)
+                        _q().mark_noticed.execute(conn, destination=destination)
                         notice = None
                     landed = channel.send(outgoing)
                 except DeliveryError as err:
@@ -220,16 +237,15 @@ def drain(settings: Settings, engine: Engine, channel: Channel | None = None,
                         break
                     continue
                 if notice:
-                    _q().mark_noticed.execute(conn)
+                    _q().mark_noticed.execute(conn, destination=destination)
                 _remember_incident_message(conn, row, landed)
                 _q().mark_sent.execute(conn, id=row.id, sent_at=now, channel=channel.key)
-                if blocked_until is not None and isinstance(channel, TelegramChannel):
-                    _q().chat_unblocked.execute(conn, configured_chat_id=channel.configured_chat_id, at=now)
-                    blocked_until = None
+                if held_until is not None:
+                    channel.accepted(conn, now)
+                    held_until = None
             delivered += 1
     finally:
-        if set_deadline is not None:
-            set_deadline(None)  # the channel outlives this call
+        channel.set_deadline(None)  # the channel outlives this call
     return delivered
 
 
@@ -258,12 +274,12 @@ def _drain_answers(engine: Engine, channel: Channel, clock: Callable[[], dt.date
     behind the chat's queue (a 429 for the chat says nothing about answerCallbackQuery)."""
     done = 0
     with engine.begin() as conn:
-        for row in _q().due_answers.execute(conn, now=clock()).fetchall():
+        for row in _q().due_answers.execute(conn, now=clock(), destination=channel.destination).fetchall():
             try:
                 channel.send(OutgoingMessage("answer", row.body, callback_query_id=row.callback_query_id))
             except DeliveryError as err:
                 answered = clock()
-                if err.outcome is Outcome.never or not err.attempted or row.attempts >= 5:
+                if channel.outcome(err) is Outcome.never or not err.attempted or row.attempts >= 5:
                     # too old now, or refused: the press's effect shows in the edited message anyway
                     _q().mark_failed.execute(conn, id=row.id, error=redact(err)[:1000], failed_at=answered)
                     log.info("outbox: button answer %s not delivered: %s", row.id, redact(err))
@@ -286,33 +302,39 @@ def _failed(conn: Connection, channel: Channel, row: Any, err: DeliveryError, an
     """
     if not err.attempted:
         return False  # out of this call's time budget before sending: the row waits as it is
-    if err.outcome is Outcome.never:
+    outcome = channel.outcome(err)
+    if outcome is Outcome.never:
         _q().mark_failed.execute(conn, id=row.id, error=redact(err)[:1000], failed_at=answered)
         log.error("outbox: message %s rejected for good: %s", row.id, redact(err))
-        _sentry_event(f"Telegram rejected outbox message {row.id} for good: {err}",
+        _sentry_event(f"{_medium_name(channel)} rejected outbox message {row.id} for good: {err}",
                       fingerprint=["opsbench-outbox-rejected"], channel=channel.key, source=row.source or "-")
         return True
-    if err.outcome is Outcome.refused:
+    if outcome is Outcome.refused:
         _q().mark_retry.execute(conn, id=row.id, next_attempt_at=answered + BLOCKED_RETRY, error=redact(err)[:1000])
         _mark_blocked(conn, channel, err, answered)
         return False
     # retry_later / retry_after
-    delay = _retry_delay(row.attempts + 1, err.retry_after)
+    delay = channel.retry_wait(err, row.attempts + 1)
     _q().mark_retry.execute(conn, id=row.id, next_attempt_at=answered + delay, error=redact(err)[:1000])
     log.warning("outbox: message %s not delivered (%s); next try in %s", row.id, redact(err),
-                messages.human_duration(delay))
+                human_duration(delay))
     return False
 
 
-def _backlog_notice(conn: Connection, row: Any, now: dt.datetime) -> str | None:
+def _medium_name(channel: Channel) -> str:
+    """How a Sentry event names the channel ("Telegram", "Email"), from its key (telegram:-100123)."""
+    return channel.key.split(":", 1)[0].capitalize()
+
+
+def _backlog_notice(conn: Connection, channel: Channel, row: Any, now: dt.datetime) -> str | None:
     """The "N messages were held for X" line, when the head waited long and nobody was told yet."""
     if row.backlog_noticed:
         return None
-    backlog = _q().backlog.execute(conn).one()
+    backlog = _q().backlog.execute(conn, destination=channel.destination).one()
     held = now - backlog.oldest
     if held < BACKLOG_NOTICE_AFTER:
         return None
-    return messages.backlog_notice(int(backlog.pending), held)
+    return channel.backlog_notice(int(backlog.pending), held)
 
 
 def _sentry_event(text: str, fingerprint: list[str], **tags: str) -> None:
@@ -338,20 +360,14 @@ def _sentry_event(text: str, fingerprint: list[str], **tags: str) -> None:
         log.warning("outbox: could not report to Sentry: %s", redact(e))
 
 
-def _mark_blocked(conn: Connection, channel: Channel, err: Exception, now: dt.datetime) -> None:
-    """Remember the refusal; log it only the first time (reported once)."""
-    if isinstance(channel, TelegramChannel):
-        newly = _q().chat_blocked.execute(conn, configured_chat_id=channel.configured_chat_id,
-                                          chat_id=str(channel.client.chat_id), reason=redact(err)[:500],
-                                          at=now).scalar_one()
-    else:
-        newly = True
-    if newly:
+def _mark_blocked(conn: Connection, channel: Channel, err: DeliveryError, now: dt.datetime) -> None:
+    """Remember the refusal (the channel knows where); log it only the first time (reported once)."""
+    if channel.refused(conn, err, now):
         log.error("outbox: %s refuses messages (%s); holding them and retrying every %s",
-                  channel.key, redact(err), messages.human_duration(BLOCKED_RETRY))
+                  channel.key, redact(err), human_duration(BLOCKED_RETRY))
         pending = int(_q().depth.execute(conn).scalar_one())
-        _sentry_event(f"Telegram delivery blocked: {channel.key} refuses messages ({err}); "
-                      f"{pending} message(s) held, retried every {messages.human_duration(BLOCKED_RETRY)}",
+        _sentry_event(f"{_medium_name(channel)} delivery blocked: {channel.key} refuses messages ({err}); "
+                      f"{pending} message(s) held, retried every {human_duration(BLOCKED_RETRY)}",
                       fingerprint=["opsbench-outbox-blocked", channel.key], channel=channel.key)
 
 

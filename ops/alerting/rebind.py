@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 import queries
 from ops.alerting import manager, outbox
-from ops.alerting import telegram_html as messages
+from ops.alerting.telegram import html as messages
 from ops.core.clock import utc_now
 from ops.data import backend
 from ops.data import state as state_store

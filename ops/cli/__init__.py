@@ -49,6 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "telegram": ("alerts_cmd", "Telegram delivery: check the bot, send what is waiting."),
     "state": ("state_cmd", "The state store (schema opsbench): bind it to the backend anew."),
     "rollups": ("state_cmd", "The daily rollups in the state store."),
+    "maintenance": ("maintenance_cmd", "Maintenance windows: hold alerts during a planned change, then summarise."),
 }
 _MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 _APP_SETTINGS = {
@@ -91,6 +92,8 @@ def _command_module(module: str):
             from ops.cli import notebooks_cmd as m
         case "state_cmd":
             from ops.cli import state_cmd as m
+        case "maintenance_cmd":
+            from ops.cli import maintenance_cmd as m
         case _:
             raise KeyError(module)
     return m

@@ -61,9 +61,9 @@ def alerts_cmd(
     """
     if ctx.invoked_subcommand is not None:
         return
+    from ops.alerting import maintenance_store, outbox
     from ops.alerting import manager as alerts
-    from ops.alerting import outbox
-    from ops.alerting import telegram_html as messages
+    from ops.alerting.telegram import html as messages
 
     from ops.cli.backend_binding import bind_backend
 
@@ -98,6 +98,9 @@ def alerts_cmd(
                       "notes": len(count.notes), "echoes": count.echoes, "headline": count.headline()},
             "silences": [{"id": s.id, "pattern": s.pattern, "until": _iso(s.ends_at), "reason": s.reason}
                          for s in silences],
+            "maintenance": [{"id": w.id, "schedule": w.schedule.describe(get_settings().tz), "holds": w.scope,
+                             "reason": w.reason, "in_force": w.schedule.occurrence_at(now, get_settings().tz)
+                             is not None} for w in maintenance_store.active(engine)],
             "outbox_depth": depth,
             "delivery": {"blocked": [{"chat": b.configured_chat_id, "chat_id": b.chat_id,
                                       "reason": b.blocked_reason, "since": _iso(b.blocked_at)}
@@ -136,6 +139,13 @@ def alerts_cmd(
         print_table([Col("id", "number", 0), Col("pattern", "name", 0), Col("until", "fixed", 1),
                      Col("reason", "text", 2)],
                     [[f"#{s.id}", s.pattern, _local(s.ends_at), s.reason] for s in silences])
+    windows = maintenance_store.active(engine)
+    if windows:
+        typer.echo(f"Maintenance windows ({len(windows)}):")
+        for w in windows:
+            occ = w.schedule.occurrence_at(now, get_settings().tz)
+            state = f"in force until {_local(occ[1])}" if occ else "planned"
+            typer.echo(f"  #{w.id} {w.schedule.describe(get_settings().tz)} ({state}): {w.scope}, {w.reason}")
     typer.echo(f"Outbox: {depth} pending")
     width = _width()
     for line in delivery_lines(delivery, now, _local):
@@ -186,10 +196,17 @@ def _recent_actions(engine, limit: int) -> list:
 def delivery_lines(problems, now: dt.datetime, when) -> list[str]:
     """What keeps messages from reaching Telegram, in plain words (also used by `opsbench status`)."""
     from ops.alerting import outbox
-    from ops.alerting import telegram_html as messages
+    from ops.alerting.telegram import html as messages
 
     lines = []
     for b in problems.blocked:
+        if ":" in b.configured_chat_id:   # another channel's destination (email:...), not a chat id
+            lines.append(f"BLOCKED: {b.configured_chat_id} refuses messages since {when(b.blocked_at)} "
+                         f"({messages.human_duration(now - b.blocked_at)}): {b.blocked_reason}")
+            lines.append(f"  messages are held, none dropped; tried again every "
+                         f"{messages.human_duration(outbox.BLOCKED_RETRY)} (last {when(b.blocked_checked_at)}). "
+                         "Check that channel's settings (email: OPSBENCH_EMAIL_TO, OPSBENCH_SMTP_*)")
+            continue
         moved = f" (now chat {b.chat_id})" if b.chat_id and b.chat_id != b.configured_chat_id else ""
         lines.append(f"BLOCKED: Telegram chat {b.configured_chat_id}{moved} refuses messages since "
                      f"{when(b.blocked_at)} ({messages.human_duration(now - b.blocked_at)}): {b.blocked_reason}")
@@ -262,13 +279,14 @@ def unsilence_cmd(silence_id: int = typer.Argument(..., help="silence id from `o
 def telegram_test() -> None:
     """Check the bot token (getMe), send one test message to TELEGRAM_CHAT_ID, edit it (as alerts are edited
     when they resolve), and check that the bot's commands are registered (registering them if not)."""
-    from ops.alerting import bot, channels
-    from ops.alerting import telegram_html as messages
-    from ops.alerting.telegram import TelegramError
+    from ops.alerting.telegram import bot
+    from ops.alerting.telegram.channel import telegram_client
+    from ops.alerting.telegram import html as messages
+    from ops.alerting.telegram.client import TelegramError
 
     settings = get_settings()
     engine = _state_engine()
-    client = channels.telegram_client(settings, engine, max_attempts=2)
+    client = telegram_client(settings, engine, max_attempts=2)
     try:
         me = client.get_me()
         typer.echo(f"bot: @{me.get('username')} (id {me.get('id')})")
@@ -309,8 +327,8 @@ def telegram_test() -> None:
 def telegram_setup() -> None:
     """Find TELEGRAM_CHAT_ID, TELEGRAM_THREAD_ID and TELEGRAM_ADMIN_IDS: write to the bot (or in the group
     with it), then run this. It reads the bot's pending updates without consuming them."""
-    from ops.alerting import telegram_html as messages
-    from ops.alerting.telegram import TelegramClient, TelegramError
+    from ops.alerting.telegram import html as messages
+    from ops.alerting.telegram.client import TelegramClient, TelegramError
 
     settings = get_settings()
     if settings.telegram_bot_token is None:

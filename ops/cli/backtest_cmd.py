@@ -24,9 +24,9 @@ class Format(str, Enum):
 def _step(text: str | None) -> dt.timedelta | None:
     if text is None:
         return None
-    from ops.daemon.jobspec import _parse_duration
+    from ops.daemon.cron import parse_duration
 
-    seconds = _parse_duration(text.strip())
+    seconds = parse_duration(text.strip())
     if seconds is None or not math.isfinite(seconds) or not 30 <= seconds <= 6 * 3600:
         fail(f"--step: expected a duration from 30s to 6h such as 5m, got {text!r}")
     return dt.timedelta(seconds=seconds)

@@ -260,14 +260,12 @@ def run(
         typer.echo(f"  {key} = {value:g}" if isinstance(value, (int, float)) else f"  {key} = {value}")
     for f in record.findings:
         typer.echo(f"  [{f.severity.value}] {f.key}: {f.summary}")
-    if BROKEN_MARK in record.summary:
-        # a check that could not run (reconcile's summary lists it as BROKEN) vouches for nothing: not a pass
-        typer.echo(f"opsbench: error: {job}: some checks could not run (BROKEN above)", err=True)
+    if record.not_run:
+        # a part that could not run (a reconcile check that errored) vouches for nothing: not a pass
+        typer.echo(f"opsbench: error: {job}: could not run {', '.join(record.not_run)}", err=True)
         raise typer.Exit(1)
 
 
-# reconcile's summary names each check that could not run "BROKEN <name>" (jobs/reconcile.py)
-BROKEN_MARK = "BROKEN "
 _EXC_PREFIX = re.compile(r"^(?:(?:[a-z_]\w*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Warning)): ")
 _DRIVER_PREFIX = re.compile(r"^\((?:psycopg|sqlalchemy)[\w.]*\) ")
 

@@ -173,6 +173,8 @@ def query(
         limit = TABLE_LIMIT if fmt is Format.table else 0
     try:
         engine = db.analytics()
+        if q.param("costs") is not None and bound.get("costs") is not None:
+            _check_cost_models(engine, values.get("costs"))
         rolled = None if raw else _run_rolled(q, engine, values, fmt, limit or None)
         footer = rolled.footer if rolled else _run(q, engine, values, fmt, limit or None)
     except sqlalchemy.exc.DBAPIError as e:
@@ -186,8 +188,30 @@ def query(
     if q.param("commission") is not None and bound.get("commission") is None:
         # proceeds are NULL, never net at a pretended 0 % commission: say why, off the data stream
         notes.append("proceeds not configured (OPSBENCH_COMMISSION)")  # short: fits 80 columns with the count
+    if q.param("costs") is not None and bound.get("costs") is None:
+        notes.append("provider costs not configured (OPSBENCH_PROVIDER_COSTS)")  # costs and margins are blank
     if notes:  # one line on stderr, whatever it says
         typer.echo(" · ".join(notes), err=True)
+
+
+def _check_cost_models(engine, given: str | None) -> None:
+    """A costs file naming a model the backend does not have would leave that model unpriced: one line, exit 2."""
+    from pathlib import Path
+
+    import queries
+    from ops.core import costs
+    from ops.core.settings import get_settings
+
+    if given is not None and not str(given).strip().startswith("{") and str(given).strip().lower() != "none":
+        c = costs.load(Path(str(given).strip()))
+    else:
+        c = get_settings().provider_costs
+    if c is None:
+        return
+    known = queries.economics.models(engine)
+    problem = costs.unknown_models(c, set(zip(known["model"], known["provider"])))
+    if problem:
+        fail(f"OPSBENCH_PROVIDER_COSTS: {problem}" if given is None else problem)
 
 
 class _Rolled:

@@ -84,7 +84,7 @@ def report(
     """Preview a report in the terminal, send it to Telegram, or write it as HTML."""
     from rich.console import Console
 
-    from ops.alerting import telegram_html as messages
+    from ops.alerting.telegram import html as messages
     from ops.core.settings import get_settings
     from ops.data import db
     from ops.reports import figures as reports

@@ -45,6 +45,20 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc) + clock_offset()
 
 
+def parse_date(value: object) -> dt.date | None:
+    """A calendar day from a date, a datetime or ISO text; empty means None. ValueError names what it got."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(f"expected a date YYYY-MM-DD, got {value!r}") from None
+
+
 def parse_zone(value: Any) -> ZoneInfo:
     """A `ZoneInfo` from a zone name (or a ZoneInfo). ValueError with ZONE_EXPECTED otherwise."""
     if isinstance(value, ZoneInfo):
@@ -93,3 +107,18 @@ def next_local_time(now: dt.datetime, zone: ZoneInfo, hour: int, minute: int = 0
     # replace() on an aware datetime keeps the old offset across a DST change: rebuild in the zone
     target = dt.datetime(target.year, target.month, target.day, hour, minute, tzinfo=zone)
     return target.astimezone(dt.timezone.utc)
+
+
+def human_duration(delta: dt.timedelta) -> str:
+    """2d 3h, 4h 5m, 12m, 40s."""
+    seconds = max(0, int(delta.total_seconds()))
+    days, rem = divmod(seconds, 86400)
+    hours, rem = divmod(rem, 3600)
+    minutes, secs = divmod(rem, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m"
+    return f"{secs}s"

@@ -44,6 +44,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from ops.core import founder_files
+from ops.core.clock import parse_date
+
 CODE = re.compile(r"^[A-Z]{3}$")
 EXPECTED = ("expected TOML with default = 0.15, optional [[rate]] tables (product, from, until, rate) and a "
             "[tax] table (EUR = 0.20), or CSV with the header kind,key,from,until,rate")
@@ -107,14 +110,8 @@ def _share(value: object, what: str, where: str, source: str) -> Decimal:
 
 
 def _day(value: object, what: str, where: str, source: str) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
     try:
-        return dt.date.fromisoformat(str(value).strip())
+        return parse_date(value)
     except ValueError:
         raise _Fail(f"{source} {where}: {what} must be a date such as 2026-03-01") from None
 
@@ -231,13 +228,8 @@ def _from_csv(text: str, source: str) -> Commission:
 
 def load(path: Path) -> Commission:
     """Read and check a commission file. Raises ValueError: one line naming the file, line and key."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ValueError(f"{path.name}: no such file; {EXPECTED}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path.name}: cannot read the file ({type(e).__name__}); {EXPECTED}") from None
-    if path.suffix.lower() == ".csv":
-        return _from_csv(text, path.name)
-    return _from_toml(text, path.name)
+    name = Path(path).name
+    text, suffix = founder_files.read_text(path, EXPECTED, label=name)
+    if suffix == ".csv":
+        return _from_csv(text, name)
+    return _from_toml(text, name)

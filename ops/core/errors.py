@@ -9,7 +9,7 @@
     │   ├── SeedError             the demo data generator's options
     │   └── RenderError           a notebook to render or its parameters
     ├── DeliveryError             a message did not reach its destination; `outcome` says what next
-    │   └── (TelegramError and its kinds, in ops.alerting.telegram)
+    │   └── (TelegramError and its kinds, in ops.alerting.telegram.client; SMTP failures in ops.alerting.email)
     └── ChartsUnavailable         no browser to turn a chart into an image
 
 User errors also derive from ValueError, so code that validates input with

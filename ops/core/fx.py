@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 
+from ops.core import founder_files
+
 CODE = re.compile(r"^[A-Z]{3}$")
 EXPECTED = ('expected a TOML file with base = "USD" and a [rates] table (EUR = 1.08: one EUR is worth '
             '1.08 USD), or a CSV file with the header currency,base,rate')
@@ -101,14 +103,8 @@ def _build(base: object, items: list[tuple[object, object]], source: str, as_of:
 
 def load(path: Path) -> FxRates:
     """Read and check a rates file. Raises ValueError saying what was expected (never the file's contents)."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ValueError(f"no such file; {EXPECTED}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValueError(f"cannot read the file ({type(e).__name__}); {EXPECTED}") from None
-    if path.suffix.lower() == ".csv":
+    text, suffix = founder_files.read_text(path, EXPECTED)
+    if suffix == ".csv":
         rows = list(csv.reader(line for line in text.splitlines() if line.strip() and not line.startswith("#")))
         if not rows or [c.strip().lower() for c in rows[0]] != ["currency", "base", "rate"]:
             raise ValueError(f"the first line must be currency,base,rate; {EXPECTED}")
@@ -119,7 +115,7 @@ def load(path: Path) -> FxRates:
         if len(bases) > 1:
             raise ValueError(f"every row must convert into the same base, found {', '.join(sorted(bases))}; "
                              f"{EXPECTED}")
-        return _build(next(iter(bases), None), [(r[0], r[2]) for r in body], path.name)
+        return _build(next(iter(bases), None), [(r[0], r[2]) for r in body], Path(path).name)
     import tomllib
 
     try:
@@ -131,7 +127,7 @@ def load(path: Path) -> FxRates:
         raise ValueError(f"unknown key {unknown[0]!r}; {EXPECTED}")
     if not isinstance(data.get("rates"), dict):
         raise ValueError(f"no [rates] table; {EXPECTED}")
-    return _build(data.get("base"), list(data["rates"].items()), path.name, data.get("as_of"))
+    return _build(data.get("base"), list(data["rates"].items()), Path(path).name, data.get("as_of"))
 
 
 # -- converting totals ----------------------------------------------------------------

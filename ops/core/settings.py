@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ops.core.clock import parse_zone
+from ops.core.clock import parse_duration, parse_zone
 from ops.core.errors import SettingsError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -145,12 +145,27 @@ class Settings(BaseSettings):
     flap_changes: int = Field(default=4, alias="OPSBENCH_FLAP_CHANGES")
     # the daemon's log level (ops/core/logs.py applies it)
     log_level: str = Field(default="INFO", alias="OPSBENCH_LOG_LEVEL")
-    # extra HTTP probe targets, comma-separated, each `URL` or `name=URL` (jobs/probes.py http_probes)
+    # extra HTTP probe targets, comma-separated, each `URL` or `name=URL` (jobs/probes/http.py http_probes)
     health_urls: str | None = Field(default=None, alias="OPSBENCH_HEALTH_URLS")
     # conversion rates the founder keeps (TOML or CSV, see ops/core/fx.py); none: every currency on its own line
     fx_rates: Path | None = Field(default=None, alias="OPSBENCH_FX_RATES")
     # the store's commission and tax shares (TOML or CSV, see ops/core/commission.py); none: proceeds "not configured"
     commission_file: Path | None = Field(default=None, alias="OPSBENCH_COMMISSION")
+    # what each generation costs at its provider (TOML, see ops/core/costs.py); none: margins "not configured"
+    provider_costs_file: Path | None = Field(default=None, alias="OPSBENCH_PROVIDER_COSTS")
+
+    # a critical alert nobody acked is sent again, ringing, after this long (and once more after twice
+    # as long again); "0" turns escalation off (ops/alerting/manager.py escalate)
+    escalate_after: str = Field(default="15m", alias="OPSBENCH_ESCALATE_AFTER")
+    # the email channel (ops/alerting/email/): on when OPSBENCH_EMAIL_TO names one or more addresses
+    email_to: str | None = Field(default=None, alias="OPSBENCH_EMAIL_TO")
+    email_from: str | None = Field(default=None, alias="OPSBENCH_EMAIL_FROM")
+    smtp_host: str = Field(default="localhost", alias="OPSBENCH_SMTP_HOST")
+    smtp_port: int = Field(default=25, alias="OPSBENCH_SMTP_PORT")
+    smtp_user: str | None = Field(default=None, alias="OPSBENCH_SMTP_USER")
+    smtp_password: SecretStr | None = Field(default=None, alias="OPSBENCH_SMTP_PASSWORD")
+    # auto: STARTTLS when the server offers it; starttls: required; ssl: TLS from the start; none
+    smtp_tls: str = Field(default="auto", alias="OPSBENCH_SMTP_TLS")
 
     @field_validator("database_url", "maintenance_database_url", "state_url")
     @classmethod
@@ -255,6 +270,68 @@ class Settings(BaseSettings):
         commission.load(path)  # ValueError: one line naming the file, line and key
         return path
 
+    @field_validator("escalate_after")
+    @classmethod
+    def _escalate_after(cls, v: str) -> str:
+        if v.strip() in ("0", "off"):
+            return "0"
+        try:
+            parse_duration(v)
+        except ValueError:
+            raise ValueError("expected a duration such as 15m or 1h, or 0 for off") from None
+        return v.strip()
+
+    @field_validator("email_to")
+    @classmethod
+    def _email_to(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        parse_addresses(v)  # ValueError says what is expected
+        return v.strip()
+
+    @field_validator("email_from")
+    @classmethod
+    def _email_from(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        addresses = parse_addresses(v)  # ValueError says what is expected
+        if len(addresses) != 1:
+            raise ValueError("expected one address such as opsbench@example.com")
+        return addresses[0]
+
+    @field_validator("smtp_host")
+    @classmethod
+    def _smtp_host(cls, v: str) -> str:
+        if not v.strip() or any(c in v for c in " /:@"):
+            raise ValueError("expected a host name or address such as smtp.example.com")
+        return v.strip()
+
+    @field_validator("smtp_port")
+    @classmethod
+    def _smtp_port(cls, v: int) -> int:
+        if not 1 <= v <= 65535:
+            raise ValueError("expected a port number from 1 to 65535 (25, 465 or 587)")
+        return v
+
+    @field_validator("smtp_tls")
+    @classmethod
+    def _smtp_tls(cls, v: str) -> str:
+        mode = v.strip().lower()
+        if mode not in ("auto", "starttls", "ssl", "none"):
+            raise ValueError("expected one of auto, starttls, ssl, none")
+        return mode
+
+    @field_validator("provider_costs_file", mode="before")
+    @classmethod
+    def _provider_costs_file(cls, v):
+        if v is None or not str(v).strip():
+            return None
+        from ops.core import costs
+
+        path = Path(str(v).strip()).expanduser()
+        costs.load(path)  # ValueError: one line naming the file, line and key
+        return path
+
     # -- derived ---------------------------------------------------------
     @property
     def admin_ids(self) -> frozenset[int]:
@@ -280,9 +357,31 @@ class Settings(BaseSettings):
         return commission.load(self.commission_file)
 
     @property
+    def provider_costs(self):
+        """The founder's provider price list (ops.core.costs.Costs), or None when OPSBENCH_PROVIDER_COSTS is not set."""
+        if self.provider_costs_file is None:
+            return None
+        from ops.core import costs
+
+        return costs.load(self.provider_costs_file)
+
+    @property
     def health_targets(self) -> list[tuple[str, str]]:
         """OPSBENCH_HEALTH_URLS as (name, url) pairs, in order."""
         return parse_health_urls(self.health_urls) if self.health_urls else []
+
+    @property
+    def escalation_delay(self) -> dt.timedelta | None:
+        """OPSBENCH_ESCALATE_AFTER as a duration (None: escalation off)."""
+        return None if self.escalate_after == "0" else parse_duration(self.escalate_after)
+
+    @property
+    def email_recipients(self) -> list[str]:
+        return parse_addresses(self.email_to) if self.email_to else []
+
+    @property
+    def email_sender(self) -> str:
+        return self.email_from or "opsbench@localhost"
 
     @property
     def uses_embedded(self) -> bool:
@@ -331,6 +430,18 @@ def parse_health_urls(value: str) -> list[tuple[str, str]]:
             raise ValueError(f"item {n}: the name {name!r} is used twice; give each target its own name")
         seen.add(name)
         out.append((name, url))
+    return out
+
+
+def parse_addresses(value: str) -> list[str]:
+    """Comma-separated email addresses (name@domain each)."""
+    out = [a.strip() for a in value.split(",") if a.strip()]
+    for a in out:
+        local, at, domain = a.rpartition("@")
+        if not at or not local or "." not in domain.strip(".") or any(c.isspace() or c in "<>,;" for c in a):
+            raise ValueError("expected comma-separated addresses such as ops@example.com")
+    if not out:
+        raise ValueError("expected comma-separated addresses such as ops@example.com")
     return out
 
 

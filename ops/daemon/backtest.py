@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ops.alerting import manager
+from ops.alerting import lifecycle, manager
 from ops.contract import JobContext, JobResult, RunStatus
 from ops.core.clock import utc_now
 from ops.core.errors import UserError
@@ -44,6 +44,7 @@ from ops.daemon.jobspec import JobSpec
 from ops.daemon.runner import JOB_STATUSES, Runner
 from ops.data import db, runtime
 from ops.data.state import migrate
+from queries import loader
 
 log = logging.getLogger("opsbench.backtest")
 
@@ -298,8 +299,12 @@ def _explain(rule: str, labels: dict[str, str], at: dt.datetime, incidents: list
 
 def run(settings: Settings, *, days: float = 30, step: dt.timedelta | None = None, end: dt.datetime | None = None,
         manifest: dict[str, Any] | None = None, only: Iterable[str] | None = None,
-        progress: Callable[[int, int], None] | None = None) -> BacktestReport:
-    """Replay the window [end - days, end) and return what would have been sent."""
+        progress: Callable[[int, int], None] | None = None, through_store: bool = False) -> BacktestReport:
+    """Replay the window [end - days, end) and return what would have been sent.
+
+    The alert lifecycle runs in memory (`lifecycle.MemoryStore`), the same `evaluate` the alert manager
+    runs on the state store. `through_store`: run it through the manager on a scratch state database
+    instead, exactly as the daemon does (slower; the tests compare the two notice by notice)."""
     import time
 
     if not (0 < days <= 400):
@@ -324,35 +329,56 @@ def run(settings: Settings, *, days: float = 30, step: dt.timedelta | None = Non
     _backend_ready(settings)
 
     began = time.monotonic()
-    with ScratchState(settings) as scratch:
-        run_settings = settings.model_copy(update={"state_url": scratch.url})
-        rt = runtime.Runtime(run_settings)
+    funcs = {i: spec.resolve() for i, spec in specs.items()}
+    quiet = logging.getLogger("opsbench.backtest.job")
+
+    def replay(rt, record, run_settings: Settings) -> None:
+        hand_off = Runner(run_settings, specs, runtime=rt)
+        # the fast path answers each query for all moments at once; through the store, every query runs live
+        served = loader.Served() if through_store else _prefetch(funcs, run_settings, rt, specs, schedule, quiet)
+        for n, (at, job_id) in enumerate(schedule):
+            with loader.serving(served):
+                result, status, summary, error = _run_one(funcs[job_id], run_settings, rt, specs[job_id], at, quiet,
+                                                          dry_run=not through_store)
+            report.jobs[job_id] = report.jobs.get(job_id, 0) + 1
+            if status == "failed":
+                report.failed_runs[job_id] = report.failed_runs.get(job_id, 0) + 1
+            handed = hand_off._result_for_alerts(specs[job_id], status, summary, error, result)
+            labels_of = {f.key: dict(f.labels) for f in handed.findings}
+            told = [t for t in record(job_id, handed, at) if t.notified]
+            if told:
+                idx = len(report.messages)
+                report.messages.append(Message(
+                    at=at, critical=any(t.severity == "critical" and t.notified in PAGE_KINDS for t in told),
+                    keys=tuple(t.key for t in told)))
+                for t in told:
+                    labels = labels_of.get(t.key) or _labels_from_key(t.key)
+                    report.notices.append(Notice(at, t.key, t.rule, t.severity, t.notified, idx,
+                                                 _explain(t.rule, labels, at, incidents, end, planted_checks)))
+            if progress is not None:
+                progress(n + 1, len(schedule))
+
+    if through_store:
+        with ScratchState(settings) as scratch:
+            run_settings = settings.model_copy(update={"state_url": scratch.url})
+            rt = runtime.Runtime(run_settings)
+            try:
+                state = rt.engine("state")
+                migrate(state)
+                replay(rt, lambda job_id, handed, at: manager.record_result(state, job_id, handed, at, run_settings),
+                       run_settings)
+            finally:
+                rt.dispose()
+    else:
+        store = lifecycle.MemoryStore()
+
+        def in_memory(job_id: str, handed: JobResult, at: dt.datetime) -> list[lifecycle.Transition]:
+            out = store.record(job_id, handed, at, settings)
+            return [out.transitions[k] for k in sorted(out.transitions)] if out else []
+
+        rt = runtime.Runtime(settings)
         try:
-            state = rt.engine("state")
-            migrate(state)
-            hand_off = Runner(run_settings, specs, state_engine=state, runtime=rt)
-            funcs = {i: spec.resolve() for i, spec in specs.items()}
-            quiet = logging.getLogger("opsbench.backtest.job")
-            for n, (at, job_id) in enumerate(schedule):
-                result, status, summary, error = _run_one(funcs[job_id], run_settings, rt, specs[job_id], at, quiet)
-                report.jobs[job_id] = report.jobs.get(job_id, 0) + 1
-                if status == "failed":
-                    report.failed_runs[job_id] = report.failed_runs.get(job_id, 0) + 1
-                handed = hand_off._result_for_alerts(specs[job_id], status, summary, error, result)
-                labels_of = {f.key: dict(f.labels) for f in handed.findings}
-                transitions = manager.record_result(state, job_id, handed, at, run_settings)
-                told = [t for t in transitions if t.notified]
-                if told:
-                    idx = len(report.messages)
-                    report.messages.append(Message(
-                        at=at, critical=any(t.severity == "critical" and t.notified in PAGE_KINDS for t in told),
-                        keys=tuple(t.key for t in told)))
-                    for t in told:
-                        labels = labels_of.get(t.key) or _labels_from_key(t.key)
-                        report.notices.append(Notice(at, t.key, t.rule, t.severity, t.notified, idx,
-                                                     _explain(t.rule, labels, at, incidents, end, planted_checks)))
-                if progress is not None:
-                    progress(n + 1, len(schedule))
+            replay(rt, in_memory, settings)
         finally:
             rt.dispose()
     report.seconds = time.monotonic() - began
@@ -360,10 +386,48 @@ def run(settings: Settings, *, days: float = 30, step: dt.timedelta | None = Non
     return report
 
 
-def _run_one(func, settings: Settings, rt, spec: JobSpec, at: dt.datetime, logger) -> tuple[
+def _prefetch(funcs, settings: Settings, rt, specs: dict[str, JobSpec],
+              schedule: list[tuple[dt.datetime, str]], logger) -> "loader.Served":
+    """Each query a job asks with a `now`, fetched for every moment the job runs in one statement.
+
+    A job's first run is made once to learn what it asks; every query that takes `now` is then run over
+    all of the job's moments (`NamedQuery.over`) and the replay's calls are answered from those rows. A
+    query asked only at some moments (a drill-down once something is found) is run when asked."""
+    served = loader.Served()
+    moments: dict[str, list[dt.datetime]] = {}
+    for at, job_id in schedule:
+        moments.setdefault(job_id, []).append(at)
+    for job_id, ats in moments.items():
+        probe = loader.Served()
+        with loader.serving(probe):
+            _run_one(funcs[job_id], settings, rt, specs[job_id], ats[0], logger, dry_run=True)
+        shapes: dict[tuple, tuple[loader.NamedQuery, dict]] = {}
+        for query, bound in probe.asked:
+            if query.param("now") is None or "now" not in bound:
+                continue
+            rest = {k: v for k, v in bound.items() if k != "now"}
+            key = served.key(query, rest)
+            if key is not None:
+                shapes.setdefault(key, (query, rest))
+        for query, rest in shapes.values():
+            with rt.engine("analytics").connect() as conn:
+                for start in range(0, len(ats), PREFETCH_MOMENTS):
+                    part = ats[start:start + PREFETCH_MOMENTS]
+                    for at, frame in query.over(conn, part, **rest).items():
+                        key = served.key(query, {**rest, "now": at})
+                        served.answers[key] = frame
+    return served
+
+
+# moments per prefetch statement: a month of 5-minute steps in a few statements, memory bounded
+PREFETCH_MOMENTS = 2000
+
+
+def _run_one(func, settings: Settings, rt, spec: JobSpec, at: dt.datetime, logger, dry_run: bool = False) -> tuple[
         JobResult | None, str, str, str | None]:
+    # dry_run: the job reads as usual but records nothing (its history would land in the real state store)
     ctx = JobContext(settings=settings, job_id=spec.id, run_id=f"backtest-{at:%Y%m%dT%H%M}", args=dict(spec.args),
-                     clock=lambda: at, runtime=rt, logger=logger)
+                     clock=lambda: at, runtime=rt, logger=logger, dry_run=dry_run)
     try:
         result = func(ctx)
     except UserError:

@@ -24,6 +24,11 @@ That includes the job's own arguments: a job module may declare
 ValueError whose text starts with ``args.<key>: expected ...``; the loader runs
 it for every enabled job, so ``batch_size = 0`` fails at start, not at 03:30.
 
+Where the parts live: the jobs file and its override merge in `jobsfile.py`
+(OPSBENCH_HEALTH_URLS, the HTTP probe's own setting, in `health_urls.py`), durations
+and crontab in `cron.py`, schedules in words in `schedule_words.py`, a job as a Sentry
+Crons monitor in `sentry_monitor.py`. This module reads one job's keys into a JobSpec.
+
 Two jobs keep the daemon honest and are easy to lose in a copied file: the
 heartbeat (`jobs.builtin:heartbeat`, its dead-man switch) and the outbox drain
 (`jobs.builtin:drain_outbox`, the only way alerts reach Telegram).
@@ -35,9 +40,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -50,23 +53,25 @@ from apscheduler.triggers.interval import IntervalTrigger
 from ops.core.clock import parse_zone
 from ops.core.errors import JobSpecError
 from ops.core.settings import Settings
+from ops.daemon import sentry_monitor
+from ops.daemon.cron import crontab_dow_to_aps, parse_cron, parse_duration, sane_seconds
+from ops.daemon.jobsfile import DEFAULT_JOBS_FILE, explain, jobs_data, jobs_file
+from ops.daemon.schedule_words import cron_words, interval_words
 
 log = logging.getLogger("opsbench.jobspec")
+
+# what callers import from here: the job loader's whole surface, the file's place and --explain included
+__all__ = ["DEFAULT_JOBS_FILE", "DEFAULT_TIMEOUT_S", "DRAIN_OUTBOX_CALLABLE", "HEARTBEAT_CALLABLE", "JobSpec",
+           "JobSpecError", "essential_job_problems", "explain", "jobs_file", "load_enabled", "load_jobs"]
 
 HEARTBEAT_CALLABLE = "jobs.builtin:heartbeat"
 DRAIN_OUTBOX_CALLABLE = "jobs.builtin:drain_outbox"
 
-# the shipped jobs file sits beside the jobs it names; found by path, never imported
-DEFAULT_JOBS_FILE = Path(__file__).resolve().parents[2] / "jobs" / "jobs.toml"
 DEFAULT_TIMEOUT_S = 300.0
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _KEYS = {"id", "callable", "cron", "interval", "timezone", "enabled", "timeout", "catch_up", "args", "description"}
-_CRON_FIELDS = ("minute", "hour", "day", "month", "day_of_week")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?\s*$")
-_UNIT_S = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-_DOW_NAMES = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ class JobSpec:
         if self.cron is not None:
             minute, hour, day, month, dow = self.cron.split()
             return CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                               day_of_week=_crontab_dow_to_aps(dow), timezone=self.tz)
+                               day_of_week=crontab_dow_to_aps(dow), timezone=self.tz)
         return IntervalTrigger(seconds=self.interval_s, timezone=self.tz)
 
     def next_run(self, now: datetime) -> datetime | None:
@@ -112,38 +117,20 @@ class JobSpec:
 
     def schedule_words(self) -> str:
         if self.cron is None:
-            return _interval_words(self.interval_s or 0)
-        return f"{_cron_words(self.cron)} ({self.timezone})"
+            return interval_words(self.interval_s or 0)
+        return f"{cron_words(self.cron)} ({self.timezone})"
 
+    # -- as Sentry sees it ---------------------------------------------
     def monitor_config(self) -> dict[str, Any]:
-        """Sentry Crons monitor config: the schedule, its zone, and how long a run may take."""
-        if self.cron is not None:
-            schedule: dict[str, Any] = {"type": "crontab", "value": self.cron}
-        else:
-            secs = self.interval_s or 60
-            for unit, size in (("day", 86400), ("hour", 3600)):
-                if secs >= size and secs % size == 0:
-                    schedule = {"type": "interval", "value": int(secs // size), "unit": unit}
-                    break
-            else:  # Sentry's smallest unit is a minute
-                schedule = {"type": "interval", "value": max(1, math.ceil(secs / 60)), "unit": "minute"}
-        return {
-            "schedule": schedule,
-            "timezone": self.timezone,
-            "checkin_margin": 1,
-            "max_runtime": max(1, math.ceil(self.timeout_s / 60)),
-        }
+        """Sentry Crons monitor config (ops/daemon/sentry_monitor.py)."""
+        return sentry_monitor.monitor_config(self)
 
     @property
     def monitor_slug(self) -> str:
-        return "opsbench-" + self.id.replace("_", "-")
+        return sentry_monitor.monitor_slug(self)
 
 
 # -- loading -----------------------------------------------------------------
-
-def jobs_file(settings: Settings) -> Path:
-    return Path(settings.jobs_file) if settings.jobs_file else DEFAULT_JOBS_FILE
-
 
 def load_jobs(settings: Settings, path: Path | None = None, *, check_callables: bool = True) -> list[JobSpec]:
     """Read and validate the jobs file. Raises JobSpecError naming the job and key."""
@@ -173,167 +160,6 @@ def load_jobs(settings: Settings, path: Path | None = None, *, check_callables: 
         seen.add(spec.id)
         specs.append(spec)
     return specs
-
-
-# -- the override file and OPSBENCH_HEALTH_URLS: merged over the shipped defaults ----------
-
-ORIGIN_DEFAULT = "default"
-ORIGIN_OVERRIDE = "override file"
-ORIGIN_ENV = "env OPSBENCH_HEALTH_URLS"
-EXTENDS_KEY = "extends"
-HTTP_PROBES_CALLABLE = "jobs.probes:http_probes"
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    where = path.name if path == DEFAULT_JOBS_FILE else str(path)
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise JobSpecError(f"OPSBENCH_JOBS_FILE: {path} does not exist") from None
-    except OSError as e:
-        raise JobSpecError(f"OPSBENCH_JOBS_FILE: cannot read {path}: {e.strerror}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise JobSpecError(f"{where}: not valid TOML: {e}") from None
-
-
-def _leaves(table: dict[str, Any], prefix: str, origin: str, origins: dict[str, str]) -> None:
-    for key, value in table.items():
-        if isinstance(value, dict) and key in ("args", "cron") and prefix.count(".") == 0:
-            _leaves(value, f"{prefix}.{key}", origin, origins)
-        else:
-            origins[f"{prefix}.{key}"] = origin
-
-
-def merge_jobs(defaults: dict[str, Any], override: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """The shipped jobs with `override` merged key by key: (data, origin of every job key).
-
-    `[jobs.<id>]` of a default job changes only the keys it names (`args` key
-    by key; a list such as `args.targets` is replaced whole); an id the
-    defaults lack is a new job (it needs its own `callable`). Origins are
-    keyed "<id>.<key>" and "<id>.args.<key>": ORIGIN_DEFAULT or ORIGIN_OVERRIDE.
-    """
-    unknown = sorted(set(override) - {"jobs", EXTENDS_KEY})
-    if unknown:
-        raise JobSpecError(f"{where}: unknown top-level key {unknown[0]!r} in an override file "
-                           "(expected extends = \"defaults\" and [jobs.<id>] tables)")
-    jobs_over = override.get("jobs", {})
-    if not isinstance(jobs_over, dict):
-        raise JobSpecError(f"{where}: 'jobs' must be a table of [jobs.<id>] tables")
-    base = {k: v for k, v in defaults.get("jobs", {}).items()}
-    origins: dict[str, str] = {}
-    for job_id, body in base.items():
-        _leaves(body, job_id, ORIGIN_DEFAULT, origins)
-    merged: dict[str, Any] = {}
-    for job_id, body in base.items():
-        merged[job_id] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in body.items()}
-    for job_id, body in jobs_over.items():
-        if not isinstance(body, dict):
-            raise JobSpecError(f"{where}: job {job_id!r}: expected a table of settings")
-        target = merged.setdefault(job_id, {})
-        for key, value in body.items():
-            if key == "args" and isinstance(value, dict) and isinstance(target.get("args"), dict):
-                target["args"] = {**target["args"], **value}
-                _leaves(value, f"{job_id}.args", ORIGIN_OVERRIDE, origins)
-                continue
-            if key in ("cron", "interval"):       # one schedule: naming one drops the default's other
-                for other in ("cron", "interval"):
-                    if other != key and other in target:
-                        del target[other]
-                        for o in [o for o in origins if o == f"{job_id}.{other}" or o.startswith(f"{job_id}.{other}.")]:
-                            del origins[o]
-            target[key] = value
-            for o in [o for o in origins if o.startswith(f"{job_id}.{key}.")]:
-                del origins[o]
-            origins[f"{job_id}.{key}"] = ORIGIN_OVERRIDE
-    return {"jobs": merged}, origins
-
-
-def _add_health_urls(data: dict[str, Any], settings: Settings, origins: dict[str, str]) -> None:
-    """OPSBENCH_HEALTH_URLS: each (name, url) appended to `args.targets` of every http_probes job."""
-    extra = settings.health_targets
-    if not extra:
-        return
-    for job_id, body in data.get("jobs", {}).items():
-        if not isinstance(body, dict) or body.get("callable") != HTTP_PROBES_CALLABLE:
-            continue
-        args = body.setdefault("args", {})
-        if not isinstance(args, dict):
-            continue
-        targets = list(args.get("targets") or [])
-        have = {str(t.get("name")) for t in targets if isinstance(t, dict) and t.get("name")}
-        for name, url in extra:
-            if name in have:
-                raise JobSpecError(f"OPSBENCH_HEALTH_URLS: target {name!r} is also in job {job_id!r}'s "
-                                   "args.targets; give it another name")
-            targets.append({"name": name, "url": url})
-            origins[f"{job_id}.args.targets[{name}]"] = ORIGIN_ENV
-        args["targets"] = targets
-
-
-def jobs_data(settings: Settings, path: Path | None = None) -> tuple[dict[str, Any], dict[str, str]]:
-    """The jobs file's TOML as the loader sees it, and where each job key came from.
-
-    OPSBENCH_JOBS_FILE is an override file, merged key by key over the
-    shipped jobs/jobs.toml (`merge_jobs`), when it says so (top-level
-    `extends = "defaults"`) or when it is partial: it names a shipped job
-    without a `callable`, which only makes sense as a change to that job.
-    A file of complete job definitions without the marker stands alone, as
-    it always did (a copy of the defaults with a job deleted keeps that job
-    deleted). OPSBENCH_HEALTH_URLS then adds targets to the http_probes jobs.
-    """
-    path = Path(path) if path else jobs_file(settings)
-    where = path.name if path == DEFAULT_JOBS_FILE else str(path)
-    data = _read_toml(path)
-    origins: dict[str, str] = {}
-    if path != DEFAULT_JOBS_FILE and (EXTENDS_KEY in data or _is_partial(data)):
-        if data.setdefault(EXTENDS_KEY, "defaults") != "defaults":
-            raise JobSpecError(f"{where}: extends: expected \"defaults\" (the shipped jobs/jobs.toml)")
-        data, origins = merge_jobs(_read_toml(DEFAULT_JOBS_FILE), data, where)
-    else:
-        origin = ORIGIN_DEFAULT if path == DEFAULT_JOBS_FILE else ORIGIN_OVERRIDE
-        jobs_table = data.get("jobs", {})
-        if isinstance(jobs_table, dict):
-            for job_id, body in jobs_table.items():
-                if isinstance(body, dict):
-                    _leaves(body, job_id, origin, origins)
-    _add_health_urls(data, settings, origins)
-    return data, origins
-
-
-def _is_partial(data: dict[str, Any]) -> bool:
-    """A jobs file that changes a shipped job without restating it (no `callable`)."""
-    jobs_table = data.get("jobs")
-    if not isinstance(jobs_table, dict):
-        return False
-    shipped = _read_toml(DEFAULT_JOBS_FILE).get("jobs", {})
-    return any(isinstance(body, dict) and job_id in shipped and "callable" not in body
-               for job_id, body in jobs_table.items())
-
-
-def explain(settings: Settings) -> list[tuple[str, str, Any, str]]:
-    """(job, key, value, origin) for every value of every [jobs.<id>] table, for `opsbench jobs --explain`."""
-    data, origins = jobs_data(settings)
-    rows: list[tuple[str, str, Any, str]] = []
-    for job_id, body in data.get("jobs", {}).items():
-        if not isinstance(body, dict):
-            continue
-        for key, value in body.items():
-            if key == "args" and isinstance(value, dict):
-                for akey, avalue in value.items():
-                    if akey == "targets" and isinstance(avalue, list):
-                        for t in avalue:
-                            name = t.get("name") if isinstance(t, dict) else None
-                            origin = origins.get(f"{job_id}.args.targets[{name}]") or origins.get(
-                                f"{job_id}.args.targets", ORIGIN_DEFAULT)
-                            rows.append((job_id, f"args.targets[{name or '?'}]", t.get("url") if isinstance(t, dict) else t, origin))
-                        if not avalue:
-                            rows.append((job_id, "args.targets", [], origins.get(f"{job_id}.args.targets", ORIGIN_DEFAULT)))
-                        continue
-                    rows.append((job_id, f"args.{akey}", avalue,
-                                 origins.get(f"{job_id}.args.{akey}", ORIGIN_DEFAULT)))
-                continue
-            rows.append((job_id, key, value, origins.get(f"{job_id}.{key}", ORIGIN_DEFAULT)))
-    return rows
 
 
 def load_enabled(settings: Settings) -> dict[str, JobSpec]:
@@ -412,15 +238,15 @@ def _parse_one(where: str, n: int, table_id: str | None, body: Any, settings: Se
         raise bad("cron" if has_cron else "interval", "give exactly one of cron or interval")
     cron = interval_s = None
     if has_cron:
-        cron = _parse_cron(body["cron"], bad)
+        cron = parse_cron(body["cron"], bad)
     else:
-        interval_s = _parse_duration(body["interval"])
-        if not _sane_seconds(interval_s):
+        interval_s = parse_duration(body["interval"])
+        if not sane_seconds(interval_s):
             raise bad("interval", 'expected a finite, positive duration of at most 366 days: '
                                   'seconds or "30s", "5m", "2h", "1d"')
 
-    timeout = _parse_duration(body.get("timeout", DEFAULT_TIMEOUT_S))
-    if not _sane_seconds(timeout):
+    timeout = parse_duration(body.get("timeout", DEFAULT_TIMEOUT_S))
+    if not sane_seconds(timeout):
         raise bad("timeout", 'expected a finite, positive number of seconds of at most 366 days (or "90s", "5m")')
 
     for key in ("enabled", "catch_up"):
@@ -447,129 +273,3 @@ def _parse_one(where: str, n: int, table_id: str | None, body: Any, settings: Se
         if problem:
             raise JobSpecError(f"{where}: job {label}: {problem}")
     return spec
-
-
-_MAX_SECONDS = 366 * 86400.0
-
-
-def _sane_seconds(value: float | None) -> bool:
-    """Finite, positive and at most a year: nan, inf and 1e300 never reach APScheduler's timedelta."""
-    return value is not None and math.isfinite(value) and 0 < value <= _MAX_SECONDS
-
-
-def _parse_duration(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m:
-            return float(m[1]) * _UNIT_S[m[2]]
-    return None
-
-
-def _parse_cron(value: Any, bad) -> str:
-    if isinstance(value, dict):
-        unknown = sorted(set(value) - set(_CRON_FIELDS))
-        if unknown:
-            raise bad("cron", f"unknown field {unknown[0]!r} (expected {', '.join(_CRON_FIELDS)})")
-        value = " ".join(str(value.get(f, "*")) for f in _CRON_FIELDS)
-    if not isinstance(value, str) or len(value.split()) != 5:
-        raise bad("cron", 'expected a crontab expression with five fields, e.g. "0 9 * * mon-fri"')
-    expr = " ".join(value.split())
-    try:
-        minute, hour, day, month, dow = expr.split()
-        CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=_crontab_dow_to_aps(dow))
-    except ValueError as e:
-        raise bad("cron", f"{expr!r} is not a valid crontab expression ({e})") from None
-    return expr
-
-
-def _crontab_dow_to_aps(field_text: str) -> str:
-    """Crontab weekday field (0/7 = Sunday) to APScheduler weekday names.
-
-    APScheduler 3 numbers Monday as 0, so numbers are expanded to a set of days
-    and written back as names, which both agree on.
-    """
-    if field_text == "*":
-        return "*"
-    days: set[int] = set()
-    for part in field_text.lower().split(","):
-        rng, _, step_s = part.partition("/")
-        step = int(step_s) if step_s else 1
-        if step < 1:
-            raise ValueError(f"bad step in {part!r}")
-        if rng == "*":
-            lo, hi = 0, 6
-        elif "-" in rng:
-            a, b = rng.split("-", 1)
-            lo, hi = _dow_number(a), _dow_number(b)
-            if hi == 0 and lo > 0:  # "5-7" / "fri-sun" ends on Sunday
-                hi = 7
-        else:
-            lo = hi = _dow_number(rng)
-            if step_s:
-                hi = 6
-        if lo > hi:
-            raise ValueError(f"weekday range {rng!r} runs backwards")
-        days.update(d % 7 for d in range(lo, hi + 1, step))
-    if len(days) == 7:
-        return "*"
-    # Monday-first order so the text reads naturally
-    return ",".join(_DOW_NAMES[d] for d in sorted(days, key=lambda d: (d + 6) % 7))
-
-
-def _dow_number(token: str) -> int:
-    token = token.strip()
-    if token in _DOW_NAMES:
-        return _DOW_NAMES.index(token)
-    if token.isdigit() and 0 <= int(token) <= 7:
-        return int(token) % 7 if int(token) != 7 else 0
-    raise ValueError(f"unknown weekday {token!r}")
-
-
-# -- schedules in words --------------------------------------------------------
-
-def _plural(n: float, unit: str) -> str:
-    n_text = f"{n:g}"
-    return f"every {unit}" if n == 1 else f"every {n_text} {unit}s"
-
-
-def _interval_words(seconds: float) -> str:
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            return _plural(seconds / size, unit)
-    return _plural(seconds, "second")
-
-
-def _cron_words(expr: str) -> str:
-    minute, hour, day, month, dow = expr.split()
-    simple = re.compile(r"^\d+$")
-    if simple.match(minute) and simple.match(hour):
-        when = f"at {int(hour):02d}:{int(minute):02d}"
-        if day == "*" and month == "*":
-            if dow == "*":
-                return f"every day {when}"
-            return f"{when} on {_dow_words(dow)}"
-        if simple.match(day) and month == "*" and dow == "*":
-            return f"{when} on day {int(day)} of every month"
-    if simple.match(minute) and hour == "*" and day == month == dow == "*":
-        return f"every hour at :{int(minute):02d}"
-    if minute.startswith("*/") and hour == day == month == dow == "*":
-        return _plural(int(minute[2:]), "minute")
-    if simple.match(minute) and hour.startswith("*/") and day == month == dow == "*":
-        return f"{_plural(int(hour[2:]), 'hour')} at :{int(minute):02d}"
-    return f"cron '{expr}'"
-
-
-def _dow_words(dow: str) -> str:
-    try:
-        names = _crontab_dow_to_aps(dow).split(",")
-    except ValueError:
-        return dow
-    order = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-    idx = [order.index(n) for n in names]
-    if len(idx) > 2 and idx == list(range(idx[0], idx[-1] + 1)):
-        return f"{names[0].title()}-{names[-1].title()}"
-    return ", ".join(n.title() for n in names)

@@ -119,6 +119,7 @@ class RunRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
     dry_run: bool = False
+    not_run: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -372,7 +373,7 @@ class Runner:
         handed = self._result_for_alerts(spec, status, summary, error, job_result, unreachable)
         record = RunRecord(run_id, job_id, active.trigger, status, active.started_at, finished_at, duration,
                            redact(summary), error, dict(job_result.metrics) if job_result else {},
-                           list(handed.findings), dry_run)
+                           list(handed.findings), dry_run, list(job_result.not_run) if job_result else [])
         if not dry_run:
             self._hand_to_alerts(job_id, handed, finished_at)
             self._write("run end", "finish_run", run_id=run_id, status=status, finished_at=finished_at,

@@ -13,7 +13,7 @@ Life of a daemon process:
    enabled job (coalesce on, one instance at a time), and start once, now,
    each job that missed a scheduled slot while no daemon led (catch-up, per
    job; a backlog of missed slots coalesces into that one run), and the probes
-   and metric checks (RUN_AT_START), so a fresh leader knows the state of
+   and metric probes (RUN_AT_START), so a fresh leader knows the state of
    things at once rather than a whole interval later. So at no
    instant do two daemons run jobs, and the old run records its own outcome.
 3. On losing the lead: remove every job at once; the runner's gate refuses
@@ -55,7 +55,7 @@ from ops.contract import utc_now
 from ops.core import backoff, sentry
 from ops.core.redact import redact
 from ops.core.settings import Settings
-from ops.daemon import removed_checks
+from ops.daemon import orphan_alerts
 from ops.daemon.jobspec import DEFAULT_TIMEOUT_S, JobSpec
 from ops.daemon.leader import LeaderElector, new_identity
 
@@ -65,7 +65,7 @@ from ops.daemon.runner import Runner
 log = logging.getLogger("opsbench.daemon")
 
 # Jobs (by callable) that run once as soon as a daemon leads, then on their schedule:
-# the health probes and metric checks, whose answer is what a restart needs first.
+# the health probes and metric probes, whose answer is what a restart needs first.
 RUN_AT_START = frozenset({"jobs.probes:http_probes", "jobs.probes:postgres", "jobs.metrics:metric_probes"})
 # run at once after the state switched to another backend (its rollups were forgotten)
 ROLLUPS_CALLABLE = "jobs.rollups:refresh"
@@ -389,7 +389,7 @@ class Daemon:
         closed: list[str] = []
         if self._fenced.is_set():
             try:
-                closed = removed_checks.close_removed(self.state_engine, self.all_specs, self.clock())
+                closed = orphan_alerts.close_removed(self.state_engine, self.all_specs, self.clock())
             except Exception as e:
                 log.error("could not close the alerts of removed checks: %s", redact(e))
         log.info("SIGHUP: jobs file reloaded: %d job(s); %d alert(s) of removed checks closed",
@@ -398,11 +398,11 @@ class Daemon:
 
     def _bind_and_close(self) -> None:
         """Before scheduling: bind the state to the live backend (ops/alerting/rebind.py) and close
-        the alerts whose check the jobs file no longer has (ops/daemon/removed_checks.py). Never raises."""
+        the alerts whose rule the jobs file no longer has (ops/daemon/orphan_alerts.py). Never raises."""
         self.runner.on_backend_switch = self._rebuild_rollups
         self.runner.check_backend()
         try:
-            removed_checks.close_removed(self.state_engine, self.all_specs, self.clock())
+            orphan_alerts.close_removed(self.state_engine, self.all_specs, self.clock())
         except Exception as e:
             log.error("could not close the alerts of removed checks: %s", redact(e))
 

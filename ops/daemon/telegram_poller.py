@@ -3,7 +3,7 @@
 Why long polling and not a webhook: it needs no public URL, no TLS
 certificate and no open port on the founder's server, and only the leader
 asks, so a second daemon on standby costs nothing. (A webhook would answer a
-little faster; it can come later behind the same `ops.alerting.bot.handle`.)
+little faster; it can come later behind the same `ops.alerting.telegram.bot.handle`.)
 
 Exactly once: each update is acted on in the state-store transaction that
 moves the stored offset past it (opsbench.telegram_updates, row-locked), and
@@ -28,7 +28,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
 import queries
-from ops.alerting import bot, bridge
+from ops.alerting import bridge
+from ops.alerting.telegram import bot
 from ops.core import backoff, sentry
 from ops.core.clock import utc_now
 from ops.core.redact import redact
@@ -92,12 +93,12 @@ class TelegramPoller:
         self._registered = False
 
     def _connect(self):
-        from ops.alerting import channels
+        from ops.alerting.telegram.channel import telegram_client
 
         if self._client is None:
             # few retries inside a call: the loop itself retries, and a long poll must not stack waits
-            self._client = channels.telegram_client(self.settings, self.engine, max_attempts=2,
-                                                    backoff_cap=2.0, max_retry_after=5.0)
+            self._client = telegram_client(self.settings, self.engine, max_attempts=2,
+                                           backoff_cap=2.0, max_retry_after=5.0)
         if not self._registered:
             me = self._client.get_me()
             self._username = me.get("username")

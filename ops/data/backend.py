@@ -5,7 +5,7 @@ probe samples, cleanup and reconciliation history) is about one analytics
 database. `current(analytics)` reads the live backend's identity (the cluster's
 `system_identifier` from pg_control_system(), plus current_database()), and
 `stored(state)` the one recorded in `opsbench.backend_identity`
-(queries/state/migrations/080_backend.sql). `compare` says whether they match;
+(queries/internal/state/migrations/080_backend.sql). `compare` says whether they match;
 readers that find a mismatch read raw (ops/data/rollups.py), and the daemon
 acts on it (ops/alerting/rebind.py: close the old backend's alerts, forget its
 rollups, one outbox message, store the new identity).

@@ -1,6 +1,6 @@
 """Deterministic demo data with planted faults, and its manifest.
 
-The generator itself is set-based SQL in `queries/seed/*.sql` (generate_series,
+The generator itself is set-based SQL in `queries/internal/seed/*.sql` (generate_series,
 hash-based randomness); this module only orders the steps, binds the
 parameters and writes the manifest. Everything runs in one transaction on one
 connection, so a failed seed leaves the database as it was. The backend tables'
@@ -37,6 +37,24 @@ MANIFEST_FILE = "demo-manifest.json"
 HISTORY_DAYS = 120        # days of history before the anchor's (partial) day
 SIGNUP_BONUS = 30         # credits every new user gets
 PAYER_SHARE = 0.15        # share of users who ever buy a credit pack
+PROVIDER_COSTS_FILE = "demo-provider-costs.toml"
+
+# What each demo model costs at its provider, USD per generation (or per second x seconds), and whether a
+# failed job is billed. kling-2.0-master loses money (40 credits sell for about 1.40 USD); gen3-turbo's price
+# rises PRICE_CHANGE_DAYS before the anchor's UTC day, so history before it keeps the old price.
+DEMO_COSTS = (
+    # model, provider, per_generation, per_second, seconds, failed_billed
+    ("gen3-turbo", "runway", "0.20", None, None, False),
+    ("gen3-alpha", "runway", "0.45", None, None, False),
+    ("dream-machine", "luma", "0.22", None, None, True),
+    ("ray2", "luma", None, "0.09", 5, True),
+    ("kling-1.6", "kling", "0.10", None, None, True),
+    ("kling-2.0-master", "kling", "1.60", None, None, True),
+    ("pika-2.2", "pika", "0.08", None, None, False),
+    ("pika-turbo", "pika", "0.18", None, None, False),
+)
+PRICE_CHANGE = ("gen3-turbo", "runway", "0.28")   # the new per-generation price
+PRICE_CHANGE_DAYS = 20
 
 
 @dataclass(frozen=True)
@@ -184,6 +202,7 @@ def seed_database(url: str, scale: str = "small", seed: int = 1, anchor: dt.date
             _run_file(conn, _AFTER, values, skip)
             _run_file(conn, _FAULTS, values)
             manifest = _manifest(conn, scale, cfg)
+            manifest["economics"] = _economics(conn, at)
     finally:
         eng.dispose()
     manifest["seconds"] = round(time.monotonic() - started, 3)
@@ -245,6 +264,9 @@ def _manifest(conn: sa.Connection, scale: str, cfg: Scale) -> dict:
         "completed_job_refunded": faults["completed_job_refunded"],
         "iap_refund_mismatch": faults["iap_missing_debit"] + faults["iap_wrong_debit"]
                                + faults["iap_debit_without_refund"],
+        # without OPSBENCH_PROVIDER_COSTS it has nothing to judge; with the demo's costs file (economics.costs_toml)
+        # kling-2.0-master loses money (tests/test_economics.py recomputes the week)
+        "negative_model_margin": 0,
     }
     empty_unfinished = {"n": 0, "job_ids": [], "statuses": [], "min_age_minutes": None, "max_age_minutes": None}
     stuck = unfinished.get("stuck_job", empty_unfinished)
@@ -295,6 +317,110 @@ def _manifest(conn: sa.Connection, scale: str, cfg: Scale) -> dict:
     }
 
 
+def demo_costs_toml(anchor: dt.datetime) -> str:
+    """The demo's provider costs file (ops/core/costs.py), its price change dated from the anchor."""
+    change = (anchor.astimezone(dt.timezone.utc).date() - dt.timedelta(days=PRICE_CHANGE_DAYS)).isoformat()
+    out = ['# Provider costs of the demo data (written by `opsbench db seed`): USD per generation.',
+           'currency = "USD"']
+    for model, provider, per_gen, per_sec, secs, billed in DEMO_COSTS:
+        price = f"per_generation = {per_gen}" if per_gen else f"per_second = {per_sec}\nseconds = {secs}"
+        flag = "true" if billed else "false"
+        if (model, provider) == PRICE_CHANGE[:2]:
+            out += ["", "[[cost]]", f'model = "{model}"', f'provider = "{provider}"', price,
+                    f"failed_billed = {flag}", f"until = {change}",
+                    "", "[[cost]]", f'model = "{model}"', f'provider = "{provider}"',
+                    f"per_generation = {PRICE_CHANGE[2]}", f"failed_billed = {flag}", f"from = {change}"]
+        else:
+            out += ["", "[[cost]]", f'model = "{model}"', f'provider = "{provider}"', price, f"failed_billed = {flag}"]
+    return "\n".join(out) + "\n"
+
+
+def _demo_price(model: str, provider: str, day: dt.date, anchor: dt.datetime) -> tuple[Decimal, bool]:
+    """(USD per generation, failed billed) of a demo model on a UTC day, from DEMO_COSTS directly."""
+    change = anchor.astimezone(dt.timezone.utc).date() - dt.timedelta(days=PRICE_CHANGE_DAYS)
+    for m, p, per_gen, per_sec, secs, billed in DEMO_COSTS:
+        if (m, p) == (model, provider):
+            if (m, p) == PRICE_CHANGE[:2] and day >= change:
+                return Decimal(PRICE_CHANGE[2]), billed
+            return (Decimal(per_gen) if per_gen else Decimal(per_sec) * secs), billed
+    raise KeyError((model, provider))
+
+
+def _economics(conn: sa.Connection, anchor: dt.datetime) -> dict:
+    """Exact margin figures for chosen UTC days (the day before gen3-turbo's price change, the change day,
+    yesterday) and every model: from the generator's own price table (not the costs file, not
+    queries/economics.sql), finished jobs and the ledger's net credits."""
+    m = queries.load(_MANIFEST)
+    utc_day = anchor.astimezone(dt.timezone.utc).date()
+    change = utc_day - dt.timedelta(days=PRICE_CHANGE_DAYS)
+    chosen = [change - dt.timedelta(days=1), change, utc_day - dt.timedelta(days=1)]
+    sold = {r["day"]: (Decimal(r["price"]), Decimal(r["credits"]))
+            for r in m.economics_sold.execute(conn, days=chosen).mappings()}
+    rows: dict[tuple, dict] = {}
+    for r in m.economics_jobs.execute(conn, days=chosen).mappings():
+        key = (r["day"], r["model"], r["provider"])
+        price, billed = _demo_price(r["model"], r["provider"], r["day"], anchor)
+        row = rows.setdefault(key, {"jobs": 0, "failed": 0, "credits": 0, "cost": Decimal(0)})
+        row["jobs"] += int(r["jobs"])
+        row["failed"] += int(r["jobs"]) if r["status"] == "failed" else 0
+        row["credits"] += int(r["credits"])
+        if r["status"] == "completed" or billed:
+            row["cost"] += price * int(r["jobs"])
+    margin = []
+    for (day, model, provider), row in sorted(rows.items()):
+        price, credits = sold[day]
+        per_credit = price / credits
+        revenue = row["credits"] * per_credit
+        margin.append({"day": day.isoformat(), "model": model, "provider": provider, "jobs": row["jobs"],
+                       "failed": row["failed"], "credits": row["credits"], "price_per_credit": float(per_credit),
+                       "revenue": float(revenue), "provider_cost": float(row["cost"]),
+                       "gross_margin": float(revenue - row["cost"])})
+    # liability at the end of yesterday (UTC) and breakage of one purchase week old enough for 90 days
+    day = chosen[-1]
+    day_end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
+    h = m.economics_held.execute(conn, at=day_end).mappings().one()
+    held, holders = int(h["credits"]), int(h["holders"])
+    price, credits = sold[day]
+    week = utc_day - dt.timedelta(days=100)
+    week -= dt.timedelta(days=week.weekday())
+    lo = dt.datetime.combine(week, dt.time(), dt.timezone.utc)
+    hi = lo + dt.timedelta(days=7)
+    cohort = {30: [0, 0], 60: [0, 0], 90: [0, 0]}    # horizon -> [unspent, credits]
+    by_user: dict[str, list] = {}
+    for r in m.economics_cohort_ledger.execute(conn, lo=lo, hi=hi).mappings():
+        by_user.setdefault(r["user_id"], []).append(r)
+    for rows_of in by_user.values():
+        granted_before = 0
+        for r in rows_of:
+            if r["reason"] != "iap_purchase" or r["change"] <= 0:
+                continue
+            if lo <= r["created_at"] < hi:
+                for n, acc in cohort.items():
+                    t = r["created_at"] + dt.timedelta(days=n)
+                    upto = [x for x in rows_of if x["created_at"] <= t]
+                    bal = sum(x["change"] for x in upto)
+                    paid = sum(x["change"] for x in upto if x["reason"] in ("iap_purchase", "iap_refund"))
+                    granted = sum(x["change"] for x in upto if x["reason"] == "iap_purchase")
+                    gone = granted - max(min(bal, paid), 0)
+                    acc[0] += min(r["change"], max(0, granted_before + r["change"] - gone))
+                    acc[1] += r["change"]
+            granted_before += r["change"]
+    return {
+        "liability": {"day": day.isoformat(), "tz": "UTC", "holders": holders, "outstanding_credits": held,
+                      "price_per_credit": float(price / credits), "liability": float(held * price / credits)},
+        "breakage": {"cohort_week": week.isoformat(), "tz": "UTC", "credits": cohort[30][1],
+                     **{f"unspent_{n}": float(Decimal(u) / Decimal(c)) for n, (u, c) in cohort.items()}},
+        "tz": "UTC", "currency": "USD",
+        "costs_toml": demo_costs_toml(anchor),
+        "price_change": {"model": PRICE_CHANGE[0], "provider": PRICE_CHANGE[1], "from": change.isoformat(),
+                         "before": float(_demo_price(*PRICE_CHANGE[:2], change - dt.timedelta(days=1), anchor)[0]),
+                         "after": float(Decimal(PRICE_CHANGE[2]))},
+        "loss_maker": {"model": "kling-2.0-master", "provider": "kling"},
+        "days": [d.isoformat() for d in chosen],
+        "margin": margin,
+    }
+
+
 def manifest_path(settings: Settings) -> Path:
     return Path(settings.home) / MANIFEST_FILE
 
@@ -338,6 +464,8 @@ def seed_embedded(settings: Settings, scale: str = "small", seed: int = 1, force
     manifest = seed_database(url, scale=scale, seed=seed, force=force)
     manifest["seconds"] = round(time.monotonic() - started, 3)
     _write_manifest(settings, manifest)
+    # the demo's provider price list, for OPSBENCH_PROVIDER_COSTS (margins say "not configured" without it)
+    (Path(settings.home) / PROVIDER_COSTS_FILE).write_text(manifest["economics"]["costs_toml"], encoding="utf-8")
     return {**manifest, "reused": False}
 
 

@@ -1,6 +1,6 @@
 """The state store: schema `opsbench` in the state database.
 
-DDL lives in `queries/state/migrations/NNN_*.sql`, applied in order once each
+DDL lives in `queries/internal/state/migrations/NNN_*.sql`, applied in order once each
 and recorded in `opsbench.schema_migrations`. Each file is written to be
 idempotent anyway, so a half-applied file can simply run again.
 """
@@ -13,9 +13,9 @@ import weakref
 from sqlalchemy.engine import Engine
 
 from ops.core.settings import Settings
-from queries.loader import QUERIES_DIR, load
+from queries.loader import INTERNAL_DIR, load
 
-MIGRATIONS_DIR = QUERIES_DIR / "state" / "migrations"
+MIGRATIONS_DIR = INTERNAL_DIR / "state" / "migrations"
 # One advisory-lock key so two processes starting together do not race the DDL.
 _MIGRATION_LOCK = 0x6F707362  # "opsb"
 

@@ -2,7 +2,7 @@
 
 Row level security hides rows without an error: on Supabase every table has it, and a role
 with no policy and no BYPASSRLS reads zero rows, so revenue is 0, reconciliation passes and
-the digest says "All clear". `verdict()` reads the catalog once (queries/tools/visibility.sql)
+the digest says "All clear". `verdict()` reads the catalog once (queries/internal/tools/visibility.sql)
 and `guard()` makes an engine refuse, in one line naming the table and the fix, while rows
 are hidden: every query, notebook, report and job goes through an engine of the runtime,
 so none of them can show a figure over hidden rows. The verdict is cached on the engine:

@@ -47,6 +47,7 @@ from sqlalchemy.engine import Engine
 import queries
 from ops.core.clock import parse_zone, utc_now
 from ops.core.commission import Commission
+from ops.core.costs import Costs
 from ops.core.fx import Converted, FxRates, convert
 from ops.core.redact import redact
 from ops.core.settings import Settings
@@ -233,6 +234,22 @@ class CurrencyRevenue:
 
 
 @dataclass
+class ModelMargin:
+    model: str
+    provider: str
+    jobs: int
+    margin: float            # gross margin over the window, in the report's currency
+
+
+@dataclass
+class Economics:
+    """The weekly report's economics section (queries/economics.sql, raw tables)."""
+    liability: float | None          # purchased credits unspent at the window's end, at their sold price
+    outstanding_credits: int
+    losers: list[ModelMargin] | None  # models with a negative margin over the window; None: no costs file
+
+
+@dataclass
 class Report:
     kind: str
     window: Window
@@ -258,6 +275,10 @@ class Report:
     fx: FxRates | None = None
     # the store's commission (OPSBENCH_COMMISSION), None: proceeds "not configured"
     commission: Commission | None = None
+    # the provider price list (OPSBENCH_PROVIDER_COSTS), None: gross margin "not configured"
+    provider_costs: Costs | None = None
+    # weekly only: liability and the loss-making models (None on the daily digest)
+    economics: Economics | None = None
 
     @property
     def converted(self) -> Converted | None:
@@ -322,6 +343,7 @@ FIGURES: tuple[tuple[str, str, str], ...] = (
     ("refunds", "refunds", "money"),
     ("net", "net", "money"),
     ("proceeds", "proceeds", "money"),
+    ("gross_margin", "margin", "money"),     # credits charged at the sold price less provider cost (issue 28)
     ("purchases", "purchases", "count"),
     ("paying_users", "payers", "count"),
     ("arppu", "ARPPU", "money"),
@@ -357,7 +379,32 @@ def _daily_values(series: dict[str, pd.DataFrame], window: Window) -> dict[str, 
     out["failed"] = _mean(err["failed"]) if len(err) else None
     out["error_rate"] = _ratio(failed_sum, jobs_sum)
     out["p95_seconds"] = _mean(dur["p95_seconds"]) if len(dur) else None
+    out["gross_margin"] = _margin(series, window, "mean")
     return out
+
+
+def _margin(series: dict[str, pd.DataFrame], window: Window, how: str) -> float | None:
+    """The gross margin of the window's days (mean or sum of days); None without a costs file or when a day
+    has a model the file does not price (never a pretended cost of zero)."""
+    df = series.get("margin")
+    if df is None:
+        return None
+    rows = _rows(df, window)
+    if not len(rows) or rows["gross_margin"].isna().any():
+        return None
+    return float(rows["gross_margin"].mean() if how == "mean" else rows["gross_margin"].sum())
+
+
+def _margin_series(conn, window: Window, currency: str, costs: Costs) -> pd.DataFrame:
+    """Per day of the window: gross margin over every model (economics.margin; raw tables, no rollups yet)."""
+    df = queries.economics.margin(conn, start=window.start, end=window.end, tz=window.tz, currency=currency,
+                                  costs=costs.to_json())
+    if not len(df):
+        return pd.DataFrame({"day": [], "gross_margin": []})
+    priced = df.assign(unpriced=df["cost_note"].notna())
+    out = priced.groupby("day").agg(gross_margin=("gross_margin", "sum"), unpriced=("unpriced", "any")).reset_index()
+    out.loc[out["unpriced"], "gross_margin"] = float("nan")
+    return out[["day", "gross_margin"]]
 
 
 def _weekly_values(conn, series: dict[str, pd.DataFrame], window: Window, currency: str, *,
@@ -382,6 +429,7 @@ def _weekly_values(conn, series: dict[str, pd.DataFrame], window: Window, curren
     out["error_rate"] = _num(err.get("error_rate"))
     p95 = pd.to_numeric(dur["p95_seconds"], errors="coerce").dropna() if len(dur) else pd.Series(dtype=float)
     out["p95_seconds"] = float(p95.max()) if len(p95) else None
+    out["gross_margin"] = _margin(series, window, "sum")
     return out, (_num(err.get("wilson_low")), _num(err.get("wilson_high")))
 
 
@@ -446,8 +494,15 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
         notes.append(f"OPSBENCH_COMMISSION not read, proceeds left out: {e}")
     # the report's own settings decide, explicitly ("none": proceeds NULL, never net at 0 %)
     cfg = commission.to_json() if commission is not None else "none"
+    try:
+        costs = settings.provider_costs
+    except ValueError as e:  # the file changed since the settings were read: say so, show no margin
+        costs = None
+        notes.append(f"OPSBENCH_PROVIDER_COSTS not read, gross margin left out: {e}")
     with analytics.connect() as conn:
         series = load_series(conn, chart_window, currency, state=rollup_state, today=today, commission=cfg)
+        if costs is not None:
+            series["margin"] = _margin_series(conn, chart_window, currency, costs)
         values: dict[str, dict[str, float | None]] = {}
         if kind == "daily":
             values["value"] = _daily_values(series, window)
@@ -471,6 +526,7 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
                                       Decimal(str(r.net)), int(r.purchases),
                                       None if _num(r.proceeds) is None else Decimal(str(r.proceeds)))
                       for r in queries.revenue.by_currency(conn, commission=cfg, **w).itertuples(index=False)]
+        economics = _economics(conn, window, currency, costs, series.get("margin")) if kind == "weekly" else None
         if rec_note:
             notes.append(rec_note)
         lag = replica.lag_note(conn)
@@ -499,7 +555,25 @@ def build(analytics: Engine, settings: Settings, kind: str = "daily", *, window:
                   currency=currency, figures=figures, error_interval=interval, failure_codes=failure_codes,
                   api_error_codes=api_codes, reconciliation=reconciliation, alerts=alerts, failed_runs=failed,
                   failed_run_total=total, cleanup=volumes, chart_window=chart_window, series=series, notes=notes,
-                  currencies=currencies, fx=fx_rates, commission=commission)
+                  currencies=currencies, fx=fx_rates, commission=commission, provider_costs=costs,
+                  economics=economics)
+
+
+def _economics(conn, window: Window, currency: str, costs: Costs | None, margin: pd.DataFrame | None) -> Economics:
+    """Liability at the window's last day, and (with a costs file) the models that lost money over the window."""
+    day = window.end
+    lia = queries.economics.liability(conn, start=day, end=day, tz=window.tz, currency=currency)
+    row = _one(lia)
+    losers = None
+    if costs is not None:
+        df = queries.economics.margin(conn, start=window.start, end=window.end, tz=window.tz, currency=currency,
+                                      costs=costs.to_json())
+        df = df[df["cost_note"].isna()]
+        per = df.groupby(["model", "provider"], as_index=False).agg(jobs=("jobs", "sum"),
+                                                                    margin=("gross_margin", "sum"))
+        losers = [ModelMargin(r.model, r.provider, int(r.jobs), float(r.margin))
+                  for r in per[per["margin"] < 0].sort_values("margin").itertuples(index=False)]
+    return Economics(_num(row.get("liability")), int(row.get("outstanding_credits") or 0), losers)
 
 
 # a reconcile result older than this is not "last night's": recompute instead

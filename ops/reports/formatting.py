@@ -5,6 +5,7 @@
 * `money(1234.5, "USD")` -> '1,234.50 USD'; without a currency '1,234.50'.
 * `whole(1234.0)` -> '1,234'; a missing value is '–' in every formatter, never NaN or None.
 * `when(ts)` -> '2026-11-30 14:05:12' (no microseconds, no offset: the column says the zone).
+* `yes_no(True)` -> 'yes': a shared page never shows Python's True/False/None/NaN/NaT.
 * `table(df, currency=...)` -> a pandas Styler that applies all of the above by column name and type,
   so every table a notebook or the report shows reads the same. Money columns take the row's own
   `currency` column when there is one.
@@ -17,6 +18,7 @@ import re
 from decimal import Decimal
 from numbers import Number
 
+import numpy as np
 import pandas as pd
 
 MISSING = "–"
@@ -72,6 +74,13 @@ def whole(x) -> str:
     return f"{v:,.0f}" if v.is_integer() else f"{v:,.1f}"
 
 
+def yes_no(x) -> str:
+    """A flag as a reader says it: 'yes' / 'no' ('–' when unknown), never Python's True/False."""
+    if _missing(x):
+        return MISSING
+    return "yes" if bool(x) else "no"
+
+
 def seconds(x, digits: int = 1) -> str:
     if _missing(x):
         return MISSING
@@ -109,7 +118,7 @@ def column_kind(name: str, series: pd.Series) -> str:
     """percent | money | seconds | ms | whole | number | when | duration | text, by name first, then type."""
     key = str(name).lower()
     if pd.api.types.is_bool_dtype(series):
-        return "text"
+        return "flag"
     if isinstance(series.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(series):
         return "when"
     if pd.api.types.is_timedelta64_dtype(series):
@@ -134,6 +143,8 @@ def column_kind(name: str, series: pd.Series) -> str:
         return "number"
     if len(values) and all(isinstance(v, (dt.date, pd.Timestamp)) for v in values):
         return "when"
+    if len(values) and all(isinstance(v, (bool, np.bool_)) for v in values):
+        return "flag"     # a boolean column with NULLs comes as object
     return "text"
 
 
@@ -145,6 +156,7 @@ _FORMATTERS = {
     "number": number,
     "when": when,
     "duration": duration,
+    "flag": yes_no,
     "text": lambda v: anything(v),
 }
 
@@ -153,8 +165,8 @@ def anything(v) -> str:
     """A cell of a column with mixed values (a transposed row): each value by its own type."""
     if _missing(v):
         return MISSING
-    if isinstance(v, bool):
-        return str(v)
+    if isinstance(v, (bool, np.bool_)):
+        return yes_no(v)
     if isinstance(v, (dt.date, pd.Timestamp)):
         return when(v)
     if isinstance(v, (Number, Decimal)):
@@ -190,7 +202,7 @@ def table(df: pd.DataFrame, currency: str | None = None, *, kinds: dict[str, str
     # a phone-width table: no wrapped numbers, tight cells, text on the left; a plain 0..n index is not shown
     styles = [{"selector": "th, td", "props": [("white-space", "nowrap"), ("padding", "0.25em 0.55em")]}]
     for i, col in enumerate(df.columns):
-        if kinds.get(col) == "text":
+        if kinds.get(col) in ("text", "flag"):
             styles.append({"selector": f"td.col{i}, th.col_heading.col{i}", "props": [("text-align", "left")]})
     styler = styler.set_table_styles(styles, overwrite=False)
     if isinstance(df.index, pd.RangeIndex):
@@ -199,4 +211,6 @@ def table(df: pd.DataFrame, currency: str | None = None, *, kinds: dict[str, str
         index_kind = column_kind(df.index.name or "", df.index.to_series())
         if index_kind == "when":
             styler = styler.format_index(_FORMATTERS[index_kind], axis=0)
+        elif index_kind == "flag" or df.index.hasnans:
+            styler = styler.format_index(anything, axis=0)
     return styler

@@ -2,7 +2,7 @@
 
 The only markup is fixed tags written here (b, i, code, pre); every value
 that comes from data (alert keys and summaries, error codes, job names) goes
-through `ops.alerting.telegram_html.escape`. Figures sit in small <pre> tables a phone can
+through `ops.alerting.telegram.html.escape`. Figures sit in small <pre> tables a phone can
 show without wrapping (about 36 columns); a change is an arrow and a size:
 "▲ 12%" for amounts and counts, "▲ 0.8pp" (percentage points) for rates.
 Long lists are cut to a few lines with "… and N more", so a digest stays
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ops.alerting import tally
-from ops.alerting.telegram_html import SEVERITY_ICON, escape, human_duration
+from ops.alerting import tally, wording
+from ops.alerting.telegram.html import SEVERITY_ICON, escape, human_duration
 from ops.reports import formatting as fmt
 from ops.reports.figures import Baseline, Figure, Report
 
@@ -23,7 +23,7 @@ MAX_RUNS = 5
 LABEL_W = 10
 
 SECTIONS = (
-    ("💰", "Revenue", ("gross", "refunds", "net", "proceeds", "purchases", "paying_users", "arppu")),
+    ("💰", "Revenue", ("gross", "refunds", "net", "proceeds", "gross_margin", "purchases", "paying_users", "arppu")),
     ("👥", "Users", ("dau", "wau", "mau", "stickiness", "new_users")),
     ("🎬", "Video jobs", ("jobs", "failed", "error_rate", "p95_seconds")),
 )
@@ -93,8 +93,8 @@ def _baseline_heading(b: Baseline) -> str:
 
 # Which way is good for each figure: a change is marked 🟢 (better) or 🔴 (worse) so the
 # digest reads without a legend; ⚪ is no change or nothing to compare with.
-UP_IS_GOOD = {"gross", "net", "proceeds", "purchases", "paying_users", "arppu", "dau", "wau", "mau", "stickiness",
-              "new_users", "jobs"}
+UP_IS_GOOD = {"gross", "net", "proceeds", "gross_margin", "purchases", "paying_users", "arppu", "dau", "wau", "mau",
+              "stickiness", "new_users", "jobs"}
 UP_IS_BAD = {"refunds", "failed", "error_rate", "p95_seconds"}
 BETTER, WORSE, NEUTRAL = "🟢", "🔴", "⚪"
 
@@ -172,15 +172,24 @@ def jobs_lines(report: Report) -> list[str]:
     return lines
 
 
+TOP_CHECKS = 3
+
+
 def reconciliation_line(report: Report) -> str:
+    """A verdict and the checks with the most rows, one short line each (not a comma list of every check)."""
     checks = report.reconciliation
     if checks is None:
         return "🧾 <b>Reconciliation</b>: not checked"
-    failing = [c for c in checks if not c.passed]
+    failing = sorted((c for c in checks if not c.passed), key=lambda c: (-c.offending, c.check))
     if not failing:
         return f"🧾 <b>Reconciliation</b>: ✅ all clear ({len(checks)} checks)"
-    parts = ", ".join(f"{escape(c.check)} {c.offending:,}" for c in failing)
-    return f"🧾 <b>Reconciliation</b>: ⚠️ {len(failing)} of {len(checks)} checks failing: {parts}"
+    rows = sum(c.offending for c in failing)
+    lines = [f"🧾 <b>Reconciliation</b>: ⚠️ {len(failing)} of {len(checks)} checks failing, "
+             f"{escape(tally.plural(rows, 'row'))}"]
+    lines += [f"• <code>{escape(c.check)}</code> {c.offending:,}" for c in failing[:TOP_CHECKS]]
+    if len(failing) > TOP_CHECKS:
+        lines.append(f"… and {len(failing) - TOP_CHECKS} more (<code>opsbench checks run</code>)")
+    return "\n".join(lines)
 
 
 # the one count of open alerts (ops.alerting.tally): echoes folded into their roots, info as notes
@@ -203,8 +212,9 @@ def _alert_line(report: Report, a, fault: tally.Fault | None = None) -> str:
     if a.fired_at is not None and report.generated_at - a.fired_at >= dt.timedelta(minutes=1):
         since = f" · for {human_duration(report.generated_at - a.fired_at)}"
     echo = f" ({fault.echo_words()})" if fault is not None and fault.echoes else ""
-    return (f"{SEVERITY_ICON.get(a.severity, '⚪')} <code>{escape(a.key)}</code> "
-            f"{escape(_short(a.summary, 90))}{echo}{since}")
+    key, summary = wording.line(a.key, a.summary, 72)     # the key's words once, cut between words
+    return (f"{SEVERITY_ICON.get(a.severity, '⚪')} <code>{escape(key)}</code> "
+            f"{escape(summary)}{echo}{since}")
 
 
 def _unalerted_checks(report: Report) -> list:
@@ -238,7 +248,7 @@ def attention_lines(report: Report) -> list[str]:
     for a, _ in roots[:TOP_ATTENTION]:
         lines.append(f"• {escape(_short(a.summary, 70))}")
     for c in unalerted[:max(0, TOP_ATTENTION - len(roots))]:
-        lines.append(f"• reconciliation {escape(c.check)}: {c.offending:,} row(s)")
+        lines.append(f"• reconciliation {escape(c.check)}: {escape(tally.plural(c.offending, 'row'))}")
     return lines
 
 
@@ -266,6 +276,41 @@ def notes_lines(report: Report) -> list[str]:
         lines.append(f"• {escape(_short(a.summary, 110))}")
     if len(infos) > MAX_ALERTS:
         lines.append(f"… and {len(infos) - MAX_ALERTS} more (<code>opsbench alerts</code>)")
+    return lines
+
+
+def margin_line(report: Report) -> str:
+    """Where the gross margin's provider costs come from, or that they are not configured."""
+    if report.provider_costs is None:
+        return "<i>margin: provider costs not configured (set OPSBENCH_PROVIDER_COSTS to the provider costs file)</i>"
+    return f"<i>margin: credits charged at the sold price less {escape(report.provider_costs.describe())}</i>"
+
+
+def revenue_keys(report: Report, keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The Revenue section's figures: no proceeds or margin row the founder's files cannot give (said below it)."""
+    hidden = {k for k, missing in (("proceeds", report.commission is None),
+                                   ("gross_margin", report.provider_costs is None)) if missing}
+    return tuple(k for k in keys if k not in hidden)
+
+
+def economics_lines(report: Report) -> list[str]:
+    """The weekly report's economics section: what unspent credits are worth, which models lose money."""
+    e = report.economics
+    if e is None:
+        return []
+    cur = report.currency
+    lines = ["📒 <b>Economics</b>"]
+    if e.liability is not None:
+        lines.append(f"unspent purchased credits: {e.outstanding_credits:,}, "
+                     f"worth {escape(fmt.money(e.liability, cur))} at their sold price")
+    if e.losers is None:
+        lines.append("<i>models' margins: provider costs not configured (OPSBENCH_PROVIDER_COSTS)</i>")
+    elif not e.losers:
+        lines.append("every priced model earned more than its provider cost")
+    else:
+        lines.append("losing money: " + ", ".join(
+            f"{escape(m.model)} ({escape(m.provider)}) {escape(fmt.money(m.margin, cur))} over {m.jobs:,} jobs"
+            for m in e.losers))
     return lines
 
 
@@ -346,8 +391,8 @@ def footer(report: Report) -> str:
 
 
 def _short(text: str, limit: int) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """One line of at most `limit` characters, cut between words."""
+    return wording.clip(text, limit)
 
 
 def telegram_message(report: Report) -> str:
@@ -356,11 +401,11 @@ def telegram_message(report: Report) -> str:
     blocks: list[str] = ["\n".join([head[0], *attention_lines(report), *head[1:]])]
     for icon, title, keys in SECTIONS:
         extra = f" ({escape(report.currency)})" if title == "Revenue" else ""
-        if title == "Revenue" and report.commission is None:
-            keys = tuple(k for k in keys if k != "proceeds")   # never a 0 % commission: said below instead
+        if title == "Revenue":
+            keys = revenue_keys(report, keys)   # never a 0 % commission or a zero cost: said below instead
         block = f"{icon} <b>{title}</b>{extra}\n{figure_table(report, keys)}"
         if title == "Revenue":
-            block += "\n" + proceeds_line(report)
+            block += "\n" + proceeds_line(report) + "\n" + margin_line(report)
         if title == "Revenue" and currency_lines(report):
             block += "\n" + "\n".join(currency_lines(report))
         if title == "Users" and report.kind == "weekly":
@@ -368,6 +413,8 @@ def telegram_message(report: Report) -> str:
         if title == "Video jobs":
             block += "\n" + "\n".join(jobs_lines(report))
         blocks.append(block.rstrip())
+    if economics_lines(report):
+        blocks.append("\n".join(economics_lines(report)))
     ops_lines = [reconciliation_line(report), *alert_lines(report), *runs_lines(report), *cleanup_lines(report)]
     blocks.append("\n".join(ops_lines))
     if notes_lines(report):

@@ -155,11 +155,12 @@ def render(report: Report) -> str:
     body = [head]
     for _icon, title, keys in SECTIONS:
         extra = f" ({_e(report.currency)})" if title == "Revenue" else ""
-        if title == "Revenue" and report.commission is None:
-            keys = tuple(k for k in keys if k != "proceeds")   # never a 0 % commission: said below instead
+        if title == "Revenue":
+            keys = message.revenue_keys(report, keys)   # never a 0 % commission or a zero cost: said below instead
         body.append(f"<h2>{_e(title)}{extra}</h2>{_figures_table(report, keys)}")
         if title == "Revenue":
             body.append(f"<p class=\"meta\">{message.proceeds_line(report)}</p>")
+            body.append(f"<p class=\"meta\">{message.margin_line(report)}</p>")
             body.append(_currency_section(report))
         if title == "Users" and report.kind == "weekly":
             body.append(f"<p class=\"meta\">{_e(WEEKLY_LEGEND)}</p>")

@@ -7,7 +7,7 @@
    the job history and its findings go through the alert manager - in
    dependency order: probes first (root causes such as an unreachable
    database must be known before the checks that depend on them), then the
-   metric checks, reconciliation, cleanup and reviews, then the reports
+   metric probes, reconciliation, cleanup and reviews, then the reports
    (which read the alerts, failed runs and cleanup volumes just recorded).
 4. The outbox is drained by the `drain_outbox` job after the checks (the
    alert messages) and after the reports (the digest and its charts):

@@ -44,8 +44,27 @@ def run_checks(settings: Settings) -> list[Check]:
 
     checks += pooler_checks(settings, skip=unreachable)
     checks += [check_check_files(settings), check_telegram(settings), check_sentry(settings),
-               check_heartbeat(settings, specs), check_outbox_drain(specs), check_http_probes(specs)]
+               check_heartbeat(settings, specs), check_outbox_drain(specs), check_http_probes(specs),
+               check_charts()]
     return checks
+
+
+def check_charts() -> Check:
+    """Will the digest's charts go as PNG photos? kaleido draws them in a headless Chrome/Chromium; without
+    one they go as one HTML document, which is easy to miss on a server: say so here."""
+    try:
+        import kaleido  # noqa: F401 - the import is the check
+    except ImportError:
+        return Check("charts", "warn", "kaleido is not installed: the digest sends its charts as one HTML document, "
+                                       "not PNG photos (pip install the versions in requirements.lock)")
+    from ops.reports.charts import find_browser
+
+    browser = find_browser()
+    if browser is None:
+        return Check("charts", "warn", "kaleido finds no Chrome/Chromium: the digest sends its charts as "
+                                       "one HTML document, not PNG photos (apt install chromium, or set "
+                                       "BROWSER_PATH to the browser)")
+    return Check("charts", "ok", f"PNG charts: kaleido with {browser}")
 
 
 def check_check_files(settings: Settings) -> Check:
@@ -327,7 +346,7 @@ def check_telegram(settings: Settings) -> Check:
                                          "nobody gets a Telegram message")
     if not settings.telegram_chat_id:
         return Check("telegram", "fail", "TELEGRAM_CHAT_ID is not set: the bot has no chat to send alerts to")
-    from ops.alerting.telegram import TelegramClient
+    from ops.alerting.telegram.client import TelegramClient
 
     try:
         with TelegramClient(token, api_base=settings.telegram_api_base, chat_id=settings.telegram_chat_id,

@@ -6,6 +6,8 @@ privilege checks; `run_checks` appends `pooler_checks`.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from sqlalchemy.pool import NullPool
 
 import queries
@@ -25,10 +27,16 @@ def pooler_checks(settings: Settings, skip: set[str] = frozenset()) -> list[Chec
     return out
 
 
+@contextmanager
 def _engine(role: str, settings: Settings):
+    """A short-lived engine of `role` for one doctor check, disposed however the check ends."""
     from ops.data import db
 
-    return db.make_engine(role, settings, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, poolclass=NullPool)
+    engine = db.make_engine(role, settings, connect_args={"connect_timeout": CONNECT_TIMEOUT_S}, poolclass=NullPool)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def session_settings_check(settings: Settings) -> Check:
@@ -37,19 +45,15 @@ def session_settings_check(settings: Settings) -> Check:
     from ops.data import db, session
 
     name = "session settings"
-    engine = None
     try:
-        engine = _engine("analytics", settings)
-        with engine.begin() as conn:
-            eff = session.effective(conn)
-            user = str(queries.load("tools/doctor").session_role.execute(conn).scalar_one())
-        server = session.server_defaults(engine)
-        refused = session.refused_options(engine.url)
+        with _engine("analytics", settings) as engine:
+            with engine.begin() as conn:
+                eff = session.effective(conn)
+                user = str(queries.load("tools/doctor").session_role.execute(conn).scalar_one())
+            server = session.server_defaults(engine)
+            refused = session.refused_options(engine.url)
     except Exception as e:  # noqa: BLE001 - doctor never raises
         return Check(name, "fail", f"cannot read the analytics session's settings: {_connect_problem(e)}")
-    finally:
-        if engine is not None:
-            engine.dispose()
     want_ms = int(settings.statement_timeout_s * 1000)
     got = f"read-only {eff['read_only']}, statement_timeout {eff['statement_timeout']}"
     fix = (f"ALTER ROLE {_ident(user)} SET default_transaction_read_only = on; ALTER ROLE {_ident(user)} SET "
@@ -74,16 +78,11 @@ def replica_check(settings: Settings) -> Check:
     from ops.data import replica
 
     name = "replica"
-    engine = None
     try:
-        engine = _engine("analytics", settings)
-        with engine.connect() as conn:
+        with _engine("analytics", settings) as engine, engine.connect() as conn:
             row = replica.status(conn)
     except Exception as e:  # noqa: BLE001
         return Check(name, "fail", f"cannot tell whether the analytics database is a standby: {_connect_problem(e)}")
-    finally:
-        if engine is not None:
-            engine.dispose()
     if not row.standby:
         return Check(name, "ok", "the analytics database is a primary (no replication lag)")
     lag = float(row.lag_s or 0.0)
@@ -105,19 +104,14 @@ def leader_lock_check(settings: Settings) -> Check:
         resolved = db.resolve("state", settings)
     except Exception as e:  # noqa: BLE001
         return Check(name, "fail", f"cannot start the embedded database: {redact(e)}")
-    engine = None
     try:
         problem = session.session_problem(db.sqlalchemy_url(resolved.dsn))
         if problem is not None:
             return Check(name, "fail", session.needs_session_fix("OPSBENCH_STATE_URL", resolved.masked(), problem))
-        engine = _engine("state", settings)
-        with engine.connect() as conn:
+        with _engine("state", settings) as engine, engine.connect() as conn:
             who = holder(conn)
     except Exception as e:  # noqa: BLE001
         return Check(name, "fail", f"cannot check the leader lock on {resolved.masked()}: {_connect_problem(e)}")
-    finally:
-        if engine is not None:
-            engine.dispose()
     if who is None:
         return Check(name, "ok", "the state connection keeps its server session; nobody holds the leader lock now")
     return Check(name, "ok", f"the state connection keeps its server session; the leader lock is held by {who}")

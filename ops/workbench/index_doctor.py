@@ -68,11 +68,11 @@ class IndexReport:
 
 
 def _tools(name: str):
-    return parse_sql_file(queries.loader.QUERIES_DIR / "tools" / f"{name}.sql", f"tools/{name}")
+    return parse_sql_file(queries.loader.INTERNAL_DIR / "tools" / f"{name}.sql", f"tools/{name}")
 
 
 def explain_sql(q: NamedQuery, analyze: bool = False) -> sa.TextClause:
-    """The named query behind an EXPLAIN prefix from queries/tools/explain.sql."""
+    """The named query behind an EXPLAIN prefix from queries/internal/tools/explain.sql."""
     prefix = _tools("explain")["analyze" if analyze else "plan"].sql
     return sa.text(prefix + "\n" + q.sql)
 
@@ -144,7 +144,7 @@ def check_indexes(engine: sa.Engine, *, today: dt.date | None = None, min_rows: 
     declared = declared_indexes()
     found: dict[str, Suggestion] = {}
     failed: list[tuple[str, str]] = []
-    targets = [queries.get(n) for n in only] if only else queries.all_queries()
+    targets = [queries.get(n) for n in only] if only else queries.all_queries(internal=True)
     explained = 0
     for q in targets:
         try:

@@ -37,9 +37,48 @@ INJECTED_TAG = "injected-parameters"
 # The order a reader meets them in an index: the dashboard first.
 ORDER = ("overview", "revenue", "activity", "errors", "reconciliation")
 
+# On a phone a wide table scrolls inside its output box (JupyterLab's CSS), but nothing says so: the
+# columns past the edge look cut off. A box that scrolls sideways gets a line above it saying so and a
+# shadow on the side that has more; stdout keeps its lines whole by wrapping.
+_SCROLL_CSS = """<style>
+.jp-OutputArea-output.ob-scrolls { box-shadow: inset -12px 0 10px -10px rgba(0,0,0,.35); }
+.jp-OutputArea-output.ob-scrolls.ob-at-end { box-shadow: inset 12px 0 10px -10px rgba(0,0,0,.35); }
+.ob-scroll-hint { font: 12px system-ui, sans-serif; color: #666; margin: 2px 0 2px var(--jp-notebook-padding, 0); }
+.jp-OutputArea-output pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+</style>"""
+_SCROLL_JS = """<script>
+(function () {
+  function mark() {
+    document.querySelectorAll('.jp-OutputArea-output').forEach(function (box) {
+      var wide = box.scrollWidth > box.clientWidth + 2 && !box.querySelector('.js-plotly-plot');
+      var hint = box.previousElementSibling;
+      var has = hint && hint.classList.contains('ob-scroll-hint');
+      box.classList.toggle('ob-scrolls', wide);
+      if (wide && !has) {
+        hint = document.createElement('div');
+        hint.className = 'ob-scroll-hint';
+        hint.textContent = 'swipe sideways for more columns \u2192';
+        box.parentNode.insertBefore(hint, box);
+      } else if (!wide && has) {
+        hint.remove();
+      }
+      box.classList.toggle('ob-at-end', wide && box.scrollLeft + box.clientWidth >= box.scrollWidth - 2);
+    });
+  }
+  document.addEventListener('scroll', function (e) {
+    if (e.target.classList && e.target.classList.contains('ob-scrolls')) {
+      e.target.classList.toggle('ob-at-end', e.target.scrollLeft + e.target.clientWidth >= e.target.scrollWidth - 2);
+    }
+  }, true);
+  window.addEventListener('load', mark);
+  window.addEventListener('resize', mark);
+})();
+</script>"""
 _TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{% block extra_css %}{{ super() }}""" + _SCROLL_CSS + """{% endblock extra_css %}
+{% block body_footer %}{{ super() }}""" + _SCROLL_JS + """{% endblock body_footer %}
 """
 
 

@@ -1,10 +1,12 @@
--- description: Jobs whose generation_refund rows add up to something other than the credits the job charged (partial or excessive).
+-- description: Unfinished or failed jobs whose generation_refund rows add up to something other than the credits the job charged (partial or excessive).
 -- severity: warning
 -- offender: job_id
 --
 -- A refund gives back exactly what the job took (video_jobs.credits_used): less
 -- shorts the customer, more (or refunding twice) mints credits. Refunds of jobs
--- that no longer exist are ledger_missing_jobs' business.
+-- that no longer exist are ledger_missing_jobs' business. A completed job is owed
+-- nothing, so any refund of one, whole or partial, is completed_job_refunded's
+-- business alone (calling it "partial" would say the customer was shorted).
 WITH refunds AS (
     SELECT job_id, sum(change)::bigint AS refunded, count(*) AS refund_rows, max(created_at) AS last_refund_at
     FROM quota_log
@@ -18,4 +20,5 @@ SELECT j.id AS job_id, j.user_id, j.status, j.credits_used, r.refunded, r.refund
 FROM refunds r
 JOIN video_jobs j ON j.id = r.job_id
 WHERE r.refunded <> j.credits_used
+  AND j.status IS DISTINCT FROM 'completed'
 ORDER BY j.created_at, j.id

@@ -3,7 +3,8 @@
 -- offender: user_id
 -- requires: negative_balance
 --
--- The live metric probe `negative_balance` watches the same thing: while its
+-- The live metric probe `negative_balance` watches the same thing, through this
+-- very statement (queries/metrics.sql pastes it: one definition): while its
 -- alert fires, this one waits behind it, so the founder hears about it once.
 SELECT id AS user_id, email, credits_remaining, created_at
 FROM users

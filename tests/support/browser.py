@@ -148,3 +148,106 @@ def check_pages(paths: list[Path], *, screenshot_dir: Path | None = None, settle
             return [await _check(browser, p, screenshot_dir, settle_s, segment_px) for p in paths]
 
     return asyncio.run(asyncio.wait_for(run(), timeout_s))
+
+
+# -- the finished-page inspection: every rendered page at a phone's and a laptop's width ------------------
+
+PHONE, LAPTOP = 390, 1280
+PY_LITERALS = ("True", "False", "None", "NaN", "NaT", "nan", "<NA>")
+
+_INSPECT = r"""((vw, literals) => {
+  const out = {doc: document.documentElement.scrollWidth, warnings: [], traces: [], overflow: [], literals: [],
+               text: document.body.innerText, hints: document.querySelectorAll('.ob-scroll-hint').length};
+  const scrollable = el => { const s = getComputedStyle(el); return s.overflowX === 'auto' || s.overflowX === 'scroll'; };
+  // the output a kernel wrote to stderr, and the error outputs (a traceback)
+  for (const el of document.querySelectorAll('[data-mime-type="application/vnd.jupyter.stderr"]'))
+    out.warnings.push(el.innerText.slice(0, 200));
+  for (const el of document.querySelectorAll('[data-mime-type="application/vnd.jupyter.error"]'))
+    out.traces.push(el.innerText.slice(0, 200));
+  // every piece of text that reaches past the viewport's edge must sit in a box that scrolls sideways and
+  // itself fits (a table in its output area), never cut off or widening the page
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const range = document.createRange();
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (!n.textContent.trim()) continue;
+    range.selectNodeContents(n);
+    const r = range.getBoundingClientRect();
+    if (r.width === 0 || (r.right <= vw + 1 && r.left >= -1)) continue;
+    let ok = false;
+    for (let a = n.parentElement; a && a !== document.body; a = a.parentElement) {
+      const ar = a.getBoundingClientRect();
+      if (scrollable(a) && ar.right <= vw + 1 && ar.left >= -1 && a.scrollWidth > a.clientWidth) { ok = true; break; }
+    }
+    if (!ok && out.overflow.length < 10)
+      out.overflow.push(`${n.parentElement.tagName.toLowerCase()} "${n.textContent.trim().slice(0, 60)}" ` +
+                        `${Math.round(r.left)}..${Math.round(r.right)} px`);
+  }
+  for (const cell of document.querySelectorAll('td, th')) {
+    const t = cell.innerText.trim();
+    if (literals.includes(t) && out.literals.length < 10) out.literals.push(t);
+  }
+  return JSON.stringify(out);
+})"""
+
+
+@dataclass
+class Inspection:
+    path: Path
+    width: int
+    console_errors: list[str] = field(default_factory=list)
+    document_width: int = 0
+    warnings: list[str] = field(default_factory=list)
+    traces: list[str] = field(default_factory=list)
+    overflow: list[str] = field(default_factory=list)
+    literals: list[str] = field(default_factory=list)
+    text: str = ""
+    scroll_hints: int = 0
+    screenshot: Path | None = None
+
+
+async def _inspect(browser, path: Path, width: int, settle_s: float, shots: Path | None) -> Inspection:
+    import json
+
+    result = Inspection(path, width)
+    tab = await browser.create_tab("about:blank")
+    session = tab.get_session()
+
+    async def on_exception(msg):
+        d = msg.get("params", {}).get("exceptionDetails", {})
+        result.console_errors.append((d.get("exception", {}).get("description") or d.get("text", ""))[:300])
+
+    session.subscribe("Runtime.exceptionThrown", on_exception)
+    for domain in ("Runtime", "Page"):
+        await session.send_command(f"{domain}.enable")
+    await session.send_command("Emulation.setDeviceMetricsOverride", params={
+        "width": width, "height": 844 if width < 600 else 900, "deviceScaleFactor": 2 if width < 600 else 1,
+        "mobile": width < 600})
+    loaded = session.subscribe_once("Page.loadEventFired")
+    await session.send_command("Page.navigate", params={"url": path.resolve().as_uri()})
+    await asyncio.wait_for(loaded, 60)
+    await asyncio.sleep(settle_s)
+    expr = f"{_INSPECT}({width}, {json.dumps(list(PY_LITERALS))})"
+    answer = await session.send_command("Runtime.evaluate", params={"expression": expr, "returnByValue": True})
+    got = json.loads(answer["result"]["result"]["value"])
+    result.document_width, result.warnings, result.traces = got["doc"], got["warnings"], got["traces"]
+    result.overflow, result.literals, result.text = got["overflow"], got["literals"], got["text"]
+    result.scroll_hints = got["hints"]
+    if shots is not None:
+        shot = await session.send_command("Page.captureScreenshot",
+                                          params={"format": "png", "captureBeyondViewport": True})
+        result.screenshot = shots / f"{path.stem}-{width}.png"
+        result.screenshot.write_bytes(base64.b64decode(shot["result"]["data"]))
+    await browser.close_tab(tab.target_id)
+    return result
+
+
+def inspect_pages(paths: list[Path], widths: tuple[int, ...] = (PHONE, LAPTOP), *, settle_s: float = 1.5,
+                  timeout_s: float = 400, screenshot_dir: Path | None = None) -> list[Inspection]:
+    """Open each page at each width in one headless Chromium; an Inspection per (page, width)."""
+    from choreographer import Browser
+
+    async def run() -> list[Inspection]:
+        async with Browser(path=chromium(), headless=True) as browser:
+            return [await _inspect(browser, p, w, settle_s, screenshot_dir) for p in paths for w in widths]
+
+    return asyncio.run(asyncio.wait_for(run(), timeout_s))
