@@ -40,8 +40,11 @@ LAB_ARGS ?=
 lab: venv
 	$(BIN)/jupyter lab --notebook-dir=notebooks $$(test "$$(id -u)" = 0 && echo --allow-root) $(LAB_ARGS)
 
+# BENCH_ARGS passes options to the benchmark, e.g. BENCH_ARGS="--parts seed,cli --scales large": only the
+# generator's time at large and the CLI's start against a bare Python start (minutes, not hours)
+BENCH_ARGS ?=
 bench: venv
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	-$(BIN)/opsbench db down

@@ -116,6 +116,20 @@ def bench_scale(scale: str, runs: int, reseed: bool, skip_export: bool) -> dict:
             "rollups": roll, "export": exp, "experience": waits, "runs": runs, "finished_at": utc_now().isoformat()}
 
 
+def _parts(stored: dict, parts: set[str], scales: list[str], runs: int) -> None:
+    """The quick parts of the benchmark alone: the generator at each scale, the CLI's start."""
+    if "cli" in parts:
+        log("CLI start against a bare Python start")
+        stored["cli_start"] = {**experience.cli_start(runs, log), "finished_at": utc_now().isoformat()}
+    if "seed" in parts:
+        for scale in scales:
+            stored.setdefault("generator", {})[scale] = seed_scale(scale, log=log)
+            RESULTS.write_text(json.dumps(stored, indent=1, default=str) + "\n")
+    stored["machine"] = machine()
+    RESULTS.write_text(json.dumps(stored, indent=1, default=str) + "\n")
+    log(f"written to {RESULTS}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     ap.add_argument("--scales", default="medium,large", help="comma-separated: small, medium, large")
@@ -125,12 +139,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report-only", action="store_true", help="rewrite docs/performance.md from results.json")
     ap.add_argument("--skip-daemon", action="store_true", help="leave out the daemon's failover and probe timings")
     ap.add_argument("--failover-trials", type=int, default=3, help="leader failovers to time (median reported)")
+    ap.add_argument("--parts", default="all",
+                    help="all, or a comma-separated subset of: seed (generate each scale anew and time it), "
+                         "cli (opsbench --help and query --list against a bare Python start)")
     args = ap.parse_args(argv)
 
     stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"scales": {}}
-    if not args.report_only:
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    if not parts <= {"all", "seed", "cli"}:
+        ap.error(f"--parts: expected all or a subset of seed, cli; got {args.parts!r}")
+    if not args.report_only and parts != {"all"}:
+        _parts(stored, parts, [s.strip() for s in args.scales.split(",") if s.strip()], args.runs)
+    elif not args.report_only:
         for scale in [s.strip() for s in args.scales.split(",") if s.strip()]:
             stored["scales"][scale] = bench_scale(scale, args.runs, args.reseed, args.skip_export)
+            stored.setdefault("generator", {})[scale] = stored["scales"][scale]["seed"]
+            if stored["scales"][scale].get("experience"):
+                stored["cli_start"] = stored["scales"][scale]["experience"]["cli"]
             stored["machine"] = machine()
             RESULTS.write_text(json.dumps(stored, indent=1, default=str) + "\n")   # after every scale
             log(f"{scale}: written to {RESULTS}")

@@ -41,15 +41,21 @@ READS = {
 }
 
 
-def _cli_ms(argv: list[str], runs: int) -> float:
-    def once() -> None:
-        subprocess.run([sys.executable, "-m", "ops", *argv], cwd=REPO, capture_output=True, check=True,
-                       env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "PYTHONPATH": str(REPO)})
-    return median_ms(once, runs)[0]
-
-
-def _python_floor_ms(runs: int) -> float:
-    return median_ms(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), runs)[0]
+def cli_start(runs: int, log: Callable[[str], None]) -> dict[str, dict[str, float | None]]:
+    """`opsbench --help` and `opsbench query --list` against a bare Python start, interleaved in one run."""
+    def cli(argv: list[str]) -> Callable[[], None]:
+        return lambda: subprocess.run([sys.executable, "-m", "ops", *argv], cwd=REPO, capture_output=True,
+                                      check=True, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp",
+                                                       "PYTHONPATH": str(REPO)})
+    cases = {"python -c pass": lambda: subprocess.run([sys.executable, "-c", "pass"], check=True),
+             "opsbench --help": cli(["--help"]), "opsbench query --list": cli(["query", "--list"])}
+    ms = interleaved_ms(cases, runs)
+    py = ms["python -c pass"]
+    out = {}
+    for label in ("opsbench --help", "opsbench query --list"):
+        out[label] = {"median_ms": ms[label], "floor_ms": py, "ratio": round(ms[label] / py, 2) if py else None}
+        log(f"{label}: {ms[label]} ms (python start {py} ms)")
+    return out
 
 
 def _job_ms(runner: Runner, job: str, runs: int) -> tuple[float, str]:
@@ -84,11 +90,7 @@ def run(scale: str, anchor: dt.datetime, floors_ms: dict[str, float], ro: sa.Eng
     day = anchor.date() - dt.timedelta(days=1)
     out: dict[str, Any] = {"cli": {}, "pieces": {}}
 
-    py = _python_floor_ms(runs)
-    for label, argv in (("opsbench --help", ["--help"]), ("opsbench query --list", ["query", "--list"])):
-        ms = _cli_ms(argv, runs)
-        out["cli"][label] = {"median_ms": ms, "floor_ms": py, "ratio": round(ms / py, 2) if py else None}
-        log(f"{scale}: {label}: {ms} ms (python start {py} ms)")
+    out["cli"] = cli_start(runs, lambda msg: log(f"{scale}: {msg}"))
 
     def floor(piece: str) -> float:
         return round(sum(floors_ms.get(t, 0.0) for t in READS[piece]), 2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import notes
+from bench import goals, notes
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 RATIO_GOAL = 2.0
@@ -305,7 +305,7 @@ def write(results: dict) -> Path:
         lines.append(f"PostgreSQL {s['server_version']} (embedded, default settings: shared_buffers "
                      f"{s['shared_buffers']}, work_mem {s['work_mem']}, {s['max_parallel_workers_per_gather']} "
                      f"parallel workers per gather, jit {s['jit']}, TimeZone {s['timezone']}).")
-    lines += [""] + _experience(results)
+    lines += [""] + goals.section(results) + _experience(results)
     lines += [notes.METHOD, "", notes.SCALE_NOTE, ""]
     lines += _goals(results)
     for name in ("small", "medium", "large"):

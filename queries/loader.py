@@ -28,10 +28,20 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-import sqlalchemy as sa
-
 if TYPE_CHECKING:
     import pandas as pd
+    import sqlalchemy as sa
+else:
+    class _OnFirstUse:
+        """SQLAlchemy imported when a query first runs, not when one is parsed: `opsbench query --list`
+        lists every query without it (importing it took longer than Python's own start)."""
+
+        def __getattr__(self, name: str) -> Any:
+            import sqlalchemy
+
+            return getattr(sqlalchemy, name)
+
+    sa = _OnFirstUse()
 
 from ops.core.clock import parse_zone
 from ops.core.errors import QueryError

@@ -3,6 +3,12 @@
 Each command group lives in its own module with a `register(app)` function.
 `main()` turns every user error (bad setting, unknown query, malformed
 argument) into one line on stderr and exit code 2, never a traceback.
+
+The command tree is declared here (COMMANDS: name, module, one-line help) so
+`opsbench --help` lists every command without importing any command module, and
+`opsbench query ...` imports only the module of `query`. Help is click's plain
+text: typer's rich help imports rich and markdown-it, which alone took longer
+than Python's own start.
 """
 
 from __future__ import annotations
@@ -12,17 +18,127 @@ import sys
 
 import click
 import typer
+import typer.core
 
 from ops.core.errors import UserError
 from ops.core.redact import redact
 
+# name -> (module under ops.cli that registers it, its help line), in the order `--help` lists them.
+# tests/test_cli_start.py checks these against the commands the modules really register.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "query": ("query_cmd", "Run a named query against the analytics (read-only) connection."),
+    "demo": ("demo_cmd", "Seed the embedded DB if empty, run every job once, show what would be sent, write the "
+                         "HTML outputs."),
+    "daemon": ("daemon_cmd", "Run the scheduler in the foreground (for systemd or a terminal); SIGTERM stops it "
+                             "cleanly."),
+    "jobs": ("daemon_cmd", "Every job: schedule in words, next fire time, last result."),
+    "run": ("daemon_cmd", "Run one job now, in this process (recorded in the job history unless --dry-run)."),
+    "status": ("daemon_cmd", "Which daemon leads, its last heartbeat, firing alerts and the outbox depth."),
+    "doctor": ("daemon_cmd", "Check settings, jobs file, each database and its privileges, Telegram, Sentry; say "
+                             "what is wrong."),
+    "silence": ("alerts_cmd", "Hold back messages for matching alerts until the silence ends."),
+    "unsilence": ("alerts_cmd", "End a silence now."),
+    "report": ("report_cmd", "Preview a report in the terminal, send it to Telegram, or write it as HTML."),
+    "backtest": ("backtest_cmd", "Replay the metric probes and reconciliation checks over a past window, through "
+                                 "the real alert manager in a scratch database, and print what the founder would "
+                                 "have received."),
+    "db": ("db_cmd", "The embedded PostgreSQL used by the demo and the tests."),
+    "checks": ("checks_cmd", "Business invariants as SQL files: list them, run one, start a new one."),
+    "notebooks": ("notebooks_cmd", "The Jupyter notebooks: list them, or execute and share them as HTML."),
+    "alerts": ("alerts_cmd", "Firing alerts, active silences, outbox backlog and recent alert history."),
+    "telegram": ("alerts_cmd", "Telegram delivery: check the bot, send what is waiting."),
+    "state": ("state_cmd", "The state store (schema opsbench): bind it to the backend anew."),
+    "rollups": ("state_cmd", "The daily rollups in the state store."),
+    "maintenance": ("maintenance_cmd", "Maintenance windows: hold alerts during a planned change, then summarise."),
+}
+_MODULES = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
+_APP_SETTINGS = {
+    "no_args_is_help": True,
+    "pretty_exceptions_enable": False,
+    "rich_markup_mode": None,  # plain click help: no rich import (see the module docstring)
+}
+_loaded: dict[str, dict[str, click.Command]] = {}  # module -> its click commands, built once per process
+
+
+def module_commands(module: str) -> dict[str, click.Command]:
+    """The click commands `ops.cli.<module>` registers, by name (the module is imported on first use)."""
+    if module not in _loaded:
+        scratch = typer.Typer(**_APP_SETTINGS)
+        _command_module(module).register(scratch)
+        _loaded[module] = dict(typer.main.get_group(scratch).commands)
+    return _loaded[module]
+
+
+def _command_module(module: str):
+    # plain imports, each only when its command is used (tests/test_architecture.py reads them: no importlib)
+    match module:
+        case "query_cmd":
+            from ops.cli import query_cmd as m
+        case "demo_cmd":
+            from ops.cli import demo_cmd as m
+        case "daemon_cmd":
+            from ops.cli import daemon_cmd as m
+        case "alerts_cmd":
+            from ops.cli import alerts_cmd as m
+        case "report_cmd":
+            from ops.cli import report_cmd as m
+        case "backtest_cmd":
+            from ops.cli import backtest_cmd as m
+        case "db_cmd":
+            from ops.cli import db_cmd as m
+        case "checks_cmd":
+            from ops.cli import checks_cmd as m
+        case "notebooks_cmd":
+            from ops.cli import notebooks_cmd as m
+        case "state_cmd":
+            from ops.cli import state_cmd as m
+        case "maintenance_cmd":
+            from ops.cli import maintenance_cmd as m
+        case _:
+            raise KeyError(module)
+    return m
+
+
+class _LazyGroup(typer.core.TyperGroup):
+    """The root group: every command in COMMANDS is listed, and built from its module only when used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(dict.fromkeys([*COMMANDS, *self.commands]))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            return module_commands(COMMANDS[cmd_name][0]).get(cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # the declared help lines, as click would shorten them, without building the commands
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = [(n, self.commands[n].get_short_help_str(limit) if n in self.commands
+                 else click.utils.make_default_short_help(COMMANDS[n][1], limit)) for n in names]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as e:
+            # click and typer suggest from the commands built so far: suggest from the whole tree
+            from difflib import get_close_matches
+
+            matches = get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if matches and "Did you mean" not in e.message:
+                e.message = f"{e.message.rstrip('.')}. Did you mean {', '.join(repr(m) for m in matches)}?"
+            raise
+
+
 app = typer.Typer(
     name="opsbench",
     help="Operations and analytics workbench: queries, notebooks, alerts and the daemon.",
-    no_args_is_help=True,
+    cls=_LazyGroup,
     add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
-    pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},  # inherited by every subcommand
+    **_APP_SETTINGS,
 )
 
 
@@ -57,31 +173,17 @@ _registered = False
 
 
 def _register() -> None:
-    # each command module adds its commands to `app`; they import their heavy
-    # dependencies inside the commands, so `opsbench --help` stays fast. Once per
-    # process: `main()` called again (tests, scripts) must not stack copies of every
-    # command, which made each later call slower than the one before.
+    """Add every command module's commands to `app` itself (the whole tree, as tests walk it).
+
+    `main()` does not need this: the root group builds a command from its module when it is
+    used. Once per process, so calling it again does not stack copies of every command.
+    """
     global _registered
     if _registered:
         return
     _registered = True
-    from ops.cli import (
-        alerts_cmd,
-        backtest_cmd,
-        checks_cmd,
-        daemon_cmd,
-        db_cmd,
-        demo_cmd,
-        maintenance_cmd,
-        notebooks_cmd,
-        query_cmd,
-        report_cmd,
-        state_cmd,
-    )
-
-    for module in (db_cmd, query_cmd, checks_cmd, demo_cmd, notebooks_cmd, daemon_cmd, alerts_cmd, report_cmd,
-                   state_cmd, backtest_cmd, maintenance_cmd):
-        module.register(app)
+    for module in _MODULES:
+        _command_module(module).register(app)
 
 
 _SUGGESTION = re.compile(r"\s*\(?Did you mean [^?]*\?\)?")
@@ -164,7 +266,6 @@ def _database_error(e: BaseException) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _register()
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv, prog_name="opsbench", standalone_mode=False)

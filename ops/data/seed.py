@@ -3,7 +3,9 @@
 The generator itself is set-based SQL in `queries/internal/seed/*.sql` (generate_series,
 hash-based randomness); this module only orders the steps, binds the
 parameters and writes the manifest. Everything runs in one transaction on one
-connection, so a failed seed leaves the database as it was.
+connection, so a failed seed leaves the database as it was. The backend tables'
+keys, indexes and foreign keys are dropped for the load and rebuilt after it:
+one sort per index instead of an index insertion and a key lookup per row.
 
 The manifest records what was generated and, for every planted fault, the
 exact count the reconciliation checks and the cleanup jobs must find. Tests
@@ -92,10 +94,16 @@ def _engine(url: str) -> sa.Engine:
                             connect_args={"application_name": "opsbench-seed"})
 
 
-def _run_file(conn: sa.Connection, subject: str, values: dict[str, Any]) -> None:
-    """Execute every named statement of `queries/<subject>.sql` in file order."""
-    for q in queries.load(subject).queries.values():
-        q.execute(conn, **{p.name: values[p.name] for p in q.params})
+# The statements that drop the backend tables' keys, indexes and foreign keys for the load and build them
+# again after it (setup.sql, after.sql); seed_database(keys_during_load=True) leaves them out.
+_DEFERRAL = frozenset({"defer_keys", "restore_keys_memory", "restore_keys"})
+
+
+def _run_file(conn: sa.Connection, subject: str, values: dict[str, Any], skip: frozenset[str] = frozenset()) -> None:
+    """Execute every named statement of `queries/<subject>.sql` in file order (but those in `skip`)."""
+    for name, q in queries.load(subject).queries.items():
+        if name not in skip:
+            q.execute(conn, **{p.name: values[p.name] for p in q.params})
 
 
 def _one(conn: sa.Connection, subject: str, name: str) -> dict[str, Any]:
@@ -159,12 +167,17 @@ def is_seeded(url: str) -> bool:
 
 
 def seed_database(url: str, scale: str = "small", seed: int = 1, anchor: dt.datetime | None = None,
-                  force: bool = False) -> dict:
+                  force: bool = False, keys_during_load: bool = False) -> dict:
     """Fill the database at `url` with demo data and planted faults; return the manifest.
 
     `anchor` is the generation "now" (default: now, UTC, whole minute). The same
     seed and anchor give identical rows; another seed gives other data. Refuses
     (SeedError) when the tables already hold rows, unless `force`.
+
+    The backend tables' keys, indexes and foreign keys are dropped while the rows
+    are loaded and built again before the faults are planted (same definitions,
+    same transaction): `keys_during_load` keeps them in place instead, the slow
+    way, which tests use as the reference that the fast one gives the same rows.
     """
     cfg = scale_config(scale)
     at = _anchor(anchor)
@@ -182,10 +195,11 @@ def seed_database(url: str, scale: str = "small", seed: int = 1, anchor: dt.date
                 if not force:
                     raise SeedError("the database already holds data; use --force (force=True) to replace it")
                 queries.load(_STATUS).truncate.execute(conn)
-            _run_file(conn, _SETUP, values)
+            skip = _DEFERRAL if keys_during_load else frozenset()
+            _run_file(conn, _SETUP, values, skip)
             for lo in range(0, cfg.users, cfg.chunk_users):
                 _run_file(conn, _CHUNK, {**values, "lo": lo, "hi": min(lo + cfg.chunk_users, cfg.users)})
-            _run_file(conn, _AFTER, values)
+            _run_file(conn, _AFTER, values, skip)
             _run_file(conn, _FAULTS, values)
             manifest = _manifest(conn, scale, cfg)
             manifest["economics"] = _economics(conn, at)

@@ -50,3 +50,20 @@ UPDATE users u
 SET credits_remaining = l.total
 FROM (SELECT user_id, sum(change)::int AS total FROM quota_log GROUP BY user_id) l
 WHERE l.user_id = u.id
+
+-- name: restore_keys_memory
+-- Room to sort each index build in memory (setup.sql dropped them for the load).
+SET LOCAL maintenance_work_mem = '512MB'
+
+-- name: restore_keys
+-- The keys, indexes and foreign keys setup.sql dropped, built over the loaded rows: keys first (foreign
+-- keys need them), one validating join per foreign key.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT create_sql FROM gen_deferred ORDER BY step, n LOOP
+        EXECUTE r.create_sql;
+    END LOOP;
+END
+$$

@@ -58,7 +58,11 @@ ORDER BY purchased_at, transaction_id
 -- :param hi int   one past the last user index
 INSERT INTO gen_jobs (user_idx, k, id, user_id, model_id, provider, failed, spiked, credits_used, error_code,
                       prompt, idempotency_key, created_at, started_at, completed_at)
-WITH cand AS (
+-- MATERIALIZED: each candidate's draws are computed once; inlined, PostgreSQL evaluated the created_at
+-- expression (a hash and a logarithm) again for every filter, sort key and spike test that names it.
+-- Only the draws the budget needs are made for every candidate; the rest (error code, duration, queue,
+-- prompt) only for the jobs kept (about half), in `drawn`.
+WITH cand AS MATERIALIZED (
     SELECT u.idx AS user_idx, k, u.id AS user_id,
            -- activity decays after signup with the user's own time scale; later candidates are cut below
            u.created_at + (-ln(1.0 - pg_temp.rnd2(p.seed, 'job_at', u.idx, k))) * u.tau_days * interval '1 day'
@@ -67,11 +71,7 @@ WITH cand AS (
                 ELSE width_bucket(pg_temp.rnd2(p.seed, 'job_model', u.idx, k), p.model_cuts) END AS model_n,
            pg_temp.rnd2(p.seed, 'job_dow', u.idx, k) AS r_dow,
            pg_temp.rnd2(p.seed, 'job_fail', u.idx, k) AS r_fail,
-           pg_temp.rnd2(p.seed, 'job_code', u.idx, k) AS r_code,
-           pg_temp.rnd2(p.seed, 'job_spike', u.idx, k) AS r_spike,
-           pg_temp.rnd2(p.seed, 'job_duration', u.idx, k) AS r_dur,
-           pg_temp.rnd2(p.seed, 'job_queue', u.idx, k) AS r_queue,
-           pg_temp.rnd2(p.seed, 'job_prompt', u.idx, k) AS r_prompt
+           pg_temp.rnd2(p.seed, 'job_spike', u.idx, k) AS r_spike
     FROM seed_params p
     JOIN gen_users u ON u.idx >= CAST(:lo AS int) AND u.idx < CAST(:hi AS int)
     CROSS JOIN LATERAL generate_series(1, u.n_cand) AS k
@@ -88,24 +88,6 @@ WITH cand AS (
     WHERE c.created_at < p.end_at
       AND c.r_dow < CASE extract(isodow FROM c.created_at AT TIME ZONE 'UTC')
                         WHEN 6 THEN 1.0 WHEN 7 THEN 1.0 WHEN 5 THEN 0.9 ELSE 0.8 END
-), coded AS (
-    SELECT s.*, s.base_failed OR s.spiked AS failed,
-           CASE WHEN s.spiked THEN 'ERR_5002'
-                WHEN s.base_failed THEN (ARRAY['ERR_5001', 'ERR_5002', 'ERR_5003', 'ERR_6001', 'ERR_6002', 'ERR_6003'])
-                    [width_bucket(s.r_code, ARRAY[0, 0.45, 0.70, 0.85, 0.90, 0.95]::float8[])] END AS error_code
-    FROM shaped s
-), costed AS (
-    SELECT c.*,
-           -- ERR_5003: the provider rejects the prompt before anything is charged
-           CASE WHEN c.error_code = 'ERR_5003' THEN 0 ELSE c.cost END AS credits_used,
-           -- a failed charged job is refunded, so only completed jobs spend the budget
-           CASE WHEN c.failed THEN 0 ELSE c.cost END AS net_cost,
-           (1 + 14 * c.r_queue) * interval '1 second' AS queue,
-           CASE WHEN NOT c.failed THEN c.base_secs * (0.5 + 2.0 * c.r_dur * c.r_dur)
-                WHEN c.error_code = 'ERR_5001' THEN 300 + 30 * c.r_dur
-                WHEN c.error_code = 'ERR_5003' THEN 1 + 2 * c.r_dur
-                ELSE 5 + 40 * c.r_dur END * interval '1 second' AS duration
-    FROM coded c
 ), budget AS (
     SELECT u.idx AS user_idx,
            p.bonus + coalesce(sum(gp.credits) FILTER (WHERE gp.refunded_at IS NULL), 0) AS budget
@@ -114,8 +96,36 @@ WITH cand AS (
     LEFT JOIN gen_purchases gp ON gp.user_idx = u.idx
     GROUP BY u.idx, p.bonus
 ), spent AS (
-    SELECT c.*, sum(c.net_cost) OVER (PARTITION BY c.user_idx ORDER BY c.created_at, c.k) AS spent
-    FROM costed c
+    -- a failed charged job is refunded, so only completed jobs spend the budget
+    SELECT s.*, sum(CASE WHEN s.base_failed OR s.spiked THEN 0 ELSE s.cost END)
+                    OVER (PARTITION BY s.user_idx ORDER BY s.created_at, s.k) AS spent
+    FROM shaped s
+), drawn AS MATERIALIZED (
+    SELECT s.*, s.base_failed OR s.spiked AS failed,
+           pg_temp.rnd2(p.seed, 'job_code', s.user_idx, s.k) AS r_code,
+           pg_temp.rnd2(p.seed, 'job_duration', s.user_idx, s.k) AS r_dur,
+           pg_temp.rnd2(p.seed, 'job_queue', s.user_idx, s.k) AS r_queue,
+           pg_temp.rnd2(p.seed, 'job_prompt', s.user_idx, s.k) AS r_prompt
+    FROM spent s
+    JOIN budget b ON b.user_idx = s.user_idx
+    CROSS JOIN seed_params p
+    WHERE s.spent <= b.budget
+), coded AS (
+    SELECT d.*,
+           CASE WHEN d.spiked THEN 'ERR_5002'
+                WHEN d.base_failed THEN (ARRAY['ERR_5001', 'ERR_5002', 'ERR_5003', 'ERR_6001', 'ERR_6002', 'ERR_6003'])
+                    [width_bucket(d.r_code, ARRAY[0, 0.45, 0.70, 0.85, 0.90, 0.95]::float8[])] END AS error_code
+    FROM drawn d
+), costed AS (
+    SELECT c.*,
+           -- ERR_5003: the provider rejects the prompt before anything is charged
+           CASE WHEN c.error_code = 'ERR_5003' THEN 0 ELSE c.cost END AS credits_used,
+           (1 + 14 * c.r_queue) * interval '1 second' AS queue,
+           CASE WHEN NOT c.failed THEN c.base_secs * (0.5 + 2.0 * c.r_dur * c.r_dur)
+                WHEN c.error_code = 'ERR_5001' THEN 300 + 30 * c.r_dur
+                WHEN c.error_code = 'ERR_5003' THEN 1 + 2 * c.r_dur
+                ELSE 5 + 40 * c.r_dur END * interval '1 second' AS duration
+    FROM coded c
 )
 SELECT s.user_idx, s.k, pg_temp.uid(p.seed, 'job', s.user_idx, s.k), s.user_id, s.model_id, s.provider,
        s.failed, s.spiked, s.credits_used, s.error_code,
@@ -125,10 +135,8 @@ SELECT s.user_idx, s.k, pg_temp.uid(p.seed, 'job', s.user_idx, s.k), s.user_id, 
               'old film look, Istanbul ferry'])[1 + floor(s.r_prompt * 10)::int],
        'idem_' || left(md5(p.seed || '/idem/' || s.user_idx || '/' || s.k), 24),
        s.created_at, s.created_at + s.queue, s.created_at + s.queue + s.duration
-FROM spent s
-JOIN budget b ON b.user_idx = s.user_idx
+FROM costed s
 CROSS JOIN seed_params p
-WHERE s.spent <= b.budget
 
 -- name: jobs_insert
 -- The backend's video_jobs.

@@ -10,11 +10,51 @@
 
 -- name: session_settings
 -- Room for the per-chunk sorts; no JIT (compiling costs more than it saves here).
-SET LOCAL work_mem = '128MB'
+SET LOCAL work_mem = '256MB'
 
 -- name: session_jit
 -- No JIT for the generator's statements.
 SET LOCAL jit = off
+
+-- name: defer_keys
+-- Keys, foreign keys and indexes of the backend tables are dropped for the load and built again
+-- once every row is in (after.sql, restore_keys): one sort per index instead of one random
+-- index insertion and one foreign-key lookup per row, which was most of the load's time. The
+-- definitions are read from the catalog, so whatever queries/schema.sql (or another tool) created
+-- comes back exactly as it was; all of it in this transaction, so a failed seed changes nothing.
+DO $$
+DECLARE
+    r record;
+BEGIN
+    CREATE TEMP TABLE gen_deferred ON COMMIT DROP AS
+    WITH t AS (
+        SELECT to_regclass(n) AS rel
+        FROM unnest(ARRAY['users', 'models', 'products', 'purchases', 'quota_log', 'video_jobs', 'error_log',
+                          'rate_limit_log', 'idempotency_keys', 'admin_actions']) AS n
+    ), cons AS (
+        -- foreign keys from or to a backend table, then the keys they lean on
+        SELECT CASE c.contype WHEN 'f' THEN 3 ELSE 1 END AS step, c.conname::text AS n,
+               format('ALTER TABLE %s ADD CONSTRAINT %I %s', c.conrelid::regclass, c.conname,
+                      pg_get_constraintdef(c.oid)) AS create_sql,
+               format('ALTER TABLE %s DROP CONSTRAINT %I', c.conrelid::regclass, c.conname) AS drop_sql
+        FROM pg_constraint c
+        WHERE (c.contype = 'f' AND (c.conrelid IN (SELECT rel FROM t) OR c.confrelid IN (SELECT rel FROM t)))
+           OR (c.contype IN ('p', 'u', 'x') AND c.conrelid IN (SELECT rel FROM t))
+    ), idx AS (
+        -- plain indexes (those behind a constraint come back with it)
+        SELECT 2 AS step, i.indexrelid::regclass::text AS n, pg_get_indexdef(i.indexrelid) AS create_sql,
+               format('DROP INDEX %s', i.indexrelid::regclass) AS drop_sql
+        FROM pg_index i
+        WHERE i.indrelid IN (SELECT rel FROM t)
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.contype IN ('p', 'u', 'x'))
+    )
+    SELECT * FROM cons UNION ALL SELECT * FROM idx;
+    -- foreign keys first, then the keys they reference, then the plain indexes
+    FOR r IN SELECT drop_sql FROM gen_deferred ORDER BY step DESC, n LOOP
+        EXECUTE r.drop_sql;
+    END LOOP;
+END
+$$
 
 -- name: fn_rnd
 -- Uniform [0, 1) from (seed, salt, key); inlined by the planner.

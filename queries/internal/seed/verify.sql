@@ -21,3 +21,18 @@ UNION ALL
 SELECT 'idempotency_keys', count(*), md5(string_agg(t::text, E'\n' ORDER BY t.key)) FROM idempotency_keys t
 UNION ALL
 SELECT 'admin_actions', count(*), md5(string_agg(t::text, E'\n' ORDER BY t.id)) FROM admin_actions t
+
+-- name: definitions
+-- Keys, foreign keys, checks and indexes of the backend tables, as the catalog defines them (the generator
+-- drops and rebuilds them around its load: they must come back exactly as queries/schema.sql made them).
+SELECT c.conrelid::regclass::text AS table_name, 'constraint' AS kind, c.conname::text AS name,
+       pg_get_constraintdef(c.oid) AS definition
+FROM pg_constraint c
+WHERE c.conrelid IN (SELECT to_regclass(n) FROM unnest(ARRAY['users', 'models', 'products', 'purchases', 'quota_log',
+                         'video_jobs', 'error_log', 'rate_limit_log', 'idempotency_keys', 'admin_actions']) AS n)
+UNION ALL
+SELECT i.indrelid::regclass::text, 'index', i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+FROM pg_index i
+WHERE i.indrelid IN (SELECT to_regclass(n) FROM unnest(ARRAY['users', 'models', 'products', 'purchases', 'quota_log',
+                         'video_jobs', 'error_log', 'rate_limit_log', 'idempotency_keys', 'admin_actions']) AS n)
+ORDER BY 1, 2, 3
