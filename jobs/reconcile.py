@@ -66,6 +66,19 @@ _SCHEMA_MISSING = {"42P01", "42703"}
 _PERMISSION_DENIED = "42501"
 
 
+# a check parameter whose default comes from a founder's file: the setting that names the file
+_SETTING_DEFAULTS = {"PROVIDER_COSTS": ("OPSBENCH_PROVIDER_COSTS", "provider_costs")}
+
+
+def _unconfigured(check: checkfile.Check, settings) -> str | None:
+    """The setting a check needs and the founder has not set (the check then judges nothing), or None."""
+    for p in check.params:
+        var, attr = _SETTING_DEFAULTS.get(p.default or "", (None, None))
+        if var and getattr(settings, attr, None) is None:
+            return var
+    return None
+
+
 def _broken(name: str, problem: checkfile.Problem) -> Finding:
     return Finding(
         rule=rule_for(name), severity=BROKEN_SEVERITY, labels={"check": name},
@@ -97,6 +110,7 @@ def reconcile(ctx: JobContext) -> JobResult:
     rules: set[str] = set()
     counts: dict[str, int] = {}
     broken: list[str] = []
+    not_configured: dict[str, str] = {}
     for name in names:
         if name in broken_files:
             findings.append(_broken(name, broken_files[name]))
@@ -108,6 +122,11 @@ def reconcile(ctx: JobContext) -> JobResult:
             conn = checkfile.readonly(raw)
             for name in runnable:
                 check = catalogue.checks[name]
+                missing = _unconfigured(check, ctx.settings)
+                if missing:
+                    # nothing to judge without the founder's file: not a pass, and no alert of its rule resolves
+                    not_configured[name] = missing
+                    continue
                 try:
                     count, first = run_check(conn, check, keep)
                 except sa.exc.DBAPIError as exc:
@@ -149,6 +168,7 @@ def reconcile(ctx: JobContext) -> JobResult:
     ))
     parts = [f"{name} {'ok' if n == 0 else n}" for name, n in counts.items()]
     parts += [f"BROKEN {name}" for name in broken]
+    parts += [f"{name} not configured ({var})" for name, var in not_configured.items()]
     total = len(counts) + len(broken)
     return JobResult(
         status="ok",

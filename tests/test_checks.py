@@ -97,7 +97,7 @@ def test_the_reconciliation_subject_still_serves_every_shipped_check(demo_db):
             want = pd.DataFrame(cur.fetchall(), columns=[c.name for c in cur.description])
         with demo_db.analytics.connect() as conn:
             got = getattr(recon, name)(conn)
-        assert len(want) == demo_db.manifest["checks"][name], name
+        assert len(want) == demo_db.manifest["checks"].get(name, 0), name   # a check needing a costs file: 0 here
         assert len(want) > 0 or recon.queries[name].params, name
         assert list(got.columns) == list(want.columns), name
         assert got.astype(str).values.tolist() == want.astype(str).values.tolist(), name

@@ -23,15 +23,27 @@ def _ctx(db, run_id="r1", at=NOW, **args) -> JobContext:
 def test_checks_come_from_the_check_files():
     assert reconcile.checks() == ["balance_vs_ledger", "completed_job_refunded", "duplicate_transactions",
                                   "failed_jobs_without_refund", "generation_refund_mismatch", "iap_refund_mismatch",
-                                  "ledger_missing_jobs", "negative_balances", "purchase_credit_mismatch",
-                                  "purchase_credited_to_other_user"]
+                                  "ledger_missing_jobs", "negative_balances", "negative_model_margin",
+                                  "purchase_credit_mismatch", "purchase_credited_to_other_user"]
+
+
+def test_a_check_that_needs_the_founders_costs_file_is_not_a_pass_without_it(demo_db):
+    """negative_model_margin judges nothing without OPSBENCH_PROVIDER_COSTS: the summary says "not configured",
+    it is not counted among the passing checks, and its rule is not evaluated (an alert of it stays as it was)."""
+    assert demo_db.settings.provider_costs is None
+    result = reconcile.reconcile(_ctx(demo_db))
+    assert "negative_model_margin not configured (OPSBENCH_PROVIDER_COSTS)" in result.summary
+    assert "negative_model_margin ok" not in result.summary
+    assert reconcile.rule_for("negative_model_margin") not in result.rules
+    assert "reconcile_negative_model_margin" not in result.metrics
 
 
 def test_every_planted_fault_is_found_with_its_count(demo_db):
     expected = demo_db.manifest["checks"]
     result = reconcile.reconcile(_ctx(demo_db, evidence_rows=3))
     assert result.status == "ok"
-    assert result.rules == {reconcile.rule_for(c) for c in reconcile.checks()}
+    # every check that can judge without a founder's file (negative_model_margin needs the costs file)
+    assert result.rules == {reconcile.rule_for(c) for c in reconcile.checks() if c != "negative_model_margin"}
     by_check = {f.labels["check"]: f for f in result.findings}
     assert {c: f.evidence_count for c, f in by_check.items()} == {c: n for c, n in expected.items() if n}
     for check, f in by_check.items():
@@ -60,7 +72,8 @@ def test_counts_are_stored_every_run_for_trends(demo_db):
 def test_clean_backend_passes_every_check(empty_db):
     result = reconcile.reconcile(_ctx(empty_db))
     assert result.findings == [] and result.status == "ok"
-    assert result.rules == {reconcile.rule_for(c) for c in reconcile.checks()}
+    # every check that can judge without a founder's file (negative_model_margin needs the costs file)
+    assert result.rules == {reconcile.rule_for(c) for c in reconcile.checks() if c != "negative_model_margin"}
     assert result.summary.startswith("10/10 checks pass")
 
 

@@ -26,7 +26,7 @@ TABLES = ["users", "models", "products", "purchases", "quota_log", "video_jobs",
           "idempotency_keys", "admin_actions"]
 CHECKS = ["balance_vs_ledger", "completed_job_refunded", "duplicate_transactions", "failed_jobs_without_refund",
           "generation_refund_mismatch", "iap_refund_mismatch", "ledger_missing_jobs", "negative_balances",
-          "negative_model_margin", "purchase_credit_mismatch", "purchase_credited_to_other_user"]
+          "purchase_credit_mismatch", "purchase_credited_to_other_user"]
 H = pd.Timedelta(hours=1)
 
 

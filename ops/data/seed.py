@@ -264,9 +264,9 @@ def _manifest(conn: sa.Connection, scale: str, cfg: Scale) -> dict:
         "completed_job_refunded": faults["completed_job_refunded"],
         "iap_refund_mismatch": faults["iap_missing_debit"] + faults["iap_wrong_debit"]
                                + faults["iap_debit_without_refund"],
-        # without OPSBENCH_PROVIDER_COSTS it has nothing to judge; with the demo's costs file (economics.costs_toml)
-        # kling-2.0-master loses money (tests/test_economics.py recomputes the week)
-        "negative_model_margin": 0,
+        # negative_model_margin is not here: it judges nothing without OPSBENCH_PROVIDER_COSTS (reconcile says
+        # "not configured"); with the demo's costs file (economics.costs_toml) kling-2.0-master loses money
+        # (tests/test_economics.py recomputes the week)
     }
     empty_unfinished = {"n": 0, "job_ids": [], "statuses": [], "min_age_minutes": None, "max_age_minutes": None}
     stuck = unfinished.get("stuck_job", empty_unfinished)
