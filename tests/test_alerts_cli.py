@@ -97,16 +97,17 @@ def test_telegram_test_sends_edits_and_registers_commands(state, api):
     assert "opsbench test message" in msg.params["text"]
     (kept,) = api.messages.values()
     assert kept.edits == 1 and "can update its alert messages in place" in kept.text
-    assert [c["command"] for c in api.commands] == ["status", "alerts", "silence", "unsilence", "ack", "digest", "help"]
+    assert [c["command"] for c in api.commands] == ["status", "alerts", "silence", "unsilence", "maintenance", "ack", "digest",
+                                                   "help"]
     assert "@opsbench_test_bot" in p.stdout and "chat -100500 topic 9" in p.stdout
-    assert "registered the bot's commands (7)" in p.stdout and "admins: none" in p.stdout
+    assert "registered the bot's commands (8)" in p.stdout and "admins: none" in p.stdout
     secret = TOKEN.split(":", 1)[1]
     assert secret not in p.stdout + p.stderr
     # a second run finds the commands in place and does not register them again
     p = run(state, "telegram", "test", api=api, chat="-100500", TELEGRAM_ADMIN_IDS="42,7")
     assert p.returncode == 0, p.stderr
     assert [r.method for r in api.control].count("setMyCommands") == 1
-    assert "commands registered (7)" in p.stdout and "admins (TELEGRAM_ADMIN_IDS): 7, 42" in p.stdout
+    assert "commands registered (8)" in p.stdout and "admins (TELEGRAM_ADMIN_IDS): 7, 42" in p.stdout
 
 
 def test_telegram_test_without_token(state):

@@ -58,6 +58,9 @@ COMMANDS: dict[tuple[str, ...], list[str]] = {
     ("checks", "run"): ["negative_balances"],
     ("checks", "new"): ["walk_check"],
     ("backtest",): ["--days", "0.02"],
+    ("maintenance", "add"): ["30m", "--reason", "walk"],
+    ("maintenance", "list"): [],
+    ("maintenance", "remove"): ["1"],
 }
 # commands that legitimately need neither database and succeed
 NO_DATABASE = {("db", "url"), ("db", "down"), ("notebooks", "list"), ("jobs",), ("checks", "list")}
@@ -215,8 +218,9 @@ def test_every_command_with_the_state_store_down(demo_db, tmp_path, monkeypatch,
     results = _walk({"DATABASE_URL": demo_db.url, "OPSBENCH_HOME": str(tmp_path / "home"),
                      "OPSBENCH_STATE_URL": f"postgresql://ops:walk-pw-123@127.0.0.1:{port}/state"},
                     tmp_path, monkeypatch, capfd, skip=EMBEDDED_ONLY)
-    # the query reads only the backend; the report reads closed days raw and notes the state store is down
-    problems = _problems(results, "walk-pw-123", may_succeed={("query",), ("report",)},
+    # the query reads only the backend; the report reads closed days raw and notes the state store is down;
+    # the backtest keeps its alert state in memory and reads only the backend
+    problems = _problems(results, "walk-pw-123", may_succeed={("query",), ("report",), ("backtest",)},
                          may_find={("checks", "run")})
     _show(results)
     assert not problems, "\n".join(problems)
@@ -236,6 +240,7 @@ def test_every_command_with_a_backend_without_tables(bare_db, state_db, tmp_path
                     tmp_path, monkeypatch, capfd, skip=EMBEDDED_ONLY)
     # these read and write only the state store
     ok_without_backend = {("alerts",), ("silence",), ("status",), ("telegram", "drain"), ("unsilence",),
+                          ("maintenance", "add"), ("maintenance", "list"), ("maintenance", "remove"),
                           ("state", "reset")}   # binds the state to the backend: needs no app table
     problems = _problems(results, may_succeed=ok_without_backend)
     _show(results)
