@@ -43,8 +43,8 @@ def test_a_dropped_index_is_named_and_its_statement_fixes_it(demo_db):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert STATEMENT in proc.stdout.splitlines()
     # the founder's daily series (activity, errors) are among the queries that now read all jobs
-    reason = next(line for line in proc.stdout.splitlines() if line.startswith("-- video_jobs"))
-    assert re.search(r"\b(activity|errors)\.\w+", reason) and "filtering on created_at" in reason, reason
+    reasons = [line for line in proc.stdout.splitlines() if line.startswith("-- video_jobs")]
+    assert any(re.search(r"\b(activity|errors)\.\w+", r) and "created_at" in r for r in reasons), reasons
     assert "Traceback" not in proc.stderr
 
     # the printed statement is what a founder pastes into psql: it runs (outside a transaction) and fixes it
