@@ -21,17 +21,19 @@ demo: venv
 	$(BIN)/opsbench demo
 
 # Three workers on two cores: most of a test's time is spent waiting on servers and subprocesses.
+# --dist loadscope keeps each module on one worker, so its module fixtures (the demo run, the executed
+# notebooks, the standby server) are built once, not once per worker that draws one of its tests.
 # Each worker starts its own embedded server and builds its own templates (tests/conftest.py).
 TEST_WORKERS ?= 3
 test: venv
-	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 # The tests whose outcome depends on the date (marker `clock`), replayed at every awkward moment
 # of tests/support/clock.py: a year boundary, DST days, a Monday 08:59 UTC, a leap day. CI runs it.
 test-clocks: venv
 	@set -e; for at in $$(cd tests && ../$(BIN)/python -c 'from support.clock import CLOCK_FIXTURES; print(*CLOCK_FIXTURES)'); do \
 	    echo "== clock-sensitive tests at $$at"; \
-	    OPSBENCH_TEST_NOW=$$at $(BIN)/python -m pytest -n $(TEST_WORKERS) -m clock -q; \
+	    OPSBENCH_TEST_NOW=$$at $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -m clock -q; \
 	done
 
 # LAB_ARGS passes options to JupyterLab (e.g. LAB_ARGS="--ip=0.0.0.0 --no-browser");

@@ -59,33 +59,14 @@ rules AS (
            CAST(r->>'from' AS date) AS from_day, CAST(r->>'until' AS date) AS until_day
     FROM win w, jsonb_array_elements(COALESCE(w.costs->'rows', '[]'::jsonb)) AS r
 ),
--- each production transaction once (its first copy), with the earliest refund of any copy
-canon AS (
-    SELECT p.price, p.credits, p.purchased_at, rf.refunded_at
-    FROM win w
-    JOIN purchases p ON p.purchased_at < w.hi
-    LEFT JOIN LATERAL (SELECT min(r.refunded_at) AS refunded_at FROM purchases r
-                       WHERE r.transaction_id = p.transaction_id AND r.refunded_at IS NOT NULL) rf ON true
-    WHERE p.environment = 'Production'
-      AND p.currency = w.currency
-      AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = p.transaction_id AND d.id < p.id)
-),
--- price and credits in and out by local day; everything before the window lands on the day before it
-moves AS (
-    SELECT greatest((c.purchased_at AT TIME ZONE w.tz)::date, w.first_day - 1) AS day, c.price, c.credits
-    FROM canon c, win w
-    UNION ALL
-    SELECT greatest((c.refunded_at AT TIME ZONE w.tz)::date, w.first_day - 1), -c.price, -c.credits
-    FROM canon c, win w
-    WHERE c.refunded_at < w.hi
-),
+-- include: credits_sold,
 per_credit AS (
     SELECT d.day,
            sum(sum(m.price)) OVER (ORDER BY d.day) / NULLIF(sum(sum(m.credits)) OVER (ORDER BY d.day), 0) AS price
     FROM win w
     CROSS JOIN LATERAL generate_series(-1, w.last_day - w.first_day) AS i
     CROSS JOIN LATERAL (SELECT w.first_day + i AS day) d
-    LEFT JOIN moves m ON m.day = d.day
+    LEFT JOIN credits_sold m ON m.day = d.day
     GROUP BY d.day
 ),
 jobs AS (
@@ -204,29 +185,12 @@ outstanding AS (
     FROM running
     GROUP BY day
 ),
-canon AS (
-    SELECT p.price, p.credits, p.purchased_at, rf.refunded_at
-    FROM win w
-    JOIN purchases p ON p.purchased_at < w.hi
-    LEFT JOIN LATERAL (SELECT min(r.refunded_at) AS refunded_at FROM purchases r
-                       WHERE r.transaction_id = p.transaction_id AND r.refunded_at IS NOT NULL) rf ON true
-    WHERE p.environment = 'Production'
-      AND p.currency = w.currency
-      AND NOT EXISTS (SELECT 1 FROM purchases d WHERE d.transaction_id = p.transaction_id AND d.id < p.id)
-),
-sold AS (
-    SELECT greatest((c.purchased_at AT TIME ZONE w.tz)::date, w.first_day - 1) AS day, c.price, c.credits
-    FROM canon c, win w
-    UNION ALL
-    SELECT greatest((c.refunded_at AT TIME ZONE w.tz)::date, w.first_day - 1), -c.price, -c.credits
-    FROM canon c, win w
-    WHERE c.refunded_at < w.hi
-),
+-- include: credits_sold,
 per_credit AS (
     SELECT g.day,
            sum(sum(s.price)) OVER (ORDER BY g.day) / NULLIF(sum(sum(s.credits)) OVER (ORDER BY g.day), 0) AS price
     FROM grid g
-    LEFT JOIN sold s ON s.day = g.day
+    LEFT JOIN credits_sold s ON s.day = g.day
     GROUP BY g.day
 )
 SELECT o.day, o.holders, o.credits AS outstanding_credits,

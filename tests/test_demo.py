@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support import browser
 from support.clock import clock_env
 
 # the outcome depends on the date: CI replays this module at every clock fixture (support/clock.py)
@@ -258,3 +259,62 @@ def test_the_next_command_is_spelled_for_the_founders_path(monkeypatch, tmp_path
     assert lines[0].split()[:2] == [cmd, "daemon"]
     assert any(line.split()[:3] == [cmd, "db", "down"] for line in lines)
     assert not any("db down" in line for line in next_steps("opsbench", telegram=True, embedded=False))
+
+
+# -- the pages the demo rendered, as a founder opens them --------------------------------------------------
+
+needs_chromium = pytest.mark.skipif(browser.chromium() is None,
+                                    reason="no Chromium on this machine (CI installs Debian's chromium)")
+
+
+@pytest.fixture(scope="module")
+def inspected(demo_run):
+    """Every notebook page and the index the demo rendered (after every job ran once), opened in headless
+    Chromium at 390 px and 1280 px."""
+    from ops.workbench.notebooks import notebook_paths
+
+    proc, home, _ = demo_run
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    pages = [home / "out" / "notebooks" / f"{nb.stem}.html" for nb in notebook_paths()]
+    pages.append(home / "out" / "notebooks" / "index.html")
+    return pages, browser.inspect_pages(pages), [str(home), str(REPO)]
+
+
+def _page(inspected, name: str, width: int):
+    return next(p for p in inspected[1] if p.path.stem == name and p.width == width)
+
+
+@needs_chromium
+def test_every_page_is_finished_at_390_and_1280_px(demo_run, inspected):
+    pages, pages_seen, forbidden = inspected
+    assert {(p.path.name, p.width) for p in pages_seen} == {(p.name, w) for p in pages
+                                                             for w in (browser.PHONE, browser.LAPTOP)}
+    failures = {f"{p.path.name} @ {p.width} px": browser.page_problems(p, forbidden) for p in pages_seen}
+    assert {k: v for k, v in failures.items() if v} == {}
+    # the render itself warned about nothing (a kernel left to notice its parent exit said
+    # "[IPKernelApp] WARNING | Parent appears to have exited")
+    assert not re.search(r"traceback|IPKernelApp\] WARNING", demo_run[0].stderr, re.IGNORECASE), demo_run[0].stderr
+
+
+@needs_chromium
+def test_wide_tables_say_they_scroll_on_a_phone(inspected):
+    # the reconciliation tables (uuids side by side) do not fit 390 px: the page says to swipe them
+    phone = _page(inspected, "reconciliation", browser.PHONE)
+    assert phone.scroll_hints > 0 and "swipe sideways for more columns" in phone.text
+    assert _page(inspected, "index", browser.LAPTOP).scroll_hints == 0
+
+
+@needs_chromium
+def test_operations_page_tells_firing_from_resolved(inspected):
+    text = _page(inspected, "operations", browser.LAPTOP).text
+    assert "lasted - at the median" not in text
+    m = re.search(r"(\d+) alert episodes\*?\*?, (\d+) still firing; (none has resolved yet|the \d+ resolved lasted)",
+                  text)
+    assert m, text[:2000]
+    assert int(m.group(2)) > 0 and "still firing" in text.split("Alert history")[-1]
+
+
+@needs_chromium
+def test_the_drill_down_says_why_its_user(inspected):
+    text = _page(inspected, "reconciliation", browser.LAPTOP).text
+    assert "Why this user:" in text and "Set user_id to look at another" in text

@@ -41,7 +41,7 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from ops.core import founder_files
@@ -100,11 +100,8 @@ class _Fail(ValueError):
 
 
 def _share(value: object, what: str, where: str, source: str) -> Decimal:
-    try:
-        share = None if isinstance(value, bool) else Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        share = None
-    if share is None or not share.is_finite() or not Decimal(0) <= share < 1:
+    share = founder_files.number(value)
+    if share is None or not Decimal(0) <= share < 1:
         raise _Fail(f"{source} {where}: {what} must be a number in [0, 1), such as 0.15 for 15 %")
     return share
 
@@ -118,15 +115,15 @@ def _day(value: object, what: str, where: str, source: str) -> dt.date | None:
 
 def _check_overlaps(rules: list[Rule], source: str) -> None:
     """Two rules of the same scope (the same product, or every product) may not cover the same day."""
-    lo, hi = dt.date.min, dt.date.max
-    for i, a in enumerate(rules):
-        if a.start and a.until and a.start >= a.until:
-            raise _Fail(f"{source} {a.where}: 'from' ({a.start}) must be before 'until' ({a.until})")
-        for b in rules[:i]:
-            if a.product == b.product and (a.start or lo) < (b.until or hi) and (b.start or lo) < (a.until or hi):
-                scope = f"product {a.product!r}" if a.product else "every product"
-                raise _Fail(f"{source} {a.where}: its period overlaps the rule at {b.where} for {scope} "
-                            "(effective dates of one scope may not overlap)")
+    found = founder_files.dated_conflict(rules, lambda r: r.product)
+    if found is None:
+        return
+    kind, a, b = found
+    if kind == "reversed":
+        raise _Fail(f"{source} {a.where}: 'from' ({a.start}) must be before 'until' ({a.until})")
+    scope = f"product {a.product!r}" if a.product else "every product"
+    raise _Fail(f"{source} {a.where}: its period overlaps the rule at {b.where} for {scope} "
+                "(effective dates of one scope may not overlap)")
 
 
 def _line_of(lines: list[str], pattern: str, start: int = 0) -> int:

@@ -31,7 +31,7 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from ops.core import founder_files
@@ -84,11 +84,8 @@ class _Fail(ValueError):
 
 
 def _price(value: object, key: str, line: int, source: str) -> Decimal:
-    try:
-        price = None if isinstance(value, bool) else Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
-        price = None
-    if price is None or not price.is_finite() or price < 0:
+    price = founder_files.number(value)
+    if price is None or price < 0:
         raise _Fail(f"{source} line {line}: {key} must be a price of zero or more, such as 0.12")
     return price
 
@@ -112,15 +109,14 @@ def _key_line(lines: list[str], key: str, start: int) -> int:
 
 
 def _check_overlaps(rows: list[Cost], source: str) -> None:
-    lo, hi = dt.date.min, dt.date.max
-    for i, a in enumerate(rows):
-        if a.start and a.until and a.start >= a.until:
-            raise _Fail(f"{source} line {a.line}: 'from' ({a.start}) must be before 'until' ({a.until})")
-        for b in rows[:i]:
-            if (a.model, a.provider) == (b.model, b.provider) \
-                    and (a.start or lo) < (b.until or hi) and (b.start or lo) < (a.until or hi):
-                raise _Fail(f"{source} line {a.line}: model {a.model!r} of {a.provider!r} overlaps the row at line "
-                            f"{b.line} (effective dates of one model may not overlap)")
+    found = founder_files.dated_conflict(rows, lambda c: (c.model, c.provider))
+    if found is None:
+        return
+    kind, a, b = found
+    if kind == "reversed":
+        raise _Fail(f"{source} line {a.line}: 'from' ({a.start}) must be before 'until' ({a.until})")
+    raise _Fail(f"{source} line {a.line}: model {a.model!r} of {a.provider!r} overlaps the row at line "
+                f"{b.line} (effective dates of one model may not overlap)")
 
 
 def _from_toml(text: str, source: str) -> Costs:

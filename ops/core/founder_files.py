@@ -20,3 +20,30 @@ def read_text(path: Path, expected: str, *, label: str = "") -> tuple[str, str]:
     except (OSError, UnicodeDecodeError) as e:
         raise ValueError(f"{prefix}cannot read the file ({type(e).__name__}); {expected}") from None
     return text, path.suffix.lower()
+
+
+def number(value: object):
+    """A finite Decimal from a number or its text, or None (a bool is not a number)."""
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        n = None if isinstance(value, bool) else Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return n if n is not None and n.is_finite() else None
+
+
+def dated_conflict(rows: list, scope) -> tuple[str, object, object | None] | None:
+    """The first problem with rows that carry effective dates (`.start`, `.until`: None = open):
+    ("reversed", row, None) when a row's 'from' is not before its 'until', ("overlap", row, earlier row)
+    when two rows of the same `scope(row)` cover one day; None when the dates are sound."""
+    import datetime as dt
+
+    lo, hi = dt.date.min, dt.date.max
+    for i, a in enumerate(rows):
+        if a.start and a.until and a.start >= a.until:
+            return "reversed", a, None
+        for b in rows[:i]:
+            if scope(a) == scope(b) and (a.start or lo) < (b.until or hi) and (b.start or lo) < (a.until or hi):
+                return "overlap", a, b
+    return None

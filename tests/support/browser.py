@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,3 +252,25 @@ def inspect_pages(paths: list[Path], widths: tuple[int, ...] = (PHONE, LAPTOP), 
             return [await _inspect(browser, p, w, settle_s, screenshot_dir) for p in paths for w in widths]
 
     return asyncio.run(asyncio.wait_for(run(), timeout_s))
+
+
+# a path on this machine, a connection string: what a shared page must never show
+LOCAL = re.compile(r"postgres(ql)?://|host=/|file://|(?<![\w.])/(tmp|home|root|Users|work|var|opt|srv|mnt|run)/")
+
+
+def page_problems(page: "Inspection", forbidden: list[str]) -> list[str]:
+    """What makes a page look unfinished: warning output, a traceback, text past the edge outside a
+    scrolling box, a Python literal in a table, a local path or connection string, a forbidden text."""
+    out = [f"warning output: {w}" for w in page.warnings] + [f"traceback: {t}" for t in page.traces]
+    out += [f"script error: {e}" for e in page.console_errors]
+    out += [f"past the edge, not in a scrolling box: {o}" for o in page.overflow]
+    out += [f"Python literal in a table: {v}" for v in page.literals]
+    if page.document_width > page.width:
+        out.append(f"page {page.document_width} px wide")
+    if re.search(r"Traceback \(most recent call last\)|\b\w+Warning\b:", page.text):
+        out.append("a warning or traceback in the text")
+    local = LOCAL.search(page.text)
+    if local:
+        out.append(f"local path: {page.text[max(0, local.start() - 40): local.end() + 40]!r}")
+    out += [f"names {f!r}" for f in forbidden if f in page.text]
+    return out
