@@ -421,10 +421,16 @@ def _conflict_query(tmp_path: Path):
 
 
 def _sleeping(standby, app: str) -> tuple | None:
-    """(pid, query_start) of the standby session `app` while it sleeps inside the scratch query."""
-    with psycopg.connect(standby.url(DB), autocommit=True) as conn:
-        return conn.execute("SELECT pid, query_start FROM pg_stat_activity WHERE application_name = %s "
-                            "AND wait_event = 'PgSleep'", (app,)).fetchone()
+    """(pid, query_start) of the standby session `app` while it sleeps inside the scratch query.
+
+    Looked up from the `postgres` database (pg_stat_activity is cluster-wide), away from the table whose
+    lock replay is taking; a look the standby cuts off while it replays counts as "not seen yet"."""
+    try:
+        with psycopg.connect(standby.url("postgres"), autocommit=True) as conn:
+            return conn.execute("SELECT pid, query_start FROM pg_stat_activity WHERE application_name = %s "
+                                "AND wait_event = 'PgSleep'", (app,)).fetchone()
+    except psycopg.OperationalError:
+        return None
 
 
 def _lock_conflicts(standby) -> int:
