@@ -26,7 +26,7 @@ from jobs.evidence import clean_row
 from jobs.probes.common import DATABASE_UNREACHABLE, record_state
 from ops.contract import Finding, JobContext, JobResult, Severity
 from ops.core.errors import SettingsError
-from queries import checkfile
+from queries import checkfile, loader
 
 SUBJECT = "reconciliation"
 # a broken check cannot vouch for its invariant: look today, but it is not money going wrong
@@ -66,14 +66,10 @@ _SCHEMA_MISSING = {"42P01", "42703"}
 _PERMISSION_DENIED = "42501"
 
 
-# a check parameter whose default comes from a founder's file: the setting that names the file
-_SETTING_DEFAULTS = {"PROVIDER_COSTS": ("OPSBENCH_PROVIDER_COSTS", "provider_costs")}
-
-
 def _unconfigured(check: checkfile.Check, settings) -> str | None:
     """The setting a check needs and the founder has not set (the check then judges nothing), or None."""
     for p in check.params:
-        var, attr = _SETTING_DEFAULTS.get(p.default or "", (None, None))
+        var, attr = loader.SETTINGS_DEFAULTS.get(p.default or "", (None, None))
         if var and getattr(settings, attr, None) is None:
             return var
     return None

@@ -122,28 +122,35 @@ def _report_tz() -> str:
 COMMISSION_DEFAULT = "COMMISSION"
 
 
-def _settings_commission() -> str | None:
+def _settings_json(attr: str) -> str | None:
+    """A founder's file the settings loaded (`commission`, `provider_costs`) as the JSON its SQL reads, or None."""
     from ops.core.settings import get_settings
 
-    c = get_settings().commission
+    c = getattr(get_settings(), attr)
     return c.to_json() if c is not None else None
 
 
-def _parse_commission(v: Any) -> str:
-    """A commission for SQL: a Commission (ops/core/commission.py), the path of a file, or its JSON."""
+def _founder_file_json(v: Any, load: Callable[[Path], Any]) -> str | None:
+    """A founder's file for SQL: the loaded object, the path of a file (read with `load`), or its JSON;
+    empty or 'none' is explicitly none (NULL whatever the settings say)."""
     if hasattr(v, "to_json"):
         return v.to_json()
     text = str(v).strip()
     if text.lower() in ("", "none"):
-        return None   # explicitly none: proceeds NULL whatever the settings say
+        return None
     if text.startswith("{"):
         import json
 
         json.loads(text)
         return text
+    return load(Path(text)).to_json()
+
+
+def _parse_commission(v: Any) -> str | None:
+    """A commission for SQL (ops/core/commission.py); none: proceeds NULL."""
     from ops.core import commission
 
-    return commission.load(Path(text)).to_json()
+    return _founder_file_json(v, commission.load)
 
 
 # `-- :param costs costs = PROVIDER_COSTS`: the founder's provider price list (OPSBENCH_PROVIDER_COSTS) as
@@ -152,28 +159,17 @@ def _parse_commission(v: Any) -> str:
 PROVIDER_COSTS_DEFAULT = "PROVIDER_COSTS"
 
 
-def _settings_costs() -> str | None:
-    from ops.core.settings import get_settings
-
-    c = get_settings().provider_costs
-    return c.to_json() if c is not None else None
+# a parameter default that names a founder's file: the setting that points at it, and the Settings attribute
+# holding it loaded (jobs/reconcile.py calls a check that needs an unset one "not configured")
+SETTINGS_DEFAULTS = {COMMISSION_DEFAULT: ("OPSBENCH_COMMISSION", "commission"),
+                     PROVIDER_COSTS_DEFAULT: ("OPSBENCH_PROVIDER_COSTS", "provider_costs")}
 
 
 def _parse_costs(v: Any) -> str | None:
-    """Provider costs for SQL: a Costs (ops/core/costs.py), the path of a file, or its JSON."""
-    if hasattr(v, "to_json"):
-        return v.to_json()
-    text = str(v).strip()
-    if text.lower() in ("", "none"):
-        return None   # explicitly none: costs NULL whatever the settings say
-    if text.startswith("{"):
-        import json
-
-        json.loads(text)
-        return text
+    """Provider costs for SQL (ops/core/costs.py); none: costs NULL."""
     from ops.core import costs
 
-    return costs.load(Path(text)).to_json()
+    return _founder_file_json(v, costs.load)
 
 
 _INT_MAX = 2**63 - 1  # PostgreSQL bigint (advisory lock keys use all of it)
@@ -293,10 +289,8 @@ class NamedQuery:
                 bound[p.name] = p.coerce(values[p.name])
             elif p.default == REPORT_TZ_DEFAULT:
                 bound[p.name] = p.coerce(_report_tz())
-            elif p.default == COMMISSION_DEFAULT:
-                bound[p.name] = _settings_commission()
-            elif p.default == PROVIDER_COSTS_DEFAULT:
-                bound[p.name] = _settings_costs()
+            elif p.default in SETTINGS_DEFAULTS:
+                bound[p.name] = _settings_json(SETTINGS_DEFAULTS[p.default][1])
             elif p.default is not None:
                 bound[p.name] = None if p.default == "null" else p.coerce(p.default)
             else:

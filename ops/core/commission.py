@@ -45,7 +45,6 @@ from decimal import Decimal
 from pathlib import Path
 
 from ops.core import founder_files
-from ops.core.clock import parse_date
 
 CODE = re.compile(r"^[A-Z]{3}$")
 EXPECTED = ("expected TOML with default = 0.15, optional [[rate]] tables (product, from, until, rate) and a "
@@ -107,10 +106,7 @@ def _share(value: object, what: str, where: str, source: str) -> Decimal:
 
 
 def _day(value: object, what: str, where: str, source: str) -> dt.date | None:
-    try:
-        return parse_date(value)
-    except ValueError:
-        raise _Fail(f"{source} {where}: {what} must be a date such as 2026-03-01") from None
+    return founder_files.day(value, f"{source} {where}: {what}", _Fail)
 
 
 def _check_overlaps(rules: list[Rule], source: str) -> None:

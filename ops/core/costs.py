@@ -35,7 +35,6 @@ from decimal import Decimal
 from pathlib import Path
 
 from ops.core import founder_files
-from ops.core.clock import parse_date
 
 CODE = re.compile(r"^[A-Z]{3}$")
 KEYS = ("model", "provider", "per_generation", "per_second", "seconds", "failed_billed", "from", "until")
@@ -91,10 +90,7 @@ def _price(value: object, key: str, line: int, source: str) -> Decimal:
 
 
 def _day(value: object, key: str, line: int, source: str) -> dt.date | None:
-    try:
-        return parse_date(value)
-    except ValueError:
-        raise _Fail(f"{source} line {line}: {key} must be a date such as 2026-03-01") from None
+    return founder_files.day(value, f"{source} line {line}: {key}", _Fail)
 
 
 def _key_line(lines: list[str], key: str, start: int) -> int:

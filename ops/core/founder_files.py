@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ops.core.clock import parse_date
+
 
 def read_text(path: Path, expected: str, *, label: str = "") -> tuple[str, str]:
     """(text, lower-case suffix) of a founder's file. ValueError: one line, prefixed with `label`."""
@@ -47,3 +49,12 @@ def dated_conflict(rows: list, scope) -> tuple[str, object, object | None] | Non
             if scope(a) == scope(b) and (a.start or lo) < (b.until or hi) and (b.start or lo) < (a.until or hi):
                 return "overlap", a, b
     return None
+
+
+def day(value: object, where: str, fail: type[ValueError] = ValueError):
+    """A calendar day from a founder's file (a TOML date or ISO text; empty: None), or `fail` with
+    "<where> must be a date such as 2026-03-01"."""
+    try:
+        return parse_date(value)
+    except ValueError:
+        raise fail(f"{where} must be a date such as 2026-03-01") from None
