@@ -77,9 +77,9 @@ def cancel(engine: Engine, window_id: int, now: dt.datetime) -> bool:
         return _q().cancel.execute(conn, id=window_id, at=now).first() is not None
 
 
-def holds_at(conn: Connection, at: dt.datetime) -> list[Silence]:
-    """The windows in force at `at`, as holds the lifecycle applies like silences."""
-    return [w.hold() for w in active(conn) if w.schedule.occurrence_at(at, w.zone) is not None]
+def holds_at(windows: list[Window], at: dt.datetime) -> list[Silence]:
+    """The windows (of `active`) in force at `at`, as holds the lifecycle applies like silences."""
+    return [w.hold() for w in windows if w.schedule.occurrence_at(at, w.zone) is not None]
 
 
 @dataclass(frozen=True)
@@ -90,11 +90,11 @@ class Summary:
     events: list
 
 
-def due_summaries(conn: Connection, now: dt.datetime) -> list[Summary]:
-    """Occurrences that ended since their window's last summary, with what happened inside each
-    (marked summarised: the caller queues the message in the same transaction)."""
+def due_summaries(conn: Connection, windows: list[Window], now: dt.datetime) -> list[Summary]:
+    """Occurrences of the windows (of `active`) that ended since their last summary, with what happened
+    inside each (marked summarised: the caller queues the message in the same transaction)."""
     out = []
-    for w in active(conn):
+    for w in windows:
         for start, end in w.schedule.ended_between(w.summarised_until, now, w.zone):
             rows = [e for e in _q().events_between.execute(conn, since=start, until=end)
                     if maintenance.covers(w.patterns, e.key, e.rule, e.severity)]

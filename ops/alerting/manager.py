@@ -90,6 +90,8 @@ class _StoreWorld:
 
     def __init__(self, conn: Connection):
         self.conn = conn
+        # the maintenance windows, read once per evaluation: for its holds and for the summaries after it
+        self.windows = maintenance_store.active(conn)
 
     def awaiting_root_cause(self, exclude: set[str]) -> list[Alert]:
         return [Alert.from_row(r) for r in _q().awaiting_root_cause.execute(self.conn, keys=json.dumps(sorted(exclude)))]
@@ -102,7 +104,7 @@ class _StoreWorld:
 
     def silences(self, at: dt.datetime) -> list[lifecycle.Silence]:
         held = [lifecycle.Silence(r.id, r.pattern, r.reason) for r in _q().active_silences.execute(self.conn, at=at)]
-        return held + maintenance_store.holds_at(self.conn, at)
+        return held + maintenance_store.holds_at(self.windows, at)
 
     def state_changes(self, key: str, since: dt.datetime) -> int:
         return int(_q().state_changes.execute(self.conn, key=key, since=since).scalar_one())
@@ -128,7 +130,8 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
               run_failed: bool = False) -> list[Transition]:
     existing = {r.key: Alert.from_row(r) for r in _q().lock_rules.execute(conn, rules=json.dumps(sorted(evaluated)))}
     _q().mark_evaluated.execute(conn, rules=json.dumps(sorted(evaluated)), at=now, source=source)
-    out = lifecycle.evaluate(existing, source, findings, now, _StoreWorld(conn), settings, rules, run_failed)
+    world = _StoreWorld(conn)
+    out = lifecycle.evaluate(existing, source, findings, now, world, settings, rules, run_failed)
     touched, events, transitions = out.touched, out.events, out.transitions
     notices = [(n.alert, AlertNotice(
         kind=n.kind, key=n.alert.key, rule=n.alert.rule, severity=n.alert.severity, summary=n.alert.summary,
@@ -140,7 +143,7 @@ def _evaluate(conn: Connection, source: str, findings: dict[str, Finding], evalu
         _q().upsert.execute(conn, **alert.params())
     incident_before = {key: alert.incident_id for key, (alert, _) in touched.items()}
     sent_for = _announce(conn, notices, touched, settings, now, source)
-    _summarise_maintenance(conn, settings, now)
+    _summarise_maintenance(conn, world.windows, settings, now)
     for key, ids in sent_for.items():
         transitions[key] = replace(transitions[key], outbox_ids=tuple(ids))
     for key, (alert, _) in touched.items():
@@ -217,10 +220,10 @@ def _announce(conn: Connection, notices: list[tuple[Alert, AlertNotice]],
     return sent_for
 
 
-def _summarise_maintenance(conn: Connection, settings: Settings, now: dt.datetime) -> None:
+def _summarise_maintenance(conn: Connection, windows: list[maintenance_store.Window], settings: Settings, now: dt.datetime) -> None:
     """One message for each maintenance occurrence that has ended, listing what fired and cleared inside it
     (an occurrence inside which nothing fired sends nothing)."""
-    for summary in maintenance_store.due_summaries(conn, now):
+    for summary in maintenance_store.due_summaries(conn, windows, now):
         if not summary.events:
             continue
         lines = maintenance_store.summary_lines(summary, settings.tz)
